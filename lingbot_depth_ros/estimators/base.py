@@ -1,0 +1,111 @@
+"""The one small interface every depth estimator implements.
+
+An estimator turns an RGB image (and, in completion mode, a sparse metric depth map) into a dense
+metric depth map. It knows nothing about ROS: the node converts messages to numpy and back.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+
+COMPLETION = "completion"
+MONOCULAR = "monocular"
+AUTO = "auto"
+MODES = (COMPLETION, MONOCULAR, AUTO)
+
+
+@dataclass
+class DepthEstimate:
+    """Output of an estimator.
+
+    ``depth_m``: (H, W) float32 depth along the optical axis [m]; values where ``valid`` is False
+    are unspecified (the node writes NaN there). ``valid``: (H, W) bool.
+    """
+
+    depth_m: np.ndarray
+    valid: np.ndarray
+
+
+class DepthEstimator(abc.ABC):
+    """Base class: validates inputs once, then calls :meth:`_estimate`.
+
+    Subclasses set ``name`` and ``supported_modes`` and implement ``_estimate``.
+    """
+
+    name: ClassVar[str] = "base"
+    supported_modes: ClassVar[frozenset[str]] = frozenset()
+
+    def estimate(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
+                 intrinsics: CameraIntrinsics | None) -> DepthEstimate:
+        """Estimate dense depth.
+
+        Args:
+            rgb: (H, W, 3) uint8 RGB image.
+            sparse_depth_m: (H, W) float32 sparse depth [m], 0 or NaN where there is no
+                measurement; None in monocular mode.
+            intrinsics: camera intrinsics of ``rgb`` (may be None for estimators that do not
+                need them).
+
+        Returns:
+            DepthEstimate with (H, W) float32 ``depth_m`` [m] and (H, W) bool ``valid``.
+
+        Raises:
+            InputError: malformed input or a mode this estimator cannot do.
+        """
+        validate_rgb(rgb)
+        if sparse_depth_m is None:
+            if MONOCULAR not in self.supported_modes:
+                raise InputError(f"estimator '{self.name}' needs sparse depth (supports: "
+                                 f"{', '.join(sorted(self.supported_modes))})")
+        else:
+            validate_sparse(sparse_depth_m, rgb.shape[:2])
+            if COMPLETION not in self.supported_modes:
+                raise InputError(f"estimator '{self.name}' does not take sparse depth")
+        if intrinsics is not None and (intrinsics.width, intrinsics.height) != (rgb.shape[1], rgb.shape[0]):
+            raise InputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is "
+                             f"{rgb.shape[1]}x{rgb.shape[0]}")
+        result = self._estimate(rgb, sparse_depth_m, intrinsics)
+        return result
+
+    @abc.abstractmethod
+    def _estimate(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
+                  intrinsics: CameraIntrinsics | None) -> DepthEstimate:
+        """Estimate dense depth from already-validated inputs (see :meth:`estimate`)."""
+
+    def describe(self) -> str:
+        """One line for logs and diagnostics (estimator, device...)."""
+        return self.name
+
+
+def validate_rgb(rgb: np.ndarray) -> None:
+    """Raise InputError unless ``rgb`` is a non-empty (H, W, 3) uint8 array."""
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        shape = getattr(rgb, "shape", None)
+        dtype = getattr(rgb, "dtype", type(rgb).__name__)
+        raise InputError(f"rgb must be an (H, W, 3) uint8 array, got shape {shape} dtype {dtype}")
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise InputError(f"rgb image is empty ({rgb.shape[1]}x{rgb.shape[0]})")
+
+
+def validate_sparse(sparse_depth_m: np.ndarray, hw: tuple[int, int]) -> None:
+    """Raise InputError unless ``sparse_depth_m`` is an (H, W) float array matching ``hw``."""
+    if not isinstance(sparse_depth_m, np.ndarray) or sparse_depth_m.ndim != 2 \
+            or sparse_depth_m.dtype.kind != "f":
+        raise InputError(f"sparse depth must be an (H, W) float array [m], got shape "
+                         f"{getattr(sparse_depth_m, 'shape', None)} dtype {getattr(sparse_depth_m, 'dtype', None)}")
+    if sparse_depth_m.shape != tuple(hw):
+        raise InputError(f"sparse depth is {sparse_depth_m.shape[1]}x{sparse_depth_m.shape[0]} but the image is "
+                         f"{hw[1]}x{hw[0]}")
+
+
+def sparse_valid_mask(sparse_depth_m: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels carrying a measurement (finite and > 0)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(sparse_depth_m) & (sparse_depth_m > 0)

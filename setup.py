@@ -1,0 +1,37 @@
+"""ament_python setup for lingbot_depth_ros (works with colcon and with plain pip)."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "lingbot_depth_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*", "bench", "bench.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
+        ("share/" + package_name + "/config", glob("config/*.yaml")),
+        ("share/" + package_name + "/rviz", glob("rviz/*.rviz")),
+    ],
+    install_requires=["setuptools", "numpy", "opencv-python-headless", "pyyaml"],
+    extras_require={
+        "model": ["torch", "safetensors", "huggingface_hub"],
+        "bags": ["rosbags"],
+    },
+    zip_safe=True,
+    maintainer="lingbot_depth_ros maintainers",
+    maintainer_email="maintainers@lingbot-depth-ros.dev",
+    description="Dense metric depth (LingBot-Depth or classical completion) for ROS 2 cameras and LiDARs.",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "depth_node = lingbot_depth_ros.depth_node:main",
+            "lingbot-depth-demo = lingbot_depth_ros.demo:main",
+        ],
+    },
+)
