@@ -21,6 +21,7 @@ setup(
     extras_require={
         "model": ["torch", "safetensors", "huggingface_hub"],
         "bags": ["rosbags"],
+        "server": ["fastapi", "uvicorn", "pydantic", "gradio", "gradio_client", "httpx"],
     },
     zip_safe=True,
     maintainer="lingbot_depth_ros maintainers",
@@ -32,6 +33,10 @@ setup(
         "console_scripts": [
             "depth_node = lingbot_depth_ros.depth_node:main",
             "lingbot-depth-demo = lingbot_depth_ros.demo:main",
+            "lingbot-depth = lingbot_depth_ros.cli.main:main",
+            "lingbot-depth-export = lingbot_depth_ros.model.export:main",
+            "lingbot-depth-bag = lingbot_depth_ros.evaluation.bag_tools:main",
+            "lingbot-depth-eval = lingbot_depth_ros.evaluation.replay:main",
         ],
     },
 )
