@@ -1,0 +1,1 @@
+"""Evaluation without ROS: depth metrics, prediction alignment, sparse-input simulation, replay tools."""
