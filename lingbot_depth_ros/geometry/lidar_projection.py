@@ -1,0 +1,209 @@
+"""Project 3D points (e.g. a LiDAR scan) into a camera image as a sparse depth map.
+
+Supported camera models (``sensor_msgs/CameraInfo.distortion_model``), all in vectorised numpy with the
+OpenCV formulas (checked against ``cv2.projectPoints`` in the tests):
+
+- no distortion (``distortion=None``, an empty or all-zero ``D``): use this for *rectified* images, with the
+  rectified camera matrix (``CameraInfo.p[0:3, 0:3]``);
+- ``plumb_bob``: D = (k1, k2, p1, p2[, k3]);
+- ``rational_polynomial``: D = (k1, k2, p1, p2, k3, k4, k5, k6) (5 values are accepted too);
+- ``equidistant`` (OpenCV fisheye): D = (k1, k2, k3, k4).
+
+Polynomial distortion models fold back on themselves far outside the calibrated field of view, which would
+paint far-off points into the image. Each model's radial mapping is therefore sampled once and points
+beyond the first radius where it stops increasing (or beyond 4x the image corner radius) are dropped.
+
+The depth written is the optical-axis coordinate z [m] (what depth images store), not the Euclidean range.
+When several points fall on one pixel the nearest (smallest z) wins.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence, Union
+
+import numpy as np
+
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.geometry.transforms import RigidTransform
+
+SUPPORTED_MODELS = ("plumb_bob", "rational_polynomial", "equidistant")
+
+
+@dataclass(frozen=True)
+class Distortion:
+    """Lens distortion ``model`` (one of :data:`SUPPORTED_MODELS`) with its ``coefficients`` (OpenCV order)."""
+
+    model: str
+    coefficients: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        coeffs = tuple(float(c) for c in self.coefficients)
+        if not all(math.isfinite(c) for c in coeffs):
+            raise InputError(f"distortion coefficients must be finite, got {coeffs}")
+        allowed = {"plumb_bob": (4, 5), "rational_polynomial": (5, 8), "equidistant": (4,)}
+        if self.model not in allowed:
+            raise InputError(f"unsupported distortion model {self.model!r}; supported: {', '.join(SUPPORTED_MODELS)} "
+                             "(or rectify the image and pass no distortion)")
+        if len(coeffs) not in allowed[self.model]:
+            raise InputError(f"{self.model} needs {' or '.join(map(str, allowed[self.model]))} coefficients, "
+                             f"got {len(coeffs)}")
+        object.__setattr__(self, "coefficients", coeffs)
+
+    @classmethod
+    def from_camera_info(cls, d: Sequence[float], model: str) -> "Distortion | None":
+        """From ``CameraInfo.d`` and ``.distortion_model``; None when D is empty or all zeros (no distortion)."""
+        coeffs = [float(c) for c in d]
+        if not coeffs or all(c == 0.0 for c in coeffs):
+            return None
+        return cls(model=model, coefficients=tuple(coeffs))
+
+    def _padded(self) -> np.ndarray:
+        """Coefficients padded to the 8-value rational form (k1, k2, p1, p2, k3, k4, k5, k6); fisheye as-is."""
+        if self.model == "equidistant":
+            return np.asarray(self.coefficients)
+        return np.asarray(self.coefficients + (0.0,) * (8 - len(self.coefficients)))
+
+
+DistortionLike = Union[Distortion, tuple, None]
+
+
+def as_distortion(distortion: DistortionLike) -> Distortion | None:
+    """Accept a :class:`Distortion`, a ``(D, model)`` tuple or None."""
+    if distortion is None or isinstance(distortion, Distortion):
+        return distortion
+    if isinstance(distortion, tuple) and len(distortion) == 2 and isinstance(distortion[1], str):
+        return Distortion.from_camera_info(distortion[0], distortion[1])
+    raise InputError(f"distortion must be None, a Distortion or a (D, model) tuple, got {distortion!r}")
+
+
+def _radial_gain(coeffs: np.ndarray, r2: np.ndarray) -> np.ndarray:
+    k1, k2, _, _, k3, k4, k5, k6 = coeffs
+    num = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    den = 1.0 + r2 * (k4 + r2 * (k5 + r2 * k6))
+    return num / den
+
+
+def _fisheye_theta_d(coeffs: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    k1, k2, k3, k4 = coeffs
+    t2 = theta * theta
+    return theta * (1.0 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
+
+
+@lru_cache(maxsize=32)
+def _valid_limit(model: str, coefficients: tuple[float, ...], corner_radius: float) -> float:
+    """Largest undistorted normalised radius (angle for fisheye) up to which the model is monotonic."""
+    dist = Distortion(model, coefficients)
+    coeffs = dist._padded()
+    if model == "equidistant":
+        search = np.linspace(0.0, math.pi / 2, 20001)[1:]
+        mapped = _fisheye_theta_d(coeffs, search)
+    else:
+        search = np.linspace(0.0, 4.0 * corner_radius + 1.0, 20001)[1:]
+        gain = _radial_gain(coeffs, search * search)
+        mapped = search * gain
+        bad_gain = np.nonzero(gain <= 0)[0]
+        if bad_gain.size:
+            mapped = mapped[:bad_gain[0]]
+            search = search[:bad_gain[0]]
+    decreasing = np.nonzero(np.diff(mapped) <= 0)[0]
+    if decreasing.size:
+        return float(search[decreasing[0]])
+    return float(search[-1]) if search.size else 0.0
+
+
+def project_points(points_cam: np.ndarray, intrinsics: CameraIntrinsics, distortion: DistortionLike = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Project optical-frame points to pixel coordinates.
+
+    Args:
+        points_cam: (N, 3) points [m] in the camera optical frame (z forward, x right, y down).
+        intrinsics: camera matrix and image size.
+        distortion: see the module docstring.
+
+    Returns:
+        ``(u, v, ok)``: (N,) float64 pixel coordinates (pixel centres at integers) and an (N,) bool mask of
+        points in front of the camera (z > 0), finite, and inside the distortion model's valid region.
+        ``u``/``v`` are meaningless where ``ok`` is False.
+    """
+    pts = np.asarray(points_cam, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise InputError(f"points must be (N, 3), got shape {pts.shape}")
+    dist = as_distortion(distortion)
+    x, y, z = pts[:, 0], pts[:, 1], pts[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = np.isfinite(pts).all(axis=1) & (z > 0)
+        safe_z = np.where(ok, z, 1.0)
+        a = np.where(ok, x, 0.0) / safe_z
+        b = np.where(ok, y, 0.0) / safe_z
+    if dist is not None:
+        corner_radius = max(math.hypot((u - intrinsics.cx) / intrinsics.fx, (v - intrinsics.cy) / intrinsics.fy)
+                            for u in (-0.5, intrinsics.width - 0.5) for v in (-0.5, intrinsics.height - 0.5))
+        limit = _valid_limit(dist.model, dist.coefficients, round(corner_radius, 6))
+        coeffs = dist._padded()
+        r2 = a * a + b * b
+        if dist.model == "equidistant":
+            r = np.sqrt(r2)
+            theta = np.arctan(r)
+            ok &= theta < limit
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = np.where(r > 1e-12, _fisheye_theta_d(coeffs, theta) / np.where(r > 1e-12, r, 1.0), 1.0)
+            a, b = a * scale, b * scale
+        else:
+            ok &= r2 < limit * limit
+            _, _, p1, p2 = coeffs[:4]
+            gain = _radial_gain(coeffs, r2)
+            ab = a * b
+            a, b = (a * gain + 2.0 * p1 * ab + p2 * (r2 + 2.0 * a * a),
+                    b * gain + p1 * (r2 + 2.0 * b * b) + 2.0 * p2 * ab)
+    u = intrinsics.fx * a + intrinsics.cx
+    v = intrinsics.fy * b + intrinsics.cy
+    return u, v, ok
+
+
+def project_points_to_depth(points_cam: np.ndarray, intrinsics: CameraIntrinsics,
+                            distortion: DistortionLike = None, *, min_depth_m: float = 0.05,
+                            max_depth_m: float = float("inf")) -> np.ndarray:
+    """Render optical-frame points into a sparse depth image, keeping the nearest point per pixel.
+
+    Args:
+        points_cam: (N, 3) float points [m] in the camera optical frame; NaN/inf rows are ignored.
+        intrinsics: intrinsics of the target image (its width and height set the output size).
+        distortion: None (rectified image) or the image's distortion, see the module docstring.
+        min_depth_m: points with z below this [m] (behind the camera, or too close) are dropped.
+        max_depth_m: points with z above this [m] are dropped.
+
+    Returns:
+        (H, W) float32 depth [m] along the optical axis; 0 where no point landed.
+    """
+    if not (min_depth_m >= 0 and max_depth_m > min_depth_m):
+        raise InputError(f"need 0 <= min_depth_m < max_depth_m, got {min_depth_m}, {max_depth_m}")
+    u, v, ok = project_points(points_cam, intrinsics, distortion)
+    z = np.asarray(points_cam, dtype=np.float64)[:, 2]
+    with np.errstate(invalid="ignore"):
+        ok &= (z >= min_depth_m) & (z <= max_depth_m)
+    col = np.floor(u[ok] + 0.5)
+    row = np.floor(v[ok] + 0.5)
+    zs = z[ok]
+    inside = (col >= 0) & (col < intrinsics.width) & (row >= 0) & (row < intrinsics.height)
+    flat = row[inside].astype(np.int64) * intrinsics.width + col[inside].astype(np.int64)
+    depth = np.full(intrinsics.height * intrinsics.width, np.inf, dtype=np.float32)
+    np.minimum.at(depth, flat, zs[inside].astype(np.float32))
+    depth[np.isinf(depth)] = 0.0
+    return depth.reshape(intrinsics.height, intrinsics.width)
+
+
+def lidar_to_sparse_depth(points_lidar: np.ndarray, optical_T_lidar: RigidTransform, intrinsics: CameraIntrinsics,
+                          distortion: DistortionLike = None, *, min_depth_m: float = 0.05,
+                          max_depth_m: float = float("inf")) -> np.ndarray:
+    """Transform (N, 3) LiDAR points [m] into the optical frame with ``optical_T_lidar`` (tf2
+    ``lookup_transform(camera_optical_frame, lidar_frame)``) and render them with
+    :func:`project_points_to_depth`. Returns (H, W) float32 sparse depth [m], 0 = none."""
+    pts = np.asarray(points_lidar, dtype=np.float32)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise InputError(f"points must be (N, 3), got shape {pts.shape}")
+    return project_points_to_depth(optical_T_lidar.apply(pts), intrinsics, distortion,
+                                   min_depth_m=min_depth_m, max_depth_m=max_depth_m)

@@ -1,0 +1,119 @@
+"""LiDAR / 3D point projection into a sparse depth image, against hand-computed geometry and OpenCV."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.geometry.lidar_projection import (Distortion, lidar_to_sparse_depth, project_points,
+                                                         project_points_to_depth)
+from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform
+
+K = CameraIntrinsics(fx=500.0, fy=400.0, cx=320.0, cy=240.0, width=640, height=480)
+
+
+def test_single_point_lands_on_hand_computed_pixel() -> None:
+    # u = 500 * 0.5 / 2 + 320 = 445, v = 400 * (-0.25) / 2 + 240 = 190.
+    depth = project_points_to_depth(np.array([[0.5, -0.25, 2.0]]), K)
+    assert depth.shape == (480, 640) and depth.dtype == np.float32
+    assert depth[190, 445] == pytest.approx(2.0)
+    assert np.count_nonzero(depth) == 1
+
+
+def test_rounding_to_nearest_pixel_centre() -> None:
+    # u = 320 + 500 * x / z; x/z = 0.0009 -> u = 320.45 -> column 320; x/z = 0.0011 -> 320.55 -> 321.
+    depth = project_points_to_depth(np.array([[0.0009, 0.0, 1.0], [0.0022, 0.0, 2.0]]), K)
+    assert depth[240, 320] == pytest.approx(1.0) and depth[240, 321] == pytest.approx(2.0)
+
+
+def test_nearest_point_wins_regardless_of_order() -> None:
+    ray = np.array([0.1, 0.05, 1.0])
+    pts = np.stack([ray * 3.0, ray * 1.5, ray * 4.0])
+    for order in ([0, 1, 2], [1, 2, 0], [2, 0, 1]):
+        depth = project_points_to_depth(pts[order], K)
+        assert np.count_nonzero(depth) == 1
+        assert depth[depth > 0][0] == pytest.approx(1.5)
+
+
+def test_drops_points_behind_outside_too_close_too_far_and_nan() -> None:
+    pts = np.array([
+        [0.0, 0.0, -2.0],     # behind the camera
+        [5.0, 0.0, 1.0],      # u = 2820: outside the image
+        [0.0, 0.0, 0.03],     # closer than min_depth_m
+        [0.0, 0.0, 50.0],     # beyond max_depth_m
+        [np.nan, 0.0, 1.0],   # invalid return
+        [0.0, 0.0, 2.5],      # the only keeper, at the principal point
+    ])
+    depth = project_points_to_depth(pts, K, min_depth_m=0.05, max_depth_m=40.0)
+    assert np.count_nonzero(depth) == 1 and depth[240, 320] == pytest.approx(2.5)
+
+
+def test_lidar_frame_points_through_extrinsics() -> None:
+    # LiDAR (x fwd, y left, z up) 0.1 m above the camera, sharing its orientation (camera body frame).
+    cam_body_t_lidar = RigidTransform.from_xyz_rpy(0.0, 0.0, 0.1)
+    optical_t_body = RigidTransform(BODY_R_OPTICAL, np.zeros(3)).inverse()
+    optical_t_lidar = optical_t_body @ cam_body_t_lidar
+    # 4 m ahead, 1 m left, at LiDAR height: optical (x, y, z) = (-1, -0.1, 4).
+    depth = lidar_to_sparse_depth(np.array([[4.0, 1.0, 0.0]]), optical_t_lidar, K)
+    row, col = 240 - 400 * 0.1 / 4, 320 - 500 * 1.0 / 4
+    assert depth[int(row), int(col)] == pytest.approx(4.0)
+    assert np.count_nonzero(depth) == 1
+
+
+@pytest.mark.parametrize("model,coeffs", [
+    ("plumb_bob", (-0.28, 0.07, 0.001, -0.0005, 0.0)),
+    ("plumb_bob", (0.1, -0.05, 0.002, 0.001)),
+    ("rational_polynomial", (0.5, -0.1, 0.001, 0.002, 0.01, 0.6, -0.05, 0.02)),
+])
+def test_distortion_matches_opencv(model: str, coeffs: tuple[float, ...]) -> None:
+    rng = np.random.default_rng(1)
+    pts = np.column_stack([rng.uniform(-0.5, 0.5, 500), rng.uniform(-0.4, 0.4, 500), rng.uniform(1.0, 3.0, 500)])
+    u, v, ok = project_points(pts, K, (list(coeffs), model))
+    assert ok.all()
+    ref, _ = cv2.projectPoints(pts, np.zeros(3), np.zeros(3), K.matrix(), np.asarray(coeffs))
+    np.testing.assert_allclose(np.column_stack([u, v]), ref.reshape(-1, 2), atol=1e-6)
+
+
+def test_fisheye_matches_opencv() -> None:
+    coeffs = (0.05, -0.01, 0.002, -0.0003)
+    rng = np.random.default_rng(2)
+    pts = np.column_stack([rng.uniform(-2, 2, 300), rng.uniform(-1.5, 1.5, 300), rng.uniform(0.5, 3.0, 300)])
+    u, v, ok = project_points(pts, K, Distortion("equidistant", coeffs))
+    assert ok.all()
+    ref, _ = cv2.fisheye.projectPoints(pts.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), K.matrix(),
+                                       np.asarray(coeffs))
+    np.testing.assert_allclose(np.column_stack([u, v]), ref.reshape(-1, 2), atol=1e-6)
+
+
+def test_folded_back_points_beyond_valid_radius_are_dropped() -> None:
+    # k1 = -0.3: r (1 + k1 r^2) peaks at r = 1/sqrt(0.9) = 1.054. A point at r = 1.5 (56 deg off-axis, far
+    # outside a 64 deg-wide image) would fold back to r_d = 0.49, i.e. u = 564 inside the image.
+    dist = Distortion("plumb_bob", (-0.3, 0.0, 0.0, 0.0, 0.0))
+    far = np.array([[1.5, 0.0, 1.0]])
+    u, _, ok = project_points(far, K, dist)
+    assert 0 <= u[0] < 640  # the raw formula really does fold it into the image...
+    assert not ok[0]        # ...so it must be rejected
+    assert np.count_nonzero(project_points_to_depth(far, K, dist)) == 0
+    near = np.array([[0.3, 0.0, 1.0]])
+    assert np.count_nonzero(project_points_to_depth(near, K, dist)) == 1
+
+
+def test_distortion_input_validation() -> None:
+    assert Distortion.from_camera_info([0.0] * 5, "plumb_bob") is None
+    assert Distortion.from_camera_info([], "") is None
+    with pytest.raises(InputError, match="unsupported distortion model"):
+        Distortion.from_camera_info([0.1, 0, 0, 0, 0], "kannala_brandt_weird")
+    with pytest.raises(InputError, match="needs 4 or 5"):
+        Distortion("plumb_bob", (0.1, 0.2))
+    with pytest.raises(InputError, match=r"\(N, 3\)"):
+        project_points_to_depth(np.zeros((4, 2)), K)
+    with pytest.raises(InputError, match="min_depth_m"):
+        project_points_to_depth(np.zeros((1, 3)), K, min_depth_m=2.0, max_depth_m=1.0)
+
+
+def test_empty_cloud_gives_empty_depth() -> None:
+    depth = project_points_to_depth(np.zeros((0, 3)), K)
+    assert depth.shape == (480, 640) and not depth.any()
