@@ -1,0 +1,1 @@
+"""File formats: PLY point clouds, depth images (PNG mm / NPY m / TIFF m), RGB images."""

@@ -1,0 +1,137 @@
+"""Every parameter of the depth node, declared once: name, default, range, meaning.
+
+This table is the single source of truth: the node declares its parameters from it, the YAML in
+config/ and the README table are checked against it by the tests. It imports no rclpy so it can be
+read anywhere; :func:`descriptor` builds the rcl_interfaces descriptor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from lingbot_depth_ros.colorize import COLORMAPS
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter. ``min``/``max`` bound numbers (inclusive); ``choices`` bound strings."""
+
+    name: str
+    default: Any
+    description: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+    read_only: bool = False  # changing it needs a restart (topics, QoS, estimator construction)
+
+    @property
+    def type_name(self) -> str:
+        return {bool: "bool", int: "int", float: "double", str: "string"}[type(self.default)]
+
+    def check(self, value: Any) -> str | None:
+        """Why ``value`` is not acceptable, or None."""
+        expected = type(self.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not expected:
+            return f"{self.name} must be a {self.type_name}, got {type(value).__name__} {value!r}"
+        if expected is float and not math.isfinite(value) and not (self.max == math.inf and value == math.inf):
+            return f"{self.name} must be finite, got {value}"
+        if self.min is not None and value < self.min:
+            return f"{self.name}={value} is below its minimum {self.min}"
+        if self.max is not None and value > self.max:
+            return f"{self.name}={value} is above its maximum {self.max}"
+        if self.choices is not None and value not in self.choices:
+            return f"{self.name}='{value}' is not one of: {', '.join(self.choices)}"
+        return None
+
+    def range_text(self) -> str:
+        if self.choices:
+            return " \\| ".join(self.choices)
+        if self.min is not None or self.max is not None:
+            lo = "" if self.min is None else f"{self.min:g}"
+            hi = "" if self.max is None else f"{self.max:g}"
+            return f"[{lo}, {hi}]"
+        return "—"
+
+
+P = ParamSpec
+NODE_PARAMS: tuple[ParamSpec, ...] = (
+    # estimator and mode
+    P("estimator", "classical", "Depth estimator: classical (weight-free IP-Basic-class completion), nearest "
+      "(nearest-neighbour fill baseline) or lingbot (LingBot-Depth network).",
+      choices=("classical", "nearest", "lingbot"), read_only=True),
+    P("mode", "completion", "completion (RGB + sparse depth), monocular (RGB only) or auto (completion while "
+      "sparse depth arrives, monocular otherwise). Must be supported by the estimator.",
+      choices=("completion", "monocular", "auto")),
+    # inputs and synchronization
+    P("input_qos", "sensor_data", "QoS of the input subscriptions: sensor_data (best effort, matches camera "
+      "drivers) or reliable (matches reliable publishers such as some bag players).",
+      choices=("sensor_data", "reliable"), read_only=True),
+    P("output_qos", "reliable", "QoS of the outputs: reliable (RViz default; best-effort subscribers still "
+      "connect) or sensor_data (best effort).", choices=("reliable", "sensor_data"), read_only=True),
+    P("queue_size", 10, "Messages kept per input stream while waiting for a match.", min=1, max=100),
+    P("slop_s", 0.05, "Largest stamp difference [s] between the image and the camera_info / sparse depth "
+      "of one set.", min=0.0, max=1.0),
+    P("sparse_timeout_s", 1.0, "auto mode: sparse depth counts as stopped when none arrived for this long "
+      "[s]; the node then runs monocular until it resumes.", min=0.05, max=60.0),
+    P("no_sync_warn_s", 3.0, "Warn (once, with the concrete reason) when inputs arrive but nothing has "
+      "paired for this long [s].", min=0.5, max=600.0),
+    # depth output
+    P("depth.min_m", 0.0, "Output depth below this [m] is written as NaN (invalid).", min=0.0, max=1000.0),
+    P("depth.max_m", 100.0, "Output depth above this [m] is written as NaN (invalid).", min=0.01, max=1000.0),
+    # colorized depth
+    P("colorized.enabled", True, "Publish depth/colorized (rgb8) for RViz."),
+    P("colorized.colormap", "turbo", "Colormap of depth/colorized.", choices=tuple(COLORMAPS)),
+    P("colorized.range", "percentile", "Colour range: percentile (per frame) or fixed (min_m..max_m).",
+      choices=("percentile", "fixed")),
+    P("colorized.min_m", 0.3, "Near end of the fixed colour range [m].", min=0.0, max=1000.0),
+    P("colorized.max_m", 10.0, "Far end of the fixed colour range [m].", min=0.01, max=1000.0),
+    P("colorized.percentile_low", 2.0, "Lower percentile of valid depth mapped to the near end.",
+      min=0.0, max=100.0),
+    P("colorized.percentile_high", 98.0, "Upper percentile of valid depth mapped to the far end.",
+      min=0.0, max=100.0),
+    # point cloud
+    P("cloud.enabled", True, "Publish the points PointCloud2."),
+    P("cloud.organized", True, "Organized cloud (height x width grid, NaN for invalid, is_dense false) or "
+      "unorganized (valid points only, height 1)."),
+    P("cloud.rgb", True, "Add the rgb field (xyzrgb) coloured from the input image; otherwise xyz only."),
+    P("cloud.stride", 2, "Pixel decimation of the cloud in both directions (1 = every pixel).", min=1, max=16),
+    P("cloud.min_range_m", 0.1, "Points closer than this range [m] are dropped.", min=0.0, max=1000.0),
+    P("cloud.max_range_m", 20.0, "Points farther than this range [m] are dropped.", min=0.01, max=1000.0),
+)
+
+# Options of one estimator: passed to create_estimator(<estimator>, **{suffix: value}) for the
+# selected estimator only ("lingbot.checkpoint" -> checkpoint=...).
+ESTIMATOR_PARAMS: tuple[ParamSpec, ...] = (
+    P("lingbot.checkpoint", "", "LingBot-Depth checkpoint: a local model.pt / .safetensors path, or a Hugging "
+      "Face repo id (e.g. robbyant/lingbot-depth-postrain-dc-vitl14) resolved through the local HF cache.",
+      read_only=True),
+    P("lingbot.device", "auto", "Device for LingBot-Depth: auto (CUDA if available), cuda or cpu.",
+      choices=("auto", "cuda", "cpu"), read_only=True),
+    P("lingbot.precision", "bf16", "bf16 (autocast on CUDA) or fp32. On CPU the model always runs fp32.",
+      choices=("bf16", "fp32"), read_only=True),
+    P("lingbot.resolution_level", 9, "Token budget level 0..9 (1200..3600 ViT tokens): lower is faster.",
+      min=0, max=9),
+)
+
+ALL_PARAMS: tuple[ParamSpec, ...] = NODE_PARAMS + ESTIMATOR_PARAMS
+PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in ALL_PARAMS}
+
+
+def estimator_options(estimator: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword options for ``create_estimator(estimator, ...)`` from parameter values."""
+    prefix = estimator + "."
+    return {name[len(prefix):]: value for name, value in values.items() if name.startswith(prefix)}
+
+
+def check_consistency(values: Mapping[str, Any]) -> str | None:
+    """Cross-parameter rules on a full set of values; the reason of the first violation or None."""
+    pairs = (("depth.min_m", "depth.max_m"), ("colorized.min_m", "colorized.max_m"),
+             ("colorized.percentile_low", "colorized.percentile_high"), ("cloud.min_range_m", "cloud.max_range_m"))
+    for lo, hi in pairs:
+        if lo in values and hi in values and not values[lo] < values[hi]:
+            return f"{lo} ({values[lo]}) must be below {hi} ({values[hi]})"
+    return None
