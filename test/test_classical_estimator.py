@@ -1,0 +1,222 @@
+"""Classical completion and nearest-fill estimators on real KITTI / NYU frames and synthetic edge cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lingbot_depth_ros.errors import ConfigError, InputError
+from lingbot_depth_ros.estimators import create_estimator
+from lingbot_depth_ros.estimators.classical import ClassicalCompletionEstimator
+from lingbot_depth_ros.estimators.nearest import NearestFillEstimator
+from lingbot_depth_ros.evaluation.metrics import depth_metrics
+from lingbot_depth_ros.evaluation.sparse_sampling import sample_random, sample_scanlines
+
+KITTI_FRAMES = ("0000000050", "0000000100")
+NYU_FRAMES = ("00000", "00050", "00100")
+
+
+def _load_kitti(shared_data: Path, frame: str) -> tuple[np.ndarray, np.ndarray]:
+    gt_raw = cv2.imread(str(shared_data / "kitti_gt" / f"gt_{frame}.png"), cv2.IMREAD_UNCHANGED)
+    bgr = cv2.imread(str(shared_data / "kitti_gt" / f"rgb_{frame}.png"), cv2.IMREAD_COLOR)
+    assert gt_raw is not None and gt_raw.dtype == np.uint16 and bgr is not None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), gt_raw.astype(np.float32) / 256.0
+
+
+def _load_nyu(shared_data: Path, frame: str) -> tuple[np.ndarray, np.ndarray]:
+    gt_raw = cv2.imread(str(shared_data / "nyu" / f"sync_depth_{frame}.png"), cv2.IMREAD_UNCHANGED)
+    bgr = cv2.imread(str(shared_data / "nyu" / f"rgb_{frame}.jpg"), cv2.IMREAD_COLOR)
+    assert gt_raw is not None and gt_raw.dtype == np.uint16 and bgr is not None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), gt_raw.astype(np.float32) / 1000.0
+
+
+def _real_cases(shared_data: Path) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    cases = []
+    for frame in KITTI_FRAMES:
+        rgb, gt = _load_kitti(shared_data, frame)
+        cases.append((f"kitti_{frame}", rgb, gt, sample_scanlines(gt, 64)))
+    for frame in NYU_FRAMES:
+        rgb, gt = _load_nyu(shared_data, frame)
+        cases.append((f"nyu_{frame}", rgb, gt, sample_random(gt, 500)))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def real_cases(shared_data: Path) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    return _real_cases(shared_data)
+
+
+# ------------------------------------------------------------------------------- quality
+
+def test_beats_nearest_fill_on_every_real_frame_at_full_coverage(real_cases) -> None:
+    """extrapolate=True: both estimators predict every pixel, so both are scored on all GT pixels."""
+    classical = create_estimator("classical", extrapolate=True)
+    nearest = create_estimator("nearest")
+    for name, rgb, gt, sparse in real_cases:
+        c = depth_metrics(classical.estimate(rgb, sparse, None).depth_m, gt)
+        n = depth_metrics(nearest.estimate(rgb, sparse, None).depth_m, gt)
+        assert c["coverage"] == 1.0 and n["coverage"] == 1.0, name
+        assert c["rmse_mm"] < 0.95 * n["rmse_mm"], (name, c["rmse_mm"], n["rmse_mm"])
+        assert c["mae_mm"] < 0.95 * n["mae_mm"], (name, c["mae_mm"], n["mae_mm"])
+
+
+def test_default_mode_beats_nearest_on_its_valid_pixels_with_high_coverage(real_cases) -> None:
+    """Default (no extrapolation): compare on the same pixels, the ones classical declares valid."""
+    classical = ClassicalCompletionEstimator()
+    nearest = NearestFillEstimator()
+    for name, rgb, gt, sparse in real_cases:
+        estimate = classical.estimate(rgb, sparse, None)
+        c = depth_metrics(estimate.depth_m, gt)
+        assert c["coverage"] > 0.99, (name, c["coverage"])
+        baseline = nearest.estimate(rgb, sparse, None).depth_m
+        n = depth_metrics(np.where(estimate.valid, baseline, np.nan), gt)
+        assert n["n_valid"] == c["n_valid"], name
+        assert c["rmse_mm"] < 0.95 * n["rmse_mm"], (name, c["rmse_mm"], n["rmse_mm"])
+        assert c["mae_mm"] < 0.95 * n["mae_mm"], (name, c["mae_mm"], n["mae_mm"])
+
+
+def test_rgb_refinement_also_beats_nearest_on_nyu(real_cases) -> None:
+    refined = ClassicalCompletionEstimator(rgb_refine=True, extrapolate=True)
+    nearest = NearestFillEstimator()
+    for name, rgb, gt, sparse in real_cases[len(KITTI_FRAMES):]:
+        r = depth_metrics(refined.estimate(rgb, sparse, None).depth_m, gt)
+        n = depth_metrics(nearest.estimate(rgb, sparse, None).depth_m, gt)
+        assert r["rmse_mm"] < 0.95 * n["rmse_mm"] and r["mae_mm"] < 0.95 * n["mae_mm"], name
+
+
+# ------------------------------------------------------------------------------- valid mask
+
+def test_no_support_above_the_highest_lidar_row_unless_extrapolating(real_cases) -> None:
+    _, rgb, gt, sparse = real_cases[0]                     # KITTI: scan lines start at row ~135
+    top_row = int(np.flatnonzero((sparse > 0).any(axis=1))[0])
+    assert top_row > 100
+    estimate = ClassicalCompletionEstimator().estimate(rgb, sparse, None)
+    assert not estimate.valid[:top_row - 20].any()          # far above the top scan line: invalid
+    assert np.isnan(estimate.depth_m[~estimate.valid]).all()
+    assert np.isfinite(estimate.depth_m[estimate.valid]).all()
+    assert (estimate.depth_m[estimate.valid] > 0).all()
+    # between and below the scan lines, where the ground truth is, the output is valid
+    # (the lower corners have neither LiDAR nor ground truth, and are invalid)
+    assert estimate.valid[top_row + 20:][gt[top_row + 20:] > 0].mean() > 0.995
+    assert not estimate.valid[-30:, :15].any()
+
+    extrapolated = ClassicalCompletionEstimator(extrapolate=True).estimate(rgb, sparse, None)
+    assert extrapolated.valid.all() and np.isfinite(extrapolated.depth_m).all()
+    # above the top scan line the value comes from the top samples (the top row extended upwards)
+    top_values = sparse[sparse > 0]
+    assert top_values.min() - 1e-3 <= extrapolated.depth_m[0].min()
+    assert extrapolated.depth_m[0].max() <= top_values.max() + 1e-3
+
+
+def test_columns_without_nearby_samples_are_invalid() -> None:
+    rgb = np.zeros((60, 80, 3), np.uint8)
+    sparse = np.zeros((60, 80), np.float32)
+    sparse[10:50:4, 0:30:2] = 4.0                          # samples only in the left 30 columns
+    estimate = ClassicalCompletionEstimator(support_margin_px=5).estimate(rgb, sparse, None)
+    assert estimate.valid[12:48, :30].all()
+    assert not estimate.valid[:, 40:].any()
+    assert not estimate.valid[:3].any() and not estimate.valid[56:].any()
+    np.testing.assert_allclose(estimate.depth_m[estimate.valid], 4.0, rtol=1e-5)
+
+
+def test_samples_are_reproduced_exactly(real_cases) -> None:
+    _, rgb, _, sparse = real_cases[2]
+    estimate = ClassicalCompletionEstimator().estimate(rgb, sparse, None)
+    on_samples = sparse > 0
+    np.testing.assert_allclose(estimate.depth_m[on_samples], sparse[on_samples], rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("estimator_name", ["classical", "nearest"])
+@pytest.mark.parametrize("fill", [0.0, np.nan, np.inf, -1.0])
+def test_sparse_without_measurements_raises(estimator_name: str, fill: float) -> None:
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    sparse = np.full((20, 30), fill, np.float32)
+    with pytest.raises(InputError, match="sparse depth has no valid measurements"):
+        create_estimator(estimator_name).estimate(rgb, sparse, None)
+
+
+def test_only_out_of_range_samples_raises() -> None:
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    sparse = np.zeros((20, 30), np.float32)
+    sparse[5, 5] = 500.0
+    with pytest.raises(InputError, match=r"within \[0.05, 100\] m"):
+        ClassicalCompletionEstimator().estimate(rgb, sparse, None)
+
+
+def test_nan_and_inf_sparse_values_count_as_no_measurement(real_cases) -> None:
+    _, rgb, _, sparse = real_cases[3]
+    dirty = sparse.copy()
+    empty = np.flatnonzero(dirty == 0)
+    rng = np.random.default_rng(0)
+    dirty.flat[rng.choice(empty, 300, replace=False)] = np.nan
+    dirty.flat[rng.choice(empty, 300, replace=False)] = np.inf
+    dirty.flat[rng.choice(empty, 300, replace=False)] = -np.inf
+    for estimator in (ClassicalCompletionEstimator(), NearestFillEstimator()):
+        clean = estimator.estimate(rgb, sparse, None)
+        result = estimator.estimate(rgb, dirty, None)
+        np.testing.assert_array_equal(result.valid, clean.valid)
+        np.testing.assert_array_equal(result.depth_m, clean.depth_m)  # NaN == NaN for this assert
+
+
+def test_wrong_shapes_and_types_raise_input_error() -> None:
+    estimator = ClassicalCompletionEstimator()
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    with pytest.raises(InputError):
+        estimator.estimate(rgb, np.ones((20, 31), np.float32), None)
+    with pytest.raises(InputError):
+        estimator.estimate(rgb, np.ones((20, 30), np.uint16), None)
+    with pytest.raises(InputError, match="needs sparse depth"):
+        estimator.estimate(rgb, None, None)
+
+
+@pytest.mark.parametrize("options", [{"smoothing": -0.1}, {"smoothing": 5}, {"max_levels": 2.5},
+                                     {"min_depth_m": 10, "max_depth_m": 5}, {"min_depth_m": 0},
+                                     {"support_margin_px": -1}, {"rgb_refine_eps": 0}])
+def test_bad_options_raise_config_error(options: dict) -> None:
+    with pytest.raises(ConfigError):
+        ClassicalCompletionEstimator(**options)
+
+
+# ------------------------------------------------------------------------------- output contract
+
+def test_shape_dtype_and_determinism(real_cases) -> None:
+    _, rgb, _, sparse = real_cases[0]
+    estimator = create_estimator("classical")
+    assert isinstance(estimator, ClassicalCompletionEstimator)
+    assert estimator.supported_modes == frozenset({"completion"})
+    first = estimator.estimate(rgb, sparse.astype(np.float64), None)
+    second = estimator.estimate(rgb, sparse, None)
+    assert first.depth_m.shape == sparse.shape and first.depth_m.dtype == np.float32
+    assert first.valid.shape == sparse.shape and first.valid.dtype == bool
+    np.testing.assert_array_equal(first.depth_m, second.depth_m)
+    np.testing.assert_array_equal(first.valid, second.valid)
+
+
+def test_output_is_clamped_to_the_depth_range() -> None:
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    sparse = np.zeros((40, 40), np.float32)
+    sparse[::4, ::4] = np.where(np.arange(10)[:, None] % 2 == 0, 2.0, 60.0)
+    estimate = ClassicalCompletionEstimator(max_depth_m=50.0, extrapolate=True).estimate(rgb, sparse, None)
+    assert estimate.depth_m.max() <= 2.0 + 1e-5                # the 60 m samples are out of range: ignored
+    estimate = ClassicalCompletionEstimator(extrapolate=True).estimate(rgb, sparse, None)
+    assert 2.0 - 1e-5 <= estimate.depth_m.min() and estimate.depth_m.max() <= 60.0 + 1e-4
+
+
+def test_nearest_fill_copies_the_closest_sample() -> None:
+    rgb = np.zeros((5, 9, 3), np.uint8)
+    sparse = np.zeros((5, 9), np.float32)
+    sparse[2, 0] = 1.0
+    sparse[2, 8] = 5.0
+    estimate = NearestFillEstimator().estimate(rgb, sparse, None)
+    assert estimate.valid.all()
+    np.testing.assert_array_equal(estimate.depth_m[:, :4], 1.0)
+    np.testing.assert_array_equal(estimate.depth_m[:, 5:], 5.0)
+    limited = NearestFillEstimator(max_distance_px=2.5).estimate(rgb, sparse, None)
+    assert limited.valid[2, 2] and not limited.valid[2, 4] and np.isnan(limited.depth_m[2, 4])
+    with pytest.raises(ConfigError):
+        NearestFillEstimator(max_distance_px=0)
