@@ -1,0 +1,1 @@
+"""Command-line tools (``lingbot-depth predict|serve|ui``); web dependencies are imported lazily."""

@@ -1,0 +1,102 @@
+"""``lingbot-depth``: depth off the robot — ``predict`` (files), ``serve`` (HTTP API), ``ui`` (Gradio).
+
+``serve`` and ``ui`` need the optional web dependencies (``pip install .[server]``); ``predict``
+needs only the core package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from lingbot_depth_ros.cli import predict
+
+DEFAULT_API_PORT = 8000
+DEFAULT_UI_PORT = 7860
+DEFAULT_MAX_PIXELS = 4096 * 4096
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lingbot-depth`` argument parser with its three subcommands."""
+    parser = argparse.ArgumentParser(prog="lingbot-depth", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve,ui}")
+
+    predict.add_arguments(commands.add_parser(
+        "predict", help="depth for an image or a folder of images, written as .npy, PNG and PLY"))
+
+    serve = commands.add_parser("serve", help="HTTP API (FastAPI): POST /predict, GET /health, docs at /docs")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    serve.add_argument("--port", type=_port, default=DEFAULT_API_PORT)
+    serve.add_argument("--estimator", choices=sorted(predict.ESTIMATOR_FACTORIES), default="classical")
+    serve.add_argument("--checkpoint", default=None, help="LingBot-Depth checkpoint (estimator 'lingbot')")
+    serve.add_argument("--device", default=None, help="torch device for 'lingbot' (e.g. cpu, cuda)")
+    serve.add_argument("--mode-default", choices=("auto",) + predict.REQUEST_MODES, default="auto",
+                       help="mode when a request names none; auto = completion if sparse depth is sent, "
+                            "else monocular")
+    serve.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
+                       help="largest accepted image (width x height)")
+    serve.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES,
+                       help="largest accepted request body")
+    serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+
+    ui = commands.add_parser("ui", help="Gradio web UI that calls the HTTP API")
+    ui.add_argument("--api-url", default=f"http://127.0.0.1:{DEFAULT_API_PORT}", help="where `serve` listens")
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    ui.add_argument("--port", type=_port, default=DEFAULT_UI_PORT)
+    ui.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one API answer")
+    return parser
+
+
+def _missing_extra(exc: ImportError) -> int:
+    print(f"lingbot-depth: error: {exc.name or exc} is not installed; this command needs the optional web "
+          "dependencies: pip install '.[server]' (or pip install -r requirements-server.txt)", file=sys.stderr)
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from lingbot_depth_ros.server.api import run_server
+    except ImportError as exc:
+        return _missing_extra(exc)
+    return run_server(host=args.host, port=args.port, estimator_name=args.estimator,
+                      estimator_options=predict.estimator_options(args.checkpoint, args.device),
+                      default_mode=None if args.mode_default == "auto" else args.mode_default,
+                      max_pixels=args.max_pixels, max_body_bytes=args.max_body_bytes, log_level=args.log_level)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    try:
+        from lingbot_depth_ros.server.ui import run_ui
+    except ImportError as exc:
+        return _missing_extra(exc)
+    return run_ui(api_url=args.api_url, host=args.host, port=args.port, timeout_s=args.timeout)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lingbot-depth`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "predict":
+        return predict.run(args)
+    if args.command == "serve":
+        return _serve(args)
+    return _ui(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

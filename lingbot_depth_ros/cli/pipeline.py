@@ -1,0 +1,112 @@
+"""One depth prediction off the robot: mode resolution, estimation, colorizing, point cloud.
+
+Shared by ``lingbot-depth predict`` and the HTTP API so both give the same numbers as the node
+(same estimators, same colorizing, same back-projection). Imports no web framework and no rclpy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from lingbot_depth_ros.colorize import colorize_depth
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, check_mode
+from lingbot_depth_ros.estimators.base import sparse_valid_mask
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.geometry.pointcloud import backproject
+
+REQUEST_MODES = (MONOCULAR, COMPLETION)
+# Focal length assumed when a caller gives no intrinsics, as a multiple of the longer image side
+# (about 53 degrees of field of view along that side, typical of webcams and phone cameras).
+ASSUMED_FOCAL_PER_SIDE = 1.0
+
+
+@dataclass
+class Prediction:
+    """Result of :func:`predict_depth`.
+
+    ``depth_m``: (H, W) float32 depth [m], NaN where invalid. ``valid``: (H, W) bool.
+    ``colorized``: (H, W, 3) uint8 RGB (turbo, near = red, invalid black).
+    ``points_xyz``: (N, 3) float32 [m] in the camera optical frame, one per valid pixel in
+    row-major order; ``points_rgb``: the matching (N, 3) uint8 colours of the input image.
+    ``depth_range_m``: (min, max) of the valid depths [m], None if nothing is valid.
+    """
+
+    depth_m: np.ndarray
+    valid: np.ndarray
+    colorized: np.ndarray
+    points_xyz: np.ndarray
+    points_rgb: np.ndarray
+    intrinsics: CameraIntrinsics
+    intrinsics_assumed: bool
+    mode: str
+    depth_range_m: tuple[float, float] | None
+    elapsed_s: float
+
+
+def assumed_intrinsics(width: int, height: int) -> CameraIntrinsics:
+    """Intrinsics to use when none are known: centred principal point, focal = longer side [px]."""
+    focal = ASSUMED_FOCAL_PER_SIDE * max(width, height)
+    return CameraIntrinsics(fx=focal, fy=focal, cx=(width - 1) / 2.0, cy=(height - 1) / 2.0,
+                            width=width, height=height)
+
+
+def resolve_mode(requested: str | None, has_sparse: bool, default: str | None = None) -> str:
+    """The mode to run: ``requested``, else ``default``, else inferred from whether sparse depth came.
+
+    Raises:
+        InputError: unknown mode, completion without sparse depth, or monocular with sparse depth.
+    """
+    mode = requested or default or (COMPLETION if has_sparse else MONOCULAR)
+    if mode not in REQUEST_MODES:
+        raise InputError(f"unknown mode '{mode}'; choose one of: {', '.join(REQUEST_MODES)}")
+    if mode == COMPLETION and not has_sparse:
+        raise InputError("mode 'completion' needs sparse depth (a 16-bit PNG in mm or a float .npy in m); "
+                         "send it, or ask for mode 'monocular'")
+    if mode == MONOCULAR and has_sparse:
+        raise InputError("mode 'monocular' takes no sparse depth; ask for mode 'completion' to use it, or "
+                         "leave the sparse depth out")
+    return mode
+
+
+def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
+                  intrinsics: CameraIntrinsics | None, mode: str) -> Prediction:
+    """Run ``estimator`` once and derive everything a user downloads.
+
+    Args:
+        estimator: any registered estimator (see ``create_estimator``).
+        rgb: (H, W, 3) uint8 RGB.
+        sparse_depth_m: (H, W) float32 sparse depth [m] (0/NaN = none), or None for monocular.
+        intrinsics: intrinsics of ``rgb``; None = :func:`assumed_intrinsics` (reported back).
+        mode: "monocular" or "completion", already consistent with ``sparse_depth_m``
+            (see :func:`resolve_mode`).
+
+    Raises:
+        ConfigError: the estimator cannot run ``mode``.
+        InputError: inconsistent shapes, or completion with no usable sparse measurement.
+    """
+    check_mode(estimator, mode)
+    height, width = rgb.shape[:2]
+    if sparse_depth_m is not None and not sparse_valid_mask(sparse_depth_m).any():
+        raise InputError("sparse depth holds no valid measurement (all zero, NaN or negative)")
+    assumed = intrinsics is None
+    if intrinsics is None:
+        intrinsics = assumed_intrinsics(width, height)
+    elif (intrinsics.width, intrinsics.height) != (width, height):
+        raise InputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is "
+                         f"{width}x{height}")
+    started = time.perf_counter()
+    estimate = estimator.estimate(rgb, sparse_depth_m if mode == COMPLETION else None, intrinsics)
+    elapsed_s = time.perf_counter() - started
+    depth = np.asarray(estimate.depth_m, dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        valid = np.asarray(estimate.valid, dtype=bool) & np.isfinite(depth) & (depth > 0)
+    depth = np.where(valid, depth, np.float32(np.nan)).astype(np.float32)
+    xyz = backproject(depth, intrinsics)
+    depth_range = (float(depth[valid].min()), float(depth[valid].max())) if valid.any() else None
+    return Prediction(depth_m=depth, valid=valid, colorized=colorize_depth(depth), points_xyz=xyz[valid],
+                      points_rgb=rgb[valid], intrinsics=intrinsics, intrinsics_assumed=assumed, mode=mode,
+                      depth_range_m=depth_range, elapsed_s=elapsed_s)

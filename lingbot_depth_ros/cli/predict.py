@@ -1,0 +1,180 @@
+"""``lingbot-depth predict``: dense depth for image files, off the robot.
+
+For each image it writes, into the output folder, ``<stem>_depth.npy`` ((H, W) float32 [m], NaN
+invalid), ``<stem>_depth_mm.png`` (16-bit [mm], 0 invalid), ``<stem>_depth_color.png`` (turbo) and
+``<stem>_points.ply`` (binary, xyz [m] in the camera optical frame + rgb).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import cv2
+import numpy as np
+
+from lingbot_depth_ros.cli.camera_info import load_camera_info_yaml
+from lingbot_depth_ros.cli.pipeline import REQUEST_MODES, Prediction, predict_depth, resolve_mode
+from lingbot_depth_ros.errors import InputError, LingbotDepthError
+from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES, DepthEstimator, create_estimator
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.io.depth_files import load_depth_file, load_rgb_file, save_depth_png_mm
+from lingbot_depth_ros.io.ply import write_ply
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+SPARSE_SUFFIXES = (".png", ".npy", ".tif", ".tiff")
+
+
+@dataclass
+class Job:
+    """One image to process and its optional sparse depth file."""
+
+    image: Path
+    sparse: Path | None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the ``predict`` options on ``parser``."""
+    parser.add_argument("image", type=Path, help="an image file, or a folder of images (batch)")
+    parser.add_argument("--sparse-depth", type=Path, default=None,
+                        help="sparse depth: 16-bit PNG [mm] or float32 TIFF/NPY [m]; with an image folder, a "
+                             "folder whose files share the images' stems")
+    camera = parser.add_mutually_exclusive_group()
+    camera.add_argument("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"), default=None,
+                        help="pinhole intrinsics [px] of the image(s)")
+    camera.add_argument("--camera-info", type=Path, default=None,
+                        help="camera calibration YAML (ROS calibration file or a CameraInfo message)")
+    parser.add_argument("--mode", choices=REQUEST_MODES, default=None,
+                        help="default: completion when sparse depth is given, else monocular")
+    parser.add_argument("--estimator", choices=sorted(ESTIMATOR_FACTORIES), default="classical",
+                        help="depth estimator (monocular needs 'lingbot' with a checkpoint)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="LingBot-Depth checkpoint (lingbot only)")
+    parser.add_argument("--device", default=None, help="torch device for 'lingbot' (e.g. cpu, cuda)")
+    parser.add_argument("--out", type=Path, default=Path("lingbot_depth_out"), help="output folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def estimator_options(checkpoint: Path | None, device: str | None) -> dict[str, object]:
+    """Keyword options for ``create_estimator`` from CLI flags (only those given)."""
+    options: dict[str, object] = {}
+    if checkpoint is not None:
+        options["checkpoint"] = str(checkpoint)
+    if device is not None:
+        options["device"] = device
+    return options
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def collect_jobs(image: Path, sparse: Path | None) -> list[Job]:
+    """Pair images with sparse depth files (by stem when both are folders).
+
+    Raises:
+        InputError: missing paths, an empty folder, a folder paired with a single sparse file, or an
+            image without a sparse file of the same stem.
+    """
+    if image.is_file():
+        if sparse is not None and not sparse.is_file():
+            raise InputError(f"--sparse-depth must be a file when IMAGE is a file: {sparse}")
+        return [Job(image, sparse)]
+    if not image.is_dir():
+        raise InputError(f"image not found: {image}")
+    images = _images_in(image)
+    if not images:
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {image}")
+    if sparse is None:
+        return [Job(p, None) for p in images]
+    if not sparse.is_dir():
+        raise InputError(f"IMAGE is a folder, so --sparse-depth must be a folder of files named like the "
+                         f"images: {sparse}")
+    by_stem = {p.stem: p for p in sorted(sparse.iterdir()) if p.suffix.lower() in SPARSE_SUFFIXES}
+    missing = [p.name for p in images if p.stem not in by_stem]
+    if missing:
+        raise InputError(f"no sparse depth file in {sparse} for: {', '.join(missing[:5])}"
+                         f"{' ...' if len(missing) > 5 else ''}")
+    return [Job(p, by_stem[p.stem]) for p in images]
+
+
+def _intrinsics_for(args: argparse.Namespace, width: int, height: int) -> CameraIntrinsics | None:
+    if args.intrinsics is not None:
+        fx, fy, cx, cy = args.intrinsics
+        return CameraIntrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=width, height=height)
+    if args.camera_info is not None:
+        intrinsics = load_camera_info_yaml(args.camera_info)
+        if (intrinsics.width, intrinsics.height) != (width, height):
+            raise InputError(f"{args.camera_info} is for {intrinsics.width}x{intrinsics.height} images but the "
+                             f"image is {width}x{height}")
+        return intrinsics
+    return None
+
+
+def write_outputs(prediction: Prediction, out_dir: Path, stem: str) -> list[Path]:
+    """Write the four output files of one prediction; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    npy_path = out_dir / f"{stem}_depth.npy"
+    np.save(npy_path, prediction.depth_m, allow_pickle=False)
+    png_path = save_depth_png_mm(out_dir / f"{stem}_depth_mm.png", prediction.depth_m)
+    color_path = out_dir / f"{stem}_depth_color.png"
+    if not cv2.imwrite(str(color_path), cv2.cvtColor(prediction.colorized, cv2.COLOR_RGB2BGR)):
+        raise InputError(f"cannot write {color_path}")
+    ply_path = write_ply(out_dir / f"{stem}_points.ply", prediction.points_xyz, prediction.points_rgb)
+    return [npy_path, png_path, color_path, ply_path]
+
+
+def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace) -> list[Path]:
+    """Predict one image and write its outputs."""
+    rgb = load_rgb_file(job.image)
+    sparse = load_depth_file(job.sparse) if job.sparse is not None else None
+    if sparse is not None and sparse.shape != rgb.shape[:2]:
+        raise InputError(f"{job.sparse} is {sparse.shape[1]}x{sparse.shape[0]} but {job.image} is "
+                         f"{rgb.shape[1]}x{rgb.shape[0]}")
+    mode = resolve_mode(args.mode, sparse is not None)
+    intrinsics = _intrinsics_for(args, rgb.shape[1], rgb.shape[0])
+    prediction = predict_depth(estimator, rgb, sparse, intrinsics, mode)
+    return write_outputs(prediction, args.out, job.image.stem)
+
+
+def _progress(stream: TextIO, done: int, total: int, label: str, width: int = 30) -> None:
+    filled = width * done // total
+    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:40]:<40}")
+    if done == total:
+        stream.write("\n")
+    stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``predict``; returns the process exit code (0 ok, 1 some images failed, 2 bad usage)."""
+    try:
+        jobs = collect_jobs(args.image, args.sparse_depth)
+        if args.mode is not None:  # fail before loading a model when the mode cannot work at all
+            resolve_mode(args.mode, jobs[0].sparse is not None)
+        estimator = create_estimator(args.estimator, **estimator_options(args.checkpoint, args.device))
+    except LingbotDepthError as exc:
+        print(f"lingbot-depth predict: error: {exc}", file=sys.stderr)
+        return 2
+    show_progress = len(jobs) > 1 and not args.quiet
+    failures = 0
+    for index, job in enumerate(jobs, start=1):
+        try:
+            written = run_job(estimator, job, args)
+        except LingbotDepthError as exc:
+            failures += 1
+            if show_progress:
+                sys.stderr.write("\n")
+            print(f"lingbot-depth predict: {job.image.name}: error: {exc}", file=sys.stderr)
+            if len(jobs) == 1:
+                return 2
+        else:
+            if not show_progress:
+                for path in written:
+                    print(path)
+        if show_progress:
+            _progress(sys.stderr, index, len(jobs), job.image.name)
+    if len(jobs) > 1:
+        print(f"{len(jobs) - failures}/{len(jobs)} images written to {args.out}", file=sys.stderr)
+    return 1 if failures else 0

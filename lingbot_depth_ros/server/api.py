@@ -1,0 +1,220 @@
+"""HTTP API (FastAPI): ``POST /predict``, ``GET /health``, OpenAPI docs at ``/docs``.
+
+One estimator instance serves every request; requests run one at a time (a lock around decode,
+estimate and encode), which bounds memory and keeps GPU use safe. Every failure answers
+``{"status": "error", "error": "..."}`` with a meaningful HTTP status:
+
+- 400 malformed payload (base64, image, .npy, mode / sparse-depth mismatch, sizes that disagree)
+- 413 body, payload or pixel count over the configured limits
+- 422 schema violation, or a mode this server's estimator cannot run
+- 503 the estimator failed on valid input (e.g. out of device memory)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lingbot_depth_ros.cli.pipeline import predict_depth, resolve_mode
+from lingbot_depth_ros.errors import ConfigError, EstimatorError, InputError, LingbotDepthError
+from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, create_estimator
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.server.codec import (PayloadTooLargeError, b64decode_field, b64encode_bytes,
+                                            decode_rgb_image, decode_sparse_depth, encode_npy, encode_png_rgb)
+from lingbot_depth_ros.server.schemas import (ErrorResponse, HealthResponse, IntrinsicsOut, PredictRequest,
+                                              PredictResponse)
+
+LOG = logging.getLogger("lingbot_depth_ros.server")
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "malformed payload or inconsistent request"},
+    413: {"model": ErrorResponse, "description": "body, payload or image over the configured limits"},
+    422: {"model": ErrorResponse, "description": "schema violation, or a mode this server cannot run"},
+    500: {"model": ErrorResponse, "description": "unexpected server fault"},
+    503: {"model": ErrorResponse, "description": "the estimator failed on valid input"},
+}
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while reading a request body that grows past the limit."""
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            response = _error(413, f"request body of {int(declared)} bytes exceeds the limit of "
+                                   f"{self.max_bytes} bytes")
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(413, f"request body exceeds the limit of {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content=ErrorResponse(error=message).model_dump())
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """Short, value-free summary of pydantic errors (never echoes the multi-megabyte payload)."""
+    parts = []
+    for error in exc.errors()[:10]:
+        location = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{location}: {error.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(PayloadTooLargeError)
+    async def _on_too_large(_: Request, exc: PayloadTooLargeError) -> JSONResponse:
+        return _error(413, str(exc))
+
+    @app.exception_handler(InputError)
+    async def _on_input(_: Request, exc: InputError) -> JSONResponse:
+        return _error(400, str(exc))
+
+    @app.exception_handler(ConfigError)
+    async def _on_config(_: Request, exc: ConfigError) -> JSONResponse:
+        return _error(422, str(exc))
+
+    @app.exception_handler(LingbotDepthError)
+    async def _on_estimator(_: Request, exc: LingbotDepthError) -> JSONResponse:
+        LOG.error("estimator failure: %s", exc)
+        return _error(503, f"the estimator failed: {exc}")
+
+    @app.exception_handler(Exception)
+    async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        LOG.exception("unexpected error")
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log")
+
+
+def estimator_device(estimator: DepthEstimator) -> str:
+    """The device an estimator runs on ("cpu" for the weight-free ones)."""
+    device = getattr(estimator, "device", None)
+    return str(device) if device is not None else "cpu"
+
+
+def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
+               max_pixels: int = 4096 * 4096, max_body_bytes: int = 64 * 1024 * 1024) -> FastAPI:
+    """Build the API around one ready estimator.
+
+    Args:
+        estimator: the model every request uses (see ``create_estimator``).
+        default_mode: "monocular" | "completion" for requests that name no mode; None = infer from
+            whether sparse depth was sent.
+        max_pixels: largest accepted image (width x height); larger answers 413.
+        max_body_bytes: largest accepted request body [bytes]; larger answers 413.
+    """
+    if default_mode not in (None, MONOCULAR, COMPLETION):
+        raise ConfigError(f"default mode must be monocular, completion or None, got {default_mode!r}")
+    app = FastAPI(title="LingBot-Depth API", version="0.1.0",
+                  description="Dense metric depth from an RGB image and optional sparse depth "
+                              f"(estimator: {estimator.name}).")
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    _install_error_handlers(app)
+    lock = threading.Lock()
+    app.state.estimator = estimator
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/health", response_model=HealthResponse, summary="Liveness, model and device")
+    def health() -> HealthResponse:
+        return HealthResponse(model=estimator.describe(), estimator=estimator.name,
+                              device=estimator_device(estimator), modes=sorted(estimator.supported_modes),
+                              default_mode=default_mode, max_pixels=max_pixels, max_body_bytes=max_body_bytes)
+
+    @app.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES,
+              summary="Dense metric depth for one image")
+    def predict(body: PredictRequest) -> PredictResponse:
+        with lock:  # one model instance: one request at a time (also bounds decoded-image memory)
+            return _predict(estimator, body, default_mode, max_pixels, max_body_bytes)
+
+    return app
+
+
+def _predict(estimator: DepthEstimator, body: PredictRequest, default_mode: str | None, max_pixels: int,
+             max_body_bytes: int) -> PredictResponse:
+    has_sparse = body.sparse_depth is not None
+    mode = resolve_mode(body.mode, has_sparse, default_mode)
+    rgb = decode_rgb_image(b64decode_field(body.image, "image", max_body_bytes), "image", max_pixels)
+    height, width = rgb.shape[:2]
+    sparse = None
+    if body.sparse_depth is not None:
+        sparse = decode_sparse_depth(b64decode_field(body.sparse_depth, "sparse_depth", max_body_bytes),
+                                     "sparse_depth", max_pixels)
+        if sparse.shape != (height, width):
+            raise InputError(f"sparse_depth is {sparse.shape[1]}x{sparse.shape[0]} but the image is "
+                             f"{width}x{height}")
+    intrinsics = None
+    if body.camera_intrinsics is not None:
+        k = body.camera_intrinsics
+        intrinsics = CameraIntrinsics(fx=k.fx, fy=k.fy, cx=k.cx, cy=k.cy, width=width, height=height)
+    try:
+        result = predict_depth(estimator, rgb, sparse, intrinsics, mode)
+    except MemoryError as exc:
+        raise EstimatorError("out of memory while estimating depth") from exc
+    used = result.intrinsics
+    return PredictResponse(
+        depth_image=b64encode_bytes(encode_png_rgb(result.colorized)),
+        depth_npy=b64encode_bytes(encode_npy(result.depth_m)),
+        point_cloud=b64encode_bytes(encode_npy(result.points_xyz)),
+        depth_range=result.depth_range_m, mode=result.mode, estimator=estimator.name, width=width,
+        height=height, num_points=int(result.points_xyz.shape[0]),
+        intrinsics=IntrinsicsOut(fx=used.fx, fy=used.fy, cx=used.cx, cy=used.cy, assumed=result.intrinsics_assumed),
+        inference_s=result.elapsed_s)
+
+
+def run_server(*, host: str, port: int, estimator_name: str, estimator_options: dict[str, object],
+               default_mode: str | None, max_pixels: int, max_body_bytes: int, log_level: str = "info") -> int:
+    """Load the estimator once and serve the API with uvicorn until interrupted; returns an exit code."""
+    import uvicorn
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        estimator = create_estimator(estimator_name, **estimator_options)
+        if default_mode is not None and default_mode not in estimator.supported_modes:
+            raise ConfigError(f"--mode-default {default_mode}: estimator '{estimator.name}' supports only "
+                              f"{', '.join(sorted(estimator.supported_modes))}")
+        app = create_app(estimator, default_mode=default_mode, max_pixels=max_pixels,
+                         max_body_bytes=max_body_bytes)
+    except LingbotDepthError as exc:
+        LOG.error("cannot start the API: %s", exc)
+        return 2
+    LOG.info("serving %s on http://%s:%d (docs at /docs)", estimator.describe(), host, port)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    return 0

@@ -1,0 +1,116 @@
+"""Request and response bodies of the HTTP API (pydantic), with the field docs shown at /docs.
+
+The field names and meanings are the contract existing clients use; fields added here beyond it
+(``mode``, ``intrinsics``...) are extra information that old clients simply ignore.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from lingbot_depth_ros.server.codec import b64encode_bytes, encode_png_rgb
+
+# Generous but finite bounds: anything outside them is a unit or sign mistake, not a camera.
+MAX_FOCAL_PX = 1.0e7
+MAX_PRINCIPAL_PX = 1.0e7
+
+FocalPx = Annotated[float, Field(gt=0, le=MAX_FOCAL_PX, allow_inf_nan=False)]
+PrincipalPx = Annotated[float, Field(ge=-MAX_PRINCIPAL_PX, le=MAX_PRINCIPAL_PX, allow_inf_nan=False)]
+
+
+def _example_payloads() -> tuple[str, str]:
+    """A tiny (16 x 12) RGB PNG and a 16-bit sparse depth PNG [mm] for the docs and the fuzzer."""
+    v, u = np.mgrid[0:12, 0:16]
+    rgb = np.stack([u * 15, v * 20, np.full_like(u, 128)], axis=-1).astype(np.uint8)
+    sparse_mm = np.zeros((12, 16), dtype=np.uint16)
+    sparse_mm[::3, ::4] = (1500 + 100 * u[::3, ::4]).astype(np.uint16)
+    ok, sparse_png = cv2.imencode(".png", sparse_mm)
+    assert ok
+    return b64encode_bytes(encode_png_rgb(rgb)), b64encode_bytes(sparse_png.tobytes())
+
+
+EXAMPLE_IMAGE_B64, EXAMPLE_SPARSE_B64 = _example_payloads()
+
+
+class CameraIntrinsicsIn(BaseModel):
+    """Pinhole intrinsics of the request image [px], pixel centres at integer coordinates."""
+
+    fx: FocalPx = Field(description="focal length along x [px], > 0")
+    fy: FocalPx = Field(description="focal length along y [px], > 0")
+    cx: PrincipalPx = Field(description="principal point x [px]")
+    cy: PrincipalPx = Field(description="principal point y [px]")
+
+
+class PredictRequest(BaseModel):
+    """One image (and optional sparse metric depth) to turn into dense metric depth."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"image": EXAMPLE_IMAGE_B64, "mode": "completion", "sparse_depth": EXAMPLE_SPARSE_B64,
+         "camera_intrinsics": {"fx": 14.0, "fy": 14.0, "cx": 7.5, "cy": 5.5}},
+    ]})
+
+    image: str = Field(min_length=1, description="base64 of a PNG/JPEG/BMP/WebP/TIFF colour or grey image "
+                                                 "(a data: URL prefix is accepted)")
+    mode: Literal["monocular", "completion"] | None = Field(
+        default=None, description="monocular: image only; completion: densify sparse_depth. Default: the "
+                                  "server's default mode, else completion when sparse_depth is sent")
+    sparse_depth: str | None = Field(
+        default=None, description="base64 sparse metric depth of the same size as the image: a 16-bit PNG in "
+                                  "millimetres, a float32 TIFF in metres or a float .npy in metres; 0/NaN = "
+                                  "no measurement. 8-bit images are refused (no metric scale).")
+    camera_intrinsics: CameraIntrinsicsIn | None = Field(
+        default=None, description="intrinsics of the image; when absent the server assumes a centred principal "
+                                  "point and a focal length equal to the longer image side (reported back)")
+
+
+class IntrinsicsOut(BaseModel):
+    """Intrinsics the prediction used [px]."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    assumed: bool = Field(description="true when the request had no intrinsics and the server assumed them")
+
+
+class PredictResponse(BaseModel):
+    """Dense depth and its derived products."""
+
+    status: Literal["success"] = "success"
+    depth_image: str = Field(description="base64 PNG: the depth colorized (turbo, near = red, invalid = black)")
+    depth_npy: str = Field(description="base64 .npy: (H, W) float32 depth [m], NaN where invalid")
+    point_cloud: str = Field(description="base64 .npy: (N, 3) float32 points [m] in the camera optical frame "
+                                         "(x right, y down, z forward), one per valid pixel in row-major order")
+    depth_range: tuple[float, float] | None = Field(description="[min, max] of the valid depths [m]; null when "
+                                                                "no pixel is valid")
+    mode: Literal["monocular", "completion"]
+    estimator: str
+    width: int
+    height: int
+    num_points: int
+    intrinsics: IntrinsicsOut
+    inference_s: float = Field(description="time spent in the estimator [s]")
+
+
+class ErrorResponse(BaseModel):
+    """Any failure: the HTTP status tells the class, ``error`` the reason."""
+
+    status: Literal["error"] = "error"
+    error: str
+
+
+class HealthResponse(BaseModel):
+    """Liveness and what this server runs."""
+
+    status: Literal["healthy"] = "healthy"
+    model: str = Field(description="the estimator's own description (name, checkpoint...)")
+    estimator: str
+    device: str
+    modes: list[str] = Field(description="modes this server's estimator can run")
+    default_mode: str | None
+    max_pixels: int
+    max_body_bytes: int
