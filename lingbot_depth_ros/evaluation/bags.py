@@ -18,6 +18,7 @@ measurement" is always 0 (sparse and ground truth), whatever the encoding in the
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,7 +255,8 @@ def matrix_from_tf(msg: Any) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------- writing
 class BagWriter:
-    """Writes :class:`BagFrame` objects to a new rosbag2 (context manager).
+    """Writes :class:`BagFrame` objects to a new rosbag2 (context manager; an exception inside the
+    ``with`` block removes the partial bag).
 
     Args:
         path: bag directory to create (must not exist).
@@ -288,6 +290,8 @@ class BagWriter:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._writer.close()
+        if exc_type is not None:  # never leave a half-written bag behind
+            shutil.rmtree(self.path, ignore_errors=True)
 
     def _write(self, topic: str, msgtype: str, msg: Any, log_time_ns: int) -> None:
         if topic not in self._connections:
