@@ -176,7 +176,9 @@ def test_wrong_shapes_and_types_raise_input_error() -> None:
 
 @pytest.mark.parametrize("options", [{"smoothing": -0.1}, {"smoothing": 5}, {"max_levels": 2.5},
                                      {"min_depth_m": 10, "max_depth_m": 5}, {"min_depth_m": 0},
-                                     {"support_margin_px": -1}, {"rgb_refine_eps": 0}])
+                                     {"support_margin_px": -1}, {"rgb_refine_eps": 0},
+                                     {"occlusion_filter_px": -1}, {"occlusion_filter_px": 1.5},
+                                     {"occlusion_filter_rel": 0}])
 def test_bad_options_raise_config_error(options: dict) -> None:
     with pytest.raises(ConfigError):
         ClassicalCompletionEstimator(**options)
@@ -205,6 +207,21 @@ def test_output_is_clamped_to_the_depth_range() -> None:
     assert estimate.depth_m.max() <= 2.0 + 1e-5                # the 60 m samples are out of range: ignored
     estimate = ClassicalCompletionEstimator(extrapolate=True).estimate(rgb, sparse, None)
     assert 2.0 - 1e-5 <= estimate.depth_m.min() and estimate.depth_m.max() <= 60.0 + 1e-4
+
+
+def test_occlusion_filter_drops_background_points_bleeding_through_a_foreground_object() -> None:
+    rgb = np.zeros((60, 60, 3), np.uint8)
+    sparse = np.zeros((60, 60), np.float32)
+    sparse[::3, ::3] = 10.0                                   # background wall, 10 m
+    sparse[21:40:3, 21:40:3] = 2.0                            # foreground box, 2 m ...
+    sparse[21:40:6, 21:40:6] = 10.0                           # ... with LiDAR points seen through it
+    plain = ClassicalCompletionEstimator(extrapolate=True).estimate(rgb, sparse, None).depth_m
+    filtered = ClassicalCompletionEstimator(extrapolate=True, occlusion_filter_px=3).estimate(
+        rgb, sparse, None).depth_m
+    box = (slice(25, 36), slice(25, 36))
+    assert plain[box].max() > 5.0                             # the bleeding points corrupt the box
+    np.testing.assert_allclose(filtered[box], 2.0, rtol=1e-5)  # filtered: the box is clean
+    np.testing.assert_allclose(filtered[:10, :10], 10.0, rtol=1e-5)  # far from the box: the wall
 
 
 def test_nearest_fill_copies_the_closest_sample() -> None:
