@@ -25,6 +25,7 @@ from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, check_mode
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.camera_info import camera_info_for_output, intrinsics_from_camera_info
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
+from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image, rgb_from_image
 from lingbot_depth_ros.ros.parameters import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, \
     estimator_options
@@ -252,6 +253,7 @@ class DepthNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``depth_node`` executable."""
+    apply_default_dds_profile()
     rclpy.init(args=args)
     node = None
     try:

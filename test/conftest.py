@@ -21,6 +21,8 @@ os.environ.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
+# Large shared-memory segments so best-effort camera images are not lost between processes.
+os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(REPO_ROOT / "config" / "fastdds_localhost.xml"))
 
 
 @pytest.fixture(scope="session")

@@ -90,7 +90,7 @@ def depth_m_from_image(msg: Image) -> np.ndarray:
     pixels = image_to_numpy(msg)
     if pixels.dtype == np.uint16:
         depth = pixels.astype(np.float32)
-        depth *= np.float32(0.001)
+        depth /= np.float32(1000.0)  # division is correctly rounded: mm 1234 -> float32(1.234) exactly
         depth[pixels == 0] = np.nan
         return depth
     depth = np.array(pixels, dtype=np.float32, copy=True)

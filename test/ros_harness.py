@@ -1,0 +1,185 @@
+"""Test harness: the node in its own process, and an in-test rclpy node that feeds and records it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
+from lingbot_depth_ros.ros.image_codec import depth_m_to_image, numpy_to_image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class NodeProcess:
+    """``python -m lingbot_depth_ros.depth_node`` in a subprocess with parameters; stderr+stdout to a log."""
+
+    def __init__(self, params: dict[str, Any] | None = None, log_path: Path | None = None,
+                 params_file: Path | None = None, extra_args: list[str] | None = None,
+                 namespace: str | None = None) -> None:
+        args = [sys.executable, "-m", "lingbot_depth_ros.depth_node", "--ros-args"]
+        if namespace:
+            args += ["-r", f"__ns:={namespace}"]
+        if params_file:
+            args += ["--params-file", str(params_file)]
+        for key, value in (params or {}).items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            args += ["-p", f"{key}:={text}"]
+        args += extra_args or []
+        self.args = args
+        self.log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"depth_node_{os.getpid()}_{time.time_ns()}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "NodeProcess":
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready:" in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"node exited with {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.1)
+        raise AssertionError(f"node not ready after {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+class Recorder:
+    """Messages of one topic, with their receive times."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.times: list[float] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, msg: Any) -> None:
+        with self._cond:
+            self.messages.append(msg)
+            self.times.append(time.monotonic())
+            self._cond.notify_all()
+
+    def wait(self, predicate: Callable[[list[Any]], bool], timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self.messages):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def by_stamp(self, stamp_ns_value: int) -> Any | None:
+        for m in self.messages:
+            if m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec == stamp_ns_value:
+                return m
+        return None
+
+
+class RosHarness:
+    """An rclpy node in the test process: publishes inputs to, and records outputs of, the node under test."""
+
+    OUTPUTS = {"depth": Image, "depth/camera_info": CameraInfo, "depth/colorized": Image, "points": PointCloud2}
+
+    def __init__(self, namespace: str = "", input_qos=qos_profile_sensor_data, extra_outputs: dict | None = None) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = Node(f"test_harness_{os.getpid()}", context=self.context)
+        prefix = (namespace.rstrip("/") + "/") if namespace else ""
+        self.pub_image = self.node.create_publisher(Image, prefix + "image", input_qos)
+        self.pub_info = self.node.create_publisher(CameraInfo, prefix + "camera_info", input_qos)
+        self.pub_sparse = self.node.create_publisher(Image, prefix + "sparse_depth", input_qos)
+        self.recorders: dict[str, Recorder] = {}
+        self.subscriptions: dict[str, Any] = {}
+        outputs = dict(self.OUTPUTS, **(extra_outputs or {}))
+        for topic, msg_type in outputs.items():
+            self.recorders[topic] = Recorder()
+            self.subscriptions[topic] = self.node.create_subscription(
+                msg_type, prefix + topic, self.recorders[topic], qos_profile_sensor_data)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - shutdown races end the spin
+            pass
+
+    def wait_connected(self, timeout: float = 20.0, sparse: bool = True) -> None:
+        deadline = time.monotonic() + timeout
+        pubs = [self.pub_image, self.pub_info] + ([self.pub_sparse] if sparse else [])
+        while time.monotonic() < deadline:
+            if all(p.get_subscription_count() > 0 for p in pubs) and \
+                    self.node.count_publishers(self.subscriptions["depth"].topic_name) > 0:
+                return
+            time.sleep(0.05)
+        raise AssertionError("node under test did not connect to the harness topics")
+
+    @staticmethod
+    def header(stamp_ns: int, frame_id: str = "camera_color_optical_frame") -> Header:
+        h = Header()
+        h.stamp.sec, h.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+        h.frame_id = frame_id
+        return h
+
+    def publish_frame(self, rgb: np.ndarray, intrinsics: CameraIntrinsics | None, sparse_m: np.ndarray | None,
+                      stamp_ns: int, *, encoding: str = "rgb8", sparse_encoding: str = "16UC1",
+                      frame_id: str = "camera_color_optical_frame", info: CameraInfo | None = None) -> None:
+        header = self.header(stamp_ns, frame_id)
+        if sparse_m is not None:
+            self.pub_sparse.publish(depth_m_to_image(sparse_m, header, sparse_encoding))
+        if info is None and intrinsics is not None:
+            info = intrinsics_to_camera_info(intrinsics, header)
+        if info is not None:
+            info.header = header
+            self.pub_info.publish(info)
+        pixels = rgb
+        if encoding == "bgr8":
+            pixels = np.ascontiguousarray(rgb[..., ::-1])
+        elif encoding in ("rgba8", "bgra8"):
+            base = rgb if encoding == "rgba8" else rgb[..., ::-1]
+            pixels = np.concatenate([base, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
+        elif encoding == "mono8":
+            pixels = np.ascontiguousarray(rgb[..., 1])
+        self.pub_image.publish(numpy_to_image(pixels, encoding, header))
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=2)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+        self._thread.join(timeout=5)
