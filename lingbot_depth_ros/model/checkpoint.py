@@ -80,7 +80,7 @@ def download_from_hub(repo_id: str, filename: str = CHECKPOINT_FILENAME, *, revi
         raise CheckpointError(
             f"could not get '{filename}' of Hugging Face repo '{repo_id}' ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no details'}). If this machine is offline, download it "
-            f"elsewhere (huggingface-cli download {repo_id} {filename}) and either copy the Hugging Face "
+            f"elsewhere (hf download {repo_id} {filename}) and either copy the Hugging Face "
             f"cache (HF_HOME, default ~/.cache/huggingface) here or pass the file path, e.g. "
             f"checkpoint:=/path/to/{filename}") from exc
 
