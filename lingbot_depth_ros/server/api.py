@@ -124,6 +124,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 def estimator_device(estimator: DepthEstimator) -> str:
     """The device an estimator runs on ("cpu" for the weight-free ones)."""
     device = getattr(estimator, "device", None)
+    if device is None:  # the lingbot estimator keeps its device on its model
+        device = getattr(getattr(estimator, "model", None), "device", None)
     return str(device) if device is not None else "cpu"
 
 

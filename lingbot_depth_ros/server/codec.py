@@ -73,9 +73,10 @@ def sniff_image(raw: bytes, field: str) -> tuple[str, int, int]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(raw)) as image:
                 fmt, (width, height) = str(image.format), image.size
-    except Image.DecompressionBombError:
-        # Pillow refuses absurd sizes outright; report them like any other oversized image.
-        raise PayloadTooLargeError(f"{field}: image dimensions are absurdly large") from None
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses absurd sizes outright (before we can read them); report like any oversized image.
+        raise PayloadTooLargeError(f"{field}: image header declares a size that exceeds the limit of Pillow's "
+                                   f"decompression-bomb guard ({exc})") from None
     except Exception as exc:  # Pillow raises many types for garbage (UnidentifiedImageError, SyntaxError...)
         raise InputError(f"{field}: not a decodable image (expected PNG, JPEG, BMP, WebP or TIFF)") from exc
     if fmt not in IMAGE_FORMATS:
