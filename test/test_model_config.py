@@ -155,3 +155,15 @@ def test_tiny_config_builds_with_reference_layout():
         f"neck.res_blocks.{lvl}.0.layers.{i}.{p}" for lvl in (1, 2, 3) for i in (2, 5) for p in ("weight", "bias")}
     assert network.neck.input_blocks[0].in_channels == 66
     assert preprocess.num_tokens_range == (64, 256)
+
+
+def test_flop_count_matches_spec_section_10():
+    from lingbot_depth_ros.model.flops import forward_flops
+    cfg = parse_model_config(reference_model_config())
+    dense = forward_flops(cfg, 52, 69)
+    assert dense["vit_linear"] == pytest.approx(4.335e12, rel=1e-3)
+    assert dense["vit_attention"] == pytest.approx(5.064e12, rel=1e-3)
+    assert dense["neck"] == pytest.approx(310.6e9, rel=1e-3)
+    assert dense["depth_head"] == pytest.approx(216.4e9, rel=1e-3)
+    assert dense["total"] == pytest.approx(10.18e12, rel=1e-3)
+    assert forward_flops(cfg, 52, 69, depth_tokens=0)["total"] == pytest.approx(4.21e12, rel=2e-3)
