@@ -115,6 +115,25 @@ def _valid_limit(model: str, coefficients: tuple[float, ...], corner_radius: flo
     return float(search[-1]) if search.size else 0.0
 
 
+def _distort(a: np.ndarray, b: np.ndarray, dist: Distortion, limit: float
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distorted normalised coordinates of undistorted (a, b) = (x/z, y/z), and the mask of points inside the
+    model's monotonic region (``limit``: radius, or angle for the fisheye model)."""
+    coeffs = dist._padded()
+    r2 = a * a + b * b
+    if dist.model == "equidistant":
+        r = np.sqrt(r2)
+        theta = np.arctan(r)
+        scale = np.where(r > 1e-12, _fisheye_theta_d(coeffs, theta) / np.where(r > 1e-12, r, 1.0), 1.0)
+        return a * scale, b * scale, theta < limit
+    _, _, p1, p2 = coeffs[:4]
+    gain = _radial_gain(coeffs, r2)
+    ab = a * b
+    return (a * gain + 2.0 * p1 * ab + p2 * (r2 + 2.0 * a * a),
+            b * gain + p1 * (r2 + 2.0 * b * b) + 2.0 * p2 * ab,
+            r2 < limit * limit)
+
+
 def project_points(points_cam: np.ndarray, intrinsics: CameraIntrinsics, distortion: DistortionLike = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Project optical-frame points to pixel coordinates.
@@ -125,40 +144,29 @@ def project_points(points_cam: np.ndarray, intrinsics: CameraIntrinsics, distort
         distortion: see the module docstring.
 
     Returns:
-        ``(u, v, ok)``: (N,) float64 pixel coordinates (pixel centres at integers) and an (N,) bool mask of
+        ``(u, v, ok)``: (N,) pixel coordinates (pixel centres at integers; float32 for float32 input, else
+        float64) and an (N,) bool mask of
         points in front of the camera (z > 0), finite, and inside the distortion model's valid region.
         ``u``/``v`` are meaningless where ``ok`` is False.
     """
-    pts = np.asarray(points_cam, dtype=np.float64)
+    pts = np.asarray(points_cam)
     if pts.ndim != 2 or pts.shape[1] != 3:
         raise InputError(f"points must be (N, 3), got shape {pts.shape}")
+    if pts.dtype != np.float32:  # float32 stays float32 (fast; ~1e-4 px at 640 px), all else is float64
+        pts = pts.astype(np.float64)
     dist = as_distortion(distortion)
     x, y, z = pts[:, 0], pts[:, 1], pts[:, 2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ok = np.isfinite(pts).all(axis=1) & (z > 0)
-        safe_z = np.where(ok, z, 1.0)
-        a = np.where(ok, x, 0.0) / safe_z
-        b = np.where(ok, y, 0.0) / safe_z
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(z) & (z > 0)
+        a = x / z   # garbage where not ok; callers only use ok entries
+        b = y / z
     if dist is not None:
         corner_radius = max(math.hypot((u - intrinsics.cx) / intrinsics.fx, (v - intrinsics.cy) / intrinsics.fy)
                             for u in (-0.5, intrinsics.width - 0.5) for v in (-0.5, intrinsics.height - 0.5))
         limit = _valid_limit(dist.model, dist.coefficients, round(corner_radius, 6))
-        coeffs = dist._padded()
-        r2 = a * a + b * b
-        if dist.model == "equidistant":
-            r = np.sqrt(r2)
-            theta = np.arctan(r)
-            ok &= theta < limit
-            with np.errstate(invalid="ignore", divide="ignore"):
-                scale = np.where(r > 1e-12, _fisheye_theta_d(coeffs, theta) / np.where(r > 1e-12, r, 1.0), 1.0)
-            a, b = a * scale, b * scale
-        else:
-            ok &= r2 < limit * limit
-            _, _, p1, p2 = coeffs[:4]
-            gain = _radial_gain(coeffs, r2)
-            ab = a * b
-            a, b = (a * gain + 2.0 * p1 * ab + p2 * (r2 + 2.0 * a * a),
-                    b * gain + p1 * (r2 + 2.0 * b * b) + 2.0 * p2 * ab)
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # garbage rows are masked by ok
+            a, b, inside_model = _distort(a, b, dist, limit)
+        ok &= inside_model
     u = intrinsics.fx * a + intrinsics.cx
     v = intrinsics.fy * b + intrinsics.cy
     return u, v, ok
@@ -181,13 +189,16 @@ def project_points_to_depth(points_cam: np.ndarray, intrinsics: CameraIntrinsics
     """
     if not (min_depth_m >= 0 and max_depth_m > min_depth_m):
         raise InputError(f"need 0 <= min_depth_m < max_depth_m, got {min_depth_m}, {max_depth_m}")
-    u, v, ok = project_points(points_cam, intrinsics, distortion)
-    z = np.asarray(points_cam, dtype=np.float64)[:, 2]
+    pts = np.asarray(points_cam)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise InputError(f"points must be (N, 3), got shape {pts.shape}")
     with np.errstate(invalid="ignore"):
-        ok &= (z >= min_depth_m) & (z <= max_depth_m)
+        in_depth = (pts[:, 2] >= min_depth_m) & (pts[:, 2] <= max_depth_m)  # NaN fails both: dropped early
+    pts = pts[in_depth]
+    u, v, ok = project_points(pts, intrinsics, distortion)
     col = np.floor(u[ok] + 0.5)
     row = np.floor(v[ok] + 0.5)
-    zs = z[ok]
+    zs = pts[ok, 2]
     inside = (col >= 0) & (col < intrinsics.width) & (row >= 0) & (row < intrinsics.height)
     flat = row[inside].astype(np.int64) * intrinsics.width + col[inside].astype(np.int64)
     depth = np.full(intrinsics.height * intrinsics.width, np.inf, dtype=np.float32)
