@@ -1,0 +1,214 @@
+"""`lingbot-depth predict` on real NYU frames: the files it writes and the errors it reports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from lingbot_depth_ros.cli.camera_info import load_camera_info_yaml
+from lingbot_depth_ros.cli.main import main
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.io.ply import read_ply
+
+NYU_K = (518.8579, 519.46961, 325.58245, 253.73617)
+OUTPUTS = ("_depth.npy", "_depth_mm.png", "_depth_color.png", "_points.ply")
+
+
+def sparse_png(shared_data: Path, frame: str, folder: Path, name: str | None = None) -> Path:
+    """A 1-in-144 sample of the NYU ground truth as a 16-bit PNG [mm]."""
+    gt_mm = cv2.imread(str(shared_data / "nyu" / f"sync_depth_{frame}.png"), cv2.IMREAD_UNCHANGED)
+    sparse = np.zeros_like(gt_mm)
+    sparse[::12, ::12] = gt_mm[::12, ::12]
+    path = folder / (name or f"sparse_{frame}.png")
+    folder.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), sparse)
+    return path
+
+
+def test_single_image_writes_all_products_consistently(shared_data: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    image = shared_data / "nyu" / "rgb_00000.jpg"
+    sparse = sparse_png(shared_data, "00000", tmp_path)
+    out = tmp_path / "out"
+    code = main(["predict", str(image), "--sparse-depth", str(sparse), "--intrinsics", *map(str, NYU_K),
+                 "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out / f"rgb_00000{suffix}") for suffix in OUTPUTS]
+
+    depth = np.load(out / "rgb_00000_depth.npy")
+    assert depth.shape == (480, 640) and depth.dtype == np.float32
+    valid = np.isfinite(depth)
+    gt_m = cv2.imread(str(shared_data / "nyu" / "sync_depth_00000.png"), cv2.IMREAD_UNCHANGED) / 1000.0
+    check = valid & (gt_m > 0)
+    assert np.median(np.abs(depth[check] - gt_m[check]) / gt_m[check]) < 0.05
+
+    depth_mm = cv2.imread(str(out / "rgb_00000_depth_mm.png"), cv2.IMREAD_UNCHANGED)
+    assert depth_mm.dtype == np.uint16 and depth_mm.shape == (480, 640)
+    assert np.abs(depth_mm[valid] / 1000.0 - depth[valid]).max() <= 0.0006
+    assert (depth_mm[~valid] == 0).all()
+
+    colour = cv2.imread(str(out / "rgb_00000_depth_color.png"), cv2.IMREAD_UNCHANGED)
+    assert colour.shape == (480, 640, 3) and colour.std() > 10
+
+    xyz, rgb = read_ply(out / "rgb_00000_points.ply")
+    assert xyz.shape == (int(valid.sum()), 3) and rgb is not None
+    v, u = np.nonzero(valid)
+    np.testing.assert_allclose(xyz[:, 2], depth[valid], rtol=1e-6)
+    np.testing.assert_allclose(xyz[:, 0], (u - NYU_K[2]) * depth[valid] / NYU_K[0], rtol=1e-4, atol=1e-5)
+    image_rgb = cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(rgb, image_rgb[valid])
+
+
+def test_camera_info_yaml_layouts_match_intrinsics_flags(shared_data: Path, tmp_path: Path) -> None:
+    fx, fy, cx, cy = NYU_K
+    calibration = tmp_path / "calib.yaml"
+    calibration.write_text(yaml.safe_dump({
+        "image_width": 640, "image_height": 480, "camera_name": "nyu",
+        "camera_matrix": {"rows": 3, "cols": 3, "data": [fx, 0, cx, 0, fy, cy, 0, 0, 1]},
+        "distortion_model": "plumb_bob", "distortion_coefficients": {"rows": 1, "cols": 5, "data": [0] * 5}}))
+    message = tmp_path / "camera_info.yaml"
+    message.write_text(yaml.safe_dump({"header": {"frame_id": "cam"}, "height": 480, "width": 640,
+                                       "k": [fx, 0, cx, 0, fy, cy, 0, 0, 1]}))
+    for path in (calibration, message):
+        k = load_camera_info_yaml(path)
+        assert (k.fx, k.fy, k.cx, k.cy, k.width, k.height) == (fx, fy, cx, cy, 640, 480)
+    image = shared_data / "nyu" / "rgb_00050.jpg"
+    sparse = sparse_png(shared_data, "00050", tmp_path)
+    assert main(["predict", str(image), "--sparse-depth", str(sparse), "--camera-info", str(calibration),
+                 "--out", str(tmp_path / "a")]) == 0
+    assert main(["predict", str(image), "--sparse-depth", str(sparse), "--intrinsics", *map(str, NYU_K),
+                 "--out", str(tmp_path / "b")]) == 0
+    a, _ = read_ply(tmp_path / "a" / "rgb_00050_points.ply")
+    b, _ = read_ply(tmp_path / "b" / "rgb_00050_points.ply")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_sparse_npy_and_tiff_in_metres_equal_png_in_millimetres(shared_data: Path, tmp_path: Path) -> None:
+    image = shared_data / "nyu" / "rgb_00100.jpg"
+    png = sparse_png(shared_data, "00100", tmp_path)
+    sparse_m = cv2.imread(str(png), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
+    np.save(tmp_path / "sparse.npy", sparse_m)
+    assert cv2.imwrite(str(tmp_path / "sparse.tiff"), sparse_m)
+    results = []
+    for name, sparse in (("png", png), ("npy", tmp_path / "sparse.npy"), ("tiff", tmp_path / "sparse.tiff")):
+        assert main(["predict", str(image), "--sparse-depth", str(sparse), "--out", str(tmp_path / name)]) == 0
+        results.append(np.load(tmp_path / name / "rgb_00100_depth.npy"))
+    np.testing.assert_allclose(results[1], results[0], atol=1e-5, equal_nan=True)
+    np.testing.assert_allclose(results[2], results[0], atol=1e-5, equal_nan=True)
+
+
+def test_folder_batch_pairs_by_stem_and_shows_progress(shared_data: Path, tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    sparse_dir = tmp_path / "sparse"
+    for frame in ("00000", "00050"):
+        shutil.copy(shared_data / "nyu" / f"rgb_{frame}.jpg", images / f"frame_{frame}.jpg")
+        sparse_png(shared_data, frame, sparse_dir, f"frame_{frame}.png")
+    out = tmp_path / "out"
+    # The console script's real entry, in a subprocess: exit code and the progress bar on stderr.
+    done = subprocess.run([sys.executable, "-m", "lingbot_depth_ros.cli.main", "predict", str(images),
+                           "--sparse-depth", str(sparse_dir), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert "2/2" in done.stderr and "[####" in done.stderr and "2/2 images written" in done.stderr
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(f"frame_{f}{s}" for f in ("00000", "00050") for s in OUTPUTS)
+
+
+def test_batch_reports_images_without_sparse_files(shared_data: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(shared_data / "nyu" / "rgb_00000.jpg", images / "a.jpg")
+    shutil.copy(shared_data / "nyu" / "rgb_00050.jpg", images / "b.jpg")
+    sparse_dir = tmp_path / "sparse"
+    sparse_png(shared_data, "00000", sparse_dir, "a.png")
+    assert main(["predict", str(images), "--sparse-depth", str(sparse_dir), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no sparse depth file" in err and "b.jpg" in err and "a.jpg" not in err, err
+
+
+@pytest.mark.parametrize("case", ["8-bit sparse", "monocular on classical", "missing image", "size mismatch",
+                                  "camera info for another size", "folder with a sparse file",
+                                  "completion without sparse"])
+def test_bad_usage_exits_2_with_a_specific_message(shared_data: Path, tmp_path: Path, case: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    image = shared_data / "nyu" / "rgb_00000.jpg"
+    sparse = sparse_png(shared_data, "00000", tmp_path)
+    out = ["--out", str(tmp_path / "out")]
+    if case == "8-bit sparse":
+        eight = tmp_path / "eight.png"
+        cv2.imwrite(str(eight), np.full((480, 640), 30, np.uint8))
+        argv, expected = ["predict", str(image), "--sparse-depth", str(eight)], "8-bit image cannot carry metric"
+    elif case == "monocular on classical":
+        argv, expected = ["predict", str(image), "--mode", "monocular"], "cannot run mode 'monocular'"
+    elif case == "missing image":
+        argv, expected = ["predict", str(tmp_path / "nope.jpg")], "image not found"
+    elif case == "size mismatch":
+        small = tmp_path / "small.png"
+        cv2.imwrite(str(small), np.ones((240, 320), np.uint16))
+        argv, expected = ["predict", str(image), "--sparse-depth", str(small)], "is 320x240 but"
+    elif case == "camera info for another size":
+        calib = tmp_path / "c.yaml"
+        calib.write_text(yaml.safe_dump({"image_width": 1280, "image_height": 960,
+                                          "camera_matrix": {"data": [1000, 0, 640, 0, 1000, 480, 0, 0, 1]}}))
+        argv = ["predict", str(image), "--sparse-depth", str(sparse), "--camera-info", str(calib)]
+        expected = "is for 1280x960 images but the image is 640x480"
+    elif case == "folder with a sparse file":
+        argv, expected = ["predict", str(image.parent), "--sparse-depth", str(sparse)], "must be a folder"
+    else:
+        argv, expected = ["predict", str(image), "--mode", "completion"], "needs sparse depth"
+    assert main(argv + out) == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_camera_info_errors_are_specific(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("image_width: 640\nimage_height: 480\n")
+    with pytest.raises(InputError, match="no 'camera_matrix'"):
+        load_camera_info_yaml(bad)
+    bad.write_text("image_width: 640\nimage_height: 480\ncamera_matrix: {data: [1, 2, 3]}\n")
+    with pytest.raises(InputError, match="9 numbers"):
+        load_camera_info_yaml(bad)
+    bad.write_text("width: 640\nheight: 480\nk: [0, 0, 320, 0, 500, 240, 0, 0, 1]\n")
+    with pytest.raises(InputError, match="focal lengths must be > 0"):
+        load_camera_info_yaml(bad)
+
+
+def test_monocular_with_a_tiny_lingbot_checkpoint(shared_data: Path, tmp_path: Path) -> None:
+    testing = pytest.importorskip("lingbot_depth_ros.model.testing", reason="torch is not installed")
+    checkpoint = testing.make_tiny_checkpoint(tmp_path / "model.pt", seed=0)
+    out = tmp_path / "out"
+    code = main(["predict", str(shared_data / "nyu" / "rgb_00000.jpg"), "--estimator", "lingbot",
+                 "--checkpoint", str(checkpoint), "--device", "cpu", "--out", str(out)])
+    assert code == 0
+    depth = np.load(out / "rgb_00000_depth.npy")
+    assert depth.shape == (480, 640) and 1.0 < float(np.nanmedian(depth)) < 4.0  # tiny model: about 2 m
+    xyz, rgb = read_ply(out / "rgb_00000_points.ply")
+    assert xyz.shape[0] == int(np.isfinite(depth).sum()) and rgb is not None
+
+
+def test_batch_goes_on_after_a_bad_image_and_exits_1(shared_data: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    sparse_dir = tmp_path / "sparse"
+    shutil.copy(shared_data / "nyu" / "rgb_00000.jpg", images / "a.jpg")
+    sparse_png(shared_data, "00000", sparse_dir, "a.png")
+    (images / "b.jpg").write_bytes(b"not a jpeg at all")
+    sparse_png(shared_data, "00050", sparse_dir, "b.png")
+    assert main(["predict", str(images), "--sparse-depth", str(sparse_dir), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "b.jpg: error:" in err and "cannot decode image" in err and "1/2 images written" in err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(f"a{s}" for s in OUTPUTS)
