@@ -128,3 +128,17 @@ def test_float32_cloud_gives_the_same_image_as_float64() -> None:
     assert np.count_nonzero(d64) > 1000
     # Identical except where a point sits within float32 rounding of a pixel border.
     assert np.count_nonzero(d64 != d32) <= 4
+
+
+def test_projection_model_from_camera_info_fields() -> None:
+    from lingbot_depth_ros.geometry.lidar_projection import projection_model
+    k = [500.0, 0, 320.0, 0, 400.0, 240.0, 0, 0, 1]
+    p = [480.0, 0, 310.0, 0, 0, 470.0, 230.0, 0, 0, 0, 1, 0]
+    d = [-0.2, 0.05, 0.0, 0.0, 0.0]
+    raw_k, raw_d = projection_model(k, d, "plumb_bob", p, 640, 480, rectified=False)
+    assert (raw_k.fx, raw_k.cy) == (500.0, 240.0) and raw_d == Distortion("plumb_bob", tuple(d))
+    rect_k, rect_d = projection_model(k, d, "plumb_bob", p, 640, 480, rectified=True)
+    assert (rect_k.fx, rect_k.fy, rect_k.cx, rect_k.cy) == (480.0, 470.0, 310.0, 230.0) and rect_d is None
+    assert projection_model(k, d, "plumb_bob", [0.0] * 12, 640, 480, rectified=True)[0].fx == 500.0
+    with pytest.raises(InputError, match="unsupported distortion model"):
+        projection_model(k, d, "fov", p, 640, 480, rectified=False)

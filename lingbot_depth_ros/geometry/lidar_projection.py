@@ -218,3 +218,24 @@ def lidar_to_sparse_depth(points_lidar: np.ndarray, optical_T_lidar: RigidTransf
         raise InputError(f"points must be (N, 3), got shape {pts.shape}")
     return project_points_to_depth(optical_T_lidar.apply(pts), intrinsics, distortion,
                                    min_depth_m=min_depth_m, max_depth_m=max_depth_m)
+
+
+def projection_model(k: Sequence[float], d: Sequence[float], distortion_model: str, p: Sequence[float],
+                     width: int, height: int, rectified: bool) -> tuple[CameraIntrinsics, Distortion | None]:
+    """Intrinsics and distortion to project into an image, from ``sensor_msgs/CameraInfo`` fields.
+
+    ``rectified``: the image was rectified (``image_rect``), so project with the rectified camera matrix
+    ``P[0:3, 0:3]`` and no distortion (ROS keeps the raw camera's D in the CameraInfo of rectified images).
+    Otherwise project with K and D. A P of all zeros falls back to K.
+    """
+    k_arr = np.asarray(k, dtype=np.float64).reshape(-1)
+    p_arr = np.asarray(p, dtype=np.float64).reshape(-1)
+    if k_arr.size != 9:
+        raise InputError(f"K must have 9 elements, got {k_arr.size}")
+    if rectified:
+        if p_arr.size != 12:
+            raise InputError(f"P must have 12 elements, got {p_arr.size}")
+        p3 = p_arr.reshape(3, 4)[:, :3]
+        matrix = p3 if np.any(p3) else k_arr.reshape(3, 3)
+        return CameraIntrinsics.from_matrix(matrix, width, height), None
+    return CameraIntrinsics.from_matrix(k_arr, width, height), Distortion.from_camera_info(d, distortion_model)
