@@ -145,15 +145,38 @@ class DepthNode(Node):
                 reason = str(exc)
         if reason is not None:
             return SetParametersResult(successful=False, reason=reason)
+        estimator = self._rebuilt_estimator(proposed)
+        if isinstance(estimator, str):
+            return SetParametersResult(successful=False, reason=estimator)
         with self._lock:
             self._values = proposed
             self.pipeline.settings = self._output_settings()
+            if estimator is not None:
+                self.estimator = self.pipeline.estimator = estimator
         self.sync.configure(queue_size=proposed["queue_size"], slop_s=proposed["slop_s"])
         self.sync.set_required(self._required_streams(self._sparse_alive))
-        level = proposed.get("lingbot.resolution_level")
-        if hasattr(self.estimator, "resolution_level") and level is not None:
-            self.estimator.resolution_level = level
         return SetParametersResult(successful=True)
+
+    def _rebuilt_estimator(self, proposed: dict[str, Any]) -> Any:
+        """A new estimator if its options changed (None if not; the reason string if they are invalid).
+
+        Weight-free estimators are rebuilt (microseconds); LingBot-Depth only takes a new
+        resolution level at run time, its other options are read-only.
+        """
+        name = proposed["estimator"]
+        options = estimator_options(name, proposed)
+        if options == estimator_options(name, self._values):
+            return None
+        if name == "lingbot":
+            try:
+                self.estimator.resolution_level = options["resolution_level"]
+            except (LingbotDepthError, ValueError) as exc:
+                return str(exc)
+            return None
+        try:
+            return create_estimator(name, **options)
+        except LingbotDepthError as exc:
+            return str(exc)
 
     # -- inputs ------------------------------------------------------------------------------
     def _on_sparse(self, msg: Image) -> None:

@@ -173,6 +173,20 @@ def test_runtime_parameters_validated_and_applied(running, nyu) -> None:
     assert all(r.successful for r in restore)
 
 
+def test_runtime_estimator_options_rebuild_estimator(running, nyu) -> None:
+    _, harness = running
+    bad = _set_params(harness, **{"classical.max_depth_m": 0.01})
+    assert not bad[0].successful and "classical.min_depth_m" in bad[0].reason
+    before = image_to_numpy(send_and_receive(harness, nyu, 5_000_000_000)["depth"])
+    assert _set_params(harness, **{"classical.smoothing": 0.0})[0].successful  # 0 = pure nearest fill
+    after = image_to_numpy(send_and_receive(harness, nyu, 5_100_000_000)["depth"])
+    expected = DepthPipeline(create_estimator("classical", smoothing=0.0)).process(
+        nyu["rgb"], nyu["sparse"], NYU_K, OutputSettings()).depth_m
+    np.testing.assert_array_equal(after, expected)
+    assert not np.array_equal(before, after, equal_nan=True)
+    assert _set_params(harness, **{"classical.smoothing": 0.5})[0].successful
+
+
 @pytest.mark.parametrize("params,message", [
     ({"estimator": "classical", "mode": "monocular"}, "cannot run mode 'monocular'"),
     ({"estimator": "classical", "mode": "auto"}, "cannot run mode 'auto'"),

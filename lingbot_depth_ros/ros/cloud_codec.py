@@ -55,7 +55,8 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header: Header | None = None, rgb: np.nd
         raise EncodingError(f"rgb shape {rgb.shape} does not match xyz shape {xyz.shape}")
     height, width = (xyz.shape[0], xyz.shape[1]) if xyz.ndim == 3 else (1, xyz.shape[0])
     channels = 3 if rgb is None else 4
-    points = np.empty((height, width, channels), dtype=np.float32)
+    data = array.array("B", b"\0") * (height * width * channels * 4)
+    points = np.frombuffer(data, dtype=np.float32).reshape(height, width, channels)  # fills data in place
     points[..., :3] = xyz.reshape(height, width, 3)
     if rgb is not None:
         # float32 'rgb' field bytes, little endian 0x00RRGGBB = [B, G, R, 0]
@@ -75,8 +76,6 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header: Header | None = None, rgb: np.nd
     msg.point_step = 4 * channels
     msg.row_step = msg.point_step * width
     msg.is_dense = bool(np.isfinite(xyz).all())
-    data = array.array("B")
-    data.frombytes(memoryview(points).cast("B"))
     msg.data = data
     return msg
 

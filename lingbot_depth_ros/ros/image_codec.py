@@ -69,7 +69,7 @@ def image_to_numpy(msg: Image) -> np.ndarray:
 def rgb_from_image(msg: Image) -> np.ndarray:
     """Colour image message -> (H, W, 3) uint8 RGB (mono8 is replicated to three channels)."""
     if msg.encoding not in COLOR_ENCODINGS:
-        raise EncodingError(f"image encoding '{msg.encoding}' is not a colour encoding "
+        raise EncodingError(f"unsupported image encoding '{msg.encoding}' for the colour image "
                             f"(supported: {', '.join(COLOR_ENCODINGS)})")
     pixels = image_to_numpy(msg)
     conversion = {"bgr8": cv2.COLOR_BGR2RGB, "rgba8": cv2.COLOR_RGBA2RGB, "bgra8": cv2.COLOR_BGRA2RGB,
@@ -99,6 +99,13 @@ def depth_m_from_image(msg: Image) -> np.ndarray:
     return depth
 
 
+def byte_array(pixels: np.ndarray) -> array.array:
+    """Copy a C-contiguous array's bytes into the ``array.array('B')`` that uint8[] message fields hold."""
+    data = array.array("B", b"\0") * pixels.nbytes  # allocation without an intermediate bytes copy
+    np.frombuffer(data, dtype=np.uint8)[:] = pixels.reshape(-1).view(np.uint8)
+    return data
+
+
 def numpy_to_image(pixels: np.ndarray, encoding: str, header: Header | None = None) -> Image:
     """numpy -> Image with a tight ``step``, native byte order, and the given header.
 
@@ -122,9 +129,7 @@ def numpy_to_image(pixels: np.ndarray, encoding: str, header: Header | None = No
     msg.encoding = encoding
     msg.is_bigendian = int(_HOST_BIG_ENDIAN)
     msg.step = int(pixels.shape[1] * channels * dtype.itemsize)
-    data = array.array("B")
-    data.frombytes(memoryview(pixels).cast("B"))
-    msg.data = data
+    msg.data = byte_array(pixels)
     return msg
 
 

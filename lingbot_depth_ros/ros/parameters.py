@@ -25,6 +25,7 @@ class ParamSpec:
     max: float | None = None
     choices: tuple[str, ...] | None = None
     read_only: bool = False  # changing it needs a restart (topics, QoS, estimator construction)
+    none_value: Any = None  # this value of the parameter means "None" (auto/unlimited) for the estimator
 
     @property
     def type_name(self) -> str:
@@ -106,6 +107,26 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
 # Options of one estimator: passed to create_estimator(<estimator>, **{suffix: value}) for the
 # selected estimator only ("lingbot.checkpoint" -> checkpoint=...).
 ESTIMATOR_PARAMS: tuple[ParamSpec, ...] = (
+    P("classical.smoothing", 0.5, "Blur per pixel of distance to the nearest LiDAR sample; 0 = pure nearest fill.",
+      min=0.0, max=4.0),
+    P("classical.max_levels", 6, "Gaussian-pyramid levels of the distance-adaptive smoothing.", min=0, max=12),
+    P("classical.min_depth_m", 0.05, "Sparse samples below this depth [m] are ignored; output clamped to it.",
+      min=0.001, max=1000.0),
+    P("classical.max_depth_m", 100.0, "Sparse samples above this depth [m] are ignored; output clamped to it.",
+      min=0.01, max=1000.0),
+    P("classical.extrapolate", False, "Fill every pixel (nearest sample, top rows extended upward) instead of "
+      "marking pixels far outside the LiDAR's coverage invalid."),
+    P("classical.support_margin_px", -1.0, "How far [px] beyond the samples' vertical extent the output stays "
+      "valid; -1 = automatic (the sample spacing).", min=-1.0, max=10000.0, none_value=-1.0),
+    P("classical.rgb_refine", False, "RGB-guided (guided filter) refinement away from the samples "
+      "(+~6 ms at 1242x375, 1-3 % lower error)."),
+    P("classical.rgb_refine_eps", 0.001, "Guided-filter regularisation of rgb_refine.", min=1e-6, max=1.0),
+    P("classical.occlusion_filter_px", 0, "Drop LiDAR samples that have a clearly nearer sample within this "
+      "radius [px] (parallax bleed-through at edges); 0 = off, 2-4 for a real LiDAR.", min=0, max=15),
+    P("classical.occlusion_filter_rel", 0.1, "Relative depth gap that counts as clearly nearer for the "
+      "occlusion filter.", min=0.001, max=10.0),
+    P("nearest.max_distance_px", 0.0, "nearest estimator: pixels farther than this [px] from any sample are "
+      "invalid; 0 = unlimited.", min=0.0, max=10000.0, none_value=0.0),
     P("lingbot.checkpoint", "", "LingBot-Depth checkpoint: a local model.pt / .safetensors path, or a Hugging "
       "Face repo id (e.g. robbyant/lingbot-depth-postrain-dc-vitl14) resolved through the local HF cache.",
       read_only=True),
@@ -124,13 +145,20 @@ PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in ALL_PARAMS}
 def estimator_options(estimator: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """Keyword options for ``create_estimator(estimator, ...)`` from parameter values."""
     prefix = estimator + "."
-    return {name[len(prefix):]: value for name, value in values.items() if name.startswith(prefix)}
+    options = {}
+    for name, value in values.items():
+        if name.startswith(prefix):
+            spec = PARAMS_BY_NAME.get(name)
+            none_value = spec.none_value if spec is not None else None
+            options[name[len(prefix):]] = None if none_value is not None and value == none_value else value
+    return options
 
 
 def check_consistency(values: Mapping[str, Any]) -> str | None:
     """Cross-parameter rules on a full set of values; the reason of the first violation or None."""
     pairs = (("depth.min_m", "depth.max_m"), ("colorized.min_m", "colorized.max_m"),
-             ("colorized.percentile_low", "colorized.percentile_high"), ("cloud.min_range_m", "cloud.max_range_m"))
+             ("colorized.percentile_low", "colorized.percentile_high"), ("cloud.min_range_m", "cloud.max_range_m"),
+             ("classical.min_depth_m", "classical.max_depth_m"))
     for lo, hi in pairs:
         if lo in values and hi in values and not values[lo] < values[hi]:
             return f"{lo} ({values[lo]}) must be below {hi} ({values[hi]})"

@@ -1,0 +1,189 @@
+"""Bad input to the running node: a specific warning, the frame dropped, and the next good frame processed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+
+from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
+from ros_harness import NodeProcess, RosHarness
+
+pytestmark = pytest.mark.ros
+K = CameraIntrinsics(518.8579, 519.46961, 325.58245, 253.73617, 640, 480)
+
+
+@pytest.fixture(scope="module")
+def frame(shared_data: Path) -> dict:
+    rgb = cv2.cvtColor(cv2.imread(str(shared_data / "nyu" / "rgb_00050.jpg")), cv2.COLOR_BGR2RGB)
+    gt = cv2.imread(str(shared_data / "nyu" / "sync_depth_00050.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000
+    return {"rgb": rgb, "sparse": sample_random(gt, 500, seed=1)}
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    log = tmp_path_factory.mktemp("node") / "node.log"
+    with NodeProcess({"estimator": "classical", "no_sync_warn_s": 0.5, "slop_s": 0.01}, log_path=log) as node:
+        node.wait_ready()
+        harness = RosHarness()
+        try:
+            harness.wait_connected()
+            yield node, harness
+        finally:
+            harness.close()
+
+
+class Stamps:
+    value = 10_000_000_000
+
+    @classmethod
+    def next(cls) -> int:
+        cls.value += 100_000_000
+        return cls.value
+
+
+def expect_dropped_then_recovered(node: NodeProcess, harness: RosHarness, frame: dict, warning: str,
+                                  bad_stamp: int) -> None:
+    """The bad frame produced no output and a warning; a following good frame is processed."""
+    deadline = time.monotonic() + 15
+    while warning not in node.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert warning in node.log(), f"expected warning {warning!r} in:\n{node.log()[-3000:]}"
+    good = Stamps.next()
+    harness.publish_frame(frame["rgb"], K, frame["sparse"], good)
+    rec = harness.recorders["depth"]
+    assert rec.wait(lambda m: rec.by_stamp(good) is not None, 20), "node stopped processing after bad input"
+    assert rec.by_stamp(bad_stamp) is None, "the bad frame must not produce output"
+    assert node.proc.poll() is None
+
+
+def test_wrong_image_encoding(running, frame) -> None:
+    node, harness = running
+    stamp = Stamps.next()
+    header = harness.header(stamp)
+    bad = Image(header=header, height=480, width=640, encoding="yuv422", step=1280, data=bytes(640 * 480 * 2))
+    harness.pub_sparse.publish(harness_sparse(harness, frame, stamp))
+    harness.pub_info.publish(intrinsics_to_camera_info(K, header))
+    harness.pub_image.publish(bad)
+    expect_dropped_then_recovered(node, harness, frame, "unsupported image encoding 'yuv422'", stamp)
+
+
+def harness_sparse(harness: RosHarness, frame: dict, stamp: int, sparse: np.ndarray | None = None) -> Image:
+    from lingbot_depth_ros.ros.image_codec import depth_m_to_image
+    return depth_m_to_image(frame["sparse"] if sparse is None else sparse, harness.header(stamp), "32FC1")
+
+
+def test_rgb_sparse_size_mismatch(running, frame) -> None:
+    node, harness = running
+    stamp = Stamps.next()
+    small = np.zeros((240, 320), np.float32)
+    small[100, 100] = 2.0
+    harness.publish_frame(frame["rgb"], K, small, stamp)
+    expect_dropped_then_recovered(node, harness, frame, "sparse depth is 320x240 but the image is 640x480", stamp)
+
+
+def test_all_zero_sparse(running, frame) -> None:
+    node, harness = running
+    stamp = Stamps.next()
+    harness.publish_frame(frame["rgb"], K, np.zeros((480, 640), np.float32), stamp, sparse_encoding="16UC1")
+    expect_dropped_then_recovered(node, harness, frame, "sparse depth has no valid measurement", stamp)
+
+
+def test_all_nan_inf_sparse(running, frame) -> None:
+    node, harness = running
+    stamp = Stamps.next()
+    sparse = np.full((480, 640), np.nan, np.float32)
+    sparse[::7, ::7] = np.inf
+    harness.pub_info.publish(intrinsics_to_camera_info(K, harness.header(stamp)))
+    from lingbot_depth_ros.ros.image_codec import numpy_to_image
+    harness.pub_sparse.publish(numpy_to_image(sparse, "32FC1", harness.header(stamp)))
+    from lingbot_depth_ros.ros.image_codec import numpy_to_image as to_img
+    harness.pub_image.publish(to_img(frame["rgb"], "rgb8", harness.header(stamp)))
+    expect_dropped_then_recovered(node, harness, frame, "sparse depth has no valid measurement", stamp)
+
+
+def test_some_nan_inf_sparse_values_are_ignored_not_propagated(running, frame) -> None:
+    _, harness = running
+    stamp = Stamps.next()
+    sparse = frame["sparse"].copy()
+    sparse[::5, ::5] = np.nan
+    sparse[1::5, ::5] = np.inf
+    sparse[2::5, ::5] = -3.0
+    from lingbot_depth_ros.ros.image_codec import image_to_numpy, numpy_to_image
+    header = harness.header(stamp)
+    harness.pub_info.publish(intrinsics_to_camera_info(K, header))
+    harness.pub_sparse.publish(numpy_to_image(sparse, "32FC1", header))
+    harness.pub_image.publish(numpy_to_image(frame["rgb"], "rgb8", header))
+    rec = harness.recorders["depth"]
+    assert rec.wait(lambda m: rec.by_stamp(stamp) is not None, 20)
+    depth = image_to_numpy(rec.by_stamp(stamp))
+    finite = depth[np.isfinite(depth)]
+    assert finite.size > 0.5 * depth.size and finite.min() > 0 and np.isinf(depth).sum() == 0
+
+
+def test_zero_intrinsics(running, frame) -> None:
+    node, harness = running
+    stamp = Stamps.next()
+    info = intrinsics_to_camera_info(K)
+    info.k = [0.0] * 9
+    harness.publish_frame(frame["rgb"], None, frame["sparse"], stamp, info=info)
+    expect_dropped_then_recovered(node, harness, frame, "camera_info has invalid intrinsics fx=0", stamp)
+
+
+def test_empty_image(running, frame) -> None:
+    node, harness = running
+    stamp = Stamps.next()
+    header = harness.header(stamp)
+    harness.pub_sparse.publish(harness_sparse(harness, frame, stamp))
+    harness.pub_info.publish(intrinsics_to_camera_info(K, header))
+    harness.pub_image.publish(Image(header=header, height=0, width=0, encoding="rgb8", step=0))
+    expect_dropped_then_recovered(node, harness, frame, "empty rgb8 image", stamp)
+
+
+def test_truncated_image_buffer(running, frame) -> None:
+    node, harness = running
+    stamp = Stamps.next()
+    header = harness.header(stamp)
+    harness.pub_sparse.publish(harness_sparse(harness, frame, stamp))
+    harness.pub_info.publish(intrinsics_to_camera_info(K, header))
+    harness.pub_image.publish(Image(header=header, height=480, width=640, encoding="rgb8", step=1920,
+                                    data=bytes(1000)))
+    expect_dropped_then_recovered(node, harness, frame, "data has 1000 bytes, expected step*height", stamp)
+
+
+def test_missing_camera_info_is_explained(running, frame) -> None:
+    node, harness = running
+    from lingbot_depth_ros.ros.image_codec import numpy_to_image
+    before = node.log().count("no synchronized set")
+    for _ in range(8):  # images and sparse depth keep coming, camera_info never does
+        stamp = Stamps.next()
+        harness.pub_sparse.publish(harness_sparse(harness, frame, stamp))
+        harness.pub_image.publish(numpy_to_image(frame["rgb"], "rgb8", harness.header(stamp)))
+        time.sleep(0.15)
+    log = node.log()
+    assert log.count("no synchronized set") > before, log[-2000:]
+    assert "camera_info stamps lag image" in log.split("no synchronized set")[-1] or \
+        "no camera_info" in log.split("no synchronized set")[-1]
+    expect_dropped_then_recovered(node, harness, frame, "no synchronized set", stamp)
+
+
+def test_sparse_stamp_lag_is_explained(running, frame) -> None:
+    node, harness = running
+    from lingbot_depth_ros.ros.image_codec import numpy_to_image
+    for _ in range(8):
+        stamp = Stamps.next()
+        header = harness.header(stamp)
+        harness.pub_info.publish(intrinsics_to_camera_info(K, header))
+        harness.pub_sparse.publish(harness_sparse(harness, frame, stamp - 250_000_000))
+        harness.pub_image.publish(numpy_to_image(frame["rgb"], "rgb8", header))
+        time.sleep(0.15)
+    deadline = time.monotonic() + 5
+    while "sparse_depth stamps lag image by 0.25 s > slop 0.01 s" not in node.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "sparse_depth stamps lag image by 0.25 s > slop 0.01 s" in node.log(), node.log()[-2000:]
