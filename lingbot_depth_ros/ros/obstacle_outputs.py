@@ -1,0 +1,170 @@
+"""Node-side glue for issue 4: obstacle outputs and LiDAR input, for the depth node to own and call.
+
+- :class:`ObstacleOutputs` analyses each output depth frame and publishes ``obstacles/scan``
+  (sensor_msgs/LaserScan), ``obstacles/recommendation`` (std_msgs/String, JSON) and ``obstacles/markers``
+  (visualization_msgs/MarkerArray), all stamped like the depth image, in ``obstacles.base_frame``.
+- :class:`LidarInput` turns a ``sensor_msgs/PointCloud2`` into a sparse depth image for the estimator.
+- :class:`TransformSource` resolves frames with tf2 when ``tf2_ros`` is importable (and enabled), else
+  returns the fixed transform built from parameters. With tf2 in use, a failed lookup returns None (the
+  caller skips that frame and warns); it never silently falls back to parameters.
+
+All geometry lives in :mod:`lingbot_depth_ros.navigation` and :mod:`lingbot_depth_ros.geometry`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import rclpy.time
+from geometry_msgs.msg import Quaternion, Transform, Vector3
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CameraInfo, LaserScan, PointCloud2
+from std_msgs.msg import Header, String
+from visualization_msgs.msg import MarkerArray
+
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.geometry.lidar_projection import lidar_to_sparse_depth, projection_model
+from lingbot_depth_ros.geometry.transforms import RigidTransform
+from lingbot_depth_ros.navigation.scan import dense_scan, sector_scan
+from lingbot_depth_ros.navigation.sectors import ObstacleSectorAnalyzer, SectorReport
+from lingbot_depth_ros.ros.cloud_codec import pointcloud2_to_xyz
+from lingbot_depth_ros.ros.navigation_msgs import laser_scan_msg, recommendation_msg, sector_markers_msg
+from lingbot_depth_ros.ros.navigation_params import (NAVIGATION_PARAMS_BY_NAME, camera_mounting_from_params,
+                                                     lidar_extrinsics_from_params, sector_config_from_params)
+
+SCAN_TOPIC = "obstacles/scan"
+RECOMMENDATION_TOPIC = "obstacles/recommendation"
+MARKERS_TOPIC = "obstacles/markers"
+
+
+def rigid_transform_from_msg(transform: Transform) -> RigidTransform:
+    """``geometry_msgs/Transform`` (as in a tf2 TransformStamped) -> :class:`RigidTransform`."""
+    q, t = transform.rotation, transform.translation
+    return RigidTransform.from_quaternion([q.x, q.y, q.z, q.w], translation=[t.x, t.y, t.z])
+
+
+def transform_msg_from_rigid(transform: RigidTransform) -> Transform:
+    """:class:`RigidTransform` -> ``geometry_msgs/Transform``."""
+    x, y, z, w = (float(c) for c in transform.quaternion())
+    tx, ty, tz = (float(c) for c in transform.translation)
+    return Transform(translation=Vector3(x=tx, y=ty, z=tz), rotation=Quaternion(x=x, y=y, z=z, w=w))
+
+
+class TransformSource:
+    """``target_T_source`` from tf2 (when installed and ``use_tf``) or a fixed fallback transform."""
+
+    def __init__(self, node: Node, use_tf: bool) -> None:
+        self._node = node
+        self._buffer: Any = None
+        self._listener: Any = None
+        self._tf2: Any = None
+        if use_tf:
+            try:
+                import tf2_ros  # not a hard dependency: absent on pip-only installs
+            except ImportError:
+                node.get_logger().info("tf2_ros is not installed: using the mounting parameters for frames")
+            else:
+                self._tf2 = tf2_ros
+                self._buffer = tf2_ros.Buffer()
+                self._listener = tf2_ros.TransformListener(self._buffer, node)
+
+    @property
+    def uses_tf(self) -> bool:
+        return self._buffer is not None
+
+    def lookup(self, target: str, source: str, stamp: Any, fallback: RigidTransform) -> RigidTransform | None:
+        """``target_T_source`` at ``stamp`` (builtin_interfaces/Time); the latest transform if that time is not
+        available yet; None when tf2 has neither. Without tf2 returns ``fallback``."""
+        if self._buffer is None:
+            return fallback
+        errors = (self._tf2.LookupException, self._tf2.ConnectivityException, self._tf2.ExtrapolationException)
+        for when in (rclpy.time.Time.from_msg(stamp), rclpy.time.Time()):
+            try:
+                return rigid_transform_from_msg(self._buffer.lookup_transform(target, source, when).transform)
+            except errors:
+                continue
+        return None
+
+
+class ObstacleOutputs:
+    """Obstacle sectors on every depth frame, published on three topics (relative to the node's namespace)."""
+
+    def __init__(self, node: Node, values: Mapping[str, Any], qos: QoSProfile) -> None:
+        v = {name: values.get(name, spec.default) for name, spec in NAVIGATION_PARAMS_BY_NAME.items()}
+        self._node = node
+        self.config = sector_config_from_params(v)
+        self.analyzer = ObstacleSectorAnalyzer(self.config)
+        self.base_frame: str = v["obstacles.base_frame"]
+        self.scan_mode: str = v["obstacles.scan_mode"]
+        self.dense_rays: int = v["obstacles.dense_rays"]
+        self.dense_min_points: int = v["obstacles.dense_min_points"]
+        self.markers_enabled: bool = v["obstacles.markers"]
+        self.fallback_pose = camera_mounting_from_params(v)
+        self.transforms = TransformSource(node, v["obstacles.use_tf"])
+        self.pub_scan = node.create_publisher(LaserScan, SCAN_TOPIC, qos)
+        self.pub_recommendation = node.create_publisher(String, RECOMMENDATION_TOPIC, qos)
+        self.pub_markers = node.create_publisher(MarkerArray, MARKERS_TOPIC, qos)
+        self.skipped_no_tf = 0
+
+    def process(self, depth_m: np.ndarray, intrinsics: CameraIntrinsics, image_header: Header,
+                scan_time_s: float = 0.0) -> SectorReport | None:
+        """Analyse (H, W) float32 depth [m] (NaN invalid) of the image ``image_header`` and publish.
+
+        Returns the report, or None when the camera pose is unknown (tf2 in use but no transform yet).
+        """
+        base_t_optical = self.transforms.lookup(self.base_frame, image_header.frame_id, image_header.stamp,
+                                                self.fallback_pose)
+        if base_t_optical is None:
+            self.skipped_no_tf += 1
+            self._node.get_logger().warning(
+                f"obstacles: no transform {self.base_frame} <- {image_header.frame_id} yet; frame skipped",
+                throttle_duration_sec=5.0)
+            return None
+        report = self.analyzer.analyze_depth(depth_m, intrinsics, base_t_optical)
+        header = Header(stamp=image_header.stamp, frame_id=self.base_frame)
+        if self.scan_mode == "dense":
+            scan = dense_scan(report.ground, self.config, self.dense_rays, self.dense_min_points)
+        else:
+            scan = sector_scan(report, self.config)
+        self.pub_scan.publish(laser_scan_msg(scan, header, scan_time_s))
+        self.pub_recommendation.publish(recommendation_msg(report, self.config, header))
+        if self.markers_enabled:
+            self.pub_markers.publish(sector_markers_msg(report, self.config, header))
+        return report
+
+
+class LidarInput:
+    """PointCloud2 -> sparse depth [m] in the camera image (nearest point per pixel, 0 = none)."""
+
+    def __init__(self, node: Node, values: Mapping[str, Any]) -> None:
+        v = {name: values.get(name, spec.default) for name, spec in NAVIGATION_PARAMS_BY_NAME.items()}
+        self._node = node
+        self.fallback_extrinsics = lidar_extrinsics_from_params(v)
+        self.rectified: bool = v["lidar.image_rectified"]
+        self.min_depth_m: float = v["lidar.min_depth_m"]
+        self.max_depth_m: float = v["lidar.max_depth_m"]
+        self.transforms = TransformSource(node, v["lidar.use_tf"])
+        self.skipped_no_tf = 0
+
+    def sparse_depth(self, cloud: PointCloud2, camera_info: CameraInfo, camera_frame: str, width: int,
+                     height: int) -> np.ndarray | None:
+        """(height, width) float32 sparse depth of ``cloud`` seen by the camera of ``camera_info``
+        (optical frame ``camera_frame``); None when tf2 is in use and the transform is not available."""
+        optical_t_lidar = self.transforms.lookup(camera_frame, cloud.header.frame_id, cloud.header.stamp,
+                                                 self.fallback_extrinsics)
+        if optical_t_lidar is None:
+            self.skipped_no_tf += 1
+            self._node.get_logger().warning(
+                f"lidar: no transform {camera_frame} <- {cloud.header.frame_id} yet; cloud skipped",
+                throttle_duration_sec=5.0)
+            return None
+        if (camera_info.width, camera_info.height) not in ((0, 0), (width, height)):
+            raise InputError(f"camera_info is for {camera_info.width}x{camera_info.height} but the image is "
+                             f"{width}x{height}")
+        intrinsics, distortion = projection_model(camera_info.k, camera_info.d, camera_info.distortion_model,
+                                                  camera_info.p, width, height, self.rectified)
+        return lidar_to_sparse_depth(pointcloud2_to_xyz(cloud), optical_t_lidar, intrinsics, distortion,
+                                     min_depth_m=self.min_depth_m, max_depth_m=self.max_depth_m)
