@@ -120,7 +120,7 @@ def build_ui(api_url: str, timeout_s: float = 120.0) -> gr.Blocks:
                 button = gr.Button("Predict depth", variant="primary", elem_id="predict-btn")
             with gr.Column():
                 depth = gr.Image(label="Depth (near = red)", type="numpy", format="png", interactive=False,
-                                 elem_id="depth-output")
+                                 buttons=["download", "fullscreen"], elem_id="depth-output")
                 summary = gr.Markdown(elem_id="summary")
                 with gr.Row():
                     npy_file = gr.File(label="Depth .npy [m]", interactive=False, elem_id="download-npy")
