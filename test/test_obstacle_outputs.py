@@ -15,7 +15,7 @@ from builtin_interfaces.msg import Time
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, LaserScan
+from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
