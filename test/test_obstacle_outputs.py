@@ -182,3 +182,13 @@ def test_lidar_cloud_becomes_sparse_depth_at_hand_computed_pixels(graph: Graph) 
 def test_transform_message_round_trip() -> None:
     t = RigidTransform.from_xyz_rpy(0.1, -0.2, 0.3, 0.4, -0.5, 0.6)
     assert rigid_transform_from_msg(transform_msg_from_rigid(t)).almost_equal(t, atol=1e-12)
+
+
+def test_reconfigure_applies_new_values_or_refuses_inconsistent_ones(graph: Graph) -> None:
+    from lingbot_depth_ros.errors import ConfigError
+    outputs = ObstacleOutputs(graph.producer, {"obstacles.use_tf": False}, QOS)
+    outputs.reconfigure({"obstacles.num_sectors": 5, "obstacles.camera.height_m": 1.2})
+    assert outputs.config.num_sectors == 5 and outputs.fallback_pose.translation[2] == pytest.approx(1.2)
+    with pytest.raises(ConfigError, match="blocked_distance_m"):
+        outputs.reconfigure({"obstacles.blocked_distance_m": 3.0})
+    assert outputs.config.num_sectors == 5  # unchanged after the refused update

@@ -93,21 +93,31 @@ class ObstacleOutputs:
     """Obstacle sectors on every depth frame, published on three topics (relative to the node's namespace)."""
 
     def __init__(self, node: Node, values: Mapping[str, Any], qos: QoSProfile) -> None:
-        v = {name: values.get(name, spec.default) for name, spec in NAVIGATION_PARAMS_BY_NAME.items()}
         self._node = node
-        self.config = sector_config_from_params(v)
-        self.analyzer = ObstacleSectorAnalyzer(self.config)
+        self.reconfigure(values)
+        self.transforms = TransformSource(node, bool(values.get("obstacles.use_tf", True)))
+        self.pub_scan = node.create_publisher(LaserScan, SCAN_TOPIC, qos)
+        self.pub_recommendation = node.create_publisher(String, RECOMMENDATION_TOPIC, qos)
+        self.pub_markers = node.create_publisher(MarkerArray, MARKERS_TOPIC, qos)
+        self.skipped_no_tf = 0
+
+    def reconfigure(self, values: Mapping[str, Any]) -> None:
+        """Apply new obstacles.* values (missing names take defaults); resets the hysteresis state.
+
+        Raises ConfigError (nothing changed) when the values are inconsistent. ``obstacles.use_tf`` and the
+        topics are fixed at construction.
+        """
+        v = {name: values.get(name, spec.default) for name, spec in NAVIGATION_PARAMS_BY_NAME.items()}
+        config = sector_config_from_params(v)
+        fallback_pose = camera_mounting_from_params(v)
+        self.config = config
+        self.analyzer = ObstacleSectorAnalyzer(config)
+        self.fallback_pose = fallback_pose
         self.base_frame: str = v["obstacles.base_frame"]
         self.scan_mode: str = v["obstacles.scan_mode"]
         self.dense_rays: int = v["obstacles.dense_rays"]
         self.dense_min_points: int = v["obstacles.dense_min_points"]
         self.markers_enabled: bool = v["obstacles.markers"]
-        self.fallback_pose = camera_mounting_from_params(v)
-        self.transforms = TransformSource(node, v["obstacles.use_tf"])
-        self.pub_scan = node.create_publisher(LaserScan, SCAN_TOPIC, qos)
-        self.pub_recommendation = node.create_publisher(String, RECOMMENDATION_TOPIC, qos)
-        self.pub_markers = node.create_publisher(MarkerArray, MARKERS_TOPIC, qos)
-        self.skipped_no_tf = 0
 
     def process(self, depth_m: np.ndarray, intrinsics: CameraIntrinsics, image_header: Header,
                 scan_time_s: float = 0.0) -> SectorReport | None:
