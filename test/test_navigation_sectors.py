@@ -216,6 +216,11 @@ def test_config_and_input_validation() -> None:
     with pytest.raises(InputError, match="straight up or down"):
         ObstacleSectorAnalyzer().analyze_depth(np.zeros((480, 640), np.float32), K,
                                                camera_pose_from_mounting(1.0, math.pi / 2))
+    # Looking straight down works once the span is given explicitly: a box below the camera is found.
+    down = camera_pose_from_mounting(1.0, math.pi / 2)
+    report = ObstacleSectorAnalyzer(SectorConfig(fov_rad=2 * math.pi, num_sectors=4, min_points=5)).analyze_depth(
+        render(down, [((0.3, -0.2, 0.0), (0.6, 0.2, 0.4))]), K, down)
+    assert min(s.distance_m for s in report.sectors if s.distance_m is not None) == pytest.approx(0.3, abs=0.02)
 
 
 def test_sector_scan_layout_and_rep117_values() -> None:

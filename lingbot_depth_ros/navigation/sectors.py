@@ -341,15 +341,15 @@ class ObstacleSectorAnalyzer:
         rays = np.column_stack([(border[:, 0] - intrinsics.cx) / intrinsics.fx,
                                 (border[:, 1] - intrinsics.cy) / intrinsics.fy, np.ones(len(border))]) @ rot.T
         heading_vec = rot[:, 2]
-        if math.hypot(heading_vec[0], heading_vec[1]) < 1e-6:
-            raise InputError("the camera looks straight up or down: its horizontal bearing is undefined; "
-                             "set fov_rad/center_rad explicitly")
-        heading = math.atan2(heading_vec[1], heading_vec[0])
-        horizontal = np.hypot(rays[:, 0], rays[:, 1]) > 1e-6
-        rel = (np.arctan2(rays[horizontal, 1], rays[horizontal, 0]) - heading + math.pi) % (2 * math.pi) - math.pi
         if cfg.fov_rad > 0.0:
             span = (cfg.center_rad - cfg.fov_rad / 2.0, cfg.center_rad + cfg.fov_rad / 2.0)
+        elif math.hypot(heading_vec[0], heading_vec[1]) < 1e-6:
+            raise InputError("the camera looks straight up or down: its horizontal bearing is undefined; "
+                             "set fov_rad/center_rad explicitly")
         else:
+            heading = math.atan2(heading_vec[1], heading_vec[0])
+            horizontal = np.hypot(rays[:, 0], rays[:, 1]) > 1e-6
+            rel = (np.arctan2(rays[horizontal, 1], rays[horizontal, 0]) - heading + math.pi) % (2 * math.pi) - math.pi
             span = (heading + float(rel.min()), heading + float(rel.max()))
         # Pixels whose ray meets the floor within max_range_m: a valid depth is expected there.
         stride = cfg.decimation
