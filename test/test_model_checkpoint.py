@@ -118,7 +118,7 @@ def test_pickle_with_code_is_refused_and_never_runs(tmp_path):
         load_model(path, device="cpu")
     assert not marker.exists()
     raw_pickle = tmp_path / "raw.pt"
-    raw_pickle.write_bytes(pickle.dumps(_Payload(str(marker))))
+    raw_pickle.write_bytes(pickle.dumps(_Payload(str(marker)), protocol=2))
     with pytest.raises(CheckpointError, match="raw.pt"):
         load_model(raw_pickle, device="cpu")
     assert not marker.exists()

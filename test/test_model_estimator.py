@@ -90,3 +90,24 @@ def test_cuda_requested_without_cuda_is_a_config_error(checkpoint):
         create_estimator("lingbot", checkpoint=str(checkpoint), device="cuda")
     est = create_estimator("lingbot", checkpoint=str(checkpoint), device="auto")
     assert est.model.device.type == "cpu"
+
+
+def test_out_of_memory_and_runtime_failures_map_to_estimator_errors(checkpoint, nyu, monkeypatch):
+    from lingbot_depth_ros.errors import EstimatorError, EstimatorOutOfMemory
+    rgb, _ = nyu
+    est = create_estimator("lingbot", checkpoint=str(checkpoint), device="cpu", resolution_level=4)
+
+    def oom(*_args, **_kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(est.model.network, "forward", oom)
+    with pytest.raises(EstimatorOutOfMemory, match="resolution_level=4"):
+        est.estimate(rgb, None, None)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("cuDNN error: CUDNN_STATUS_INTERNAL_ERROR")
+
+    monkeypatch.setattr(est.model.network, "forward", broken)
+    with pytest.raises(EstimatorError, match="CUDNN_STATUS_INTERNAL_ERROR") as info:
+        est.estimate(rgb, None, None)
+    assert not isinstance(info.value, EstimatorOutOfMemory)

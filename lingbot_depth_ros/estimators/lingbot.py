@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lingbot_depth_ros.errors import CheckpointError, ConfigError, EstimatorError, InputError
+from lingbot_depth_ros.errors import CheckpointError, ConfigError, EstimatorError, EstimatorOutOfMemory, InputError
 from lingbot_depth_ros.estimators.base import COMPLETION, MONOCULAR, DepthEstimate, DepthEstimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
@@ -85,8 +85,7 @@ class LingbotEstimator(DepthEstimator):
         self._num_tokens = _check_tokens(value)
 
     def describe(self) -> str:
-        budget = f"num_tokens={self._num_tokens}" if self._num_tokens else f"resolution_level={self._resolution_level}"
-        return f"lingbot: {self.model.describe()}, {budget}"
+        return f"lingbot: {self.model.describe()}, {self._budget_text()}"
 
     def _estimate(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
                   intrinsics: CameraIntrinsics | None) -> DepthEstimate:
@@ -96,6 +95,27 @@ class LingbotEstimator(DepthEstimator):
         except InputError:
             raise
         except (RuntimeError, MemoryError) as exc:  # CUDA OOM, driver errors
-            raise EstimatorError(f"LingBot-Depth inference failed on {self.model.device}: "
-                                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+            detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            if _is_out_of_memory(exc):
+                _release_cached_memory()
+                raise EstimatorOutOfMemory(f"LingBot-Depth ran out of memory on {self.model.device} at "
+                                           f"{self._budget_text()} ({detail})") from exc
+            raise EstimatorError(f"LingBot-Depth inference failed on {self.model.device}: {detail}") from exc
         return DepthEstimate(depth_m=out["depth_m"].astype(np.float32, copy=False), valid=out["valid"])
+
+    def _budget_text(self) -> str:
+        return f"num_tokens={self._num_tokens}" if self._num_tokens else f"resolution_level={self._resolution_level}"
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text
+
+
+def _release_cached_memory() -> None:
+    import torch
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
