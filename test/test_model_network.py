@@ -184,3 +184,30 @@ def test_bad_inputs_raise_input_error(model):
         model.infer(_rgb(), None, _intr(w=W + 2))
     with pytest.raises(InputError, match="float metres"):
         model.infer(_rgb(), np.zeros((H, W), np.uint16))
+
+
+def test_bf16_autocast_dtype_flow_matches_upstream(model):
+    """CPU autocast stands in for CUDA's: bf16 matmuls/convs, fp32 residual stream and outputs."""
+    inputs, _ = model.prepare(np.stack([_rgb(1), _rgb(2)]), np.stack([_sparse(1, 0.01), _sparse(2, 0.3)]),
+                              num_tokens=TOKENS)
+    seen = {}
+    watch = {"encoder.backbone.patch_embed", "encoder.backbone.blocks.0", "encoder.backbone.blocks.0.attn",
+             "encoder.backbone.blocks.0.norm1", "neck.input_blocks.0", "depth_head.output_blocks.4"}
+
+    def hook(name):
+        return lambda _m, _args, out: seen.__setitem__(name, out.dtype)
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in model.network.named_modules() if n in watch]
+    try:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model.network(inputs.image, inputs.depth, inputs.depth_keep, inputs.out_hw)
+    finally:
+        for handle in handles:
+            handle.remove()
+    bf16, fp32 = torch.bfloat16, torch.float32
+    assert seen == {"encoder.backbone.patch_embed": bf16, "encoder.backbone.blocks.0": fp32,
+                    "encoder.backbone.blocks.0.attn": bf16, "encoder.backbone.blocks.0.norm1": fp32,
+                    "neck.input_blocks.0": bf16, "depth_head.output_blocks.4": bf16}
+    assert low["depth"].dtype == fp32 and low["mask_prob"].dtype == fp32
+    full = model.run_network(inputs)
+    torch.testing.assert_close(low["depth"], full["depth"], rtol=5e-2, atol=0.0)
