@@ -20,15 +20,17 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
-from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, check_mode, create_estimator
+from lingbot_depth_ros.errors import ConfigError, EstimatorOutOfMemory, InputError, LingbotDepthError
+from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, DepthEstimator, check_mode, create_estimator
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.camera_info import camera_info_for_output, intrinsics_from_camera_info
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.dds import apply_default_dds_profile
+from lingbot_depth_ros.ros.diagnostics import ERROR, OK, WARN, StatusWrapper, Updater
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image, rgb_from_image
 from lingbot_depth_ros.ros.parameters import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, \
     estimator_options
+from lingbot_depth_ros.stats import LatencyStats, RateMeter
 from lingbot_depth_ros.sync import ApproximateTimeSync, SyncedSet
 
 IMAGE, CAMERA_INFO, SPARSE = "image", "camera_info", "sparse_depth"
@@ -56,7 +58,8 @@ def stamp_ns(msg: Any) -> int:
 class DepthNode(Node):
     """LingBot-Depth / classical completion node (see README for every topic and parameter)."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, estimator: DepthEstimator | None = None, **kwargs: Any) -> None:
+        """``estimator``: use this instance instead of building the one the parameters name (tests, embedding)."""
         super().__init__("lingbot_depth_node", **kwargs)
         for spec in ALL_PARAMS:
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
@@ -70,7 +73,7 @@ class DepthNode(Node):
             raise ConfigError(reason)
 
         name = self._values["estimator"]
-        self.estimator = create_estimator(name, **estimator_options(name, self._values))
+        self.estimator = estimator or create_estimator(name, **estimator_options(name, self._values))
         check_mode(self.estimator, self._values["mode"])
         self.pipeline = DepthPipeline(self.estimator, self._output_settings())
 
@@ -78,8 +81,13 @@ class DepthNode(Node):
                                         self._values["slop_s"], required=self._required_streams(sparse_alive=False))
         self.drops: Counter[str] = Counter()
         self.frames_published = 0
+        self.rates = {stream: RateMeter() for stream in (IMAGE, CAMERA_INFO, SPARSE, "synchronized", "output")}
+        self.latency = {stage: LatencyStats() for stage in ("convert", "inference", "postprocess", "publish", "total")}
+        self.last_warning = ""
+        self.oom_events = 0
         self._lock = threading.Condition()
-        self._slot: SyncedSet | None = None
+        self._slot: tuple[SyncedSet, float] | None = None  # newest set and its monotonic receive time
+        self._consecutive_failures = 0
         self._stopping = False
         self._last_sparse_rx = -1.0
         self._sparse_alive = False
@@ -99,6 +107,9 @@ class DepthNode(Node):
         self.pub_points = self.create_publisher(PointCloud2, "points", output_qos)
 
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._values_before_period = self._values["diagnostics.period_s"]
+        self.diagnostics = Updater(self, self._values["diagnostics.period_s"], hardware_id=self.estimator.describe())
+        self.diagnostics.add("pipeline", self._diagnose)
         self.create_timer(0.25, self._watchdog)
         self._worker = threading.Thread(target=self._work, name="depth_worker", daemon=True)
         self._worker.start()
@@ -154,6 +165,9 @@ class DepthNode(Node):
             if estimator is not None:
                 self.estimator = self.pipeline.estimator = estimator
         self.sync.configure(queue_size=proposed["queue_size"], slop_s=proposed["slop_s"])
+        if proposed["diagnostics.period_s"] != self._values_before_period:
+            self.diagnostics.set_period(proposed["diagnostics.period_s"])
+        self._values_before_period = proposed["diagnostics.period_s"]
         self.sync.set_required(self._required_streams(self._sparse_alive))
         return SetParametersResult(successful=True)
 
@@ -193,17 +207,33 @@ class DepthNode(Node):
                                    "sparse depth stopped: auto mode runs monocular until it resumes")
 
     def _on_input(self, stream: str, msg: Any) -> None:
-        self._last_input_time = time.monotonic()
+        now = time.monotonic()
+        self._last_input_time = now
+        self.rates[stream].tick(now)
+        resets = self.sync.stats.resets
         matched = self.sync.add(stream, stamp_ns(msg), msg)
+        if self.sync.stats.resets != resets:
+            self._warn(f"{stream} stamp jumped backwards (bag loop or clock reset): synchronizer reset")
         if matched is None:
             return
-        self._last_set_time = time.monotonic()
+        self._last_set_time = now
         self._sync_warned = False
+        self.rates["synchronized"].tick(now)
         with self._lock:
             if self._slot is not None:
                 self.drops["stale"] += 1
-            self._slot = matched
+            self._slot = (matched, now)
             self._lock.notify()
+
+    def _warn(self, message: str) -> None:
+        """Log a warning at most every 2 s per distinct text, and remember it for diagnostics."""
+        self.last_warning = message
+        now = time.monotonic()
+        if now - self._warned_at.get(message, -1e9) > 2.0:
+            if len(self._warned_at) > 256:
+                self._warned_at.clear()
+            self._warned_at[message] = now
+            self.get_logger().warning(message)
 
     def _watchdog(self) -> None:
         now = time.monotonic()
@@ -214,7 +244,7 @@ class DepthNode(Node):
         if waiting > self._values["no_sync_warn_s"] and recently_fed and not self._sync_warned:
             self._sync_warned = True
             self.drops["no_sync"] += 1
-            self.get_logger().warning(f"no synchronized set for {waiting:.1f} s: {self.sync.explain()}")
+            self._warn(f"no synchronized set for {waiting:.1f} s: {self.sync.explain()}")
 
     # -- processing --------------------------------------------------------------------------
     def _work(self) -> None:
@@ -224,25 +254,41 @@ class DepthNode(Node):
                     self._lock.wait()
                 if self._stopping:
                     return
-                synced, self._slot = self._slot, None
+                (synced, received), self._slot = self._slot, None
                 settings = self.pipeline.settings
             try:
-                self._process(synced, settings)
-            except (InputError, LingbotDepthError) as exc:
-                self._drop("bad_input" if isinstance(exc, InputError) else "estimator_error", str(exc))
+                self._process(synced, received, settings)
+            except EstimatorOutOfMemory as exc:
+                self._drop("out_of_memory", str(exc))
+            except InputError as exc:
+                self._drop("bad_input", str(exc))
+            except LingbotDepthError as exc:
+                self._drop("estimator_error", str(exc))
             except Exception as exc:  # noqa: BLE001 - a frame must never take the node down
                 self._drop("internal_error", f"{type(exc).__name__}: {exc}")
 
     def _drop(self, reason: str, message: str) -> None:
         self.drops[reason] += 1
-        now = time.monotonic()
-        if now - self._warned_at.get(message, -1e9) > 2.0:
-            self._warned_at[message] = now
-            if len(self._warned_at) > 256:
-                self._warned_at.clear()
-            self.get_logger().warning(f"dropped frame ({reason}): {message}")
+        if reason in ("estimator_error", "out_of_memory", "internal_error"):
+            self._consecutive_failures += 1
+        self._warn(f"dropped frame ({reason}): {message}")
 
-    def _process(self, synced: SyncedSet, settings: OutputSettings) -> None:
+    def _estimate(self, rgb, sparse, intrinsics, settings):  # noqa: ANN001, ANN202 - thin wrapper
+        """Run the pipeline; on out-of-memory optionally step the resolution level down and retry once."""
+        try:
+            return self.pipeline.process(rgb, sparse, intrinsics, settings)
+        except EstimatorOutOfMemory as exc:
+            self.oom_events += 1
+            level = getattr(self.estimator, "resolution_level", None)
+            if not self._values["oom_retry"] or level is None or level <= 0:
+                raise
+            lower = max(0, level - self._values["oom_retry_level_step"])
+            self.estimator.resolution_level = lower
+            self._warn(f"estimator out of memory at resolution level {level} ({exc}); retrying at level {lower}")
+            return self.pipeline.process(rgb, sparse, intrinsics, settings)
+
+    def _process(self, synced: SyncedSet, received: float, settings: OutputSettings) -> None:
+        t0 = time.monotonic()
         image: Image = synced.messages[IMAGE]
         info: CameraInfo = synced.messages[CAMERA_INFO]
         rgb = rgb_from_image(image)
@@ -256,7 +302,9 @@ class DepthNode(Node):
                                  f"{width}x{height}")
             if not (sparse > 0).any():  # NaN compares False: no valid measurement at all
                 raise InputError("sparse depth has no valid measurement (all zero/NaN)")
-        result = self.pipeline.process(rgb, sparse, intrinsics, settings)
+        t1 = time.monotonic()
+        result = self._estimate(rgb, sparse, intrinsics, settings)
+        t2 = time.monotonic()
         header = image.header
         self.pub_depth.publish(depth_m_to_image(result.depth_m, header))
         self.pub_info.publish(camera_info_for_output(info, header, intrinsics))
@@ -264,7 +312,55 @@ class DepthNode(Node):
             self.pub_colorized.publish(numpy_to_image(result.colorized, "rgb8", header))
         if result.cloud is not None:
             self.pub_points.publish(xyz_to_pointcloud2(result.cloud.xyz, header, result.cloud.rgb))
+        t3 = time.monotonic()
         self.frames_published += 1
+        self._consecutive_failures = 0
+        self.rates["output"].tick(t3)
+        for stage, seconds in (("convert", t1 - t0), ("inference", result.timings_s["inference"]),
+                               ("postprocess", result.timings_s["postprocess"]),
+                               ("publish", t3 - t2), ("total", t3 - received)):
+            self.latency[stage].add(seconds)
+
+    # -- diagnostics -------------------------------------------------------------------------
+    def _diagnose(self, stat: StatusWrapper) -> None:
+        now = time.monotonic()
+        v = self._values
+        mode = v["mode"]
+        active = COMPLETION if mode == COMPLETION or (mode == AUTO and self._sparse_alive) else MONOCULAR
+        stat.add("estimator", self.estimator.describe())
+        stat.add("mode", mode if mode != AUTO else f"auto ({active})")
+        for stream in (IMAGE, CAMERA_INFO, SPARSE, "synchronized", "output"):
+            stat.add(f"rate {stream} [Hz]", self.rates[stream].rate_hz(now))
+        for stage, stats in self.latency.items():
+            mean, p95 = stats.summary_ms()
+            stat.add(f"latency {stage} mean [ms]", mean)
+            stat.add(f"latency {stage} p95 [ms]", p95)
+        stat.add("frames published", self.frames_published)
+        for reason in ("stale", "no_sync", "bad_input", "estimator_error", "out_of_memory", "internal_error"):
+            stat.add(f"frames dropped {reason}", self.drops[reason])
+        stat.add("synchronizer resets", self.sync.stats.resets)
+        stat.add("last warning", self.last_warning or "none")
+        stat.summary(OK, f"{active} at {self.rates['output'].rate_hz(now):.1f} Hz")
+
+        stale_s = v["diagnostics.stale_input_s"]
+        needed = [IMAGE, CAMERA_INFO] + ([SPARSE] if mode == COMPLETION else [])
+        for stream in needed:
+            age = self.rates[stream].age_s(now)
+            if age is None:
+                stat.summary(WARN, f"no {stream} received")
+            elif age > stale_s:
+                stat.summary(WARN, f"{stream} stopped {age:.1f} s ago")
+        if mode == AUTO and not self._sparse_alive and self.rates[SPARSE].count > 0:
+            stat.summary(WARN, "sparse depth stopped: auto mode fell back to monocular")
+        expected = v["diagnostics.expected_rate_hz"]
+        rate = self.rates["output"].rate_hz(now)
+        if expected > 0 and rate < expected * (1.0 - v["diagnostics.rate_tolerance"]):
+            stat.summary(WARN, f"output rate {rate:.1f} Hz below expected {expected:.1f} Hz")
+        if self._sync_warned:
+            stat.summary(WARN, f"inputs do not synchronize: {self.sync.explain()}")
+        if self._consecutive_failures >= 3:
+            stat.summary(ERROR, f"estimator failing: the last {self._consecutive_failures} frames failed "
+                                f"({self.last_warning})")
 
     def destroy_node(self) -> None:
         with self._lock:

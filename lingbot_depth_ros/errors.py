@@ -30,3 +30,7 @@ class CheckpointError(LingbotDepthError):
 
 class EstimatorError(LingbotDepthError):
     """An estimator failed while running on valid input (e.g. out of device memory)."""
+
+
+class EstimatorOutOfMemory(EstimatorError):
+    """The estimator ran out of device memory (e.g. CUDA OOM); a smaller input budget may succeed."""

@@ -80,6 +80,18 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
       "[s]; the node then runs monocular until it resumes.", min=0.05, max=60.0),
     P("no_sync_warn_s", 3.0, "Warn (once, with the concrete reason) when inputs arrive but nothing has "
       "paired for this long [s].", min=0.5, max=600.0),
+    # faults
+    P("oom_retry", True, "On an estimator out-of-memory error, retry the frame at a lower resolution level "
+      "(LingBot-Depth) and keep that level; otherwise only drop the frame."),
+    P("oom_retry_level_step", 3, "Resolution levels to step down per out-of-memory retry.", min=1, max=9),
+    # diagnostics
+    P("diagnostics.period_s", 1.0, "Period of the /diagnostics DiagnosticArray [s].", min=0.1, max=60.0),
+    P("diagnostics.expected_rate_hz", 0.0, "Expected output rate [Hz]; WARN below (1 - rate_tolerance) of it. "
+      "0 = no rate check.", min=0.0, max=1000.0),
+    P("diagnostics.rate_tolerance", 0.5, "Fraction of the expected rate that may be missing before WARN.",
+      min=0.0, max=1.0),
+    P("diagnostics.stale_input_s", 2.0, "An input topic that was publishing and is silent for this long [s] "
+      "is reported as stopped (WARN).", min=0.1, max=600.0),
     # depth output
     P("depth.min_m", 0.0, "Output depth below this [m] is written as NaN (invalid).", min=0.0, max=1000.0),
     P("depth.max_m", 100.0, "Output depth above this [m] is written as NaN (invalid).", min=0.01, max=1000.0),
