@@ -299,3 +299,10 @@ def test_monocular_with_a_tiny_lingbot_checkpoint(tmp_path: Path, nyu: dict) -> 
         # The tiny model's depth head is biased to about 2 m (see model/testing.py).
         assert 1.0 < float(np.nanmedian(depth)) < 4.0
         assert answer["num_points"] == int(np.isfinite(depth).sum()) > 0
+
+
+def test_serve_refuses_a_default_mode_its_estimator_cannot_run(caplog: pytest.LogCaptureFixture) -> None:
+    from lingbot_depth_ros.cli.main import main
+
+    assert main(["serve", "--estimator", "classical", "--mode-default", "monocular", "--port", "0"]) == 2
+    assert "supports only completion" in caplog.text
