@@ -27,13 +27,14 @@ from lingbot_depth_ros.ros.camera_info import camera_info_for_output, intrinsics
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.ros.diagnostics import ERROR, OK, WARN, StatusWrapper, Updater
+from lingbot_depth_ros.ros.obstacle_outputs import LidarInput, ObstacleOutputs
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image, rgb_from_image
 from lingbot_depth_ros.ros.parameters import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, \
     estimator_options
 from lingbot_depth_ros.stats import LatencyStats, RateMeter
 from lingbot_depth_ros.sync import ApproximateTimeSync, SyncedSet
 
-IMAGE, CAMERA_INFO, SPARSE = "image", "camera_info", "sparse_depth"
+IMAGE, CAMERA_INFO, SPARSE, LIDAR = "image", "camera_info", "sparse_depth", "lidar_points"
 RELIABLE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 OUTPUT_RELIABLE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
@@ -77,12 +78,14 @@ class DepthNode(Node):
         check_mode(self.estimator, self._values["mode"])
         self.pipeline = DepthPipeline(self.estimator, self._output_settings())
 
-        self.sync = ApproximateTimeSync([IMAGE, CAMERA_INFO, SPARSE], IMAGE, self._values["queue_size"],
+        self._sparse_stream = LIDAR if self._values["sparse_input"] == "pointcloud" else SPARSE
+        self.sync = ApproximateTimeSync([IMAGE, CAMERA_INFO, SPARSE, LIDAR], IMAGE, self._values["queue_size"],
                                         self._values["slop_s"], required=self._required_streams(sparse_alive=False))
         self.drops: Counter[str] = Counter()
         self.frames_published = 0
-        self.rates = {stream: RateMeter() for stream in (IMAGE, CAMERA_INFO, SPARSE, "synchronized", "output")}
-        self.latency = {stage: LatencyStats() for stage in ("convert", "inference", "postprocess", "publish", "total")}
+        self.rates = {stream: RateMeter() for stream in (IMAGE, CAMERA_INFO, SPARSE, LIDAR, "synchronized", "output")}
+        self.latency = {stage: LatencyStats() for stage in ("convert", "inference", "postprocess", "publish",
+                                                            "obstacles", "total")}
         self.last_warning = ""
         self.oom_events = 0
         self._lock = threading.Condition()
@@ -100,11 +103,17 @@ class DepthNode(Node):
         output_qos = OUTPUT_RELIABLE_QOS if self._values["output_qos"] == "reliable" else qos_profile_sensor_data
         self.create_subscription(Image, "image", lambda m: self._on_input(IMAGE, m), input_qos)
         self.create_subscription(CameraInfo, "camera_info", lambda m: self._on_input(CAMERA_INFO, m), input_qos)
-        self.create_subscription(Image, "sparse_depth", self._on_sparse, input_qos)
+        if self._sparse_stream == SPARSE:
+            self.create_subscription(Image, "sparse_depth", lambda m: self._on_sparse(SPARSE, m), input_qos)
+            self.lidar = None
+        else:
+            self.create_subscription(PointCloud2, "lidar_points", lambda m: self._on_sparse(LIDAR, m), input_qos)
+            self.lidar = LidarInput(self, self._values)
         self.pub_depth = self.create_publisher(Image, "depth", output_qos)
         self.pub_info = self.create_publisher(CameraInfo, "depth/camera_info", output_qos)
         self.pub_colorized = self.create_publisher(Image, "depth/colorized", output_qos)
         self.pub_points = self.create_publisher(PointCloud2, "points", output_qos)
+        self.obstacles = ObstacleOutputs(self, self._values, output_qos)
 
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._values_before_period = self._values["diagnostics.period_s"]
@@ -131,7 +140,7 @@ class DepthNode(Node):
     def _required_streams(self, sparse_alive: bool) -> tuple[str, ...]:
         mode = self._values["mode"]
         if mode == COMPLETION or (mode == AUTO and sparse_alive):
-            return (IMAGE, CAMERA_INFO, SPARSE)
+            return (IMAGE, CAMERA_INFO, self._sparse_stream)
         return (IMAGE, CAMERA_INFO)
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
@@ -159,6 +168,14 @@ class DepthNode(Node):
         estimator = self._rebuilt_estimator(proposed)
         if isinstance(estimator, str):
             return SetParametersResult(successful=False, reason=estimator)
+        if any(proposed[k] != self._values[k] for k in proposed if k.startswith(("obstacles.", "lidar."))):
+            try:
+                with self._lock:
+                    self.obstacles.reconfigure(proposed)
+                    if self.lidar is not None:
+                        self.lidar.reconfigure(proposed)
+            except ConfigError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
         with self._lock:
             self._values = proposed
             self.pipeline.settings = self._output_settings()
@@ -193,11 +210,11 @@ class DepthNode(Node):
             return str(exc)
 
     # -- inputs ------------------------------------------------------------------------------
-    def _on_sparse(self, msg: Image) -> None:
+    def _on_sparse(self, stream: str, msg: Any) -> None:
         self._last_sparse_rx = time.monotonic()
         if not self._sparse_alive:
             self._set_sparse_alive(True)
-        self._on_input(SPARSE, msg)
+        self._on_input(stream, msg)
 
     def _set_sparse_alive(self, alive: bool) -> None:
         self._sparse_alive = alive
@@ -295,7 +312,15 @@ class DepthNode(Node):
         height, width = rgb.shape[:2]
         intrinsics = intrinsics_from_camera_info(info, width, height)
         sparse = None
-        if SPARSE in synced.messages:
+        if LIDAR in synced.messages:
+            sparse = self.lidar.sparse_depth(synced.messages[LIDAR], info, image.header.frame_id, width, height)
+            if sparse is None:
+                raise InputError(f"no transform {image.header.frame_id} <- "
+                                 f"{synced.messages[LIDAR].header.frame_id} for the LiDAR cloud")
+            if not (sparse > 0).any():
+                raise InputError("LiDAR cloud has no point inside the camera image (check the lidar.* "
+                                 "extrinsics or the TF between the frames)")
+        elif SPARSE in synced.messages:
             sparse = depth_m_from_image(synced.messages[SPARSE])
             if sparse.shape != (height, width):
                 raise InputError(f"sparse depth is {sparse.shape[1]}x{sparse.shape[0]} but the image is "
@@ -313,12 +338,15 @@ class DepthNode(Node):
         if result.cloud is not None:
             self.pub_points.publish(xyz_to_pointcloud2(result.cloud.xyz, header, result.cloud.rgb))
         t3 = time.monotonic()
+        if self._values["obstacles.enabled"]:
+            self.obstacles.process(result.depth_m, intrinsics, header)
+        t4 = time.monotonic()
         self.frames_published += 1
         self._consecutive_failures = 0
-        self.rates["output"].tick(t3)
+        self.rates["output"].tick(t4)
         for stage, seconds in (("convert", t1 - t0), ("inference", result.timings_s["inference"]),
                                ("postprocess", result.timings_s["postprocess"]),
-                               ("publish", t3 - t2), ("total", t3 - received)):
+                               ("publish", t3 - t2), ("obstacles", t4 - t3), ("total", t4 - received)):
             self.latency[stage].add(seconds)
 
     # -- diagnostics -------------------------------------------------------------------------
@@ -329,7 +357,7 @@ class DepthNode(Node):
         active = COMPLETION if mode == COMPLETION or (mode == AUTO and self._sparse_alive) else MONOCULAR
         stat.add("estimator", self.estimator.describe())
         stat.add("mode", mode if mode != AUTO else f"auto ({active})")
-        for stream in (IMAGE, CAMERA_INFO, SPARSE, "synchronized", "output"):
+        for stream in (IMAGE, CAMERA_INFO, self._sparse_stream, "synchronized", "output"):
             stat.add(f"rate {stream} [Hz]", self.rates[stream].rate_hz(now))
         for stage, stats in self.latency.items():
             mean, p95 = stats.summary_ms()
@@ -343,14 +371,14 @@ class DepthNode(Node):
         stat.summary(OK, f"{active} at {self.rates['output'].rate_hz(now):.1f} Hz")
 
         stale_s = v["diagnostics.stale_input_s"]
-        needed = [IMAGE, CAMERA_INFO] + ([SPARSE] if mode == COMPLETION else [])
+        needed = [IMAGE, CAMERA_INFO] + ([self._sparse_stream] if mode == COMPLETION else [])
         for stream in needed:
             age = self.rates[stream].age_s(now)
             if age is None:
                 stat.summary(WARN, f"no {stream} received")
             elif age > stale_s:
                 stat.summary(WARN, f"{stream} stopped {age:.1f} s ago")
-        if mode == AUTO and not self._sparse_alive and self.rates[SPARSE].count > 0:
+        if mode == AUTO and not self._sparse_alive and self.rates[self._sparse_stream].count > 0:
             stat.summary(WARN, "sparse depth stopped: auto mode fell back to monocular")
         expected = v["diagnostics.expected_rate_hz"]
         rate = self.rates["output"].rate_hz(now)

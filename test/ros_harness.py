@@ -122,6 +122,7 @@ class RosHarness:
         self.pub_image = self.node.create_publisher(Image, prefix + "image", input_qos)
         self.pub_info = self.node.create_publisher(CameraInfo, prefix + "camera_info", input_qos)
         self.pub_sparse = self.node.create_publisher(Image, prefix + "sparse_depth", input_qos)
+        self.pub_lidar = self.node.create_publisher(PointCloud2, prefix + "lidar_points", input_qos)
         self.recorders: dict[str, Recorder] = {}
         self.subscriptions: dict[str, Any] = {}
         outputs = dict(self.OUTPUTS, **(extra_outputs or {}))
@@ -140,9 +141,10 @@ class RosHarness:
         except Exception:  # noqa: BLE001 - shutdown races end the spin
             pass
 
-    def wait_connected(self, timeout: float = 20.0, sparse: bool = True) -> None:
+    def wait_connected(self, timeout: float = 20.0, sparse: bool = True, lidar: bool = False) -> None:
         deadline = time.monotonic() + timeout
-        pubs = [self.pub_image, self.pub_info] + ([self.pub_sparse] if sparse else [])
+        pubs = [self.pub_image, self.pub_info] + ([self.pub_sparse] if sparse else []) + \
+            ([self.pub_lidar] if lidar else [])
         while time.monotonic() < deadline:
             if all(p.get_subscription_count() > 0 for p in pubs) and \
                     self.node.count_publishers(self.subscriptions["depth"].topic_name) > 0:

@@ -12,13 +12,14 @@ from lingbot_depth_ros.navigation import SectorConfig
 from lingbot_depth_ros.ros.navigation_params import (NAVIGATION_PARAMS, camera_mounting_from_params,
                                                      check_navigation_consistency, lidar_extrinsics_from_params,
                                                      sector_config_from_params)
-from lingbot_depth_ros.ros.parameters import ALL_PARAMS
+from lingbot_depth_ros.ros.parameters import ALL_PARAMS, ESTIMATOR_PARAMS, NODE_PARAMS
 
 
 def test_table_is_well_formed_and_does_not_clash_with_the_node_table() -> None:
     names = [p.name for p in NAVIGATION_PARAMS]
     assert len(names) == len(set(names))
-    assert not set(names) & {p.name for p in ALL_PARAMS}
+    assert not set(names) & {p.name for p in NODE_PARAMS + ESTIMATOR_PARAMS}
+    assert set(names) <= {p.name for p in ALL_PARAMS}  # declared by the node
     for spec in NAVIGATION_PARAMS:
         assert spec.check(spec.default) is None, spec.name
         assert spec.description.strip()

@@ -18,7 +18,7 @@ import numpy as np
 from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform, camera_pose_from_mounting
 from lingbot_depth_ros.navigation.sectors import SectorConfig
-from lingbot_depth_ros.ros.parameters import ParamSpec
+from lingbot_depth_ros.ros.param_spec import ParamSpec
 
 P = ParamSpec
 NAVIGATION_PARAMS: tuple[ParamSpec, ...] = (

@@ -150,14 +150,18 @@ class LidarInput:
     """PointCloud2 -> sparse depth [m] in the camera image (nearest point per pixel, 0 = none)."""
 
     def __init__(self, node: Node, values: Mapping[str, Any]) -> None:
-        v = {name: values.get(name, spec.default) for name, spec in NAVIGATION_PARAMS_BY_NAME.items()}
         self._node = node
+        self.reconfigure(values)
+        self.transforms = TransformSource(node, bool(values.get("lidar.use_tf", True)))
+        self.skipped_no_tf = 0
+
+    def reconfigure(self, values: Mapping[str, Any]) -> None:
+        """Apply new lidar.* values (extrinsics fallback, rectification, depth limits); use_tf is fixed."""
+        v = {name: values.get(name, spec.default) for name, spec in NAVIGATION_PARAMS_BY_NAME.items()}
         self.fallback_extrinsics = lidar_extrinsics_from_params(v)
         self.rectified: bool = v["lidar.image_rectified"]
         self.min_depth_m: float = v["lidar.min_depth_m"]
         self.max_depth_m: float = v["lidar.max_depth_m"]
-        self.transforms = TransformSource(node, v["lidar.use_tf"])
-        self.skipped_no_tf = 0
 
     def sparse_depth(self, cloud: PointCloud2, camera_info: CameraInfo, camera_frame: str, width: int,
                      height: int) -> np.ndarray | None:

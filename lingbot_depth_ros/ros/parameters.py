@@ -7,55 +7,11 @@ read anywhere; :func:`descriptor` builds the rcl_interfaces descriptor.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from lingbot_depth_ros.colorize import COLORMAPS
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter. ``min``/``max`` bound numbers (inclusive); ``choices`` bound strings."""
-
-    name: str
-    default: Any
-    description: str
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[str, ...] | None = None
-    read_only: bool = False  # changing it needs a restart (topics, QoS, estimator construction)
-    none_value: Any = None  # this value of the parameter means "None" (auto/unlimited) for the estimator
-
-    @property
-    def type_name(self) -> str:
-        return {bool: "bool", int: "int", float: "double", str: "string"}[type(self.default)]
-
-    def check(self, value: Any) -> str | None:
-        """Why ``value`` is not acceptable, or None."""
-        expected = type(self.default)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if type(value) is not expected:
-            return f"{self.name} must be a {self.type_name}, got {type(value).__name__} {value!r}"
-        if expected is float and not math.isfinite(value) and not (self.max == math.inf and value == math.inf):
-            return f"{self.name} must be finite, got {value}"
-        if self.min is not None and value < self.min:
-            return f"{self.name}={value} is below its minimum {self.min}"
-        if self.max is not None and value > self.max:
-            return f"{self.name}={value} is above its maximum {self.max}"
-        if self.choices is not None and value not in self.choices:
-            return f"{self.name}='{value}' is not one of: {', '.join(self.choices)}"
-        return None
-
-    def range_text(self) -> str:
-        if self.choices:
-            return " \\| ".join(self.choices)
-        if self.min is not None or self.max is not None:
-            lo = "" if self.min is None else f"{self.min:g}"
-            hi = "" if self.max is None else f"{self.max:g}"
-            return f"[{lo}, {hi}]"
-        return "—"
+from lingbot_depth_ros.ros.navigation_params import NAVIGATION_PARAMS, check_navigation_consistency
+from lingbot_depth_ros.ros.param_spec import ParamSpec
 
 
 P = ParamSpec
@@ -73,6 +29,9 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
       choices=("sensor_data", "reliable"), read_only=True),
     P("output_qos", "reliable", "QoS of the outputs: reliable (RViz default; best-effort subscribers still "
       "connect) or sensor_data (best effort).", choices=("reliable", "sensor_data"), read_only=True),
+    P("sparse_input", "depth_image", "Where sparse depth comes from: depth_image (sparse_depth topic, 16UC1 mm "
+      "or 32FC1 m) or pointcloud (lidar_points PointCloud2, projected into the image with CameraInfo and the "
+      "lidar.* extrinsics or tf2).", choices=("depth_image", "pointcloud"), read_only=True),
     P("queue_size", 10, "Messages kept per input stream while waiting for a match.", min=1, max=100),
     P("slop_s", 0.05, "Largest stamp difference [s] between the image and the camera_info / sparse depth "
       "of one set.", min=0.0, max=1.0),
@@ -150,7 +109,7 @@ ESTIMATOR_PARAMS: tuple[ParamSpec, ...] = (
       min=0, max=9),
 )
 
-ALL_PARAMS: tuple[ParamSpec, ...] = NODE_PARAMS + ESTIMATOR_PARAMS
+ALL_PARAMS: tuple[ParamSpec, ...] = NODE_PARAMS + ESTIMATOR_PARAMS + NAVIGATION_PARAMS
 PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in ALL_PARAMS}
 
 
@@ -174,4 +133,4 @@ def check_consistency(values: Mapping[str, Any]) -> str | None:
     for lo, hi in pairs:
         if lo in values and hi in values and not values[lo] < values[hi]:
             return f"{lo} ({values[lo]}) must be below {hi} ({values[hi]})"
-    return None
+    return check_navigation_consistency(values)
