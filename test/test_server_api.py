@@ -17,6 +17,7 @@ pytest.importorskip("fastapi", reason="the server extra is not installed (pip in
 import httpx  # noqa: E402
 
 from lingbot_depth_ros.cli.main import build_parser  # noqa: E402
+from lingbot_depth_ros.estimators.base import DepthEstimator  # noqa: E402
 from lingbot_depth_ros.server.client import ApiError, DepthApiClient  # noqa: E402
 from server_process import running_cli  # noqa: E402
 
@@ -306,3 +307,52 @@ def test_serve_refuses_a_default_mode_its_estimator_cannot_run(caplog: pytest.Lo
 
     assert main(["serve", "--estimator", "classical", "--mode-default", "monocular", "--port", "0"]) == 2
     assert "supports only completion" in caplog.text
+
+
+def failing_estimator(error: Exception) -> DepthEstimator:
+    """A DepthEstimator whose inference raises ``error`` (a lost device, or a plain bug)."""
+
+    class Failing(DepthEstimator):
+        name = "failing"
+        supported_modes = frozenset({"completion"})
+
+        def _estimate(self, rgb, sparse_depth_m, intrinsics):  # noqa: ANN001, ANN202
+            raise error
+
+    return Failing()
+
+
+@pytest.mark.parametrize("error, status, fragment", [
+    ("EstimatorError", 503, "the estimator failed: device lost"),
+    ("ZeroDivisionError", 500, "internal error (ZeroDivisionError)"),
+])
+def test_estimator_failures_answer_503_and_crashes_500(nyu: dict, error: str, status: int, fragment: str) -> None:
+    import threading
+
+    import uvicorn
+
+    from lingbot_depth_ros.errors import EstimatorError
+    from lingbot_depth_ros.server.api import create_app
+    from server_process import free_port
+
+    exc = EstimatorError("device lost") if error == "EstimatorError" else ZeroDivisionError("secret detail")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(failing_estimator(exc)), host="127.0.0.1", port=port,
+                                           log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            threading.Event().wait(0.05)
+        response = post(f"http://127.0.0.1:{port}", completion_body(nyu))
+        assert response.status_code == status
+        answer = response.json()
+        assert answer["status"] == "error" and fragment in answer["error"]
+        assert "secret detail" not in answer["error"]  # no internals leak to clients
+        # The server keeps serving after the failure.
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
