@@ -66,16 +66,24 @@ def looks_like_repo_id(source: str) -> bool:
 
 def download_from_hub(repo_id: str, filename: str = CHECKPOINT_FILENAME, *, revision: str | None = None,
                       cache_dir: str | Path | None = None) -> Path:
-    """Fetch ``filename`` of model repo ``repo_id`` into (or from) the Hugging Face cache."""
+    """Path of ``filename`` of model repo ``repo_id`` in the Hugging Face cache, downloading it if needed.
+
+    A cached copy is used without contacting the Hub; only a missing file is downloaded.
+    """
     try:
         from huggingface_hub import hf_hub_download
     except ImportError as exc:
         raise CheckpointError(f"'{repo_id}' looks like a Hugging Face repo id but huggingface_hub is not "
                               "installed (pip install -r requirements-model.txt); or pass a local path "
                               "to model.pt") from exc
+    kwargs = {"repo_id": repo_id, "filename": filename, "repo_type": "model", "revision": revision,
+              "cache_dir": None if cache_dir is None else str(cache_dir)}
+    try:  # a cached copy wins: instant, works offline, and the robot keeps the weights it was tested with
+        return Path(hf_hub_download(**kwargs, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached (or cache unreadable): try the network below
+        pass
     try:
-        return Path(hf_hub_download(repo_id=repo_id, filename=filename, repo_type="model", revision=revision,
-                                    cache_dir=None if cache_dir is None else str(cache_dir)))
+        return Path(hf_hub_download(**kwargs))
     except Exception as exc:  # offline, unknown repo, gated repo, disk full: one clear message
         raise CheckpointError(
             f"could not get '{filename}' of Hugging Face repo '{repo_id}' ({type(exc).__name__}: "
