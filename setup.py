@@ -21,7 +21,8 @@ setup(
     extras_require={
         "model": ["torch", "safetensors", "huggingface_hub"],
         "bags": ["rosbags"],
-        "server": ["fastapi", "uvicorn", "pydantic", "gradio", "gradio_client", "httpx"],
+        "server": ["fastapi", "uvicorn", "pydantic", "pillow", "gradio", "gradio_client", "httpx"],
+        "server-test": ["schemathesis", "websockets"],
     },
     zip_safe=True,
     maintainer="lingbot_depth_ros maintainers",
