@@ -268,7 +268,8 @@ class _Progress:
     """A one-line progress bar on stderr."""
 
     def __init__(self, label: str, total: int, enabled: bool) -> None:
-        self.label, self.total, self.enabled = label, total, enabled
+        self.label, self.total = label, total
+        self.enabled = enabled and sys.stderr.isatty()  # no carriage-return spam in logs
         self._last = 0.0
 
     def update(self, sent: int, answered: int, force: bool = False) -> None:
