@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile", default="none",
                         choices=("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
                         help="wrap the network in torch.compile with this mode (reduce-overhead = CUDA graphs)")
+    parser.add_argument("--cudnn-benchmark", action="store_true",
+                        help="torch.backends.cudnn.benchmark = True (autotuned convs for the fixed input size)")
+    parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls/convs in the fp32 rows")
     parser.add_argument("--tokens-range", type=int, nargs=2, metavar=("MIN", "MAX"), default=None,
                         help="override num_tokens_range (e.g. 1200 3600 to give the tiny model the reference grids)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
@@ -146,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     precisions = args.precisions or (["bf16", "fp32"] if device.type == "cuda" else ["fp32"])
     warmup = args.warmup if args.warmup is not None else (5 if device.type == "cuda" else 2)
     iters = args.iters if args.iters is not None else (20 if device.type == "cuda" else 5)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    torch.backends.cudnn.allow_tf32 = args.tf32
     torch.manual_seed(0)
     start = time.perf_counter()
     network, preprocessor = build_model(config, device=device)
@@ -156,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     params = sum(p.numel() for p in network.parameters())
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"# LingBot-Depth benchmark: config={config_name} ({params / 1e6:.2f} M params, built in {build_s:.1f} s), "
-          f"device={name}, torch {torch.__version__}, compile={args.compile}, input {WIDTH}x{HEIGHT}, "
+          f"device={name}, torch {torch.__version__}, compile={args.compile}, "
+          f"cudnn.benchmark={args.cudnn_benchmark}, tf32={args.tf32}, input {WIDTH}x{HEIGHT}, "
           f"completion density {args.density:.0%}, warmup {warmup}, iters {iters}")
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1))
