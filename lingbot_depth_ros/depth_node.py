@@ -28,7 +28,7 @@ from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.ros.diagnostics import ERROR, OK, WARN, StatusWrapper, Updater
 from lingbot_depth_ros.ros.obstacle_outputs import LidarInput, ObstacleOutputs
-from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image, rgb_from_image
+from lingbot_depth_ros.ros.image_codec import depth_m_from_image, numpy_to_image, rgb_from_image
 from lingbot_depth_ros.ros.parameters import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, \
     estimator_options
 from lingbot_depth_ros.stats import LatencyStats, RateMeter
@@ -331,7 +331,7 @@ class DepthNode(Node):
         result = self._estimate(rgb, sparse, intrinsics, settings)
         t2 = time.monotonic()
         header = image.header
-        self.pub_depth.publish(depth_m_to_image(result.depth_m, header))
+        self.pub_depth.publish(numpy_to_image(result.depth_m, "32FC1", header))  # already NaN where invalid
         self.pub_info.publish(camera_info_for_output(info, header, intrinsics))
         if result.colorized is not None:
             self.pub_colorized.publish(numpy_to_image(result.colorized, "rgb8", header))

@@ -56,8 +56,10 @@ def finalize_depth(depth_m: np.ndarray, valid: np.ndarray, min_m: float, max_m: 
     """(H, W) float32 [m] with NaN where not ``valid``, not finite, or outside [min_m, max_m]."""
     depth = np.array(depth_m, dtype=np.float32, copy=True)
     with np.errstate(invalid="ignore"):
-        keep = valid & np.isfinite(depth) & (depth > max(min_m, 0.0)) & (depth <= max_m)
-    depth[~keep] = np.nan
+        # NaN fails both comparisons and +inf fails the finite upper bound: no isfinite pass needed
+        keep = (depth > max(min_m, 0.0)) & (depth <= max_m)
+    keep &= valid
+    np.copyto(depth, np.float32(np.nan), where=~keep)
     return depth
 
 
