@@ -17,6 +17,8 @@ any other missing, unexpected or mis-shaped key raises :class:`CheckpointError` 
 
 from __future__ import annotations
 
+import os
+
 import json
 import logging
 import pickle
@@ -80,9 +82,12 @@ def download_from_hub(repo_id: str, filename: str = CHECKPOINT_FILENAME, *, revi
               "cache_dir": None if cache_dir is None else str(cache_dir)}
     try:  # a cached copy wins: instant, works offline, and the robot keeps the weights it was tested with
         return Path(hf_hub_download(**kwargs, local_files_only=True))
-    except Exception:  # noqa: BLE001 - not cached (or cache unreadable): try the network below
-        pass
+    except Exception as exc:  # noqa: BLE001 - not cached (or cache unreadable): try the network below
+        cache_miss = exc
     try:
+        if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+            # read at call time (huggingface_hub reads it only at import): no 20 s of retries offline
+            raise cache_miss
         return Path(hf_hub_download(**kwargs))
     except Exception as exc:  # offline, unknown repo, gated repo, disk full: one clear message
         raise CheckpointError(
