@@ -1,0 +1,88 @@
+"""Report figures and files without ROS: error vs distance, latency statistics, pictures, JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lingbot_depth_ros.evaluation.report import FrameInputs, FrameOutcome, RunResult, distance_edges, \
+    error_by_distance, latency_stats, mean_metrics, picture_indices, score_frame, write_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_error_by_distance_bins_known_errors() -> None:
+    gt = np.array([[1.0, 1.5, 3.0, 3.5, 0.0]], np.float32)
+    pred = np.array([[1.1, 1.3, 3.0, np.nan, 2.0]], np.float32)  # errors 0.1, 0.2 | 0.0, missing | no GT
+    curve = error_by_distance([(pred, gt)], np.array([0.0, 2.0, 4.0]))
+    assert curve["count"] == [2, 1] and curve["gt_count"] == [2, 2]
+    assert curve["mae_m"][0] == pytest.approx(0.15, abs=1e-6)
+    assert curve["rmse_m"][0] == pytest.approx(np.sqrt((0.01 + 0.04) / 2), abs=1e-6)
+    assert curve["mae_m"][1] == pytest.approx(0.0, abs=1e-7)
+    empty = error_by_distance([(pred, gt)], np.array([10.0, 20.0]))
+    assert empty["mae_m"] == [None] and empty["count"] == [0]
+
+
+def test_distance_edges_are_round_and_cover_the_data() -> None:
+    edges = distance_edges([np.array([[0.5, 7.3, 0.0]], np.float32)])
+    assert edges[0] == 0.0 and edges[-1] >= 7.3
+    assert np.allclose(np.diff(edges), edges[1] - edges[0])
+    assert (edges[1] - edges[0]) in (0.5, 1.0, 2.0)
+
+
+def test_latency_and_metric_aggregation() -> None:
+    stats = latency_stats([10.0, 20.0, 30.0, 40.0])
+    assert stats["mean"] == 25.0 and stats["min"] == 10.0 and stats["max"] == 40.0 and stats["p50"] == 25.0
+    assert latency_stats([])["mean"] is None
+    mean = mean_metrics([{"rmse_mm": 10.0, "n_valid": 5.0}, {"rmse_mm": float("nan"), "n_valid": 0.0},
+                         {"rmse_mm": 30.0, "n_valid": 7.0}])
+    assert mean["rmse_mm"] == 20.0 and mean["n_valid"] == 12.0 and mean["n_frames"] == 3.0
+    assert picture_indices(20, 4) == [0, 6, 13, 19]
+    assert picture_indices(3, 8) == [0, 1, 2]
+
+
+def test_run_summary_counts_drops_and_throughput() -> None:
+    outcomes = [FrameOutcome(0, 0, True, 40.0, {"rmse_mm": 100.0}), FrameOutcome(1, 1, False),
+                FrameOutcome(2, 2, True, 60.0, {"rmse_mm": 300.0})]
+    summary = RunResult("x", outcomes, first_send_s=10.0, last_receive_s=11.0).summary()
+    assert (summary["frames_sent"], summary["frames_answered"], summary["frames_dropped"]) == (3, 2, 1)
+    assert summary["throughput_hz"] == pytest.approx(2.0)
+    assert summary["latency_ms"]["mean"] == 50.0 and summary["metrics"]["rmse_mm"] == 200.0
+
+
+def test_write_report_files(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    inputs, good, partial = [], {}, {}
+    for i in range(3):
+        gt = rng.uniform(1.0, 9.0, (48, 64)).astype(np.float32)
+        sparse = np.where(rng.random((48, 64)) < 0.05, gt, 0).astype(np.float32)
+        inputs.append(FrameInputs(i, 1000 + i, rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), sparse, gt))
+        good[i] = gt + 0.05
+        partial[i] = np.where(np.arange(64)[None, :] < 32, gt * 1.2, np.nan).astype(np.float32)
+    runs = [RunResult("good", [FrameOutcome(i, 1000 + i, True, 30.0 + i, score_frame(good[i], inputs[i].depth_gt_m))
+                               for i in range(3)], good, 0.0, 0.5),
+            RunResult("partial", [FrameOutcome(0, 1000, True, 50.0, score_frame(partial[0], inputs[0].depth_gt_m)),
+                                  FrameOutcome(1, 1001, False), FrameOutcome(2, 1002, False)], {0: partial[0]}, 0.0, 1.0)]
+    paths = write_report(tmp_path / "rep", inputs, runs, meta={"bag": "synthetic"}, tile_width=128)
+
+    def no_nan(token: str) -> float:
+        raise AssertionError(f"JSON must not contain {token}")
+
+    document = json.loads(paths.json.read_text(), parse_constant=no_nan)
+    good_summary, partial_summary = document["runs"]
+    assert good_summary["metrics"]["mae_mm"] == pytest.approx(50.0, rel=1e-3)
+    assert partial_summary["frames_dropped"] == 2
+    assert partial_summary["metrics"]["coverage"] == pytest.approx(0.5)
+    assert document["frames"]["partial"][1]["metrics"] is None
+    markdown = paths.markdown.read_text()
+    assert "| good | 3 / 3 | 0 |" in markdown and "| partial | 1 / 3 | 2 |" in markdown
+    assert paths.plot is not None and len(paths.pictures) == 3
+    for picture in [paths.plot, *paths.pictures]:
+        assert picture.read_bytes()[:8] == PNG_SIGNATURE
+        assert cv2.imread(str(picture)) is not None
+    panel = cv2.imread(str(paths.pictures[1]))
+    assert panel.shape == (2 * 96, 5 * 128, 3)  # two runs x five 128-px tiles of a 64x48 frame
