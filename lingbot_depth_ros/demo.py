@@ -3,8 +3,8 @@
 1. renders a short procedural room scene (RGB, ground-truth depth, simulated 32-beam LiDAR) into a
    rosbag2 (``<out>/bag``);
 2. starts the real depth node as a separate process (classical completion by default);
-3. replays the bag into it over real ROS 2 topics (under ``/lingbot_demo``) and records its depth
-   and point-cloud outputs;
+3. replays the bag into it over real ROS 2 topics (private ones, under ``/lingbot_eval/<run>``) and
+   records its depth and point-cloud outputs;
 4. writes into ``<out>`` (default ``./demo_output``): ``depth/frame_XXXX.png`` (16-bit, mm) and
    ``.npy`` (float32 m, NaN = invalid) per frame, ``cloud_XXXX.ply`` (the last frame's cloud, with
    colour), and ``report/`` (report.md, report.json, frame pictures, error-vs-distance plot), with
@@ -73,7 +73,7 @@ def run_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
     from lingbot_depth_ros.evaluation.dds_profile import ensure_fastdds_profile
-    from lingbot_depth_ros.evaluation.replay import NodeLaunch, ReplayOptions, ReplayTopics, evaluate
+    from lingbot_depth_ros.evaluation.replay import NodeLaunch, ReplayOptions, evaluate
 
     ensure_fastdds_profile()
     if args.frames < 1:
@@ -94,10 +94,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     print(f"[2/4] starting the depth node (estimator {args.estimator}, completion) and replaying the bag "
           f"({'as fast as it answers' if rate is None else f'{rate:g}x recorded rate'})")
-    topics = ReplayTopics(image="/lingbot_demo/camera/image", camera_info="/lingbot_demo/camera/camera_info",
-                          sparse_depth="/lingbot_demo/camera/sparse_depth", lidar_points="/lingbot_demo/lidar/points",
-                          depth="/lingbot_demo/depth", points="/lingbot_demo/points")
-    options = ReplayOptions(rate=rate, timeout_s=args.timeout_s, topics=topics, record_points=True, progress=True)
+    options = ReplayOptions(rate=rate, timeout_s=args.timeout_s, record_points=True, progress=True)
     launch = NodeLaunch(estimator=args.estimator, mode="completion")
     result = evaluate(bag_path, out / "report", options, launch=launch,
                       compare=[] if args.no_compare else ["nearest"], max_pictures=6,

@@ -27,8 +27,9 @@ being sent (and repeats it at 20 Hz) for nodes started with ``use_sim_time:=true
 ``--start-node --clock`` the node is started that way. Without ``--clock`` do not run the node with
 ``use_sim_time:=true``: its clock would never advance.
 
-``--start-node`` starts ``python -m lingbot_depth_ros.depth_node`` itself (inputs remapped to the
-replay topics, ``input_qos:=reliable`` so no frame is lost in transport) and stops it at the end;
+``--start-node`` starts ``python -m lingbot_depth_ros.depth_node`` itself (inputs and outputs remapped
+to private topics ``/lingbot_eval/<run>/...`` so it never mixes with a live camera or another node;
+``input_qos:=reliable`` so no frame is lost in transport) and stops it at the end;
 ``--compare nearest`` then replays the same bag into a second node running the ``nearest``
 baseline, and the report puts both side by side.
 """
@@ -36,7 +37,9 @@ baseline, and the report puts both side by side.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -468,9 +471,17 @@ def stop_node(process: subprocess.Popen[bytes], timeout_s: float = 5.0) -> int:
     return int(process.returncode)
 
 
+def private_topics(topics: ReplayTopics, label: str) -> ReplayTopics:
+    """``topics`` moved under ``/lingbot_eval/<label>``, so a started node never meets other publishers
+    (a live camera driver, an already running depth node, the node of another run)."""
+    prefix = "/lingbot_eval/" + re.sub(r"[^A-Za-z0-9_]", "_", label)
+    return ReplayTopics(**{name: prefix + "/" + value.lstrip("/") for name, value in vars(topics).items()})
+
+
 def replay_with_node(bag: LoadedBag, options: ReplayOptions, launch: NodeLaunch, label: str
                      ) -> tuple[RunResult, dict[int, tuple[np.ndarray, np.ndarray | None]]]:
-    """Start a node, replay ``bag`` into it, stop it."""
+    """Start a node on private topics (:func:`private_topics`), replay ``bag`` into it, stop it."""
+    options = dataclasses.replace(options, topics=private_topics(options.topics, label))
     process = start_node(launch, options.topics, use_sim_time=options.clock)
     try:
         result, clouds = replay_run(bag, options, label, node_process=process, node_log=launch.log_path)
