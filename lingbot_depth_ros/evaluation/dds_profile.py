@@ -7,8 +7,12 @@ here, about half of the replayed frames then took ~3 s instead of ~30 ms. This p
 writers heartbeat every 20 ms and readers/writers answer at once, so a lost fragment costs
 milliseconds. It changes timing only, no QoS a ROS node chose.
 
-The replay tool and the demo call :func:`ensure_fastdds_profile` before ROS starts; nodes they
-start inherit the environment. For your own nodes: ``export FASTRTPS_DEFAULT_PROFILES_FILE=<file>``.
+The replay tool and the demo first apply the project's shared-memory profile
+(:func:`lingbot_depth_ros.ros.dds.apply_default_dds_profile`, ``config/fastdds_localhost.xml``, which
+avoids the loss altogether); :func:`ensure_fastdds_profile` is the fallback when that file is not
+found (e.g. an install without the config folder). Measured on one 2-core machine, 10 frames
+640x480 at 10 Hz through the classical node: mean latency 28-38 ms with either profile, against
+~50 % of frames at ~3 s with none. Nodes started by the tools inherit the environment.
 """
 
 from __future__ import annotations
@@ -57,16 +61,22 @@ def write_profile(path: str | Path) -> Path:
 
 
 def ensure_fastdds_profile() -> Path | None:
-    """Use the profile in this process and its children unless a profile file is already configured.
+    """Use a profile in this process and its children unless a profile file is already configured:
+    the project's shared-memory profile when found, else this module's fast-repair profile.
 
     Must run before the first ``rclpy.init`` of the process (Fast DDS reads profiles once).
 
     Returns:
-        The profile path now in use by this module, or None when the middleware is not Fast DDS or
-        the user set their own profile file.
+        The profile path applied, or None when the middleware is not Fast DDS or the user set their
+        own profile file.
     """
     if not uses_fastdds() or any(os.environ.get(name) for name in PROFILE_ENV_VARS):
         return None
+    from lingbot_depth_ros.ros.dds import apply_default_dds_profile
+
+    applied = apply_default_dds_profile()
+    if applied is not None:
+        return Path(applied)
     path = write_profile(Path(tempfile.gettempdir()) / f"lingbot_depth_ros_fastdds_{os.getuid()}.xml")
     for name in PROFILE_ENV_VARS:
         os.environ[name] = str(path)
