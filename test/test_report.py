@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lingbot_depth_ros.evaluation.report import FrameInputs, FrameOutcome, RunResult, distance_edges, \
+from lingbot_depth_ros.evaluation.report import FrameInputs, FrameOutcome, RunResult, distance_edges, frame_panel, \
     error_by_distance, latency_stats, mean_metrics, picture_indices, score_frame, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -86,3 +86,10 @@ def test_write_report_files(tmp_path: Path) -> None:
         assert cv2.imread(str(picture)) is not None
     panel = cv2.imread(str(paths.pictures[1]))
     assert panel.shape == (2 * 96, 5 * 128, 3)  # two runs x five 128-px tiles of a 64x48 frame
+
+
+def test_wide_frames_are_laid_out_in_columns() -> None:
+    gt = np.full((30, 100), 5.0, np.float32)
+    frame = FrameInputs(0, 0, np.zeros((30, 100, 3), np.uint8), np.where(np.arange(100) % 7 == 0, gt, 0), gt)
+    panel = frame_panel(frame, [("a", gt + 0.1), ("b", None)], tile_width=40)
+    assert panel.shape == (5 * 24, 2 * 80, 3)  # tiles 2 x 40 px wide, stacked per run; runs side by side

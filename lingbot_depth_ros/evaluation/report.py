@@ -257,6 +257,8 @@ def frame_panel(inputs: FrameInputs, predictions: list[tuple[str, np.ndarray | N
                 ) -> np.ndarray:
     """RGB | sparse | prediction | ground truth | |error| (one row per run), (H', W', 3) uint8 RGB.
 
+    Frames wider than 2:1 (KITTI) are laid out transposed: one column per run, tiles twice as wide.
+
     Depth tiles share one colour range (from the ground truth, else the first prediction); the
     error tile maps 0..e_max (95th percentile of the frame's errors) to the inferno colormap, grey
     where the ground truth is valid but the prediction is missing.
@@ -284,6 +286,9 @@ def frame_panel(inputs: FrameInputs, predictions: list[tuple[str, np.ndarray | N
             errors.append(np.abs(pred[ok] - gt[ok]))
     pooled = np.concatenate(errors) if errors else np.zeros(0)
     e_max = max(float(np.percentile(pooled, 95)), 0.01) if pooled.size else 1.0
+    wide = w > 2 * h  # e.g. KITTI 1242x375: tiles stacked in a column per run, runs side by side
+    if wide:
+        tile_width = min(w, 2 * tile_width)
     rows = []
     for label, pred in predictions:
         pred_tile = colorize_depth(pred, range_m=depth_range) if pred is not None else blank
@@ -301,8 +306,8 @@ def frame_panel(inputs: FrameInputs, predictions: list[tuple[str, np.ndarray | N
             _tile(sparse_tile, "sparse input", tile_width),
             _tile(pred_tile, f"{name} [{depth_range[0]:.1f}-{depth_range[1]:.1f} m]", tile_width),
             _tile(gt_tile, "ground truth", tile_width),
-            _tile(err_tile, f"|error| 0-{e_max:.2f} m", tile_width)], axis=1))
-    return np.concatenate(rows, axis=0)
+            _tile(err_tile, f"|error| 0-{e_max:.2f} m", tile_width)], axis=0 if wide else 1))
+    return np.concatenate(rows, axis=1 if wide else 0)
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> Path:
