@@ -15,7 +15,8 @@ from lingbot_depth_ros.scene import LidarConfig, SceneGenerator
 
 
 def scene_frames(n: int = 3, width: int = 96, height: int = 72) -> list[BagFrame]:
-    gen = SceneGenerator(width=width, height=height, seed=4, lidar=LidarConfig.preset(16, horizontal_resolution_deg=1.0))
+    lidar = LidarConfig.preset(16, horizontal_resolution_deg=1.0)
+    gen = SceneGenerator(width=width, height=height, seed=4, lidar=lidar)
     return [BagFrame(stamp_ns=f.stamp_ns, rgb=f.rgb, intrinsics=f.intrinsics, sparse_depth_m=f.sparse_depth_m,
                      depth_gt_m=f.depth_gt_m, lidar_points=f.lidar_points_lidar, camera_from_lidar=f.camera_from_lidar)
             for f in gen.frames(n)]

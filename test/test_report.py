@@ -66,7 +66,8 @@ def test_write_report_files(tmp_path: Path) -> None:
     runs = [RunResult("good", [FrameOutcome(i, 1000 + i, True, 30.0 + i, score_frame(good[i], inputs[i].depth_gt_m))
                                for i in range(3)], good, 0.0, 0.5),
             RunResult("partial", [FrameOutcome(0, 1000, True, 50.0, score_frame(partial[0], inputs[0].depth_gt_m)),
-                                  FrameOutcome(1, 1001, False), FrameOutcome(2, 1002, False)], {0: partial[0]}, 0.0, 1.0)]
+                                  FrameOutcome(1, 1001, False), FrameOutcome(2, 1002, False)],
+                      {0: partial[0]}, 0.0, 1.0)]
     paths = write_report(tmp_path / "rep", inputs, runs, meta={"bag": "synthetic"}, tile_width=128)
 
     def no_nan(token: str) -> float:

@@ -46,7 +46,8 @@ _BOX_EDGES = np.array([(c, c | (1 << a)) for c in range(8) for a in range(3) if 
 
 
 def rig_pose(position: tuple[float, float, float] | np.ndarray, yaw_rad: float, pitch_rad: float) -> np.ndarray:
-    """4x4 float64 T_world_body of a rig at ``position`` [m], yawed left by ``yaw_rad``, pitched down by ``pitch_rad``."""
+    """4x4 float64 T_world_body of a rig at ``position`` [m], yawed left by ``yaw_rad``, pitched down by
+    ``pitch_rad``."""
     cy, sy = math.cos(yaw_rad), math.sin(yaw_rad)
     cp, sp = math.cos(pitch_rad), math.sin(pitch_rad)
     yaw = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
