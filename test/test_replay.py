@@ -81,29 +81,56 @@ def test_start_node_and_compare_with_nearest(scene_bag: Path, tmp_path: Path) ->
 
 
 def test_replay_into_a_running_node_with_sim_time(scene_bag: Path, tmp_path: Path) -> None:
-    """The user starts the node (use_sim_time) themselves; the tool replays at the recorded rate with --clock."""
+    """The user starts the node with use_sim_time; the tool replays with --clock: the node's clock is bag time."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+
     env = dict(os.environ, FASTRTPS_DEFAULT_PROFILES_FILE=str(write_profile(tmp_path / "fastdds.xml")))
     node = subprocess.Popen(
         [sys.executable, "-m", "lingbot_depth_ros.depth_node", "--ros-args", "-p", "estimator:=classical",
-         "-p", "use_sim_time:=true", "-p", "input_qos:=reliable", "-r", "__ns:=/camera"],
+         "-p", "use_sim_time:=true", "-p", "input_qos:=reliable", "-p", "diagnostics.period_s:=0.1",
+         "-r", "__ns:=/camera"],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    listener = rclpy.create_node("diagnostics_listener", context=context)
+    stamps: list[int] = []
+    listener.create_subscription(DiagnosticArray, "/diagnostics",
+                                 lambda m: stamps.append(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec), 50)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(listener)
     try:
         # The node in namespace /camera reads /camera/image etc. and publishes /camera/depth: the defaults.
-        result = run_cli([str(scene_bag), "--out", str(tmp_path / "eval"), "--clock", "--rate", "2.0",
-                          "--label", "external"], env=env)
+        replay = subprocess.Popen([sys.executable, "-m", "lingbot_depth_ros.evaluation.replay", str(scene_bag),
+                                   "--out", str(tmp_path / "eval"), "--clock", "--rate", "2.0", "--label", "external"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 120
+        while replay.poll() is None and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        out, err = replay.communicate(timeout=5)
     finally:
+        executor.shutdown()
+        listener.destroy_node()
+        rclpy.shutdown(context=context)
         node.send_signal(signal.SIGINT)
         try:
             node.wait(timeout=10)
         except subprocess.TimeoutExpired:
             node.kill()
             node.wait()
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert replay.returncode == 0, out + err
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     (run,) = report["runs"]
     assert run["label"] == "external" and run["settings"]["clock"] is True and run["settings"]["rate"] == 2.0
     assert run["frames_answered"] >= N_FRAMES - 1  # paced at 20 Hz: a late first match may cost one frame
     assert run["metrics"]["coverage"] > 0.5
+    # The node stamped its diagnostics with bag time (2023), not wall-clock time: it followed /clock.
+    frames = list(read_frames(scene_bag))
+    first, last = frames[0].stamp_ns, frames[-1].stamp_ns
+    assert stamps, "no /diagnostics received"
+    assert any(first <= s <= last + 10**9 for s in stamps), (stamps[:5], first)
+    assert all(s <= last + 10**9 or s == 0 for s in stamps)
 
 
 def test_no_node_fails_fast_with_a_reason(scene_bag: Path, tmp_path: Path) -> None:
