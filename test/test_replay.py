@@ -101,14 +101,20 @@ def test_replay_into_a_running_node_with_sim_time(scene_bag: Path, tmp_path: Pat
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(listener)
     try:
+        deadline = time.monotonic() + 30
+        while listener.count_publishers("/diagnostics") == 0 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)  # the listener must hear the node before the clock runs
+        assert node.poll() is None, "the depth node exited"
         # The node in namespace /camera reads /camera/image etc. and publishes /camera/depth: the defaults.
         replay = subprocess.Popen([sys.executable, "-m", "lingbot_depth_ros.evaluation.replay", str(scene_bag),
-                                   "--out", str(tmp_path / "eval"), "--clock", "--rate", "2.0", "--label", "external"],
+                                   "--out", str(tmp_path / "eval"), "--clock", "--rate", "1.0", "--label", "external"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 120
         while replay.poll() is None and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.05)
         out, err = replay.communicate(timeout=5)
+        for _ in range(10):
+            executor.spin_once(timeout_sec=0.05)
     finally:
         executor.shutdown()
         listener.destroy_node()
@@ -122,15 +128,15 @@ def test_replay_into_a_running_node_with_sim_time(scene_bag: Path, tmp_path: Pat
     assert replay.returncode == 0, out + err
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     (run,) = report["runs"]
-    assert run["label"] == "external" and run["settings"]["clock"] is True and run["settings"]["rate"] == 2.0
-    assert run["frames_answered"] >= N_FRAMES - 1  # paced at 20 Hz: a late first match may cost one frame
+    assert run["label"] == "external" and run["settings"]["clock"] is True and run["settings"]["rate"] == 1.0
+    assert run["frames_answered"] >= N_FRAMES - 1, run  # paced at 10 Hz: a late first match may cost one frame
     assert run["metrics"]["coverage"] > 0.5
     # The node stamped its diagnostics with bag time (2023), not wall-clock time: it followed /clock.
     frames = list(read_frames(scene_bag))
     first, last = frames[0].stamp_ns, frames[-1].stamp_ns
     assert stamps, "no /diagnostics received"
     assert any(first <= s <= last + 10**9 for s in stamps), (stamps[:5], first)
-    assert all(s <= last + 10**9 or s == 0 for s in stamps)
+    assert all(s <= last + 10**9 or s == 0 for s in stamps), (stamps, last)
 
 
 def test_no_node_fails_fast_with_a_reason(scene_bag: Path, tmp_path: Path) -> None:
