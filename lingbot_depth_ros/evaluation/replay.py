@@ -246,11 +246,13 @@ class ReplayNode(Node):
         msg.clock.sec, msg.clock.nanosec = divmod(int(stamp_ns), 1_000_000_000)
         self.clock_pub.publish(msg)
 
-    def connected(self) -> bool:
-        """True once every input publisher has a subscriber and the depth topic has a publisher."""
-        inputs_ok = all(p.get_subscription_count() > 0 for role, p in self.publishers_by_role.items()
-                        if role != "lidar_points")
-        return inputs_ok and self.count_publishers(self.depth_topic) > 0
+    def missing_peers(self) -> list[str]:
+        """What is not connected yet: input topics without a subscriber, a depth topic without a publisher."""
+        missing = [f"nothing subscribes to {p.topic_name}" for p in self.publishers_by_role.values()
+                   if p.get_subscription_count() == 0]
+        if self.count_publishers(self.depth_topic) == 0:
+            missing.append(f"nothing publishes {self.depth_topic}")
+        return missing
 
     def answered(self, stamp_ns: int) -> bool:
         with self._lock:
@@ -333,13 +335,13 @@ def replay_run(bag: LoadedBag, options: ReplayOptions, label: str, *,
         spinner = threading.Thread(target=executor.spin, name="replay_spin", daemon=True)
         spinner.start()
         deadline = time.monotonic() + options.wait_s
-        while not node.connected():
+        while missing := node.missing_peers():
             _check_alive(node_process, node_log)
             if time.monotonic() > deadline:
                 raise LingbotDepthError(
-                    f"no depth node connected within {options.wait_s:.0f} s: nothing subscribes to "
-                    f"{options.topics.image} / {options.topics.camera_info} or nothing publishes "
-                    f"{options.topics.depth}. Start the node with matching remaps, or use --start-node")
+                    f"no depth node connected within {options.wait_s:.0f} s: {'; '.join(missing)}. Start the "
+                    "node with matching remaps (or in namespace /camera), use --no-sparse for a monocular node "
+                    "or a node reading sparse_input:=pointcloud (with --send-lidar), or use --start-node")
             time.sleep(0.05)
         time.sleep(0.3)  # let the other side finish matching too
         sent_ns: dict[int, int] = {}
