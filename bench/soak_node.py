@@ -9,7 +9,8 @@ as a subprocess, pre-renders a few frames of the procedural scene once, and publ
   (p50/p95/p99/max, also per third of the run to show it stays bounded),
 * output rate and drops (frames sent - frames received; the node's own drop counters by reason
   from ``/diagnostics``),
-* the node's resident memory (``VmRSS`` of /proc/<pid>/status) at start/middle/end and its peak,
+* the node's resident memory (``VmRSS`` of /proc/<pid>/status) at start/middle/end, its peak, and
+  after the first minute (allocator/DDS warm-up) its range and least-squares slope [MiB/min],
 * the last ``/diagnostics`` status of the node.
 
 Prints a table and writes the figures as JSON (``--out``)::
@@ -77,6 +78,16 @@ def percentiles_ms(latencies_s: np.ndarray) -> dict[str, float]:
     ms = latencies_s * 1e3
     return {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
             "p99": float(np.percentile(ms, 99)), "max": float(ms.max()), "mean": float(ms.mean())}
+
+
+def rss_trend(samples: list[tuple[float, int]], warmup_s: float = 60.0) -> dict[str, float]:
+    """RSS after ``warmup_s``: min, max [MiB] and the least-squares slope [MiB/min] (flat memory ~ 0)."""
+    late = [(t, v / 1024) for t, v in samples if t >= warmup_s]
+    if len(late) < 3:
+        return {"min": float("nan"), "max": float("nan"), "slope_mib_per_min": float("nan")}
+    t, v = np.array(late).T
+    slope = float(np.polyfit(t / 60.0, v, 1)[0])
+    return {"min": float(v.min()), "max": float(v.max()), "slope_mib_per_min": slope}
 
 
 class NodeUnderTest:
@@ -270,6 +281,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rss_mib": {"start": steady[0] / 1024, "middle": mid / 1024, "end": steady[-1] / 1024,
                     "max": max(rss_values) / 1024, "first_sample": rss_values[0] / 1024,
                     "growth_start_to_end": (steady[-1] - steady[0]) / 1024},
+        "rss_after_warmup_mib": rss_trend(rss, min(60.0, elapsed / 4)),
         "rss_samples": [(round(t, 1), v) for t, v in rss],
         "diagnostics": {"count": len(diagnostics), "levels_seen": sorted(set(levels)),
                         "last": last_diag},
@@ -295,6 +307,9 @@ def print_table(r: dict[str, Any]) -> None:
     m = r["rss_mib"]
     rows.append(("node RSS start / middle / end", f"{m['start']:.1f} / {m['middle']:.1f} / {m['end']:.1f} MiB"))
     rows.append(("node RSS peak, growth", f"{m['max']:.1f} MiB, {m['growth_start_to_end']:+.1f} MiB"))
+    w = r["rss_after_warmup_mib"]
+    rows.append(("node RSS after warm-up min / max, slope", f"{w['min']:.1f} / {w['max']:.1f} MiB, "
+                                                            f"{w['slope_mib_per_min']:+.2f} MiB/min"))
     values = r["diagnostics"]["last"].get("values", {})
     drops = ", ".join(f"{k.removeprefix('frames dropped ')} {v}" for k, v in values.items()
                       if k.startswith("frames dropped") and v != "0") or "none"

@@ -24,7 +24,7 @@ import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import Image
 
 from lingbot_depth_ros.depth_node import DepthNode
 from lingbot_depth_ros.errors import EstimatorOutOfMemory
@@ -615,7 +615,7 @@ def test_auto_mode_falls_back_to_monocular_while_sparse_stops(tiny_checkpoint, s
             stamps = publish_for(harness, frame, clock, 1.0, rate_hz=8.0)
             wait_output(harness, stamps[-1])
             assert "auto mode runs completion" in node.log()
-            status = watch.wait_for(lambda s: values_of(s).get("mode") == "auto (completion)")
+            watch.wait_for(lambda s: values_of(s).get("mode") == "auto (completion)")
 
             mark = watch.mark()  # sparse depth stops: images alone must still produce depth (monocular)
             mono = publish_for(harness, frame, clock, 2.0, rate_hz=8.0, sparse=False)
