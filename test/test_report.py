@@ -81,6 +81,9 @@ def test_write_report_files(tmp_path: Path) -> None:
     assert document["frames"]["partial"][1]["metrics"] is None
     markdown = paths.markdown.read_text()
     assert "| good | 3 / 3 | 0 |" in markdown and "| partial | 1 / 3 | 2 |" in markdown
+    page = paths.html.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<td>good</td><td>3 / 3</td>" in page
+    assert page.count("<img ") == 4 and "<b>bag</b>: synthetic" in page
     assert paths.plot is not None and len(paths.pictures) == 3
     for picture in [paths.plot, *paths.pictures]:
         assert picture.read_bytes()[:8] == PNG_SIGNATURE

@@ -5,6 +5,7 @@ bag's :class:`FrameInputs`; :func:`write_report` then writes into one folder:
 
 * ``report.json``   every figure: per-frame metrics and latency, run summaries, error vs distance
 * ``report.md``     the summary table, error-vs-distance table and links to the pictures
+* ``report.html``   the same as one HTML page
 * ``frames/frame_XXXX.png``  RGB | sparse input | prediction | ground truth | |error| side by side,
   one row per run (a subset of frames, evenly spaced)
 * ``error_vs_distance.png``  MAE and RMSE per ground-truth distance bin, one curve per run
@@ -15,8 +16,10 @@ the mean of the per-frame values (the KITTI convention), ``n_valid`` is summed.
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -333,6 +336,7 @@ class ReportPaths:
 
     json: Path
     markdown: Path
+    html: Path
     plot: Path | None
     pictures: list[Path]
 
@@ -434,7 +438,57 @@ def write_report(out_dir: str | Path, inputs: list[FrameInputs], runs: list[RunR
         lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in pictures]
     md_path = out / "report.md"
     md_path.write_text("\n".join(lines) + "\n")
-    return ReportPaths(json=json_path, markdown=md_path, plot=plot_path, pictures=pictures)
+    html_path = out / "report.html"
+    html_path.write_text(markdown_to_html(lines, title))
+    return ReportPaths(json=json_path, markdown=md_path, html=html_path, plot=plot_path, pictures=pictures)
+
+
+def markdown_to_html(lines: list[str], title: str) -> str:
+    """The small markdown subset the report uses (headings, bullets, tables, images, text) as one HTML page."""
+    body: list[str] = []
+    in_list = False
+    table: list[list[str]] = []
+
+    def inline(text: str) -> str:
+        escaped = html.escape(text)
+        return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escaped)
+
+    def flush_table() -> None:
+        if table:
+            head, rows = table[0], table[1:]
+            body.append("<table><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head) + "</tr>")
+            body.extend("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>" for row in rows)
+            body.append("</table>")
+            table.clear()
+
+    for line in "\n".join(lines).splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if not all(set(c) <= {"-"} for c in cells):
+                table.append(cells)
+            continue
+        flush_table()
+        if line.startswith("- ") != in_list:
+            body.append("<ul>" if not in_list else "</ul>")
+            in_list = not in_list
+        if line.startswith("## "):
+            body.append(f"<h2>{inline(line[3:])}</h2>")
+        elif line.startswith("# "):
+            body.append(f"<h1>{inline(line[2:])}</h1>")
+        elif line.startswith("- "):
+            body.append(f"<li>{inline(line[2:])}</li>")
+        elif match := re.fullmatch(r"!\[(.*)\]\((.*)\)", line):
+            body.append(f'<p><img src="{html.escape(match.group(2))}" alt="{html.escape(match.group(1))}" '
+                        'style="max-width:100%"></p>')
+        elif line:
+            body.append(f"<p>{inline(line)}</p>")
+    flush_table()
+    if in_list:
+        body.append("</ul>")
+    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 def _finite(value: Any) -> Any:
