@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from lingbot_depth_ros.scene import LidarConfig, SceneGenerator
-from lingbot_depth_ros.scene.raycast import cast_rays
+from lingbot_depth_ros.scene.raycast import cast_rays, rotate_axis_major
 
 
 def main() -> None:
@@ -34,14 +34,14 @@ def main() -> None:
     culled, full = [], []
     for index in range(args.frames):
         pose = gen.pose_at(index)
-        rays = gen._rays_optical @ pose[:3, :3].astype(np.float32).T  # noqa: SLF001 - benchmark internals
+        rays = rotate_axis_major(pose[:3, :3], gen._rays_optical)  # noqa: SLF001 - benchmark internals
         origin = pose[:3, 3]
         t = time.perf_counter()
         cast_rays(origin, rays, gen.layout.room_min, gen.layout.room_max, gen.layout.boxes,
-                  candidates=gen._box_pixel_candidates(pose))  # noqa: SLF001
+                  candidates=gen._box_pixel_candidates(pose), axis_major=True)  # noqa: SLF001
         culled.append(time.perf_counter() - t)
         t = time.perf_counter()
-        cast_rays(origin, rays, gen.layout.room_min, gen.layout.room_max, gen.layout.boxes)
+        cast_rays(origin, rays, gen.layout.room_min, gen.layout.room_max, gen.layout.boxes, axis_major=True)
         full.append(time.perf_counter() - t)
     print(f"camera ray cast, {len(gen.layout.boxes)} boxes: {np.median(culled) * 1000:.1f} ms with box culling, "
           f"{np.median(full) * 1000:.1f} ms without ({np.median(full) / np.median(culled):.2f}x)")

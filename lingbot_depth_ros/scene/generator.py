@@ -27,7 +27,7 @@ import numpy as np
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.scene.lidar import LidarConfig, project_to_sparse_depth, transform_points
-from lingbot_depth_ros.scene.raycast import FIRST_BOX_ID, Box, cast_rays
+from lingbot_depth_ros.scene.raycast import FIRST_BOX_ID, Box, cast_rays, rotate_axis_major
 from lingbot_depth_ros.scene.shading import shade
 
 CAMERA_FRAME_ID = "camera_optical_frame"
@@ -197,9 +197,10 @@ class SceneGenerator:
         # Camera rays (x_n, y_n, 1) in the optical frame: the ray parameter of a hit is its depth.
         u, v = np.meshgrid(np.arange(self.width, dtype=np.float32), np.arange(self.height, dtype=np.float32))
         k = self.intrinsics
-        self._rays_optical = np.stack([(u - k.cx) / k.fx, (v - k.cy) / k.fy, np.ones_like(u)],
-                                      axis=-1).reshape(-1, 3).astype(np.float32)
+        self._rays_optical = np.stack([(u - k.cx) / k.fx, (v - k.cy) / k.fy, np.ones_like(u)]
+                                      ).reshape(3, -1).astype(np.float32)  # (3, H*W) axis-major
         self._lidar_dirs, self._lidar_ring = self.lidar.beam_directions()
+        self._lidar_dirs_axis_major = np.ascontiguousarray(self._lidar_dirs.T)
         body_from_lidar = np.eye(4)
         body_from_lidar[:3, 3] = lidar_offset_m
         body_from_camera = np.eye(4)
@@ -244,11 +245,12 @@ class SceneGenerator:
         layout = self.layout
         rotation = world_from_camera[:3, :3].astype(np.float32)
         origin = world_from_camera[:3, 3].astype(np.float32)
-        dirs_world = self._rays_optical @ rotation.T
+        dirs_world = rotate_axis_major(rotation, self._rays_optical)
         hits = cast_rays(origin, dirs_world, layout.room_min, layout.room_max, layout.boxes,
-                         candidates=self._box_pixel_candidates(world_from_camera))
+                         candidates=self._box_pixel_candidates(world_from_camera), axis_major=True)
         depth = hits.t.reshape(self.height, self.width).astype(np.float32)
-        colour = shade(hits, hits.points(origin, dirs_world), layout.surface_colors, self._box_lo, self._box_hi)
+        colour = shade(hits, hits.points(origin, dirs_world, axis_major=True), layout.surface_colors,
+                       self._box_lo, self._box_hi)
         rgb = self._to_uint8(colour.reshape(self.height, self.width, 3), index)
 
         rng = np.random.default_rng([self.seed, index, 7])
@@ -296,8 +298,8 @@ class SceneGenerator:
         world_from_lidar = world_from_camera @ self.camera_from_lidar
         rotation = world_from_lidar[:3, :3].astype(np.float32)
         origin = world_from_lidar[:3, 3].astype(np.float32)
-        hits = cast_rays(origin, self._lidar_dirs @ rotation.T, self.layout.room_min, self.layout.room_max,
-                         self.layout.boxes)
+        hits = cast_rays(origin, rotate_axis_major(rotation, self._lidar_dirs_axis_major), self.layout.room_min,
+                         self.layout.room_max, self.layout.boxes, axis_major=True)
         cfg = self.lidar
         ranges = hits.t + rng.normal(0.0, cfg.range_noise_std_m, size=hits.t.shape).astype(np.float32) \
             if cfg.range_noise_std_m > 0 else hits.t
@@ -321,8 +323,9 @@ class SceneGenerator:
         """(H, W) int16 id of the surface seen at each pixel (0 floor, 1 ceiling, 2-5 walls, 6+ boxes)."""
         rotation = np.asarray(world_from_camera)[:3, :3].astype(np.float32)
         origin = np.asarray(world_from_camera)[:3, 3].astype(np.float32)
-        hits = cast_rays(origin, self._rays_optical @ rotation.T, self.layout.room_min, self.layout.room_max,
-                         self.layout.boxes, candidates=self._box_pixel_candidates(np.asarray(world_from_camera)))
+        hits = cast_rays(origin, rotate_axis_major(rotation, self._rays_optical), self.layout.room_min,
+                         self.layout.room_max, self.layout.boxes,
+                         candidates=self._box_pixel_candidates(np.asarray(world_from_camera)), axis_major=True)
         return hits.surface.reshape(self.height, self.width)
 
 

@@ -79,9 +79,13 @@ class LidarConfig:
 
 def transform_points(points: np.ndarray, transform: np.ndarray) -> np.ndarray:
     """Apply a 4x4 rigid transform to (N, 3) points; returns (N, 3) float32."""
-    rotation = transform[:3, :3].astype(np.float32)
-    translation = transform[:3, 3].astype(np.float32)
-    return (points.astype(np.float32) @ rotation.T + translation[None, :]).astype(np.float32)
+    r = transform[:3, :3].astype(np.float32)
+    t = transform[:3, 3].astype(np.float32)
+    p = points.astype(np.float32, copy=False)
+    out = np.empty((p.shape[0], 3), dtype=np.float32)
+    for i in range(3):  # element-wise, no BLAS threads (see scene.raycast.rotate_axis_major)
+        out[:, i] = r[i, 0] * p[:, 0] + r[i, 1] * p[:, 1] + r[i, 2] * p[:, 2] + t[i]
+    return out
 
 
 def project_to_sparse_depth(points_camera: np.ndarray, intrinsics: CameraIntrinsics,

@@ -52,9 +52,11 @@ class RayHits:
     axis: np.ndarray
     sign: np.ndarray
 
-    def points(self, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-        """Hit points (3, N) float32 [m] in the world frame, one row per axis."""
-        return (np.asarray(origin, dtype=np.float32)[:, None] + dirs.T * self.t[None, :]).astype(np.float32)
+    def points(self, origin: np.ndarray, dirs: np.ndarray, axis_major: bool = False) -> np.ndarray:
+        """Hit points (3, N) float32 [m] in the world frame, one row per axis (``dirs`` as given to
+        :func:`cast_rays`)."""
+        rows = dirs if axis_major else dirs.T
+        return (np.asarray(origin, dtype=np.float32)[:, None] + rows * self.t[None, :]).astype(np.float32)
 
     def normals(self) -> np.ndarray:
         """Unit face normals (N, 3) float32."""
@@ -63,20 +65,35 @@ class RayHits:
         return normals
 
 
+def rotate_axis_major(rotation: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``rotation`` (3, 3) applied to (3, N) axis-major vectors -> (3, N) float32.
+
+    Element-wise on purpose: a large BLAS matmul wakes OpenBLAS's worker threads, which on a busy
+    2-core machine made a whole frame twice as slow as this.
+    """
+    r = np.asarray(rotation, dtype=np.float32)
+    out = np.empty((3, vectors.shape[1]), dtype=np.float32)
+    for i in range(3):
+        out[i] = r[i, 0] * vectors[0] + r[i, 1] * vectors[1] + r[i, 2] * vectors[2]
+    return out
+
+
 def cast_rays(origin: np.ndarray, dirs: np.ndarray, room_min: np.ndarray, room_max: np.ndarray,
-              boxes: Sequence[Box], candidates: Sequence[np.ndarray | None] | None = None) -> RayHits:
+              boxes: Sequence[Box], candidates: Sequence[np.ndarray | None] | None = None,
+              axis_major: bool = False) -> RayHits:
     """Cast N rays from one ``origin`` (3,) [m] along ``dirs`` (N, 3) (need not be unit length).
 
     The origin must lie strictly inside the room and outside every box.
 
     Args:
         origin: (3,) ray origin [m], world frame.
-        dirs: (N, 3) ray directions, world frame.
+        dirs: (N, 3) ray directions, world frame — or (3, N) with ``axis_major``.
         room_min, room_max: (3,) corners of the room interior [m].
         boxes: obstacle boxes.
         candidates: optional, one entry per box: int indices of the only rays that can hit that box
             (a conservative superset, e.g. from the box's bounding rectangle in the image), or None
             for "test every ray". Pure speed-up; the result is the same as without it.
+        axis_major: ``dirs`` is (3, N), one row per axis (saves a transpose).
 
     Returns:
         :class:`RayHits` of the nearest surface per ray.
@@ -88,8 +105,8 @@ def cast_rays(origin: np.ndarray, dirs: np.ndarray, room_min: np.ndarray, room_m
     origin = np.asarray(origin, dtype=np.float32).reshape(3)
     room_min = np.asarray(room_min, dtype=np.float32).reshape(3)
     room_max = np.asarray(room_max, dtype=np.float32).reshape(3)
-    if dirs.ndim != 2 or dirs.shape[1] != 3:
-        raise InputError(f"ray directions must be (N, 3), got shape {dirs.shape}")
+    if dirs.ndim != 2 or dirs.shape[0 if axis_major else 1] != 3:
+        raise InputError(f"ray directions must be {'(3, N)' if axis_major else '(N, 3)'}, got shape {dirs.shape}")
     if np.any(origin <= room_min) or np.any(origin >= room_max):
         raise InputError(f"ray origin {origin.tolist()} is not inside the room "
                          f"[{room_min.tolist()}, {room_max.tolist()}]")
@@ -97,7 +114,7 @@ def cast_rays(origin: np.ndarray, dirs: np.ndarray, room_min: np.ndarray, room_m
         raise InputError(f"need one candidates entry per box ({len(boxes)}), got {len(candidates)}")
     # Structure of arrays: one contiguous row per axis. Exact zeros become tiny numbers so 1/d is
     # a huge finite value of the right sign (no NaN from 0 * inf).
-    d = np.ascontiguousarray(dirs.T, dtype=np.float32)
+    d = np.ascontiguousarray(dirs if axis_major else dirs.T, dtype=np.float32)
     d = np.where(d == 0.0, np.float32(1e-12), d)
     inv = np.float32(1.0) / d
 
