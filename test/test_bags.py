@@ -121,3 +121,25 @@ def test_custom_topic_names(tmp_path: Path) -> None:
             writer.write(frame)
     assert {"/cam/rgb", "/cam/info", "/cam/lidar_depth", "/cam/gt"} <= set(bag_topics(tmp_path / "bag"))
     assert len(list(read_frames(tmp_path / "bag", topics))) == 2
+
+
+def test_recorded_bags_with_log_times_after_the_stamps(tmp_path: Path) -> None:
+    """A driver's messages are logged some ms after their stamp, the image before its camera_info."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from lingbot_depth_ros.evaluation.bags import CAMERA_INFO_TYPE, IMAGE_TYPE, camera_info_message, image_message
+
+    frames = scene_frames(n=3)
+    with Writer(tmp_path / "bag", version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        image_conn = writer.add_connection("/camera/image", IMAGE_TYPE, typestore=TYPESTORE)
+        info_conn = writer.add_connection("/camera/camera_info", CAMERA_INFO_TYPE, typestore=TYPESTORE)
+        for frame in frames:
+            stamp = frame.stamp_ns
+            writer.write(image_conn, stamp + 30_000_000, TYPESTORE.serialize_cdr(
+                image_message(frame.rgb, "rgb8", stamp, "cam"), IMAGE_TYPE))
+            writer.write(info_conn, stamp + 45_000_000, TYPESTORE.serialize_cdr(
+                camera_info_message(frame.intrinsics, stamp, "cam"), CAMERA_INFO_TYPE))
+    back = list(read_frames(tmp_path / "bag"))
+    assert [f.stamp_ns for f in back] == [f.stamp_ns for f in frames]
+    assert all(f.sparse_depth_m is None and f.depth_gt_m is None and f.camera_frame_id == "cam" for f in back)
+    np.testing.assert_array_equal(back[2].rgb, frames[2].rgb)

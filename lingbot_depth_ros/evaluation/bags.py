@@ -418,14 +418,15 @@ def bag_topics(path: str | Path) -> dict[str, tuple[str, int]]:
         reader.close()
 
 
-def read_frames(path: str | Path, topics: BagTopics | None = None, window_ns: int = 0) -> Iterator[BagFrame]:
+def read_frames(path: str | Path, topics: BagTopics | None = None,
+                window_ns: int = 1_000_000_000) -> Iterator[BagFrame]:
     """Frames of an evaluation bag, grouped by header stamp, in stamp order.
 
     Messages with the same header stamp on the image, camera_info, sparse depth, ground truth and
     LiDAR topics form a frame. A stamp's frame is complete once a message with a log time later than
-    that stamp + ``window_ns`` arrives (bags written here log every message at its stamp, so 0
-    suffices; use a larger window for recorded bags whose log times lag the stamps). Stamps without
-    an image are skipped. The LiDAR extrinsics come from /tf_static.
+    that stamp + ``window_ns`` arrives (recorded bags log a message some time after its stamp; the
+    default 1 s covers any sane driver latency), or at the end of the bag. Stamps without an image
+    are skipped. The LiDAR extrinsics come from /tf_static.
 
     Raises:
         InputError: not a bag, or an image without camera_info of the same stamp.

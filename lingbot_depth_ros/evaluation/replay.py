@@ -572,6 +572,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pictures", type=int, default=8, help="frame pictures in the report (default 8)")
     p.add_argument("--label", help="name of the primary run in the report (default: the estimator)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    source = p.add_argument_group("bag topics (defaults: what lingbot-depth-bag writes)")
+    bag_defaults = BagTopics()
+    source.add_argument("--bag-image-topic", default=bag_defaults.image)
+    source.add_argument("--bag-camera-info-topic", default=bag_defaults.camera_info)
+    source.add_argument("--bag-sparse-topic", default=bag_defaults.sparse_depth)
+    source.add_argument("--bag-gt-topic", default=bag_defaults.depth_gt, help="ground truth (Image 32FC1 m / 16UC1 mm)")
+    source.add_argument("--bag-lidar-topic", default=bag_defaults.lidar_points)
     topics = p.add_argument_group("topics (where the bag streams are sent / outputs read)")
     defaults = ReplayTopics()
     topics.add_argument("--image-topic", default=defaults.image)
@@ -621,8 +628,11 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
+        bag_topics = BagTopics(image=args.bag_image_topic, camera_info=args.bag_camera_info_topic,
+                               sparse_depth=args.bag_sparse_topic, depth_gt=args.bag_gt_topic,
+                               lidar_points=args.bag_lidar_topic)
         result = evaluate(args.bag, args.out, options, launch=launch, compare=args.compare, label=args.label,
-                          max_frames=args.max_frames, max_pictures=args.pictures,
+                          max_frames=args.max_frames, max_pictures=args.pictures, bag_topics=bag_topics,
                           meta={"command": " ".join(["lingbot-depth-eval"] + (argv or sys.argv[1:]))})
     except (LingbotDepthError, FileNotFoundError) as exc:
         print(f"lingbot-depth-eval: error: {exc}", file=sys.stderr)
