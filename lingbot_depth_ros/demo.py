@@ -30,7 +30,7 @@ from lingbot_depth_ros.errors import InputError, LingbotDepthError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lingbot-depth-demo", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="lingbot-depth-demo", description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default ./demo_output)")
     p.add_argument("--frames", type=int, default=20, help="frames of the scene (default 20)")
     p.add_argument("--width", type=int, default=640)

@@ -292,7 +292,7 @@ def _add_output_options(p: argparse.ArgumentParser, sparse_default: str) -> None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lingbot-depth-bag", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="lingbot-depth-bag", description=__doc__.split("\n\n")[0].replace("``", ""),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -556,7 +556,7 @@ def _param(text: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lingbot-depth-eval", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="lingbot-depth-eval", description=__doc__.split("\n\n")[0].replace("``", ""),
                                 epilog="See the module documentation (README 'Evaluation') for the clock "
                                        "handling and the report contents.")
     p.add_argument("bag", type=Path, help="evaluation bag (lingbot-depth-bag output): directory, .mcap or .db3")
