@@ -324,7 +324,7 @@ def replay_run(bag: LoadedBag, options: ReplayOptions, label: str, *,
             raise InputError(f"{bag.path} has no LiDAR point clouds to send")
         roles.append("lidar_points")
     context = rclpy.Context()
-    rclpy.init(context=context)
+    rclpy.init(args=[], context=context)  # our own CLI arguments are not ROS arguments
     node: ReplayNode | None = None
     executor = SingleThreadedExecutor(context=context)
     spinner: threading.Thread | None = None
