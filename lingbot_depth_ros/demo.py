@@ -3,8 +3,8 @@
 1. renders a short procedural room scene (RGB, ground-truth depth, simulated 32-beam LiDAR) into a
    rosbag2 (``<out>/bag``);
 2. starts the real depth node as a separate process (classical completion by default);
-3. replays the bag into it over real ROS 2 topics (private ones, under ``/lingbot_eval/<run>``) and
-   records its depth and point-cloud outputs;
+3. replays the bag into it over real ROS 2 topics (private ones, under
+   ``/lingbot_eval/p<pid>/<run>``) and records its depth and point-cloud outputs;
 4. writes into ``<out>`` (default ``./demo_output``): ``depth/frame_XXXX.png`` (16-bit, mm) and
    ``.npy`` (float32 m, NaN = invalid) per frame, ``cloud_XXXX.ply`` (the last frame's cloud, with
    colour), and ``report/`` (report.md, report.json, frame pictures, error-vs-distance plot), with

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -50,8 +51,8 @@ def test_start_node_and_compare_with_nearest(scene_bag: Path, tmp_path: Path) ->
     classical, nearest = report["runs"]
     assert (classical["label"], nearest["label"]) == ("classical", "nearest")
     # Started nodes live on private topics, so they never meet a live camera or each other.
-    assert classical["settings"]["topics"]["image"] == "/lingbot_eval/classical/camera/image"
-    assert nearest["settings"]["topics"]["depth"] == "/lingbot_eval/nearest/camera/depth"
+    assert re.fullmatch(r"/lingbot_eval/p\d+/classical/camera/image", classical["settings"]["topics"]["image"])
+    assert re.fullmatch(r"/lingbot_eval/p\d+/nearest/camera/depth", nearest["settings"]["topics"]["depth"])
     for run in (classical, nearest):
         assert run["frames_sent"] == N_FRAMES and run["frames_answered"] == N_FRAMES and run["frames_dropped"] == 0
         assert 0.0 < run["latency_ms"]["min"] <= run["latency_ms"]["max"] < 10_000.0

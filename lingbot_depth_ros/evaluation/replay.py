@@ -28,8 +28,8 @@ being sent (and repeats it at 20 Hz) for nodes started with ``use_sim_time:=true
 ``use_sim_time:=true``: its clock would never advance.
 
 ``--start-node`` starts ``python -m lingbot_depth_ros.depth_node`` itself (inputs and outputs remapped
-to private topics ``/lingbot_eval/<run>/...`` so it never mixes with a live camera or another node;
-``input_qos:=reliable`` so no frame is lost in transport) and stops it at the end;
+to private topics ``/lingbot_eval/p<pid>/<run>/...`` so it never mixes with a live camera or another
+node; ``input_qos:=reliable`` so no frame is lost in transport) and stops it at the end;
 ``--compare nearest`` then replays the same bag into a second node running the ``nearest``
 baseline, and the report puts both side by side.
 """
@@ -474,9 +474,10 @@ def stop_node(process: subprocess.Popen[bytes], timeout_s: float = 5.0) -> int:
 
 
 def private_topics(topics: ReplayTopics, label: str) -> ReplayTopics:
-    """``topics`` moved under ``/lingbot_eval/<label>``, so a started node never meets other publishers
-    (a live camera driver, an already running depth node, the node of another run)."""
-    prefix = "/lingbot_eval/" + re.sub(r"[^A-Za-z0-9_]", "_", label)
+    """``topics`` moved under ``/lingbot_eval/p<pid>/<label>``, so a started node never meets other
+    publishers (a live camera driver, an already running depth node, another run or another
+    evaluation running at the same time on the same ROS domain)."""
+    prefix = f"/lingbot_eval/p{os.getpid()}/" + re.sub(r"[^A-Za-z0-9_]", "_", label)
     return ReplayTopics(**{name: prefix + "/" + value.lstrip("/") for name, value in vars(topics).items()})
 
 
