@@ -162,6 +162,19 @@ def test_lidar_clouds_into_a_pointcloud_node(scene_bag: Path, tmp_path: Path) ->
     assert run["metrics"]["rmse_mm"] == pytest.approx(float(np.mean(offline)), rel=0.05)
 
 
+def test_overload_counts_dropped_frames(scene_bag: Path, tmp_path: Path) -> None:
+    """At 1000x the recorded rate the node keeps only the newest frame: the rest are counted as dropped."""
+    out = tmp_path / "eval"
+    result = run_cli([str(scene_bag), "--out", str(out), "--start-node", "--rate", "1000", "--timeout-s", "3"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((out / "report.json").read_text())
+    (run,) = report["runs"]
+    answered = [frame["answered"] for frame in report["frames"]["classical"]]
+    assert run["frames_sent"] == N_FRAMES and run["frames_answered"] + run["frames_dropped"] == N_FRAMES
+    assert run["frames_dropped"] >= 1 and answered[-1]  # the newest frame is always processed
+    assert all(frame["latency_ms"] is None for frame in report["frames"]["classical"] if not frame["answered"])
+
+
 def test_no_node_fails_fast_with_a_reason(scene_bag: Path, tmp_path: Path) -> None:
     started = time.monotonic()
     result = run_cli([str(scene_bag), "--out", str(tmp_path / "eval"), "--wait-s", "2",
