@@ -97,3 +97,17 @@ def test_wide_frames_are_laid_out_in_columns() -> None:
     frame = FrameInputs(0, 0, np.zeros((30, 100, 3), np.uint8), np.where(np.arange(100) % 7 == 0, gt, 0), gt)
     panel = frame_panel(frame, [("a", gt + 0.1), ("b", None)], tile_width=40)
     assert panel.shape == (5 * 24, 2 * 80, 3)  # tiles 2 x 40 px wide, stacked per run; runs side by side
+
+
+def test_scene_bag_and_report_code_import_no_ros() -> None:
+    """The evaluation layer below the replay tool (scene, bags, converters, report) runs without ROS."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import lingbot_depth_ros.scene, lingbot_depth_ros.evaluation.bags\n"
+            "import lingbot_depth_ros.evaluation.bag_tools, lingbot_depth_ros.evaluation.report\n"
+            "leaked = [m for m in ('rclpy', 'sensor_msgs', 'torch') if m in sys.modules]\n"
+            "assert not leaked, leaked\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
