@@ -21,6 +21,7 @@ from lingbot_depth_ros.evaluation.bags import read_frames
 from lingbot_depth_ros.evaluation.dds_profile import write_profile
 from lingbot_depth_ros.evaluation.metrics import depth_metrics
 from lingbot_depth_ros.evaluation.replay import cdr_stamp_ns
+from lingbot_depth_ros.io.ply import read_ply
 
 pytestmark = pytest.mark.ros
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -79,6 +80,13 @@ def test_start_node_and_compare_with_nearest(scene_bag: Path, tmp_path: Path) ->
     panel = cv2.imread(str(out / report["pictures"][0]))
     assert panel.shape == (2 * 300, 5 * 400, 3)  # one row per run, five 400-px tiles of a 4:3 frame
     assert (out / "node_classical.log").read_text().count("ready") >= 1
+    # --record-points: point counts per frame, and PLYs of the pictured frames (organized 2x-strided cloud).
+    counts = [frame["cloud_points"] for frame in report["frames"]["classical"]]
+    assert all(c is not None and 0.5 * 160 * 120 < c <= 160 * 120 for c in counts), counts
+    clouds = sorted((out / "clouds" / "classical").glob("frame_*.ply"))
+    assert len(clouds) == 3
+    xyz, rgb = read_ply(clouds[0])
+    assert xyz.shape[0] == counts[0] and rgb is not None and (xyz[:, 2] > 0).all()
 
 
 def test_replay_into_a_running_node_with_sim_time(scene_bag: Path, tmp_path: Path) -> None:

@@ -61,10 +61,11 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 import lingbot_depth_ros
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
-from lingbot_depth_ros.evaluation.dds_profile import ensure_fastdds_profile
 from lingbot_depth_ros.evaluation.bags import TYPESTORE, BagTopics, depth_from_message, read_frames, read_raw
-from lingbot_depth_ros.evaluation.report import FrameInputs, FrameOutcome, ReportPaths, RunResult, score_frame, \
-    write_report
+from lingbot_depth_ros.evaluation.dds_profile import ensure_fastdds_profile
+from lingbot_depth_ros.evaluation.report import FrameInputs, FrameOutcome, ReportPaths, RunResult, picture_indices, \
+    score_frame, write_report
+from lingbot_depth_ros.io.ply import write_ply
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_fields, pointcloud2_to_xyz, unpack_rgb
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -400,9 +401,10 @@ def _score(bag: LoadedBag, options: ReplayOptions, label: str, sent_ns: dict[int
         pred = depth_from_message(msg)
         pred = np.where(pred > 0, pred, np.float32(np.nan)).astype(np.float32)
         predictions[frame.index] = pred
-        outcomes.append(FrameOutcome(frame.index, frame.stamp_ns, answered=True,
-                                     latency_ms=(received_ns - sent_ns[frame.index]) / 1e6,
-                                     metrics=score_frame(pred, frame.inputs.depth_gt_m, options.max_depth_m)))
+        outcome = FrameOutcome(frame.index, frame.stamp_ns, answered=True,
+                               latency_ms=(received_ns - sent_ns[frame.index]) / 1e6,
+                               metrics=score_frame(pred, frame.inputs.depth_gt_m, options.max_depth_m))
+        outcomes.append(outcome)
         if frame.stamp_ns in points_outputs:
             cloud = deserialize_message(points_outputs[frame.stamp_ns], PointCloud2)
             xyz_all = pointcloud2_fields(cloud, ("x", "y", "z")).astype(np.float32)
@@ -412,6 +414,7 @@ def _score(bag: LoadedBag, options: ReplayOptions, label: str, sent_ns: dict[int
                 rgb = unpack_rgb(pointcloud2_fields(cloud, ("rgb",))[:, 0].astype(np.float32))[keep]
             xyz = pointcloud2_to_xyz(cloud)
             clouds[frame.index] = (xyz, rgb)
+            outcome.cloud_points = int(xyz.shape[0])
     first_send = min(sent_ns.values()) / 1e9 if sent_ns else 0.0
     last_receive = max(receive_times) / 1e9 if receive_times else first_send
     settings = {"rate": "max" if options.rate is None else options.rate, "timeout_s": options.timeout_s,
@@ -533,7 +536,24 @@ def evaluate(bag_path: str | Path, out_dir: str | Path, options: ReplayOptions, 
             "Fast DDS profile": str(profile) if profile else os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE", "—"),
             **(meta or {})}
     report = write_report(out, bag.inputs, runs, meta=info, max_pictures=max_pictures)
+    if options.record_points:
+        write_clouds(out / "clouds", clouds, [bag.frames[i].index for i in picture_indices(len(bag.frames),
+                                                                                           max_pictures)])
     return EvaluationResult(bag=bag, runs=runs, report=report, clouds=clouds)
+
+
+def write_clouds(folder: Path, clouds: dict[str, dict[int, tuple[np.ndarray, np.ndarray | None]]],
+                 indices: list[int]) -> list[Path]:
+    """``<folder>/<run>/frame_XXXX.ply`` of the recorded clouds of the frames ``indices``."""
+    written = []
+    for label, frames in clouds.items():
+        for index in indices:
+            if index in frames:
+                xyz, rgb = frames[index]
+                target = folder / re.sub(r"[^A-Za-z0-9_.-]", "_", label)
+                target.mkdir(parents=True, exist_ok=True)
+                written.append(write_ply(target / f"frame_{index:04d}.ply", xyz, rgb))
+    return written
 
 
 # ---------------------------------------------------------------------------------- CLI
@@ -592,7 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--send-lidar", action="store_true",
                         help="also send the LiDAR clouds (give the node the bag's LiDAR extrinsics as parameters; "
                              "they are in the bag's /tf_static)")
-    topics.add_argument("--record-points", action="store_true", help="record the node's clouds too")
+    topics.add_argument("--record-points", action="store_true",
+                        help="record the node's clouds too (point counts in report.json, PLYs of the pictured "
+                             "frames in <out>/clouds/<run>/)")
     topics.add_argument("--output-qos", choices=("reliable", "sensor_data"), default="reliable",
                         help="QoS to read the outputs with; sensor_data if the node runs output_qos:=sensor_data")
     topics.add_argument("--clock", action="store_true",

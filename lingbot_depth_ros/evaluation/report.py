@@ -52,13 +52,15 @@ class FrameInputs:
 
 @dataclass
 class FrameOutcome:
-    """One frame of one run: whether an output came back, its latency [ms] and metrics (None if no GT)."""
+    """One frame of one run: whether an output came back, its latency [ms], metrics (None if no GT) and
+    the number of finite points of its cloud (None when clouds were not recorded or none came)."""
 
     index: int
     stamp_ns: int
     answered: bool
     latency_ms: float | None = None
     metrics: dict[str, float] | None = None
+    cloud_points: int | None = None
 
 
 @dataclass
@@ -404,7 +406,8 @@ def write_report(out_dir: str | Path, inputs: list[FrameInputs], runs: list[RunR
         "runs": summaries,
         "error_vs_distance": curves,
         "frames": {run.label: [{"index": o.index, "stamp_ns": o.stamp_ns, "answered": o.answered,
-                                "latency_ms": o.latency_ms, "metrics": o.metrics} for o in run.outcomes]
+                                "latency_ms": o.latency_ms, "metrics": o.metrics, "cloud_points": o.cloud_points}
+                               for o in run.outcomes]
                    for run in runs},
         "metric_keys": list(ERROR_KEYS) + ["n_valid", "coverage"],
         "pictures": [p.relative_to(out).as_posix() for p in pictures],
