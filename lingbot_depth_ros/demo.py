@@ -72,10 +72,10 @@ def write_outputs(out: Path, predictions: dict[int, np.ndarray],
 def run_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
-    from lingbot_depth_ros.evaluation.dds_profile import ensure_fastdds_profile
+    from lingbot_depth_ros.ros.dds import apply_default_dds_profile
     from lingbot_depth_ros.evaluation.replay import NodeLaunch, ReplayOptions, evaluate
 
-    ensure_fastdds_profile()
+    apply_default_dds_profile()
     if args.frames < 1:
         raise InputError(f"--frames must be >= 1, got {args.frames}")
     rate = None if args.rate == "max" else float(args.rate)

@@ -18,7 +18,7 @@ import pytest
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
 from lingbot_depth_ros.evaluation.bags import read_frames
-from lingbot_depth_ros.evaluation.dds_profile import write_profile
+from lingbot_depth_ros.ros.dds import dds_profile_path
 from lingbot_depth_ros.evaluation.metrics import depth_metrics
 from lingbot_depth_ros.evaluation.replay import cdr_stamp_ns
 from lingbot_depth_ros.io.ply import read_ply
@@ -95,7 +95,7 @@ def test_replay_into_a_running_node_with_sim_time(scene_bag: Path, tmp_path: Pat
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
 
-    env = dict(os.environ, FASTRTPS_DEFAULT_PROFILES_FILE=str(write_profile(tmp_path / "fastdds.xml")))
+    env = dict(os.environ, FASTRTPS_DEFAULT_PROFILES_FILE=str(dds_profile_path()))
     node = subprocess.Popen(
         [sys.executable, "-m", "lingbot_depth_ros.depth_node", "--ros-args", "-p", "estimator:=classical",
          "-p", "use_sim_time:=true", "-p", "input_qos:=reliable", "-p", "diagnostics.period_s:=0.1",

@@ -17,9 +17,10 @@ How a run works:
    against the bag's ``/camera/depth_gt``; :func:`~lingbot_depth_ros.evaluation.report.write_report`
    writes report.json, report.md and pictures.
 
-Transport: large images over Fast DDS on one host need quick repair of lost fragments; the tool
-uses the profile of :mod:`lingbot_depth_ros.evaluation.dds_profile` (20 ms heartbeats instead of
-3 s) for itself and the nodes it starts, unless ``FASTRTPS_DEFAULT_PROFILES_FILE`` is already set.
+Transport: large images over Fast DDS on one host need shared-memory segments that fit them and
+quick repair of lost fragments; the tool applies the package's profile (config/fastdds_localhost.xml,
+see :mod:`lingbot_depth_ros.ros.dds`) for itself and the nodes it starts, unless
+``FASTRTPS_DEFAULT_PROFILES_FILE`` is already set.
 
 Clock: the node synchronizes inputs by header stamp, so it needs no clock at all. With
 ``--clock`` the tool also publishes ``/clock`` (rosgraph_msgs/Clock) with the bag time of the frame
@@ -62,7 +63,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 import lingbot_depth_ros
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.evaluation.bags import TYPESTORE, BagTopics, depth_from_message, read_frames, read_raw
-from lingbot_depth_ros.evaluation.dds_profile import ensure_fastdds_profile
+from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.evaluation.report import FrameInputs, FrameOutcome, ReportPaths, RunResult, picture_indices, \
     score_frame, write_report
 from lingbot_depth_ros.io.ply import write_ply
@@ -507,7 +508,8 @@ def evaluate(bag_path: str | Path, out_dir: str | Path, options: ReplayOptions, 
     into one freshly started node per ``compare`` estimator, and write the report into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    profile = ensure_fastdds_profile()
+    apply_default_dds_profile()
+    profile = os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE")
     bag = load_bag(bag_path, bag_topics, max_frames)
     runs: list[RunResult] = []
     clouds: dict[str, dict[int, tuple[np.ndarray, np.ndarray | None]]] = {}
