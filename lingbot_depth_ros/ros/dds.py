@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 PROFILE_NAME = "fastdds_localhost.xml"
@@ -10,7 +11,8 @@ PROFILE_ENV = "FASTRTPS_DEFAULT_PROFILES_FILE"
 
 
 def dds_profile_path() -> Path | None:
-    """The packaged Fast DDS profile (installed share/ folder, or the source tree's config/)."""
+    """The packaged Fast DDS profile: the ament index (colcon install), the environment's share/ folder
+    (pip install, also without AMENT_PREFIX_PATH), or the source tree's config/."""
     try:
         from ament_index_python.packages import get_package_share_directory
         path = Path(get_package_share_directory("lingbot_depth_ros")) / "config" / PROFILE_NAME
@@ -18,8 +20,9 @@ def dds_profile_path() -> Path | None:
             return path
     except Exception:  # noqa: BLE001 - package not in the ament index (source tree)
         pass
-    path = Path(__file__).resolve().parents[2] / "config" / PROFILE_NAME
-    return path if path.is_file() else None
+    candidates = (Path(sys.prefix) / "share" / "lingbot_depth_ros" / "config" / PROFILE_NAME,  # pip install
+                  Path(__file__).resolve().parents[2] / "config" / PROFILE_NAME)  # source tree
+    return next((path for path in candidates if path.is_file()), None)
 
 
 def apply_default_dds_profile() -> str | None:
