@@ -88,6 +88,7 @@ class DepthNode(Node):
                                                             "obstacles", "total")}
         self.last_warning = ""
         self.oom_events = 0
+        self.last_alignment = None
         self._lock = threading.Condition()
         self._slot: tuple[SyncedSet, float] | None = None  # newest set and its monotonic receive time
         self._consecutive_failures = 0
@@ -135,11 +136,13 @@ class DepthNode(Node):
             color_percentiles=(v["colorized.percentile_low"], v["colorized.percentile_high"]),
             cloud=v["cloud.enabled"], cloud_organized=v["cloud.organized"], cloud_rgb=v["cloud.rgb"],
             cloud_stride=v["cloud.stride"], cloud_min_range_m=v["cloud.min_range_m"],
-            cloud_max_range_m=v["cloud.max_range_m"])
+            cloud_max_range_m=v["cloud.max_range_m"], align=v["align_to_sparse"], align_method=v["align.method"],
+            align_inlier_threshold=v["align.inlier_threshold"])
 
     def _required_streams(self, sparse_alive: bool) -> tuple[str, ...]:
         mode = self._values["mode"]
-        if mode == COMPLETION or (mode == AUTO and sparse_alive):
+        if mode == COMPLETION or (mode == AUTO and sparse_alive) or \
+                (mode == MONOCULAR and self._values["align_to_sparse"] != "off"):
             return (IMAGE, CAMERA_INFO, self._sparse_stream)
         return (IMAGE, CAMERA_INFO)
 
@@ -290,10 +293,10 @@ class DepthNode(Node):
             self._consecutive_failures += 1
         self._warn(f"dropped frame ({reason}): {message}")
 
-    def _estimate(self, rgb, sparse, intrinsics, settings):  # noqa: ANN001, ANN202 - thin wrapper
+    def _estimate(self, rgb, sparse, intrinsics, settings, align_sparse):  # noqa: ANN001, ANN202 - thin wrapper
         """Run the pipeline; on out-of-memory optionally step the resolution level down and retry once."""
         try:
-            return self.pipeline.process(rgb, sparse, intrinsics, settings)
+            return self.pipeline.process(rgb, sparse, intrinsics, settings, align_sparse)
         except EstimatorOutOfMemory as exc:
             self.oom_events += 1
             level = getattr(self.estimator, "resolution_level", None)
@@ -302,7 +305,7 @@ class DepthNode(Node):
             lower = max(0, level - self._values["oom_retry_level_step"])
             self.estimator.resolution_level = lower
             self._warn(f"estimator out of memory at resolution level {level} ({exc}); retrying at level {lower}")
-            return self.pipeline.process(rgb, sparse, intrinsics, settings)
+            return self.pipeline.process(rgb, sparse, intrinsics, settings, align_sparse)
 
     def _process(self, synced: SyncedSet, received: float, settings: OutputSettings) -> None:
         t0 = time.monotonic()
@@ -328,7 +331,13 @@ class DepthNode(Node):
             if not (sparse > 0).any():  # NaN compares False: no valid measurement at all
                 raise InputError("sparse depth has no valid measurement (all zero/NaN)")
         t1 = time.monotonic()
-        result = self._estimate(rgb, sparse, intrinsics, settings)
+        # monocular + align_to_sparse: the sparse depth is only used to fit the scale, not as input
+        estimator_sparse = None if self._values["mode"] == MONOCULAR else sparse
+        result = self._estimate(rgb, estimator_sparse, intrinsics, settings, sparse)
+        if result.alignment is not None:
+            self.last_alignment = result.alignment
+        elif result.alignment_error:
+            self._warn(f"align_to_sparse: no fit this frame ({result.alignment_error}); depth published unaligned")
         t2 = time.monotonic()
         header = image.header
         self.pub_depth.publish(numpy_to_image(result.depth_m, "32FC1", header))  # already NaN where invalid
@@ -367,6 +376,9 @@ class DepthNode(Node):
         for reason in ("stale", "no_sync", "bad_input", "estimator_error", "out_of_memory", "internal_error"):
             stat.add(f"frames dropped {reason}", self.drops[reason])
         stat.add("synchronizer resets", self.sync.stats.resets)
+        if v["align_to_sparse"] != "off" and self.last_alignment is not None:
+            a = self.last_alignment
+            stat.add("alignment scale / shift [m] / inliers", f"{a.scale:.4f} / {a.shift:.3f} / {a.inlier_ratio:.2f}")
         stat.add("last warning", self.last_warning or "none")
         stat.summary(OK, f"{active} at {self.rates['output'].rate_hz(now):.1f} Hz")
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lingbot_depth_ros.colorize import colorize_depth
+from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.estimators.base import DepthEstimator
+from lingbot_depth_ros.geometry.scale_alignment import AlignmentResult, robust_scale_shift
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.pointcloud import CloudPoints, depth_to_cloud_points
 
@@ -35,6 +37,9 @@ class OutputSettings:
     cloud_stride: int = 2
     cloud_min_range_m: float = 0.1
     cloud_max_range_m: float = 20.0
+    align: str = "off"  # "off" | "scale" | "scale_shift": fit the prediction to the sparse depth
+    align_method: str = "ransac"  # or "irls"
+    align_inlier_threshold: float = 0.05  # relative residual of an inlier
 
 
 @dataclass
@@ -50,6 +55,8 @@ class FrameResult:
     colorized: np.ndarray | None
     cloud: CloudPoints | None
     timings_s: dict[str, float] = field(default_factory=dict)
+    alignment: AlignmentResult | None = None  # the fit applied (align_to_sparse), if any
+    alignment_error: str | None = None  # why no fit was applied although one was asked for
 
 
 def finalize_depth(depth_m: np.ndarray, valid: np.ndarray, min_m: float, max_m: float) -> np.ndarray:
@@ -71,25 +78,43 @@ class DepthPipeline:
         self.settings = settings or OutputSettings()
 
     def process(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None, intrinsics: CameraIntrinsics,
-                settings: OutputSettings | None = None) -> FrameResult:
+                settings: OutputSettings | None = None, align_depth_m: np.ndarray | None = None) -> FrameResult:
         """Estimate and post-process one frame (see :class:`FrameResult`).
 
         Args:
             rgb: (H, W, 3) uint8 RGB.
-            sparse_depth_m: (H, W) float32 sparse depth [m] (0/NaN = none) or None (monocular).
+            sparse_depth_m: (H, W) float32 sparse depth [m] (0/NaN = none) given to the estimator, or
+                None (monocular).
             intrinsics: intrinsics of ``rgb``.
             settings: per-frame settings snapshot (defaults to ``self.settings``).
+            align_depth_m: (H, W) float32 sparse depth [m] to fit the prediction to when
+                ``settings.align`` is not "off" (e.g. LiDAR depth for a monocular prediction).
         """
         s = settings or self.settings
         t0 = time.perf_counter()
         estimate = self.estimator.estimate(rgb, sparse_depth_m, intrinsics)
         t1 = time.perf_counter()
-        depth = self.postprocess_depth(estimate.depth_m, estimate.valid, s)
+        depth_m, alignment, alignment_error = estimate.depth_m, None, None
+        if s.align != "off" and align_depth_m is not None:
+            try:
+                alignment = self.align(estimate.depth_m, estimate.valid, align_depth_m, s)
+                depth_m = alignment.apply(estimate.depth_m).astype(np.float32)
+            except InputError as exc:  # too few LiDAR points this frame: publish unaligned, say why
+                alignment_error = str(exc)
+        depth = self.postprocess_depth(depth_m, estimate.valid, s)
         colorized = self.colorize(depth, s) if s.colorized else None
         cloud = self.cloud(depth, rgb, intrinsics, s) if s.cloud else None
         t2 = time.perf_counter()
         return FrameResult(depth_m=depth, colorized=colorized, cloud=cloud,
-                           timings_s={"inference": t1 - t0, "postprocess": t2 - t1})
+                           timings_s={"inference": t1 - t0, "postprocess": t2 - t1},
+                           alignment=alignment, alignment_error=alignment_error)
+
+    @staticmethod
+    def align(depth_m: np.ndarray, valid: np.ndarray, sparse_m: np.ndarray, s: OutputSettings) -> AlignmentResult:
+        """Robust fit of ``scale * depth + shift`` (or scale only) to the sparse depth at valid pixels."""
+        prediction = np.where(valid, depth_m, np.nan).astype(np.float32)
+        return robust_scale_shift(prediction, sparse_m, fit_shift=s.align == "scale_shift", method=s.align_method,
+                                  inlier_threshold=s.align_inlier_threshold)
 
     @staticmethod
     def postprocess_depth(depth_m: np.ndarray, valid: np.ndarray, s: OutputSettings) -> np.ndarray:

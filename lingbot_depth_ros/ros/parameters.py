@@ -39,6 +39,14 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
       "[s]; the node then runs monocular until it resumes.", min=0.05, max=60.0),
     P("no_sync_warn_s", 3.0, "Warn (once, with the concrete reason) when inputs arrive but nothing has "
       "paired for this long [s].", min=0.5, max=600.0),
+    # scale alignment
+    P("align_to_sparse", "off", "Fit the estimator's depth to the sparse depth of the same frame with a robust "
+      "(RANSAC/IRLS) scale or scale+shift, rejecting disagreeing LiDAR points: for estimators whose depth is "
+      "relative or poorly scaled. In monocular mode the node then still subscribes to the sparse input, "
+      "but uses it only for the fit.", choices=("off", "scale", "scale_shift")),
+    P("align.method", "ransac", "Robust fitting method of align_to_sparse.", choices=("ransac", "irls")),
+    P("align.inlier_threshold", 0.05, "Relative depth residual under which a LiDAR point is an inlier of the fit.",
+      min=0.001, max=1.0),
     # faults
     P("oom_retry", True, "On an estimator out-of-memory error, retry the frame at a lower resolution level "
       "(LingBot-Depth) and keep that level; otherwise only drop the frame."),
