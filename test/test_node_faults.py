@@ -354,7 +354,7 @@ def test_expected_rate_threshold_warns_when_output_is_slower(scene) -> None:
 def classical_node(tmp_path_factory) -> Iterator[tuple[NodeProcess, RosHarness, DiagnosticsWatch]]:
     log = tmp_path_factory.mktemp("faults") / "node.log"
     params = {"estimator": "classical", "mode": "completion", "slop_s": 0.02, "diagnostics.period_s": 0.2,
-              "diagnostics.stale_input_s": 0.6, "cloud.enabled": False}
+              "diagnostics.stale_input_s": 0.6}
     with NodeProcess(params, log_path=log) as node:
         node.wait_ready()
         harness = RosHarness()
@@ -496,7 +496,11 @@ def test_resolution_change_mid_stream_is_followed(classical_node, scene) -> None
         time.sleep(0.1)
     depth = wait_output(harness, stamp)
     info = wait_output(harness, stamp, topic="depth/camera_info")
+    colour = wait_output(harness, stamp, topic="depth/colorized")
     assert (depth.width, depth.height) == (320, 240) and (info.width, info.height) == (320, 240)
+    assert (colour.width, colour.height, colour.encoding) == (320, 240, "rgb8")
+    cloud = wait_output(harness, stamp, topic="points")  # organized, stride 2
+    assert (cloud.width, cloud.height) == (160, 120), (cloud.width, cloud.height)
     expected = big.intrinsics.scaled(320, 240).matrix().reshape(-1)
     assert np.allclose(np.asarray(info.k), expected, atol=1e-6), (list(info.k), expected)
     assert np.isfinite(depth_m_from_image(depth)).mean() > 0.5
@@ -605,7 +609,8 @@ def test_auto_mode_falls_back_to_monocular_while_sparse_stops(tiny_checkpoint, s
     frame = scene["small"]
     clock = StampClock(60_000)
     params = {"estimator": "lingbot", "lingbot.checkpoint": str(tiny_checkpoint), "lingbot.device": "cpu",
-              "lingbot.resolution_level": 0, "mode": "auto", "sparse_timeout_s": 0.4, "diagnostics.period_s": 0.2, "cloud.enabled": False}
+              "lingbot.resolution_level": 0, "mode": "auto", "sparse_timeout_s": 0.4, "diagnostics.period_s": 0.2,
+              "cloud.enabled": False}
     with NodeProcess(params, log_path=tmp_path / "auto.log") as node:
         node.wait_ready(timeout=60)
         harness = RosHarness()
