@@ -7,6 +7,7 @@ and a slow estimator drops frames (counted) instead of queueing them.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -37,6 +38,8 @@ from lingbot_depth_ros.sync import ApproximateTimeSync, SyncedSet
 IMAGE, CAMERA_INFO, SPARSE, LIDAR = "image", "camera_info", "sparse_depth", "lidar_points"
 RELIABLE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 OUTPUT_RELIABLE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# Numbers in a warning (sizes, byte counts, K values, NaN/inf): masked to group warnings of one kind.
+_NUMBERS = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|\b(?:nan|inf)\b", re.IGNORECASE)
 
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
@@ -99,6 +102,7 @@ class DepthNode(Node):
         self._last_input_time = -1.0
         self._sync_warned = False
         self._warned_at: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
 
         input_qos = qos_profile_sensor_data if self._values["input_qos"] == "sensor_data" else RELIABLE_QOS
         output_qos = OUTPUT_RELIABLE_QOS if self._values["output_qos"] == "reliable" else qos_profile_sensor_data
@@ -246,14 +250,23 @@ class DepthNode(Node):
             self._lock.notify()
 
     def _warn(self, message: str) -> None:
-        """Log a warning at most every 2 s per distinct text, and remember it for diagnostics."""
+        """Log a warning at most every 2 s per kind, and remember it for diagnostics.
+
+        The kind is the text with its numbers masked, so malformed messages whose errors differ
+        only in sizes or values log one line per 2 s (with how many were suppressed), not one each.
+        """
         self.last_warning = message
+        kind = _NUMBERS.sub("#", message)
         now = time.monotonic()
-        if now - self._warned_at.get(message, -1e9) > 2.0:
+        if now - self._warned_at.get(kind, -1e9) > 2.0:
             if len(self._warned_at) > 256:
                 self._warned_at.clear()
-            self._warned_at[message] = now
-            self.get_logger().warning(message)
+                self._suppressed.clear()
+            self._warned_at[kind] = now
+            suppressed = self._suppressed.pop(kind, 0)
+            self.get_logger().warning(message + (f" ({suppressed} similar suppressed)" if suppressed else ""))
+        else:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
 
     def _watchdog(self) -> None:
         now = time.monotonic()
@@ -376,6 +389,10 @@ class DepthNode(Node):
         for reason in ("stale", "no_sync", "bad_input", "estimator_error", "out_of_memory", "internal_error"):
             stat.add(f"frames dropped {reason}", self.drops[reason])
         stat.add("synchronizer resets", self.sync.stats.resets)
+        stat.add("out-of-memory events", self.oom_events)
+        level = getattr(self.estimator, "resolution_level", None)
+        if level is not None:
+            stat.add("resolution level", level)
         if v["align_to_sparse"] != "off" and self.last_alignment is not None:
             a = self.last_alignment
             stat.add("alignment scale / shift [m] / inliers", f"{a.scale:.4f} / {a.shift:.3f} / {a.inlier_ratio:.2f}")
@@ -418,7 +435,7 @@ def main(args: list[str] | None = None) -> int:
     try:
         node = DepthNode()
         rclpy.spin(node)
-    except LingbotDepthError as exc:
+    except (LingbotDepthError, rclpy.exceptions.ParameterException) as exc:
         # Startup refused: one clear line (bad parameter, missing/mismatched checkpoint, impossible mode).
         print(f"[lingbot_depth_node] FATAL: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,16 +10,19 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
+from lingbot_depth_ros.depth_node import DepthNode
+from lingbot_depth_ros.estimators.base import DepthEstimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image, numpy_to_image
@@ -185,3 +189,44 @@ class RosHarness:
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
         self._thread.join(timeout=5)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+
+@contextlib.contextmanager
+def in_process_node(estimator: DepthEstimator, **params: Any) -> Iterator[tuple[DepthNode, RosHarness]]:
+    """A DepthNode with ``estimator`` spinning in this process (own context), and a harness talking to it."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    overrides = [Parameter(name, value=value) for name, value in params.items()]
+    node = DepthNode(estimator=estimator, context=context, parameter_overrides=overrides)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+
+    def spin() -> None:
+        with contextlib.suppress(Exception):  # shutdown ends the spin
+            executor.spin()
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    harness = RosHarness()
+    try:
+        harness.wait_connected()
+        # The node's own writers must have matched the harness readers too, or the first outputs are lost.
+        assert wait_until(lambda: all(p.get_subscription_count() > 0 for p in
+                                      (node.pub_depth, node.pub_info, node.pub_colorized))), "outputs not matched"
+        yield node, harness
+    finally:
+        harness.close()
+        executor.shutdown(timeout_sec=2)
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        thread.join(timeout=5)

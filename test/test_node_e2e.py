@@ -192,6 +192,8 @@ def test_runtime_estimator_options_rebuild_estimator(running, nyu) -> None:
     ({"estimator": "classical", "mode": "auto"}, "cannot run mode 'auto'"),
     ({"estimator": "lingbot", "lingbot.checkpoint": "/nonexistent/model.pt"}, "/nonexistent/model.pt"),
     ({"cloud.min_range_m": 30.0}, "must be below cloud.max_range_m"),
+    ({"slop_s": -1.0}, "slop_s"),
+    ({"lingbot.resolution_level": "high"}, "lingbot.resolution_level"),
 ])
 def test_startup_refused_with_clear_error(tmp_path, params: dict, message: str) -> None:
     with NodeProcess(params, log_path=tmp_path / "node.log") as node:
@@ -199,6 +201,7 @@ def test_startup_refused_with_clear_error(tmp_path, params: dict, message: str) 
         log = node.log()
     assert code == 1, log
     assert "FATAL" in log and message in log, log
+    assert "Traceback" not in log, log
 
 
 def test_params_file_from_config_starts_node(tmp_path) -> None:

@@ -19,14 +19,11 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
-import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
-from lingbot_depth_ros.depth_node import DepthNode
 from lingbot_depth_ros.errors import EstimatorOutOfMemory
 from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR
 from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator
@@ -35,7 +32,7 @@ from lingbot_depth_ros.model.testing import make_tiny_checkpoint, tiny_state
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image
 from lingbot_depth_ros.scene.generator import SceneGenerator
-from ros_harness import NodeProcess, Recorder, RosHarness
+from ros_harness import NodeProcess, Recorder, RosHarness, in_process_node, wait_until
 
 pytestmark = pytest.mark.ros
 OK, WARN, ERROR = 0, 1, 2
@@ -229,48 +226,8 @@ class ScriptedEstimator(DepthEstimator):
         return DepthEstimate(depth_m=np.full((h, w), 2.0, np.float32), valid=np.ones((h, w), bool))
 
 
-@contextlib.contextmanager
-def in_process_node(estimator: DepthEstimator, **params: Any) -> Iterator[tuple[DepthNode, RosHarness]]:
-    """A DepthNode with ``estimator`` spinning in this process (own context), and a harness talking to it."""
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    overrides = [Parameter(name, value=value) for name, value in params.items()]
-    node = DepthNode(estimator=estimator, context=context, parameter_overrides=overrides)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-
-    def spin() -> None:
-        with contextlib.suppress(Exception):  # shutdown ends the spin
-            executor.spin()
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    harness = RosHarness()
-    try:
-        harness.wait_connected()
-        # The node's own writers must have matched the harness readers too, or the first outputs are lost.
-        assert wait_until(lambda: all(p.get_subscription_count() > 0 for p in
-                                      (node.pub_depth, node.pub_info, node.pub_colorized))), "outputs not matched"
-        yield node, harness
-    finally:
-        harness.close()
-        executor.shutdown(timeout_sec=2)
-        node.destroy_node()
-        rclpy.shutdown(context=context)
-        thread.join(timeout=5)
-
-
 def send(harness: RosHarness, frame: Any, stamp: int) -> None:
     harness.publish_frame(frame.rgb, frame.intrinsics, frame.sparse_depth_m, stamp)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_oom_retries_at_a_lower_level_and_keeps_running(scene, capfd) -> None:
@@ -608,9 +565,6 @@ def test_burst_of_100_malformed_messages_leaves_the_node_running(classical_node,
     assert np.isfinite(depth).mean() > 0.5
 
 
-@pytest.mark.xfail(strict=True, reason="node bug: DepthNode._warn rate-limits per exact text, so malformed "
-                   "messages whose errors carry numbers (byte counts, K values) each log a line; fix: key the "
-                   "limit on the text with numbers masked (see the issue 7 report)")
 def test_burst_of_malformed_messages_logs_rate_limited_warnings(malformed_burst) -> None:
     lines = [line for line in malformed_burst["log"].splitlines() if "[WARN]" in line]
     assert 1 <= len(lines) <= 25, f"{len(lines)} warning lines for 100 malformed sets:\n" + "\n".join(lines)

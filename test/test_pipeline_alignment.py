@@ -70,3 +70,21 @@ def test_too_few_points_publishes_unaligned_with_a_reason(frame) -> None:
         frame.rgb, None, frame.intrinsics, align_depth_m=sparse)
     assert result.alignment is None and "point" in result.alignment_error
     np.testing.assert_allclose(result.depth_m, 0.4 * frame.depth_gt_m + 0.7, rtol=1e-6)
+
+
+def test_node_monocular_aligned_to_lidar_over_rclpy(frame) -> None:
+    """mode monocular + align_to_sparse over real topics: sparse depth only fits the scale, output is metric."""
+    from ros_harness import in_process_node
+    from lingbot_depth_ros.ros.image_codec import depth_m_from_image
+
+    estimator = RelativeDepthEstimator(frame.depth_gt_m)
+    with in_process_node(estimator, mode="monocular", align_to_sparse="scale_shift") as (
+            node, harness):
+        stamp = 7_000_000_000
+        harness.publish_frame(frame.rgb, frame.intrinsics, frame.sparse_depth_m, stamp)
+        rec = harness.recorders["depth"]
+        assert rec.wait(lambda m: rec.by_stamp(stamp) is not None, 20)
+        depth = depth_m_from_image(rec.by_stamp(stamp))
+        assert node.last_alignment is not None and node.last_alignment.scale == pytest.approx(2.5, rel=0.01)
+    assert estimator.calls == [False]
+    np.testing.assert_allclose(depth, frame.depth_gt_m, rtol=0.01, atol=0.02)
