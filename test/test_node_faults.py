@@ -387,8 +387,11 @@ def test_diagnostics_report_rates_latency_drops_estimator_and_last_warning(class
     values = values_of(status)
     assert status.hardware_id.startswith("classical (smoothing=")  # estimator.describe(): name and options
     assert values["estimator"] == status.hardware_id and values["mode"] == "completion"
-    for stream in ("image", "camera_info", "sparse_depth", "synchronized", "output"):
-        assert 5.0 < float(values[f"rate {stream} [Hz]"]) < 15.0, (stream, values)
+    rates = {stream: float(values[f"rate {stream} [Hz]"])
+             for stream in ("image", "camera_info", "sparse_depth", "synchronized", "output")}
+    # 10 Hz for 1.5 s; the 5 s window also spans the idle time after it, so only loose bounds are stable
+    assert all(1.0 < rate < 15.0 for rate in rates.values()), rates
+    assert rates["output"] <= rates["synchronized"] * 1.2 and rates["synchronized"] <= rates["image"] * 1.2, rates
     for stage in ("convert", "inference", "postprocess", "publish", "total"):
         mean, p95 = float(values[f"latency {stage} mean [ms]"]), float(values[f"latency {stage} p95 [ms]"])
         assert 0.0 <= mean < 2000 and 0.0 <= p95 < 2000, (stage, mean, p95)  # numbers, not "nan"
