@@ -5,8 +5,8 @@
 2. starts the real depth node as a separate process (classical completion by default);
 3. replays the bag into it over real ROS 2 topics (private ones, under
    ``/lingbot_eval/p<pid>/<run>``) and records its depth and point-cloud outputs;
-4. writes into ``<out>`` (default ``./demo_output``): ``depth/frame_XXXX.png`` (16-bit, mm) and
-   ``.npy`` (float32 m, NaN = invalid) per frame, ``cloud_XXXX.ply`` (the last frame's cloud, with
+4. writes into ``<out>`` (default ``./demo_output``): ``depth/frame_NNNN.png`` (16-bit, mm) and
+   ``.npy`` (float32 m, NaN = invalid) per frame, ``cloud_NNNN.ply`` (the last frame's cloud, with
    colour), and ``report/`` (report.md, report.json, frame pictures, error-vs-distance plot), with
    the nearest-neighbour baseline replayed into a second node for comparison;
 5. prints a short summary: latency, throughput, dropped frames and accuracy against ground truth.

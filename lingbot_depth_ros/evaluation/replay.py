@@ -546,7 +546,7 @@ def evaluate(bag_path: str | Path, out_dir: str | Path, options: ReplayOptions, 
 
 def write_clouds(folder: Path, clouds: dict[str, dict[int, tuple[np.ndarray, np.ndarray | None]]],
                  indices: list[int]) -> list[Path]:
-    """``<folder>/<run>/frame_XXXX.ply`` of the recorded clouds of the frames ``indices``."""
+    """``<folder>/<run>/frame_NNNN.ply`` of the recorded clouds of the frames ``indices``."""
     written = []
     for label, frames in clouds.items():
         for index in indices:

@@ -6,7 +6,7 @@ bag's :class:`FrameInputs`; :func:`write_report` then writes into one folder:
 * ``report.json``   every figure: per-frame metrics and latency, run summaries, error vs distance
 * ``report.md``     the summary table, error-vs-distance table and links to the pictures
 * ``report.html``   the same as one HTML page
-* ``frames/frame_XXXX.png``  RGB | sparse input | prediction | ground truth | |error| side by side,
+* ``frames/frame_NNNN.png``  RGB | sparse input | prediction | ground truth | |error| side by side,
   one row per run (a subset of frames, evenly spaced)
 * ``error_vs_distance.png``  MAE and RMSE per ground-truth distance bin, one curve per run
 
