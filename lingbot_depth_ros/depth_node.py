@@ -121,7 +121,6 @@ class DepthNode(Node):
         self.obstacles = ObstacleOutputs(self, self._values, output_qos)
 
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._values_before_period = self._values["diagnostics.period_s"]
         self.diagnostics = Updater(self, self._values["diagnostics.period_s"], hardware_id=self.estimator.describe())
         self.diagnostics.add("pipeline", self._diagnose)
         self.create_timer(0.25, self._watchdog)
@@ -183,15 +182,15 @@ class DepthNode(Node):
                         self.lidar.reconfigure(proposed)
             except ConfigError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
+        previous = self._values
         with self._lock:
             self._values = proposed
             self.pipeline.settings = self._output_settings()
             if estimator is not None:
                 self.estimator = self.pipeline.estimator = estimator
         self.sync.configure(queue_size=proposed["queue_size"], slop_s=proposed["slop_s"])
-        if proposed["diagnostics.period_s"] != self._values_before_period:
+        if proposed["diagnostics.period_s"] != previous["diagnostics.period_s"]:
             self.diagnostics.set_period(proposed["diagnostics.period_s"])
-        self._values_before_period = proposed["diagnostics.period_s"]
         self.sync.set_required(self._required_streams(self._sparse_alive))
         return SetParametersResult(successful=True)
 
