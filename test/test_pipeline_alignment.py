@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator
-from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.scene.generator import SceneGenerator
 
