@@ -11,13 +11,13 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 import cv2
 import numpy as np
 
 from lingbot_depth_ros.cli.camera_info import load_camera_info_yaml
 from lingbot_depth_ros.cli.pipeline import REQUEST_MODES, Prediction, predict_depth, resolve_mode
+from lingbot_depth_ros.progress import ProgressBar
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES, DepthEstimator, create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
@@ -139,14 +139,6 @@ def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace) -> li
     return write_outputs(prediction, args.out, job.image.stem)
 
 
-def _progress(stream: TextIO, done: int, total: int, label: str, width: int = 30) -> None:
-    filled = width * done // total
-    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:40]:<40}")
-    if done == total:
-        stream.write("\n")
-    stream.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     """Execute ``predict``; returns the process exit code (0 ok, 1 some images failed, 2 bad usage)."""
     try:
@@ -158,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"lingbot-depth predict: error: {exc}", file=sys.stderr)
         return 2
     show_progress = len(jobs) > 1 and not args.quiet
+    progress = ProgressBar("predict", len(jobs), enabled=show_progress)
     failures = 0
     for index, job in enumerate(jobs, start=1):
         try:
@@ -173,8 +166,8 @@ def run(args: argparse.Namespace) -> int:
             if not show_progress:
                 for path in written:
                     print(path)
-        if show_progress:
-            _progress(sys.stderr, index, len(jobs), job.image.name)
+        progress.update(index, job.image.name[:40])
+    progress.close()
     if len(jobs) > 1:
         print(f"{len(jobs) - failures}/{len(jobs)} images written to {args.out}", file=sys.stderr)
     return 1 if failures else 0

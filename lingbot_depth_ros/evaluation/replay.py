@@ -67,6 +67,7 @@ from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.evaluation.report import FrameInputs, FrameOutcome, ReportPaths, RunResult, picture_indices, \
     score_frame, write_report
 from lingbot_depth_ros.io.ply import write_ply
+from lingbot_depth_ros.progress import ProgressBar
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_fields, pointcloud2_to_xyz, unpack_rgb
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -271,32 +272,6 @@ class ReplayNode(Node):
             return True
 
 
-class _Progress:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, label: str, total: int, enabled: bool) -> None:
-        self.label, self.total = label, total
-        self.enabled = enabled and sys.stderr.isatty()  # no carriage-return spam in logs
-        self._last = 0.0
-
-    def update(self, sent: int, answered: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self._last < 0.2):
-            return
-        self._last = now
-        width = 30
-        filled = int(width * sent / max(self.total, 1))
-        sys.stderr.write(f"\r{self.label}: [{'#' * filled}{'.' * (width - filled)}] sent {sent}/{self.total}, "
-                         f"answered {answered}")
-        sys.stderr.flush()
-
-    def close(self, sent: int, answered: int) -> None:
-        if self.enabled:
-            self.update(sent, answered, force=True)
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
 def _check_alive(process: subprocess.Popen[bytes] | None, log_path: Path | None) -> None:
     if process is not None and process.poll() is not None:
         tail = ""
@@ -347,7 +322,8 @@ def replay_run(bag: LoadedBag, options: ReplayOptions, label: str, *,
             time.sleep(0.05)
         time.sleep(0.3)  # let the other side finish matching too
         sent_ns: dict[int, int] = {}
-        progress = _Progress(f"replay {label}", len(bag.frames), options.progress)
+        progress = ProgressBar(f"replay {label}", len(bag.frames), min_interval_s=0.2,
+                               enabled=options.progress and sys.stderr.isatty())  # no \r spam in logs
         start_wall = time.monotonic()
         first_stamp = bag.frames[0].stamp_ns
         for count, frame in enumerate(bag.frames):
@@ -364,13 +340,13 @@ def replay_run(bag: LoadedBag, options: ReplayOptions, label: str, *,
             if options.rate is None:
                 node.wait_for(frame.stamp_ns, time.monotonic() + options.timeout_s)
             _check_alive(node_process, node_log)
-            progress.update(count + 1, len(node.depth_outputs))
+            progress.update(count + 1, f"sent, {len(node.depth_outputs)} answered")
         final_deadline = time.monotonic() + options.timeout_s
         for frame in bag.frames:
             if not node.wait_for(frame.stamp_ns, final_deadline):
                 break
         time.sleep(0.05)
-        progress.close(len(bag.frames), len(node.depth_outputs))
+        progress.close(note=f"sent, {len(node.depth_outputs)} answered")
         with node.arrived:
             depth_outputs = dict(node.depth_outputs)
             points_outputs = dict(node.points_outputs)
