@@ -6,22 +6,23 @@ Shared by ``lingbot-depth predict`` and the HTTP API so both give the same numbe
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from lingbot_depth_ros.colorize import colorize_depth
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, check_mode
 from lingbot_depth_ros.estimators.base import sparse_valid_mask
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.geometry.pointcloud import backproject
+from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 
 REQUEST_MODES = (MONOCULAR, COMPLETION)
 # Focal length assumed when a caller gives no intrinsics, as a multiple of the longer image side
 # (about 53 degrees of field of view along that side, typical of webcams and phone cameras).
 ASSUMED_FOCAL_PER_SIDE = 1.0
+# Everything the estimator calls valid, every pixel in the cloud (valid points only, row-major order).
+_DOWNLOAD_SETTINGS = OutputSettings(depth_min_m=0.0, depth_max_m=1e9, cloud_organized=False, cloud_rgb=True,
+                                    cloud_stride=1, cloud_min_range_m=0.0, cloud_max_range_m=float("inf"))
 
 
 @dataclass
@@ -98,15 +99,11 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
     elif (intrinsics.width, intrinsics.height) != (width, height):
         raise InputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is "
                          f"{width}x{height}")
-    started = time.perf_counter()
-    estimate = estimator.estimate(rgb, sparse_depth_m if mode == COMPLETION else None, intrinsics)
-    elapsed_s = time.perf_counter() - started
-    depth = np.asarray(estimate.depth_m, dtype=np.float32)
-    with np.errstate(invalid="ignore"):
-        valid = np.asarray(estimate.valid, dtype=bool) & np.isfinite(depth) & (depth > 0)
-    depth = np.where(valid, depth, np.float32(np.nan)).astype(np.float32)
-    xyz = backproject(depth, intrinsics)
+    result = DepthPipeline(estimator, _DOWNLOAD_SETTINGS).process(
+        rgb, sparse_depth_m if mode == COMPLETION else None, intrinsics)
+    depth = result.depth_m
+    valid = np.isfinite(depth)
     depth_range = (float(depth[valid].min()), float(depth[valid].max())) if valid.any() else None
-    return Prediction(depth_m=depth, valid=valid, colorized=colorize_depth(depth), points_xyz=xyz[valid],
-                      points_rgb=rgb[valid], intrinsics=intrinsics, intrinsics_assumed=assumed, mode=mode,
-                      depth_range_m=depth_range, elapsed_s=elapsed_s)
+    return Prediction(depth_m=depth, valid=valid, colorized=result.colorized, points_xyz=result.cloud.xyz,
+                      points_rgb=result.cloud.rgb, intrinsics=intrinsics, intrinsics_assumed=assumed, mode=mode,
+                      depth_range_m=depth_range, elapsed_s=result.timings_s["inference"])
