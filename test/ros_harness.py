@@ -230,3 +230,16 @@ def in_process_node(estimator: DepthEstimator, **params: Any) -> Iterator[tuple[
         node.destroy_node()
         rclpy.shutdown(context=context)
         thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def node_with_harness(params: dict[str, Any], log_path: Path) -> Iterator[tuple[NodeProcess, RosHarness]]:
+    """The node in its own process with ``params``, and a connected harness in this one."""
+    with NodeProcess(params, log_path=log_path) as node:
+        node.wait_ready()
+        harness = RosHarness()
+        try:
+            harness.wait_connected()
+            yield node, harness
+        finally:
+            harness.close()

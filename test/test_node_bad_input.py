@@ -13,7 +13,8 @@ from sensor_msgs.msg import Image
 from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
-from ros_harness import NodeProcess, RosHarness
+from lingbot_depth_ros.ros.image_codec import depth_m_to_image, image_to_numpy, numpy_to_image
+from ros_harness import NodeProcess, RosHarness, node_with_harness
 
 pytestmark = pytest.mark.ros
 K = CameraIntrinsics(518.8579, 519.46961, 325.58245, 253.73617, 640, 480)
@@ -29,14 +30,8 @@ def frame(shared_data: Path) -> dict:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
     log = tmp_path_factory.mktemp("node") / "node.log"
-    with NodeProcess({"estimator": "classical", "no_sync_warn_s": 0.5, "slop_s": 0.01}, log_path=log) as node:
-        node.wait_ready()
-        harness = RosHarness()
-        try:
-            harness.wait_connected()
-            yield node, harness
-        finally:
-            harness.close()
+    with node_with_harness({"estimator": "classical", "no_sync_warn_s": 0.5, "slop_s": 0.01}, log) as pair:
+        yield pair
 
 
 class Stamps:
@@ -46,6 +41,19 @@ class Stamps:
     def next(cls) -> int:
         cls.value += 100_000_000
         return cls.value
+
+
+def harness_sparse(harness: RosHarness, frame: dict, stamp: int, sparse: np.ndarray | None = None) -> Image:
+    return depth_m_to_image(frame["sparse"] if sparse is None else sparse, harness.header(stamp), "32FC1")
+
+
+def publish_with_image(harness: RosHarness, frame: dict, stamp: int, image: Image) -> None:
+    """Valid sparse depth and camera_info for ``stamp``, then the given (possibly malformed) image."""
+    header = harness.header(stamp)
+    image.header = header
+    harness.pub_sparse.publish(harness_sparse(harness, frame, stamp))
+    harness.pub_info.publish(intrinsics_to_camera_info(K, header))
+    harness.pub_image.publish(image)
 
 
 def expect_dropped_then_recovered(node: NodeProcess, harness: RosHarness, frame: dict, warning: str,
@@ -66,17 +74,9 @@ def expect_dropped_then_recovered(node: NodeProcess, harness: RosHarness, frame:
 def test_wrong_image_encoding(running, frame) -> None:
     node, harness = running
     stamp = Stamps.next()
-    header = harness.header(stamp)
-    bad = Image(header=header, height=480, width=640, encoding="yuv422", step=1280, data=bytes(640 * 480 * 2))
-    harness.pub_sparse.publish(harness_sparse(harness, frame, stamp))
-    harness.pub_info.publish(intrinsics_to_camera_info(K, header))
-    harness.pub_image.publish(bad)
+    publish_with_image(harness, frame, stamp,
+                       Image(height=480, width=640, encoding="yuv422", step=1280, data=bytes(640 * 480 * 2)))
     expect_dropped_then_recovered(node, harness, frame, "unsupported image encoding 'yuv422'", stamp)
-
-
-def harness_sparse(harness: RosHarness, frame: dict, stamp: int, sparse: np.ndarray | None = None) -> Image:
-    from lingbot_depth_ros.ros.image_codec import depth_m_to_image
-    return depth_m_to_image(frame["sparse"] if sparse is None else sparse, harness.header(stamp), "32FC1")
 
 
 def test_rgb_sparse_size_mismatch(running, frame) -> None:
@@ -101,10 +101,8 @@ def test_all_nan_inf_sparse(running, frame) -> None:
     sparse = np.full((480, 640), np.nan, np.float32)
     sparse[::7, ::7] = np.inf
     harness.pub_info.publish(intrinsics_to_camera_info(K, harness.header(stamp)))
-    from lingbot_depth_ros.ros.image_codec import numpy_to_image
     harness.pub_sparse.publish(numpy_to_image(sparse, "32FC1", harness.header(stamp)))
-    from lingbot_depth_ros.ros.image_codec import numpy_to_image as to_img
-    harness.pub_image.publish(to_img(frame["rgb"], "rgb8", harness.header(stamp)))
+    harness.pub_image.publish(numpy_to_image(frame["rgb"], "rgb8", harness.header(stamp)))
     expect_dropped_then_recovered(node, harness, frame, "sparse depth has no valid measurement", stamp)
 
 
@@ -115,7 +113,6 @@ def test_some_nan_inf_sparse_values_are_ignored_not_propagated(running, frame) -
     sparse[::5, ::5] = np.nan
     sparse[1::5, ::5] = np.inf
     sparse[2::5, ::5] = -3.0
-    from lingbot_depth_ros.ros.image_codec import image_to_numpy, numpy_to_image
     header = harness.header(stamp)
     harness.pub_info.publish(intrinsics_to_camera_info(K, header))
     harness.pub_sparse.publish(numpy_to_image(sparse, "32FC1", header))
@@ -139,27 +136,20 @@ def test_zero_intrinsics(running, frame) -> None:
 def test_empty_image(running, frame) -> None:
     node, harness = running
     stamp = Stamps.next()
-    header = harness.header(stamp)
-    harness.pub_sparse.publish(harness_sparse(harness, frame, stamp))
-    harness.pub_info.publish(intrinsics_to_camera_info(K, header))
-    harness.pub_image.publish(Image(header=header, height=0, width=0, encoding="rgb8", step=0))
+    publish_with_image(harness, frame, stamp, Image(height=0, width=0, encoding="rgb8", step=0))
     expect_dropped_then_recovered(node, harness, frame, "empty rgb8 image", stamp)
 
 
 def test_truncated_image_buffer(running, frame) -> None:
     node, harness = running
     stamp = Stamps.next()
-    header = harness.header(stamp)
-    harness.pub_sparse.publish(harness_sparse(harness, frame, stamp))
-    harness.pub_info.publish(intrinsics_to_camera_info(K, header))
-    harness.pub_image.publish(Image(header=header, height=480, width=640, encoding="rgb8", step=1920,
-                                    data=bytes(1000)))
+    publish_with_image(harness, frame, stamp,
+                       Image(height=480, width=640, encoding="rgb8", step=1920, data=bytes(1000)))
     expect_dropped_then_recovered(node, harness, frame, "data has 1000 bytes, expected step*height", stamp)
 
 
 def test_missing_camera_info_is_explained(running, frame) -> None:
     node, harness = running
-    from lingbot_depth_ros.ros.image_codec import numpy_to_image
     before = node.log().count("no synchronized set")
     for _ in range(8):  # images and sparse depth keep coming, camera_info never does
         stamp = Stamps.next()
@@ -175,7 +165,6 @@ def test_missing_camera_info_is_explained(running, frame) -> None:
 
 def test_sparse_stamp_lag_is_explained(running, frame) -> None:
     node, harness = running
-    from lingbot_depth_ros.ros.image_codec import numpy_to_image
     for _ in range(8):
         stamp = Stamps.next()
         header = harness.header(stamp)

@@ -19,7 +19,7 @@ from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_fields, unpack_rgb
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, image_to_numpy
-from ros_harness import NodeProcess, RosHarness
+from ros_harness import NodeProcess, RosHarness, node_with_harness
 
 pytestmark = pytest.mark.ros
 NYU_K = CameraIntrinsics(518.8579, 519.46961, 325.58245, 253.73617, 640, 480)
@@ -38,14 +38,8 @@ def nyu(shared_data: Path) -> dict:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory) -> tuple[NodeProcess, RosHarness]:
     log = tmp_path_factory.mktemp("node") / "node.log"
-    with NodeProcess({"estimator": "classical", "mode": "completion"}, log_path=log) as node:
-        node.wait_ready()
-        harness = RosHarness()
-        try:
-            harness.wait_connected()
-            yield node, harness
-        finally:
-            harness.close()
+    with node_with_harness({"estimator": "classical", "mode": "completion"}, log) as pair:
+        yield pair
 
 
 def send_and_receive(harness: RosHarness, frame: dict, stamp: int, topics=("depth",), **kw) -> dict:
