@@ -94,3 +94,49 @@ def test_nan_ground_truth_is_not_evaluated() -> None:
     gt[0, 0] = np.nan
     m = depth_metrics(PRED, gt)
     assert m["n_valid"] == 3 and m["coverage"] == pytest.approx(3 / 4)
+
+
+# "nearest": the prediction covers only (0, 0) = 1 m and (0, 5) = 8 m; (0, 5) has no ground truth
+# but still serves as a source.  Row 0: columns 1, 2 are nearer to column 0 (distance 1, 2 vs 4, 3),
+# columns 3, 4 nearer to column 5.  Row 1: (1, 0..2) nearer to (0, 0), (1, 3..5) nearer to (0, 5).
+NEAR_PRED = np.array([[1.0, NAN, 0.0, -1.0, np.inf, 8.0],
+                      [NAN, NAN, NAN, NAN, NAN, NAN]], np.float32)
+NEAR_GT = np.array([[1.0, 2.0, 2.0, 4.0, 8.0, 0.0],
+                    [2.0, 1.0, 1.0, 8.0, 8.0, 4.0]], np.float32)
+# Filled prediction on the 11 evaluated pixels:
+#   row 0: 1, 1, 1, 8, 8        vs gt 1, 2, 2, 4, 8  -> errors 0, -1, -1, 4, 0
+#   row 1: 1, 1, 1, 8, 8, 8     vs gt 2, 1, 1, 8, 8, 4 -> errors -1, 0, 0, 0, 0, 4
+
+
+def test_nearest_fills_uncovered_pixels_from_the_nearest_prediction() -> None:
+    m = depth_metrics(NEAR_PRED, NEAR_GT, invalid="nearest")
+    assert m["n_valid"] == 11
+    assert m["coverage"] == pytest.approx(1 / 11)         # only (0, 0) is covered among evaluated
+    assert m["mae_mm"] == pytest.approx(1000 * (1 + 1 + 4 + 1 + 4) / 11)
+    assert m["rmse_mm"] == pytest.approx(1000 * math.sqrt((1 + 1 + 16 + 1 + 16) / 11))
+    assert m["abs_rel"] == pytest.approx((1 / 2 + 1 / 2 + 4 / 4 + 1 / 2 + 4 / 4) / 11)
+    # ratios: 1, 2, 2, 2, 1 | 2, 1, 1, 1, 1, 2 -> 6 of 11 below 1.25; none in (1.25, 1.953)
+    assert m["delta1"] == pytest.approx(6 / 11)
+    assert m["delta3"] == pytest.approx(6 / 11)
+    # "exclude" on the same data scores the one covered pixel
+    e = depth_metrics(NEAR_PRED, NEAR_GT)
+    assert e["n_valid"] == 1 and e["coverage"] == pytest.approx(1 / 11) and e["rmse_mm"] == 0.0
+
+
+def test_nearest_equals_exclude_when_everything_is_covered_and_respects_the_mask() -> None:
+    a = depth_metrics(PRED, GT, invalid="nearest", max_depth_m=5.0)
+    # evaluated: gt 1, 2, 4, 5 (10 > 5 dropped); the NaN at (1, 2) takes (0, 2) = 3 or (1, 1) = 7
+    # (both at distance 1; (1, 0) = 12 is farther): an error of 2 m against gt 5 either way.
+    assert a["n_valid"] == 4 and a["coverage"] == pytest.approx(3 / 4)
+    assert a["mae_mm"] == pytest.approx(1000 * (1 + 0 + 1 + 2) / 4)
+    assert a["rmse_mm"] == pytest.approx(1000 * math.sqrt((1 + 0 + 1 + 4) / 4))
+    full = depth_metrics(GT + 1.0, GT, invalid="nearest")
+    assert full == depth_metrics(GT + 1.0, GT)
+
+
+def test_nearest_without_any_prediction_and_bad_mode() -> None:
+    m = depth_metrics(np.full_like(GT, np.nan), GT, invalid="nearest")
+    assert m["n_valid"] == 0 and m["coverage"] == 0.0
+    assert all(math.isnan(m[key]) for key in ERROR_KEYS)
+    with pytest.raises(InputError, match="invalid="):
+        depth_metrics(PRED, GT, invalid="zero")  # type: ignore[arg-type]

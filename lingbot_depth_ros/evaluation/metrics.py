@@ -21,16 +21,27 @@ Keys (all floats):
 
 When no evaluated pixel has a usable prediction, the errors are NaN, ``n_valid`` is 0 and
 ``coverage`` is 0.
+
+``invalid="nearest"`` scores **all** evaluated pixels instead: an evaluated pixel without a usable
+prediction takes the depth of the nearest pixel (Euclidean, in the image) where the prediction is
+usable, whether or not that pixel has ground truth. ``n_valid`` is then the number of evaluated
+pixels and ``coverage`` is still the fraction the prediction covered itself. With no usable
+prediction anywhere in the image the errors are NaN and ``n_valid`` is 0.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
+import cv2
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError
 
 ERROR_KEYS = ("rmse_mm", "mae_mm", "irmse_1_per_km", "imae_1_per_km", "abs_rel", "sq_rel", "rmse_m",
               "rmse_log", "log10", "delta1", "delta2", "delta3")
+INVALID_MODES = ("exclude", "nearest")
+"""Values of ``depth_metrics(invalid=...)``: leave uncovered pixels out, or fill them from the nearest."""
 
 
 def evaluation_mask(gt_m: np.ndarray, *, max_depth_m: float | None = None, min_depth_m: float = 1e-3,
@@ -68,20 +79,26 @@ def evaluation_mask(gt_m: np.ndarray, *, max_depth_m: float | None = None, min_d
 
 def depth_metrics(pred_m: np.ndarray, gt_m: np.ndarray, *, max_depth_m: float | None = None,
                   min_depth_m: float = 1e-3,
-                  crop: tuple[int, int, int, int] | None = None) -> dict[str, float]:
+                  crop: tuple[int, int, int, int] | None = None,
+                  invalid: Literal["exclude", "nearest"] = "exclude") -> dict[str, float]:
     """Compare a predicted depth map with ground truth.
 
     Args:
         pred_m: (H, W) predicted depth [m]; NaN / inf / <= 0 = no prediction.
         gt_m: (H, W) ground-truth depth [m]; NaN / inf / <= ``min_depth_m`` = no ground truth.
         max_depth_m, min_depth_m, crop: restrict the evaluated pixels (see :func:`evaluation_mask`).
+        invalid: ``"exclude"`` scores the covered pixels only; ``"nearest"`` scores every evaluated
+            pixel, filling uncovered ones with the nearest usable predicted depth (module docstring).
 
     Returns:
         Dict with the keys in :data:`ERROR_KEYS` plus ``n_valid`` and ``coverage``.
 
     Raises:
-        InputError: arrays of different shapes or not 2-D numeric; no evaluated ground-truth pixel.
+        InputError: arrays of different shapes or not 2-D numeric; no evaluated ground-truth pixel;
+            unknown ``invalid``.
     """
+    if invalid not in INVALID_MODES:
+        raise InputError(f"invalid={invalid!r}: expected one of {', '.join(INVALID_MODES)}")
     if not isinstance(pred_m, np.ndarray) or pred_m.ndim != 2 or pred_m.dtype.kind not in "fiu":
         raise InputError(f"prediction must be an (H, W) numeric array [m], got shape "
                          f"{getattr(pred_m, 'shape', None)} dtype {getattr(pred_m, 'dtype', None)}")
@@ -92,13 +109,19 @@ def depth_metrics(pred_m: np.ndarray, gt_m: np.ndarray, *, max_depth_m: float | 
     n_evaluated = int(np.count_nonzero(evaluated))
     if n_evaluated == 0:
         raise InputError("ground truth has no valid pixel in the evaluated region")
-    pred = pred_m[evaluated].astype(np.float64)
-    gt = gt_m[evaluated].astype(np.float64)
+    pred_all = pred_m.astype(np.float64)
     with np.errstate(invalid="ignore"):
-        usable = np.isfinite(pred) & (pred > 0)
+        usable_all = np.isfinite(pred_all) & (pred_all > 0)
+    n_covered = int(np.count_nonzero(usable_all & evaluated))
+    if invalid == "nearest":
+        pred_all = fill_nearest(pred_all, usable_all)
+        usable_all = np.isfinite(pred_all)
+    pred = pred_all[evaluated]
+    gt = gt_m[evaluated].astype(np.float64)
+    usable = usable_all[evaluated]
     pred, gt = pred[usable], gt[usable]
     n_valid = pred.size
-    result = {"n_valid": float(n_valid), "coverage": n_valid / n_evaluated}
+    result = {"n_valid": float(n_valid), "coverage": n_covered / n_evaluated}
     if n_valid == 0:
         result.update({key: float("nan") for key in ERROR_KEYS})
         return result
@@ -121,3 +144,29 @@ def depth_metrics(pred_m: np.ndarray, gt_m: np.ndarray, *, max_depth_m: float | 
         "delta3": float(np.mean(ratio < 1.25 ** 3)),
     })
     return result
+
+
+def fill_nearest(depth_m: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Fill every pixel outside ``usable`` with the value of the nearest usable pixel.
+
+    Distance is Euclidean in the image (OpenCV's 5x5 chamfer approximation; ties go to either).
+
+    Args:
+        depth_m: (H, W) float64 depth [m].
+        usable: (H, W) bool, the pixels whose depth is kept and used as sources.
+
+    Returns:
+        (H, W) float64 copy; all NaN when no pixel is usable.
+    """
+    if not usable.any():
+        return np.full(depth_m.shape, np.nan)
+    if usable.all():
+        return depth_m.copy()
+    # distanceTransformWithLabels labels each zero pixel of the source and gives every pixel the
+    # label of its nearest zero pixel.
+    source = np.where(usable, 0, 1).astype(np.uint8)
+    _, labels = cv2.distanceTransformWithLabels(source, cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    value_of_label = np.zeros(int(labels.max()) + 1, np.float64)
+    value_of_label[labels[usable]] = depth_m[usable]
+    return np.where(usable, depth_m, value_of_label[labels])
