@@ -137,7 +137,7 @@ class SoakClient:
         self.received: list[tuple[int, float]] = []  # (stamp ns, monotonic receive time)
         self.diagnostics: list[tuple[float, dict[str, Any]]] = []
         self._lock = threading.Lock()
-        self.sub_depth = self.node.create_subscription(Image, "depth", self._on_depth, qos)
+        self.sub_depth = self.node.create_subscription(Image, "depth/image", self._on_depth, qos)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)

@@ -114,7 +114,7 @@ class DepthNode(Node):
         else:
             self.create_subscription(PointCloud2, "lidar_points", lambda m: self._on_sparse(LIDAR, m), input_qos)
             self.lidar = LidarInput(self, self._values)
-        self.pub_depth = self.create_publisher(Image, "depth", output_qos)
+        self.pub_depth = self.create_publisher(Image, "depth/image", output_qos)
         self.pub_info = self.create_publisher(CameraInfo, "depth/camera_info", output_qos)
         self.pub_colorized = self.create_publisher(Image, "depth/colorized", output_qos)
         self.pub_points = self.create_publisher(PointCloud2, "points", output_qos)

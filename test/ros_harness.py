@@ -116,7 +116,7 @@ class Recorder:
 class RosHarness:
     """An rclpy node in the test process: publishes inputs to, and records outputs of, the node under test."""
 
-    OUTPUTS = {"depth": Image, "depth/camera_info": CameraInfo, "depth/colorized": Image, "points": PointCloud2}
+    OUTPUTS = {"depth/image": Image, "depth/camera_info": CameraInfo, "depth/colorized": Image, "points": PointCloud2}
 
     def __init__(self, namespace: str = "", input_qos=qos_profile_sensor_data, extra_outputs: dict | None = None) -> None:
         self.context = rclpy.Context()
@@ -151,7 +151,7 @@ class RosHarness:
             ([self.pub_lidar] if lidar else [])
         while time.monotonic() < deadline:
             if all(p.get_subscription_count() > 0 for p in pubs) and \
-                    self.node.count_publishers(self.subscriptions["depth"].topic_name) > 0:
+                    self.node.count_publishers(self.subscriptions["depth/image"].topic_name) > 0:
                 return
             time.sleep(0.05)
         raise AssertionError("node under test did not connect to the harness topics")

@@ -65,7 +65,7 @@ def expect_dropped_then_recovered(node: NodeProcess, harness: RosHarness, frame:
     assert warning in node.log(), f"expected warning {warning!r} in:\n{node.log()[-3000:]}"
     good = Stamps.next()
     harness.publish_frame(frame["rgb"], K, frame["sparse"], good)
-    rec = harness.recorders["depth"]
+    rec = harness.recorders["depth/image"]
     assert rec.wait(lambda m: rec.by_stamp(good) is not None, 20), "node stopped processing after bad input"
     assert rec.by_stamp(bad_stamp) is None, "the bad frame must not produce output"
     assert node.proc.poll() is None
@@ -117,7 +117,7 @@ def test_some_nan_inf_sparse_values_are_ignored_not_propagated(running, frame) -
     harness.pub_info.publish(intrinsics_to_camera_info(K, header))
     harness.pub_sparse.publish(numpy_to_image(sparse, "32FC1", header))
     harness.pub_image.publish(numpy_to_image(frame["rgb"], "rgb8", header))
-    rec = harness.recorders["depth"]
+    rec = harness.recorders["depth/image"]
     assert rec.wait(lambda m: rec.by_stamp(stamp) is not None, 20)
     depth = image_to_numpy(rec.by_stamp(stamp))
     finite = depth[np.isfinite(depth)]

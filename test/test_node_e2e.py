@@ -42,7 +42,7 @@ def running(tmp_path_factory) -> tuple[NodeProcess, RosHarness]:
         yield pair
 
 
-def send_and_receive(harness: RosHarness, frame: dict, stamp: int, topics=("depth",), **kw) -> dict:
+def send_and_receive(harness: RosHarness, frame: dict, stamp: int, topics=("depth/image",), **kw) -> dict:
     harness.publish_frame(frame["rgb"], NYU_K, frame["sparse"], stamp, **kw)
     out = {}
     for topic in topics:
@@ -55,8 +55,8 @@ def send_and_receive(harness: RosHarness, frame: dict, stamp: int, topics=("dept
 def test_outputs_headers_units_accuracy(running, nyu) -> None:
     node, harness = running
     stamp = 1_700_000_000_123_456_789
-    out = send_and_receive(harness, nyu, stamp, topics=("depth", "depth/camera_info", "depth/colorized", "points"))
-    depth_msg, info, colour, cloud = (out[t] for t in ("depth", "depth/camera_info", "depth/colorized", "points"))
+    out = send_and_receive(harness, nyu, stamp, topics=("depth/image", "depth/camera_info", "depth/colorized", "points"))
+    depth_msg, info, colour, cloud = (out[t] for t in ("depth/image", "depth/camera_info", "depth/colorized", "points"))
 
     # header passthrough on every output
     for msg in out.values():
@@ -108,8 +108,8 @@ def test_outputs_headers_units_accuracy(running, nyu) -> None:
 
 def test_32fc1_sparse_equals_16uc1_sparse(running, nyu) -> None:
     _, harness = running
-    a = image_to_numpy(send_and_receive(harness, nyu, 2_000_000_000, sparse_encoding="16UC1")["depth"])
-    b = image_to_numpy(send_and_receive(harness, nyu, 2_100_000_000, sparse_encoding="32FC1")["depth"])
+    a = image_to_numpy(send_and_receive(harness, nyu, 2_000_000_000, sparse_encoding="16UC1")["depth/image"])
+    b = image_to_numpy(send_and_receive(harness, nyu, 2_100_000_000, sparse_encoding="32FC1")["depth/image"])
     np.testing.assert_array_equal(a, b)
 
 
@@ -117,7 +117,7 @@ def test_32fc1_sparse_equals_16uc1_sparse(running, nyu) -> None:
 def test_every_colour_encoding_is_accepted(running, nyu, encoding: str) -> None:
     _, harness = running
     stamp = 3_000_000_000 + ["bgr8", "rgba8", "bgra8", "mono8"].index(encoding) * 1000
-    depth = send_and_receive(harness, nyu, stamp, encoding=encoding)["depth"]
+    depth = send_and_receive(harness, nyu, stamp, encoding=encoding)["depth/image"]
     assert depth.encoding == "32FC1" and np.isfinite(image_to_numpy(depth)).mean() > 0.5
 
 
@@ -158,10 +158,10 @@ def test_runtime_parameters_validated_and_applied(running, nyu) -> None:
 
     ok = _set_params(harness, **{"cloud.organized": False, "cloud.rgb": False, "depth.max_m": 3.0})
     assert all(r.successful for r in ok)
-    out = send_and_receive(harness, nyu, 4_000_000_000, topics=("depth", "points"))
+    out = send_and_receive(harness, nyu, 4_000_000_000, topics=("depth/image", "points"))
     cloud = out["points"]
     assert cloud.height == 1 and cloud.is_dense and [f.name for f in cloud.fields] == ["x", "y", "z"]
-    depth = image_to_numpy(out["depth"])
+    depth = image_to_numpy(out["depth/image"])
     assert np.nanmax(depth) <= 3.0 and np.isnan(depth).any()
     restore = _set_params(harness, **{"cloud.organized": True, "cloud.rgb": True, "depth.max_m": 100.0})
     assert all(r.successful for r in restore)
@@ -171,9 +171,9 @@ def test_runtime_estimator_options_rebuild_estimator(running, nyu) -> None:
     _, harness = running
     bad = _set_params(harness, **{"classical.max_depth_m": 0.01})
     assert not bad[0].successful and "classical.min_depth_m" in bad[0].reason
-    before = image_to_numpy(send_and_receive(harness, nyu, 5_000_000_000)["depth"])
+    before = image_to_numpy(send_and_receive(harness, nyu, 5_000_000_000)["depth/image"])
     assert _set_params(harness, **{"classical.smoothing": 0.0})[0].successful  # 0 = pure nearest fill
-    after = image_to_numpy(send_and_receive(harness, nyu, 5_100_000_000)["depth"])
+    after = image_to_numpy(send_and_receive(harness, nyu, 5_100_000_000)["depth/image"])
     expected = DepthPipeline(create_estimator("classical", smoothing=0.0)).process(
         nyu["rgb"], nyu["sparse"], NYU_K, OutputSettings()).depth_m
     np.testing.assert_array_equal(after, expected)

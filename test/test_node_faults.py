@@ -102,7 +102,7 @@ class StampClock:
         return self.value
 
 
-def wait_output(harness: RosHarness, stamp: int, timeout: float = 15.0, topic: str = "depth") -> Any:
+def wait_output(harness: RosHarness, stamp: int, timeout: float = 15.0, topic: str = "depth/image") -> Any:
     rec = harness.recorders[topic]
     assert rec.wait(lambda _: rec.by_stamp(stamp) is not None, timeout), f"no {topic} output for stamp {stamp}"
     return rec.by_stamp(stamp)
@@ -249,7 +249,7 @@ def test_oom_retries_at_a_lower_level_and_keeps_running(scene, capfd) -> None:
         send(harness, frame, third)
         wait_output(harness, third)
         assert estimator.calls[4:] == [(3, COMPLETION, True)]
-        assert harness.recorders["depth"].by_stamp(first) is None
+        assert harness.recorders["depth/image"].by_stamp(first) is None
         assert node.oom_events == 2 and node.drops["out_of_memory"] == 1  # frames that hit out-of-memory
     log = capfd.readouterr().err
     assert "out of memory at resolution level 9" in log and "retrying at level 6" in log, log[-2000:]
@@ -279,7 +279,7 @@ def test_oom_without_retry_drops_the_frame_then_processes_the_next(scene, capfd)
         wait_output(harness, recovered)
         assert estimator.calls[-1] == (9, COMPLETION, True)
         for stamp in failed:
-            assert harness.recorders["depth"].by_stamp(stamp) is None
+            assert harness.recorders["depth/image"].by_stamp(stamp) is None
         mark = watch.mark()
         watch.wait_for(lambda s: level_of(s) != ERROR, since=mark)
     log = capfd.readouterr().err
@@ -329,7 +329,7 @@ def classical_node(tmp_path_factory, scene) -> Iterator[tuple[NodeProcess, RosHa
 
 def prime(harness: RosHarness, frame: Any, clock: StampClock, timeout: float = 20.0) -> None:
     """Send frames until one comes back: discovery is complete in both directions (no lost first output)."""
-    rec = harness.recorders["depth"]
+    rec = harness.recorders["depth/image"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         stamp = clock.next()
@@ -432,7 +432,7 @@ def test_stamps_jumping_backwards_reset_the_synchronizer_without_stale_pairs(cla
             harness.pub_image.publish(numpy_to_image(frame.rgb, "rgb8", header))
         time.sleep(0.05)
     wait_output(harness, stamps[-2])
-    depth_rec, info_rec = harness.recorders["depth"], harness.recorders["depth/camera_info"]
+    depth_rec, info_rec = harness.recorders["depth/image"], harness.recorders["depth/camera_info"]
     before = len(depth_rec.messages)
     resets_logged = node.log().count("stamp jumped backwards")
     for stamp in stamps:  # the loop: same stamps again, new values, image first
@@ -604,7 +604,7 @@ def test_auto_mode_falls_back_to_monocular_while_sparse_stops(tiny_checkpoint, s
             mono = publish_for(harness, frame, clock, 2.0, rate_hz=8.0, sparse=False)
             wait_output(harness, mono[-1])
             assert "sparse depth stopped: auto mode runs monocular until it resumes" in node.log()
-            produced = [s for s in mono if harness.recorders["depth"].by_stamp(s) is not None]
+            produced = [s for s in mono if harness.recorders["depth/image"].by_stamp(s) is not None]
             assert len(produced) >= 3, (len(produced), len(mono))  # frames without any sparse depth
             status = watch.wait_for(lambda s: values_of(s).get("mode") == "auto (monocular)", since=mark)
             assert level_of(status) == WARN and "auto mode fell back to monocular" in status.message

@@ -44,7 +44,7 @@ def test_pointcloud_input_completes_depth_and_obstacles_are_published(tmp_path, 
                 header = harness.header(frame.stamp_ns, "lidar")
                 harness.pub_lidar.publish(xyz_to_pointcloud2(frame.lidar_points_lidar, header))
                 harness.publish_frame(frame.rgb, frame.intrinsics, None, frame.stamp_ns)
-                rec = harness.recorders["depth"]
+                rec = harness.recorders["depth/image"]
                 assert rec.wait(lambda m: rec.by_stamp(frame.stamp_ns) is not None, 20), node.log()[-3000:]
             for topic in OBSTACLE_TOPICS:
                 rec = harness.recorders[topic]
@@ -54,7 +54,7 @@ def test_pointcloud_input_completes_depth_and_obstacles_are_published(tmp_path, 
 
     # completion from the projected cloud is accurate against the scene's ground truth
     frame = scene[-1]
-    depth = image_to_numpy(harness.recorders["depth"].by_stamp(frame.stamp_ns))
+    depth = image_to_numpy(harness.recorders["depth/image"].by_stamp(frame.stamp_ns))
     valid = np.isfinite(depth)
     assert valid.mean() > 0.6
     err = depth[valid] - frame.depth_gt_m[valid]

@@ -81,7 +81,7 @@ def test_node_monocular_aligned_to_lidar_over_rclpy(frame) -> None:
             node, harness):
         stamp = 7_000_000_000
         harness.publish_frame(frame.rgb, frame.intrinsics, frame.sparse_depth_m, stamp)
-        rec = harness.recorders["depth"]
+        rec = harness.recorders["depth/image"]
         assert rec.wait(lambda m: rec.by_stamp(stamp) is not None, 20)
         depth = depth_m_from_image(rec.by_stamp(stamp))
         assert node.last_alignment is not None and node.last_alignment.scale == pytest.approx(2.5, rel=0.01)
