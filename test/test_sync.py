@@ -100,3 +100,46 @@ def test_bad_configuration(kw: dict, match: str) -> None:
         make(**kw)
     with pytest.raises(ConfigError, match="unknown stream"):
         make().add("lidar", 0, None)
+
+
+def test_two_matchable_images_the_newest_wins_and_the_older_is_counted_stale() -> None:
+    s = make(slop_s=0.05)
+    s.add("image", 100 * MS, "img100")
+    s.add("image", 130 * MS, "img130")
+    s.add("camera_info", 115 * MS, "info")  # within slop of both images
+    out = s.add("sparse_depth", 115 * MS, "sparse")
+    assert out is not None and out.stamp_ns == 130 * MS
+    assert out.messages["image"] == "img130"
+    assert s.stats.dropped_stale == 1 and s.stats.emitted == 1
+    assert len(s._queues["image"]) == 0  # the older image is gone, not emitted later
+
+
+def test_a_partner_used_by_one_set_is_never_given_to_a_later_image() -> None:
+    s = make(slop_s=0.05)
+    s.add("camera_info", 100 * MS, "info100")
+    s.add("sparse_depth", 100 * MS, "sparse100")
+    first = s.add("image", 100 * MS, "img100")
+    assert first is not None and first.messages["camera_info"] == "info100"
+    # A later image within slop of the used partners must wait for partners of its own.
+    assert s.add("image", 120 * MS, "img120") is None
+    assert s.add("camera_info", 120 * MS, "info120") is None
+    second = s.add("sparse_depth", 120 * MS, "sparse120")
+    assert second is not None
+    assert second.messages == {"image": "img120", "camera_info": "info120", "sparse_depth": "sparse120"}
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_exact_slop_boundary_pairs_and_one_nanosecond_more_does_not(sign: int) -> None:
+    slop_ns = 20 * MS
+    s = make(slop_s=0.02, required=["image", "camera_info"])
+    s.add("camera_info", 1000 * MS + sign * slop_ns, "info-at-slop")
+    out = s.add("image", 1000 * MS, "img")
+    assert out is not None and out.messages["camera_info"] == "info-at-slop"  # |dt| == slop pairs
+
+    s = make(slop_s=0.02, required=["image", "camera_info"])
+    s.add("camera_info", 1000 * MS + sign * (slop_ns + 1), "info-beyond")
+    assert s.add("image", 1000 * MS, "img") is None  # slop + 1 ns does not
+    # ... nor does a partner at 1.5 x slop (catches a looser comparison than the configured slop)
+    s = make(slop_s=0.02, required=["image", "camera_info"])
+    s.add("camera_info", 1000 * MS + sign * (3 * slop_ns // 2), "info-far")
+    assert s.add("image", 1000 * MS, "img") is None
