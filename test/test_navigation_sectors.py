@@ -267,3 +267,23 @@ def test_thin_post_in_front_of_a_wide_wall_is_not_averaged_away() -> None:
     assert center.distance_m == pytest.approx(0.8, abs=0.03) and center.status == BLOCKED  # ...sub-bins do not
     scan = dense_scan(report.ground, CFG, num_rays=90)
     assert np.nanmin(scan.ranges) == pytest.approx(0.8, abs=0.03)
+
+
+def test_near_outliers_inside_a_populated_sub_bin_are_ignored_by_the_percentile() -> None:
+    # A wall at 1.6 m fills every sub-bin (~350 obstacle samples each); 6 spurious returns at 0.5 m sit in one
+    # column, i.e. inside one populated sub-bin, fewer than its 5th-percentile rank: the percentile reads the
+    # wall, a per-sub-bin minimum would read 0.5 m and stop the robot.
+    wall = ((1.6, -10.0, 0.0), (1.8, 10.0, 2.0))
+    depth = render(LEVEL, [wall])
+    noisy = depth.copy()
+    noisy[240:264:4, 320] = 0.5
+    clean = by_name(ObstacleSectorAnalyzer(CFG).analyze_depth(depth, K, LEVEL))["center"]
+    center = by_name(ObstacleSectorAnalyzer(CFG).analyze_depth(noisy, K, LEVEL))["center"]
+    assert center.n_points == clean.n_points  # the outliers are obstacle points, counted...
+    assert center.distance_m == pytest.approx(1.6, abs=0.03)  # ...but do not set the distance
+    assert center.status == CAUTION
+    # Enough of them in that sub-bin (more than its percentile rank) is a real obstacle again.
+    crowd = depth.copy()
+    crowd[200:300, 316:328] = 0.5
+    center = by_name(ObstacleSectorAnalyzer(CFG).analyze_depth(crowd, K, LEVEL))["center"]
+    assert center.distance_m == pytest.approx(0.5, abs=0.03) and center.status == BLOCKED
