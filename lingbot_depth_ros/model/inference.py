@@ -1,7 +1,7 @@
 """Inference wrapper: numpy/torch inputs in, metric depth, validity and points out.
 
 :class:`DepthModel` owns a built network and its :class:`Preprocessor`, keeps everything on one
-device, and runs the network under bf16 autocast on CUDA when asked (float32 on CPU).
+device, and runs the network under bf16 autocast on CUDA GPUs with native bf16 when asked (float32 otherwise).
 """
 
 from __future__ import annotations
@@ -44,6 +44,26 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+def cuda_bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` is a CUDA GPU with native bf16 arithmetic (compute capability >= 8.0, Ampere on)."""
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def autocast_dtype(device_type: str, precision: str, cuda_bf16_supported: bool) -> torch.dtype | None:
+    """The dtype the network runs under autocast, or None for plain float32.
+
+    bf16 only for ``precision`` 'bf16' on a ``device_type`` 'cuda' GPU with native bf16
+    (``cuda_bf16_supported``); older GPUs (emulated bf16 is slower than float32) and the CPU run float32.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "bf16" and device_type == "cuda" and cuda_bf16_supported:
+        return torch.bfloat16
+    return None
+
+
 def backproject_torch(depth_m: torch.Tensor, valid: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """(B, H, W) depth [m] + (B, 3, 3) pixel K -> (B, H, W, 3) optical-frame points [m], NaN if invalid.
 
@@ -80,12 +100,14 @@ class DepthModel:
         self.precision = precision
         self.source = source
         self.notes = list(notes)
-        if precision == "bf16" and self.device.type != "cuda":
-            LOG.info("precision bf16 applies to CUDA only; running float32 on %s", self.device)
+        self._autocast_dtype = autocast_dtype(self.device.type, precision, cuda_bf16_native(self.device))
+        if precision == "bf16" and self._autocast_dtype is None:
+            LOG.info("precision bf16 needs a CUDA device with native bf16 (compute capability >= 8.0); "
+                     "running float32 on %s", self.device)
 
     @property
     def effective_precision(self) -> str:
-        return "bf16" if self.precision == "bf16" and self.device.type == "cuda" else "fp32"
+        return "bf16" if self._autocast_dtype == torch.bfloat16 else "fp32"
 
     @property
     def has_mask_head(self) -> bool:
@@ -97,9 +119,9 @@ class DepthModel:
         return f"{arch} from {self.source} on {self.device} ({self.effective_precision})"
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """The autocast context the network runs under (bf16 on CUDA, otherwise none)."""
-        if self.effective_precision == "bf16":
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        """The autocast context the network runs under (see :func:`autocast_dtype`; none = float32)."""
+        if self._autocast_dtype is not None:
+            return torch.autocast(device_type=self.device.type, dtype=self._autocast_dtype)
         return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ input conversion

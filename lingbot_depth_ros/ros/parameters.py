@@ -111,7 +111,8 @@ ESTIMATOR_PARAMS: tuple[ParamSpec, ...] = (
       read_only=True),
     P("lingbot.device", "auto", "Device for LingBot-Depth: auto (CUDA if available), cuda or cpu.",
       choices=("auto", "cuda", "cpu"), read_only=True),
-    P("lingbot.precision", "bf16", "bf16 (autocast on CUDA) or fp32. On CPU the model always runs fp32.",
+    P("lingbot.precision", "bf16", "bf16 (autocast on CUDA GPUs with native bf16, compute capability >= 8.0) or fp32. "
+      "Older GPUs and the CPU always run fp32.",
       choices=("bf16", "fp32"), read_only=True),
     P("lingbot.resolution_level", 9, "Token budget level 0..9 (1200..3600 ViT tokens): lower is faster.",
       min=0, max=9),
