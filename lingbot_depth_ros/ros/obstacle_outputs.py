@@ -53,21 +53,49 @@ def transform_msg_from_rigid(transform: RigidTransform) -> Transform:
     return Transform(translation=Vector3(x=tx, y=ty, z=tz), rotation=Quaternion(x=x, y=y, z=z, w=w))
 
 
-class TransformSource:
-    """``target_T_source`` from tf2 (when installed and ``use_tf``) or a fixed fallback transform."""
+#: Class names of the tf2 lookup errors (tf2_ros.TransformException and its subclasses).
+TF2_ERROR_NAMES = frozenset({"TransformException", "LookupException", "ConnectivityException",
+                             "ExtrapolationException", "InvalidArgumentException", "TimeoutException"})
 
-    def __init__(self, node: Node, use_tf: bool) -> None:
+
+def tf2_error_types() -> tuple[type[BaseException], ...]:
+    """The tf2_ros lookup exception types when tf2_ros is importable, else ``()``."""
+    try:
+        import tf2_ros  # not a hard dependency: absent on pip-only installs
+    except ImportError:
+        return ()
+    return (tf2_ros.LookupException, tf2_ros.ConnectivityException, tf2_ros.ExtrapolationException,
+            tf2_ros.TransformException)
+
+
+def is_tf2_error(exc: BaseException, tf2_types: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``exc`` is a tf2 lookup failure: by the tf2_ros types when given, else by class name."""
+    if tf2_types:
+        return isinstance(exc, tf2_types)
+    return any(cls.__name__ in TF2_ERROR_NAMES for cls in type(exc).__mro__)
+
+
+class TransformSource:
+    """``target_T_source`` from tf2 (when installed and ``use_tf``) or a fixed fallback transform.
+
+    ``buffer``: an object with tf2_ros.Buffer's ``lookup_transform(target, source, time)`` returning a
+    ``geometry_msgs/TransformStamped`` (default: a tf2_ros.Buffer fed by a TransformListener on ``node``).
+    """
+
+    def __init__(self, node: Node, use_tf: bool, buffer: Any = None) -> None:
         self._node = node
         self._buffer: Any = None
         self._listener: Any = None
-        self._tf2: Any = None
-        if use_tf:
+        self._errors = tf2_error_types()
+        self.last_error = ""
+        if use_tf and buffer is not None:
+            self._buffer = buffer
+        elif use_tf:
             try:
                 import tf2_ros  # not a hard dependency: absent on pip-only installs
             except ImportError:
                 node.get_logger().info("tf2_ros is not installed: using the mounting parameters for frames")
             else:
-                self._tf2 = tf2_ros
                 self._buffer = tf2_ros.Buffer()
                 self._listener = tf2_ros.TransformListener(self._buffer, node)
 
@@ -77,15 +105,17 @@ class TransformSource:
 
     def lookup(self, target: str, source: str, stamp: Any, fallback: RigidTransform) -> RigidTransform | None:
         """``target_T_source`` at ``stamp`` (builtin_interfaces/Time); the latest transform if that time is not
-        available yet; None when tf2 has neither. Without tf2 returns ``fallback``."""
+        available (yet); None when tf2 has neither (``last_error`` says why). Without tf2 returns ``fallback``.
+        Errors other than tf2 lookup failures propagate."""
         if self._buffer is None:
             return fallback
-        errors = (self._tf2.LookupException, self._tf2.ConnectivityException, self._tf2.ExtrapolationException)
         for when in (rclpy.time.Time.from_msg(stamp), rclpy.time.Time()):
             try:
                 return rigid_transform_from_msg(self._buffer.lookup_transform(target, source, when).transform)
-            except errors:
-                continue
+            except Exception as exc:  # noqa: BLE001 - filtered to tf2 failures just below
+                if not is_tf2_error(exc, self._errors):
+                    raise
+                self.last_error = f"{type(exc).__name__}: {exc}"
         return None
 
 
@@ -130,7 +160,8 @@ class ObstacleOutputs:
         if base_t_optical is None:
             self.skipped_no_tf += 1
             self._node.get_logger().warning(
-                f"obstacles: no transform {self.base_frame} <- {image_header.frame_id} yet; frame skipped",
+                f"obstacles: no transform {self.base_frame} <- {image_header.frame_id} yet "
+                f"({self.transforms.last_error}); frame skipped",
                 throttle_duration_sec=5.0)
             return None
         report = self.analyzer.analyze_depth(depth_m, intrinsics, base_t_optical)
@@ -172,7 +203,8 @@ class LidarInput:
         if optical_t_lidar is None:
             self.skipped_no_tf += 1
             self._node.get_logger().warning(
-                f"lidar: no transform {camera_frame} <- {cloud.header.frame_id} yet; cloud skipped",
+                f"lidar: no transform {camera_frame} <- {cloud.header.frame_id} yet ({self.transforms.last_error}); "
+                "cloud skipped",
                 throttle_duration_sec=5.0)
             return None
         if (camera_info.width, camera_info.height) not in ((0, 0), (width, height)):
