@@ -35,9 +35,9 @@ setup(
             "depth_node = lingbot_depth_ros.depth_node:main",
             "lingbot-depth-demo = lingbot_depth_ros.demo:main",
             "lingbot-depth = lingbot_depth_ros.cli.main:main",
-            "lingbot-depth-export = lingbot_depth_ros.model.export:main",
-            "lingbot-depth-bag = lingbot_depth_ros.evaluation.bag_tools:main",
-            "lingbot-depth-eval = lingbot_depth_ros.evaluation.replay:main",
+            "lingbot-depth-export = lingbot_depth_ros.cli.tools:export_main",
+            "lingbot-depth-bag = lingbot_depth_ros.cli.tools:bag_main",
+            "lingbot-depth-eval = lingbot_depth_ros.cli.tools:eval_main",
         ],
     },
 )

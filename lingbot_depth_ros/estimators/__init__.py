@@ -23,6 +23,8 @@ def _nearest(**options: Any) -> DepthEstimator:
 
 
 def _lingbot(**options: Any) -> DepthEstimator:
+    from lingbot_depth_ros.optional import require
+    require("estimator 'lingbot'", "torch")  # MissingExtraError naming the pip package, not a traceback
     from lingbot_depth_ros.estimators.lingbot import LingbotEstimator
     return LingbotEstimator(**options)
 
@@ -40,6 +42,7 @@ def create_estimator(name: str, **options: Any) -> DepthEstimator:
     Raises:
         ConfigError: unknown estimator name.
         CheckpointError: (``lingbot``) the checkpoint is missing or does not match.
+        MissingExtraError: (``lingbot``) torch is not installed (the message names the pip package).
     """
     try:
         factory = ESTIMATOR_FACTORIES[name]
