@@ -21,8 +21,14 @@ os.environ.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
-# Large shared-memory segments so best-effort camera images are not lost between processes.
-os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(REPO_ROOT / "config" / "fastdds_localhost.xml"))
+# Large shared-memory segments so best-effort camera images are not lost between processes: the working
+# tree's profile for the installed Fast DDS (FASTRTPS_* with Fast DDS 2 / Jazzy, FASTDDS_* with 3 / Kilted).
+sys.path.insert(0, str(REPO_ROOT))
+from lingbot_depth_ros.ros import dds as _dds  # noqa: E402
+
+_fastdds_major = _dds.fastdds_major_version() or 2
+os.environ.setdefault(_dds.profile_env_var(_fastdds_major),
+                      str(REPO_ROOT / "config" / _dds.PROFILE_NAMES[_fastdds_major]))
 
 
 @pytest.fixture(scope="session")
