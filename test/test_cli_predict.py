@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import cv2
@@ -212,3 +215,86 @@ def test_batch_goes_on_after_a_bad_image_and_exits_1(shared_data: Path, tmp_path
     err = capsys.readouterr().err
     assert "b.jpg: error:" in err and "cannot decode image" in err and "1/2 images written" in err
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(f"a{s}" for s in OUTPUTS)
+
+
+def test_big_endian_float_npy_gives_the_same_depth_as_native(shared_data: Path, tmp_path: Path) -> None:
+    image = shared_data / "nyu" / "rgb_00000.jpg"
+    sparse_mm = cv2.imread(str(sparse_png(shared_data, "00000", tmp_path)), cv2.IMREAD_UNCHANGED)
+    sparse_m = sparse_mm.astype(np.float32) / 1000.0
+    results = []
+    for name, dtype in (("native", "<f4"), ("big", ">f4"), ("big64", ">f8")):
+        np.save(tmp_path / f"{name}.npy", sparse_m.astype(dtype))
+        assert main(["predict", str(image), "--sparse-depth", str(tmp_path / f"{name}.npy"),
+                     "--out", str(tmp_path / name)]) == 0
+        results.append(np.load(tmp_path / name / "rgb_00000_depth.npy"))
+    assert np.isfinite(results[0]).mean() > 0.8
+    np.testing.assert_array_equal(results[1], results[0])
+    np.testing.assert_array_equal(results[2], results[0])
+
+
+def _npy_claiming(shape: tuple[int, int]) -> bytes:
+    """A real .npy header (float32) that declares ``shape`` followed by only 16 bytes of data."""
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((2, 2), np.float32))
+    header["shape"] = shape
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(stream, header)
+    return stream.getvalue() + bytes(16)
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A real 4x4 PNG whose IHDR (with a valid CRC) claims ``width`` x ``height``."""
+    raw = bytearray(cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes())
+    ihdr = bytearray(raw[12:29])
+    ihdr[4:12] = struct.pack(">II", width, height)
+    raw[12:29] = ihdr
+    raw[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(raw)
+
+
+# name: (what the case writes into tmp_path -> argv after "predict", fragment of the one-line error)
+HOSTILE_CASES = {
+    "0-byte npy": (lambda t, img: [img, "--sparse-depth", _write(t / "e.npy", b"")], "empty .npy file"),
+    "npy header 100000x100000": (lambda t, img: [img, "--sparse-depth",
+                                                 _write(t / "b.npy", _npy_claiming((100000, 100000)))],
+                                 "image too large: 100000x100000"),
+    "npy header larger than its data": (lambda t, img: [img, "--sparse-depth",
+                                                        _write(t / "t.npy", _npy_claiming((480, 640)))],
+                                        "but the file holds only 16 bytes"),
+    "png header 40000x40000": (lambda t, img: [_write(t / "bomb.png", _png_claiming(40000, 40000))],
+                               "image too large: 40000x40000"),
+    "sparse png header 40000x40000": (lambda t, img: [img, "--sparse-depth",
+                                                      _write(t / "s.png", _png_claiming(40000, 40000))],
+                                      "image too large: 40000x40000"),
+    "0-byte image": (lambda t, img: [_write(t / "empty.jpg", b"")], "empty file (0 bytes)"),
+    "out is a file": (lambda t, img: [img, "--out", _write(t / "file", b"x")], "is a file; give a folder"),
+    "out inside a file": (lambda t, img: [img, "--out", _write(t / "file", b"x") + "/sub"],
+                          "lies inside the file"),
+    "out under /proc": (lambda t, img: [img, "--out", "/proc/lingbot_depth_out"], "cannot write there"),
+}
+
+
+def _write(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_CASES))
+def test_hostile_files_and_outputs_give_one_line_and_exit_2(shared_data: Path, tmp_path: Path, case: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    make_argv, fragment = HOSTILE_CASES[case]
+    argv = ["predict", *make_argv(tmp_path, str(shared_data / "nyu" / "rgb_00000.jpg"))]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_max_pixels_option_bounds_ordinary_images(shared_data: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    image = str(shared_data / "nyu" / "rgb_00000.jpg")
+    assert main(["predict", image, "--max-pixels", str(640 * 480 - 1), "--out", str(tmp_path / "o")]) == 2
+    assert "image too large: 640x480 = 307200 pixels exceeds the limit of 307199" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from lingbot_depth_ros.progress import ProgressBar
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES, DepthEstimator, create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.io.depth_files import load_depth_file, load_rgb_file, save_depth_png_mm
+from lingbot_depth_ros.io.depth_files import DEFAULT_MAX_PIXELS, load_depth_file, load_rgb_file, save_depth_png_mm
 from lingbot_depth_ros.io.ply import write_ply
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -53,7 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="depth estimator (monocular needs 'lingbot' with a checkpoint)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="LingBot-Depth checkpoint (lingbot only)")
     parser.add_argument("--device", default=None, help="torch device for 'lingbot' (e.g. cpu, cuda)")
-    parser.add_argument("--out", type=Path, default=Path("lingbot_depth_out"), help="output folder")
+    parser.add_argument("--out", type=Path, default=Path("lingbot_depth_out"),
+                        help="output folder (created if missing; must be writable)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help=f"largest accepted image or depth map, width x height (default {DEFAULT_MAX_PIXELS}); "
+                             "sizes are read from file headers before decoding")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -100,12 +105,32 @@ def collect_jobs(image: Path, sparse: Path | None) -> list[Job]:
     return [Job(p, by_stem[p.stem]) for p in images]
 
 
-def _intrinsics_for(args: argparse.Namespace, width: int, height: int) -> CameraIntrinsics | None:
+def prepare_out_dir(out: Path) -> None:
+    """Create the output folder (with parents) and prove it writable, before any work is done.
+
+    Raises:
+        InputError: ``out`` is an existing file, lies inside a file, or cannot be created or written
+            (e.g. under /proc or read-only).
+    """
+    for parent in (out, *out.parents):
+        if parent.exists() and not parent.is_dir():
+            where = "is a file" if parent == out else f"lies inside the file {parent}"
+            raise InputError(f"--out {out} {where}; give a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):  # a real write, not just os.access (root, /proc, read-only mounts)
+            pass
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write there ({exc.strerror or type(exc).__name__})") from None
+
+
+def _intrinsics_for(args: argparse.Namespace, camera_info: CameraIntrinsics | None, width: int,
+                    height: int) -> CameraIntrinsics | None:
     if args.intrinsics is not None:
         fx, fy, cx, cy = args.intrinsics
         return CameraIntrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=width, height=height)
-    if args.camera_info is not None:
-        intrinsics = load_camera_info_yaml(args.camera_info)
+    if camera_info is not None:
+        intrinsics = camera_info
         if (intrinsics.width, intrinsics.height) != (width, height):
             raise InputError(f"{args.camera_info} is for {intrinsics.width}x{intrinsics.height} images but the "
                              f"image is {width}x{height}")
@@ -126,17 +151,21 @@ def write_outputs(prediction: Prediction, out_dir: Path, stem: str) -> list[Path
     return [npy_path, png_path, color_path, ply_path]
 
 
-def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace) -> list[Path]:
-    """Predict one image and write its outputs."""
-    rgb = load_rgb_file(job.image)
-    sparse = load_depth_file(job.sparse) if job.sparse is not None else None
+def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace,
+            camera_info: CameraIntrinsics | None = None) -> list[Path]:
+    """Predict one image and write its outputs (``camera_info``: intrinsics from ``--camera-info``)."""
+    rgb = load_rgb_file(job.image, args.max_pixels)
+    sparse = load_depth_file(job.sparse, args.max_pixels) if job.sparse is not None else None
     if sparse is not None and sparse.shape != rgb.shape[:2]:
         raise InputError(f"{job.sparse} is {sparse.shape[1]}x{sparse.shape[0]} but {job.image} is "
                          f"{rgb.shape[1]}x{rgb.shape[0]}")
     mode = resolve_mode(args.mode, sparse is not None)
-    intrinsics = _intrinsics_for(args, rgb.shape[1], rgb.shape[0])
+    intrinsics = _intrinsics_for(args, camera_info, rgb.shape[1], rgb.shape[0])
     prediction = predict_depth(estimator, rgb, sparse, intrinsics, mode)
-    return write_outputs(prediction, args.out, job.image.stem)
+    try:
+        return write_outputs(prediction, args.out, job.image.stem)
+    except OSError as exc:
+        raise InputError(f"cannot write into {args.out} ({exc.strerror or type(exc).__name__})") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,6 +174,10 @@ def run(args: argparse.Namespace) -> int:
         jobs = collect_jobs(args.image, args.sparse_depth)
         if args.mode is not None:  # fail before loading a model when the mode cannot work at all
             resolve_mode(args.mode, jobs[0].sparse is not None)
+        if args.max_pixels <= 0:
+            raise InputError(f"--max-pixels must be > 0, got {args.max_pixels}")
+        camera_info = load_camera_info_yaml(args.camera_info) if args.camera_info is not None else None
+        prepare_out_dir(args.out)
         estimator = create_estimator(args.estimator, **estimator_options(args.checkpoint, args.device))
     except LingbotDepthError as exc:
         print(f"lingbot-depth predict: error: {exc}", file=sys.stderr)
@@ -154,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     for index, job in enumerate(jobs, start=1):
         try:
-            written = run_job(estimator, job, args)
+            written = run_job(estimator, job, args, camera_info)
         except LingbotDepthError as exc:
             failures += 1
             if show_progress:

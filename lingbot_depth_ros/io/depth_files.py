@@ -7,14 +7,119 @@ rejected rather than guessed at.
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.io.image_header import image_size
 
 MAX_DEPTH_PNG_M = 65.535
+# Largest image (width x height) the file loaders accept unless told otherwise: 8192 x 8192.
+DEFAULT_MAX_PIXELS = 8192 * 8192
+NPY_MAGIC = b"\x93NUMPY"
+
+
+class PayloadTooLargeError(InputError):
+    """A file or payload (bytes, pixel count, array size) exceeds a limit (HTTP 413)."""
+
+
+@dataclass(frozen=True)
+class NpyHeader:
+    """What a .npy header declares: ``shape``, ``dtype``, ``fortran_order``; data start at ``offset``."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran_order: bool
+    offset: int
+
+    @property
+    def data_bytes(self) -> int:
+        """Bytes of array data the header promises."""
+        count = 1
+        for n in self.shape:
+            count *= n
+        return count * self.dtype.itemsize
+
+
+def read_npy_header(stream: BinaryIO, source: str) -> NpyHeader:
+    """Parse the header of a .npy file without reading its data (no pickle, no allocation).
+
+    Raises:
+        InputError: empty file, missing magic, malformed header, or a non-numeric (object) dtype.
+    """
+    start = stream.read(len(NPY_MAGIC))
+    if not start:
+        raise InputError(f"{source}: empty .npy file (0 bytes)")
+    if start != NPY_MAGIC:
+        raise InputError(f"{source}: not a .npy file (missing the \\x93NUMPY magic)")
+    stream.seek(0)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except (ValueError, EOFError, SyntaxError) as exc:
+        raise InputError(f"{source}: malformed .npy header ({exc})") from None
+    dtype = np.dtype(dtype)
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise InputError(f"{source}: .npy dtype {dtype} is not a plain numeric type")
+    return NpyHeader(tuple(int(n) for n in shape), dtype, bool(fortran), stream.tell())
+
+
+def check_pixels(source: str, width: int, height: int, max_pixels: int | None) -> None:
+    """Refuse empty images and images over ``max_pixels`` (width x height) before decoding them.
+
+    Raises:
+        InputError: 0 pixels; PayloadTooLargeError: over the limit.
+    """
+    if width <= 0 or height <= 0:
+        raise InputError(f"{source}: image is empty ({width}x{height})")
+    if max_pixels is not None and width * height > max_pixels:
+        raise PayloadTooLargeError(f"{source}: image too large: {width}x{height} = {width * height} pixels "
+                                   f"exceeds the limit of {max_pixels} pixels")
+
+
+def read_npy(stream: BinaryIO, size_bytes: int, source: str, max_elements: int | None = None) -> np.ndarray:
+    """Read a .npy array from ``stream`` (``size_bytes`` long) after checking its header.
+
+    The declared array must fit in the bytes actually present (a 150-byte file cannot claim
+    100000 x 100000 floats) and hold at most ``max_elements`` elements; only then is memory
+    allocated. Big-endian data are returned as they are (see :func:`depth_m_from_array`).
+
+    Raises:
+        InputError: empty, malformed or truncated file; PayloadTooLargeError: too many elements.
+    """
+    header = read_npy_header(stream, source)
+    count = header.data_bytes // max(header.dtype.itemsize, 1)
+    if max_elements is not None and count > max_elements:
+        raise PayloadTooLargeError(f"{source}: .npy array of shape {header.shape} has {count} elements, over "
+                                   f"the limit of {max_elements}")
+    available = size_bytes - header.offset
+    if header.data_bytes > available:
+        raise InputError(f"{source}: .npy header declares shape {header.shape} {header.dtype} "
+                         f"({header.data_bytes} bytes) but the file holds only {max(available, 0)} bytes of data")
+    flat = np.empty(count, dtype=header.dtype)
+    if stream.readinto(flat.view(np.uint8)) != header.data_bytes:  # type: ignore[attr-defined]
+        raise InputError(f"{source}: .npy data is truncated")
+    return flat.reshape(header.shape, order="F" if header.fortran_order else "C")
+
+
+def _npy_depth(stream: BinaryIO, size_bytes: int, source: str, max_pixels: int | None) -> np.ndarray:
+    header = read_npy_header(stream, source)
+    shape = header.shape[:2] if len(header.shape) == 3 and header.shape[2] == 1 else header.shape
+    if len(shape) != 2:
+        raise InputError(f"{source}: depth must be a single-channel (H, W) array, got shape {header.shape}")
+    check_pixels(source, shape[1], shape[0], max_pixels)
+    stream.seek(0)
+    return read_npy(stream, size_bytes, source)
 
 
 def depth_m_from_array(array: np.ndarray, source: str = "depth") -> np.ndarray:
@@ -27,6 +132,8 @@ def depth_m_from_array(array: np.ndarray, source: str = "depth") -> np.ndarray:
         array = array[..., 0]
     if array.ndim != 2:
         raise InputError(f"{source}: depth must be a single-channel image, got shape {array.shape}")
+    if not array.dtype.isnative:  # big-endian .npy / TIFF: same numbers, native byte order
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype == np.uint16:
         return array.astype(np.float32) * np.float32(0.001)
     if array.dtype in (np.float32, np.float64):
@@ -40,24 +147,62 @@ def depth_m_from_array(array: np.ndarray, source: str = "depth") -> np.ndarray:
     raise InputError(f"{source}: unsupported depth dtype {array.dtype}; use uint16 millimetres or float32 metres")
 
 
-def load_depth_file(path: str | Path) -> np.ndarray:
-    """Load a depth file: 16-bit PNG [mm], float32 TIFF [m] or .npy [m].
+def decode_image_bytes(raw: bytes, flags: int, source: str, max_pixels: int | None) -> np.ndarray:
+    """Decode an encoded image with OpenCV after checking its header size against ``max_pixels``.
+
+    Raises:
+        InputError: empty or undecodable data; PayloadTooLargeError: too many pixels.
+    """
+    if not raw:
+        raise InputError(f"{source}: empty file (0 bytes)")
+    size = image_size(io.BytesIO(raw))
+    if size is not None:
+        check_pixels(source, size[0], size[1], max_pixels)
+    try:
+        array = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), flags)
+    except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            raise PayloadTooLargeError(f"{source}: image too large for OpenCV's decoder") from None
+        raise InputError(f"{source}: cannot decode image") from None
+    if array is None:
+        raise InputError(f"{source}: cannot decode image")
+    if max_pixels is not None and array.shape[0] * array.shape[1] > max_pixels:
+        check_pixels(source, array.shape[1], array.shape[0], max_pixels)
+    return array
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    if not path.is_file():
+        raise InputError(f"{what} not found: {path}")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def load_depth_file(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Load a depth file: 16-bit PNG [mm], float32 TIFF [m] or .npy [m] (either byte order).
+
+    Sizes are checked from the header before any pixel is read: at most ``max_pixels`` pixels,
+    and a .npy must hold the bytes its header declares.
 
     Returns:
         (H, W) float32 depth [m], 0 = no measurement.
+
+    Raises:
+        InputError: missing, empty, malformed or unsupported file; PayloadTooLargeError: too many pixels.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"depth file not found: {path}")
     if path.suffix.lower() == ".npy":
+        if not path.is_file():
+            raise InputError(f"depth file not found: {path}")
         try:
-            array = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise InputError(f"{path}: not a plain numeric .npy file") from exc
+            with path.open("rb") as stream:
+                array = _npy_depth(stream, path.stat().st_size, str(path), max_pixels)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     else:
-        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if array is None:
-            raise InputError(f"{path}: cannot decode image")
+        array = decode_image_bytes(_read_file(path, "depth file"), cv2.IMREAD_UNCHANGED, str(path), max_pixels)
     return depth_m_from_array(array, str(path))
 
 
@@ -74,12 +219,12 @@ def save_depth_png_mm(path: str | Path, depth_m: np.ndarray) -> Path:
     return path
 
 
-def load_rgb_file(path: str | Path) -> np.ndarray:
-    """Load a colour (or grey) image file as (H, W, 3) uint8 RGB."""
+def load_rgb_file(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Load a colour (or grey) image file as (H, W, 3) uint8 RGB.
+
+    Raises:
+        InputError: missing, empty or undecodable file; PayloadTooLargeError: more than ``max_pixels``.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"image file not found: {path}")
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError(f"{path}: cannot decode image")
+    bgr = decode_image_bytes(_read_file(path, "image file"), cv2.IMREAD_COLOR, str(path), max_pixels)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -18,17 +18,15 @@ import cv2
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.io.depth_files import depth_m_from_array
+from lingbot_depth_ros.io.depth_files import (NPY_MAGIC, PayloadTooLargeError, check_pixels, decode_image_bytes,
+                                              depth_m_from_array, read_npy, read_npy_header)
 
-NPY_MAGIC = b"\x93NUMPY"
+__all__ = ["PayloadTooLargeError", "b64decode_field", "b64encode_bytes", "decode_npy", "decode_rgb_image",
+           "decode_sparse_depth", "encode_npy", "encode_png_rgb", "sniff_image"]
 _DATA_URL = re.compile(r"^data:[\w.+/-]*(;[\w=.+-]+)*;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 # Containers whose header gives the size before decoding (sniffed by Pillow).
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF")
-
-
-class PayloadTooLargeError(InputError):
-    """A payload (body, decoded bytes or pixel count) exceeds a configured limit (HTTP 413)."""
 
 
 def b64decode_field(data: str, field: str, max_bytes: int | None = None) -> bytes:
@@ -84,14 +82,6 @@ def sniff_image(raw: bytes, field: str) -> tuple[str, int, int]:
     return fmt, int(width), int(height)
 
 
-def _check_pixels(field: str, width: int, height: int, max_pixels: int | None) -> None:
-    if width <= 0 or height <= 0:
-        raise InputError(f"{field}: image is empty ({width}x{height})")
-    if max_pixels is not None and width * height > max_pixels:
-        raise PayloadTooLargeError(f"{field}: {width}x{height} = {width * height} pixels exceeds the limit of "
-                                   f"{max_pixels} pixels")
-
-
 def decode_rgb_image(raw: bytes, field: str = "image", max_pixels: int | None = None) -> np.ndarray:
     """Decode an encoded colour or grey image into (H, W, 3) uint8 RGB.
 
@@ -102,49 +92,26 @@ def decode_rgb_image(raw: bytes, field: str = "image", max_pixels: int | None = 
         InputError: undecodable image; PayloadTooLargeError: more than ``max_pixels`` pixels.
     """
     _, width, height = sniff_image(raw, field)
-    _check_pixels(field, width, height, max_pixels)
-    bgr = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    check_pixels(field, width, height, max_pixels)
+    try:
+        bgr = decode_image_bytes(raw, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION, field, max_pixels)
+    except PayloadTooLargeError:
+        raise
+    except InputError:
+        bgr = None
     if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
         raise InputError(f"{field}: image header is valid but its pixels cannot be decoded (truncated?)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _npy_header(raw: bytes, field: str) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype from a .npy header without reading the data."""
-    stream = io.BytesIO(raw)
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version in ((2, 0), (3, 0)):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
-    except ValueError as exc:
-        raise InputError(f"{field}: malformed .npy header ({exc})") from exc
-    return tuple(int(n) for n in shape), np.dtype(dtype)
-
-
 def decode_npy(raw: bytes, field: str, max_elements: int | None = None) -> np.ndarray:
-    """Load a .npy payload without pickle, checking its element count from the header first.
+    """Load a .npy payload without pickle, checking its size from the header first.
 
     Raises:
-        InputError: not a plain numeric .npy (object arrays are refused) or truncated data.
-        PayloadTooLargeError: more than ``max_elements`` elements.
+        InputError: not a plain numeric .npy (object arrays are refused), or data shorter than the
+            header declares. PayloadTooLargeError: more than ``max_elements`` elements.
     """
-    if not raw.startswith(NPY_MAGIC):
-        raise InputError(f"{field}: not a .npy payload (missing the \\x93NUMPY magic)")
-    shape, dtype = _npy_header(raw, field)
-    if dtype.hasobject or dtype.kind not in "biuf":
-        raise InputError(f"{field}: .npy dtype {dtype} is not a plain numeric type")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if max_elements is not None and count > max_elements:
-        raise PayloadTooLargeError(f"{field}: .npy array of shape {shape} has {count} elements, over the limit "
-                                   f"of {max_elements}")
-    try:
-        return np.load(io.BytesIO(raw), allow_pickle=False)
-    except (ValueError, EOFError, OSError) as exc:
-        raise InputError(f"{field}: .npy payload is truncated or inconsistent with its header ({exc})") from exc
+    return read_npy(io.BytesIO(raw), len(raw), field, max_elements)
 
 
 def encode_npy(array: np.ndarray) -> bytes:
@@ -164,24 +131,28 @@ def decode_sparse_depth(raw: bytes, field: str = "sparse_depth", max_pixels: int
         InputError: unsupported or malformed payload; PayloadTooLargeError: too many pixels.
     """
     if raw.startswith(NPY_MAGIC):
-        shape, dtype = _npy_header(raw, field)
+        header = read_npy_header(io.BytesIO(raw), field)
+        shape, dtype = header.shape, header.dtype
         if dtype.kind != "f":
             raise InputError(f"{field}: a .npy sparse depth must hold float metres, got dtype {dtype} "
                              "(send millimetres as a 16-bit PNG instead)")
         squeezed = shape[:2] if len(shape) == 3 and shape[2] == 1 else shape
         if len(squeezed) != 2:
             raise InputError(f"{field}: a .npy sparse depth must be (H, W), got shape {shape}")
-        _check_pixels(field, squeezed[1], squeezed[0], max_pixels)
+        check_pixels(field, squeezed[1], squeezed[0], max_pixels)
         array = decode_npy(raw, field)
     else:
         fmt, width, height = sniff_image(raw, field)
         if fmt not in ("PNG", "TIFF"):
             raise InputError(f"{field}: {fmt} cannot carry metric depth; send a 16-bit PNG in millimetres, a "
                              "float32 TIFF in metres or a .npy in metres")
-        _check_pixels(field, width, height, max_pixels)
-        array = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-        if array is None:
-            raise InputError(f"{field}: image header is valid but its pixels cannot be decoded (truncated?)")
+        check_pixels(field, width, height, max_pixels)
+        try:
+            array = decode_image_bytes(raw, cv2.IMREAD_UNCHANGED, field, max_pixels)
+        except PayloadTooLargeError:
+            raise
+        except InputError:
+            raise InputError(f"{field}: image header is valid but its pixels cannot be decoded (truncated?)") from None
     return depth_m_from_array(array, field)
 
 
