@@ -98,7 +98,7 @@ def test_depth_output_rep118() -> None:
 
 
 @pytest.mark.parametrize("msg,match", [
-    (_manual(bytes(12), "yuv422", 2, 3, 6), "unsupported image encoding 'yuv422'"),
+    (_manual(bytes(12), "nv21", 2, 3, 6), "unsupported image encoding 'nv21'"),
     (_manual(bytes(0), "rgb8", 0, 0, 0), "empty rgb8 image"),
     (_manual(bytes(10), "rgb8", 2, 3, 9), "data has 10 bytes, expected step\\*height = 18"),
     (_manual(bytes(12), "rgb8", 2, 3, 6), "step 6 < 9 bytes per row"),
@@ -119,3 +119,88 @@ def test_colour_and_depth_encodings_are_not_confused() -> None:
 def test_numpy_to_image_checks_shape_against_encoding() -> None:
     with pytest.raises(EncodingError, match="does not fit encoding rgb8"):
         numpy_to_image(np.zeros((2, 2), np.uint8), "rgb8")
+
+
+# -- colour encodings robots publish (usb_cam YUV 4:2:2, Bayer, 16-bit, OpenCV type names) ----------------
+
+def _smooth_rgb(h: int = 24, w: int = 32, pairs: bool = True) -> np.ndarray:
+    """Smooth RGB, linear in x and y (bilinear demosaicing reproduces it), horizontally pair-constant when
+    ``pairs`` (4:2:2 chroma subsampling then loses nothing)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    x2 = 2 * (x // 2) if pairs else x
+    return np.dstack([30 + 6 * x2, 220 - 7 * y, 60 + 2 * x2 + 3 * y]).clip(0, 255).astype(np.uint8)
+
+
+def _yuv422(rgb: np.ndarray, order: str) -> np.ndarray:
+    """BT.601 video-range Y'CbCr 4:2:2 of ``rgb`` (H, W even) as (H, W, 2) bytes in ``order`` (uyvy or yuyv)."""
+    r, g, b = (rgb[..., c].astype(np.float64) / 255.0 for c in range(3))
+    luma = 16 + 65.481 * r + 128.553 * g + 24.966 * b
+    cb = 128 - 37.797 * r - 74.203 * g + 112.0 * b
+    cr = 128 + 112.0 * r - 93.786 * g - 18.214 * b
+    y0, y1 = luma[:, 0::2], luma[:, 1::2]
+    u, v = (cb[:, 0::2] + cb[:, 1::2]) / 2, (cr[:, 0::2] + cr[:, 1::2]) / 2
+    quad = [u, y0, v, y1] if order == "uyvy" else [y0, u, y1, v]
+    packed = np.stack(quad, axis=-1).round().clip(0, 255).astype(np.uint8)  # (H, W/2, 4)
+    return packed.reshape(rgb.shape[0], rgb.shape[1], 2)
+
+
+def _mosaic(rgb: np.ndarray, pattern: str) -> np.ndarray:
+    """Bayer mosaic of ``rgb``: ``pattern`` (e.g. 'rggb') names the 2x2 cell at the top-left pixel, row-major."""
+    out = np.zeros(rgb.shape[:2], np.uint8)
+    for k, (dy, dx) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        out[dy::2, dx::2] = rgb[dy::2, dx::2, "rgb".index(pattern[k])]
+    return out
+
+
+@pytest.mark.parametrize("encoding,order", [("uyvy", "uyvy"), ("yuv422", "uyvy"), ("yuyv", "yuyv"),
+                                            ("yuv422_yuy2", "yuyv")])
+def test_yuv422_byte_orders(encoding: str, order: str) -> None:
+    rgb = _smooth_rgb()
+    msg = numpy_to_image(_yuv422(rgb, order), encoding)
+    assert msg.step == 32 * 2
+    out = rgb_from_image(msg)
+    assert out.shape == rgb.shape and np.abs(out.astype(int) - rgb).max() <= 3
+    other = "yuyv" if order == "uyvy" else "uyvy"  # the other byte order decodes to wrong colours
+    swapped = rgb_from_image(numpy_to_image(_yuv422(rgb, other), encoding))
+    assert np.abs(swapped.astype(int) - rgb).mean() > 20
+
+
+@pytest.mark.parametrize("pattern", ["rggb", "bggr", "gbrg", "grbg"])
+def test_bayer_patterns_demosaic_to_the_mosaicked_image(pattern: str) -> None:
+    rgb = _smooth_rgb(32, 48, pairs=False)
+    out = rgb_from_image(numpy_to_image(_mosaic(rgb, pattern), f"bayer_{pattern}8"))
+    interior = (slice(2, -2), slice(2, -2))
+    assert np.abs(out[interior].astype(int) - rgb[interior]).max() <= 4
+    for wrong in {"rggb", "bggr", "gbrg", "grbg"} - {pattern}:  # OpenCV's shifted names would land here
+        bad = rgb_from_image(numpy_to_image(_mosaic(rgb, pattern), f"bayer_{wrong}8"))
+        assert np.abs(bad[interior].astype(int) - rgb[interior]).mean() > 10
+
+
+@pytest.mark.parametrize("encoding", ["mono16", "rgb16", "bgr16", "8UC3", "8UC1"])
+def test_16_bit_and_opencv_type_encodings(encoding: str) -> None:
+    rgb = RGB
+    gray = RGB[..., 1]
+    pixels = {"mono16": gray.astype(np.uint16) * 256 + 200,  # high byte kept: (g * 256 + 200) >> 8 == g
+              "rgb16": rgb.astype(np.uint16) * 257, "bgr16": rgb[..., ::-1].astype(np.uint16) * 256 + 255,
+              "8UC3": rgb[..., ::-1], "8UC1": gray}[encoding]
+    out = rgb_from_image(numpy_to_image(np.ascontiguousarray(pixels), encoding))
+    expected = np.dstack([gray] * 3) if encoding in ("mono16", "8UC1") else rgb
+    assert out.dtype == np.uint8 and np.array_equal(out, expected)
+
+
+def test_big_endian_rgb16() -> None:
+    values = (RGB.astype(np.uint16) * 257).astype(">u2")
+    out = rgb_from_image(_manual(values.tobytes(), "rgb16", 7, 11, 11 * 6, big_endian=True))
+    assert np.array_equal(out, RGB)
+
+
+@pytest.mark.parametrize("encoding,pixels,match", [
+    ("nv21", None, "unsupported image encoding 'nv21' for the colour image"),
+    ("bayer_rggb16", None, "unsupported image encoding 'bayer_rggb16' for the colour image"),
+    ("uyvy", np.zeros((2, 3, 2), np.uint8), "odd width 3"),
+    ("bayer_grbg8", np.zeros((1, 8), np.uint8), "smaller than one 2x2"),
+])
+def test_unsupported_or_malformed_colour_encodings(encoding: str, pixels: np.ndarray | None, match: str) -> None:
+    msg = numpy_to_image(pixels, encoding) if pixels is not None else _manual(bytes(24), encoding, 2, 3, 12)
+    with pytest.raises(EncodingError, match=match):
+        rgb_from_image(msg)

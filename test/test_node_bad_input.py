@@ -75,8 +75,8 @@ def test_wrong_image_encoding(running, frame) -> None:
     node, harness = running
     stamp = Stamps.next()
     publish_with_image(harness, frame, stamp,
-                       Image(height=480, width=640, encoding="yuv422", step=1280, data=bytes(640 * 480 * 2)))
-    expect_dropped_then_recovered(node, harness, frame, "unsupported image encoding 'yuv422'", stamp)
+                       Image(height=480, width=640, encoding="nv21", step=640, data=bytes(640 * 480 * 3 // 2)))
+    expect_dropped_then_recovered(node, harness, frame, "unsupported image encoding 'nv21'", stamp)
 
 
 def test_rgb_sparse_size_mismatch(running, frame) -> None:

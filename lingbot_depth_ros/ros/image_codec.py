@@ -1,8 +1,12 @@
 """sensor_msgs/Image <-> numpy, vectorized and copy-light (our own small cv_bridge equivalent).
 
-Supported encodings: rgb8, bgr8, rgba8, bgra8, mono8 (colour input) and 16UC1 / mono16 [mm],
-32FC1 [m] (depth, REP 118). Row padding (``step`` > width * pixel size) and big-endian
-multi-byte data are handled.
+Colour input (:func:`rgb_from_image`): rgb8, bgr8, rgba8, bgra8, mono8, 8UC1 (= mono8), 8UC3 (= bgr8,
+as cv_bridge), rgb16 / bgr16 / mono16 (high byte kept), YUV 4:2:2 (``uyvy`` and its deprecated alias
+``yuv422``: U Y0 V Y1; ``yuyv`` and its deprecated alias ``yuv422_yuy2``: Y0 U Y1 V; BT.601 video range as
+OpenCV/cv_bridge convert it) and 8-bit Bayer (``bayer_rggb8``, ``bayer_bggr8``, ``bayer_gbrg8``,
+``bayer_grbg8``; the name is the 2x2 pattern at the top-left pixel; bilinear demosaicing).
+Depth (:func:`depth_m_from_image`): 16UC1 / mono16 [mm], 32FC1 [m] (REP 118). Row padding (``step`` >
+width * pixel size) and big-endian multi-byte data are handled.
 """
 
 from __future__ import annotations
@@ -27,8 +31,32 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "16UC1": (np.dtype(np.uint16), 1),
     "mono16": (np.dtype(np.uint16), 1),
     "32FC1": (np.dtype(np.float32), 1),
+    "8UC1": (np.dtype(np.uint8), 1),
+    "8UC3": (np.dtype(np.uint8), 3),
+    "rgb16": (np.dtype(np.uint16), 3),
+    "bgr16": (np.dtype(np.uint16), 3),
+    "uyvy": (np.dtype(np.uint8), 2),
+    "yuv422": (np.dtype(np.uint8), 2),
+    "yuyv": (np.dtype(np.uint8), 2),
+    "yuv422_yuy2": (np.dtype(np.uint8), 2),
+    "bayer_rggb8": (np.dtype(np.uint8), 1),
+    "bayer_bggr8": (np.dtype(np.uint8), 1),
+    "bayer_gbrg8": (np.dtype(np.uint8), 1),
+    "bayer_grbg8": (np.dtype(np.uint8), 1),
 }
-COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
+# Colour encoding -> OpenCV conversion to RGB (None: already RGB). The OpenCV constants name the full
+# 2x2 Bayer pattern at the top-left pixel (COLOR_BayerRGGB2RGB == the legacy, shifted COLOR_BayerBG2RGB);
+# test_image_codec checks each against a synthetic mosaic.
+_TO_RGB: dict[str, int | None] = {
+    "rgb8": None, "bgr8": cv2.COLOR_BGR2RGB, "rgba8": cv2.COLOR_RGBA2RGB, "bgra8": cv2.COLOR_BGRA2RGB,
+    "mono8": cv2.COLOR_GRAY2RGB, "8UC1": cv2.COLOR_GRAY2RGB, "8UC3": cv2.COLOR_BGR2RGB,
+    "rgb16": None, "bgr16": cv2.COLOR_BGR2RGB, "mono16": cv2.COLOR_GRAY2RGB,
+    "uyvy": cv2.COLOR_YUV2RGB_UYVY, "yuv422": cv2.COLOR_YUV2RGB_UYVY,
+    "yuyv": cv2.COLOR_YUV2RGB_YUYV, "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUYV,
+    "bayer_rggb8": cv2.COLOR_BayerRGGB2RGB, "bayer_bggr8": cv2.COLOR_BayerBGGR2RGB,
+    "bayer_gbrg8": cv2.COLOR_BayerGBRG2RGB, "bayer_grbg8": cv2.COLOR_BayerGRBG2RGB,
+}
+COLOR_ENCODINGS = tuple(_TO_RGB)
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 _HOST_BIG_ENDIAN = sys.byteorder == "big"
 
@@ -67,13 +95,23 @@ def image_to_numpy(msg: Image) -> np.ndarray:
 
 
 def rgb_from_image(msg: Image) -> np.ndarray:
-    """Colour image message -> (H, W, 3) uint8 RGB (mono8 is replicated to three channels)."""
-    if msg.encoding not in COLOR_ENCODINGS:
-        raise EncodingError(f"unsupported image encoding '{msg.encoding}' for the colour image "
+    """Colour image message (any of :data:`COLOR_ENCODINGS`) -> (H, W, 3) uint8 RGB.
+
+    Mono is replicated to three channels; 16-bit encodings keep their high byte (value >> 8).
+    """
+    encoding = msg.encoding
+    if encoding not in COLOR_ENCODINGS:
+        raise EncodingError(f"unsupported image encoding '{encoding}' for the colour image "
                             f"(supported: {', '.join(COLOR_ENCODINGS)})")
     pixels = image_to_numpy(msg)
-    conversion = {"bgr8": cv2.COLOR_BGR2RGB, "rgba8": cv2.COLOR_RGBA2RGB, "bgra8": cv2.COLOR_BGRA2RGB,
-                  "mono8": cv2.COLOR_GRAY2RGB}.get(msg.encoding)
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    if encoding in ("uyvy", "yuv422", "yuyv", "yuv422_yuy2") and pixels.shape[1] % 2:
+        raise EncodingError(f"{encoding} image has an odd width {pixels.shape[1]} (4:2:2 pairs pixels)")
+    if encoding.startswith("bayer_") and (pixels.shape[0] < 2 or pixels.shape[1] < 2):
+        raise EncodingError(f"{encoding} image {pixels.shape[1]}x{pixels.shape[0]} is smaller than one 2x2 "
+                            "Bayer cell")
+    conversion = _TO_RGB[encoding]
     if conversion is None:
         return np.ascontiguousarray(pixels)
     return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)

@@ -1,0 +1,220 @@
+"""compressed / compressedDepth payloads: RVL against a plain sequential reference, wire format, errors."""
+
+from __future__ import annotations
+
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+from lingbot_depth_ros.errors import EncodingError
+from lingbot_depth_ros.io.compressed import (CONFIG_HEADER, compress_depth, compress_image, decode_compressed_depth,
+                                             decode_compressed_image, parse_depth_format, rvl_decode, rvl_encode)
+
+RNG = np.random.default_rng(7)
+
+
+# -- a deliberately naive RVL (one value at a time), written from the algorithm's description ---------
+
+def reference_rvl_encode(values: list[int]) -> bytes:
+    nibbles: list[int] = []
+
+    def vle(value: int) -> None:
+        while True:
+            nibble = value & 7
+            value >>= 3
+            nibbles.append(nibble | (8 if value else 0))
+            if not value:
+                return
+
+    i, previous = 0, 0
+    while i < len(values):
+        zeros = 0
+        while i < len(values) and values[i] == 0:
+            zeros, i = zeros + 1, i + 1
+        vle(zeros)
+        run = []
+        while i < len(values) and values[i] != 0:
+            run.append(values[i])
+            i += 1
+        vle(len(run))
+        for current in run:
+            delta = current - previous
+            vle(2 * delta if delta >= 0 else -2 * delta - 1)
+            previous = current
+    nibbles += [0] * (-len(nibbles) % 8)
+    words = [sum(n << (28 - 4 * k) for k, n in enumerate(nibbles[j:j + 8])) for j in range(0, len(nibbles), 8)]
+    return struct.pack(f"<{len(words)}I", *words)
+
+
+def test_rvl_matches_a_hand_computed_stream() -> None:
+    # (zeros 2) (nonzeros 1) (delta 5 -> zig-zag 10 = 0b001_010: nibbles 0xA, 0x1) -> nibbles 2 1 A 1
+    assert rvl_encode(np.array([0, 0, 5], np.uint16)) == struct.pack("<I", 0x21A10000)
+    assert rvl_decode(struct.pack("<I", 0x21A10000), 3).tolist() == [0, 0, 5]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (17, 29), (120, 160)])
+@pytest.mark.parametrize("density", [0.0, 0.02, 0.5, 1.0])
+def test_rvl_is_bit_exact_with_the_reference_and_round_trips(shape: tuple[int, int], density: float) -> None:
+    values = RNG.integers(1, 65536, size=shape) * (RNG.random(shape) < density)
+    values = values.astype(np.uint16)
+    values.reshape(-1)[: min(values.size, 5)] = [65535, 1, 65535, 0, 300][: min(values.size, 5)]  # big deltas
+    encoded = rvl_encode(values)
+    assert encoded == reference_rvl_encode(values.reshape(-1).tolist())
+    np.testing.assert_array_equal(rvl_decode(encoded, values.size).reshape(shape), values)
+
+
+def test_rvl_corrupt_streams_raise() -> None:
+    encoded = rvl_encode(RNG.integers(1, 60000, size=(40, 40)).astype(np.uint16))
+    with pytest.raises(EncodingError, match="ends"):
+        rvl_decode(encoded[: len(encoded) // 2], 1600)
+    with pytest.raises(EncodingError, match="run ends at pixel"):
+        rvl_decode(rvl_encode(np.zeros(100, np.uint16)), 50)  # a 100-zero run in a 50-pixel image
+    with pytest.raises(EncodingError, match="longer than 32 bits"):
+        rvl_decode(b"\xff" * 64 + bytes(4), 10)
+
+
+# -- compressedDepth -----------------------------------------------------------------------------------
+
+def sparse_depth_m(shape: tuple[int, int] = (48, 64), density: float = 0.1) -> np.ndarray:
+    depth = (RNG.uniform(0.3, 9.5, size=shape) * (RNG.random(shape) < density)).astype(np.float32)
+    depth[0, 0], depth[0, 1] = np.nan, np.inf
+    return depth
+
+
+@pytest.mark.parametrize("codec", ["png", "rvl"])
+def test_16uc1_is_lossless_millimetres(codec: str) -> None:
+    depth = sparse_depth_m()
+    payload = compress_depth(depth, codec, "16UC1")
+    assert payload.format == f"16UC1; compressedDepth {codec}"
+    pixels, encoding = decode_compressed_depth(payload.format, payload.data)
+    expected = np.where(np.isfinite(depth) & (depth > 0), np.round(depth * 1000.0), 0).astype(np.uint16)
+    assert encoding == "16UC1" and pixels.dtype == np.uint16
+    np.testing.assert_array_equal(pixels, expected)
+
+
+@pytest.mark.parametrize("codec", ["png", "rvl"])
+def test_32fc1_inverse_depth_within_quantization_error(codec: str) -> None:
+    depth = sparse_depth_m(density=0.5)
+    depth[1, 1] = 12.0  # beyond the default depth_max (10 m): dropped
+    payload = compress_depth(depth, codec, "32FC1")
+    decoded, encoding = decode_compressed_depth(payload.format, payload.data)
+    assert encoding == "32FC1" and decoded.dtype == np.float32
+    valid = np.isfinite(depth) & (depth > 0) & (depth < 10.0)
+    np.testing.assert_array_equal(np.isfinite(decoded), valid)
+    quant_a = 100.0 * 101.0  # depth_quantization Z0 = 100: A = Z0 (Z0 + 1)
+    # the encoder truncates A / d + B to an integer: the decoded depth is >= d and less than d^2 / (A - d) above it
+    error = decoded[valid] - depth[valid]
+    bound = depth[valid] ** 2 / (quant_a - depth[valid])
+    assert np.all(error >= -1e-5) and np.all(error <= bound + 1e-5)
+    assert error.max() > 0.1 * bound.max()  # it really is quantized (not lossless by accident)
+
+
+def test_wire_format_assembled_by_hand_is_decoded() -> None:
+    """A payload built from the published layout alone: int32 format, float32 A, float32 B, then a PNG."""
+    inverse = np.array([[0, 1000], [2000, 65535]], np.uint16)
+    quant_a, quant_b = 10100.0, -1009.0
+    png = cv2.imencode(".png", inverse)[1].tobytes()
+    data = struct.pack("<iff", 0, quant_a, quant_b) + png
+    depth, _ = decode_compressed_depth("32FC1; compressedDepth png", data)
+    assert np.isnan(depth[0, 0])
+    np.testing.assert_allclose(depth[0, 1], quant_a / (1000 - quant_b), rtol=1e-6)
+    np.testing.assert_allclose(depth[1, 1], quant_a / (65535 - quant_b), rtol=1e-6)
+    mm, encoding = decode_compressed_depth("16UC1; compressedDepth", struct.pack("<iff", 0, 0, 0) + png)
+    assert encoding == "16UC1" and mm.tolist() == inverse.tolist()  # the older format string means png
+    rvl = struct.pack("<iffII", 0, 0, 0, 2, 2) + reference_rvl_encode(inverse.reshape(-1).tolist())
+    np.testing.assert_array_equal(decode_compressed_depth("16UC1; compressedDepth rvl", rvl)[0], inverse)
+
+
+@pytest.mark.parametrize("fmt,match", [
+    ("rgb8; jpeg compressed bgr8", "not a compressedDepth payload"),
+    ("png", "not a compressedDepth payload"),
+    ("16UC1; compressedDepth zstd", "unsupported compressedDepth codec 'zstd'"),
+    ("8UC1; compressedDepth png", "is not a depth encoding"),
+])
+def test_depth_format_strings_rejected_clearly(fmt: str, match: str) -> None:
+    with pytest.raises(EncodingError, match=match):
+        parse_depth_format(fmt)
+
+
+def test_corrupt_depth_payloads_raise_specific_errors() -> None:
+    good = compress_depth(sparse_depth_m(), "png", "16UC1")
+    with pytest.raises(EncodingError, match="shorter than its 12-byte config header"):
+        decode_compressed_depth(good.format, good.data[:12])
+    with pytest.raises(EncodingError, match="not a PNG or JPEG file"):
+        decode_compressed_depth(good.format, good.data[:12] + b"garbage" * 10)
+    with pytest.raises(EncodingError, match="could not decode"):
+        decode_compressed_depth(good.format, good.data[:60])  # header intact, PNG truncated
+    rgb_png = cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes()
+    with pytest.raises(EncodingError, match="not single-channel|expected 16-bit"):
+        decode_compressed_depth(good.format, good.data[:12] + rgb_png)
+    with pytest.raises(EncodingError, match="larger than"):
+        decode_compressed_depth("16UC1; compressedDepth rvl", CONFIG_HEADER.pack(0, 0, 0) + struct.pack("<II", 10 ** 5,
+                                                                                                        10 ** 5))
+    rvl = compress_depth(sparse_depth_m(), "rvl", "16UC1")
+    with pytest.raises(EncodingError, match="RVL stream"):
+        decode_compressed_depth(rvl.format, rvl.data[:-40])
+
+
+def test_random_corruption_never_escapes_as_anything_but_encoding_error() -> None:
+    payloads = [compress_depth(sparse_depth_m(), c, e) for c in ("png", "rvl") for e in ("16UC1", "32FC1")]
+    for trial in range(200):
+        payload = payloads[trial % len(payloads)]
+        data = bytearray(payload.data)
+        for _ in range(int(RNG.integers(1, 8))):
+            data[int(RNG.integers(0, len(data)))] = int(RNG.integers(0, 256))
+        data = data[: int(RNG.integers(0, len(data) + 1))] if trial % 3 == 0 else data
+        try:
+            decode_compressed_depth(payload.format, bytes(data))
+        except EncodingError:
+            pass
+
+
+# -- compressed colour ---------------------------------------------------------------------------------
+
+def smooth_rgb(h: int = 48, w: int = 64) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.dstack([40 + 3 * x, 30 + 4 * y, 200 - 2 * x - y]).clip(0, 255).astype(np.uint8)
+
+
+def test_jpeg_and_png_colour_round_trip() -> None:
+    rgb = smooth_rgb()
+    jpeg = compress_image(rgb, "jpeg", quality=95)
+    assert jpeg.format == "rgb8; jpeg compressed bgr8" and jpeg.data[:2] == b"\xff\xd8"
+    decoded = decode_compressed_image(jpeg.format, jpeg.data)
+    assert decoded.shape == rgb.shape and np.abs(decoded.astype(int) - rgb).mean() < 2.0  # colours not swapped
+    png = compress_image(rgb, "png")
+    assert png.format == "rgb8; png compressed bgr8"
+    np.testing.assert_array_equal(decode_compressed_image(png.format, png.data), rgb)
+
+
+@pytest.mark.parametrize("fmt", ["bgr8; jpeg compressed bgr8", "jpeg", "JPEG", "", "mono8; jpeg compressed mono8"])
+def test_colour_format_variants_accepted(fmt: str) -> None:
+    rgb = smooth_rgb()
+    data = compress_image(rgb, "jpeg").data
+    assert np.abs(decode_compressed_image(fmt, data).astype(int) - rgb).mean() < 2.0
+
+
+def test_mono_and_16_bit_pngs_become_rgb() -> None:
+    gray = smooth_rgb()[..., 1]
+    out = decode_compressed_image("mono8; png compressed mono8", cv2.imencode(".png", gray)[1].tobytes())
+    np.testing.assert_array_equal(out, np.dstack([gray] * 3))
+    bgr16 = smooth_rgb()[..., ::-1].astype(np.uint16) * 257
+    out = decode_compressed_image("rgb16; png compressed bgr16", cv2.imencode(".png", bgr16)[1].tobytes())
+    np.testing.assert_array_equal(out, smooth_rgb())
+
+
+def test_bad_colour_payloads_raise_specific_errors() -> None:
+    data = compress_image(smooth_rgb(), "jpeg").data
+    with pytest.raises(EncodingError, match="unsupported CompressedImage format 'h264'"):
+        decode_compressed_image("h264", data)
+    with pytest.raises(EncodingError, match="compressedDepth depth payload"):
+        decode_compressed_image("16UC1; compressedDepth png", data)
+    with pytest.raises(EncodingError, match="not a PNG or JPEG file"):
+        decode_compressed_image("jpeg", b"\x00" * 100)
+    with pytest.raises(EncodingError, match="could not decode"):
+        decode_compressed_image("jpeg", data[: len(data) // 3])  # headers intact, scan truncated
+    bomb = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    with pytest.raises(EncodingError, match="declares 100000x100000 pixels"):
+        decode_compressed_image("png", bomb + b"\x00" * 16)
