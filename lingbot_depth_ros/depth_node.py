@@ -22,7 +22,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from lingbot_depth_ros.errors import ConfigError, EstimatorOutOfMemory, InputError, LingbotDepthError
-from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, DepthEstimator, check_mode, create_estimator
+from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, DepthEstimator, auto_fallback, check_mode, \
+    create_estimator
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.camera_info import camera_info_for_output, intrinsics_from_camera_info
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
@@ -101,6 +102,7 @@ class DepthNode(Node):
         self._last_set_time = time.monotonic()
         self._last_input_time = -1.0
         self._sync_warned = False
+        self._sparse_needed_warned = False  # auto mode without a monocular fallback: said once per absence
         self._warned_at: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
@@ -128,6 +130,9 @@ class DepthNode(Node):
         self._worker.start()
         self.get_logger().info(f"ready: estimator {self.estimator.describe()}, mode {self._values['mode']}, "
                                f"input QoS {self._values['input_qos']}")
+        if self._values["mode"] == AUTO and not auto_fallback(self.estimator):
+            self.get_logger().info(f"auto mode: estimator '{self.estimator.name}' cannot run monocular, so depth is "
+                                   f"published only while {self._sparse_stream} arrives")
 
     # -- parameters --------------------------------------------------------------------------
     def _output_settings(self) -> OutputSettings:
@@ -144,7 +149,7 @@ class DepthNode(Node):
 
     def _required_streams(self, sparse_alive: bool) -> tuple[str, ...]:
         mode = self._values["mode"]
-        if mode == COMPLETION or (mode == AUTO and sparse_alive) or \
+        if mode == COMPLETION or (mode == AUTO and (sparse_alive or not auto_fallback(self.estimator))) or \
                 (mode == MONOCULAR and self._values["align_to_sparse"] != "off"):
             return (IMAGE, CAMERA_INFO, self._sparse_stream)
         return (IMAGE, CAMERA_INFO)
@@ -226,8 +231,23 @@ class DepthNode(Node):
         self._sparse_alive = alive
         if self._values["mode"] == AUTO:
             self.sync.set_required(self._required_streams(alive))
-            self.get_logger().info("sparse depth arriving: auto mode runs completion" if alive else
-                                   "sparse depth stopped: auto mode runs monocular until it resumes")
+            if alive:
+                self._sparse_needed_warned = False
+            if alive or auto_fallback(self.estimator):
+                self.get_logger().info("sparse depth arriving: auto mode runs completion" if alive else
+                                       "sparse depth stopped: auto mode runs monocular until it resumes")
+            else:
+                self._sparse_needed_warned = True
+                self._warn(f"{self._sparse_needed_reason()}; no depth until it resumes")
+
+    def _sparse_needed_reason(self) -> str | None:
+        """Why nothing is published: auto mode, an estimator that cannot run monocular, no sparse depth arriving."""
+        if self._values["mode"] != AUTO or self._sparse_alive or auto_fallback(self.estimator):
+            return None
+        stream = self._sparse_stream
+        state = f"no {stream} received" if self.rates[stream].count == 0 else f"{stream} stopped"
+        return (f"estimator '{self.estimator.name}' needs sparse depth ({state}); for a camera-only robot use "
+                f"estimator:=lingbot")
 
     def _on_input(self, stream: str, msg: Any) -> None:
         now = time.monotonic()
@@ -276,7 +296,12 @@ class DepthNode(Node):
         if waiting > self._values["no_sync_warn_s"] and recently_fed and not self._sync_warned:
             self._sync_warned = True
             self.drops["no_sync"] += 1
-            self._warn(f"no synchronized set for {waiting:.1f} s: {self.sync.explain()}")
+            reason = self._sparse_needed_reason()
+            if reason is None:
+                self._warn(f"no synchronized set for {waiting:.1f} s: {self.sync.explain()}")
+            elif not self._sparse_needed_warned:
+                self._sparse_needed_warned = True
+                self._warn(reason)
 
     # -- processing --------------------------------------------------------------------------
     def _work(self) -> None:
@@ -376,6 +401,8 @@ class DepthNode(Node):
         v = self._values
         mode = v["mode"]
         active = COMPLETION if mode == COMPLETION or (mode == AUTO and self._sparse_alive) else MONOCULAR
+        if mode == AUTO and not self._sparse_alive and not auto_fallback(self.estimator):
+            active = "waiting for sparse depth"
         stat.add("estimator", self.estimator.describe())
         stat.add("mode", mode if mode != AUTO else f"auto ({active})")
         for stream in (IMAGE, CAMERA_INFO, self._sparse_stream, "synchronized", "output"):
@@ -406,13 +433,16 @@ class DepthNode(Node):
                 stat.summary(WARN, f"no {stream} received")
             elif age > stale_s:
                 stat.summary(WARN, f"{stream} stopped {age:.1f} s ago")
-        if mode == AUTO and not self._sparse_alive and self.rates[self._sparse_stream].count > 0:
+        needs_sparse = self._sparse_needed_reason()
+        if needs_sparse is not None and self.rates[IMAGE].count > 0:
+            stat.summary(WARN, needs_sparse)
+        elif mode == AUTO and not self._sparse_alive and self.rates[self._sparse_stream].count > 0:
             stat.summary(WARN, "sparse depth stopped: auto mode fell back to monocular")
         expected = v["diagnostics.expected_rate_hz"]
         rate = self.rates["output"].rate_hz(now)
         if expected > 0 and rate < expected * (1.0 - v["diagnostics.rate_tolerance"]):
             stat.summary(WARN, f"output rate {rate:.1f} Hz below expected {expected:.1f} Hz")
-        if self._sync_warned:
+        if self._sync_warned and needs_sparse is None:
             stat.summary(WARN, f"inputs do not synchronize: {self.sync.explain()}")
         if self._consecutive_failures >= 3:
             stat.summary(ERROR, f"estimator failing: the last {self._consecutive_failures} frames failed "

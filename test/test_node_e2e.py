@@ -184,7 +184,6 @@ def test_runtime_estimator_options_rebuild_estimator(running, nyu) -> None:
 
 @pytest.mark.parametrize("params,message", [
     ({"estimator": "classical", "mode": "monocular"}, "cannot run mode 'monocular'"),
-    ({"estimator": "classical", "mode": "auto"}, "cannot run mode 'auto'"),
     # .venv-kilted (node tests only) has no torch: then the clear error names the missing package
     ({"estimator": "lingbot", "lingbot.checkpoint": "/nonexistent/model.pt"},
      "/nonexistent/model.pt" if importlib.util.find_spec("torch") else "needs the Python package torch"),

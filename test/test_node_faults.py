@@ -5,6 +5,7 @@
 * sensor faults: a stream stops (diagnostics WARN naming it, OK again when it resumes), auto mode falls
   back to monocular while sparse depth is missing, stamps jump backwards (no stale pairing), the
   resolution changes mid-stream, a burst of 100 malformed messages;
+* auto mode (the default) with a completion-only estimator and no sparse depth: nothing published, said once;
 * diagnostics content and the expected-rate threshold.
 """
 
@@ -234,7 +235,7 @@ def test_oom_retries_at_a_lower_level_and_keeps_running(scene, capfd) -> None:
     frame = scene["small"]
     clock = StampClock(5000)
     estimator = ScriptedEstimator(fails=lambda level, index: level > 3)  # fits at level 3 and below
-    with in_process_node(estimator, oom_retry=True, oom_retry_level_step=3) as (node, harness):
+    with in_process_node(estimator, mode=COMPLETION, oom_retry=True, oom_retry_level_step=3) as (node, harness):
         first = clock.next()  # 9 fails, the one retry at 6 fails too -> dropped, level stays 6
         send(harness, frame, first)
         assert wait_until(lambda: node.drops["out_of_memory"] == 1), dict(node.drops)
@@ -260,7 +261,8 @@ def test_oom_without_retry_drops_the_frame_then_processes_the_next(scene, capfd)
     frame = scene["small"]
     clock = StampClock(6000)
     estimator = ScriptedEstimator(fails=lambda level, index: 1 <= index <= 3)
-    with in_process_node(estimator, oom_retry=False, **{"diagnostics.period_s": 0.2}) as (node, harness):
+    params = {"mode": COMPLETION, "oom_retry": False, "diagnostics.period_s": 0.2}
+    with in_process_node(estimator, **params) as (node, harness):
         watch = DiagnosticsWatch(harness)
         ok_stamp = clock.next()
         send(harness, frame, ok_stamp)
@@ -290,7 +292,7 @@ def test_oom_without_retry_drops_the_frame_then_processes_the_next(scene, capfd)
 def test_expected_rate_threshold_warns_when_output_is_slower(scene) -> None:
     frame = scene["small"]
     clock = StampClock(7000)
-    params = {"diagnostics.period_s": 0.2, "diagnostics.expected_rate_hz": 40.0,
+    params = {"mode": COMPLETION, "diagnostics.period_s": 0.2, "diagnostics.expected_rate_hz": 40.0,
               "diagnostics.rate_tolerance": 0.5}
     with in_process_node(ScriptedEstimator(), **params) as (node, harness):
         watch = DiagnosticsWatch(harness)
@@ -583,7 +585,7 @@ def test_auto_mode_falls_back_to_monocular_while_sparse_stops(tiny_checkpoint, s
     frame = scene["small"]
     clock = StampClock(60_000)
     params = {"estimator": "lingbot", "lingbot.checkpoint": str(tiny_checkpoint), "lingbot.device": "cpu",
-              "lingbot.resolution_level": 0, "mode": "auto", "sparse_timeout_s": 0.4, "diagnostics.period_s": 0.2,
+              "lingbot.resolution_level": 0, "sparse_timeout_s": 0.4, "diagnostics.period_s": 0.2,  # mode: default auto
               "cloud.enabled": False}
     with NodeProcess(params, log_path=tmp_path / "auto.log") as node:
         node.wait_ready(timeout=60)
@@ -615,6 +617,57 @@ def test_auto_mode_falls_back_to_monocular_while_sparse_stops(tiny_checkpoint, s
             assert node.log().count("auto mode runs completion") >= 2
             watch.wait_for(lambda s: values_of(s).get("mode") == "auto (completion)" and level_of(s) == OK,
                            since=mark)
+            assert node.proc.poll() is None
+        finally:
+            harness.close()
+
+
+# --------------------------------------------------------------------------- auto mode (the default) without fallback
+NEEDS_SPARSE = ("estimator 'classical' needs sparse depth (no sparse_depth received); for a camera-only robot use "
+                "estimator:=lingbot")
+
+
+def test_default_auto_with_a_completion_only_estimator_says_once_it_needs_sparse_depth(scene, tmp_path) -> None:
+    """Camera-only robot with the default estimator and mode: nothing published, one warning, diagnostics WARN;
+    once LiDAR depth arrives the node runs completion; when it stops again it says so once more."""
+    frame = scene["small"]
+    clock = StampClock(70_000)
+    params = {"estimator": "classical", "no_sync_warn_s": 0.5, "sparse_timeout_s": 0.4,
+              "diagnostics.period_s": 0.2}  # mode: the default (auto)
+    with NodeProcess(params, log_path=tmp_path / "auto_classical.log") as node:
+        node.wait_ready()
+        assert "mode auto" in node.log() and "cannot run monocular" in node.log(), node.log()
+        harness = RosHarness()
+        try:
+            harness.wait_connected()
+            watch = DiagnosticsWatch(harness)
+            camera_only = publish_for(harness, frame, clock, 2.0, sparse=False)
+            status = watch.wait_for(lambda s: level_of(s) == WARN and NEEDS_SPARSE in s.message, timeout=15.0)
+            assert values_of(status)["mode"] == "auto (waiting for sparse depth)"
+            assert "inputs do not synchronize" not in status.message  # the specific reason, not the generic one
+            camera_only += publish_for(harness, frame, clock, 1.5, sparse=False)  # more frames: still said once
+            assert wait_until(lambda: NEEDS_SPARSE in node.log(), 10.0), node.log()[-3000:]
+            assert node.log().count("needs sparse depth") == 1, node.log()[-3000:]
+            assert "no synchronized set" not in node.log()
+            assert harness.recorders["depth/image"].messages == [], "no depth without sparse depth"
+
+            mark = watch.mark()  # the LiDAR starts: completion
+            stamps = publish_for(harness, frame, clock, 1.0)
+            wait_output(harness, stamps[-1])
+            assert "sparse depth arriving: auto mode runs completion" in node.log()
+            watch.wait_for(lambda s: values_of(s).get("mode") == "auto (completion)" and level_of(s) == OK,
+                           since=mark)
+
+            mark = watch.mark()  # the LiDAR stops: no monocular output, said once
+            received = len(harness.recorders["depth/image"].messages)
+            stopped = publish_for(harness, frame, clock, 2.0, sparse=False)
+            status = watch.wait_for(lambda s: level_of(s) == WARN and "needs sparse depth (sparse_depth stopped)"
+                                    in s.message, since=mark)
+            assert wait_until(lambda: node.log().count("needs sparse depth") == 2, 5.0), node.log()[-3000:]
+            assert "needs sparse depth (sparse_depth stopped); for a camera-only robot use estimator:=lingbot; " \
+                   "no depth until it resumes" in node.log()
+            assert all(harness.recorders["depth/image"].by_stamp(s) is None for s in stopped)
+            assert len(harness.recorders["depth/image"].messages) == received
             assert node.proc.poll() is None
         finally:
             harness.close()

@@ -53,10 +53,14 @@ def create_estimator(name: str, **options: Any) -> DepthEstimator:
 
 
 def check_mode(estimator: DepthEstimator, mode: str) -> None:
-    """Raise ConfigError if ``estimator`` cannot run in ``mode`` (auto needs both modes)."""
+    """Raise ConfigError if ``estimator`` cannot run in ``mode``.
+
+    ``auto`` needs completion (run while sparse depth arrives); monocular is its optional fallback, so a
+    completion-only estimator may run ``auto`` and simply waits for sparse depth (see :func:`auto_fallback`).
+    """
     if mode not in MODES:
         raise ConfigError(f"unknown mode '{mode}'; choose one of: {', '.join(MODES)}")
-    needed = {COMPLETION, MONOCULAR} if mode == AUTO else {mode}
+    needed = {COMPLETION} if mode == AUTO else {mode}
     missing = needed - set(estimator.supported_modes)
     if missing:
         raise ConfigError(f"estimator '{estimator.name}' cannot run mode '{mode}': it does not support "
@@ -64,5 +68,10 @@ def check_mode(estimator: DepthEstimator, mode: str) -> None:
                           f"{', '.join(sorted(estimator.supported_modes)) or 'nothing'})")
 
 
+def auto_fallback(estimator: DepthEstimator) -> bool:
+    """Whether ``auto`` mode can fall back to monocular without sparse depth (else it waits for sparse depth)."""
+    return MONOCULAR in estimator.supported_modes
+
+
 __all__ = ["AUTO", "COMPLETION", "MODES", "MONOCULAR", "DepthEstimate", "DepthEstimator",
-           "ESTIMATOR_FACTORIES", "check_mode", "create_estimator"]
+           "ESTIMATOR_FACTORIES", "auto_fallback", "check_mode", "create_estimator"]

@@ -20,8 +20,9 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     P("estimator", "classical", "Depth estimator: classical (weight-free IP-Basic-class completion), nearest "
       "(nearest-neighbour fill baseline) or lingbot (LingBot-Depth network).",
       choices=("classical", "nearest", "lingbot"), read_only=True),
-    P("mode", "completion", "completion (RGB + sparse depth), monocular (RGB only) or auto (completion while "
-      "sparse depth arrives, monocular otherwise). Must be supported by the estimator.",
+    P("mode", "auto", "auto (completion while sparse depth arrives, otherwise monocular if the estimator can; "
+      "a completion-only estimator then publishes nothing and warns), completion (RGB + sparse depth) or "
+      "monocular (RGB only; must be supported by the estimator).",
       choices=("completion", "monocular", "auto")),
     # inputs and synchronization
     P("input_qos", "sensor_data", "QoS of the input subscriptions: sensor_data (best effort, matches camera "
