@@ -21,8 +21,8 @@ setup(
     extras_require={
         "model": ["torch", "safetensors", "huggingface_hub"],
         "bags": ["rosbags"],
-        "server": ["fastapi", "uvicorn", "pydantic", "pillow", "gradio", "gradio_client", "httpx"],
-        "server-test": ["schemathesis", "websockets"],
+        "server": ["fastapi", "starlette", "uvicorn", "pydantic", "pillow", "gradio", "gradio_client", "httpx"],
+        "server-test": ["schemathesis", "hypothesis", "websockets"],
     },
     zip_safe=True,
     maintainer="lingbot_depth_ros maintainers",

@@ -31,13 +31,53 @@ os.environ.setdefault(_dds.profile_env_var(_fastdds_major),
                       str(REPO_ROOT / "config" / _dds.PROFILE_NAMES[_fastdds_major]))
 
 
+# Tests skipped because ../shared is missing (fresh clone outside CI): skip reason -> number of tests.
+_MISSING_SHARED: dict[str, int] = {}
+
+
+def in_ci() -> bool:
+    """CI sets CI=true: there every missing input is an error, never a skip."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_shared(path: Path, what: str) -> Path:
+    """``path`` (under ../shared) if it exists. Missing: skip the test, or fail it under CI.
+
+    ``what`` says what the folder holds, for the one summary line of skipped tests.
+    """
+    if path.is_dir():
+        return path
+    relative = f"../{path.relative_to(REPO_ROOT.parent)}"
+    if in_ci():
+        pytest.fail(f"{relative} not found beside the repository at {path} ({what}); CI needs it")
+    reason = f"{relative} not found beside the repository (needs {what})"
+    _MISSING_SHARED.setdefault(reason, 0)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Path of ../shared/data (real NYU and KITTI frames). Fails loudly when it is missing."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"shared data folder not found at {SHARED_DATA}: the tests need ../shared/data "
-                    "beside the repository")
-    return SHARED_DATA
+    """Path of ../shared/data (real NYU and KITTI frames); skipped without it, except under CI=true."""
+    return require_shared(SHARED_DATA, "the NYU/KITTI frames")
+
+
+@pytest.fixture(scope="session")
+def shared_rosdistro() -> Path:
+    """Path of ../shared/rosdistro (offline rosdep database snapshot); skipped without it, except under CI."""
+    return require_shared(REPO_ROOT.parent / "shared" / "rosdistro", "the rosdep database snapshot")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        for reason in _MISSING_SHARED:
+            if reason in str(report.longrepr[2]):
+                _MISSING_SHARED[reason] += 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per missing ../shared folder, with how many tests it skipped."""
+    for reason, count in _MISSING_SHARED.items():
+        terminalreporter.write_line(f"{count} test{'s' if count != 1 else ''} skipped: {reason}", yellow=True)
 
 
 @pytest.fixture(scope="session")

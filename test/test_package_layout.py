@@ -25,8 +25,19 @@ def test_package_xml_format3_with_real_dependencies() -> None:
     assert root.findtext("name") == "lingbot_depth_ros"
     assert root.find("export/build_type").text == "ament_python"
     deps = {e.text for e in root.iter("exec_depend")}
-    for dep in ("rclpy", "sensor_msgs", "std_msgs", "python3-numpy", "python3-opencv", "python3-pytorch-pip"):
+    for dep in ("rclpy", "sensor_msgs", "std_msgs", "python3-numpy", "python3-opencv", "python3-yaml",
+                "ament_index_python", "launch_ros", "tf2_ros_py"):
         assert dep in deps
+    # torch & co. are optional pip extras (test_rosdep.py, README "On a robot"); no lint tests exist.
+    assert not {"python3-pytorch-pip", "python3-safetensors-pip", "ament_flake8", "ament_copyright"} & \
+        {e.text for e in root.iter()}
+    assert root.findtext("license") == "Apache-2.0"
+    license_text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert "END OF TERMS AND CONDITIONS" in license_text
+    urls = {e.get("type"): e.text for e in root.iter("url")}
+    assert set(urls) == {"website", "repository", "bugtracker"}
+    assert all(url.startswith("https://") for url in urls.values()), urls
     assert (ROOT / "resource" / "lingbot_depth_ros").is_file()
     cfg = (ROOT / "setup.cfg").read_text()
     assert "install_scripts=$base/lib/lingbot_depth_ros" in cfg  # where ros2 run looks
