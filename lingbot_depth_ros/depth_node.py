@@ -19,18 +19,19 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from lingbot_depth_ros.errors import ConfigError, EstimatorOutOfMemory, InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, DepthEstimator, auto_fallback, check_mode, \
     create_estimator
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
-from lingbot_depth_ros.ros.camera_info import camera_info_for_output, intrinsics_from_camera_info
+from lingbot_depth_ros.ros.camera_info import camera_geometry, camera_info_for_output
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.ros.diagnostics import ERROR, OK, WARN, StatusWrapper, Updater
 from lingbot_depth_ros.ros.obstacle_outputs import LidarInput, ObstacleOutputs
-from lingbot_depth_ros.ros.image_codec import depth_m_from_image, numpy_to_image, rgb_from_image
+from lingbot_depth_ros.ros.compressed_codec import depth_m_from_message, rgb_from_message, transport_topic
+from lingbot_depth_ros.ros.image_codec import numpy_to_image
 from lingbot_depth_ros.ros.parameters import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, \
     estimator_options
 from lingbot_depth_ros.stats import LatencyStats, RateMeter
@@ -103,15 +104,23 @@ class DepthNode(Node):
         self._last_input_time = -1.0
         self._sync_warned = False
         self._sparse_needed_warned = False  # auto mode without a monocular fallback: said once per absence
+        self.intrinsics_matrix = "none yet"  # which CameraInfo matrix the last frame's geometry came from
         self._warned_at: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
         input_qos = qos_profile_sensor_data if self._values["input_qos"] == "sensor_data" else RELIABLE_QOS
         output_qos = OUTPUT_RELIABLE_QOS if self._values["output_qos"] == "reliable" else qos_profile_sensor_data
-        self.create_subscription(Image, "image", lambda m: self._on_input(IMAGE, m), input_qos)
+        # image_transport naming: the transport's topic hangs off the *remapped* base name
+        image_transport = self._values["image_transport"]
+        self.create_subscription(CompressedImage if image_transport == "compressed" else Image,
+                                 transport_topic(self.resolve_topic_name("image"), image_transport),
+                                 lambda m: self._on_input(IMAGE, m), input_qos)
         self.create_subscription(CameraInfo, "camera_info", lambda m: self._on_input(CAMERA_INFO, m), input_qos)
         if self._sparse_stream == SPARSE:
-            self.create_subscription(Image, "sparse_depth", lambda m: self._on_sparse(SPARSE, m), input_qos)
+            sparse_transport = self._values["sparse_transport"]
+            self.create_subscription(CompressedImage if sparse_transport == "compressedDepth" else Image,
+                                     transport_topic(self.resolve_topic_name("sparse_depth"), sparse_transport),
+                                     lambda m: self._on_sparse(SPARSE, m), input_qos)
             self.lidar = None
         else:
             self.create_subscription(PointCloud2, "lidar_points", lambda m: self._on_sparse(LIDAR, m), input_qos)
@@ -348,12 +357,15 @@ class DepthNode(Node):
         t0 = time.monotonic()
         image: Image = synced.messages[IMAGE]
         info: CameraInfo = synced.messages[CAMERA_INFO]
-        rgb = rgb_from_image(image)
+        rgb = rgb_from_message(image)
         height, width = rgb.shape[:2]
-        intrinsics = intrinsics_from_camera_info(info, width, height)
+        geometry = camera_geometry(info, width, height, self._values["camera.rectified"])
+        self.intrinsics_matrix = geometry.matrix
+        intrinsics = geometry.intrinsics
         sparse = None
         if LIDAR in synced.messages:
-            sparse = self.lidar.sparse_depth(synced.messages[LIDAR], info, image.header.frame_id, width, height)
+            sparse = self.lidar.sparse_depth(synced.messages[LIDAR], geometry.info, image.header.frame_id, width,
+                                             height)
             if sparse is None:
                 raise InputError(f"no transform {image.header.frame_id} <- "
                                  f"{synced.messages[LIDAR].header.frame_id} for the LiDAR cloud")
@@ -361,7 +373,7 @@ class DepthNode(Node):
                 raise InputError("LiDAR cloud has no point inside the camera image (check the lidar.* "
                                  "extrinsics or the TF between the frames)")
         elif SPARSE in synced.messages:
-            sparse = depth_m_from_image(synced.messages[SPARSE])
+            sparse = depth_m_from_message(synced.messages[SPARSE])
             if sparse.shape != (height, width):
                 raise InputError(f"sparse depth is {sparse.shape[1]}x{sparse.shape[0]} but the image is "
                                  f"{width}x{height}")
@@ -378,7 +390,7 @@ class DepthNode(Node):
         t2 = time.monotonic()
         header = image.header
         self.pub_depth.publish(numpy_to_image(result.depth_m, "32FC1", header))  # already NaN where invalid
-        self.pub_info.publish(camera_info_for_output(info, header, intrinsics))
+        self.pub_info.publish(camera_info_for_output(geometry, header))
         if result.colorized is not None:
             self.pub_colorized.publish(numpy_to_image(result.colorized, "rgb8", header))
         if result.cloud is not None:
@@ -404,6 +416,7 @@ class DepthNode(Node):
         if mode == AUTO and not self._sparse_alive and not auto_fallback(self.estimator):
             active = "waiting for sparse depth"
         stat.add("estimator", self.estimator.describe())
+        stat.add("intrinsics", self.intrinsics_matrix)
         stat.add("mode", mode if mode != AUTO else f"auto ({active})")
         for stream in (IMAGE, CAMERA_INFO, self._sparse_stream, "synchronized", "output"):
             stat.add(f"rate {stream} [Hz]", self.rates[stream].rate_hz(now))

@@ -62,3 +62,54 @@ class CameraIntrinsics:
         return np.array([[self.fx / self.width, 0.0, self.cx / self.width],
                          [0.0, self.fy / self.height, self.cy / self.height],
                          [0.0, 0.0, 1.0]])
+
+
+@dataclass(frozen=True)
+class SensorWindow:
+    """How an image relates to its full-resolution calibration (sensor_msgs/CameraInfo ``binning_*``, ``roi``).
+
+    ``x_offset``, ``y_offset``, ``width``, ``height``: the region of interest in full-resolution pixels
+    (all zero = the full image); ``binning_x``/``binning_y``: pixels combined per output pixel (0 = 1).
+    """
+
+    binning_x: int = 1
+    binning_y: int = 1
+    x_offset: int = 0
+    y_offset: int = 0
+    width: int = 0
+    height: int = 0
+
+    @property
+    def is_identity(self) -> bool:
+        return max(self.binning_x, 1) == 1 and max(self.binning_y, 1) == 1 and self.x_offset == 0 and \
+            self.y_offset == 0
+
+    def image_size(self, full_width: int, full_height: int) -> tuple[int, int]:
+        """(width, height) of the image this window produces from a ``full_width`` x ``full_height`` camera:
+        the ROI size (the full size when the ROI is all zero) divided by the binning (integer division),
+        as image_geometry's ``PinholeCameraModel::reducedResolution`` (raw ROI)."""
+        roi_w, roi_h = self.width, self.height
+        if (self.x_offset, self.y_offset, roi_w, roi_h) == (0, 0, 0, 0):
+            roi_w, roi_h = full_width, full_height
+        return roi_w // max(self.binning_x, 1), roi_h // max(self.binning_y, 1)
+
+
+def reduce_camera_matrix(matrix: np.ndarray, window: SensorWindow) -> np.ndarray:
+    """3x3 K or 3x4 P of the full-resolution camera -> the matrix of the binned / cropped image.
+
+    image_geometry's ``PinholeCameraModel`` semantics: the principal point moves by the ROI offset
+    (full-resolution pixels) first, then fx, cx (and P's Tx) are divided by ``binning_x``, fy, cy (Ty) by
+    ``binning_y``. (This keeps the ecosystem's convention ``c' = c / b``; the exact pixel-centre mapping of
+    an averaging binning would be ``(c + 0.5) / b - 0.5``, a quarter pixel apart at b = 2.)
+
+    Returns a new float64 array of the same shape.
+    """
+    m = np.array(matrix, dtype=np.float64)
+    if m.shape not in ((3, 3), (3, 4)):
+        raise InputError(f"camera matrix must be 3x3 or 3x4, got shape {m.shape}")
+    m[0, 2] -= window.x_offset
+    m[1, 2] -= window.y_offset
+    translation = (3,) if m.shape[1] == 4 else ()
+    m[0, (0, 2) + translation] /= max(window.binning_x, 1)  # fx, cx (, Tx)
+    m[1, (1, 2) + translation] /= max(window.binning_y, 1)  # fy, cy (, Ty)
+    return m

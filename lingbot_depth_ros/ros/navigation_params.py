@@ -88,8 +88,6 @@ NAVIGATION_PARAMS: tuple[ParamSpec, ...] = (
       min=-math.pi / 2, max=math.pi / 2),
     P("lidar.yaw_rad", 0.0, "LiDAR yaw relative to the camera body frame [rad]; > 0 turned left.",
       min=-math.pi, max=math.pi),
-    P("lidar.image_rectified", False, "The image is rectified: project with CameraInfo P and no distortion. "
-      "Otherwise K and D are used (plumb_bob, rational_polynomial, equidistant)."),
     P("lidar.min_depth_m", 0.1, "LiDAR points nearer than this depth along the optical axis [m] are dropped.",
       min=0.0, max=1000.0),
     P("lidar.max_depth_m", 100.0, "LiDAR points farther than this depth [m] are dropped.", min=0.01, max=10000.0),

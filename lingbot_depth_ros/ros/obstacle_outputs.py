@@ -187,10 +187,11 @@ class LidarInput:
         self.skipped_no_tf = 0
 
     def reconfigure(self, values: Mapping[str, Any]) -> None:
-        """Apply new lidar.* values (extrinsics fallback, rectification, depth limits); use_tf is fixed."""
+        """Apply new lidar.* values (extrinsics fallback, depth limits) and ``camera.rectified`` (project with P,
+        no distortion, when true; K and D otherwise); use_tf is fixed."""
         v = {name: values.get(name, spec.default) for name, spec in NAVIGATION_PARAMS_BY_NAME.items()}
         self.fallback_extrinsics = lidar_extrinsics_from_params(v)
-        self.rectified: bool = v["lidar.image_rectified"]
+        self.rectified = bool(values.get("camera.rectified", False))
         self.min_depth_m: float = v["lidar.min_depth_m"]
         self.max_depth_m: float = v["lidar.max_depth_m"]
 

@@ -33,6 +33,16 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     P("sparse_input", "depth_image", "Where sparse depth comes from: depth_image (sparse_depth topic, 16UC1 mm "
       "or 32FC1 m) or pointcloud (lidar_points PointCloud2, projected into the image with CameraInfo and the "
       "lidar.* extrinsics or tf2).", choices=("depth_image", "pointcloud"), read_only=True),
+    P("image_transport", "raw", "Transport of the colour image, as image_transport names it: raw (image, "
+      "sensor_msgs/Image) or compressed (<image>/compressed, sensor_msgs/CompressedImage jpeg/png; the base "
+      "name is remapped first, so image:=/cam/image_raw reads /cam/image_raw/compressed).",
+      choices=("raw", "compressed"), read_only=True),
+    P("sparse_transport", "raw", "Transport of the sparse depth image (sparse_input depth_image): raw "
+      "(sparse_depth, sensor_msgs/Image) or compressedDepth (<sparse_depth>/compressedDepth: 16UC1 png/rvl "
+      "or 32FC1 inverse-depth png/rvl).", choices=("raw", "compressedDepth"), read_only=True),
+    P("camera.rectified", False, "The colour image is rectified (image_rect): geometry (cloud, obstacles, "
+      "LiDAR projection) comes from CameraInfo P, without distortion. Otherwise from K (the cloud treats the "
+      "raw image as an ideal pinhole; the LiDAR projection applies D).", read_only=True),
     P("queue_size", 10, "Messages kept per input stream while waiting for a match.", min=1, max=100),
     P("slop_s", 0.05, "Largest stamp difference [s] between the image and the camera_info / sparse depth "
       "of one set.", min=0.0, max=1.0),
