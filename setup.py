@@ -29,7 +29,6 @@ setup(
     maintainer_email="maintainers@lingbot-depth-ros.dev",
     description="Dense metric depth (LingBot-Depth or classical completion) for ROS 2 cameras and LiDARs.",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "depth_node = lingbot_depth_ros.depth_node:main",

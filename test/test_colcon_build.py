@@ -1,33 +1,95 @@
 """The package builds with colcon as an ament_python package (as `colcon build` on a robot) and installs
-what ros2 run / ros2 launch look for."""
+what ros2 run / ros2 launch look for; every console tool runs from the install with its environment."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "lingbot_depth_ros"
+# `ros2 run lingbot_depth_ros <tool>` executes <install prefix>/lib/lingbot_depth_ros/<tool>.
+TOOLS = ("lingbot-depth", "lingbot-depth-bag", "lingbot-depth-eval", "lingbot-depth-export", "lingbot-depth-demo")
 
 
-def test_colcon_build_installs_executables_and_share(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A colcon workspace with this package in src/, built (``install/`` next to ``src/``)."""
     colcon = Path(sys.executable).with_name("colcon")
     assert colcon.exists(), "colcon missing: scripts/setup.sh installs requirements-dev.txt"
-    src = tmp_path / "src" / "lingbot_depth_ros"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "install", "log",
-                                                             "demo_output", "test-artifacts", "*.egg-info",
-                                                             "__pycache__"))
+    ws = tmp_path_factory.mktemp("colcon_ws")
+    shutil.copytree(ROOT, ws / "src" / PACKAGE,
+                    ignore=shutil.ignore_patterns(".venv*", ".git", "build", "install", "log", "demo_output",
+                                                  "test-artifacts", "*.egg-info", "__pycache__"))
     env = dict(os.environ, PATH=f"{colcon.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    result = subprocess.run([str(colcon), "build", "--base-paths", "src"], cwd=tmp_path, env=env,
+    result = subprocess.run([str(colcon), "build", "--base-paths", "src"], cwd=ws, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Summary: 1 package finished" in result.stdout, result.stdout
-    prefix = tmp_path / "install" / "lingbot_depth_ros"
-    assert (prefix / "lib" / "lingbot_depth_ros" / "depth_node").is_file()  # where `ros2 run` looks
-    share = prefix / "share" / "lingbot_depth_ros"
+    return ws
+
+
+def _sourced(ws: Path, command: str) -> list[str]:
+    """``command`` run after sourcing the install's setup.sh (what a robot shell has before `ros2 run`).
+
+    The test run's PYTHONPATH (this working tree) is dropped so the installed copy is what runs; the
+    ROS underlay (AMENT_PREFIX_PATH of the venv's ROS wheels) stays, as /opt/ros/<distro> would.
+    """
+    return ["sh", "-c", f'unset PYTHONPATH; . "{ws}/install/setup.sh" && exec {command}']
+
+
+def test_colcon_build_installs_executables_and_share(workspace: Path) -> None:
+    prefix = workspace / "install" / PACKAGE
+    for tool in ("depth_node",) + TOOLS:
+        assert (prefix / "lib" / PACKAGE / tool).is_file(), tool  # where `ros2 run` looks
+    share = prefix / "share" / PACKAGE
     for relative in ("package.xml", "launch/lingbot_depth.launch.py", "config/lingbot_depth.yaml",
                      "config/fastdds_localhost.xml", "rviz/lingbot_depth.rviz"):
         assert (share / relative).is_file(), relative
-    assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "lingbot_depth_ros").is_file()
+    assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / PACKAGE).is_file()
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_installed_tool_runs(workspace: Path, tool: str) -> None:
+    executable = workspace / "install" / PACKAGE / "lib" / PACKAGE / tool
+    result = subprocess.run(_sourced(workspace, f'"{executable}" --help'), capture_output=True, text=True,
+                            timeout=120, cwd=workspace)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"usage: {tool}"), result.stdout + result.stderr
+
+
+def test_installed_tools_import_the_installed_package(workspace: Path) -> None:
+    python = sys.executable
+    result = subprocess.run(_sourced(workspace, f'"{python}" -c "import lingbot_depth_ros; print(lingbot_depth_ros.__file__)"'),
+                            capture_output=True, text=True, timeout=60, cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()).is_relative_to(workspace / "install"), result.stdout
+
+
+@pytest.mark.ros
+def test_installed_depth_node_starts_and_stops(workspace: Path, tmp_path: Path) -> None:
+    """``ros2 run lingbot_depth_ros depth_node``: the installed node gets ready and exits 0 on Ctrl-C."""
+    executable = workspace / "install" / PACKAGE / "lib" / PACKAGE / "depth_node"
+    log_path = tmp_path / "node.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(_sourced(workspace, f'"{executable}" --ros-args -r __node:=colcon_check_node'),
+                                stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+        try:
+            deadline = time.monotonic() + 60
+            while "ready:" not in log_path.read_text() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert "ready:" in log_path.read_text(), log_path.read_text()
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0, log_path.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert "Traceback" not in log_path.read_text()
