@@ -1,72 +1,62 @@
-"""Launch lingbot_depth_node (and optionally RViz).
+"""Launch lingbot_depth_node (and optionally RViz, rendered for the node's namespace and remaps).
 
 Example:
-  ros2 launch lingbot_depth_ros lingbot_depth.launch.py \
+  ros2 launch lingbot_depth_ros lingbot_depth.launch.py namespace:=front \
       image:=/camera/color/image_raw camera_info:=/camera/color/camera_info \
-      sparse_depth:=/lidar/depth_image params_file:=/path/to/my_params.yaml use_rviz:=true
+      sparse_depth:=/lidar/depth_image estimator:=classical use_rviz:=true camera_frame:=camera_color_optical_frame
+
+Every argument logic lives in lingbot_depth_ros.ros.launch_config (tested without launch installed).
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.conditions import IfCondition
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-PACKAGE = "lingbot_depth_ros"
+from lingbot_depth_ros.ros.dds import apply_default_dds_profile
+from lingbot_depth_ros.ros.launch_config import (EXECUTABLE, NODE_NAME, PACKAGE, LaunchArgument, camera_arguments,
+                                                 node_setup, parameter_arguments)
+from lingbot_depth_ros.ros.rviz_config import DEFAULT_FIXED_FRAME, write_rviz_config
+
+
+def _arguments(share: str) -> list:
+    return [
+        LaunchArgument("params_file", os.path.join(share, "config", "lingbot_depth.yaml"),
+                       "YAML parameter file for lingbot_depth_node"),
+        LaunchArgument("namespace", "", "Namespace of the node and its topics"),
+        *camera_arguments(),
+        *parameter_arguments(),
+        LaunchArgument("use_rviz", "false", "Start RViz showing this node's topics"),
+        LaunchArgument("camera_frame", DEFAULT_FIXED_FRAME, "RViz fixed frame (the camera's optical frame, or "
+                       "base_link with TF)"),
+        LaunchArgument("rviz_config", "", "Your own RViz config (empty: rendered for namespace and remaps)"),
+        LaunchArgument("use_sim_time", "false", "Use /clock (bag replay)"),
+        LaunchArgument("log_level", "info", "Node log level"),
+    ]
+
+
+def _launch_setup(context, names: list) -> list:
+    values = {name: LaunchConfiguration(name).perform(context) for name in names}
+    setup = node_setup(values)
+    actions = [Node(package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace=setup.namespace,
+                    output="screen", parameters=setup.parameters, remappings=setup.remappings,
+                    arguments=setup.arguments)]
+    if values["use_rviz"].lower() == "true":
+        config = values["rviz_config"] or str(write_rviz_config([setup.view], values["camera_frame"]))
+        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", config],
+                            parameters=[{"use_sim_time": setup.parameters[-1]["use_sim_time"]}], output="screen"))
+    return actions
 
 
 def generate_launch_description() -> LaunchDescription:
-    share = get_package_share_directory(PACKAGE)
-    default_params = os.path.join(share, "config", "lingbot_depth.yaml")
-    default_rviz = os.path.join(share, "rviz", "lingbot_depth.rviz")
-    dds_profile = os.path.join(share, "config", "fastdds_localhost.xml")
-
-    args = [
-        DeclareLaunchArgument("params_file", default_value=default_params,
-                              description="YAML parameter file for lingbot_depth_node"),
-        DeclareLaunchArgument("namespace", default_value="", description="Namespace of the node and its topics"),
-        DeclareLaunchArgument("image", default_value="image", description="Input RGB image topic"),
-        DeclareLaunchArgument("camera_info", default_value="camera_info", description="Input CameraInfo topic"),
-        DeclareLaunchArgument("sparse_depth", default_value="sparse_depth",
-                              description="Input sparse depth image topic (16UC1 mm or 32FC1 m)"),
-        DeclareLaunchArgument("lidar_points", default_value="lidar_points",
-                              description="Input LiDAR PointCloud2 topic (sparse_input:=pointcloud)"),
-        DeclareLaunchArgument("use_rviz", default_value="false", description="Start RViz with the package config"),
-        DeclareLaunchArgument("rviz_config", default_value=default_rviz, description="RViz config file"),
-        DeclareLaunchArgument("use_sim_time", default_value="false", description="Use /clock (bag replay)"),
-        DeclareLaunchArgument("log_level", default_value="info", description="Node log level"),
-    ]
-
+    args = _arguments(get_package_share_directory(PACKAGE))
     # Large shared-memory segments for camera-sized messages (Fast DDS); a user's own profile wins.
-    dds = SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE",
-                                 EnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", default_value=dds_profile))
-
-    node = Node(
-        package=PACKAGE,
-        executable="depth_node",
-        name="lingbot_depth_node",
-        namespace=LaunchConfiguration("namespace"),
-        output="screen",
-        parameters=[LaunchConfiguration("params_file"), {"use_sim_time": LaunchConfiguration("use_sim_time")}],
-        remappings=[
-            ("image", LaunchConfiguration("image")),
-            ("camera_info", LaunchConfiguration("camera_info")),
-            ("sparse_depth", LaunchConfiguration("sparse_depth")),
-            ("lidar_points", LaunchConfiguration("lidar_points")),
-        ],
-        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
-    )
-
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        name="rviz2",
-        arguments=["-d", LaunchConfiguration("rviz_config")],
-        parameters=[{"use_sim_time": LaunchConfiguration("use_sim_time")}],
-        condition=IfCondition(LaunchConfiguration("use_rviz")),
-        output="screen",
-    )
-    return LaunchDescription(args + [dds, node, rviz])
+    before = dict(os.environ)
+    apply_default_dds_profile()
+    dds = [SetEnvironmentVariable(k, v) for k, v in os.environ.items() if before.get(k) != v]
+    declared = [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description) for a in args]
+    return LaunchDescription(declared + dds + [OpaqueFunction(function=_launch_setup,
+                                                              args=[[a.name for a in args]])])

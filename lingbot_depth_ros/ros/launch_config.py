@@ -1,0 +1,164 @@
+"""What the launch files do with their arguments, as plain Python (no launch / launch_ros import).
+
+The launch files only declare these arguments, read their values at launch time and hand them to
+:func:`node_setup`; everything that can go wrong (an unknown estimator, a bad topic name) is decided
+and tested here. An empty value means "as in the parameter file", so ``ros2 launch ... mode:=monocular``
+overrides one parameter and leaves the others to ``params_file``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from lingbot_depth_ros.errors import ConfigError
+from lingbot_depth_ros.ros.parameters import PARAMS_BY_NAME
+from lingbot_depth_ros.ros.rviz_config import CameraView, resolve_topic
+
+PACKAGE = "lingbot_depth_ros"
+EXECUTABLE = "depth_node"
+NODE_NAME = "lingbot_depth_node"
+
+# launch argument -> node parameter it overrides when non-empty
+PARAMETER_ARGUMENTS: dict[str, str] = {
+    "estimator": "estimator",
+    "mode": "mode",
+    "sparse_input": "sparse_input",
+    "checkpoint": "lingbot.checkpoint",
+    "image_transport": "image_transport",
+    "sparse_transport": "sparse_transport",
+}
+# launch argument -> the node's input topic it remaps (default: the node's own relative name)
+REMAP_ARGUMENTS: dict[str, str] = {
+    "image": "Input image topic (the raw topic name also for image_transport:=compressed)",
+    "camera_info": "Input CameraInfo topic",
+    "sparse_depth": "Input sparse depth image topic (16UC1 mm or 32FC1 m)",
+    "lidar_points": "Input LiDAR PointCloud2 topic (sparse_input:=pointcloud)",
+}
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    name: str
+    default: str
+    description: str
+
+
+def parameter_arguments() -> list[LaunchArgument]:
+    """The parameter-overriding launch arguments, described from the parameter table (empty default)."""
+    args = []
+    for arg, param in PARAMETER_ARGUMENTS.items():
+        spec = PARAMS_BY_NAME.get(param)
+        text = spec.description if spec is not None else ""
+        choices = f" One of: {', '.join(spec.choices)}." if spec is not None and spec.choices else ""
+        args.append(LaunchArgument(arg, "", f"Parameter {param} (empty: from params_file). {text}{choices}"))
+    return args
+
+
+def camera_arguments(prefix: str = "") -> list[LaunchArgument]:
+    """Input remap arguments (``<prefix>image`` ...), defaulting to the node's own relative names."""
+    return [LaunchArgument(prefix + name, name, text) for name, text in REMAP_ARGUMENTS.items()]
+
+
+def _typed(param: str, text: str) -> Any:
+    """A launch argument string as the parameter's type, checked against the parameter table."""
+    spec = PARAMS_BY_NAME.get(param)
+    if spec is None:
+        raise ConfigError(f"launch argument for unknown node parameter '{param}'")
+    value: Any = text
+    if isinstance(spec.default, bool):
+        if text.lower() not in ("true", "false"):
+            raise ConfigError(f"{param} must be true or false, got '{text}'")
+        value = text.lower() == "true"
+    elif isinstance(spec.default, int):
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"{param} must be an integer, got '{text}'") from None
+    elif isinstance(spec.default, float):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"{param} must be a number, got '{text}'") from None
+    reason = spec.check(value)
+    if reason:
+        raise ConfigError(reason)
+    return value
+
+
+def parameter_overrides(values: Mapping[str, str]) -> dict[str, Any]:
+    """Node parameters from launch argument values: only the arguments given (non-empty), typed and checked.
+
+    ``{"estimator": "lingbot", "mode": "", "checkpoint": "/m.pt"}`` -> ``{"estimator": "lingbot",
+    "lingbot.checkpoint": "/m.pt"}``. Raises ConfigError naming the parameter for an invalid value.
+    """
+    overrides = {}
+    for arg, param in PARAMETER_ARGUMENTS.items():
+        text = (values.get(arg) or "").strip()
+        if text:
+            overrides[param] = _typed(param, text)
+    return overrides
+
+
+def remappings(values: Mapping[str, str], prefix: str = "") -> list[tuple[str, str]]:
+    """``(node topic, target)`` remaps from the ``<prefix>image`` ... argument values (empty = not remapped)."""
+    pairs = []
+    for name in REMAP_ARGUMENTS:
+        target = (values.get(prefix + name) or "").strip()
+        if target and target != name:
+            resolve_topic(target)  # raises ValueError for a malformed name
+            pairs.append((name, target))
+    return pairs
+
+
+@dataclass
+class NodeSetup:
+    """Everything the launch file passes to one ``launch_ros.actions.Node`` of the depth node."""
+
+    namespace: str
+    parameters: list[Any]  # params_file path (if any), then the override dict
+    remappings: list[tuple[str, str]]
+    view: CameraView  # the node's topics, fully qualified, for RViz
+    arguments: list[str] = field(default_factory=list)
+
+
+def node_setup(values: Mapping[str, str], *, namespace_arg: str = "namespace", prefix: str = "",
+               label: str = "") -> NodeSetup:
+    """One depth node from launch argument values (``params_file``, ``use_sim_time``, ``log_level``,
+    the parameter arguments, and ``<prefix>image`` ... remaps); raises ConfigError / ValueError early."""
+    namespace = (values.get(namespace_arg) or "").strip().strip("/")
+    if namespace:
+        resolve_topic("x", namespace)  # raises ValueError for a malformed namespace
+    overrides = parameter_overrides(values)
+    sim = (values.get("use_sim_time") or "false").strip().lower()
+    if sim not in ("true", "false"):
+        raise ConfigError(f"use_sim_time must be true or false, got '{sim}'")
+    overrides["use_sim_time"] = sim == "true"
+    params_file = (values.get("params_file") or "").strip()
+    if params_file and not Path(params_file).is_file():
+        raise ConfigError(f"params_file {params_file} does not exist")
+    remaps = remappings(values, prefix)
+    image = dict(remaps).get("image", "image")
+    transport = overrides.get("image_transport", _params_file_value(params_file, "image_transport") or "raw")
+    view = CameraView.for_node(namespace, image, transport, label)
+    level = (values.get("log_level") or "info").strip()
+    return NodeSetup(namespace=namespace, parameters=([params_file] if params_file else []) + [overrides],
+                     remappings=remaps, view=view, arguments=["--ros-args", "--log-level", level])
+
+
+def _params_file_value(path: str, name: str) -> Any:
+    """``name``'s value in a ROS parameter file (``/**`` or any node section), or None."""
+    if not path:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"params_file {path} is not readable YAML: {exc}") from None
+    for section in data.values() if isinstance(data, dict) else ():
+        params = section.get("ros__parameters", {}) if isinstance(section, dict) else {}
+        if name in params:
+            return params[name]
+    return None
