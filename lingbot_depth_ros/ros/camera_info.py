@@ -66,7 +66,7 @@ def _matrix(values: object, size: int, name: str) -> np.ndarray:
 def _check_focal(m: np.ndarray, name: str) -> None:
     fx, fy, cx, cy = m[0, 0], m[1, 1], m[0, 2], m[1, 2]
     if not np.all(np.isfinite(m)) or fx <= 0 or fy <= 0:
-        raise InputError(f"camera_info has invalid intrinsics in {name}: fx={fx:g} fy={fy:g} cx={cx:g} cy={cy:g} "
+        raise InputError(f"camera_info has invalid intrinsics fx={fx:g} fy={fy:g} cx={cx:g} cy={cy:g} in {name} "
                          "(an uncalibrated camera publishes K = 0)")
 
 
