@@ -270,6 +270,9 @@ def test_readme_launch_commands_use_only_declared_arguments(launch_run) -> None:
         assert " -p " not in rest and "--ros-args" not in rest, rest
         for arg in re.findall(r"(?:^|\s)([\w.]+):=", rest):
             assert arg in declared[launch_file], f"{launch_file}: {arg} is not a launch argument"
+    robot = readme[readme.index("## On a robot"):]
+    robot = robot[:robot.index("\n## ", 1)]
+    assert not re.findall(r"(?<![\w-])-p [\w.]+:=", robot), "the robot section tells people to pass -p"
 
 
 # --------------------------------------------------------------------------- the rendered RViz config vs the real node
