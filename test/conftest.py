@@ -55,6 +55,9 @@ def require_shared(path: Path, what: str) -> Path:
     pytest.skip(reason)
 
 
+_SKIP_LINE = require_shared.__code__.co_firstlineno - 1  # 0-based line shown in pytest's skip summary
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path of ../shared/data (real NYU and KITTI frames); skipped without it, except under CI=true."""
@@ -67,15 +70,21 @@ def shared_rosdistro() -> Path:
     return require_shared(REPO_ROOT.parent / "shared" / "rosdistro", "the rosdep database snapshot")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count the skips for a missing ../shared folder and give them one location, so that pytest's own
+    ``-rs`` summary folds them into one line per folder instead of one line per test."""
     if report.skipped and isinstance(report.longrepr, tuple):
         for reason in _MISSING_SHARED:
             if reason in str(report.longrepr[2]):
                 _MISSING_SHARED[reason] += 1
+                report.longrepr = (__file__, _SKIP_LINE, report.longrepr[2])
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """One line per missing ../shared folder, with how many tests it skipped."""
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """One line per missing ../shared folder, with how many tests it skipped (unless ``-rs`` printed it)."""
+    if set(config.getoption("reportchars", "")) & {"s", "a", "A"}:
+        return
     for reason, count in _MISSING_SHARED.items():
         terminalreporter.write_line(f"{count} test{'s' if count != 1 else ''} skipped: {reason}", yellow=True)
 
