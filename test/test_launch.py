@@ -97,6 +97,11 @@ def test_node_setup_namespace_params_file_overrides_and_view(tmp_path: Path) -> 
     assert setup.view.depth == "/robot1/cam/depth/image" and setup.view.points == "/robot1/cam/points"
     assert node_setup({"namespace": "/x", "image_transport": "raw", "params_file": str(params)}).view.image == \
         "/x/image"  # the launch argument wins over the file
+    per_node = tmp_path / "per_node.yaml"  # the node's own section wins over /** (multi-camera files)
+    per_node.write_text("/**:\n  ros__parameters:\n    image_transport: raw\n"
+                        "/rear/lingbot_depth_node:\n  ros__parameters:\n    image_transport: compressed\n")
+    assert node_setup({"namespace": "front", "params_file": str(per_node)}).view.image == "/front/image"
+    assert node_setup({"namespace": "rear", "params_file": str(per_node)}).view.image == "/rear/image/compressed"
     with pytest.raises(ConfigError, match="does not exist"):
         node_setup({"params_file": str(tmp_path / "absent.yaml")})
     with pytest.raises(ConfigError, match="use_sim_time"):

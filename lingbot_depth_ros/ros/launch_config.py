@@ -140,15 +140,19 @@ def node_setup(values: Mapping[str, str], *, namespace_arg: str = "namespace", p
         raise ConfigError(f"params_file {params_file} does not exist")
     remaps = remappings(values, prefix)
     image = dict(remaps).get("image", "image")
-    transport = overrides.get("image_transport", _params_file_value(params_file, "image_transport") or "raw")
+    transport = overrides.get("image_transport",
+                              _params_file_value(params_file, "image_transport", namespace) or "raw")
     view = CameraView.for_node(namespace, image, transport, label)
     level = (values.get("log_level") or "info").strip()
     return NodeSetup(namespace=namespace, parameters=([params_file] if params_file else []) + [overrides],
                      remappings=remaps, view=view, arguments=["--ros-args", "--log-level", level])
 
 
-def _params_file_value(path: str, name: str) -> Any:
-    """``name``'s value in a ROS parameter file (``/**`` or any node section), or None."""
+def _params_file_value(path: str, name: str, namespace: str) -> Any:
+    """``name``'s value for the node ``/<namespace>/lingbot_depth_node`` in a ROS parameter file, or None.
+
+    The node's own section wins over the wildcard sections (``/**``, ``/**/lingbot_depth_node``), as in ROS.
+    """
     if not path:
         return None
     import yaml
@@ -157,8 +161,10 @@ def _params_file_value(path: str, name: str) -> Any:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"params_file {path} is not readable YAML: {exc}") from None
-    for section in data.values() if isinstance(data, dict) else ():
+    full = f"/{namespace}/{NODE_NAME}" if namespace else f"/{NODE_NAME}"
+    for key in (full, full.lstrip("/"), f"/**/{NODE_NAME}", "/**"):
+        section = data.get(key) if isinstance(data, dict) else None
         params = section.get("ros__parameters", {}) if isinstance(section, dict) else {}
-        if name in params:
+        if isinstance(params, dict) and name in params:
             return params[name]
     return None
