@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, RegionOfInterest
+from std_msgs.msg import Header
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import SensorWindow, reduce_camera_matrix
@@ -12,7 +13,6 @@ from lingbot_depth_ros.geometry.lidar_projection import projection_model
 from lingbot_depth_ros.geometry.pointcloud import backproject
 from lingbot_depth_ros.ros.camera_info import (MATRIX_K, MATRIX_K_NO_P, MATRIX_P, camera_geometry,
                                               camera_info_for_output)
-from std_msgs.msg import Header
 
 K_FULL = np.array([[600.0, 0.0, 322.5], [0.0, 605.0, 238.25], [0.0, 0.0, 1.0]])
 P_FULL = np.array([[480.0, 0.0, 330.0, 0.0], [0.0, 480.0, 244.0, 0.0], [0.0, 0.0, 1.0, 0.0]])

@@ -215,6 +215,7 @@ def test_bad_colour_payloads_raise_specific_errors() -> None:
         decode_compressed_image("jpeg", b"\x00" * 100)
     with pytest.raises(EncodingError, match="could not decode"):
         decode_compressed_image("jpeg", data[: len(data) // 3])  # headers intact, scan truncated
-    bomb = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    bomb = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr
     with pytest.raises(EncodingError, match="declares 100000x100000 pixels"):
         decode_compressed_image("png", bomb + b"\x00" * 16)
