@@ -37,7 +37,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings  # noqa: E402
-from lingbot_depth_ros.ros.camera_info import (camera_info_for_output, intrinsics_from_camera_info,  # noqa: E402
+from lingbot_depth_ros.ros.camera_info import (camera_geometry, camera_info_for_output,  # noqa: E402
                                                intrinsics_to_camera_info)
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2  # noqa: E402
 from lingbot_depth_ros.ros.image_codec import (depth_m_from_image, depth_m_to_image, numpy_to_image,  # noqa: E402
@@ -92,7 +92,8 @@ def bench_overhead(frames: int, width: int, height: int) -> dict[str, float]:
         t0 = time.perf_counter()
         rgb_in = rgb_from_image(in_image)
         sparse_in = depth_m_from_image(in_sparse)
-        kk = intrinsics_from_camera_info(in_info, rgb_in.shape[1], rgb_in.shape[0])
+        geometry = camera_geometry(in_info, rgb_in.shape[1], rgb_in.shape[0], rectified=False)
+        kk = geometry.intrinsics
         t1 = time.perf_counter()
         depth = DepthPipeline.postprocess_depth(depth_true, np.isfinite(sparse_in) | True, settings)
         t2 = time.perf_counter()
@@ -101,7 +102,7 @@ def bench_overhead(frames: int, width: int, height: int) -> dict[str, float]:
         cloud = DepthPipeline.cloud(depth, rgb_in, kk, settings)
         t4 = time.perf_counter()
         header = in_image.header
-        msgs = {"depth/image": numpy_to_image(depth, "32FC1", header), "depth/camera_info": camera_info_for_output(in_info, header, kk),
+        msgs = {"depth/image": numpy_to_image(depth, "32FC1", header), "depth/camera_info": camera_info_for_output(geometry, header),
                 "depth/colorized": numpy_to_image(colour, "rgb8", header),
                 "points": xyz_to_pointcloud2(cloud.xyz, header, cloud.rgb)}
         t5 = time.perf_counter()
