@@ -117,10 +117,11 @@ def rvl_decode(data: bytes, num_values: int) -> np.ndarray:
     out_starts, value_starts, counts = [], [], []
     pos = out = 0
     n_values = values.size
+    walk = values.tolist()  # the run walk is sequential: Python ints index faster than numpy scalars
     while out < num_values:
         if pos + 2 > n_values:
             raise EncodingError(f"RVL stream ends after {out} of {num_values} pixels")
-        zeros, nonzeros = int(values[pos]), int(values[pos + 1])
+        zeros, nonzeros = walk[pos], walk[pos + 1]
         pos += 2
         if out + zeros + nonzeros > num_values:
             raise EncodingError(f"RVL stream is corrupt: a run ends at pixel {out + zeros + nonzeros} of "
