@@ -3,10 +3,11 @@
 The method (written for this package; in the family of IP-Basic-style classical completion):
 
 1. **Sample selection.** Sparse pixels that are finite and inside ``[min_depth_m, max_depth_m]``
-   are the samples; everything else counts as "no measurement". Optionally
-   (``occlusion_filter_px`` > 0) samples that have a clearly nearer sample within that radius
-   are dropped: with a real LiDAR mounted away from the camera, background points "bleed through"
-   foreground objects near their edges (parallax), and the nearer point is the visible one.
+   are the samples; everything else counts as "no measurement". Then (``occlusion_filter_px`` > 0,
+   on by default) samples that have a clearly nearer sample (``occlusion_filter_rel``) within a
+   window along the scan line (``2 r + 1`` px wide, ``2 ceil(r / 3) + 1`` px tall) are dropped: with
+   a real LiDAR mounted away from the camera, background points "bleed through" foreground objects
+   near their edges (parallax), and the nearer point is the visible one.
 2. **Nearest fill.** Every pixel takes the depth of its nearest sample (a distance transform with
    labels), which also gives the distance ``d`` [px] from each pixel to that sample.
 3. **Distance-adaptive smoothing.** The nearest-fill map is piecewise constant (Voronoi cells).
@@ -17,11 +18,13 @@ The method (written for this package; in the family of IP-Basic-style classical 
 4. **Optional RGB-guided refinement** (``rgb_refine``): a guided filter with the grey image as
    guide pulls the interpolated depth towards image edges, only away from the samples (the
    samples and their immediate neighbourhood stay untouched).
-5. **Support mask.** A pixel is valid only if it lies within the vertical extent of the samples
-   of its neighbouring columns, plus ``support_margin_px``. Far above the highest LiDAR row (sky,
-   ceilings) or beside the area the sensor saw, the output is marked invalid instead of being
-   invented; ``extrapolate=True`` makes the whole image valid (values there are copies of the
-   nearest sample, i.e. the top row extended upwards).
+5. **Support mask.** A pixel is valid if it lies within the vertical extent of the samples of
+   its neighbouring columns, plus ``support_margin_px``, or between such pixels on its row or its
+   column: a pixel with samples around it is never left invalid (gaps in the returns, far regions
+   the LiDAR did not return). Far above the highest LiDAR row (sky, ceilings) or beside the area
+   the sensor saw, the output is marked invalid instead of being invented; ``extrapolate=True``
+   makes the whole image valid (values there are copies of the nearest sample, i.e. the top row
+   extended upwards). Without extrapolation only the band of rows around the samples is computed.
 
 Everything is vectorised OpenCV / numpy; no per-pixel Python loops.
 """
@@ -39,6 +42,7 @@ from lingbot_depth_ros.estimators.nearest import nearest_fill
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
 _MIN_LEVEL_SIZE_PX = 8  # stop building the pyramid when a level would be smaller than this
+_BAND_PAD_PX = 8  # rows computed beyond the valid band, so that its edge sees no image border
 
 
 def sample_spacing_px(sample_mask: np.ndarray) -> float:
@@ -106,39 +110,70 @@ def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float
     """
     mean_i = _box(guide, radius)
     mean_p = _box(source, radius)
-    cov_ip = _box(guide * source, radius) - mean_i * mean_p
-    var_i = _box(guide * guide, radius) - mean_i * mean_i
-    a = cov_ip / (var_i + np.float32(eps))
-    b = mean_p - a * mean_i
-    return _box(a, radius) * guide + _box(b, radius)
+    cov_ip = _box(cv2.multiply(guide, source), radius) - cv2.multiply(mean_i, mean_p)
+    var_i = _box(cv2.multiply(guide, guide), radius) - cv2.multiply(mean_i, mean_i)
+    a = cv2.divide(cov_ip, var_i + np.float32(eps))
+    b = mean_p - cv2.multiply(a, mean_i)
+    return cv2.multiply(_box(a, radius), guide) + _box(b, radius)
+
+
+def occlusion_window_px(radius_px: int) -> tuple[int, int]:
+    """(horizontal, vertical) radius [px] of the occlusion filter's window for ``radius_px``.
+
+    The window is ``2 * radius_px + 1`` wide and ``2 * ceil(radius_px / 3) + 1`` tall: a LiDAR's
+    samples are dense along its scan lines (image rows) and sparse across them, and a point that
+    bleeds through a foreground object has nearer neighbours on its own scan line; a tall window
+    would also drop genuine background seen by the next scan line above an object's top edge.
+    """
+    radius = int(radius_px)
+    return radius, (radius + 2) // 3
 
 
 def drop_occluded_samples(sparse_m: np.ndarray, sample_mask: np.ndarray, radius_px: int,
-                          relative_gap: float) -> np.ndarray:
+                          relative_gap: float, vertical_radius_px: int | None = None) -> np.ndarray:
     """Return ``sample_mask`` without the samples that are probably hidden behind a nearer one.
 
-    A sample is dropped when another sample within the (2r+1)^2 window is nearer by more than
-    ``relative_gap`` (relative to the nearer depth).
+    A sample is dropped when another sample within the (2 rv + 1) x (2 r + 1) window (rows x
+    columns) is nearer by more than ``relative_gap`` (relative to the nearer depth).
 
     Args:
         sparse_m: (H, W) float32 depth [m], read where ``sample_mask``.
         sample_mask: (H, W) bool samples.
-        radius_px: window radius r [px], >= 1.
-        relative_gap: e.g. 0.1 = 10 % farther than the nearest neighbour in the window.
+        radius_px: horizontal window radius r [px], >= 1.
+        relative_gap: e.g. 0.1 = 10 % farther than the nearest neighbour in the window, in (0, 10].
+        vertical_radius_px: vertical window radius rv [px]; None = ``radius_px`` (square window).
     """
-    far = np.float32(np.finfo(np.float32).max)
+    vertical = radius_px if vertical_radius_px is None else vertical_radius_px
+    # a large but finite stand-in for "no sample": (1 + relative_gap) * far stays finite in float32
+    far = np.float32(1e30)
     depth = np.where(sample_mask, sparse_m, far).astype(np.float32)
-    nearest_in_window = cv2.erode(depth, np.ones((2 * radius_px + 1, 2 * radius_px + 1), np.uint8),
+    nearest_in_window = cv2.erode(depth, np.ones((2 * vertical + 1, 2 * radius_px + 1), np.uint8),
                                   borderType=cv2.BORDER_REPLICATE)
     return sample_mask & (depth <= nearest_in_window * np.float32(1.0 + relative_gap))
 
 
+def _fill_between(mask: np.ndarray, axis: int) -> np.ndarray:
+    """``mask`` plus every pixel between the first and the last True pixel of its row (axis=1) or
+    column (axis=0)."""
+    length = mask.shape[axis]
+    any_true = mask.any(axis=axis)
+    first = np.where(any_true, mask.argmax(axis=axis), length).astype(np.int32)
+    last = (length - 1 - np.flip(mask, axis=axis).argmax(axis=axis)).astype(np.int32)
+    index = np.arange(length, dtype=np.int32)
+    if axis == 1:
+        return (index[None, :] >= first[:, None]) & (index[None, :] <= last[:, None])
+    return (index[:, None] >= first[None, :]) & (index[:, None] <= last[None, :])
+
+
 def support_mask(sample_mask: np.ndarray, margin_px: int) -> np.ndarray:
-    """(H, W) bool: pixels inside the vertical extent of the samples of nearby columns.
+    """(H, W) bool: pixels inside the extent of the samples.
 
     For each column, the highest and lowest sample rows among the columns within ``margin_px``
-    are taken; pixels between them, widened by ``margin_px`` up and down, are supported.
-    Columns with no sample within ``margin_px`` are unsupported.
+    are taken; pixels between them, widened by ``margin_px`` up and down, are supported. Then
+    every pixel that lies between supported pixels of its row, or of its column, is supported
+    too: a pixel with samples on both sides (a gap in the returns, a far region the LiDAR did not
+    return, an occlusion-filtered patch) is never left invalid. Only the outside stays
+    unsupported: above the top scan line, below the lowest, beside the sensor's field of view.
     """
     height, width = sample_mask.shape
     has_sample = sample_mask.any(axis=0)
@@ -150,7 +185,7 @@ def support_mask(sample_mask: np.ndarray, margin_px: int) -> np.ndarray:
     rows = np.arange(height, dtype=np.float32)[:, None]
     supported = (rows >= top[None, :] - margin_px) & (rows <= bottom[None, :] + margin_px)
     supported &= (top < height)[None, :]
-    return supported
+    return _fill_between(_fill_between(supported, axis=1), axis=0)
 
 
 class ClassicalCompletionEstimator(DepthEstimator):
@@ -167,13 +202,14 @@ class ClassicalCompletionEstimator(DepthEstimator):
         support_margin_px: how far [px] beyond the samples' extent output stays valid; None
             (default) = the typical sample spacing (sqrt(sample bounding box area / count)).
         rgb_refine: apply the RGB-guided refinement (guided filter) away from the samples
-            (default False; ~+10 ms per 1242x375 frame, small gain on very sparse input).
+            (default False; ~+7-10 ms per 1242x375 frame, ~3 % lower RMSE on real LiDAR).
         rgb_refine_eps: guided-filter regularisation in (0, 1] (default 1e-3; grey in [0, 1]).
-        occlusion_filter_px: radius [px] of the occluded-sample filter, in [0, 15]; 0 (default)
-            = off. Use 2-4 with a real LiDAR whose points bleed through foreground edges; leave 0
-            for clean sparse depth (depth cameras, simulated input).
+        occlusion_filter_px: horizontal radius r [px] of the occluded-sample filter, in [0, 15]
+            (window 2r+1 px wide, 2 ceil(r/3)+1 px tall); default 3, chosen on real KITTI Velodyne
+            frames (LiDAR 0.27 m behind the camera); 0 = off. Larger radii drop genuine background
+            at object edges (4 is already worse on real LiDAR). Harmless on clean sparse depth.
         occlusion_filter_rel: relative depth gap in (0, 10] above which the farther sample is
-            dropped (default 0.1).
+            dropped (default 0.3).
     """
 
     name = "classical"
@@ -182,8 +218,8 @@ class ClassicalCompletionEstimator(DepthEstimator):
     def __init__(self, *, smoothing: float = 0.5, max_levels: int = 6, min_depth_m: float = 0.05,
                  max_depth_m: float = 100.0, extrapolate: bool = False,
                  support_margin_px: float | None = None, rgb_refine: bool = False,
-                 rgb_refine_eps: float = 1e-3, occlusion_filter_px: int = 0,
-                 occlusion_filter_rel: float = 0.1) -> None:
+                 rgb_refine_eps: float = 1e-3, occlusion_filter_px: int = 3,
+                 occlusion_filter_rel: float = 0.3) -> None:
         if not 0.0 <= smoothing <= 4.0:
             raise ConfigError(f"classical.smoothing must be in [0, 4], got {smoothing}")
         if int(max_levels) != max_levels or not 0 <= max_levels <= 12:
@@ -222,22 +258,34 @@ class ClassicalCompletionEstimator(DepthEstimator):
             raise InputError(f"sparse depth has no valid measurements within [{self.min_depth_m:g}, "
                              f"{self.max_depth_m:g}] m ({int(measured.sum())} outside that range)")
         if self.occlusion_filter_px > 0:
-            samples = drop_occluded_samples(sparse, samples, self.occlusion_filter_px, self.occlusion_filter_rel)
+            horizontal, vertical = occlusion_window_px(self.occlusion_filter_px)
+            samples = drop_occluded_samples(sparse, samples, horizontal, self.occlusion_filter_rel, vertical)
 
-        filled, distance_px = nearest_fill(sparse, samples)
         spacing_px = sample_spacing_px(samples)
-        depth = distance_adaptive_smooth(filled, distance_px, self.smoothing, self.max_levels)
+        margin_px = int(math.ceil(spacing_px if self.support_margin_px is None else self.support_margin_px))
+        # Without extrapolation nothing farther than the margin above the highest sample row or below
+        # the lowest is valid: work on that band of rows only (plus a few rows against border effects).
+        rows = np.flatnonzero(samples.any(axis=1))
+        height = samples.shape[0]
+        top, bottom = 0, height
+        if not self.extrapolate:
+            top = max(0, int(rows[0]) - margin_px - _BAND_PAD_PX)
+            bottom = min(height, int(rows[-1]) + margin_px + _BAND_PAD_PX + 1)
+        band_samples = samples[top:bottom]
+
+        filled, distance_px = nearest_fill(sparse[top:bottom], band_samples)
+        band = distance_adaptive_smooth(filled, distance_px, self.smoothing, self.max_levels)
         if self.rgb_refine:
-            depth = self._refine_with_rgb(rgb, depth, distance_px, spacing_px)
-        np.clip(depth, self.min_depth_m, self.max_depth_m, out=depth)
+            band = self._refine_with_rgb(rgb[top:bottom], band, distance_px, spacing_px)
+        np.clip(band, self.min_depth_m, self.max_depth_m, out=band)
 
         if self.extrapolate:
-            valid = np.ones(depth.shape, bool)
-        else:
-            margin = spacing_px if self.support_margin_px is None else self.support_margin_px
-            valid = support_mask(samples, int(math.ceil(margin)))
-            depth[~valid] = np.nan
-        return DepthEstimate(depth_m=depth.astype(np.float32, copy=False), valid=valid)
+            return DepthEstimate(depth_m=band, valid=np.ones(band.shape, bool))
+        valid = np.zeros(samples.shape, bool)
+        valid[top:bottom] = support_mask(band_samples, margin_px)
+        depth = np.full(samples.shape, np.nan, np.float32)
+        depth[top:bottom] = np.where(valid[top:bottom], band, np.float32(np.nan))
+        return DepthEstimate(depth_m=depth, valid=valid)
 
     def _refine_with_rgb(self, rgb: np.ndarray, depth: np.ndarray, distance_px: np.ndarray,
                          spacing_px: float) -> np.ndarray:
@@ -245,8 +293,8 @@ class ClassicalCompletionEstimator(DepthEstimator):
         radius = max(1, int(round(0.35 * spacing_px)))
         refined = guided_filter(guide, depth, radius, self.rgb_refine_eps)
         # trust the guided value only away from the samples (0 on a sample, 1 from half a spacing on)
-        weight = np.clip(distance_px * np.float32(2.0 / max(spacing_px, 1e-6)), 0.0, 1.0)
-        return depth + weight * (refined - depth)
+        weight = np.minimum(distance_px * np.float32(2.0 / max(spacing_px, 1e-6)), np.float32(1.0))
+        return depth + cv2.multiply(weight, refined - depth)
 
     def describe(self) -> str:
         return (f"classical (smoothing={self.smoothing:g}, range=[{self.min_depth_m:g}, {self.max_depth_m:g}] m, "

@@ -109,11 +109,14 @@ ESTIMATOR_PARAMS: tuple[ParamSpec, ...] = (
     P("classical.support_margin_px", -1.0, "How far [px] beyond the samples' vertical extent the output stays "
       "valid; -1 = automatic (the sample spacing).", min=-1.0, max=10000.0, none_value=-1.0),
     P("classical.rgb_refine", False, "RGB-guided (guided filter) refinement away from the samples "
-      "(+~6 ms at 1242x375, 1-3 % lower error)."),
+      "(+~7-10 ms at 1242x375: below 60 Hz there; ~3 % lower RMSE on real LiDAR, 1-3 % on clean input)."),
     P("classical.rgb_refine_eps", 0.001, "Guided-filter regularisation of rgb_refine.", min=1e-6, max=1.0),
-    P("classical.occlusion_filter_px", 0, "Drop LiDAR samples that have a clearly nearer sample within this "
-      "radius [px] (parallax bleed-through at edges); 0 = off, 2-4 for a real LiDAR.", min=0, max=15),
-    P("classical.occlusion_filter_rel", 0.1, "Relative depth gap that counts as clearly nearer for the "
+    P("classical.occlusion_filter_px", 3, "Drop LiDAR samples that have a clearly nearer sample within this "
+      "horizontal radius r [px] along the scan line (window 2r+1 wide, 2*ceil(r/3)+1 tall): parallax "
+      "bleed-through at edges of a LiDAR mounted apart from the camera. 3 fits a real LiDAR (KITTI Velodyne "
+      "hold-out: RMSE -5 %, MAE -10 % vs off); 4 and more also drop real background at edges; harmless on "
+      "clean sparse depth; 0 = off.", min=0, max=15),
+    P("classical.occlusion_filter_rel", 0.3, "Relative depth gap that counts as clearly nearer for the "
       "occlusion filter.", min=0.001, max=10.0),
     P("nearest.max_distance_px", 0.0, "nearest estimator: pixels farther than this [px] from any sample are "
       "invalid; 0 = unlimited.", min=0.0, max=10000.0, none_value=0.0),
