@@ -73,7 +73,9 @@ def run_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
     from lingbot_depth_ros.ros.dds import apply_default_dds_profile
-    from lingbot_depth_ros.evaluation.replay import NodeLaunch, ReplayOptions, evaluate
+    from lingbot_depth_ros.evaluation.node_process import NodeLaunch
+    from lingbot_depth_ros.evaluation.replay import ReplayOptions
+    from lingbot_depth_ros.ros.replay_cli import evaluate
 
     apply_default_dds_profile()
     if args.frames < 1:

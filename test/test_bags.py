@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.evaluation.bags import TYPESTORE, BagFrame, BagTopics, BagWriter, bag_topics, read_frames, \
-    read_raw, write_bag
+from lingbot_depth_ros.errors import EncodingError
+from lingbot_depth_ros.evaluation.bag_messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TYPESTORE, \
+    camera_info_message, image_message, pointcloud_message, xyz_from_message
+from lingbot_depth_ros.evaluation.bags import BagFrame, BagWriter, bag_topics, read_frames, read_raw, write_bag
+from lingbot_depth_ros.evaluation.topics import StreamTopics
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.scene import LidarConfig, SceneGenerator
 
@@ -36,7 +39,7 @@ def test_round_trip_is_exact(tmp_path: Path, storage: str, encoding: str) -> Non
     assert topics["/camera/camera_info"] == ("sensor_msgs/msg/CameraInfo", 3)
     assert topics["/camera/sparse_depth"] == ("sensor_msgs/msg/Image", 3)
     assert topics["/camera/depth_gt"] == ("sensor_msgs/msg/Image", 3)
-    assert topics["/lidar/points"] == ("sensor_msgs/msg/PointCloud2", 3)
+    assert topics["/camera/lidar_points"] == ("sensor_msgs/msg/PointCloud2", 3)
     assert topics["/tf_static"] == ("tf2_msgs/msg/TFMessage", 1)
 
     back = list(read_frames(tmp_path / "bag"))
@@ -72,7 +75,7 @@ def test_messages_are_standard_ros2_messages(tmp_path: Path) -> None:
     assert sparse.encoding == "16UC1"
     gt = TYPESTORE.deserialize_cdr(raw["/camera/depth_gt"].data, "sensor_msgs/msg/Image")
     assert gt.encoding == "32FC1"
-    cloud = TYPESTORE.deserialize_cdr(raw["/lidar/points"].data, "sensor_msgs/msg/PointCloud2")
+    cloud = TYPESTORE.deserialize_cdr(raw["/camera/lidar_points"].data, "sensor_msgs/msg/PointCloud2")
     assert [f.name for f in cloud.fields] == ["x", "y", "z"] and cloud.point_step == 12
     assert cloud.header.frame_id == "lidar"
     # log time = header stamp, so a replay at the recorded rate keeps the capture timing
@@ -115,7 +118,7 @@ def test_writer_refuses_bad_input_and_leaves_no_partial_bag(tmp_path: Path) -> N
 
 
 def test_custom_topic_names(tmp_path: Path) -> None:
-    topics = BagTopics(image="/cam/rgb", camera_info="/cam/info", sparse_depth="/cam/lidar_depth", depth_gt="/cam/gt")
+    topics = StreamTopics(image="/cam/rgb", camera_info="/cam/info", sparse_depth="/cam/lidar_depth", depth_gt="/cam/gt")
     with BagWriter(tmp_path / "bag", storage="db3", topics=topics) as writer:
         for frame in scene_frames(n=2):
             writer.write(frame)
@@ -126,8 +129,6 @@ def test_custom_topic_names(tmp_path: Path) -> None:
 def test_recorded_bags_with_log_times_after_the_stamps(tmp_path: Path) -> None:
     """A driver's messages are logged some ms after their stamp, the image before its camera_info."""
     from rosbags.rosbag2 import StoragePlugin, Writer
-
-    from lingbot_depth_ros.evaluation.bags import CAMERA_INFO_TYPE, IMAGE_TYPE, camera_info_message, image_message
 
     frames = scene_frames(n=3)
     with Writer(tmp_path / "bag", version=9, storage_plugin=StoragePlugin.MCAP) as writer:
@@ -143,3 +144,21 @@ def test_recorded_bags_with_log_times_after_the_stamps(tmp_path: Path) -> None:
     assert [f.stamp_ns for f in back] == [f.stamp_ns for f in frames]
     assert all(f.sparse_depth_m is None and f.depth_gt_m is None and f.camera_frame_id == "cam" for f in back)
     np.testing.assert_array_equal(back[2].rgb, frames[2].rgb)
+
+
+def test_bag_clouds_use_the_checked_parser() -> None:
+    """Bag clouds go through the one PointCloud2 parser (geometry/cloud_fields): int16 fields read, a field
+    past point_step refused (the bag reader's own copy had no such check and read the next point's bytes)."""
+    xyz = np.array([[1.0, 2.0, 3.0], [4.0, np.nan, 6.0], [7.0, 8.0, 9.0]], np.float32)
+    msg = pointcloud_message(xyz, 5, "lidar")
+    np.testing.assert_array_equal(xyz_from_message(msg), xyz[[0, 2]])
+    msg.fields[2].offset = 10  # z would read bytes 10..13: past the 12-byte point
+    with pytest.raises(EncodingError, match="overruns point_step"):
+        xyz_from_message(msg)
+    PointField = TYPESTORE.types["sensor_msgs/msg/PointField"]
+    ints = np.array([[1000, -2000, 3000]], "<i2")
+    msg = TYPESTORE.types[POINTCLOUD2_TYPE](
+        header=msg.header, height=1, width=1, is_bigendian=False, point_step=6, row_step=6, is_dense=True,
+        fields=[PointField(name=n, offset=2 * i, datatype=3, count=1) for i, n in enumerate("xyz")],
+        data=ints.view(np.uint8).reshape(-1))
+    np.testing.assert_array_equal(xyz_from_message(msg), [[1000, -2000, 3000]])

@@ -20,7 +20,12 @@ from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
 from lingbot_depth_ros.evaluation.bags import read_frames
 from lingbot_depth_ros.ros.dds import dds_profile_path
 from lingbot_depth_ros.evaluation.metrics import depth_metrics
-from lingbot_depth_ros.evaluation.replay import cdr_stamp_ns
+from lingbot_depth_ros.evaluation.replay import cdr_stamp_ns, lidar_params_from_extrinsics, load_bag, \
+    node_projection, show_projected_lidar
+from lingbot_depth_ros.evaluation.topics import StreamTopics
+from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform
+from lingbot_depth_ros.ros.navigation_params import lidar_extrinsics_from_params
+from lingbot_depth_ros.ros.replay_cli import lidar_setup
 from lingbot_depth_ros.io.ply import read_ply
 
 pytestmark = pytest.mark.ros
@@ -37,14 +42,15 @@ def scene_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_cli(args: list[str], timeout: float = 120.0, env: dict[str, str] | None = None
             ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lingbot_depth_ros.evaluation.replay", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "lingbot_depth_ros.ros.replay_cli", *args], capture_output=True,
                           text=True, timeout=timeout, env=env)
 
 
 def test_start_node_and_compare_with_nearest(scene_bag: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     result = run_cli([str(scene_bag), "--out", str(out), "--start-node", "--estimator", "classical",
-                      "--rate", "max", "--compare", "nearest", "--record-points", "--pictures", "3"])
+                      "--rate", "max", "--compare", "nearest", "--record-points", "--pictures", "3",
+                      "--save-depth"])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "classical: 6/6 frames answered" in result.stdout
 
@@ -53,7 +59,7 @@ def test_start_node_and_compare_with_nearest(scene_bag: Path, tmp_path: Path) ->
     assert (classical["label"], nearest["label"]) == ("classical", "nearest")
     # Started nodes live on private topics, so they never meet a live camera or each other.
     assert re.fullmatch(r"/lingbot_eval/p\d+/classical/camera/image", classical["settings"]["topics"]["image"])
-    assert re.fullmatch(r"/lingbot_eval/p\d+/nearest/camera/depth", nearest["settings"]["topics"]["depth"])
+    assert re.fullmatch(r"/lingbot_eval/p\d+/nearest/camera/depth/image", nearest["settings"]["topics"]["depth"])
     for run in (classical, nearest):
         assert run["frames_sent"] == N_FRAMES and run["frames_answered"] == N_FRAMES and run["frames_dropped"] == 0
         assert 0.0 < run["latency_ms"]["min"] <= run["latency_ms"]["max"] < 10_000.0
@@ -87,6 +93,21 @@ def test_start_node_and_compare_with_nearest(scene_bag: Path, tmp_path: Path) ->
     assert len(clouds) == 3
     xyz, rgb = read_ply(clouds[0])
     assert xyz.shape[0] == counts[0] and rgb is not None and (xyz[:, 2] > 0).all()
+    # --save-depth: every answered frame of every run, 16-bit PNG [mm] + float32 NPY [m], frame_NNNN names.
+    for label in ("classical", "nearest"):
+        names = sorted(p.name for p in (out / "depth" / label).iterdir())
+        assert names == sorted([f"frame_{i:04d}.png" for i in range(N_FRAMES)] +
+                               [f"frame_{i:04d}.npy" for i in range(N_FRAMES)])
+    depth_m = np.load(out / "depth" / "classical" / "frame_0002.npy")
+    depth_mm = cv2.imread(str(out / "depth" / "classical" / "frame_0002.png"), cv2.IMREAD_UNCHANGED)
+    assert depth_m.dtype == np.float32 and depth_m.shape == (240, 320) and depth_mm.dtype == np.uint16
+    valid = np.isfinite(depth_m) & (depth_m > 0)
+    assert valid.mean() > 0.5
+    np.testing.assert_array_equal(depth_mm[valid], np.round(depth_m[valid] * 1000).astype(np.uint16))
+    # Both pixel sets are reported; the all-pixel score counts every valid ground-truth pixel.
+    assert classical["metrics_all"]["n_valid"] >= classical["metrics"]["n_valid"]
+    assert "## Accuracy on all valid ground-truth pixels" in markdown
+    assert "covered px" in result.stdout and "all GT px" in result.stdout
 
 
 def test_replay_into_a_running_node_with_sim_time(scene_bag: Path, tmp_path: Path) -> None:
@@ -115,7 +136,7 @@ def test_replay_into_a_running_node_with_sim_time(scene_bag: Path, tmp_path: Pat
             executor.spin_once(timeout_sec=0.05)  # the listener must hear the node before the clock runs
         assert node.poll() is None, "the depth node exited"
         # The node in namespace /camera reads /camera/image etc. and publishes /camera/depth: the defaults.
-        replay = subprocess.Popen([sys.executable, "-m", "lingbot_depth_ros.evaluation.replay", str(scene_bag),
+        replay = subprocess.Popen([sys.executable, "-m", "lingbot_depth_ros.ros.replay_cli", str(scene_bag),
                                    "--out", str(tmp_path / "eval"), "--clock", "--rate", "1.0", "--label", "external"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 120
@@ -151,23 +172,93 @@ def test_replay_into_a_running_node_with_sim_time(scene_bag: Path, tmp_path: Pat
 def test_lidar_clouds_into_a_pointcloud_node(scene_bag: Path, tmp_path: Path) -> None:
     """--send-lidar: the bag's PointCloud2 scans drive a node with sparse_input:=pointcloud (issue 4 path).
 
-    The scene's LiDAR sits 0.12 m above the camera, axes aligned with the camera body frame.
+    The started node gets the bag's /tf_static transform as lidar.* parameters (it used to run with zero
+    extrinsics unless the user typed them: RMSE about 2x worse, silently).
     """
     out = tmp_path / "eval"
     result = run_cli([str(scene_bag), "--out", str(out), "--start-node", "--rate", "max", "--send-lidar",
-                      "--no-sparse", "--node-param", "sparse_input:=pointcloud", "--node-param", "lidar.z_m:=0.12",
-                      "--node-param", "lidar.use_tf:=false", "--label", "lidar"])
+                      "--no-sparse", "--node-param", "sparse_input:=pointcloud", "--label", "lidar"])
     assert result.returncode == 0, result.stdout + result.stderr
     (run,) = json.loads((out / "report.json").read_text())["runs"]
     assert run["frames_answered"] == N_FRAMES and run["settings"]["sent_lidar"] is True
     assert run["settings"]["sent_sparse"] is False
+    expected = lidar_params_from_extrinsics(load_bag(scene_bag).camera_from_lidar)
+    params = run["settings"]["node"]["params"]
+    assert {k: params[k] for k in expected} == expected and params["lidar.use_tf"] == "false"
     # Projected by the node itself, the scans give the same accuracy as the bag's sparse depth images.
+    assert run["metrics"]["rmse_mm"] == pytest.approx(_offline_classical_rmse(scene_bag), rel=0.05)
+
+
+def _offline_classical_rmse(bag: Path) -> float:
     offline = []
     estimator = create_estimator("classical")
-    for frame in read_frames(scene_bag):
+    for frame in read_frames(bag):
         estimate = estimator.estimate(frame.rgb, frame.sparse_depth_m, frame.intrinsics)
         offline.append(depth_metrics(np.where(estimate.valid, estimate.depth_m, np.nan), frame.depth_gt_m)["rmse_mm"])
-    assert run["metrics"]["rmse_mm"] == pytest.approx(float(np.mean(offline)), rel=0.05)
+    return float(np.mean(offline))
+
+
+def test_lidar_clouds_into_a_running_node_in_camera_namespace(scene_bag: Path, tmp_path: Path) -> None:
+    """A node in /camera reading clouds listens on /camera/lidar_points: the tool's default --lidar-topic
+    (it was /lidar/points). The tool prints the bag's extrinsics as -p parameters for such a node."""
+    bag = load_bag(scene_bag)
+    _, note = lidar_setup(bag, None)
+    assert note is not None and "tf2_msgs is not installed" in note  # no tf2 wheels on this machine
+    line = note.split("--ros-args ", 1)[1].split()
+    params = dict(item.split(":=") for item in line if item != "-p")
+    assert params == lidar_params_from_extrinsics(bag.camera_from_lidar)
+    env = dict(os.environ, FASTRTPS_DEFAULT_PROFILES_FILE=str(dds_profile_path()))
+    node = subprocess.Popen(
+        [sys.executable, "-m", "lingbot_depth_ros.depth_node", "--ros-args", "-p", "estimator:=classical",
+         "-p", "input_qos:=reliable", "-p", "sparse_input:=pointcloud", *line, "-r", "__ns:=/camera"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
+    try:
+        result = run_cli([str(scene_bag), "--out", str(tmp_path / "eval"), "--rate", "max", "--send-lidar",
+                          "--no-sparse", "--label", "external"], env=env)
+    finally:
+        node.send_signal(signal.SIGINT)
+        try:
+            node.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            node.wait()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--ros-args -p lidar.x_m:=" in result.stdout
+    (run,) = json.loads((tmp_path / "eval" / "report.json").read_text())["runs"]
+    assert run["settings"]["topics"]["lidar_points"] == "/camera/lidar_points"
+    assert run["frames_answered"] == N_FRAMES and run["settings"]["tf_static_published"] is False
+    assert run["metrics"]["rmse_mm"] == pytest.approx(_offline_classical_rmse(scene_bag), rel=0.05)
+
+
+def test_lidar_params_invert_the_node_extrinsics() -> None:
+    """lidar.* parameters from a T_camera_lidar give back that transform in the node's own conversion."""
+    # a KITTI-like mounting: LiDAR 0.27 m behind, 0.08 m above the camera, axes nearly the camera body's
+    optical_t_body = RigidTransform(BODY_R_OPTICAL, np.zeros(3)).inverse()
+    kitti_like = optical_t_body.compose(RigidTransform.from_xyz_rpy(-0.27, 0.01, 0.08, 0.01, 0.02, -0.015))
+    for transform in (kitti_like, RigidTransform.from_xyz_rpy(0.3, -0.2, 0.1, 0.05, -0.4, 2.0)):
+        params = lidar_params_from_extrinsics(transform.matrix())
+        assert all("." in v and v != "-0.0" for v in params.values()), params  # parsed as doubles by ROS
+        back = lidar_extrinsics_from_params({k: float(v) for k, v in params.items()})
+        np.testing.assert_allclose(back.matrix(), transform.matrix(), atol=1e-8)
+    assert StreamTopics().lidar_points == "/camera/lidar_points" and StreamTopics().depth == "/camera/depth/image"
+
+
+def test_sparse_panel_of_cloud_runs_shows_the_projected_lidar(scene_bag: Path) -> None:
+    """Point-cloud runs: the pictures' sparse input is the cloud as the node projects it, not the bag's image."""
+    bag = load_bag(scene_bag, max_frames=2)
+    sparse_images = [f.inputs.sparse_depth_m.copy() for f in bag.frames]
+    # a node told a wrong pose sees a different sparse input, and the pictures show what it saw
+    show_projected_lidar(bag, node_projection({"lidar.z_m": "0.5"}, bag.camera_from_lidar))
+    shifted = bag.frames[0].inputs.sparse_depth_m
+    show_projected_lidar(bag, node_projection({}, bag.camera_from_lidar))
+    for frame, image in zip(bag.frames, sparse_images):
+        projected = frame.inputs.sparse_depth_m
+        assert frame.inputs.sparse_label == "sparse input (LiDAR projected)"
+        both = (projected > 0) & (image > 0)
+        # the bag's sparse image is this projection (same cloud, same extrinsics): same pixels, same depths
+        assert both.sum() > 0.9 * (image > 0).sum()
+        np.testing.assert_allclose(projected[both], image[both], atol=0.01)
+    assert ((shifted > 0) & (sparse_images[0] > 0)).sum() < 0.5 * (sparse_images[0] > 0).sum()
 
 
 def test_overload_counts_dropped_frames(scene_bag: Path, tmp_path: Path) -> None:

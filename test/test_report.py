@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from lingbot_depth_ros.evaluation.report import FrameInputs, FrameOutcome, RunResult, distance_edges, frame_panel, \
-    error_by_distance, latency_stats, mean_metrics, picture_indices, score_frame, write_report
+from lingbot_depth_ros.evaluation.frames import FrameInputs, FrameOutcome, RunResult, latency_stats, mean_metrics, \
+    score_frame
+from lingbot_depth_ros.evaluation.report import write_report
+from lingbot_depth_ros.evaluation.report_figures import distance_edges, error_by_distance, frame_panel, picture_indices
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -63,11 +65,14 @@ def test_write_report_files(tmp_path: Path) -> None:
         inputs.append(FrameInputs(i, 1000 + i, rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), sparse, gt))
         good[i] = gt + 0.05
         partial[i] = np.where(np.arange(64)[None, :] < 32, gt * 1.2, np.nan).astype(np.float32)
-    runs = [RunResult("good", [FrameOutcome(i, 1000 + i, True, 30.0 + i, score_frame(good[i], inputs[i].depth_gt_m))
-                               for i in range(3)], good, 0.0, 0.5),
-            RunResult("partial", [FrameOutcome(0, 1000, True, 50.0, score_frame(partial[0], inputs[0].depth_gt_m)),
-                                  FrameOutcome(1, 1001, False), FrameOutcome(2, 1002, False)],
-                      {0: partial[0]}, 0.0, 1.0)]
+    def outcome(i: int, pred: np.ndarray, latency_ms: float) -> FrameOutcome:
+        gt = inputs[i].depth_gt_m
+        return FrameOutcome(i, 1000 + i, True, latency_ms, score_frame(pred, gt),
+                            metrics_all=score_frame(pred, gt, invalid="nearest"))
+
+    runs = [RunResult("good", [outcome(i, good[i], 30.0 + i) for i in range(3)], good, 0.0, 0.5),
+            RunResult("partial", [outcome(0, partial[0], 50.0), FrameOutcome(1, 1001, False),
+                                  FrameOutcome(2, 1002, False)], {0: partial[0]}, 0.0, 1.0)]
     paths = write_report(tmp_path / "rep", inputs, runs, meta={"bag": "synthetic"}, tile_width=128)
 
     def no_nan(token: str) -> float:
@@ -79,11 +84,26 @@ def test_write_report_files(tmp_path: Path) -> None:
     assert partial_summary["frames_dropped"] == 2
     assert partial_summary["metrics"]["coverage"] == pytest.approx(0.5)
     assert document["frames"]["partial"][1]["metrics"] is None
+    # Both pixel sets: the fully covered run scores the same on both, the half-covered one is scored on
+    # all 48x64 ground-truth pixels too (its right half filled from the nearest prediction, 20 % too far).
+    assert good_summary["metrics_all"]["rmse_mm"] == pytest.approx(good_summary["metrics"]["rmse_mm"])
+    assert partial_summary["metrics"]["n_valid"] == 48 * 32 and partial_summary["metrics_all"]["n_valid"] == 48 * 64
+    assert partial_summary["metrics_all"]["coverage"] == pytest.approx(0.5)
+    assert partial_summary["metrics_all"]["rmse_mm"] != pytest.approx(partial_summary["metrics"]["rmse_mm"], rel=0.01)
+    assert document["frames"]["partial"][0]["metrics_all"]["n_valid"] == 48 * 64
+    assert set(document["pixel_sets"]) == {"metrics", "metrics_all"}
     markdown = paths.markdown.read_text()
     assert "| good | 3 / 3 | 0 |" in markdown and "| partial | 1 / 3 | 2 |" in markdown
+    assert "RMSE covered px [mm] | RMSE all GT px [mm]" in markdown
+    covered = markdown.index("## Accuracy on covered pixels")
+    everything = markdown.index("## Accuracy on all valid ground-truth pixels")
+    all_rmse = f"| partial | {partial_summary['metrics_all']['rmse_mm']:.1f} |"
+    covered_rmse = f"| partial | {partial_summary['metrics']['rmse_mm']:.1f} |"
+    assert covered < markdown.index(covered_rmse) < everything < markdown.index(all_rmse)
     page = paths.html.read_text()
     assert page.startswith("<!DOCTYPE html>") and "<td>good</td><td>3 / 3</td>" in page
     assert page.count("<img ") == 4 and "<b>bag</b>: synthetic" in page
+    assert "<h2>Accuracy on all valid ground-truth pixels</h2>" in page
     assert paths.plot is not None and len(paths.pictures) == 3
     for picture in [paths.plot, *paths.pictures]:
         assert picture.read_bytes()[:8] == PNG_SIGNATURE
@@ -99,15 +119,21 @@ def test_wide_frames_are_laid_out_in_columns() -> None:
     assert panel.shape == (5 * 24, 2 * 80, 3)  # tiles 2 x 40 px wide, stacked per run; runs side by side
 
 
-def test_scene_bag_and_report_code_import_no_ros() -> None:
-    """The evaluation layer below the replay tool (scene, bags, converters, report) runs without ROS."""
+def test_scene_and_every_evaluation_module_import_no_ros() -> None:
+    """All of lingbot_depth_ros.evaluation (bags, converters, replay setup and scoring, report) and the
+    scene run without ROS; the ROS side of the replay lives in lingbot_depth_ros.ros.replay_*."""
     import subprocess
     import sys
 
-    code = ("import sys\n"
-            "import lingbot_depth_ros.scene, lingbot_depth_ros.evaluation.bags\n"
-            "import lingbot_depth_ros.evaluation.bag_tools, lingbot_depth_ros.evaluation.report\n"
-            "leaked = [m for m in ('rclpy', 'sensor_msgs', 'torch') if m in sys.modules]\n"
+    import lingbot_depth_ros.evaluation as evaluation
+
+    modules = sorted(p.stem for p in Path(evaluation.__file__).parent.glob("*.py") if p.stem != "__init__")
+    assert {"bags", "bag_tools", "replay", "report", "metrics"} <= set(modules)
+    code = ("import importlib, sys\n"
+            "import lingbot_depth_ros.scene, lingbot_depth_ros.geometry.cloud_fields\n"
+            f"for name in {modules!r}:\n"
+            "    importlib.import_module('lingbot_depth_ros.evaluation.' + name)\n"
+            "leaked = [m for m in ('rclpy', 'sensor_msgs', 'tf2_msgs', 'torch') if m in sys.modules]\n"
             "assert not leaked, leaked\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -16,7 +16,13 @@ Examples::
 
 Files of one frame are paired by their *frame key*: the longest run of digits in the file name
 (``rgb_0000000050.png`` <-> ``gt_0000000050.png``; ``..._sync_image_0000000005_image_02.png`` ->
-``0000000005``). A directory argument means every image (or .bin scan) in it.
+``0000000005``), or what ``--frame-key REGEX`` matches in it (its first group, if it has one). One
+file per stream is one frame, whatever the names (``cam_02.png`` + ``lidar_data.bin`` + ``gt.png``).
+A directory argument means every image (or .bin scan) in it.
+
+KITTI camera: ``--camera`` is inferred from the paths (``image_02`` / ``image_03``); when the paths
+do not tell (or disagree) and the calibration needs it, the command refuses. A calibration that states
+the image size (``S_rect_<camera>``) must match the images.
 """
 
 from __future__ import annotations
@@ -28,11 +34,12 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.evaluation.bags import BagFrame, BagSummary, bag_topics, write_bag
+from lingbot_depth_ros.evaluation.kitti import calib_entries, kitti_camera_from_velodyne, kitti_intrinsics, \
+    load_kitti_depth_png, load_velodyne_bin, resolve_camera
 from lingbot_depth_ros.evaluation.sparse_sampling import sample_random, sample_scanlines
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import RigidTransform
@@ -44,8 +51,22 @@ NYU_INTRINSICS = (518.8579, 519.46961, 325.58245, 253.73617)
 
 
 # ---------------------------------------------------------------------------------- file pairing
-def frame_key(path: Path) -> str:
-    """The longest run of digits in the file stem (the last one on ties); the stem when it has none."""
+def frame_key(path: Path, pattern: str | None = None) -> str:
+    """The frame key of a file: with ``pattern``, what the regex matches in the file name (its first
+    group when it has groups); else the longest run of digits in the file stem (the last one on ties),
+    or the stem when it has none.
+
+    Raises:
+        InputError: ``pattern`` is not a valid regex or does not match the name.
+    """
+    if pattern is not None:
+        try:
+            match = re.search(pattern, path.name)
+        except re.error as exc:
+            raise InputError(f"--frame-key {pattern!r} is not a valid regular expression: {exc}") from None
+        if match is None:
+            raise InputError(f"--frame-key {pattern!r} does not match the file name {path.name}")
+        return match.group(1) if match.re.groups else match.group(0)
     runs = re.findall(r"\d+", path.stem)
     if not runs:
         return path.stem
@@ -72,118 +93,43 @@ def expand_files(items: Sequence[str | Path], suffixes: tuple[str, ...], what: s
     return files
 
 
-def keyed(files: list[Path], what: str) -> dict[str, Path]:
+def keyed(files: list[Path], what: str, pattern: str | None = None) -> dict[str, Path]:
     """frame key -> file (InputError when two files share a key)."""
     out: dict[str, Path] = {}
     for path in files:
-        key = frame_key(path)
+        key = frame_key(path, pattern)
         if key in out:
             raise InputError(f"{what}: {out[key].name} and {path.name} have the same frame key '{key}'; when one "
-                             "directory holds several streams, pass file patterns (e.g. dir/gt_*.png) instead")
+                             "directory holds several streams, pass file patterns (e.g. dir/gt_*.png) instead; or say "
+                             "where the key is with --frame-key REGEX")
         out[key] = path
     return out
 
 
-def pair_files(primary: list[Path], others: dict[str, list[Path]]) -> list[tuple[str, Path, dict[str, Path]]]:
-    """For each primary file (sorted by key), its partners with the same frame key (InputError if missing)."""
-    primary_by_key = keyed(primary, "rgb")
-    other_by_key = {name: keyed(files, name) for name, files in others.items()}
+def pair_files(primary: list[Path], others: dict[str, list[Path]], pattern: str | None = None
+               ) -> list[tuple[str, Path, dict[str, Path]]]:
+    """For each primary file (sorted by key), its partners with the same frame key (InputError if missing).
+
+    One file per stream (and no ``pattern``) is one frame: paired whatever their names.
+    """
+    if pattern is None and len(primary) == 1 and all(len(files) == 1 for files in others.values()):
+        return [(frame_key(primary[0]), primary[0], {name: files[0] for name, files in others.items()})]
+    primary_by_key = keyed(primary, "rgb", pattern)
+    other_by_key = {name: keyed(files, name, pattern) for name, files in others.items()}
     pairs = []
     for key in sorted(primary_by_key):
         partners = {}
         for name, by_key in other_by_key.items():
             if key not in by_key:
                 raise InputError(f"no {name} file with frame key '{key}' for {primary_by_key[key].name} "
-                                 f"(have keys: {', '.join(sorted(by_key)[:5])}...)")
+                                 f"(have keys: {', '.join(sorted(by_key)[:5])}...); name the files of one frame "
+                                 "alike, or pass --frame-key REGEX")
             partners[name] = by_key[key]
         pairs.append((key, primary_by_key[key], partners))
     return pairs
 
 
 # ---------------------------------------------------------------------------------- KITTI
-def load_kitti_depth_png(path: Path) -> np.ndarray:
-    """KITTI depth PNG (uint16, metres * 256, 0 = none) -> (H, W) float32 [m]."""
-    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if array is None:
-        raise InputError(f"{path}: cannot decode image")
-    if array.dtype != np.uint16 or array.ndim != 2:
-        raise InputError(f"{path}: KITTI depth must be a single-channel 16-bit PNG (m * 256), got "
-                         f"{array.dtype} with shape {array.shape}")
-    return array.astype(np.float32) / np.float32(256.0)
-
-
-def _calib_entries(path: Path) -> dict[str, np.ndarray]:
-    entries: dict[str, np.ndarray] = {}
-    for line in path.read_text().splitlines():
-        if ":" not in line:
-            continue
-        name, _, values = line.partition(":")
-        try:
-            entries[name.strip()] = np.array([float(v) for v in values.split()], dtype=np.float64)
-        except ValueError:
-            continue  # e.g. calib_time: 09-Jan-2012 13:57:47
-    return entries
-
-
-def kitti_intrinsics(calib: Path, width: int, height: int, camera: str = "02") -> CameraIntrinsics:
-    """Intrinsics from ``calib_cam_to_cam.txt`` (``P_rect_<camera>``) or a depth_selection intrinsics
-    file (9 numbers, K row-major).
-
-    Raises:
-        InputError: the file has neither.
-    """
-    if not calib.is_file():
-        raise InputError(f"calibration file not found: {calib}")
-    entries = _calib_entries(calib)
-    key = f"P_rect_{camera}"
-    if key in entries and entries[key].size == 12:
-        p = entries[key].reshape(3, 4)
-        return CameraIntrinsics(fx=p[0, 0], fy=p[1, 1], cx=p[0, 2], cy=p[1, 2], width=width, height=height)
-    numbers = calib.read_text().split()
-    try:
-        values = [float(v) for v in numbers]
-    except ValueError:
-        values = []
-    if len(values) == 9:
-        return CameraIntrinsics.from_matrix(np.array(values), width, height)
-    raise InputError(f"{calib}: no {key} (12 numbers) and not a 9-number K file")
-
-
-def kitti_camera_from_velodyne(velo_to_cam: Path, cam_to_cam: Path | None, camera: str = "02") -> np.ndarray:
-    """4x4 T_camera_velodyne for rectified camera ``camera`` from KITTI calibration files.
-
-    ``calib_velo_to_cam.txt`` gives R, T of the unrectified reference camera 0; with
-    ``calib_cam_to_cam.txt`` the rectifying rotation ``R_rect_00`` and the baseline of
-    ``P_rect_<camera>`` (P[0, 3] / P[0, 0]) are applied, as in the KITTI devkit.
-    """
-    entries = _calib_entries(velo_to_cam)
-    if "R" not in entries or "T" not in entries or entries["R"].size != 9 or entries["T"].size != 3:
-        raise InputError(f"{velo_to_cam}: needs 'R:' (9 numbers) and 'T:' (3 numbers)")
-    cam0_from_velo = np.eye(4)
-    cam0_from_velo[:3, :3] = entries["R"].reshape(3, 3)
-    cam0_from_velo[:3, 3] = entries["T"]
-    if cam_to_cam is None:
-        return cam0_from_velo
-    cam = _calib_entries(cam_to_cam)
-    if "R_rect_00" not in cam or f"P_rect_{camera}" not in cam:
-        raise InputError(f"{cam_to_cam}: needs R_rect_00 and P_rect_{camera}")
-    rect = np.eye(4)
-    rect[:3, :3] = cam["R_rect_00"].reshape(3, 3)
-    p = cam[f"P_rect_{camera}"].reshape(3, 4)
-    baseline = np.eye(4)
-    baseline[0, 3] = p[0, 3] / p[0, 0]
-    baseline[1, 3] = p[1, 3] / p[1, 1]
-    return baseline @ rect @ cam0_from_velo
-
-
-def load_velodyne_bin(path: Path) -> np.ndarray:
-    """KITTI velodyne scan (.bin, float32 x, y, z, reflectance) -> (N, 3) float32 [m]."""
-    raw = np.fromfile(path, dtype="<f4")
-    if raw.size % 4:
-        raise InputError(f"{path}: size {raw.size * 4} bytes is not a multiple of 16 (x, y, z, r float32)")
-    return np.ascontiguousarray(raw.reshape(-1, 4)[:, :3])
-
-
 def extrinsics_from_xyz_rpy(values: Sequence[float]) -> np.ndarray:
     """4x4 T_camera_lidar from x y z [m] roll pitch yaw [rad] (camera optical frame <- LiDAR frame)."""
     if len(values) != 6:
@@ -195,8 +141,9 @@ def kitti_frames(rgb: Sequence[str | Path], gt: Sequence[str | Path], *, sparse:
                  simulate_scanlines: int | None = None, calib: Path | None = None,
                  intrinsics: Sequence[float] | None = None, camera: str = "02",
                  lidar_scans: Sequence[str | Path] | None = None, camera_from_lidar: np.ndarray | None = None,
-                 rate_hz: float = 10.0, start_ns: int = START_NS, seed: int = 0) -> Iterator[BagFrame]:
-    """BagFrames from KITTI depth-completion files.
+                 rate_hz: float = 10.0, start_ns: int = START_NS, seed: int = 0,
+                 frame_key_pattern: str | None = None) -> Iterator[BagFrame]:
+    """BagFrames from KITTI depth-completion files (paired by :func:`pair_files`, ``frame_key_pattern``).
 
     Args:
         rgb, gt: image and ground-truth (uint16 PNG, m * 256) files or directories.
@@ -217,7 +164,7 @@ def kitti_frames(rgb: Sequence[str | Path], gt: Sequence[str | Path], *, sparse:
         others["sparse"] = expand_files(sparse, (".png",), "sparse")
     if lidar_scans is not None:
         others["lidar"] = expand_files(lidar_scans, (".bin",), "lidar scan")
-    pairs = pair_files(expand_files(rgb, IMAGE_SUFFIXES, "rgb"), others)
+    pairs = pair_files(expand_files(rgb, IMAGE_SUFFIXES, "rgb"), others, frame_key_pattern)
     for index, (_, rgb_path, parts) in enumerate(pairs):
         image = load_rgb_file(rgb_path)
         height, width = image.shape[:2]
@@ -242,10 +189,11 @@ def kitti_frames(rgb: Sequence[str | Path], gt: Sequence[str | Path], *, sparse:
 # ---------------------------------------------------------------------------------- NYU
 def nyu_frames(rgb: Sequence[str | Path], depth: Sequence[str | Path], *, intrinsics: Sequence[float] = NYU_INTRINSICS,
                sparse_points: int = 500, seed: int = 0, rate_hz: float = 10.0,
-               start_ns: int = START_NS) -> Iterator[BagFrame]:
+               start_ns: int = START_NS, frame_key_pattern: str | None = None) -> Iterator[BagFrame]:
     """BagFrames from NYU Depth V2 files: RGB, depth PNG [mm]; sparse = ``sparse_points`` random GT pixels
     (:func:`sample_random`, seed ``seed + frame index``), the standard NYU completion protocol."""
-    pairs = pair_files(expand_files(rgb, IMAGE_SUFFIXES, "rgb"), {"depth": expand_files(depth, (".png",), "depth")})
+    pairs = pair_files(expand_files(rgb, IMAGE_SUFFIXES, "rgb"), {"depth": expand_files(depth, (".png",), "depth")},
+                       frame_key_pattern)
     for index, (_, rgb_path, parts) in enumerate(pairs):
         image = load_rgb_file(rgb_path)
         height, width = image.shape[:2]
@@ -289,6 +237,9 @@ def _add_output_options(p: argparse.ArgumentParser, sparse_default: str) -> None
     p.add_argument("--sparse-encoding", choices=("16UC1", "32FC1"), default=sparse_default,
                    help=f"sparse depth encoding: 16UC1 millimetres or 32FC1 metres (default {sparse_default})")
     p.add_argument("--rate", type=float, default=10.0, help="frame rate of the stamps [Hz] (default 10)")
+    p.add_argument("--frame-key", metavar="REGEX",
+                   help="pair the files of a frame by what REGEX matches in their names (its first group if it has "
+                        "one) instead of the longest digit run")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     scene.add_argument("--seed", type=int, default=0)
     scene.add_argument("--lidar-beams", type=int, default=32, help="simulated LiDAR beams: 16, 32, 64 (default 32)")
     scene.add_argument("--boxes", type=int, default=6, help="obstacle boxes in the room (default 6)")
-    scene.add_argument("--no-lidar-points", action="store_true", help="do not write /lidar/points and /tf_static")
+    scene.add_argument("--no-lidar-points", action="store_true", help="do not write /camera/lidar_points and /tf_static")
 
     kitti = sub.add_parser("kitti", help="KITTI depth completion (RGB, velodyne_raw or simulated, groundtruth)")
     _add_output_options(kitti, "32FC1")
@@ -315,8 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="no velodyne_raw: keep N scan-line rows of the ground truth as sparse input")
     kitti.add_argument("--calib", type=Path, help="calib_cam_to_cam.txt (P_rect_02) or a 9-number K file")
     kitti.add_argument("--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"))
-    kitti.add_argument("--camera", default="02", help="rectified camera of --calib (default 02)")
-    kitti.add_argument("--lidar-scan", nargs="+", help="raw velodyne .bin scans or directories (-> /lidar/points)")
+    kitti.add_argument("--camera", choices=("00", "01", "02", "03"),
+                       help="rectified camera of --calib and --velo-to-cam (default: image_0N in the paths; "
+                            "refused when they do not tell)")
+    kitti.add_argument("--lidar-scan", nargs="+", help="raw velodyne .bin scans or directories (-> /camera/lidar_points)")
     kitti.add_argument("--velo-to-cam", type=Path, help="calib_velo_to_cam.txt for --lidar-scan (with --calib: "
                        "rectified camera --camera)")
     kitti.add_argument("--extrinsics", nargs=6, type=float, metavar=("X", "Y", "Z", "ROLL", "PITCH", "YAW"),
@@ -357,20 +310,23 @@ def run(args: argparse.Namespace) -> int:
                                   width=args.width, height=args.height, seed=args.seed, lidar_beams=args.lidar_beams,
                                   rate_hz=args.rate, lidar_points=not args.no_lidar_points, n_boxes=args.boxes)
     elif args.command == "kitti":
+        calib_needs_camera = args.calib is not None and args.calib.is_file() and any(
+            name.startswith("P_rect_") for name in calib_entries(args.calib))
+        camera = resolve_camera(args.camera, [*args.rgb, *args.gt, *(args.sparse or [])], calib_needs_camera)
         camera_from_lidar = None
         if args.lidar_scan:
             if (args.velo_to_cam is None) == (args.extrinsics is None):
                 raise InputError("--lidar-scan needs exactly one of --velo-to-cam FILE or --extrinsics X Y Z R P Y")
-            camera_from_lidar = (kitti_camera_from_velodyne(args.velo_to_cam, args.calib, args.camera)
+            camera_from_lidar = (kitti_camera_from_velodyne(args.velo_to_cam, args.calib, camera)
                                  if args.velo_to_cam is not None else extrinsics_from_xyz_rpy(args.extrinsics))
         frames = kitti_frames(args.rgb, args.gt, sparse=args.sparse, simulate_scanlines=args.simulate_scanlines,
-                              calib=args.calib, intrinsics=args.intrinsics, camera=args.camera,
+                              calib=args.calib, intrinsics=args.intrinsics, camera=camera,
                               lidar_scans=args.lidar_scan, camera_from_lidar=camera_from_lidar,
-                              rate_hz=args.rate, seed=args.seed)
+                              rate_hz=args.rate, seed=args.seed, frame_key_pattern=args.frame_key)
         summary = write_bag(args.output, frames, storage=storage, sparse_encoding=args.sparse_encoding)
     else:
         frames = nyu_frames(args.rgb, args.depth, intrinsics=args.intrinsics, sparse_points=args.sparse_points,
-                            seed=args.seed, rate_hz=args.rate)
+                            seed=args.seed, rate_hz=args.rate, frame_key_pattern=args.frame_key)
         summary = write_bag(args.output, frames, storage=storage, sparse_encoding=args.sparse_encoding)
     _print_summary(summary)
     return 0

@@ -14,13 +14,8 @@ from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
 from lingbot_depth_ros.errors import EncodingError
+from lingbot_depth_ros.geometry.cloud_fields import message_fields, unpack_rgb  # noqa: F401 (re-exported)
 
-_POINTFIELD_DTYPES: dict[int, np.dtype] = {
-    PointField.INT8: np.dtype(np.int8), PointField.UINT8: np.dtype(np.uint8),
-    PointField.INT16: np.dtype(np.int16), PointField.UINT16: np.dtype(np.uint16),
-    PointField.INT32: np.dtype(np.int32), PointField.UINT32: np.dtype(np.uint32),
-    PointField.FLOAT32: np.dtype(np.float32), PointField.FLOAT64: np.dtype(np.float64),
-}
 _XYZ_FIELDS = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, n in enumerate("xyz")]
 _XYZRGB_FIELDS = _XYZ_FIELDS + [PointField(name="rgb", offset=12, datatype=PointField.FLOAT32, count=1)]
 _HOST_BIG_ENDIAN = sys.byteorder == "big"
@@ -31,12 +26,6 @@ def pack_rgb(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb, dtype=np.uint32)
     packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     return packed.astype(np.uint32).view(np.float32)
-
-
-def unpack_rgb(packed: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`pack_rgb`: (...) float32 -> (..., 3) uint8 RGB."""
-    bits = np.asarray(packed, dtype=np.float32).view(np.uint32)
-    return np.stack([(bits >> 16) & 0xFF, (bits >> 8) & 0xFF, bits & 0xFF], axis=-1).astype(np.uint8)
 
 
 def xyz_to_pointcloud2(xyz: np.ndarray, header: Header | None = None, rgb: np.ndarray | None = None) -> PointCloud2:
@@ -83,37 +72,14 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header: Header | None = None, rgb: np.nd
 def pointcloud2_fields(msg: PointCloud2, names: tuple[str, ...]) -> np.ndarray:
     """Read named scalar fields of every point as float64 (N, len(names)) (organized clouds flattened).
 
+    Parsed by :func:`lingbot_depth_ros.geometry.cloud_fields.read_cloud_fields` (the one parser the
+    package has, also used on bag messages).
+
     Raises:
-        EncodingError: missing field, unsupported datatype, or a buffer shorter than the header says.
+        EncodingError: missing field, unsupported datatype, a field past point_step, or a buffer
+            shorter than the header says.
     """
-    by_name = {f.name: f for f in msg.fields}
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise EncodingError(f"PointCloud2 lacks field(s) {missing}; it has {[f.name for f in msg.fields]}")
-    n_points = int(msg.height) * int(msg.width)
-    if n_points == 0:
-        return np.zeros((0, len(names)), dtype=np.float64)
-    if msg.point_step <= 0 or msg.row_step < msg.point_step * msg.width:
-        raise EncodingError(f"PointCloud2 point_step {msg.point_step} / row_step {msg.row_step} inconsistent "
-                            f"with width {msg.width}")
-    buffer = np.frombuffer(msg.data, dtype=np.uint8)
-    if buffer.size < msg.row_step * msg.height:
-        raise EncodingError(f"PointCloud2 data has {buffer.size} bytes, expected row_step*height = "
-                            f"{msg.row_step * msg.height}")
-    rows = buffer[: msg.row_step * msg.height].reshape(msg.height, msg.row_step)[:, : msg.point_step * msg.width]
-    points = np.ascontiguousarray(rows).reshape(n_points, msg.point_step)
-    out = np.empty((n_points, len(names)), dtype=np.float64)
-    for i, name in enumerate(names):
-        field = by_name[name]
-        dtype = _POINTFIELD_DTYPES.get(field.datatype)
-        if dtype is None:
-            raise EncodingError(f"PointCloud2 field '{name}' has unknown datatype {field.datatype}")
-        if field.offset + dtype.itemsize > msg.point_step:
-            raise EncodingError(f"PointCloud2 field '{name}' at offset {field.offset} overruns point_step "
-                                f"{msg.point_step}")
-        column = points[:, field.offset: field.offset + dtype.itemsize]
-        out[:, i] = np.ascontiguousarray(column).view(dtype.newbyteorder(">" if msg.is_bigendian else "<"))[:, 0]
-    return out
+    return message_fields(msg, names)
 
 
 def pointcloud2_to_xyz(msg: PointCloud2, skip_nans: bool = True) -> np.ndarray:
