@@ -1,19 +1,43 @@
 # The two commands of the README: `make demo` (main job) and `make test` (the test suite).
-# Both create/refresh the virtual environment first (scripts/setup.sh is fast when nothing changed).
+# Both create/refresh the virtual environment(s) first (scripts/setup.sh is fast when nothing changed).
+#   .venv         ROS 2 Jazzy wheels (Fast DDS 2), torch CPU, every extra: demo, tools, the full suite
+#   .venv-kilted  ROS 2 Kilted wheels (Fast DDS 3), no torch: the node's end-to-end tests again
 VENV ?= .venv
+KILTED_VENV ?= .venv-kilted
 PY := $(VENV)/bin/python
+KILTED_PY := $(KILTED_VENV)/bin/python
+# Node and message tests that must pass on both ROS 2 families (classical estimators, no torch).
+KILTED_TESTS ?= test/test_node_e2e.py test/test_node_bad_input.py test/test_node_lidar_obstacles.py \
+	test/test_compressed_node.py test/test_camera_geometry_node.py test/test_dds_profile.py \
+	test/test_image_codec.py test/test_navigation_msgs.py test/test_obstacle_outputs.py \
+	test/test_cloud_geometry.py test/test_transform_source.py
 
-.PHONY: setup demo test test-slow bench docs
+.PHONY: setup setup-kilted demo test test-jazzy test-kilted test-slow bench docs
 
 setup:
-	scripts/setup.sh
+	VENV=$(VENV) scripts/setup.sh jazzy
+
+setup-kilted:
+	KILTED_VENV=$(KILTED_VENV) scripts/setup.sh kilted
 
 demo: setup
 	$(VENV)/bin/lingbot-depth-demo --out demo_output
 
-test: setup
+# The full suite on Jazzy, then the node tests on Kilted; both always run, and either failing fails.
+test: setup setup-kilted
+	scripts/install_browser.sh
+	@status=0; \
+	$(PY) -m pytest || status=1; \
+	echo "[test] ROS 2 Kilted (Fast DDS 3): $(KILTED_TESTS)"; \
+	$(KILTED_PY) -m pytest $(KILTED_TESTS) || status=1; \
+	exit $$status
+
+test-jazzy: setup
 	scripts/install_browser.sh
 	$(PY) -m pytest
+
+test-kilted: setup-kilted
+	$(KILTED_PY) -m pytest $(KILTED_TESTS)
 
 test-slow: setup
 	$(PY) -m pytest -m slow
