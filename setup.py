@@ -32,7 +32,7 @@ setup(
     entry_points={
         "console_scripts": [
             "depth_node = lingbot_depth_ros.depth_node:main",
-            "lingbot-depth-demo = lingbot_depth_ros.demo:main",
+            "lingbot-depth-demo = lingbot_depth_ros.cli.tools:demo_main",
             "lingbot-depth = lingbot_depth_ros.cli.main:main",
             "lingbot-depth-export = lingbot_depth_ros.cli.tools:export_main",
             "lingbot-depth-bag = lingbot_depth_ros.cli.tools:bag_main",

@@ -132,11 +132,19 @@ def test_node_with_lingbot_without_torch_refuses_start_in_one_line(without_extra
     assert "FATAL: estimator 'lingbot' needs the Python package torch" in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize(("tool", "needs"), [("bag_main", "rosbags"), ("eval_main", "rosbags"),
-                                             ("export_main", "torch, safetensors")])
-def test_tools_without_their_extras_name_the_pip_package(without_extras: Path, tool: str, needs: str) -> None:
-    result = _run(["-c", f"import sys; from lingbot_depth_ros.cli.tools import {tool}; sys.exit({tool}(['--help']))"])
+TOOLS = [("bag_main", "lingbot-depth-bag", ["info", "some.bag"], "rosbags"),
+         ("eval_main", "lingbot-depth-eval", ["some.bag"], "rosbags"),
+         ("export_main", "lingbot-depth-export", ["model.pt", "out"], "torch, safetensors"),
+         ("demo_main", "lingbot-depth-demo", [], "rosbags")]
+
+
+@pytest.mark.parametrize(("entry", "tool", "args", "needs"), TOOLS)
+def test_tools_without_their_extras_name_the_pip_package(without_extras: Path, entry: str, tool: str,
+                                                         args: list[str], needs: str) -> None:
+    code = f"import sys; from lingbot_depth_ros.cli.tools import {entry}; sys.exit({entry}({args!r}))"
+    result = _run(["-c", code])
     assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and f"needs the Python package{'s' if ',' in needs else ''} {needs}, not installed: " \
-        f"python3 -m pip install {needs.replace(',', '')}" in lines[0], lines
+    assert result.stderr.strip().splitlines() == [
+        f"{tool}: error: {tool} needs the Python package{'s' if ',' in needs else ''} {needs}, not installed: "
+        f"python3 -m pip install {needs.replace(',', '')}" + (" (for a CUDA GPU see README 'GPU on the robot')"
+                                                             if "torch" in needs else "")]

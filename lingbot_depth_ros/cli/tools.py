@@ -1,7 +1,7 @@
 """Console entry points of the tools that need optional pip extras.
 
 Each checks its extras first, so a robot without them gets one line (exit 2) naming the pip package
-instead of a traceback; then it runs the tool's own ``main``. ``--help`` always works.
+instead of a traceback; then it runs the tool's own ``main``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ from typing import Sequence
 from lingbot_depth_ros.optional import MissingExtraError, require
 
 
-def _missing(tool: str, *modules: str, argv: Sequence[str] | None = None) -> int | None:
-    """None when ``modules`` import (or only help is asked for), else 2 after printing one error line."""
-    args = sys.argv[1:] if argv is None else argv
-    if "-h" in args or "--help" in args:
-        return None
+def _missing(tool: str, *modules: str) -> int | None:
+    """None when ``modules`` import, else 2 after printing one error line."""
     try:
         require(tool, *modules)
     except MissingExtraError as exc:
@@ -27,7 +24,7 @@ def _missing(tool: str, *modules: str, argv: Sequence[str] | None = None) -> int
 
 def bag_main(argv: Sequence[str] | None = None) -> int:
     """``lingbot-depth-bag``: needs rosbags."""
-    status = _missing("lingbot-depth-bag", "rosbags", argv=argv)
+    status = _missing("lingbot-depth-bag", "rosbags")
     if status is not None:
         return status
     from lingbot_depth_ros.evaluation.bag_tools import main
@@ -36,7 +33,7 @@ def bag_main(argv: Sequence[str] | None = None) -> int:
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
     """``lingbot-depth-eval``: needs rosbags."""
-    status = _missing("lingbot-depth-eval", "rosbags", argv=argv)
+    status = _missing("lingbot-depth-eval", "rosbags")
     if status is not None:
         return status
     from lingbot_depth_ros.ros.replay_cli import main
@@ -45,7 +42,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
 
 def export_main(argv: Sequence[str] | None = None) -> int:
     """``lingbot-depth-export``: needs torch and safetensors."""
-    status = _missing("lingbot-depth-export", "torch", "safetensors", argv=argv)
+    status = _missing("lingbot-depth-export", "torch", "safetensors")
     if status is not None:
         return status
     from lingbot_depth_ros.model.export import main
@@ -54,7 +51,7 @@ def export_main(argv: Sequence[str] | None = None) -> int:
 
 def demo_main(argv: Sequence[str] | None = None) -> int:
     """``lingbot-depth-demo``: needs rosbags (the demo replays a rosbag2 into the node)."""
-    status = _missing("lingbot-depth-demo", "rosbags", argv=argv)
+    status = _missing("lingbot-depth-demo", "rosbags")
     if status is not None:
         return status
     from lingbot_depth_ros.demo import main
