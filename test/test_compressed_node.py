@@ -28,10 +28,20 @@ from lingbot_depth_ros.scene.generator import SceneGenerator
 from ros_harness import NodeProcess, Recorder, RosHarness, wait_until
 
 pytestmark = pytest.mark.ros
-REMAPS = ["-r", "image:=/cam/image_raw", "-r", "camera_info:=/cam/camera_info", "-r", "sparse_depth:=/cam/sparse"]
+# Unique names: other test processes on this machine share the ROS graph.
+CAM, RAW_NS, COMPRESSED_NS = f"/cam{os.getpid()}", f"/raw{os.getpid()}", f"/compressed{os.getpid()}"
+REMAPS = ["-r", f"image:={CAM}/image_raw", "-r", f"camera_info:={CAM}/camera_info", "-r", f"sparse_depth:={CAM}/sparse"]
 INPUTS = {"/cam/image_raw": Image, "/cam/image_raw/compressed": CompressedImage, "/cam/camera_info": CameraInfo,
           "/cam/sparse": Image, "/cam/sparse/compressedDepth": CompressedImage}
 OUTPUTS = ("/raw/depth/image", "/compressed/depth/image")
+
+
+def real(name: str) -> str:
+    """The graph name of a short name used in these tests (/cam..., /raw..., /compressed...)."""
+    for short, unique in (("/cam/", CAM + "/"), ("/raw/", RAW_NS + "/"), ("/compressed/", COMPRESSED_NS + "/")):
+        if name.startswith(short):
+            return unique + name[len(short):]
+    return name
 
 
 class Feed:
@@ -41,9 +51,9 @@ class Feed:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = Node(f"compressed_feed_{os.getpid()}", context=self.context)
-        self.pubs = {t: self.node.create_publisher(m, t, qos_profile_sensor_data) for t, m in INPUTS.items()}
+        self.pubs = {t: self.node.create_publisher(m, real(t), qos_profile_sensor_data) for t, m in INPUTS.items()}
         self.recorders = {t: Recorder() for t in OUTPUTS}
-        self._subs = [self.node.create_subscription(Image, t, self.recorders[t], qos_profile_sensor_data)
+        self._subs = [self.node.create_subscription(Image, real(t), self.recorders[t], qos_profile_sensor_data)
                       for t in OUTPUTS]
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -57,7 +67,7 @@ class Feed:
             pass
 
     def subscribers(self, topic: str) -> list[str]:
-        return sorted(i.node_namespace for i in self.node.get_subscriptions_info_by_topic(topic))
+        return sorted(i.node_namespace for i in self.node.get_subscriptions_info_by_topic(real(topic)))
 
     def publish(self, stamp: int, messages: dict[str, Any]) -> None:
         header = RosHarness.header(stamp)
@@ -89,8 +99,8 @@ def system(tmp_path_factory) -> Iterator[tuple[NodeProcess, NodeProcess, Feed]]:
     params = {"estimator": "classical", "mode": "completion", "obstacles.enabled": False, "cloud.enabled": False,
               "slop_s": 0.01}
     with NodeProcess({**params, "image_transport": "compressed", "sparse_transport": "compressedDepth"},
-                     log_path=logs / "compressed.log", namespace="/compressed", extra_args=REMAPS) as compressed, \
-            NodeProcess(params, log_path=logs / "raw.log", namespace="/raw", extra_args=REMAPS) as raw:
+                     log_path=logs / "compressed.log", namespace=COMPRESSED_NS, extra_args=REMAPS) as compressed, \
+            NodeProcess(params, log_path=logs / "raw.log", namespace=RAW_NS, extra_args=REMAPS) as raw:
         compressed.wait_ready(90)
         raw.wait_ready(90)
         feed = Feed()
@@ -98,7 +108,7 @@ def system(tmp_path_factory) -> Iterator[tuple[NodeProcess, NodeProcess, Feed]]:
             counts = {"/cam/image_raw": 1, "/cam/image_raw/compressed": 1, "/cam/camera_info": 2, "/cam/sparse": 1,
                       "/cam/sparse/compressedDepth": 1}
             assert wait_until(lambda: all(feed.pubs[t].get_subscription_count() == n for t, n in counts.items())
-                              and all(feed.node.count_publishers(t) > 0 for t in OUTPUTS), 30), \
+                              and all(feed.node.count_publishers(real(t)) > 0 for t in OUTPUTS), 30), \
                 {t: feed.pubs[t].get_subscription_count() for t in counts}
             yield compressed, raw, feed
         finally:
@@ -116,11 +126,11 @@ def both_forms(scene: Any, image_codec: str = "jpeg", depth_codec: str = "png") 
 
 def test_transport_topics_follow_the_remapped_base_name(system) -> None:
     _, _, feed = system
-    assert feed.subscribers("/cam/image_raw") == ["/raw"]
-    assert feed.subscribers("/cam/image_raw/compressed") == ["/compressed"]
-    assert feed.subscribers("/cam/sparse") == ["/raw"]
-    assert feed.subscribers("/cam/sparse/compressedDepth") == ["/compressed"]
-    assert feed.subscribers("/cam/camera_info") == ["/compressed", "/raw"]
+    expected = {"/cam/image_raw": [RAW_NS], "/cam/image_raw/compressed": [COMPRESSED_NS], "/cam/sparse": [RAW_NS],
+                "/cam/sparse/compressedDepth": [COMPRESSED_NS], "/cam/camera_info": sorted([COMPRESSED_NS, RAW_NS])}
+    # node names reach the graph a little after the endpoints ("_NODE_NAMESPACE_UNKNOWN_" until then)
+    assert wait_until(lambda: all(feed.subscribers(t) == ns for t, ns in expected.items()), 15), \
+        {t: feed.subscribers(t) for t in expected}
 
 
 @pytest.mark.parametrize("image_codec,depth_codec,stamp", [("jpeg", "png", 10_000_000_000),
