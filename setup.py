@@ -21,7 +21,8 @@ setup(
     extras_require={
         "model": ["torch", "safetensors", "huggingface_hub"],
         "bags": ["rosbags"],
-        "server": ["fastapi", "starlette", "uvicorn", "pydantic", "pillow", "gradio", "gradio_client", "httpx"],
+        "server": ["fastapi", "fastapi-offline", "starlette", "uvicorn", "pydantic", "pillow", "gradio",
+                   "gradio_client", "httpx"],
         "server-test": ["schemathesis", "hypothesis", "websockets"],
     },
     zip_safe=True,

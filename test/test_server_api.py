@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -97,6 +98,20 @@ def test_openapi_schema_and_docs_are_served(api: str) -> None:
     assert httpx.get(api + "/", follow_redirects=True).url.path == "/docs"
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_every_asset_from_this_server(api: str, page: str) -> None:
+    """An offline robot gets a working docs page: no CDN, every referenced file served here."""
+    html = httpx.get(api + page).text
+    references = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    assert len(references) >= 2, html
+    external = [url for url in references if "//" in url or re.match(r"^[a-z]+:", url)]
+    assert not external, f"{page} loads {external} from another host"
+    for url in references:
+        asset = httpx.get(api + url)
+        assert asset.status_code == 200 and len(asset.content) > 1000, (url, asset.status_code)
+    assert '"/openapi.json"' in html or "'/openapi.json'" in html
+
+
 def test_completion_matches_ground_truth_and_contract(api: str, nyu: dict) -> None:
     response = post(api, completion_body(nyu))
     assert response.status_code == 200, response.text
@@ -134,6 +149,16 @@ def test_sparse_npy_in_metres_equals_png_in_millimetres(api: str, nyu: dict) -> 
     assert response.status_code == 200, response.text
     from_npy = decode_npy(response.json()["depth_npy"])
     np.testing.assert_allclose(from_npy, from_png, atol=1e-4, equal_nan=True)
+
+
+def test_big_endian_sparse_npy_equals_native(api: str, nyu: dict) -> None:
+    sparse_m = nyu["sparse_mm"].astype(np.float32) / 1000.0
+    depths = []
+    for dtype in ("<f4", ">f4"):
+        response = post(api, completion_body(nyu, sparse_depth=b64(npy(sparse_m.astype(dtype)))))
+        assert response.status_code == 200, response.text
+        depths.append(decode_npy(response.json()["depth_npy"]))
+    np.testing.assert_array_equal(depths[1], depths[0])
 
 
 def test_sparse_float_tiff_in_metres_is_accepted(api: str, nyu: dict) -> None:
@@ -194,6 +219,10 @@ ERROR_CASES = {
     "sparse npy 3-d": (lambda d: {"sparse_depth": b64(npy(np.ones((48, 64, 2), np.float32)))}, 400, "(H, W)"),
     "sparse npy bomb header": (lambda d: {"sparse_depth": b64(_npy_with_header_shape((100000, 100000)))}, 413,
                                "exceeds the limit"),
+    "sparse npy shorter than its header": (lambda d: {"sparse_depth": b64(_npy_with_header_shape((480, 640)))},
+                                           400, "but the file holds only"),
+    "sparse npy empty shape": (lambda d: {"sparse_depth": b64(npy(np.zeros((0, 640), np.float32)))}, 400,
+                               "image is empty"),
     "sparse wrong size": (lambda d: {"sparse_depth": b64(npy(np.ones((240, 320), np.float32)))}, 400, "320x240"),
     "sparse all zero": (lambda d: {"sparse_depth": b64(png(np.zeros((480, 640), np.uint16)))}, 400,
                         "no valid measurement"),

@@ -16,12 +16,22 @@ DEFAULT_API_PORT = 8000
 DEFAULT_UI_PORT = 7860
 DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+DEFAULT_BODY_TIMEOUT_S = 60.0
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_MAX_CONNECTIONS = 64
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
@@ -52,7 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
                        help="largest accepted image (width x height)")
     serve.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES,
-                       help="largest accepted request body")
+                       help="largest accepted request body [bytes] (larger: 413)")
+    serve.add_argument("--max-inflight-bytes", type=_positive_int, default=None,
+                       help="request-body bytes all requests in progress may hold together (default: 2 x "
+                            "--max-body-bytes); a body that does not fit answers 503 with Retry-After")
+    serve.add_argument("--body-timeout", type=_positive_float, default=DEFAULT_BODY_TIMEOUT_S,
+                       help="seconds a request body may take to arrive (then 408, connection closed)")
+    serve.add_argument("--header-timeout", type=_positive_float, default=DEFAULT_HEADER_TIMEOUT_S,
+                       help="seconds a connection may take to send a request's headers (then closed)")
+    serve.add_argument("--max-connections", type=_positive_int, default=DEFAULT_MAX_CONNECTIONS,
+                       help="open connections beyond which new requests answer 503")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
 
     ui = commands.add_parser("ui", help="Gradio web UI that calls the HTTP API")
@@ -77,7 +96,9 @@ def _serve(args: argparse.Namespace) -> int:
     return run_server(host=args.host, port=args.port, estimator_name=args.estimator,
                       estimator_options=predict.estimator_options(args.checkpoint, args.device),
                       default_mode=None if args.mode_default == "auto" else args.mode_default,
-                      max_pixels=args.max_pixels, max_body_bytes=args.max_body_bytes, log_level=args.log_level)
+                      max_pixels=args.max_pixels, max_body_bytes=args.max_body_bytes, log_level=args.log_level,
+                      max_inflight_bytes=args.max_inflight_bytes, body_timeout_s=args.body_timeout,
+                      header_timeout_s=args.header_timeout, max_connections=args.max_connections)
 
 
 def _ui(args: argparse.Namespace) -> int:

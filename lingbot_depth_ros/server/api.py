@@ -1,13 +1,17 @@
 """HTTP API (FastAPI): ``POST /predict``, ``GET /health``, OpenAPI docs at ``/docs``.
 
 One estimator instance serves every request; requests run one at a time (a lock around decode,
-estimate and encode), which bounds memory and keeps GPU use safe. Every failure answers
-``{"status": "error", "error": "..."}`` with a meaningful HTTP status:
+estimate and encode), which bounds memory and keeps GPU use safe. Request bodies are read under
+the limits of :mod:`lingbot_depth_ros.server.limits` (size, in-flight bytes, timeouts) before a
+request waits for that lock. Every failure answers ``{"status": "error", "error": "..."}`` with a
+meaningful HTTP status:
 
 - 400 malformed payload (base64, image, .npy, mode / sparse-depth mismatch, sizes that disagree)
+- 408 the request body did not arrive within the body timeout (the connection is closed)
 - 413 body, payload or pixel count over the configured limits
 - 422 schema violation, or a mode this server's estimator cannot run
-- 503 the estimator failed on valid input (e.g. out of device memory)
+- 503 busy (bodies in progress would exceed the in-flight budget; ``Retry-After`` says when to
+  retry), or the estimator failed on valid input (e.g. out of device memory)
 """
 
 from __future__ import annotations
@@ -16,11 +20,10 @@ import logging
 import threading
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lingbot_depth_ros.cli.pipeline import predict_depth, resolve_mode
 from lingbot_depth_ros.errors import ConfigError, EstimatorError, InputError, LingbotDepthError
@@ -28,52 +31,28 @@ from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, 
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.server.codec import (PayloadTooLargeError, b64decode_field, b64encode_bytes,
                                             decode_rgb_image, decode_sparse_depth, encode_npy, encode_png_rgb)
+from lingbot_depth_ros.server.docs import install_docs
+from lingbot_depth_ros.server.limits import RequestLimitsMiddleware, header_timeout_protocol
 from lingbot_depth_ros.server.schemas import (ErrorResponse, HealthResponse, IntrinsicsOut, PredictRequest,
                                               PredictResponse)
 
 LOG = logging.getLogger("lingbot_depth_ros.server")
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "malformed payload or inconsistent request"},
+    408: {"model": ErrorResponse, "description": "request body not received within the body timeout"},
     413: {"model": ErrorResponse, "description": "body, payload or image over the configured limits"},
     422: {"model": ErrorResponse, "description": "schema violation, or a mode this server cannot run"},
     500: {"model": ErrorResponse, "description": "unexpected server fault"},
-    503: {"model": ErrorResponse, "description": "the estimator failed on valid input"},
+    503: {"model": ErrorResponse, "description": "busy (in-flight body budget exceeded; see Retry-After), or "
+                                                 "the estimator failed on valid input"},
 }
-
-
-class BodyTooLarge(HTTPException):
-    """Raised while reading a request body that grows past the limit."""
-
-
-class BodySizeLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = _error(413, f"request body of {int(declared)} bytes exceeds the limit of "
-                                   f"{self.max_bytes} bytes")
-            await response(scope, receive, send)
-            return
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(413, f"request body exceeds the limit of {self.max_bytes} bytes")
-            return message
-
-        await self.app(scope, limited_receive, send)
+DEFAULT_MAX_PIXELS = 4096 * 4096
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+DEFAULT_BODY_TIMEOUT_S = 60.0
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_KEEP_ALIVE_S = 5
+DEFAULT_MAX_CONNECTIONS = 64
+MAX_HEADER_BYTES = 16 * 1024
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -130,7 +109,8 @@ def estimator_device(estimator: DepthEstimator) -> str:
 
 
 def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
-               max_pixels: int = 4096 * 4096, max_body_bytes: int = 64 * 1024 * 1024) -> FastAPI:
+               max_pixels: int = DEFAULT_MAX_PIXELS, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               max_inflight_bytes: int | None = None, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S) -> FastAPI:
     """Build the API around one ready estimator.
 
     Args:
@@ -139,14 +119,32 @@ def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
             whether sparse depth was sent.
         max_pixels: largest accepted image (width x height); larger answers 413.
         max_body_bytes: largest accepted request body [bytes]; larger answers 413.
+        max_inflight_bytes: request-body bytes all requests in progress may hold together [bytes];
+            a body that does not fit answers 503 with Retry-After. None = 2 x ``max_body_bytes``.
+        body_timeout_s: a request body must arrive within this time [s], else 408 and the
+            connection is closed.
+
+    Raises:
+        ConfigError: an unknown default mode, non-positive limits, or an in-flight budget smaller
+            than one body.
     """
     if default_mode not in (None, MONOCULAR, COMPLETION):
         raise ConfigError(f"default mode must be monocular, completion or None, got {default_mode!r}")
+    if max_inflight_bytes is None:
+        max_inflight_bytes = 2 * max_body_bytes
+    if min(max_pixels, max_body_bytes) <= 0 or not body_timeout_s > 0:
+        raise ConfigError("max_pixels, max_body_bytes and body_timeout_s must be > 0")
+    if max_inflight_bytes < max_body_bytes:
+        raise ConfigError(f"the in-flight budget ({max_inflight_bytes} bytes) must hold at least one body of the "
+                          f"largest accepted size ({max_body_bytes} bytes)")
     app = FastAPI(title="LingBot-Depth API", version="0.1.0",
                   description="Dense metric depth from an RGB image and optional sparse depth "
-                              f"(estimator: {estimator.name}).")
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+                              f"(estimator: {estimator.name}).", docs_url=None, redoc_url=None)
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=max_body_bytes,
+                       max_inflight_bytes=max_inflight_bytes, body_timeout_s=body_timeout_s)
     _install_error_handlers(app)
+    if not install_docs(app):  # Swagger UI from local files, never a CDN
+        LOG.warning("fastapi-offline is not installed: /docs is a plain page (schema at /openapi.json)")
     lock = threading.Lock()
     app.state.estimator = estimator
 
@@ -158,7 +156,8 @@ def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
     def health() -> HealthResponse:
         return HealthResponse(model=estimator.describe(), estimator=estimator.name,
                               device=estimator_device(estimator), modes=sorted(estimator.supported_modes),
-                              default_mode=default_mode, max_pixels=max_pixels, max_body_bytes=max_body_bytes)
+                              default_mode=default_mode, max_pixels=max_pixels, max_body_bytes=max_body_bytes,
+                              max_inflight_bytes=max_inflight_bytes)
 
     @app.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES,
               summary="Dense metric depth for one image")
@@ -202,8 +201,17 @@ def _predict(estimator: DepthEstimator, body: PredictRequest, default_mode: str 
 
 
 def run_server(*, host: str, port: int, estimator_name: str, estimator_options: dict[str, object],
-               default_mode: str | None, max_pixels: int, max_body_bytes: int, log_level: str = "info") -> int:
-    """Load the estimator once and serve the API with uvicorn until interrupted; returns an exit code."""
+               default_mode: str | None, max_pixels: int, max_body_bytes: int, log_level: str = "info",
+               max_inflight_bytes: int | None = None, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+               header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+               max_connections: int = DEFAULT_MAX_CONNECTIONS) -> int:
+    """Load the estimator once and serve the API with uvicorn until interrupted; returns an exit code.
+
+    Besides :func:`create_app`'s limits: request headers must arrive within ``header_timeout_s``
+    [s] of the connection opening (or of the previous response), idle keep-alive connections are
+    closed after :data:`DEFAULT_KEEP_ALIVE_S`, headers are at most :data:`MAX_HEADER_BYTES`, and
+    beyond ``max_connections`` open connections new requests answer 503.
+    """
     import uvicorn
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -212,11 +220,16 @@ def run_server(*, host: str, port: int, estimator_name: str, estimator_options: 
         if default_mode is not None and default_mode not in estimator.supported_modes:
             raise ConfigError(f"--mode-default {default_mode}: estimator '{estimator.name}' supports only "
                               f"{', '.join(sorted(estimator.supported_modes))}")
+        if not header_timeout_s > 0 or max_connections <= 0:
+            raise ConfigError("header_timeout_s and max_connections must be > 0")
         app = create_app(estimator, default_mode=default_mode, max_pixels=max_pixels,
-                         max_body_bytes=max_body_bytes)
+                         max_body_bytes=max_body_bytes, max_inflight_bytes=max_inflight_bytes,
+                         body_timeout_s=body_timeout_s)
     except LingbotDepthError as exc:
         LOG.error("cannot start the API: %s", exc)
         return 2
     LOG.info("serving %s on http://%s:%d (docs at /docs)", estimator.describe(), host, port)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, http=header_timeout_protocol(header_timeout_s),
+                timeout_keep_alive=DEFAULT_KEEP_ALIVE_S, limit_concurrency=max_connections,
+                h11_max_incomplete_event_size=MAX_HEADER_BYTES)
     return 0

@@ -114,3 +114,5 @@ class HealthResponse(BaseModel):
     default_mode: str | None
     max_pixels: int
     max_body_bytes: int
+    max_inflight_bytes: int = Field(description="request-body bytes all requests in progress may hold together; "
+                                                "beyond it requests answer 503 with Retry-After")

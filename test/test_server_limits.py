@@ -1,0 +1,205 @@
+"""HTTP API resource limits over real sockets: in-flight body bytes (503), body and header timeouts.
+
+Each test starts `lingbot-depth serve` on a loopback port and talks raw HTTP/1.1 to it, so that
+requests can be held half-sent. Every wait is bounded (socket timeouts, deadlines).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the server extra is not installed (pip install -r requirements-server.txt)")
+import httpx  # noqa: E402
+
+from server_process import RunningServer, running_cli  # noqa: E402
+
+BODY_BYTES = 20_000_000  # one large request body
+MAX_BODY = 25_000_000
+MAX_INFLIGHT = 50_000_000  # two large bodies fit, a third does not
+N_LARGE = 10
+BODY_TIMEOUT_S = 2.0
+HEADER_TIMEOUT_S = 2.0
+MAX_CONNECTIONS = 8
+
+
+def status_kib(pid: int, field: str) -> int:
+    """A memory figure of process ``pid`` from /proc/<pid>/status (VmRSS, VmHWM) [KiB]."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"{field} not in /proc/{pid}/status")
+
+
+def host_port(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def open_request(url: str, length: int, extra_headers: str = "", timeout_s: float = 30.0) -> socket.socket:
+    """A socket that has sent the headers of ``POST /predict`` declaring ``length`` body bytes."""
+    sock = socket.create_connection(host_port(url), timeout=timeout_s)
+    sock.sendall((f"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {length}\r\n{extra_headers}\r\n").encode())
+    return sock
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of one HTTP response with a Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed before a response; got {data[:200]!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    while len(body) < int(headers.get("content-length", 0)):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """True once the server has closed ``sock`` (EOF or reset); False if it is still open at timeout."""
+    try:
+        while True:
+            if not sock.recv(65536):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except TimeoutError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def budget_api() -> Iterator[RunningServer]:
+    with running_cli(["serve", "--max-body-bytes", str(MAX_BODY), "--max-inflight-bytes", str(MAX_INFLIGHT),
+                      "--body-timeout", "60", "--log-level", "warning"], "/health") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def timeout_api() -> Iterator[RunningServer]:
+    with running_cli(["serve", "--body-timeout", str(BODY_TIMEOUT_S), "--header-timeout", str(HEADER_TIMEOUT_S),
+                      "--max-connections", str(MAX_CONNECTIONS), "--log-level", "warning"], "/health") as server:
+        yield server
+
+
+def test_large_bodies_beyond_the_in_flight_budget_get_503_and_memory_stays_bounded(
+        budget_api: RunningServer) -> None:
+    pid = budget_api.process.pid
+    health = httpx.get(budget_api.url + "/health").json()
+    assert (health["max_body_bytes"], health["max_inflight_bytes"]) == (MAX_BODY, MAX_INFLIGHT)
+    # Warm up the request path once, then take the baseline.
+    assert httpx.post(budget_api.url + "/predict", json={"image": "AAAA"}).status_code == 400
+    baseline_kib = status_kib(pid, "VmRSS")
+    body = b'{"image": "' + b"A" * ((BODY_BYTES - 13) // 4 * 4) + b'"}'
+    body += b" " * (BODY_BYTES - len(body))  # valid JSON and base64, not an image: answered 400 once read
+    assert len(body) == BODY_BYTES
+    sockets = []
+    try:
+        # Ten 20 MB requests, all sent but their last byte: held open together.
+        for _ in range(N_LARGE):
+            sock = open_request(budget_api.url, BODY_BYTES)
+            sock.sendall(body[:-1])
+            sockets.append(sock)
+        time.sleep(1.0)
+        # One more that waits for "100 Continue": answered at once, without sending its body.
+        polite = open_request(budget_api.url, BODY_BYTES, "Expect: 100-continue\r\n", timeout_s=10)
+        status, headers, answer = read_response(polite)
+        polite.close()
+        assert status == 503 and headers.get("retry-after") == "2", answer
+        assert b"server busy" in answer
+        held_kib = status_kib(pid, "VmHWM") - baseline_kib
+        # Only the two admitted bodies are kept (40 MB); unbounded, all ten were (200 MB).
+        assert held_kib < 120 * 1024, f"server grew by {held_kib / 1024:.0f} MiB with {N_LARGE} bodies in flight"
+        for sock in sockets:
+            sock.sendall(body[-1:])
+        answers = [read_response(sock) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    statuses = [status for status, _, _ in answers]
+    assert statuses[:2] == [400, 400] and statuses[2:] == [503] * (N_LARGE - 2), statuses
+    assert all(headers.get("retry-after") == "2" for status, headers, _ in answers if status == 503)
+    assert b"not a decodable image" in answers[0][2]
+    peak_kib = status_kib(pid, "VmHWM") - baseline_kib
+    print(f"server RSS: baseline {baseline_kib / 1024:.0f} MiB, +{held_kib / 1024:.0f} MiB with {N_LARGE} x "
+          f"{BODY_BYTES / 1e6:.0f} MB in flight, peak +{peak_kib / 1024:.0f} MiB")
+    assert peak_kib < 400 * 1024
+    # The budget is released: a large body is admitted again.
+    again = httpx.post(budget_api.url + "/predict", content=body, headers={"content-type": "application/json"},
+                       timeout=60)
+    assert again.status_code == 400, again.text
+
+
+def test_a_body_sent_byte_by_byte_is_cut_off_with_408(timeout_api: RunningServer) -> None:
+    sock = open_request(timeout_api.url, 1000, timeout_s=0.2)
+    started = time.monotonic()
+    answer = b""
+    try:
+        while time.monotonic() - started < BODY_TIMEOUT_S + 8:  # bounded: fails if never cut off
+            try:
+                sock.sendall(b"{")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                break
+            answer += chunk
+        elapsed = time.monotonic() - started
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"not received within 2 s" in answer and b"connection: close" in answer.lower()
+    assert BODY_TIMEOUT_S - 0.5 < elapsed < BODY_TIMEOUT_S + 8
+
+
+@pytest.mark.parametrize("trickle", [b"", b"POST /predict HTTP/1.1\r\nHost: test\r\nX-Slow: "])
+def test_connections_without_complete_headers_are_closed(timeout_api: RunningServer, trickle: bytes) -> None:
+    sock = socket.create_connection(host_port(timeout_api.url), timeout=0.2)
+    started = time.monotonic()
+    closed = False
+    try:
+        for byte in trickle:
+            try:
+                sock.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            if closed_by_server(sock):
+                closed = True
+                break
+        sock.settimeout(HEADER_TIMEOUT_S + 8)
+        closed = closed or closed_by_server(sock)
+        elapsed = time.monotonic() - started
+    finally:
+        sock.close()
+    assert closed, "the server kept a connection open that never completed its headers"
+    assert HEADER_TIMEOUT_S - 0.5 < elapsed < HEADER_TIMEOUT_S + 8
+
+
+def test_open_connections_are_capped_and_idle_ones_dropped(timeout_api: RunningServer) -> None:
+    idle = [socket.create_connection(host_port(timeout_api.url), timeout=5) for _ in range(MAX_CONNECTIONS + 2)]
+    try:
+        time.sleep(0.3)
+        busy = httpx.get(timeout_api.url + "/health", timeout=5)
+        assert busy.status_code == 503, busy.text
+        deadline = time.monotonic() + HEADER_TIMEOUT_S + 10
+        while httpx.get(timeout_api.url + "/health", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "idle connections were never dropped"
+            time.sleep(0.2)
+    finally:
+        for sock in idle:
+            sock.close()
