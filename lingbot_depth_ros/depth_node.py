@@ -27,7 +27,7 @@ from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, DepthEstim
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.camera_info import camera_geometry, camera_info_for_output
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
-from lingbot_depth_ros.ros.dds import apply_default_dds_profile
+from lingbot_depth_ros.ros.dds import apply_default_dds_profile, shared_memory_warning
 from lingbot_depth_ros.ros.diagnostics import ERROR, OK, WARN, StatusWrapper, Updater
 from lingbot_depth_ros.ros.obstacle_outputs import LidarInput, ObstacleOutputs
 from lingbot_depth_ros.ros.compressed_codec import depth_m_from_message, rgb_from_message, transport_topic
@@ -472,10 +472,13 @@ class DepthNode(Node):
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``depth_node`` executable."""
     apply_default_dds_profile()
+    shm_warning = shared_memory_warning()  # e.g. Docker's 64 MB /dev/shm
     rclpy.init(args=args)
     node = None
     try:
         node = DepthNode()
+        if shm_warning:
+            node.get_logger().warning(shm_warning)
         rclpy.spin(node)
     except (LingbotDepthError, rclpy.exceptions.ParameterException) as exc:
         # Startup refused: one clear line (bad parameter, missing/mismatched checkpoint, impossible mode).
