@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
@@ -31,7 +32,7 @@ from lingbot_depth_ros.ros.dds import apply_default_dds_profile, shared_memory_w
 from lingbot_depth_ros.ros.diagnostics import ERROR, OK, WARN, StatusWrapper, Updater
 from lingbot_depth_ros.ros.obstacle_outputs import LidarInput, ObstacleOutputs
 from lingbot_depth_ros.ros.compressed_codec import depth_m_from_message, rgb_from_message, transport_topic
-from lingbot_depth_ros.ros.image_codec import numpy_to_image
+from lingbot_depth_ros.ros.image_codec import DEPTH_MM_SENTINEL, image_to_numpy, numpy_to_image
 from lingbot_depth_ros.ros.parameters import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, \
     estimator_options
 from lingbot_depth_ros.stats import LatencyStats, RateMeter
@@ -47,6 +48,9 @@ _NUMBERS = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|\b(?:nan|inf)\b",
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     """rcl_interfaces descriptor of a parameter spec (description, range, read-only)."""
     desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+    # Doubles accept integers (`depth.max_m:=5`, `ros2 param set ... depth.max_m 50`), as ROS users expect:
+    # rclpy's static typing would refuse them, so the type is checked by ParamSpec.check instead.
+    desc.dynamic_typing = isinstance(spec.default, float)
     if spec.choices:
         desc.additional_constraints = "one of: " + ", ".join(spec.choices)
     if isinstance(spec.default, float) and (spec.min is not None or spec.max is not None):
@@ -55,6 +59,27 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     elif isinstance(spec.default, int) and not isinstance(spec.default, bool) and spec.min is not None:
         desc.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
     return desc
+
+
+def doubles_from_integers(params: list[Parameter]) -> list[Parameter]:
+    """Integer values of double parameters as doubles (so they are stored and reported as doubles)."""
+    out = []
+    for param in params:
+        spec = PARAMS_BY_NAME.get(param.name)
+        if spec is not None and isinstance(spec.default, float) and param.type_ == Parameter.Type.INTEGER:
+            param = Parameter(param.name, Parameter.Type.DOUBLE, float(param.value))
+        out.append(param)
+    return out
+
+
+def invalid_values(msg: Any) -> str:
+    """What counts as no measurement in a sparse depth message of this encoding (for error messages)."""
+    encoding = getattr(msg, "encoding", None)
+    if encoding in ("16UC1", "mono16"):
+        return f"{encoding} [mm]: every pixel 0 or 0xFFFF"
+    if encoding == "32FC1":
+        return "32FC1 [m]: every pixel 0, negative, NaN or inf"
+    return f"{getattr(msg, 'format', encoding)}: every pixel invalid"
 
 
 def stamp_ns(msg: Any) -> int:
@@ -69,7 +94,11 @@ class DepthNode(Node):
         super().__init__("lingbot_depth_node", **kwargs)
         for spec in ALL_PARAMS:
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
-        self._values: dict[str, Any] = {spec.name: self.get_parameter(spec.name).value for spec in ALL_PARAMS}
+        declared = self.get_parameters([spec.name for spec in ALL_PARAMS])
+        self.set_parameters([new for old, new in zip(declared, doubles_from_integers(declared)) if new is not old])
+        self.add_pre_set_parameters_callback(doubles_from_integers)
+        self._values: dict[str, Any] = {p.name: p.value for p in doubles_from_integers(
+            self.get_parameters([spec.name for spec in ALL_PARAMS]))}  # read-only ones stay integers in rclpy
         for spec in ALL_PARAMS:
             reason = spec.check(self._values[spec.name])
             if reason:
@@ -102,6 +131,9 @@ class DepthNode(Node):
         self._sparse_alive = False
         self._last_set_time = time.monotonic()
         self._last_input_time = -1.0
+        self._fed_since = -1.0  # when inputs (re)started arriving after a pause of no_sync_warn_s or more
+        self._frame_pairs_warned: set[tuple[str, str, str]] = set()
+        self._sentinel_warned = False
         self._sync_warned = False
         self._sparse_needed_warned = False  # auto mode without a monocular fallback: said once per absence
         self.intrinsics_matrix = "none yet"  # which CameraInfo matrix the last frame's geometry came from
@@ -260,6 +292,8 @@ class DepthNode(Node):
 
     def _on_input(self, stream: str, msg: Any) -> None:
         now = time.monotonic()
+        if self._last_input_time < 0 or now - self._last_input_time >= self._values["no_sync_warn_s"]:
+            self._fed_since = now  # after a pause, "waiting" counts from here, not from the set before it
         self._last_input_time = now
         self.rates[stream].tick(now)
         resets = self.sync.stats.resets
@@ -300,7 +334,7 @@ class DepthNode(Node):
         now = time.monotonic()
         if self._sparse_alive and now - self._last_sparse_rx > self._values["sparse_timeout_s"]:
             self._set_sparse_alive(False)
-        waiting = now - self._last_set_time
+        waiting = now - max(self._last_set_time, self._fed_since)
         recently_fed = self._last_input_time > 0 and now - self._last_input_time < self._values["no_sync_warn_s"]
         if waiting > self._values["no_sync_warn_s"] and recently_fed and not self._sync_warned:
             self._sync_warned = True
@@ -370,15 +404,16 @@ class DepthNode(Node):
                 raise InputError(f"no transform {image.header.frame_id} <- "
                                  f"{synced.messages[LIDAR].header.frame_id} for the LiDAR cloud")
             if not (sparse > 0).any():
-                raise InputError("LiDAR cloud has no point inside the camera image (check the lidar.* "
-                                 "extrinsics or the TF between the frames)")
+                raise InputError(self.lidar.rejection_summary())
         elif SPARSE in synced.messages:
             sparse = depth_m_from_message(synced.messages[SPARSE])
             if sparse.shape != (height, width):
                 raise InputError(f"sparse depth is {sparse.shape[1]}x{sparse.shape[0]} but the image is "
                                  f"{width}x{height}")
+            self._check_sparse_sentinel(synced.messages[SPARSE])
             if not (sparse > 0).any():  # NaN compares False: no valid measurement at all
-                raise InputError("sparse depth has no valid measurement (all zero/NaN)")
+                raise InputError(f"sparse depth has no valid measurement ({invalid_values(synced.messages[SPARSE])})")
+        self._check_frame_ids(image, info, synced.messages.get(SPARSE))
         t1 = time.monotonic()
         # monocular + align_to_sparse: the sparse depth is only used to fit the scale, not as input
         estimator_sparse = None if self._values["mode"] == MONOCULAR else sparse
@@ -406,6 +441,38 @@ class DepthNode(Node):
                                ("postprocess", result.timings_s["postprocess"]),
                                ("publish", t3 - t2), ("obstacles", t4 - t3), ("total", t4 - received)):
             self.latency[stage].add(seconds)
+
+    def _warn_once(self, message: str) -> None:
+        """Log a warning now (no per-kind rate limit) and remember it for diagnostics; callers log it once."""
+        self.last_warning = message
+        self.get_logger().warning(message)
+
+    def _check_sparse_sentinel(self, msg: Any) -> None:
+        """Warn once when a 16-bit sparse image holds 0xFFFF pixels (read as no measurement, not 65.535 m)."""
+        if self._sentinel_warned or not isinstance(msg, Image) or msg.encoding not in ("16UC1", "mono16"):
+            return
+        count = int(np.count_nonzero(image_to_numpy(msg) == DEPTH_MM_SENTINEL))
+        if count:
+            self._sentinel_warned = True
+            self._warn_once(f"sparse depth: {count} of {msg.width * msg.height} {msg.encoding} pixels are 0xFFFF; "
+                            "treated as no measurement (a common driver sentinel), not as 65.535 m "
+                            "(warned once)")
+
+    def _check_frame_ids(self, image: Any, info: Any, sparse: Any | None) -> None:
+        """Warn once per distinct pair when camera_info / sparse depth are not in the image's frame.
+
+        (A LiDAR cloud is expected in its own frame: it is transformed, so it is not checked.)
+        """
+        checks = [("camera_info", info.header.frame_id, "the calibration must be the colour camera's")]
+        if sparse is not None:
+            checks.append(("sparse_depth", sparse.header.frame_id,
+                           "the sparse image must be registered to the colour camera"))
+        image_frame = image.header.frame_id
+        for stream, frame, requirement in checks:
+            key = (stream, frame, image_frame)
+            if frame and image_frame and frame != image_frame and key not in self._frame_pairs_warned:
+                self._frame_pairs_warned.add(key)
+                self._warn_once(f"{stream} frame '{frame}' differs from image frame '{image_frame}': {requirement}")
 
     # -- diagnostics -------------------------------------------------------------------------
     def _diagnose(self, stat: StatusWrapper) -> None:

@@ -219,7 +219,8 @@ def in_process_node(estimator: DepthEstimator, **params: Any) -> Iterator[tuple[
     thread.start()
     harness = RosHarness()
     try:
-        harness.wait_connected()
+        cloud = params.get("sparse_input") == "pointcloud"
+        harness.wait_connected(sparse=not cloud, lidar=cloud)
         # The node's own writers must have matched the harness readers too, or the first outputs are lost.
         assert wait_until(lambda: all(p.get_subscription_count() > 0 for p in
                                       (node.pub_depth, node.pub_info, node.pub_colorized))), "outputs not matched"

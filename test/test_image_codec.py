@@ -73,12 +73,13 @@ def test_big_endian_depth(encoding: str, dtype: str) -> None:
     assert np.array_equal(back, values.astype(back.dtype))
 
 
-def test_depth_16uc1_is_millimetres_with_zero_invalid() -> None:
-    mm = np.array([[0, 1000], [1500, 65535]], dtype=np.uint16)
+def test_depth_16uc1_is_millimetres_with_zero_and_0xffff_invalid() -> None:
+    mm = np.array([[0, 1000], [1500, 65534], [65535, 1]], dtype=np.uint16)
     depth = depth_m_from_image(numpy_to_image(mm, "16UC1"))
-    assert np.isnan(depth[0, 0])
+    assert np.isnan(depth[0, 0]) and np.isnan(depth[2, 0])  # 0 (REP 118) and the 0xFFFF driver sentinel
     np.testing.assert_allclose(depth[0, 1:], [1.0])
-    np.testing.assert_allclose(depth[1], [1.5, 65.535], rtol=1e-6)
+    np.testing.assert_allclose(depth[1], [1.5, 65.534], rtol=1e-6)
+    np.testing.assert_allclose(depth[2, 1:], [0.001], rtol=1e-6)
 
 
 def test_depth_32fc1_zero_nan_inf_negative_are_invalid() -> None:

@@ -8,8 +8,9 @@ import pytest
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.geometry.lidar_projection import (Distortion, lidar_to_sparse_depth, project_points,
-                                                         project_points_to_depth)
+from lingbot_depth_ros.geometry.lidar_projection import (Distortion, ProjectionCounts, lidar_to_sparse_depth,
+                                                         lidar_to_sparse_depth_counted, project_points,
+                                                         project_points_to_depth, project_points_to_depth_counted)
 from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform
 
 K = CameraIntrinsics(fx=500.0, fy=400.0, cx=320.0, cy=240.0, width=640, height=480)
@@ -142,3 +143,33 @@ def test_projection_model_from_camera_info_fields() -> None:
     assert projection_model(k, d, "plumb_bob", [0.0] * 12, 640, 480, rectified=True)[0].fx == 500.0
     with pytest.raises(InputError, match="unsupported distortion model"):
         projection_model(k, d, "fov", p, 640, 480, rectified=False)
+
+
+def test_every_dropped_point_is_counted_under_its_first_failing_reason() -> None:
+    pts = np.array([
+        [0.0, 0.0, -2.0],     # behind the camera
+        [0.0, 0.0, 0.0],      # on the camera plane: behind too
+        [5.0, 0.0, 1.0],      # outside the image
+        [0.0, 0.0, 0.03],     # closer than min_depth_m
+        [0.0, 0.0, 50.0],     # beyond max_depth_m
+        [0.0, 0.0, 60.0],     # beyond max_depth_m
+        [np.nan, 0.0, 1.0],   # invalid return
+        [0.0, 0.0, np.inf],   # invalid return (not "too far")
+        [0.0, 0.0, 2.5],      # kept
+        [0.0, 0.0, 3.0],      # kept (same pixel: still counted as in the image)
+    ])
+    depth, counts = project_points_to_depth_counted(pts, K, min_depth_m=0.05, max_depth_m=40.0)
+    assert np.count_nonzero(depth) == 1 and depth[240, 320] == pytest.approx(2.5)
+    assert counts == ProjectionCounts(total=10, non_finite=2, behind=2, too_close=1, too_far=2, outside_image=1,
+                                      in_image=2, median_far_z_m=55.0)
+
+
+def test_a_millimetre_cloud_is_counted_as_too_far_not_outside_the_image() -> None:
+    # A LiDAR cloud in millimetres straight ahead of the camera: every point in view, every one beyond 100 m.
+    rng = np.random.default_rng(0)
+    metres = np.column_stack([rng.uniform(-2, 2, 500), rng.uniform(-1, 1, 500), rng.uniform(3, 40, 500)])
+    _, counts = lidar_to_sparse_depth_counted(metres * 1000.0, RigidTransform.identity(), K, max_depth_m=100.0)
+    assert (counts.total, counts.too_far, counts.in_image, counts.outside_image) == (500, 500, 0, 0)
+    assert counts.median_far_z_m > 1000.0
+    _, counts = lidar_to_sparse_depth_counted(metres, RigidTransform.identity(), K, max_depth_m=100.0)
+    assert counts.in_image == 500

@@ -43,6 +43,22 @@ class Stamps:
         return cls.value
 
 
+class LogMark:
+    """Where the shared node's log stood when the running test began: earlier tests log the same warnings."""
+
+    offset = 0
+
+
+@pytest.fixture(autouse=True)
+def mark_log(running) -> None:
+    LogMark.offset = len(running[0].log())
+
+
+def log_since_test_start(node: NodeProcess) -> str:
+    """The node's log lines written since the current test started."""
+    return node.log()[LogMark.offset:]
+
+
 def harness_sparse(harness: RosHarness, frame: dict, stamp: int, sparse: np.ndarray | None = None) -> Image:
     return depth_m_to_image(frame["sparse"] if sparse is None else sparse, harness.header(stamp), "32FC1")
 
@@ -60,9 +76,10 @@ def expect_dropped_then_recovered(node: NodeProcess, harness: RosHarness, frame:
                                   bad_stamp: int) -> None:
     """The bad frame produced no output and a warning; a following good frame is processed."""
     deadline = time.monotonic() + 15
-    while warning not in node.log() and time.monotonic() < deadline:
+    while warning not in log_since_test_start(node) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert warning in node.log(), f"expected warning {warning!r} in:\n{node.log()[-3000:]}"
+    log = log_since_test_start(node)
+    assert warning in log, f"expected warning {warning!r} since the test began in:\n{log[-3000:]}"
     good = Stamps.next()
     harness.publish_frame(frame["rgb"], K, frame["sparse"], good)
     rec = harness.recorders["depth/image"]
@@ -92,7 +109,8 @@ def test_all_zero_sparse(running, frame) -> None:
     node, harness = running
     stamp = Stamps.next()
     harness.publish_frame(frame["rgb"], K, np.zeros((480, 640), np.float32), stamp, sparse_encoding="16UC1")
-    expect_dropped_then_recovered(node, harness, frame, "sparse depth has no valid measurement", stamp)
+    expect_dropped_then_recovered(node, harness, frame,
+                                  "sparse depth has no valid measurement (16UC1 [mm]: every pixel 0 or 0xFFFF)", stamp)
 
 
 def test_all_nan_inf_sparse(running, frame) -> None:
@@ -103,7 +121,8 @@ def test_all_nan_inf_sparse(running, frame) -> None:
     harness.pub_info.publish(intrinsics_to_camera_info(K, harness.header(stamp)))
     harness.pub_sparse.publish(numpy_to_image(sparse, "32FC1", harness.header(stamp)))
     harness.pub_image.publish(numpy_to_image(frame["rgb"], "rgb8", harness.header(stamp)))
-    expect_dropped_then_recovered(node, harness, frame, "sparse depth has no valid measurement", stamp)
+    expect_dropped_then_recovered(node, harness, frame, "sparse depth has no valid measurement (32FC1 [m]: every "
+                                                        "pixel 0, negative, NaN or inf)", stamp)
 
 
 def test_some_nan_inf_sparse_values_are_ignored_not_propagated(running, frame) -> None:

@@ -172,6 +172,61 @@ def project_points(points_cam: np.ndarray, intrinsics: CameraIntrinsics, distort
     return u, v, ok
 
 
+@dataclass(frozen=True)
+class ProjectionCounts:
+    """How many of ``total`` points each step of :func:`project_points_to_depth_counted` kept or rejected.
+
+    Every point is counted once, in the first test it fails, in this order: ``non_finite`` (NaN/inf
+    coordinate), ``behind`` (z <= 0), ``too_close`` (0 < z < min_depth_m), ``too_far`` (z > max_depth_m),
+    ``outside_image`` (projects outside the image or the distortion model's valid region), else ``in_image``
+    (several may share a pixel). ``median_far_z_m``: median z [m] of the ``too_far`` points (NaN if none).
+    """
+
+    total: int
+    non_finite: int = 0
+    behind: int = 0
+    too_close: int = 0
+    too_far: int = 0
+    outside_image: int = 0
+    in_image: int = 0
+    median_far_z_m: float = float("nan")
+
+
+def project_points_to_depth_counted(points_cam: np.ndarray, intrinsics: CameraIntrinsics,
+                                    distortion: DistortionLike = None, *, min_depth_m: float = 0.05,
+                                    max_depth_m: float = float("inf")) -> tuple[np.ndarray, ProjectionCounts]:
+    """:func:`project_points_to_depth` and the :class:`ProjectionCounts` of why points were dropped."""
+    if not (min_depth_m >= 0 and max_depth_m > min_depth_m):
+        raise InputError(f"need 0 <= min_depth_m < max_depth_m, got {min_depth_m}, {max_depth_m}")
+    pts = np.asarray(points_cam)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise InputError(f"points must be (N, 3), got shape {pts.shape}")
+    z_all = pts[:, 2]
+    finite = np.isfinite(pts).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        behind = finite & (z_all <= 0)
+        too_close = finite & (z_all > 0) & (z_all < min_depth_m)
+        too_far = finite & (z_all > max_depth_m)
+    in_depth = finite & ~behind & ~too_close & ~too_far
+    pts = pts[in_depth]
+    u, v, ok = project_points(pts, intrinsics, distortion)
+    col = np.floor(u[ok] + 0.5)
+    row = np.floor(v[ok] + 0.5)
+    zs = pts[ok, 2]
+    inside = (col >= 0) & (col < intrinsics.width) & (row >= 0) & (row < intrinsics.height)
+    flat = row[inside].astype(np.int64) * intrinsics.width + col[inside].astype(np.int64)
+    depth = np.full(intrinsics.height * intrinsics.width, np.inf, dtype=np.float32)
+    np.minimum.at(depth, flat, zs[inside].astype(np.float32))
+    depth[np.isinf(depth)] = 0.0
+    n_far = int(np.count_nonzero(too_far))
+    counts = ProjectionCounts(
+        total=int(len(z_all)), non_finite=int(np.count_nonzero(~finite)), behind=int(np.count_nonzero(behind)),
+        too_close=int(np.count_nonzero(too_close)), too_far=n_far,
+        outside_image=int(len(pts) - np.count_nonzero(inside)), in_image=int(np.count_nonzero(inside)),
+        median_far_z_m=float(np.median(z_all[too_far])) if n_far else float("nan"))
+    return depth.reshape(intrinsics.height, intrinsics.width), counts
+
+
 def project_points_to_depth(points_cam: np.ndarray, intrinsics: CameraIntrinsics,
                             distortion: DistortionLike = None, *, min_depth_m: float = 0.05,
                             max_depth_m: float = float("inf")) -> np.ndarray:
@@ -187,24 +242,20 @@ def project_points_to_depth(points_cam: np.ndarray, intrinsics: CameraIntrinsics
     Returns:
         (H, W) float32 depth [m] along the optical axis; 0 where no point landed.
     """
-    if not (min_depth_m >= 0 and max_depth_m > min_depth_m):
-        raise InputError(f"need 0 <= min_depth_m < max_depth_m, got {min_depth_m}, {max_depth_m}")
-    pts = np.asarray(points_cam)
+    return project_points_to_depth_counted(points_cam, intrinsics, distortion, min_depth_m=min_depth_m,
+                                           max_depth_m=max_depth_m)[0]
+
+
+def lidar_to_sparse_depth_counted(points_lidar: np.ndarray, optical_T_lidar: RigidTransform,
+                                  intrinsics: CameraIntrinsics, distortion: DistortionLike = None, *,
+                                  min_depth_m: float = 0.05, max_depth_m: float = float("inf")
+                                  ) -> tuple[np.ndarray, ProjectionCounts]:
+    """:func:`lidar_to_sparse_depth` and the :class:`ProjectionCounts` of why points were dropped."""
+    pts = np.asarray(points_lidar, dtype=np.float32)
     if pts.ndim != 2 or pts.shape[1] != 3:
         raise InputError(f"points must be (N, 3), got shape {pts.shape}")
-    with np.errstate(invalid="ignore"):
-        in_depth = (pts[:, 2] >= min_depth_m) & (pts[:, 2] <= max_depth_m)  # NaN fails both: dropped early
-    pts = pts[in_depth]
-    u, v, ok = project_points(pts, intrinsics, distortion)
-    col = np.floor(u[ok] + 0.5)
-    row = np.floor(v[ok] + 0.5)
-    zs = pts[ok, 2]
-    inside = (col >= 0) & (col < intrinsics.width) & (row >= 0) & (row < intrinsics.height)
-    flat = row[inside].astype(np.int64) * intrinsics.width + col[inside].astype(np.int64)
-    depth = np.full(intrinsics.height * intrinsics.width, np.inf, dtype=np.float32)
-    np.minimum.at(depth, flat, zs[inside].astype(np.float32))
-    depth[np.isinf(depth)] = 0.0
-    return depth.reshape(intrinsics.height, intrinsics.width)
+    return project_points_to_depth_counted(optical_T_lidar.apply(pts), intrinsics, distortion,
+                                           min_depth_m=min_depth_m, max_depth_m=max_depth_m)
 
 
 def lidar_to_sparse_depth(points_lidar: np.ndarray, optical_T_lidar: RigidTransform, intrinsics: CameraIntrinsics,
@@ -213,11 +264,8 @@ def lidar_to_sparse_depth(points_lidar: np.ndarray, optical_T_lidar: RigidTransf
     """Transform (N, 3) LiDAR points [m] into the optical frame with ``optical_T_lidar`` (tf2
     ``lookup_transform(camera_optical_frame, lidar_frame)``) and render them with
     :func:`project_points_to_depth`. Returns (H, W) float32 sparse depth [m], 0 = none."""
-    pts = np.asarray(points_lidar, dtype=np.float32)
-    if pts.ndim != 2 or pts.shape[1] != 3:
-        raise InputError(f"points must be (N, 3), got shape {pts.shape}")
-    return project_points_to_depth(optical_T_lidar.apply(pts), intrinsics, distortion,
-                                   min_depth_m=min_depth_m, max_depth_m=max_depth_m)
+    return lidar_to_sparse_depth_counted(points_lidar, optical_T_lidar, intrinsics, distortion,
+                                         min_depth_m=min_depth_m, max_depth_m=max_depth_m)[0]
 
 
 def projection_model(k: Sequence[float], d: Sequence[float], distortion_model: str, p: Sequence[float],

@@ -117,10 +117,15 @@ def rgb_from_image(msg: Image) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
 
 
+#: 16UC1 value many drivers write for "out of range / no return" (65.535 m is never a real reading of theirs).
+DEPTH_MM_SENTINEL = 0xFFFF
+
+
 def depth_m_from_image(msg: Image) -> np.ndarray:
     """Depth image message -> (H, W) float32 depth [m], NaN where there is no measurement.
 
-    16UC1/mono16 are millimetres with 0 = none; 32FC1 is metres with 0, NaN, inf or < 0 = none.
+    16UC1/mono16 are millimetres with 0 (REP 118) or 0xFFFF (:data:`DEPTH_MM_SENTINEL`, a common driver
+    sentinel) = none; 32FC1 is metres with 0, NaN, inf or < 0 = none.
     """
     if msg.encoding not in DEPTH_ENCODINGS:
         raise EncodingError(f"depth encoding '{msg.encoding}' is not supported (use 16UC1 in mm or 32FC1 in m, "
@@ -129,7 +134,7 @@ def depth_m_from_image(msg: Image) -> np.ndarray:
     if pixels.dtype == np.uint16:
         depth = pixels.astype(np.float32)
         depth /= np.float32(1000.0)  # division is correctly rounded: mm 1234 -> float32(1.234) exactly
-        depth[pixels == 0] = np.nan
+        depth[(pixels == 0) | (pixels == DEPTH_MM_SENTINEL)] = np.nan
         return depth
     depth = np.array(pixels, dtype=np.float32, copy=True)
     with np.errstate(invalid="ignore"):

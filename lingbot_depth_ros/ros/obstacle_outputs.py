@@ -26,7 +26,8 @@ from visualization_msgs.msg import MarkerArray
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.geometry.lidar_projection import lidar_to_sparse_depth, projection_model
+from lingbot_depth_ros.geometry.lidar_projection import ProjectionCounts, lidar_to_sparse_depth_counted, \
+    projection_model
 from lingbot_depth_ros.geometry.transforms import RigidTransform
 from lingbot_depth_ros.navigation.scan import dense_scan, sector_scan
 from lingbot_depth_ros.navigation.sectors import ObstacleSectorAnalyzer, SectorReport
@@ -177,6 +178,33 @@ class ObstacleOutputs:
         return report
 
 
+def rejection_summary(counts: ProjectionCounts, min_depth_m: float, max_depth_m: float) -> str:
+    """One line: how many LiDAR points were usable and, largest first, why the others were dropped."""
+    reasons: list[tuple[int, str]] = []
+    if counts.too_far:
+        far = f"{counts.too_far} beyond lidar.max_depth_m ({max_depth_m:g} m)"
+        if counts.median_far_z_m >= 200.0:  # a real LiDAR in metres has no bulk of returns that far
+            far += f", median {counts.median_far_z_m:.0f} m - is the cloud in millimetres? (points must be in metres)"
+        reasons.append((counts.too_far, far))
+    if counts.behind:
+        reasons.append((counts.behind, f"{counts.behind} behind the camera"))
+    if counts.too_close:
+        reasons.append((counts.too_close, f"{counts.too_close} closer than lidar.min_depth_m ({min_depth_m:g} m)"))
+    if counts.outside_image:
+        reasons.append((counts.outside_image, f"{counts.outside_image} outside the camera image"))
+    if counts.non_finite:
+        reasons.append((counts.non_finite, f"{counts.non_finite} non-finite (NaN/inf)"))
+    text = f"LiDAR cloud: {counts.in_image} of {counts.total} points usable"
+    if reasons:
+        text += ": " + ", ".join(r for _, r in sorted(reasons, key=lambda item: -item[0]))
+    # A spinning LiDAR always has points behind the camera; wrong extrinsics show as the points in front
+    # missing the image (or none in front at all).
+    in_front = counts.too_close + counts.too_far + counts.outside_image
+    if counts.outside_image > counts.too_close + counts.too_far or (in_front == 0 and counts.behind > 0):
+        text += " (check the lidar.* extrinsics or the TF between the frames)"
+    return text
+
+
 class LidarInput:
     """PointCloud2 -> sparse depth [m] in the camera image (nearest point per pixel, 0 = none)."""
 
@@ -185,6 +213,7 @@ class LidarInput:
         self.reconfigure(values)
         self.transforms = TransformSource(node, bool(values.get("lidar.use_tf", True)))
         self.skipped_no_tf = 0
+        self.last_counts = ProjectionCounts(total=0)
 
     def reconfigure(self, values: Mapping[str, Any]) -> None:
         """Apply new lidar.* values (extrinsics fallback, depth limits) and ``camera.rectified`` (project with P,
@@ -213,5 +242,12 @@ class LidarInput:
                              f"{width}x{height}")
         intrinsics, distortion = projection_model(camera_info.k, camera_info.d, camera_info.distortion_model,
                                                   camera_info.p, width, height, self.rectified)
-        return lidar_to_sparse_depth(pointcloud2_to_xyz(cloud), optical_t_lidar, intrinsics, distortion,
-                                     min_depth_m=self.min_depth_m, max_depth_m=self.max_depth_m)
+        depth, self.last_counts = lidar_to_sparse_depth_counted(
+            pointcloud2_to_xyz(cloud, skip_nans=False), optical_t_lidar, intrinsics, distortion,
+            min_depth_m=self.min_depth_m, max_depth_m=self.max_depth_m)
+        return depth
+
+    def rejection_summary(self) -> str:
+        """Why the last cloud's points were not used, e.g. ``LiDAR cloud: 0 of 12000 points usable: 11800 beyond
+        lidar.max_depth_m (80 m) - is the cloud in millimetres?, 200 behind the camera``."""
+        return rejection_summary(self.last_counts, self.min_depth_m, self.max_depth_m)
