@@ -298,3 +298,9 @@ def test_max_pixels_option_bounds_ordinary_images(shared_data: Path, tmp_path: P
     image = str(shared_data / "nyu" / "rgb_00000.jpg")
     assert main(["predict", image, "--max-pixels", str(640 * 480 - 1), "--out", str(tmp_path / "o")]) == 2
     assert "image too large: 640x480 = 307200 pixels exceeds the limit of 307199" in capsys.readouterr().err
+    # A file far larger than any encoding of that many pixels is not even read (2 MB of zeros).
+    big = tmp_path / "big.png"
+    with big.open("wb") as stream:
+        stream.truncate(2_000_000)
+    assert main(["predict", str(big), "--max-pixels", "1000", "--out", str(tmp_path / "o")]) == 2
+    assert "file of 2000000 bytes is too large for an image of at most 1000 pixels" in capsys.readouterr().err

@@ -171,10 +171,16 @@ def decode_image_bytes(raw: bytes, flags: int, source: str, max_pixels: int | No
     return array
 
 
-def _read_file(path: Path, what: str) -> bytes:
+def _read_file(path: Path, what: str, max_pixels: int | None) -> bytes:
+    """The bytes of an image file, refusing files larger than any sensible encoding of ``max_pixels``."""
     if not path.is_file():
         raise InputError(f"{what} not found: {path}")
     try:
+        size = path.stat().st_size
+        # Largest plausible encoding: 4 channels of 32 bits, uncompressed, plus 1 MiB of metadata.
+        if max_pixels is not None and size > max_pixels * 16 + 2**20:
+            raise PayloadTooLargeError(f"{path}: file of {size} bytes is too large for an image of at most "
+                                       f"{max_pixels} pixels")
         return path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
@@ -202,7 +208,7 @@ def load_depth_file(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXEL
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     else:
-        array = decode_image_bytes(_read_file(path, "depth file"), cv2.IMREAD_UNCHANGED, str(path), max_pixels)
+        array = decode_image_bytes(_read_file(path, "depth file", max_pixels), cv2.IMREAD_UNCHANGED, str(path), max_pixels)
     return depth_m_from_array(array, str(path))
 
 
@@ -226,5 +232,5 @@ def load_rgb_file(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS)
         InputError: missing, empty or undecodable file; PayloadTooLargeError: more than ``max_pixels``.
     """
     path = Path(path)
-    bgr = decode_image_bytes(_read_file(path, "image file"), cv2.IMREAD_COLOR, str(path), max_pixels)
+    bgr = decode_image_bytes(_read_file(path, "image file", max_pixels), cv2.IMREAD_COLOR, str(path), max_pixels)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
