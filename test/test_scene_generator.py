@@ -121,3 +121,68 @@ def test_bad_arguments_raise_input_errors() -> None:
     outside = camera_pose((100.0, 0.0, 1.0), 0.0, 0.0)
     with pytest.raises(InputError, match="not inside the room"):
         gen.render(outside)
+
+
+# ------------------------------------------------------------------------------- LiDAR realism
+
+def test_default_lidar_is_mounted_behind_and_above_the_camera() -> None:
+    gen = SceneGenerator(width=64, height=48, seed=0)
+    # LiDAR origin in the camera optical frame (x right, y down, z forward): 0.27 m back, 0.08 m up
+    np.testing.assert_allclose(gen.camera_from_lidar[:3, 3], [0.0, -0.08, -0.27], atol=1e-12)
+
+
+def test_parallax_bleed_through_at_foreground_edges() -> None:
+    """With the LiDAR behind and above the camera, some far LiDAR points land on foreground pixels (the
+    camera sees a box there, the LiDAR saw past its edge), as on a real car; a co-located LiDAR has
+    almost none (pixel rounding only)."""
+    def bleeding(offset: tuple[float, float, float]) -> tuple[int, int]:
+        gen = SceneGenerator(width=320, height=240, seed=0, n_boxes=16, lidar_offset_m=offset)
+        counts = []
+        for index in (0, 5):
+            frame = gen.frame(index)
+            sparse = frame.sparse_depth_m
+            counts.append(int(((sparse > 0) & (sparse > 1.1 * frame.depth_gt_m + 0.1)).sum()))
+        return sum(counts), int((sparse > 0).sum())
+
+    behind, n_samples = bleeding((-0.27, 0.0, 0.08))
+    colocated, _ = bleeding((0.0, 0.0, 0.0))
+    assert behind > 0.01 * n_samples, (behind, n_samples)
+    assert behind > 4 * colocated, (behind, colocated)
+
+
+def _ray_count_in_range(gen: SceneGenerator) -> np.ndarray:
+    """(n_beams,) number of beam directions per ring (the closed room returns every ray in range)."""
+    return np.bincount(gen._lidar_ring, minlength=gen.lidar.n_beams)  # noqa: SLF001 - test of internals
+
+
+def test_lidar_dropout_rate_overall_and_per_beam() -> None:
+    uniform = LidarConfig.preset(32, horizontal_resolution_deg=0.5, dropout=0.1, beam_dropout_spread=0.0,
+                                 range_dropout=0.0)
+    gen = SceneGenerator(width=64, height=48, seed=1, lidar=uniform)
+    rays = _ray_count_in_range(gen)
+    kept = np.bincount(gen.frame(0).lidar_ring, minlength=32)
+    assert abs(1.0 - kept.sum() / rays.sum() - 0.1) < 0.01                      # 23040 rays: binomial sd 0.002
+
+    spread = LidarConfig.preset(32, horizontal_resolution_deg=0.5, dropout=0.02, beam_dropout_spread=0.4,
+                                range_dropout=0.0)
+    gen = SceneGenerator(width=64, height=48, seed=1, lidar=spread)
+    rates = gen.lidar_ring_dropout
+    assert rates.min() >= 0.02 and rates.max() <= 0.42 and rates.max() - rates.min() > 0.2  # beams differ
+    lost = 1.0 - np.bincount(gen.frame(0).lidar_ring, minlength=32) / _ray_count_in_range(gen)
+    np.testing.assert_allclose(lost, rates, atol=0.06)                        # 720 rays per ring: sd <= 0.02
+    again = SceneGenerator(width=64, height=48, seed=1, lidar=spread).lidar_ring_dropout
+    np.testing.assert_array_equal(again, rates)                               # fixed per seed
+
+
+def test_lidar_range_noise_has_the_configured_std() -> None:
+    def ranges(noise_m: float, noise_rel: float) -> np.ndarray:
+        config = LidarConfig.preset(16, horizontal_resolution_deg=0.5, range_noise_std_m=noise_m,
+                                    range_noise_rel=noise_rel)
+        return np.linalg.norm(SceneGenerator(width=64, height=48, seed=2, lidar=config).frame(0).lidar_points_lidar,
+                              axis=1)
+
+    exact = ranges(0.0, 0.0)
+    error = ranges(0.05, 0.0) - exact                # same seed: same dropouts, the same rays
+    assert abs(error.std() - 0.05) < 0.003 and abs(error.mean()) < 0.003
+    relative = (ranges(0.0, 0.01) - exact) / exact
+    assert abs(relative.std() - 0.01) < 0.0007

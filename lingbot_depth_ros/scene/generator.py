@@ -7,7 +7,9 @@ sparse depth image. Deterministic for a given seed.
 
 Frames: world (x forward along the corridor, y left, z up, floor at z = 0), rig/body (same axes,
 moving), camera optical frame ``camera_optical_frame`` (x right, y down, z forward, REP 103/104),
-LiDAR frame ``lidar`` (x forward, y left, z up, mounted ``lidar_offset_m`` above the camera).
+LiDAR frame ``lidar`` (x forward, y left, z up), mounted ``lidar_offset_m`` from the camera: by default
+0.27 m behind and 0.08 m above it, as on a KITTI-like car, so near foreground edges some far LiDAR
+points show through in the camera image (parallax), as with every real LiDAR + camera rig.
 
 Example::
 
@@ -150,13 +152,15 @@ class SceneGenerator:
         width, height: image size [px].
         seed: selects the room, the boxes, the trajectory phase and all noise.
         intrinsics: camera intrinsics (default: :func:`default_intrinsics`).
-        lidar: LiDAR model (default: 32 beams, 0.2° azimuth steps, 1 cm range noise).
+        lidar: LiDAR model (default: 32 beams, 0.2° azimuth steps, 2 cm + 0.1 % range noise,
+            per-beam and range-dependent dropouts; see :class:`LidarConfig`).
         n_boxes: number of obstacle boxes.
         rate_hz: frame rate; frame i is stamped ``start_ns + i / rate_hz``.
         start_ns: stamp of frame 0 [ns].
         camera_height_m: camera height above the floor [m].
         camera_pitch_deg: downward pitch of the rig [deg].
-        lidar_offset_m: LiDAR origin in the rig frame (x fwd, y left, z up) relative to the camera [m].
+        lidar_offset_m: LiDAR origin in the rig frame (x fwd, y left, z up) relative to the camera [m];
+            default (-0.27, 0, 0.08): 0.27 m behind and 0.08 m above the camera (KITTI-like).
         path_length_m: the camera moves along x in [0, path_length_m] and back.
         speed_mps: peak forward speed [m/s].
         rgb_noise: standard deviation of the additive image noise [grey levels] (0 = none).
@@ -166,7 +170,7 @@ class SceneGenerator:
                  intrinsics: CameraIntrinsics | None = None, lidar: LidarConfig | None = None,
                  n_boxes: int = 6, rate_hz: float = 10.0, start_ns: int = DEFAULT_START_NS,
                  camera_height_m: float = 1.2, camera_pitch_deg: float = 5.0,
-                 lidar_offset_m: tuple[float, float, float] = (0.0, 0.0, 0.12),
+                 lidar_offset_m: tuple[float, float, float] = (-0.27, 0.0, 0.08),
                  path_length_m: float = 3.0, speed_mps: float = 0.8, rgb_noise: float = 2.0) -> None:
         if width < 8 or height < 8:
             raise InputError(f"image must be at least 8x8, got {width}x{height}")
@@ -201,6 +205,7 @@ class SceneGenerator:
                                       ).reshape(3, -1).astype(np.float32)  # (3, H*W) axis-major
         self._lidar_dirs, self._lidar_ring = self.lidar.beam_directions()
         self._lidar_dirs_axis_major = np.ascontiguousarray(self._lidar_dirs.T)
+        self.lidar_ring_dropout = self.lidar.beam_dropout_rates(np.random.default_rng([self.seed, 11]))
         body_from_lidar = np.eye(4)
         body_from_lidar[:3, 3] = lidar_offset_m
         body_from_camera = np.eye(4)
@@ -301,12 +306,13 @@ class SceneGenerator:
         hits = cast_rays(origin, rotate_axis_major(rotation, self._lidar_dirs_axis_major), self.layout.room_min,
                          self.layout.room_max, self.layout.boxes, axis_major=True)
         cfg = self.lidar
-        ranges = hits.t + rng.normal(0.0, cfg.range_noise_std_m, size=hits.t.shape).astype(np.float32) \
-            if cfg.range_noise_std_m > 0 else hits.t
-        keep = (hits.t >= cfg.min_range_m) & (hits.t <= cfg.max_range_m)
-        if cfg.dropout > 0:
-            keep &= rng.uniform(size=hits.t.shape) >= cfg.dropout
-        points = self._lidar_dirs[keep] * ranges[keep, None]
+        true_range = hits.t.astype(np.float32, copy=False)
+        noise = rng.standard_normal(size=true_range.shape, dtype=np.float32) * cfg.range_noise_std(true_range)
+        keep = (true_range >= cfg.min_range_m) & (true_range <= cfg.max_range_m)
+        keep &= rng.random(size=true_range.shape, dtype=np.float32) >= cfg.dropout_probability(
+            self.lidar_ring_dropout, self._lidar_ring, true_range)
+        ranges = true_range[keep] + noise[keep]
+        points = self._lidar_dirs[keep] * ranges[:, None]
         return points.astype(np.float32), self._lidar_ring[keep]
 
     def _to_uint8(self, colour: np.ndarray, index: int) -> np.ndarray:

@@ -20,8 +20,16 @@ class LidarConfig:
 
     ``n_beams`` rings spread evenly over ``vertical_fov_deg`` = (lowest, highest) elevation [deg];
     ``horizontal_resolution_deg`` azimuth step [deg] over ``horizontal_fov_deg`` [deg] (360 = full
-    spin, centred on +x otherwise); returns beyond ``max_range_m`` [m] are dropped; ranges get
-    Gaussian noise of ``range_noise_std_m`` [m]; a fraction ``dropout`` of returns is lost.
+    spin, centred on +x otherwise); returns beyond ``max_range_m`` [m] are dropped.
+
+    Realism (as a real spinning LiDAR, e.g. a 64-beam Velodyne):
+
+    * range noise: Gaussian, standard deviation ``range_noise_std_m`` [m] +
+      ``range_noise_rel`` x range;
+    * dropouts: a return is lost with probability ``dropout`` (every beam) + the beam's own extra
+      rate, uniform in [0, ``beam_dropout_spread``) per ring (weak lasers lose more returns; the
+      draw is fixed per generator seed) + ``range_dropout`` x (range / max_range_m)^2 (far, weak
+      returns are lost more often).
     """
 
     n_beams: int = 32
@@ -30,8 +38,11 @@ class LidarConfig:
     horizontal_fov_deg: float = 360.0
     max_range_m: float = 100.0
     min_range_m: float = 0.3
-    range_noise_std_m: float = 0.01
+    range_noise_std_m: float = 0.02
+    range_noise_rel: float = 0.001
     dropout: float = 0.02
+    beam_dropout_spread: float = 0.1
+    range_dropout: float = 0.2
 
     def __post_init__(self) -> None:
         if self.n_beams < 1:
@@ -45,8 +56,11 @@ class LidarConfig:
             raise InputError(f"horizontal_fov_deg must be in (0, 360], got {self.horizontal_fov_deg}")
         if not 0.0 <= self.min_range_m < self.max_range_m:
             raise InputError(f"need 0 <= min_range_m < max_range_m, got {self.min_range_m}, {self.max_range_m}")
-        if self.range_noise_std_m < 0 or not 0.0 <= self.dropout < 1.0:
-            raise InputError("range_noise_std_m must be >= 0 and dropout in [0, 1)")
+        if self.range_noise_std_m < 0 or self.range_noise_rel < 0 or not 0.0 <= self.dropout < 1.0:
+            raise InputError("range_noise_std_m and range_noise_rel must be >= 0 and dropout in [0, 1)")
+        if not (0.0 <= self.beam_dropout_spread < 1.0 and 0.0 <= self.range_dropout < 1.0):
+            raise InputError(f"beam_dropout_spread and range_dropout must be in [0, 1), got "
+                             f"{self.beam_dropout_spread}, {self.range_dropout}")
 
     @classmethod
     def preset(cls, n_beams: int, **overrides: float | int | tuple[float, float]) -> "LidarConfig":
@@ -58,6 +72,27 @@ class LidarConfig:
         """(n_beams,) float64 elevation of each ring [deg], lowest first."""
         lo, hi = self.vertical_fov_deg
         return np.linspace(lo, hi, self.n_beams) if self.n_beams > 1 else np.array([(lo + hi) / 2.0])
+
+    def beam_dropout_rates(self, rng: np.random.Generator) -> np.ndarray:
+        """(n_beams,) float32 dropout probability of each ring at zero range (``dropout`` + its extra)."""
+        extra = rng.uniform(0.0, self.beam_dropout_spread, size=self.n_beams) if self.beam_dropout_spread > 0 \
+            else np.zeros(self.n_beams)
+        return np.clip(self.dropout + extra, 0.0, 0.99).astype(np.float32)
+
+    def dropout_probability(self, ring_rates: np.ndarray, ring: np.ndarray, range_m: np.ndarray) -> np.ndarray:
+        """(N,) float32 probability that each return is lost (see the class docstring).
+
+        Args:
+            ring_rates: (n_beams,) from :meth:`beam_dropout_rates`.
+            ring: (N,) ring index of each return.
+            range_m: (N,) range of each return [m].
+        """
+        far = np.square(np.asarray(range_m, np.float32) * np.float32(1.0 / self.max_range_m))
+        return np.clip(ring_rates[ring] + np.float32(self.range_dropout) * far, 0.0, 1.0)
+
+    def range_noise_std(self, range_m: np.ndarray) -> np.ndarray:
+        """(N,) float32 standard deviation of the range noise [m] at ``range_m`` [m]."""
+        return np.float32(self.range_noise_std_m) + np.float32(self.range_noise_rel) * np.asarray(range_m, np.float32)
 
     def beam_directions(self) -> tuple[np.ndarray, np.ndarray]:
         """Unit beam directions (N, 3) float32 in the LiDAR frame and their ring index (N,) uint16.
