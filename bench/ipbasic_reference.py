@@ -8,7 +8,8 @@ on the CPU" (CRV 2018), the "fast" variant, written for this package from the pa
 4. fill small holes: empty pixels take a 7x7 full-kernel dilation;
 5. extend to the top: above each column's highest value, copy that value upwards;
 6. fill the large holes left with a 31x31 full-kernel dilation;
-7. 5x5 median blur, then a 5x5 Gaussian blur, both applied only where there is a value;
+7. 5x5 median blur, then a 5x5 Gaussian blur, both applied only where there is a value (the Gaussian
+   normalised by the pixels with a value);
 8. re-invert.
 
 Every pixel that received a value is valid (after step 5 that is every column that has a sample,
@@ -71,8 +72,11 @@ def ipbasic_complete(sparse_depth_m: np.ndarray, max_depth_m: float = MAX_DEPTH_
     has_value = depth > 0.1
     blurred = cv2.medianBlur(depth, 5)
     depth[has_value] = blurred[has_value]
-    blurred = cv2.GaussianBlur(depth, (5, 5), 0)
-    depth[has_value] = blurred[has_value]
+    # Gaussian over the pixels with a value only (normalised), so that holes left on very sparse input
+    # do not pull their neighbours towards max_depth_m after re-inversion; identical where there is no hole
+    weight = cv2.GaussianBlur(has_value.astype(np.float32), (5, 5), 0)
+    blurred = cv2.GaussianBlur(np.where(has_value, depth, 0.0).astype(np.float32), (5, 5), 0)
+    depth[has_value] = blurred[has_value] / weight[has_value]
 
     out = np.full(depth.shape, np.nan, np.float32)
     out[has_value] = np.float32(max_depth_m) - depth[has_value]

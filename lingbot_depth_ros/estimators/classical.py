@@ -156,8 +156,8 @@ def _fill_between(mask: np.ndarray, axis: int) -> np.ndarray:
     """``mask`` plus every pixel between the first and the last True pixel of its row (axis=1) or
     column (axis=0)."""
     length = mask.shape[axis]
-    any_true = mask.any(axis=axis)
-    first = np.where(any_true, mask.argmax(axis=axis), length).astype(np.int32)
+    nonempty = mask.any(axis=axis)
+    first = np.where(nonempty, mask.argmax(axis=axis), length).astype(np.int32)
     last = (length - 1 - np.flip(mask, axis=axis).argmax(axis=axis)).astype(np.int32)
     index = np.arange(length, dtype=np.int32)
     if axis == 1:
@@ -170,10 +170,10 @@ def support_mask(sample_mask: np.ndarray, margin_px: int) -> np.ndarray:
 
     For each column, the highest and lowest sample rows among the columns within ``margin_px``
     are taken; pixels between them, widened by ``margin_px`` up and down, are supported. Then
-    every pixel that lies between supported pixels of its row, or of its column, is supported
-    too: a pixel with samples on both sides (a gap in the returns, a far region the LiDAR did not
-    return, an occlusion-filtered patch) is never left invalid. Only the outside stays
-    unsupported: above the top scan line, below the lowest, beside the sensor's field of view.
+    every pixel that lies between supported pixels of its row, and after that of its column, is
+    supported too: a pixel with samples on both sides (a gap in the returns, a far region the
+    LiDAR did not return, an occlusion-filtered patch) is never left invalid. Only the outside
+    stays unsupported: above the top scan line, below the lowest, beside the sensor's field of view.
     """
     height, width = sample_mask.shape
     has_sample = sample_mask.any(axis=0)
