@@ -20,13 +20,20 @@ MONOCULAR = "monocular"
 AUTO = "auto"
 MODES = (COMPLETION, MONOCULAR, AUTO)
 
+# What ``DepthEstimate.depth_m`` holds (``DepthEstimator.output_kind``):
+METRIC = "metric"                          # depth along the optical axis [m]
+RELATIVE_DEPTH = "relative_depth"          # a * depth_m + b for unknown a > 0, b (affine-invariant depth)
+RELATIVE_DISPARITY = "relative_disparity"  # a / depth_m + b for unknown a > 0, b (affine-invariant inverse depth)
+OUTPUT_KINDS = (METRIC, RELATIVE_DEPTH, RELATIVE_DISPARITY)
+
 
 @dataclass
 class DepthEstimate:
     """Output of an estimator.
 
-    ``depth_m``: (H, W) float32 depth along the optical axis [m]; values where ``valid`` is False
-    are unspecified (the node writes NaN there). ``valid``: (H, W) bool.
+    ``depth_m``: (H, W) float32 depth along the optical axis [m] (for a relative estimator, see
+    ``DepthEstimator.output_kind``: relative depth or disparity, arbitrary units); values where ``valid``
+    is False are unspecified (the node writes NaN there). ``valid``: (H, W) bool.
     """
 
     depth_m: np.ndarray
@@ -36,11 +43,20 @@ class DepthEstimate:
 class DepthEstimator(abc.ABC):
     """Base class: validates inputs once, then calls :meth:`_estimate`.
 
-    Subclasses set ``name`` and ``supported_modes`` and implement ``_estimate``.
+    Subclasses set ``name``, ``supported_modes`` (and ``output_kind`` when the output is not metric)
+    and implement ``_estimate``.
+
+    ``output_kind`` says what ``DepthEstimate.depth_m`` holds: ``"metric"`` (metres),
+    ``"relative_depth"`` (affine in depth) or ``"relative_disparity"`` (affine in inverse depth). A relative
+    output is in arbitrary units: it must be aligned to metric measurements before anyone calls it metres
+    (``geometry.scale_alignment``). An estimator whose kind depends on the loaded checkpoint sets it on the
+    instance after loading.
     """
 
     name: ClassVar[str] = "base"
     supported_modes: ClassVar[frozenset[str]] = frozenset()
+    # Class default; an estimator whose kind depends on its checkpoint overrides it on the instance.
+    output_kind: str = METRIC
 
     def estimate(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
                  intrinsics: CameraIntrinsics | None) -> DepthEstimate:
