@@ -34,10 +34,15 @@ class DepthEstimate:
     ``depth_m``: (H, W) float32 depth along the optical axis [m] (for a relative estimator, see
     ``DepthEstimator.output_kind``: relative depth or disparity, arbitrary units); values where ``valid``
     is False are unspecified (the node writes NaN there). ``valid``: (H, W) bool.
+    ``estimated_focal_px``: the estimator's own estimate of the horizontal focal length of this image
+    [px] (Depth Pro's field-of-view head), None when it made none. ``focal_from_estimate``: True when
+    the metric scale of ``depth_m`` rests on that estimate rather than on the given intrinsics.
     """
 
     depth_m: np.ndarray
     valid: np.ndarray
+    estimated_focal_px: float | None = None
+    focal_from_estimate: bool = False
 
 
 class DepthEstimator(abc.ABC):
@@ -57,6 +62,8 @@ class DepthEstimator(abc.ABC):
     supported_modes: ClassVar[frozenset[str]] = frozenset()
     # Class default; an estimator whose kind depends on its checkpoint overrides it on the instance.
     output_kind: str = METRIC
+    #: True when the estimator can estimate the focal length itself (then intrinsics may be None)
+    estimates_focal: ClassVar[bool] = False
 
     def estimate(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
                  intrinsics: CameraIntrinsics | None) -> DepthEstimate:
