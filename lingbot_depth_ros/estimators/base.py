@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 import numpy as np
 
@@ -43,6 +43,17 @@ class DepthEstimate:
     valid: np.ndarray
     estimated_focal_px: float | None = None
     focal_from_estimate: bool = False
+
+
+@dataclass(frozen=True)
+class EstimatorInput:
+    """One frame of a batch (:meth:`DepthEstimator.estimate_batch`): the arguments of
+    :meth:`DepthEstimator.estimate`: (H, W, 3) uint8 ``rgb``, (H, W) float32 ``sparse_depth_m`` [m] or
+    None (monocular), and the intrinsics of ``rgb`` (or None)."""
+
+    rgb: np.ndarray
+    sparse_depth_m: np.ndarray | None
+    intrinsics: CameraIntrinsics | None
 
 
 class DepthEstimator(abc.ABC):
@@ -101,6 +112,15 @@ class DepthEstimator(abc.ABC):
     def _estimate(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
                   intrinsics: CameraIntrinsics | None) -> DepthEstimate:
         """Estimate dense depth from already-validated inputs (see :meth:`estimate`)."""
+
+    def estimate_batch(self, frames: Sequence[EstimatorInput]) -> list[DepthEstimate]:
+        """Estimate several frames (e.g. one per camera) at once; one DepthEstimate per frame, in order.
+
+        Frames may differ in size and mode. This default runs :meth:`estimate` once per frame; an
+        estimator with a batched forward (LingBot-Depth) overrides it. Raises like :meth:`estimate`
+        (the first failing frame fails the call; the node then retries frame by frame).
+        """
+        return [self.estimate(f.rgb, f.sparse_depth_m, f.intrinsics) for f in frames]
 
     def describe(self) -> str:
         """One line for logs and diagnostics (estimator, device...)."""
