@@ -1,0 +1,175 @@
+"""Plane segmentation: smooth-normal region growing, then 1-point RANSAC inside each region (no ROS).
+
+1. Points whose local normal is known and whose neighbourhood is flat (surface variation below
+   :data:`MAX_VARIATION`) are linked to their grid/voxel neighbours when the two normals agree within
+   ``normal_angle_deg / 2`` and each lies within the inlier distance of the other's tangent plane.
+2. Each connected region is tested as one plane (least squares); when fewer than :data:`MIN_INLIER_FRACTION`
+   of its points are inliers (distance and normal within the thresholds), the best plane is found by
+   1-point RANSAC (hypothesis = a point and its own normal), and its largest connected inlier set is taken.
+   The rest of the region goes round again (at most :data:`MAX_PLANES_PER_REGION` times).
+3. A candidate is kept when it has at least :data:`MIN_POINTS` points, its area is at least ``min_area_m2`` and its curvature - the largest principal
+   curvature of the normal field fitted over the candidate - is at most ``max_curvature_per_m``. So a
+   cylinder or a sphere, whose normals turn steadily, is never reported even when a thin strip of it lies
+   within the distance threshold of a plane; for strips too thin to fit a curvature, the median angle
+   between the local normals and the plane's must also be at most ``normal_angle_deg / 3`` (a plane's
+   normals scatter by the noise only; a curved strip's spread evenly over +-normal_angle_deg).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lingbot_depth_ros.surfaces.config import SurfaceConfig
+from lingbot_depth_ros.surfaces.graph import connected_components, largest_component
+
+MAX_VARIATION = 0.03
+MIN_INLIER_FRACTION = 0.95
+MAX_PLANES_PER_REGION = 8
+RANSAC_HYPOTHESES = 48
+MAX_MEDIAN_NORMAL_FRACTION = 1 / 3  # flat: median normal deviation <= normal_angle_deg / 3
+MIN_POINTS = 30  # fewer points never make a surface (their normals and extent are not reliable)
+
+
+@dataclass(frozen=True)
+class PlaneFit:
+    """A planar region: ``indices`` into the analysed points; plane ``normal . p + offset = 0`` (unit normal)."""
+
+    indices: np.ndarray
+    normal: np.ndarray
+    offset: float
+    rms_m: float
+    curvature_per_m: float
+    area_m2: float
+    normal_spread_deg: float  # median angle between the local normals and the plane normal
+
+
+def fit_plane(points: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Least-squares plane of (N, 3) points: unit normal, offset (n . p + offset = 0) and RMS distance [m]."""
+    centroid = points.mean(axis=0)
+    q = points - centroid
+    values, vectors = np.linalg.eigh(q.T @ q)
+    normal = vectors[:, 0]
+    return normal, float(-normal @ centroid), float(math.sqrt(max(values[0], 0.0) / len(points)))
+
+
+def plane_basis(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors spanning the plane of ``normal`` (e1 horizontal when the plane is not)."""
+    helper = np.array([0.0, 0.0, 1.0]) if abs(normal[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    e1 = np.cross(helper, normal)
+    e1 /= np.linalg.norm(e1)
+    return e1, np.cross(normal, e1)
+
+
+def normal_curvature(points: np.ndarray, normals: np.ndarray, normal: np.ndarray, max_angle_rad: float) -> float:
+    """Largest |principal curvature| [1/m] of the normal field over a region: the local normals' tangential
+    components are fitted as linear functions of the in-plane position (only normals within
+    ``max_angle_rad`` of ``normal``, which leaves out normals blended at the region's edges)."""
+    sign = np.sign(normals @ normal)
+    local = normals * sign[:, None]
+    keep = (local @ normal) > math.cos(max_angle_rad)
+    if keep.sum() < 10:
+        return 0.0
+    e1, e2 = plane_basis(normal)
+    q = points[keep] - points[keep].mean(axis=0)
+    design = np.stack([q @ e1, q @ e2, np.ones(int(keep.sum()))], axis=1)
+    if np.linalg.matrix_rank(design[:, :2] - design[:, :2].mean(axis=0), tol=1e-4) < 1:
+        return 0.0
+    target = np.stack([local[keep] @ e1, local[keep] @ e2], axis=1)
+    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+    jac = coef[:2].T
+    return float(np.abs(np.linalg.eigvalsh(0.5 * (jac + jac.T))).max())
+
+
+class _Segmenter:
+    def __init__(self, points: np.ndarray, normals: np.ndarray, variation: np.ndarray, edges: np.ndarray,
+                 threshold_m: np.ndarray, area_m2: np.ndarray, config: SurfaceConfig, seed: int) -> None:
+        self.p, self.n, self.thr, self.area = points, normals, threshold_m, area_m2
+        self.edges = edges
+        self.config = config
+        self.cos_angle = math.cos(math.radians(config.normal_angle_deg))
+        self.rng = np.random.default_rng(seed)
+        self.planar = np.isfinite(normals).all(axis=1) & (variation < MAX_VARIATION)
+
+    def linked_edges(self) -> np.ndarray:
+        a, b = self.edges[:, 0], self.edges[:, 1]
+        ok = self.planar[a] & self.planar[b]
+        a, b = a[ok], b[ok]
+        na, nb = self.n[a], self.n[b]
+        d = self.p[b] - self.p[a]
+        cos_half = math.cos(math.radians(self.config.normal_angle_deg / 2))
+        link = ((np.abs(np.einsum("ij,ij->i", na, nb)) > cos_half)
+                & (np.abs(np.einsum("ij,ij->i", na, d)) < self.thr[a])
+                & (np.abs(np.einsum("ij,ij->i", nb, d)) < self.thr[b]))
+        return np.stack([a[link], b[link]], axis=1)
+
+    def inliers(self, nodes: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
+        dist = np.abs(self.p[nodes] @ normal + offset)
+        return nodes[(dist < self.thr[nodes]) & (np.abs(self.n[nodes] @ normal) > self.cos_angle)]
+
+    def ransac(self, nodes: np.ndarray) -> tuple[np.ndarray, float]:
+        seeds = self.rng.choice(nodes, size=min(RANSAC_HYPOTHESES, len(nodes)), replace=False)
+        normals = self.n[seeds]
+        offsets = -np.einsum("ij,ij->i", normals, self.p[seeds])
+        dist = np.abs(self.p[nodes] @ normals.T + offsets[None, :])
+        agree = np.abs(self.n[nodes] @ normals.T) > self.cos_angle
+        score = ((dist < self.thr[nodes][:, None]) & agree).sum(axis=0)
+        best = int(score.argmax())
+        return normals[best], float(offsets[best])
+
+    def candidate(self, nodes: np.ndarray, links: np.ndarray) -> PlaneFit | None:
+        normal, offset, _ = fit_plane(self.p[nodes])
+        inl = self.inliers(nodes, normal, offset)
+        if len(inl) < MIN_INLIER_FRACTION * len(nodes):
+            normal, offset = self.ransac(nodes)
+            inl = self.inliers(nodes, normal, offset)
+        for _ in range(2):  # refit on the connected inliers, then take the inliers of the refined plane
+            inl = largest_component(inl, links, len(self.p))
+            if len(inl) < 3:
+                return None
+            normal, offset, _ = fit_plane(self.p[inl])
+            inl = self.inliers(nodes, normal, offset)
+        inl = largest_component(inl, links, len(self.p))
+        if len(inl) < 3:
+            return None
+        normal, offset, rms = fit_plane(self.p[inl])
+        curvature = normal_curvature(self.p[inl], self.n[inl], normal,
+                                     math.radians(self.config.normal_angle_deg / 2))
+        spread = float(np.degrees(np.median(np.arccos(np.clip(np.abs(self.n[inl] @ normal), 0.0, 1.0)))))
+        return PlaneFit(inl, normal, offset, rms, curvature, float(self.area[inl].sum()), spread)
+
+    def run(self) -> list[PlaneFit]:
+        links = self.linked_edges()
+        labels = connected_components(len(self.p), links)
+        region_area = np.bincount(labels, weights=np.where(self.planar, self.area, 0.0), minlength=len(self.p))
+        regions = [r for r in np.argsort(-region_area) if region_area[r] >= 0.5 * self.config.min_area_m2]
+        planes: list[PlaneFit] = []
+        for region in regions:
+            remaining = np.nonzero((labels == region) & self.planar)[0]
+            for _ in range(MAX_PLANES_PER_REGION):
+                if self.area[remaining].sum() < self.config.min_area_m2:
+                    break
+                fit = self.candidate(remaining, links)
+                if fit is None:
+                    break
+                if (len(fit.indices) >= MIN_POINTS and fit.area_m2 >= self.config.min_area_m2
+                        and fit.curvature_per_m <= self.config.max_curvature_per_m
+                        and fit.normal_spread_deg <= MAX_MEDIAN_NORMAL_FRACTION * self.config.normal_angle_deg):
+                    planes.append(fit)
+                remaining = np.setdiff1d(remaining, fit.indices, assume_unique=True)
+        return planes
+
+
+def segment_planes(points: np.ndarray, normals: np.ndarray, variation: np.ndarray, edges: np.ndarray,
+                   threshold_m: np.ndarray, area_m2: np.ndarray, config: SurfaceConfig,
+                   seed: int = 0) -> list[PlaneFit]:
+    """Planar regions of a point set (module docstring).
+
+    Args:
+        points: (N, 3) float64 [m]; normals: (N, 3) unit local normals (NaN = unknown); variation: (N,)
+        surface variation; edges: (E, 2) neighbour pairs; threshold_m: (N,) inlier distance of each point [m];
+        area_m2: (N,) surface area each point stands for [m^2]; seed: RANSAC random seed (deterministic).
+    """
+    return _Segmenter(points, normals, variation, edges, threshold_m, area_m2, config, seed).run()
