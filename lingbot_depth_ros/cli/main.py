@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from lingbot_depth_ros.cli import predict
+from lingbot_depth_ros.errors import LingbotDepthError
 
 DEFAULT_API_PORT = 8000
 DEFAULT_UI_PORT = 7860
@@ -45,7 +46,7 @@ def _port(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``lingbot-depth`` argument parser with its three subcommands."""
     parser = argparse.ArgumentParser(prog="lingbot-depth", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve,ui}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve,batch,ui}")
 
     predict.add_arguments(commands.add_parser(
         "predict", help="depth for an image or a folder of images, written as .npy, PNG and PLY"))
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--estimator", choices=sorted(predict.ESTIMATOR_FACTORIES), default="classical")
     serve.add_argument("--checkpoint", default=None, help="LingBot-Depth checkpoint (estimator 'lingbot')")
     serve.add_argument("--device", default=None, help="torch device for 'lingbot' (e.g. cpu, cuda)")
+    predict.add_model_arguments(serve)
     serve.add_argument("--mode-default", choices=("auto",) + predict.REQUEST_MODES, default="auto",
                        help="mode when a request names none; auto = completion if sparse depth is sent, "
                             "else monocular")
@@ -73,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-connections", type=_positive_int, default=DEFAULT_MAX_CONNECTIONS,
                        help="open connections beyond which new requests answer 503")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+
+    from lingbot_depth_ros.fleet import cli as fleet_cli
+    fleet_cli.add_arguments(commands.add_parser(
+        "batch", help="depth and metrics for many bags / dataset folders on Ray (pip install '.[fleet]')"))
 
     ui = commands.add_parser("ui", help="Gradio web UI that calls the HTTP API")
     ui.add_argument("--api-url", default=f"http://127.0.0.1:{DEFAULT_API_PORT}", help="where `serve` listens")
@@ -93,8 +99,12 @@ def _serve(args: argparse.Namespace) -> int:
         from lingbot_depth_ros.server.api import run_server
     except ImportError as exc:
         return _missing_extra(exc)
-    return run_server(host=args.host, port=args.port, estimator_name=args.estimator,
-                      estimator_options=predict.estimator_options(args.checkpoint, args.device),
+    try:
+        options = {**predict.estimator_options(args.checkpoint, args.device), **predict.model_options(args)}
+    except LingbotDepthError as exc:
+        print(f"lingbot-depth serve: error: {exc}", file=sys.stderr)
+        return 2
+    return run_server(host=args.host, port=args.port, estimator_name=args.estimator, estimator_options=options,
                       default_mode=None if args.mode_default == "auto" else args.mode_default,
                       max_pixels=args.max_pixels, max_body_bytes=args.max_body_bytes, log_level=args.log_level,
                       max_inflight_bytes=args.max_inflight_bytes, body_timeout_s=args.body_timeout,
@@ -116,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return predict.run(args)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "batch":
+        from lingbot_depth_ros.fleet import cli as fleet_cli
+        return fleet_cli.run(args)
     return _ui(args)
 
 

@@ -1,0 +1,65 @@
+"""Python entry point of a batch run: settings checked up front, Ray run, report (and output bags)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lingbot_depth_ros.cli.predict import prepare_out_dir
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.fleet.manifest import Manifest
+from lingbot_depth_ros.fleet.params import node_values
+from lingbot_depth_ros.fleet.sources import BagTopics, DatasetOptions
+from lingbot_depth_ros.fleet.worker import WorkerConfig
+
+
+def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str] = (),
+          estimator: str | None = None, topics: BagTopics = BagTopics(), dataset: DatasetOptions = DatasetOptions(),
+          workers: int = 1, gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0, unit_frames: int = 16,
+          address: str | None = None, write: str = "files", progress: bool = False,
+          on_result: Any = None) -> dict[str, Any]:
+    """Process ``inputs`` into ``out`` on Ray and write the report; returns the report summary.
+
+    Raises:
+        ConfigError / InputError: bad parameters, no inputs, an unusable ``out`` or one made with other
+            settings. Inputs that turn out unreadable are reported, not raised.
+        MissingExtraError: ray is not installed.
+    """
+    from lingbot_depth_ros.fleet.report import write_report
+    from lingbot_depth_ros.fleet.runner import BatchConfig, BatchRunner
+
+    if not inputs:
+        raise InputError("no inputs given")
+    if write not in ("files", "bag"):
+        raise InputError(f"--write must be files or bag, got '{write}'")
+    values = node_values(params, {"estimator": estimator} if estimator else None)
+    out = Path(out)
+    prepare_out_dir(out)
+    worker = WorkerConfig(values=values, out_dir=str(out), topics=topics, dataset=dataset)
+    Manifest(out).check_settings({"values": values, "topics": dataclasses.asdict(topics),
+                                  "dataset": dataclasses.asdict(dataset), "unit_frames": unit_frames,
+                                  "inputs": [str(Path(p).resolve()) for p in inputs]})
+    config = BatchConfig(inputs=list(inputs), worker=worker, workers=workers, gpus_per_worker=gpus_per_worker,
+                         cpus_per_worker=cpus_per_worker, unit_frames=unit_frames, address=address,
+                         progress=progress)
+    outcome = BatchRunner(config, on_result).run()
+    if write == "bag":
+        from lingbot_depth_ros.fleet.bag_output import write_output_bags
+
+        write_output_bags(out, outcome, values)
+    return write_report(out, outcome)
+
+
+def batch_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`batch` with the ``lingbot-depth batch`` options."""
+    topics = BagTopics(image=args.image_topic, camera_info=args.camera_info_topic, sparse_depth=args.sparse_topic,
+                       depth_gt=args.gt_topic)
+    dataset = DatasetOptions(intrinsics=tuple(args.intrinsics) if args.intrinsics else None,
+                             kitti_calib=args.kitti_calib, kitti_scanlines=args.kitti_scanlines,
+                             nyu_sparse_points=args.nyu_sparse_points)
+    return batch(args.inputs, args.out, params=args.param, estimator=args.estimator, topics=topics, dataset=dataset,
+                 workers=args.workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
+                 unit_frames=args.unit_frames, address=args.address, write=args.write, progress=not args.quiet)

@@ -1,0 +1,225 @@
+"""Ray orchestration of a batch run: plan inputs in parallel, process units on actor workers, retry the units
+of dead workers, record finished units (resume), and hand the results to the report.
+
+Ray: a local Ray started in-process (``address=None``: ``ray.init(num_cpus=...)``, no dashboard) or an
+existing cluster (``address="auto"`` or ``"ray://head:10001"``). A Ray session already initialised by
+the caller (tests, notebooks) is used as it is and left running.
+
+What is parallel: planning (one Ray task per input: a bag scan reads only its image topic), and the
+units (each actor holds one model and reads, estimates and writes its unit's frames; reading runs in a
+prefetch thread of the actor). The driver only dispatches units and appends to the manifest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lingbot_depth_ros.errors import InputError, LingbotDepthError
+from lingbot_depth_ros.fleet.manifest import Manifest
+from lingbot_depth_ros.fleet.sources import Unit, plan_input
+from lingbot_depth_ros.fleet.worker import UnitProcessor, UnitResult, WorkerConfig
+from lingbot_depth_ros.optional import require
+from lingbot_depth_ros.progress import ProgressBar
+
+
+@dataclass
+class BatchConfig:
+    """A batch run: inputs, output folder, worker settings, Ray address and scheduling knobs."""
+
+    inputs: Sequence[str | Path]
+    worker: WorkerConfig
+    workers: int = 1
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+    unit_frames: int = 16
+    address: str | None = None
+    max_attempts: int = 3
+    progress: bool = True
+
+
+@dataclass
+class RunOutcome:
+    """Everything the report needs: per-input units and errors, per-worker load, timing."""
+
+    input_ids: dict[str, str]  # input id -> path
+    kinds: dict[str, str]
+    results: list[UnitResult]
+    input_errors: dict[str, str]
+    unit_errors: dict[str, str]
+    resumed_units: int
+    retried_units: int
+    wall_s: float
+    workers: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def input_ids(inputs: Sequence[str | Path]) -> dict[str, str]:
+    """Stable, unique output names for the inputs (folder name, ``_2``... on clashes)."""
+    ids: dict[str, str] = {}
+    for item in inputs:
+        path = Path(item)
+        base = (path.parent if path.is_file() else path).name or "input"
+        name, n = base, 2
+        while name in ids:
+            name, n = f"{base}_{n}", n + 1
+        ids[name] = str(path)
+    return ids
+
+
+def _init_ray(ray: Any, config: BatchConfig) -> bool:
+    """Start or connect Ray; True if this call started the session (and should shut it down)."""
+    if ray.is_initialized():
+        return False
+    if config.address:
+        ray.init(address=config.address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=max(int(config.workers * config.cpus_per_worker), 1), include_dashboard=False,
+                 log_to_driver=False)
+    return True
+
+
+def _is_worker_death(ray: Any, exc: BaseException) -> bool:
+    return isinstance(exc, (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError))
+
+
+def _cause(exc: BaseException) -> str:
+    """The user-facing message of a task error (the original exception's text, not Ray's traceback)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, LingbotDepthError):
+        return str(cause)
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+
+
+def run_batch(config: BatchConfig, on_result: Callable[["BatchRunner", UnitResult], None] | None = None
+              ) -> RunOutcome:
+    """Run a batch (see :class:`BatchRunner`)."""
+    return BatchRunner(config, on_result).run()
+
+
+class BatchRunner:
+    """One batch run on Ray. ``on_result(runner, result)`` is called in the driver after each finished unit
+    (tests use it to kill a busy worker)."""
+
+    def __init__(self, config: BatchConfig,
+                 on_result: Callable[["BatchRunner", UnitResult], None] | None = None) -> None:
+        require("lingbot-depth batch", "ray")
+        import ray
+
+        self.ray = ray
+        self.config = config
+        self.on_result = on_result
+        self.actors: list[Any] = []
+        self.busy: dict[Any, tuple[Any, Unit]] = {}  # future -> (actor, unit)
+
+    def _new_actor(self) -> Any:
+        c = self.config
+        cls = self.ray.remote(num_cpus=c.cpus_per_worker, num_gpus=c.gpus_per_worker, max_restarts=0,
+                              max_concurrency=1)(UnitProcessor)
+        actor = cls.remote(c.worker)
+        self.actors.append(actor)
+        return actor
+
+    def _plan(self, ids: dict[str, str]) -> tuple[dict[str, list[Unit]], dict[str, str], dict[str, str]]:
+        from lingbot_depth_ros.fleet.sources import detect_kind
+
+        ray, c = self.ray, self.config
+        plan_task = ray.remote(num_cpus=0)(plan_input)
+        futures, kinds, errors = {}, {}, {}
+        for input_id, path in ids.items():
+            try:
+                kinds[input_id] = detect_kind(Path(path))
+            except InputError as exc:
+                errors[input_id] = str(exc)
+                continue
+            futures[input_id] = plan_task.remote(input_id, Path(path), c.worker.topics, c.unit_frames)
+        units: dict[str, list[Unit]] = {}
+        for input_id, future in futures.items():
+            try:
+                units[input_id] = ray.get(future)
+            except Exception as exc:  # noqa: BLE001 - a corrupt input is reported, the others go on
+                errors[input_id] = _cause(exc)
+        return units, kinds, errors
+
+    def run(self) -> RunOutcome:
+        ray, c = self.ray, self.config
+        started_ray = _init_ray(ray, c)
+        try:
+            return self._run()
+        finally:
+            for actor in self.actors:
+                ray.kill(actor)
+            if started_ray:
+                ray.shutdown()
+
+    def _run(self) -> RunOutcome:
+        ray, c = self.ray, self.config
+        t_start = time.monotonic()
+        out = Path(c.worker.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        manifest = Manifest(out)
+        ids = input_ids(c.inputs)
+        units_by_input, kinds, input_errors = self._plan(ids)
+        finished = manifest.finished()
+        pending = [u for units in units_by_input.values() for u in units if u.key not in finished]
+        results = [r for r in finished.values() if r.input_id in units_by_input]
+        total = sum(u.stop - u.start for units in units_by_input.values() for u in units)
+        done_frames = sum(r.stop - r.start for r in results)
+        bar = ProgressBar("batch", total, enabled=c.progress, min_interval_s=0.2)
+        bar.update(done_frames, "resumed" if done_frames else "")
+        attempts: dict[str, int] = {}
+        unit_errors: dict[str, str] = {}
+        retried = 0
+        idle = [self._new_actor() for _ in range(min(c.workers, max(len(pending), 1)))] if pending else []
+        t_work = time.monotonic()
+        while pending or self.busy:
+            while pending and idle:
+                actor, unit = idle.pop(), pending.pop(0)
+                attempts[unit.key] = attempts.get(unit.key, 0) + 1
+                self.busy[actor.process_unit.remote(unit)] = (actor, unit)
+            ready, _ = ray.wait(list(self.busy), num_returns=1, timeout=1.0)
+            for future in ready:
+                actor, unit = self.busy.pop(future)
+                try:
+                    result: UnitResult = ray.get(future)
+                except Exception as exc:  # noqa: BLE001 - sorted below
+                    if _is_worker_death(ray, exc):
+                        self.actors.remove(actor) if actor in self.actors else None
+                        if attempts[unit.key] < c.max_attempts:
+                            retried += 1
+                            pending.insert(0, unit)  # the unit again, on a fresh worker
+                        else:
+                            unit_errors[unit.key] = f"worker died {attempts[unit.key]} times: {_cause(exc)}"
+                        idle.append(self._new_actor())
+                    else:
+                        unit_errors[unit.key] = _cause(exc)  # unreadable unit: reported, not retried
+                        idle.append(actor)
+                    continue
+                manifest.record(result)
+                results.append(result)
+                done_frames += result.stop - result.start
+                bar.update(done_frames, f"{len(results)} units")
+                idle.append(actor)
+                if self.on_result is not None:
+                    self.on_result(self, result)
+        bar.close(done_frames, f"{len(results)} units, {len(unit_errors)} failed")
+        wall = time.monotonic() - t_start
+        work_span = time.monotonic() - t_work
+        workers: dict[str, dict[str, float]] = {}
+        for r in results:
+            if r.key in finished:
+                continue
+            w = workers.setdefault(r.worker, {"units": 0, "frames": 0, "busy_s": 0.0, "read_wait_s": 0.0})
+            w["units"] += 1
+            w["frames"] += r.stop - r.start
+            w["busy_s"] += r.busy_s
+            w["read_wait_s"] += r.read_s
+        for w in workers.values():
+            w["utilisation"] = w["busy_s"] / work_span if work_span > 0 else 0.0
+        return RunOutcome(input_ids=ids, kinds=kinds, results=sorted(results, key=lambda r: (r.input_id, r.start)),
+                          input_errors=input_errors, unit_errors=unit_errors, resumed_units=len(finished),
+                          retried_units=retried, wall_s=wall, workers=workers)

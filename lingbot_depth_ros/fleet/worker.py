@@ -1,0 +1,166 @@
+"""One batch worker: holds one estimator and runs the node's pipeline over the frames of a unit. No Ray here
+(the runner wraps :class:`UnitProcessor` in a Ray actor; the bench and tests also call it directly).
+
+Per frame it does what the node does with a synchronized set (``DepthNode._process``): the mode rules
+(auto: completion with sparse depth, else monocular when the estimator can; monocular + align uses the
+sparse depth only for the fit), the same drop reasons, then :meth:`DepthPipeline.process` with the
+node's output settings. Files are written to a temporary name and renamed, so a worker that dies
+leaves no half-written file and a retried unit rewrites the same names.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import queue
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lingbot_depth_ros.errors import InputError, LingbotDepthError
+from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, auto_fallback, check_mode, create_estimator
+from lingbot_depth_ros.evaluation.frames import score_frame
+from lingbot_depth_ros.fleet.params import output_settings
+from lingbot_depth_ros.fleet.sources import BagTopics, DatasetOptions, Frame, Unit, read_unit
+from lingbot_depth_ros.io.depth_files import save_depth_png_mm
+from lingbot_depth_ros.pipeline import DepthPipeline, FrameResult
+from lingbot_depth_ros.ros.parameters import estimator_options
+
+PREFETCH_FRAMES = 2
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What every worker needs: node parameter values, where to write, how to read inputs."""
+
+    values: Mapping[str, Any]
+    out_dir: str
+    topics: BagTopics = BagTopics()
+    dataset: DatasetOptions = DatasetOptions()
+    write_npy: bool = True
+    write_png: bool = True
+    keep_outputs: bool = False  # keep depth/cloud in memory for a bag part (--write bag)
+
+
+@dataclass
+class UnitResult:
+    """What a unit produced: per-frame records (index, name, stamp_ns, status, metrics, metrics_all,
+    timings [s]), the worker that ran it and its busy time [s]."""
+
+    key: str
+    input_id: str
+    start: int
+    stop: int
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    worker: str = ""
+    busy_s: float = 0.0
+    read_s: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+
+def atomic_save(path: Path, write: Any) -> None:
+    """Write ``path`` through ``write(tmp_path)`` then rename over it (readers never see a partial file)."""
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _prefetch(frames: Iterator[Frame], depth: int) -> Iterator[tuple[Frame, float]]:
+    """Read frames in a background thread (decode overlaps estimation); yields (frame, seconds waited)."""
+    slot: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+
+    def reader() -> None:
+        try:
+            for frame in frames:
+                slot.put(frame)
+            slot.put(done)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            slot.put(exc)
+
+    threading.Thread(target=reader, name="unit_reader", daemon=True).start()
+    while True:
+        t0 = time.perf_counter()
+        item = slot.get()
+        waited = time.perf_counter() - t0
+        if item is done:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item, waited
+
+
+class UnitProcessor:
+    """Holds one estimator (built from the node parameters) and processes units."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        v = config.values
+        name = v["estimator"]
+        self.estimator = create_estimator(name, **estimator_options(name, v))
+        check_mode(self.estimator, v["mode"])
+        self.settings = output_settings(v)
+        self.pipeline = DepthPipeline(self.estimator, self.settings)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.kept: dict[int, tuple[Frame, FrameResult]] = {}
+
+    def ping(self) -> str:
+        """The worker's id (host:pid); a round trip proves the actor is up."""
+        return self.worker_id
+
+    def run_frame(self, frame: Frame) -> FrameResult:
+        """The node's per-frame path (mode rules, drop reasons, pipeline); InputError = the node drops it."""
+        v = self.config.values
+        mode, sparse = v["mode"], frame.sparse_m
+        if sparse is not None and not (sparse > 0).any():  # NaN compares False: no valid measurement at all
+            raise InputError("sparse depth has no valid measurement")
+        if sparse is None and (mode == COMPLETION or (mode == AUTO and not auto_fallback(self.estimator))
+                               or (mode == MONOCULAR and v["align_to_sparse"] != "off")):
+            raise InputError(f"no sparse depth for this frame (mode {mode}, estimator '{self.estimator.name}')")
+        estimator_sparse = None if mode == MONOCULAR else sparse
+        return self.pipeline.process(frame.rgb, estimator_sparse, frame.intrinsics, self.settings, sparse)
+
+    def process_unit(self, unit: Unit) -> UnitResult:
+        """Estimate, write and score every frame of ``unit``; frames the node would drop are recorded as
+        dropped with the reason. Raises InputError when the unit cannot be read at all."""
+        v = self.config.values
+        out = Path(self.config.out_dir) / unit.input_id
+        (out / "depth_npy").mkdir(parents=True, exist_ok=True)
+        (out / "depth_png").mkdir(parents=True, exist_ok=True)
+        result = UnitResult(unit.key, unit.input_id, unit.start, unit.stop, worker=self.worker_id,
+                            started_at=time.time())
+        frames = read_unit(unit, self.config.topics, self.config.dataset, rectified=bool(v["camera.rectified"]),
+                           slop_s=float(v["slop_s"]))
+        t_unit = time.perf_counter()
+        for frame, waited in _prefetch(frames, PREFETCH_FRAMES):
+            result.read_s += waited
+            record: dict[str, Any] = {"index": frame.index, "name": frame.name, "stamp_ns": frame.stamp_ns}
+            try:
+                output = self.run_frame(frame)
+            except LingbotDepthError as exc:
+                record.update(status="dropped", reason=str(exc))
+                result.frames.append(record)
+                continue
+            if self.config.write_npy:
+                atomic_save(out / "depth_npy" / f"{frame.name}.npy", lambda p: np.save(p, output.depth_m))
+            if self.config.write_png:
+                atomic_save(out / "depth_png" / f"{frame.name}.png", lambda p: save_depth_png_mm(p, output.depth_m))
+            if self.config.keep_outputs:
+                self.kept[frame.index] = (frame, output)
+            record.update(status="ok", timings_s=output.timings_s,
+                          metrics=score_frame(output.depth_m, frame.gt_m),
+                          metrics_all=score_frame(output.depth_m, frame.gt_m, invalid="nearest"))
+            if output.alignment_error:
+                record["alignment_error"] = output.alignment_error
+            result.frames.append(record)
+        result.busy_s = time.perf_counter() - t_unit - result.read_s
+        if len(result.frames) != unit.stop - unit.start:
+            raise InputError(f"unit {unit.key}: read {len(result.frames)} frames, expected {unit.stop - unit.start}")
+        result.finished_at = time.time()
+        return result

@@ -1,0 +1,186 @@
+"""``lingbot-depth batch`` on a local Ray: equality with the node, resume, a killed worker, bad inputs.
+
+One Ray session for the whole module (Ray startup is slow); tiny procedural bags and the shared KITTI/NYU
+frames. Each batch reuses the module's Ray session (the runner does not start its own when one is up).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray", reason="the fleet extra (ray) is not installed: pip install '.[fleet]'")
+
+from lingbot_depth_ros.cli.main import main  # noqa: E402
+from lingbot_depth_ros.errors import ConfigError, InputError  # noqa: E402
+from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag  # noqa: E402
+from lingbot_depth_ros.evaluation.bags import read_frames  # noqa: E402
+from lingbot_depth_ros.fleet.api import batch  # noqa: E402
+from lingbot_depth_ros.fleet.params import node_values, output_settings  # noqa: E402
+from lingbot_depth_ros.fleet.sources import DatasetOptions  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+KITTI_CALIB = DATA / "kitti_lidar" / "calib" / "calib_cam_to_cam.txt"
+PARAMS = ["classical.smoothing=0.3", "depth.max_m=60", "cloud.stride=3"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def bags(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bags")
+    out = {}
+    for name, frames, seed in (("drive_a", 5, 0), ("drive_b", 3, 1)):
+        write_scene_bag(root / name, frames, width=96, height=72, seed=seed, lidar_beams=16, lidar_points=False)
+        out[name] = root / name
+    return out
+
+
+def _npy(out: Path, input_id: str) -> dict[str, np.ndarray]:
+    return {p.stem: np.load(p) for p in sorted((out / input_id / "depth_npy").glob("*.npy"))}
+
+
+def test_node_parameters_are_parsed_and_checked_with_the_node_table() -> None:
+    values = node_values(["classical.smoothing=0.3", "cloud.enabled=false", "cloud.stride=4", "depth.max_m=5"])
+    assert values["classical.smoothing"] == 0.3 and values["cloud.enabled"] is False and values["cloud.stride"] == 4
+    assert isinstance(values["depth.max_m"], float)
+    settings = output_settings(values)
+    assert (settings.cloud, settings.cloud_stride, settings.depth_max_m) == (False, 4, 5.0)
+    for bad, words in ((["cloud.stride=0"], "below its minimum"), (["no.such=1"], "unknown node parameter"),
+                       (["cloud.enabled=maybe"], "must be a bool"), (["depth.min_m=9", "depth.max_m=5"], "below"),
+                       (["mode"], "name=value")):
+        with pytest.raises(ConfigError, match=words):
+            node_values(bad)
+
+
+def test_offline_depth_equals_the_node_output_bit_for_bit(bags: dict[str, Path], tmp_path: Path) -> None:
+    from ros_harness import in_process_node  # rclpy: only this test needs ROS
+
+    from lingbot_depth_ros.estimators import create_estimator
+    from lingbot_depth_ros.ros.image_codec import image_to_numpy
+    from lingbot_depth_ros.ros.parameters import estimator_options
+
+    summary = batch([bags["drive_a"]], tmp_path / "out", params=PARAMS, unit_frames=2, workers=1)
+    assert summary["overall"]["frames_ok"] == 5
+    offline = _npy(tmp_path / "out", "drive_a")
+    values = node_values(PARAMS)
+    params = {name: value for name, value in values.items() if name.startswith("classical.")}
+    params.update({"depth.max_m": 60.0, "cloud.stride": 3})
+    estimator = create_estimator("classical", **estimator_options("classical", values))
+    with in_process_node(estimator, **params) as (node, harness):
+        depth_rec = harness.recorders["depth/image"]
+        for i, frame in enumerate(read_frames(bags["drive_a"])):
+            harness.publish_frame(frame.rgb, frame.intrinsics, frame.sparse_depth_m, frame.stamp_ns)
+            assert depth_rec.wait(lambda msgs, n=i + 1: len(msgs) >= n, timeout=30), "node gave no depth"
+            published = image_to_numpy(depth_rec.by_stamp(frame.stamp_ns))
+            mine = offline[str(frame.stamp_ns)]
+            assert mine.dtype == np.float32 and mine.shape == published.shape
+            assert np.array_equal(mine.view(np.uint32), published.view(np.uint32)), f"frame {i} differs"
+    assert len(offline) == 5
+
+
+def test_datasets_and_bags_together_with_metrics_and_report(bags: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    summary = batch([bags["drive_b"], DATA / "nyu", DATA / "kitti_gt"], out, unit_frames=2, workers=2,
+                    dataset=DatasetOptions(kitti_calib=str(KITTI_CALIB)))
+    by_id = {i["label"]: i for i in summary["inputs"]}
+    assert {k: (v["kind"], v["frames_ok"]) for k, v in by_id.items()} == \
+        {"drive_b": ("bag", 3), "nyu": ("nyu", 3), "kitti_gt": ("kitti", 2)}
+    for item in by_id.values():  # both pixel sets scored for every input with ground truth
+        assert item["metrics"]["n_frames"] == item["frames_ok"] and item["metrics_all"]["rmse_mm"] > 0
+        assert item["metrics_all"]["n_valid"] >= item["metrics"]["n_valid"]
+    assert 0 < by_id["nyu"]["metrics"]["abs_rel"] < 0.2 and by_id["kitti_gt"]["metrics"]["rmse_mm"] < 5000
+    assert summary["overall"]["frames"] == 8 and len(summary["workers"]) >= 1
+    png = out / "nyu" / "depth_png" / "00050.png"
+    import cv2
+    mm = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+    assert mm.dtype == np.uint16 and mm.shape == (480, 640)
+    npy = np.load(out / "nyu" / "depth_npy" / "00050.npy")
+    ok = np.isfinite(npy) & (npy <= 65.535)
+    assert np.array_equal(mm[ok], np.round(npy[ok] * 1000).astype(np.uint16))
+    report = json.loads((out / "report.json").read_text())
+    assert report["overall"]["frames_ok"] == 8
+    md = (out / "report.md").read_text()
+    assert "Accuracy on all valid ground-truth pixels" in md and "| kitti_gt | kitti | ok | 2 | 2 | 0 |" in md
+    assert "<table>" in (out / "report.html").read_text()
+
+
+def test_interrupted_run_resumes_and_a_killed_worker_loses_no_frame(bags: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    inputs = [bags["drive_a"], bags["drive_b"]]  # 5 + 3 frames in units of 1
+
+    def interrupt(runner, result) -> None:  # noqa: ANN001
+        raise KeyboardInterrupt  # the operator stops the run after its first finished unit
+
+    with pytest.raises(KeyboardInterrupt):
+        batch(inputs, out, unit_frames=1, workers=2, on_result=interrupt)
+    first = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(first) == 1
+
+    killed: list[str] = []
+
+    def kill_busy_worker(runner, result) -> None:  # noqa: ANN001
+        if not killed and runner.busy:
+            future, (actor, unit) = next(iter(runner.busy.items()))
+            killed.append(unit.key)
+            ray.kill(actor)  # a worker dies in the middle of a unit
+
+    summary = batch(inputs, out, unit_frames=1, workers=2, on_result=kill_busy_worker)
+    o = summary["overall"]
+    assert killed and o["retried_units"] >= 1, "no worker was killed"
+    assert o["resumed_units"] == 1 and o["frames_this_run"] == 7 and o["frames"] == 8 and o["frames_ok"] == 8
+    keys = [json.loads(line)["unit"] for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(keys) == sorted(set(keys)) and len(keys) == 8, "a unit recorded twice"
+    assert killed[0] in keys  # the killed worker's unit was retried and finished
+    assert len(_npy(out, "drive_a")) == 5 and len(_npy(out, "drive_b")) == 3
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name], "temporary files left behind"
+
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
+    again = batch(inputs, out, unit_frames=1, workers=2)
+    assert again["overall"]["resumed_units"] == 8 and again["overall"]["frames_this_run"] == 0
+    assert again["overall"]["frames_ok"] == 8
+    assert mtimes == {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}, "finished frames were rewritten"
+    with pytest.raises(InputError, match="other settings"):
+        batch(inputs, out, unit_frames=1, params=["depth.max_m=50"])
+
+
+def test_corrupt_and_empty_inputs_are_reported_and_the_others_finish(bags: dict[str, Path], tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    corrupt = tmp_path / "corrupt_bag"
+    corrupt.mkdir()
+    (corrupt / "metadata.yaml").write_text("rosbag2_bagfile_information: {version: 9, storage_identifier: mcap")
+    truncated = tmp_path / "truncated_bag"
+    truncated.mkdir()
+    for src in bags["drive_b"].iterdir():
+        data = src.read_bytes()
+        (truncated / src.name).write_bytes(data[: len(data) // 2] if src.suffix == ".mcap" else data)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    code = main(["batch", str(corrupt), str(bags["drive_a"]), str(truncated), str(empty), "--out", str(out),
+                 "--unit-frames", "2", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    report = json.loads((out / "report.json").read_text())
+    by_id = {i["label"]: i for i in report["inputs"]}
+    assert by_id["drive_a"]["status"] == "ok" and by_id["drive_a"]["frames_ok"] == 5
+    assert by_id["corrupt_bag"]["status"] == "failed" and by_id["empty"]["status"] == "failed"
+    assert "neither a rosbag2 folder" in by_id["empty"]["error"]
+    assert by_id["truncated_bag"]["status"] in ("failed", "incomplete")
+    assert "corrupt_bag" in err and "truncated_bag" in err and "Traceback" not in err
+
+
+def test_bad_options_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["batch", str(DATA / "nyu"), "--out", str(tmp_path / "o"), "--param", "cloud.stride=99"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cloud.stride=99 is above its maximum" in err[0]
