@@ -21,6 +21,8 @@ PIP_NAMES: dict[str, str] = {
     "safetensors": "safetensors",
     "huggingface_hub": "huggingface_hub",
     "rosbags": "rosbags",
+    "PIL": "pillow",  # the transformers image processors' backend when torchvision is absent
+    "open3d": "open3d-cpu",  # CPU build; the `open3d` wheel (CUDA) on a GPU robot
 }
 
 

@@ -14,6 +14,16 @@ Two estimators:
 * ``"irls"``: iteratively re-weighted least squares with Tukey's biweight, started from a
   Theil-Sen estimate (median of pairwise slopes), with the residual scale from the MAD.
 
+Two spaces (``space``):
+
+* ``"depth"`` (default): ``scale * pred + shift ~ z`` — for metric or affine-invariant depth
+  (``relative_depth``) predictions.
+* ``"inverse_depth"``: ``scale * pred + shift ~ 1 / z`` — for affine-invariant disparity
+  predictions (``relative_disparity``, e.g. Depth Anything's relative heads). The fit runs on the
+  inverse LiDAR depth with the same relative residuals (a relative error in inverse depth is, to
+  first order, the same relative error in depth); the aligned depth is ``1 / (scale * pred + shift)``,
+  invalid (NaN) where that inverse depth is <= 0.
+
 No ROS imports: the node calls this per frame in monocular-with-LiDAR operation.
 """
 
@@ -26,25 +36,34 @@ import numpy as np
 from lingbot_depth_ros.errors import InputError
 
 METHODS = ("ransac", "irls")
+DEPTH = "depth"
+INVERSE_DEPTH = "inverse_depth"
+SPACES = (DEPTH, INVERSE_DEPTH)
 
 
 @dataclass(frozen=True)
 class AlignmentResult:
     """Result of :func:`robust_scale_shift`.
 
-    ``scale`` (dimensionless or m per prediction unit) and ``shift`` [m]: aligned depth is
-    ``scale * pred + shift``. ``inlier_ratio``: fraction of the ``n_points`` used points whose
-    relative error under the fit is below the inlier threshold.
+    ``space`` "depth": ``scale`` (dimensionless or m per prediction unit) and ``shift`` [m], aligned
+    depth is ``scale * pred + shift``. ``space`` "inverse_depth": ``scale`` [1/m per prediction unit]
+    and ``shift`` [1/m], aligned depth is ``1 / (scale * pred + shift)``. ``inlier_ratio``: fraction of
+    the ``n_points`` used points whose relative error under the fit is below the inlier threshold.
     """
 
     scale: float
     shift: float
     inlier_ratio: float
     n_points: int
+    space: str = DEPTH
 
     def apply(self, pred: np.ndarray) -> np.ndarray:
-        """Aligned depth [m] (same shape as ``pred``, float32)."""
-        return (np.float32(self.scale) * pred + np.float32(self.shift)).astype(np.float32, copy=False)
+        """Aligned depth [m] (same shape as ``pred``, float32; NaN where an inverse-depth fit gives <= 0)."""
+        fitted = (np.float32(self.scale) * pred + np.float32(self.shift)).astype(np.float32, copy=False)
+        if self.space == DEPTH:
+            return fitted
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(fitted > 0, np.float32(1.0) / fitted, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
 def _weighted_fit(p: np.ndarray, z: np.ndarray, weights: np.ndarray, fit_shift: bool) -> tuple[float, float]:
@@ -134,8 +153,9 @@ def _irls(p: np.ndarray, z: np.ndarray, fit_shift: bool, iterations: int,
 
 def robust_scale_shift(pred_m: np.ndarray, sparse_m: np.ndarray, *, fit_shift: bool = True,
                        method: str = "ransac", inlier_threshold: float = 0.05, min_points: int = 10,
-                       max_iterations: int = 256, max_points: int = 20000, seed: int = 0) -> AlignmentResult:
-    """Fit ``scale * pred_m + shift ~ sparse_m`` robustly.
+                       max_iterations: int = 256, max_points: int = 20000, seed: int = 0,
+                       space: str = DEPTH) -> AlignmentResult:
+    """Fit ``scale * pred_m + shift ~ sparse_m`` (``space`` "inverse_depth": ``~ 1 / sparse_m``) robustly.
 
     Args:
         pred_m: (H, W) prediction (relative units or roughly metric depth [m]); NaN / inf = none.
@@ -147,6 +167,7 @@ def robust_scale_shift(pred_m: np.ndarray, sparse_m: np.ndarray, *, fit_shift: b
         max_iterations: RANSAC hypotheses / IRLS iterations.
         max_points: if more points are usable, a random subset of this size is used (speed).
         seed: random seed (the result is deterministic for a given seed).
+        space: ``"depth"`` or ``"inverse_depth"`` (see module docstring).
 
     Returns:
         AlignmentResult (``n_points`` = usable points before subsampling).
@@ -157,6 +178,8 @@ def robust_scale_shift(pred_m: np.ndarray, sparse_m: np.ndarray, *, fit_shift: b
     """
     if method not in METHODS:
         raise InputError(f"unknown alignment method '{method}'; choose one of: {', '.join(METHODS)}")
+    if space not in SPACES:
+        raise InputError(f"unknown alignment space '{space}'; choose one of: {', '.join(SPACES)}")
     if not 0 < inlier_threshold < 1:
         raise InputError(f"inlier_threshold must be in (0, 1), got {inlier_threshold}")
     if min_points < (2 if fit_shift else 1) or max_iterations < 1 or max_points < min_points:
@@ -176,6 +199,8 @@ def robust_scale_shift(pred_m: np.ndarray, sparse_m: np.ndarray, *, fit_shift: b
                          f"and a sparse measurement, need at least {min_points}")
     p = pred_m[used].astype(np.float64)
     z = sparse_m[used].astype(np.float64)
+    if space == INVERSE_DEPTH:
+        z = 1.0 / z  # fit the disparity-like prediction to inverse depth [1/m]
     rng = np.random.default_rng(seed)
     if n_points > max_points:
         subset = rng.choice(n_points, size=max_points, replace=False)
@@ -187,4 +212,5 @@ def robust_scale_shift(pred_m: np.ndarray, sparse_m: np.ndarray, *, fit_shift: b
     if not (np.isfinite(scale) and np.isfinite(shift)):
         raise InputError("robust alignment failed: the fit is not finite (degenerate prediction)")
     inliers = np.abs(_relative_residuals(p, z, scale, shift)) < inlier_threshold
-    return AlignmentResult(scale=scale, shift=shift, inlier_ratio=float(np.mean(inliers)), n_points=n_points)
+    return AlignmentResult(scale=scale, shift=shift, inlier_ratio=float(np.mean(inliers)), n_points=n_points,
+                           space=space)
