@@ -6,6 +6,7 @@ Shared by ``lingbot-depth predict`` and the HTTP API so both give the same numbe
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 
 REQUEST_MODES = (MONOCULAR, COMPLETION)
+FOCAL_CAMERA_INFO, FOCAL_ESTIMATED, FOCAL_ASSUMED = "camera_info", "estimated", "assumed"
 # Focal length assumed when a caller gives no intrinsics, as a multiple of the longer image side
 # (about 53 degrees of field of view along that side, typical of webcams and phone cameras).
 ASSUMED_FOCAL_PER_SIDE = 1.0
@@ -34,6 +36,10 @@ class Prediction:
     ``points_xyz``: (N, 3) float32 [m] in the camera optical frame, one per valid pixel in
     row-major order; ``points_rgb``: the matching (N, 3) uint8 colours of the input image.
     ``depth_range_m``: (min, max) of the valid depths [m], None if nothing is valid.
+    ``focal_px``: the horizontal focal length [px] the metric depth scale rests on; ``focal_source``:
+    where it came from (``camera_info``: the caller's intrinsics; ``estimated``: the estimator's own
+    estimate, e.g. Depth Pro's field of view; ``assumed``: :func:`assumed_intrinsics`).
+    ``estimated_focal_px``: the estimator's estimate [px] whether used or not (None if it makes none).
     """
 
     depth_m: np.ndarray
@@ -46,12 +52,19 @@ class Prediction:
     mode: str
     depth_range_m: tuple[float, float] | None
     elapsed_s: float
+    focal_px: float = 0.0
+    focal_source: str = FOCAL_ASSUMED
+    estimated_focal_px: float | None = None
 
 
 def assumed_intrinsics(width: int, height: int) -> CameraIntrinsics:
     """Intrinsics to use when none are known: centred principal point, focal = longer side [px]."""
-    focal = ASSUMED_FOCAL_PER_SIDE * max(width, height)
-    return CameraIntrinsics(fx=focal, fy=focal, cx=(width - 1) / 2.0, cy=(height - 1) / 2.0,
+    return centred_intrinsics(ASSUMED_FOCAL_PER_SIDE * max(width, height), width, height)
+
+
+def centred_intrinsics(focal_px: float, width: int, height: int) -> CameraIntrinsics:
+    """Square-pixel intrinsics with focal length ``focal_px`` [px] and the principal point at the image centre."""
+    return CameraIntrinsics(fx=focal_px, fy=focal_px, cx=(width - 1) / 2.0, cy=(height - 1) / 2.0,
                             width=width, height=height)
 
 
@@ -94,16 +107,35 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
     if sparse_depth_m is not None and not sparse_valid_mask(sparse_depth_m).any():
         raise InputError("sparse depth holds no valid measurement (all zero, NaN or negative)")
     assumed = intrinsics is None
-    if intrinsics is None:
-        intrinsics = assumed_intrinsics(width, height)
-    elif (intrinsics.width, intrinsics.height) != (width, height):
+    if intrinsics is not None and (intrinsics.width, intrinsics.height) != (width, height):
         raise InputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is "
                          f"{width}x{height}")
-    result = DepthPipeline(estimator, _DOWNLOAD_SETTINGS).process(
-        rgb, sparse_depth_m if mode == COMPLETION else None, intrinsics)
+    pipeline = DepthPipeline(estimator, _DOWNLOAD_SETTINGS)
+    sparse_in = sparse_depth_m if mode == COMPLETION else None
+    if intrinsics is None and estimator.estimates_focal:
+        # the estimator measures the focal length itself: estimate first, then build the intrinsics
+        # (centred principal point) from that estimate for the point cloud
+        start = time.perf_counter()
+        estimate = estimator.estimate(rgb, sparse_in, None)
+        elapsed = time.perf_counter() - start
+        if estimate.estimated_focal_px is None:
+            raise InputError(f"estimator '{estimator.name}' made no focal-length estimate for this image; "
+                             "give the camera intrinsics")
+        intrinsics = centred_intrinsics(estimate.estimated_focal_px, width, height)
+        result = pipeline.finish(estimate, rgb, intrinsics, inference_s=elapsed)
+    else:
+        if intrinsics is None:
+            intrinsics = assumed_intrinsics(width, height)
+        result = pipeline.process(rgb, sparse_in, intrinsics)
+    if result.focal_from_estimate and result.estimated_focal_px is not None:
+        focal_px, focal_source = result.estimated_focal_px, FOCAL_ESTIMATED
+    else:
+        focal_px, focal_source = intrinsics.fx, (FOCAL_ASSUMED if assumed else FOCAL_CAMERA_INFO)
     depth = result.depth_m
     valid = np.isfinite(depth)
     depth_range = (float(depth[valid].min()), float(depth[valid].max())) if valid.any() else None
     return Prediction(depth_m=depth, valid=valid, colorized=result.colorized, points_xyz=result.cloud.xyz,
                       points_rgb=result.cloud.rgb, intrinsics=intrinsics, intrinsics_assumed=assumed, mode=mode,
-                      depth_range_m=depth_range, elapsed_s=result.timings_s["inference"])
+                      depth_range_m=depth_range, elapsed_s=result.timings_s["inference"],
+                      focal_px=float(focal_px), focal_source=focal_source,
+                      estimated_focal_px=result.estimated_focal_px)

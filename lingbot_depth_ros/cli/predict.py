@@ -54,12 +54,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="depth estimator (monocular needs 'lingbot' with a checkpoint)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="LingBot-Depth checkpoint (lingbot only)")
     parser.add_argument("--device", default=None, help="torch device for 'lingbot' (e.g. cpu, cuda)")
+    add_model_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("lingbot_depth_out"),
                         help="output folder (created if missing; must be writable)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"largest accepted image or depth map, width x height (default {DEFAULT_MAX_PIXELS}); "
                              "sizes are read from file headers before decoding")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+#: model-specific CLI flags (argparse dest) -> (estimators taking it, estimator keyword)
+MODEL_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "precision": (("lingbot", "depth_anything", "prompt_depth_anything", "depth_pro", "marigold"), "precision"),
+    "use_fov_estimate": (("depth_pro",), "use_fov_estimate"),
+    "denoising_steps": (("marigold",), "denoising_steps"),
+    "ensemble_size": (("marigold",), "ensemble_size"),
+    "processing_resolution": (("marigold",), "processing_resolution"),
+    "seed": (("marigold",), "seed"),
+}
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model-specific options of ``predict`` and ``serve`` (Depth Pro focal, Marigold knobs)."""
+    group = parser.add_argument_group("learned estimators (depth_pro, marigold...)")
+    group.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default=None,
+                       help="reduced precision runs on CUDA only (CPU: fp32)")
+    group.add_argument("--use-fov-estimate", action=argparse.BooleanOptionalAction, default=None,
+                       help="depth_pro: scale depth with the model's focal-length estimate even when intrinsics are "
+                            "given (default: with the given intrinsics' fx; without intrinsics the estimate is used)")
+    group.add_argument("--denoising-steps", type=int, default=None,
+                       help="marigold: diffusion steps (0 = the checkpoint's default)")
+    group.add_argument("--ensemble-size", type=int, default=None,
+                       help="marigold: predictions merged per image (>= 1)")
+    group.add_argument("--processing-resolution", type=int, default=None,
+                       help="marigold: longer side [px] processed (0 = the checkpoint's default)")
+    group.add_argument("--seed", type=int, default=None, help="marigold: noise seed (same image -> same depth)")
+
+
+def model_options(args: argparse.Namespace) -> dict[str, object]:
+    """Keyword options for ``create_estimator`` from the model-specific flags given (see MODEL_FLAGS).
+
+    Raises:
+        InputError: a flag given that the chosen estimator does not take.
+    """
+    options: dict[str, object] = {}
+    for dest, (estimators, keyword) in MODEL_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if args.estimator not in estimators:
+            raise InputError(f"--{dest.replace('_', '-')} applies to estimator {' / '.join(estimators)}, "
+                             f"not '{args.estimator}'")
+        options[keyword] = value
+    return options
 
 
 def estimator_options(checkpoint: Path | None, device: str | None) -> dict[str, object]:
@@ -138,6 +185,15 @@ def _intrinsics_for(args: argparse.Namespace, camera_info: CameraIntrinsics | No
     return None
 
 
+def focal_text(prediction: Prediction) -> str:
+    """One line saying which focal length [px] the depth scale used and whether it was estimated."""
+    text = f"focal {prediction.focal_px:.1f} px ({prediction.focal_source.replace('_', ' ')})"
+    if prediction.estimated_focal_px is not None and prediction.focal_source != "estimated":
+        ratio = prediction.estimated_focal_px / prediction.focal_px
+        text += f", estimated {prediction.estimated_focal_px:.1f} px (ratio {ratio:.3f})"
+    return text
+
+
 def write_outputs(prediction: Prediction, out_dir: Path, stem: str) -> list[Path]:
     """Write the four output files of one prediction; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -162,6 +218,8 @@ def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace,
     mode = resolve_mode(args.mode, sparse is not None)
     intrinsics = _intrinsics_for(args, camera_info, rgb.shape[1], rgb.shape[0])
     prediction = predict_depth(estimator, rgb, sparse, intrinsics, mode)
+    if prediction.focal_source != "assumed" or prediction.estimated_focal_px is not None:
+        print(f"{job.image.name}: {focal_text(prediction)}", file=sys.stderr)
     try:
         return write_outputs(prediction, args.out, job.image.stem)
     except OSError as exc:
@@ -178,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--max-pixels must be > 0, got {args.max_pixels}")
         camera_info = load_camera_info_yaml(args.camera_info) if args.camera_info is not None else None
         prepare_out_dir(args.out)
-        estimator = create_estimator(args.estimator, **estimator_options(args.checkpoint, args.device))
+        estimator = create_estimator(args.estimator, **estimator_options(args.checkpoint, args.device),
+                                     **model_options(args))
     except LingbotDepthError as exc:
         print(f"lingbot-depth predict: error: {exc}", file=sys.stderr)
         return 2

@@ -156,6 +156,7 @@ def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
     def health() -> HealthResponse:
         return HealthResponse(model=estimator.describe(), estimator=estimator.name,
                               device=estimator_device(estimator), modes=sorted(estimator.supported_modes),
+                              estimates_focal=bool(estimator.estimates_focal),
                               default_mode=default_mode, max_pixels=max_pixels, max_body_bytes=max_body_bytes,
                               max_inflight_bytes=max_inflight_bytes)
 
@@ -197,7 +198,8 @@ def _predict(estimator: DepthEstimator, body: PredictRequest, default_mode: str 
         depth_range=result.depth_range_m, mode=result.mode, estimator=estimator.name, width=width,
         height=height, num_points=int(result.points_xyz.shape[0]),
         intrinsics=IntrinsicsOut(fx=used.fx, fy=used.fy, cx=used.cx, cy=used.cy, assumed=result.intrinsics_assumed),
-        inference_s=result.elapsed_s)
+        inference_s=result.elapsed_s, focal_px=result.focal_px, focal_source=result.focal_source,
+        estimated_focal_px=result.estimated_focal_px)
 
 
 def run_server(*, host: str, port: int, estimator_name: str, estimator_options: dict[str, object],

@@ -64,7 +64,9 @@ class PredictRequest(BaseModel):
                                   "no measurement. 8-bit images are refused (no metric scale).")
     camera_intrinsics: CameraIntrinsicsIn | None = Field(
         default=None, description="intrinsics of the image; when absent the server assumes a centred principal "
-                                  "point and a focal length equal to the longer image side (reported back)")
+                                  "point and takes the focal length from the estimator's own estimate when it "
+                                  "makes one (depth_pro), else assumes it equal to the longer image side "
+                                  "(either way reported back: focal_px, focal_source)")
 
 
 class IntrinsicsOut(BaseModel):
@@ -74,7 +76,8 @@ class IntrinsicsOut(BaseModel):
     fy: float
     cx: float
     cy: float
-    assumed: bool = Field(description="true when the request had no intrinsics and the server assumed them")
+    assumed: bool = Field(description="true when the request had no intrinsics: principal point at the image "
+                                      "centre, focal length as focal_source says")
 
 
 class PredictResponse(BaseModel):
@@ -94,6 +97,14 @@ class PredictResponse(BaseModel):
     num_points: int
     intrinsics: IntrinsicsOut
     inference_s: float = Field(description="time spent in the estimator [s]")
+    focal_px: float = Field(description="horizontal focal length [px] the metric depth scale rests on")
+    focal_source: Literal["camera_info", "estimated", "assumed"] = Field(
+        description="camera_info: the request's camera_intrinsics; estimated: the estimator's own estimate "
+                    "(depth_pro: its field-of-view head); assumed: longer image side (no intrinsics sent and the "
+                    "estimator cannot estimate them)")
+    estimated_focal_px: float | None = Field(
+        default=None, description="the estimator's own focal-length estimate [px], also when the request's "
+                                  "intrinsics were used (compare: a calibration check); null when it makes none")
 
 
 class ErrorResponse(BaseModel):
@@ -111,6 +122,8 @@ class HealthResponse(BaseModel):
     estimator: str
     device: str
     modes: list[str] = Field(description="modes this server's estimator can run")
+    estimates_focal: bool = Field(default=False, description="the estimator estimates the focal length itself "
+                                                             "(camera_intrinsics optional without loss of scale)")
     default_mode: str | None
     max_pixels: int
     max_body_bytes: int
