@@ -21,6 +21,7 @@ from lingbot_depth_ros.model.preprocess import ModelInputs, Preprocessor
 LOG = logging.getLogger(__name__)
 PRECISIONS = ("bf16", "fp32")
 MASK_THRESHOLD = 0.5
+TOKEN_PATHS = ("drop", "mask")
 
 IntrinsicsLike = CameraIntrinsics | Sequence[CameraIntrinsics] | np.ndarray | torch.Tensor
 
@@ -88,12 +89,19 @@ class DepthModel:
         device: torch device of the network.
         precision: 'bf16' (autocast on CUDA; CPU runs float32) or 'fp32'.
         source: where the weights came from (for logs).
+        token_path: 'drop' removes the depth tokens of empty patches (variable sequence length, the
+            official path); 'mask' keeps them masked as attention keys (fixed length 1 + 2*rows*cols,
+            monocular 1 + rows*cols; same result, for graph capture / engines).
     """
 
     def __init__(self, network: MDMNetwork, preprocessor: Preprocessor, *, device: torch.device | str,
-                 precision: str = "bf16", source: str = "(random weights)", notes: Sequence[str] = ()) -> None:
+                 precision: str = "bf16", source: str = "(random weights)", notes: Sequence[str] = (),
+                 token_path: str = "drop") -> None:
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if token_path not in TOKEN_PATHS:
+            raise ConfigError(f"token_path must be one of {TOKEN_PATHS}, got {token_path!r}")
+        self.token_path = token_path
         self.network = network.eval()
         self.preprocessor = preprocessor
         self.device = torch.device(device)
@@ -198,6 +206,10 @@ class DepthModel:
     def run_network(self, inputs: ModelInputs) -> dict[str, torch.Tensor]:
         """The network alone under this model's autocast; float32 (B, H, W) outputs on device."""
         with self.autocast():
+            if self.token_path == "mask" and inputs.depth_keep is not None:
+                if not bool(inputs.depth_keep.any()):  # monocular: no depth tokens (sequence 1 + rows*cols)
+                    return self.network(inputs.image, None, None, inputs.out_hw)
+                return self.network(inputs.image, inputs.depth, inputs.depth_keep, inputs.out_hw, key_padding=True)
             return self.network(inputs.image, inputs.depth, inputs.depth_keep, inputs.out_hw)
 
     @torch.inference_mode()

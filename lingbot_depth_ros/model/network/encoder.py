@@ -33,9 +33,10 @@ class RGBDEncoder(nn.Module):
         self.output_projections = nn.ModuleList(nn.Conv2d(width, cfg.dim_out, kernel_size=1)
                                                 for _ in cfg.layer_indices)
 
-    def forward(self, image: torch.Tensor, depth: torch.Tensor,
-                depth_keep: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """image: (B,3,h,w) normalised; depth: (B,1,h,w) remapped; depth_keep: (B, rows*cols) bool|None.
+    def forward(self, image: torch.Tensor, depth: torch.Tensor | None, depth_keep: torch.Tensor | None, *,
+                key_padding: bool = False, pos_embed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """image: (B,3,h,w) normalised; depth: (B,1,h,w) remapped or None (no depth tokens);
+        depth_keep: (B, rows*cols) bool|None; key_padding/pos_embed: see ``RGBDViT.forward``.
 
         Returns features (B, dim_out, rows, cols) (sum of the projected layers, before the class
         token is added) and the class token (B, D) of the last selected layer.
@@ -43,7 +44,8 @@ class RGBDEncoder(nn.Module):
         b, _, h, w = image.shape
         p = self.cfg.backbone.patch_size
         rows, cols = h // p, w // p
-        layers = self.backbone(image, depth, depth_keep, self.cfg.layer_indices)
+        layers = self.backbone(image, depth, depth_keep, self.cfg.layer_indices, key_padding=key_padding,
+                               pos_embed=pos_embed)
         projected = []
         for proj, out in zip(self.output_projections, layers):
             grid = out[:, 1:].transpose(1, 2).reshape(b, -1, rows, cols)

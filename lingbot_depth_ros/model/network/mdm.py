@@ -43,21 +43,26 @@ class MDMNetwork(nn.Module):
         self.depth_head = ConvStack(cfg.depth_head)
         self.mask_head = ConvStack(cfg.mask_head) if cfg.mask_head is not None else None
 
-    def forward(self, image: torch.Tensor, depth: torch.Tensor, depth_keep: torch.Tensor | None,
-                out_hw: tuple[int, int]) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, depth: torch.Tensor | None, depth_keep: torch.Tensor | None,
+                out_hw: tuple[int, int], *, key_padding: bool = False,
+                pos_embed: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Predict depth at ``out_hw``.
 
         Args:
             image: (B, 3, rows*p, cols*p) normalised RGB.
-            depth: (B, 1, rows*p, cols*p) remapped depth input (invalid = 0).
+            depth: (B, 1, rows*p, cols*p) remapped depth input (invalid = 0); None = no depth
+                tokens (monocular; identical to an all-zero depth map with token dropping).
             depth_keep: (B, rows*cols) bool depth-token keep mask, None = keep all tokens.
             out_hw: (H, W) output size, the original image size (also sets the UV aspect).
+            key_padding: fixed-shape path: dropped depth tokens stay in the sequence, masked as
+                attention keys (same result; static sequence length ``1 + 2*rows*cols``).
+            pos_embed: precomputed (rows*cols, D) positional embeddings (exported engines).
 
         Returns:
             ``{'depth': (B, H, W) float32 [m], 'mask_prob': (B, H, W) float32 in [0, 1]}``
             (``mask_prob`` only with a mask head).
         """
-        features, cls = self.encoder(image, depth, depth_keep)
+        features, cls = self.encoder(image, depth, depth_keep, key_padding=key_padding, pos_embed=pos_embed)
         features = features + cls[:, :, None, None]
         b, _, rows, cols = features.shape
         aspect = out_hw[1] / out_hw[0]

@@ -8,6 +8,14 @@ Sequence layout per sample: ``[cls, RGB tokens (raster order), kept depth tokens
 Depth tokens whose patch holds no valid pixel may be dropped; in a batch the shorter sequences are
 padded at the end and a key-padding mask keeps every sample attending only to its own tokens, which
 is the same computation as running each sample alone.
+
+Fixed-shape formulation (``key_padding=True``, for export and graph capture): every depth token stays
+in the sequence (static length ``1 + 2*rows*cols``) and the dropped ones are masked as attention keys
+in every block. Their own outputs are never read (the decoder reads [cls, RGB tokens] only), so this
+is the same model as dropping them. A masked key row can never be all-False (the class token and the
+RGB tokens are always valid keys), so SDPA never sees an empty softmax (which would give NaN).
+The monocular engine passes ``depth=None``: no depth tokens at all (length ``1 + rows*cols``), the
+same computation as dropping every depth token.
 """
 
 from __future__ import annotations
@@ -160,15 +168,21 @@ class RGBDViT(nn.Module):
             raise RuntimeError(f"positional grid interpolated to {tuple(grid.shape[-2:])}, wanted {(rows, cols)}")
         return grid[0].permute(1, 2, 0).reshape(rows * cols, -1)
 
-    def forward(self, image: torch.Tensor, depth: torch.Tensor, depth_keep: torch.Tensor | None,
-                layer_indices: tuple[int, ...]) -> list[torch.Tensor]:
+    def forward(self, image: torch.Tensor, depth: torch.Tensor | None, depth_keep: torch.Tensor | None,
+                layer_indices: tuple[int, ...], *, key_padding: bool = False,
+                pos_embed: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Run the transformer.
 
         Args:
             image: (B, 3, rows*p, cols*p) normalised RGB.
-            depth: (B, 1, rows*p, cols*p) remapped depth (log-metres or metres, invalid = 0).
+            depth: (B, 1, rows*p, cols*p) remapped depth (log-metres or metres, invalid = 0); None =
+                no depth tokens (monocular engine; same result as dropping all of them).
             depth_keep: (B, rows*cols) bool, True = keep that depth token; None keeps all tokens.
             layer_indices: increasing block indices to return.
+            key_padding: keep every depth token in the sequence and mask the dropped ones as
+                attention keys (fixed shape ``1 + 2*rows*cols``) instead of removing them.
+            pos_embed: precomputed (rows*cols, D) patch positional embeddings (exported engines
+                store them as a constant); None interpolates them here.
 
         Returns:
             One (B, 1 + rows*cols, D) tensor per index: final-normed [cls, RGB tokens].
@@ -176,18 +190,23 @@ class RGBDViT(nn.Module):
         b, _, h, w = image.shape
         rows, cols = h // self.patch_size, w // self.patch_size
         rgb = self.patch_embed(image)
-        dep = self.depth_patch_embed(depth)
-        pos = self.interpolate_pos_embed(rows, cols).to(rgb.dtype)
+        pos = (self.interpolate_pos_embed(rows, cols) if pos_embed is None else pos_embed).to(rgb.dtype)
         rgb = rgb + (pos + 1)
-        dep = dep + (pos + 2)
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(b, -1, -1)
         key_mask = None
-        if depth_keep is not None:
-            dep, dep_valid = gather_kept_tokens(dep, depth_keep)
-            if dep_valid is not None:
-                ones = torch.ones(b, 1 + rgb.shape[1], dtype=torch.bool, device=dep_valid.device)
-                key_mask = torch.cat([ones, dep_valid], dim=1)
-        x = torch.cat([cls, rgb, dep], dim=1)
+        if depth is None:
+            x = torch.cat([cls, rgb], dim=1)
+        else:
+            dep = self.depth_patch_embed(depth) + (pos + 2)
+            if depth_keep is not None and key_padding:
+                # cls + RGB keys always valid: no softmax row is ever fully masked (no NaN)
+                key_mask = torch.cat([depth_keep.new_ones((b, 1 + rows * cols)), depth_keep.bool()], dim=1)
+            elif depth_keep is not None:
+                dep, dep_valid = gather_kept_tokens(dep, depth_keep)
+                if dep_valid is not None:
+                    ones = torch.ones(b, 1 + rgb.shape[1], dtype=torch.bool, device=dep_valid.device)
+                    key_mask = torch.cat([ones, dep_valid], dim=1)
+            x = torch.cat([cls, rgb, dep], dim=1)
         n_keep = 1 + rows * cols
         wanted = set(layer_indices)
         outputs = []
