@@ -1,0 +1,248 @@
+"""TSDF fusion of depth frames with known poses into an Open3D tensor ``VoxelBlockGrid`` (no rclpy).
+
+CPU here; ``device="CUDA:0"`` on a robot with the CUDA ``open3d`` wheel. Memory is bounded two ways:
+blocks whose centre lies farther than ``max_distance_m`` from the latest camera are dropped, and when
+more than ``max_blocks`` blocks are allocated the ones farthest from the camera are dropped first.
+
+Example::
+
+    fusion = TsdfFusion(FusionConfig(voxel_size_m=0.04))
+    fusion.integrate(depth_m, intrinsics, map_from_camera, rgb=rgb)
+    xyz, rgb = fusion.point_cloud()
+    fusion.save_mesh("mesh.ply")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.optional import require
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """TSDF parameters.
+
+    voxel_size_m: voxel edge [m]. truncation_voxels: TSDF truncation distance in voxels.
+    min_depth_m, max_depth_m: depth range integrated [m]. max_weight: per-voxel weight cap (older
+    observations fade out after this many frames). weight_threshold: an extracted point / mesh vertex
+    needs more than this weight (about: seen in more than this many frames). block_resolution: voxels per block edge. max_blocks: blocks kept at most
+    (each holds block_resolution^3 voxels of 20 bytes with colour). max_distance_m: blocks farther than
+    this from the latest camera are dropped (0 = never). device: Open3D device, "CPU:0" or "CUDA:0".
+    """
+
+    voxel_size_m: float = 0.04
+    truncation_voxels: float = 4.0
+    min_depth_m: float = 0.1
+    max_depth_m: float = 6.0
+    max_weight: float = 50.0
+    weight_threshold: float = 2.0
+    block_resolution: int = 8
+    max_blocks: int = 40000
+    max_distance_m: float = 0.0
+    device: str = "CPU:0"
+
+    def __post_init__(self) -> None:
+        if not self.voxel_size_m > 0:
+            raise InputError(f"voxel_size_m must be > 0, got {self.voxel_size_m}")
+        if not self.truncation_voxels >= 1:
+            raise InputError(f"truncation_voxels must be >= 1, got {self.truncation_voxels}")
+        if not 0 <= self.min_depth_m < self.max_depth_m:
+            raise InputError(f"need 0 <= min_depth_m < max_depth_m, got {self.min_depth_m}, {self.max_depth_m}")
+        if not self.max_weight >= 1 or not self.weight_threshold >= 0:
+            raise InputError(f"need max_weight >= 1 and weight_threshold >= 0, got {self.max_weight}, "
+                             f"{self.weight_threshold}")
+        if self.block_resolution not in (4, 8, 16):
+            raise InputError(f"block_resolution must be 4, 8 or 16, got {self.block_resolution}")
+        if self.max_blocks < 16:
+            raise InputError(f"max_blocks must be >= 16, got {self.max_blocks}")
+        if self.max_distance_m < 0:
+            raise InputError(f"max_distance_m must be >= 0 (0 = no radius), got {self.max_distance_m}")
+
+    @property
+    def block_size_m(self) -> float:
+        return self.voxel_size_m * self.block_resolution
+
+    @property
+    def bytes_per_block(self) -> int:
+        return self.block_resolution ** 3 * 4 * 5  # tsdf, weight, rgb float32
+
+
+@dataclass
+class FusionStats:
+    """Counters for diagnostics: frames integrated / refused, blocks now, blocks dropped by the bound."""
+
+    frames_integrated: int = 0
+    frames_rejected: int = 0
+    blocks: int = 0
+    blocks_dropped: int = 0
+
+    def memory_mb(self, config: FusionConfig) -> float:
+        return self.blocks * config.bytes_per_block / 1e6
+
+
+class TsdfFusion:
+    """Integrates depth frames (with optional colour) at known camera poses into a TSDF volume."""
+
+    _INITIAL_BLOCKS = 1024
+
+    def __init__(self, config: FusionConfig | None = None) -> None:
+        require("TSDF fusion", "open3d")
+        import open3d as o3d
+        import open3d.core as o3c
+
+        self.config = config or FusionConfig()
+        self._o3d, self._o3c = o3d, o3c
+        try:
+            self._device = o3c.Device(self.config.device)
+        except RuntimeError as exc:
+            raise InputError(f"Open3D device '{self.config.device}': {exc}") from None
+        self.stats = FusionStats()
+        self._last_camera: np.ndarray | None = None
+        self._grid = self._new_grid()
+
+    def _new_grid(self) -> Any:
+        o3c = self._o3c
+        # Initial capacity; the hash map grows on demand (the bound keeps it near max_blocks).
+        return self._o3d.t.geometry.VoxelBlockGrid(
+            attr_names=("tsdf", "weight", "color"), attr_dtypes=(o3c.float32, o3c.float32, o3c.float32),
+            attr_channels=((1), (1), (3)), voxel_size=self.config.voxel_size_m,
+            block_resolution=self.config.block_resolution, block_count=min(self.config.max_blocks, self._INITIAL_BLOCKS),
+            device=self._device)
+
+    def reset(self) -> None:
+        """Forget everything fused so far."""
+        self._grid = self._new_grid()
+        self.stats = FusionStats()
+        self._last_camera = None
+
+    # ------------------------------------------------------------------ integration
+    def integrate(self, depth_m: np.ndarray, intrinsics: CameraIntrinsics, map_from_camera: np.ndarray,
+                  rgb: np.ndarray | None = None) -> None:
+        """Fuse one depth frame.
+
+        Args:
+            depth_m: (H, W) float32 depth along the optical axis [m]; 0 / NaN / inf = no depth.
+            intrinsics: pinhole of the depth image.
+            map_from_camera: 4x4 T_map_camera (optical frame, REP 103).
+            rgb: optional (H, W, 3) uint8 colour registered to the depth.
+
+        Raises:
+            InputError: shapes that do not match, or a pose that is not rigid.
+        """
+        from lingbot_depth_ros.geometry.transforms import RigidTransform
+
+        o3d, o3c, cfg = self._o3d, self._o3c, self.config
+        depth = np.asarray(depth_m, dtype=np.float32)
+        if depth.ndim != 2 or depth.shape != (intrinsics.height, intrinsics.width):
+            self.stats.frames_rejected += 1
+            raise InputError(f"depth {depth.shape} does not match the intrinsics "
+                             f"{intrinsics.height}x{intrinsics.width}")
+        if rgb is not None and (rgb.shape[:2] != depth.shape or rgb.ndim != 3 or rgb.shape[2] != 3):
+            self.stats.frames_rejected += 1
+            raise InputError(f"rgb {rgb.shape} does not match depth {depth.shape}")
+        try:
+            pose = RigidTransform.from_matrix(map_from_camera).matrix()
+        except InputError:
+            self.stats.frames_rejected += 1
+            raise
+        with np.errstate(invalid="ignore"):
+            depth = np.where(np.isfinite(depth) & (depth >= cfg.min_depth_m), depth, 0.0).astype(np.float32)
+        colour = (np.asarray(rgb, dtype=np.float32) / 255.0 if rgb is not None
+                  else np.full(depth.shape + (3,), 0.7, dtype=np.float32))
+        k = intrinsics
+        intrinsic = o3c.Tensor(np.array([[k.fx, 0.0, k.cx], [0.0, k.fy, k.cy], [0.0, 0.0, 1.0]]), o3c.float64)
+        extrinsic = o3c.Tensor(np.linalg.inv(pose), o3c.float64)  # camera <- map
+        depth_t = o3d.t.geometry.Image(o3c.Tensor(depth)).to(self._device)
+        colour_t = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(colour))).to(self._device)
+        blocks = self._grid.compute_unique_block_coordinates(depth_t, intrinsic, extrinsic, 1.0, float(cfg.max_depth_m),
+                                                             float(cfg.truncation_voxels))
+        self._grid.integrate(blocks, depth_t, colour_t, intrinsic, intrinsic, extrinsic, 1.0, float(cfg.max_depth_m),
+                             float(cfg.truncation_voxels))
+        self._cap_weight()
+        self._last_camera = pose[:3, 3].copy()
+        self.stats.frames_integrated += 1
+        self._bound_memory()
+
+    def _cap_weight(self) -> None:
+        """Clamp the weights of the allocated blocks to ``max_weight`` (the running average then keeps
+        following the surface instead of freezing after many frames)."""
+        grid = self._grid
+        active = grid.hashmap().active_buf_indices().to(self._o3c.int64)
+        weight = grid.attribute("weight").reshape((grid.hashmap().capacity(), -1))
+        block_weights = weight[active]
+        block_weights.clip_(0.0, float(self.config.max_weight))
+        weight[active] = block_weights
+
+    def _block_keys(self) -> np.ndarray:
+        hashmap = self._grid.hashmap()
+        active = hashmap.active_buf_indices().to(self._o3c.int64)
+        return hashmap.key_tensor()[active].cpu().numpy().reshape(-1, 3)
+
+    def _bound_memory(self) -> None:
+        """Drop blocks beyond ``max_distance_m`` of the camera, then the farthest beyond ``max_blocks``."""
+        cfg = self.config
+        keys = self._block_keys()
+        if self._last_camera is None or keys.shape[0] == 0:
+            self.stats.blocks = int(keys.shape[0])
+            return
+        centres = (keys.astype(np.float64) + 0.5) * cfg.block_size_m
+        distance = np.linalg.norm(centres - self._last_camera, axis=1)
+        drop = distance > cfg.max_distance_m if cfg.max_distance_m > 0 else np.zeros(len(keys), dtype=bool)
+        kept = int((~drop).sum())
+        if kept > cfg.max_blocks:
+            order = np.argsort(np.where(drop, np.inf, distance))  # nearest first
+            drop[order[cfg.max_blocks:]] = True
+        if drop.any():
+            self._grid.hashmap().erase(self._o3c.Tensor(keys[drop].astype(np.int32)).to(self._device))
+            self.stats.blocks_dropped += int(drop.sum())
+        self.stats.blocks = int(len(keys) - drop.sum())
+
+    # ------------------------------------------------------------------ extraction
+    def point_cloud(self, downsample_m: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Fused surface points: (N, 3) float32 xyz [m] in the map frame and (N, 3) uint8 RGB; with
+        ``downsample_m`` > 0 one point per cube of that edge (Open3D voxel downsampling)."""
+        if self.stats.blocks == 0:
+            return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8)
+        cloud = self._grid.extract_point_cloud(self.config.weight_threshold)
+        if downsample_m > 0 and cloud.point.positions.shape[0] > 0:
+            cloud = cloud.voxel_down_sample(downsample_m)
+        xyz = cloud.point.positions.cpu().numpy().astype(np.float32).reshape(-1, 3)
+        if "colors" in cloud.point:
+            rgb = np.clip(cloud.point.colors.cpu().numpy() * 255.0 + 0.5, 0, 255).astype(np.uint8).reshape(-1, 3)
+        else:
+            rgb = np.full(xyz.shape, 178, np.uint8)
+        return xyz, rgb
+
+    def mesh(self) -> Any:
+        """The fused surface as an Open3D tensor TriangleMesh (marching cubes)."""
+        return self._grid.extract_triangle_mesh(self.config.weight_threshold)
+
+    def save_mesh(self, path: str | Path) -> tuple[Path, int]:
+        """Write the mesh to a PLY; returns the path and its triangle count."""
+        path = Path(path)
+        mesh = self.mesh() if self.stats.blocks else self._o3d.t.geometry.TriangleMesh()
+        legacy = mesh.to_legacy()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._o3d.io.write_triangle_mesh(str(path), legacy):
+            raise InputError(f"could not write mesh {path}")
+        return path, len(legacy.triangles)
+
+    def diagnostics(self) -> dict[str, str]:
+        """Key/values for a DiagnosticStatus: the memory bound and how full it is."""
+        cfg, s = self.config, self.stats
+        return {"frames_integrated": str(s.frames_integrated), "frames_rejected": str(s.frames_rejected),
+                "blocks": str(s.blocks), "max_blocks": str(cfg.max_blocks),
+                "max_distance_m": f"{cfg.max_distance_m:g}", "blocks_dropped": str(s.blocks_dropped),
+                "memory_mb": f"{s.memory_mb(cfg):.1f}",
+                "memory_bound_mb": f"{cfg.max_blocks * cfg.bytes_per_block / 1e6:.1f}",
+                "voxel_size_m": f"{cfg.voxel_size_m:g}", "device": cfg.device}
+
+
+__all__ = ["FusionConfig", "FusionStats", "TsdfFusion"]
