@@ -160,15 +160,15 @@ def test_tsdf_memory_bound_radius_and_max_blocks() -> None:
 
     # Radius: after moving 10 m along x, the first wall (now > 3 m away) is dropped.
     fusion = TsdfFusion(FusionConfig(voxel_size_m=0.05, max_depth_m=4.0, weight_threshold=0.5, max_distance_m=3.0))
-    fusion.integrate(_wall_depth(K_SMALL, 2.0), K_SMALL, np.eye(4))
+    fusion.integrate(_wall_depth(K_SMALL, 2.03), K_SMALL, np.eye(4))
     first_blocks = fusion.stats.blocks
-    fusion.integrate(_wall_depth(K_SMALL, 2.0), K_SMALL, translate(10.0, 0, 0))
+    fusion.integrate(_wall_depth(K_SMALL, 2.03), K_SMALL, translate(10.0, 0, 0))
     xyz, _ = fusion.point_cloud()
     assert fusion.stats.blocks_dropped >= first_blocks
     assert xyz[:, 0].min() > 8.0  # only the second wall remains
     # Max blocks: the count never exceeds the bound, the nearest blocks are kept.
     capped = TsdfFusion(FusionConfig(voxel_size_m=0.05, max_depth_m=4.0, weight_threshold=1.0, max_blocks=40))
-    capped.integrate(_wall_depth(K_SMALL, 2.0), K_SMALL, np.eye(4))
+    capped.integrate(_wall_depth(K_SMALL, 2.03), K_SMALL, np.eye(4))
     assert capped.stats.blocks == 40 and capped.stats.blocks_dropped > 0
     assert capped.diagnostics()["max_blocks"] == "40"
 
@@ -180,13 +180,13 @@ def test_tsdf_weight_cap_lets_a_moved_surface_take_over() -> None:
         fusion = TsdfFusion(FusionConfig(voxel_size_m=0.05, max_depth_m=4.0, weight_threshold=0.5,
                                          max_weight=max_weight, truncation_voxels=6))
         for _ in range(20):
-            fusion.integrate(_wall_depth(K_SMALL, 2.0), K_SMALL, np.eye(4))
+            fusion.integrate(_wall_depth(K_SMALL, 2.03), K_SMALL, np.eye(4))
         for _ in range(4):
-            fusion.integrate(_wall_depth(K_SMALL, 2.1), K_SMALL, np.eye(4))
+            fusion.integrate(_wall_depth(K_SMALL, 2.13), K_SMALL, np.eye(4))
         return float(np.median(fusion.point_cloud()[0][:, 2]))
 
-    assert final_z(max_weight=2.0) > 2.07   # old wall forgotten
-    assert final_z(max_weight=100.0) < 2.04  # 20 old frames still dominate
+    assert final_z(max_weight=2.0) > 2.10   # old wall forgotten
+    assert final_z(max_weight=100.0) < 2.07  # 20 old frames still dominate
 
 
 def test_tsdf_bad_input_is_refused_and_counted() -> None:
@@ -198,7 +198,7 @@ def test_tsdf_bad_input_is_refused_and_counted() -> None:
     bad_pose = np.eye(4)
     bad_pose[0, 0] = 2.0
     with pytest.raises(InputError, match="rotation"):
-        fusion.integrate(_wall_depth(K_SMALL, 2.0), K_SMALL, bad_pose)
+        fusion.integrate(_wall_depth(K_SMALL, 2.03), K_SMALL, bad_pose)
     assert fusion.stats.frames_rejected == 2
     with pytest.raises(InputError, match="voxel_size_m"):
         FusionConfig(voxel_size_m=0.0)
