@@ -136,7 +136,8 @@ def find_surfaces_in_depth(depth_m: np.ndarray, intrinsics: CameraIntrinsics, ba
     points = xyz.reshape(-1, 3) @ rot.T + trans
     normals = normals_opt.reshape(-1, 3) @ rot.T
     rays = xyz.reshape(-1, 3) / np.maximum(rng_m.reshape(-1, 1), 1e-9)
-    cos_inc = np.clip(np.abs(np.einsum("ij,ij->i", normals_opt.reshape(-1, 3), rays)), 0.25, 1.0)
+    cos_inc = np.clip(np.nan_to_num(np.abs(np.einsum("ij,ij->i", normals_opt.reshape(-1, 3), rays)), nan=1.0),
+                      0.25, 1.0)
     z = xyz[..., 2].ravel()
     side = z * stride / math.sqrt(intrinsics.fx * intrinsics.fy)
     area = side * side / cos_inc
@@ -150,7 +151,8 @@ def find_surfaces_in_depth(depth_m: np.ndarray, intrinsics: CameraIntrinsics, ba
     local = np.full(h * w, -1, np.int64)
     local[index] = np.arange(len(index))
     fits = segment_planes(points[index], normals[index], variation.ravel()[index], local[edges],
-                          threshold[index], np.nan_to_num(area[index]), config)
+                          threshold[index], np.nan_to_num(area[index]), config,
+                          grow_rings=config.normal_window // 2 + 1)
     return _build(fits, points[index], threshold[index], spacing[index], config, trans.copy(), floor_z_m)
 
 

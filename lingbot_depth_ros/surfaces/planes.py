@@ -85,8 +85,11 @@ def normal_curvature(points: np.ndarray, normals: np.ndarray, normal: np.ndarray
 
 class _Segmenter:
     def __init__(self, points: np.ndarray, normals: np.ndarray, variation: np.ndarray, edges: np.ndarray,
-                 threshold_m: np.ndarray, area_m2: np.ndarray, config: SurfaceConfig, seed: int) -> None:
+                 threshold_m: np.ndarray, area_m2: np.ndarray, config: SurfaceConfig, seed: int,
+                 grow_rings: int) -> None:
         self.p, self.n, self.thr, self.area = points, normals, threshold_m, area_m2
+        self.grow_rings = grow_rings
+        self.taken = np.zeros(len(points), dtype=bool)
         self.edges = edges
         self.config = config
         self.cos_angle = math.cos(math.radians(config.normal_angle_deg))
@@ -138,7 +141,26 @@ class _Segmenter:
         curvature = normal_curvature(self.p[inl], self.n[inl], normal,
                                      math.radians(self.config.normal_angle_deg / 2))
         spread = float(np.degrees(np.median(np.arccos(np.clip(np.abs(self.n[inl] @ normal), 0.0, 1.0)))))
-        return PlaneFit(inl, normal, offset, rms, curvature, float(self.area[inl].sum()), spread)
+        grown = self.grow(inl, normal, offset)
+        area = float(self.area[inl].sum()) + len(grown) * float(np.median(self.area[inl]))
+        return PlaneFit(np.concatenate([inl, grown]), normal, offset, rms, curvature, area, spread)
+
+    def grow(self, core: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
+        """Points within ``grow_rings`` neighbour steps of ``core`` and within the inlier distance of its plane,
+        whatever their local normal: the samples at the region's edges, whose normals blend in the next face."""
+        inside = np.zeros(len(self.p), dtype=bool)
+        inside[core] = True
+        added: list[np.ndarray] = []
+        a, b = self.edges[:, 0], self.edges[:, 1]
+        for _ in range(self.grow_rings):
+            reach = np.concatenate([b[inside[a] & ~inside[b]], a[inside[b] & ~inside[a]]])
+            reach = np.unique(reach[~self.taken[reach]])
+            reach = reach[np.abs(self.p[reach] @ normal + offset) < self.thr[reach]]
+            if len(reach) == 0:
+                break
+            inside[reach] = True
+            added.append(reach)
+        return np.concatenate(added) if added else np.zeros(0, np.int64)
 
     def run(self) -> list[PlaneFit]:
         links = self.linked_edges()
@@ -158,18 +180,21 @@ class _Segmenter:
                         and fit.curvature_per_m <= self.config.max_curvature_per_m
                         and fit.normal_spread_deg <= MAX_MEDIAN_NORMAL_FRACTION * self.config.normal_angle_deg):
                     planes.append(fit)
+                    self.taken[fit.indices] = True
                 remaining = np.setdiff1d(remaining, fit.indices, assume_unique=True)
         return planes
 
 
 def segment_planes(points: np.ndarray, normals: np.ndarray, variation: np.ndarray, edges: np.ndarray,
                    threshold_m: np.ndarray, area_m2: np.ndarray, config: SurfaceConfig,
-                   seed: int = 0) -> list[PlaneFit]:
+                   seed: int = 0, grow_rings: int = 2) -> list[PlaneFit]:
     """Planar regions of a point set (module docstring).
 
     Args:
         points: (N, 3) float64 [m]; normals: (N, 3) unit local normals (NaN = unknown); variation: (N,)
         surface variation; edges: (E, 2) neighbour pairs; threshold_m: (N,) inlier distance of each point [m];
-        area_m2: (N,) surface area each point stands for [m^2]; seed: RANSAC random seed (deterministic).
+        area_m2: (N,) surface area each point stands for [m^2]; seed: RANSAC random seed (deterministic);
+        grow_rings: neighbour steps by which an accepted plane takes in the in-distance samples at its edges
+        (whose local normals are blended with the next face).
     """
-    return _Segmenter(points, normals, variation, edges, threshold_m, area_m2, config, seed).run()
+    return _Segmenter(points, normals, variation, edges, threshold_m, area_m2, config, seed, grow_rings).run()
