@@ -71,7 +71,7 @@ class MarigoldEstimator(DepthEstimator):
         folder, self.checkpoint = resolve_hf_checkpoint(checkpoint, "marigold", DEFAULT_REPO,
                                                         markers=PIPELINE_MARKERS, cache_dir=cache_dir)
         try:
-            pipe = MarigoldDepthPipeline.from_pretrained(str(folder), local_files_only=True, torch_dtype=self.dtype)
+            pipe = MarigoldDepthPipeline.from_pretrained(str(folder), local_files_only=True, dtype=self.dtype)
         except Exception as exc:  # noqa: BLE001 - diffusers raises many types for bad folders
             raise CheckpointError(f"marigold.checkpoint {self.checkpoint}: diffusers could not load it as "
                                   f"MarigoldDepthPipeline ({short_error(exc)})") from exc

@@ -76,7 +76,8 @@ def build_tiny_marigold(folder: str | Path, *, seed: int = 0) -> Path:
                               timestep_spacing="trailing", clip_sample=False, set_alpha_to_one=False)
     text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=64, hidden_size=16, intermediate_size=32,
                                                 num_hidden_layers=1, num_attention_heads=2,
-                                                max_position_embeddings=16, projection_dim=16))
+                                                max_position_embeddings=16, projection_dim=16,
+                                                bos_token_id=0, eos_token_id=1, pad_token_id=1))
     with tempfile.TemporaryDirectory() as tmp:
         vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
         for i, letter in enumerate("abcdefghijklmnopqrstuvwxyz"):
