@@ -37,6 +37,7 @@ setup(
     entry_points={
         "console_scripts": [
             "depth_node = lingbot_depth_ros.depth_node:main",
+            "depth_fusion_node = lingbot_depth_ros.fusion_node:main",
             "lingbot-depth-demo = lingbot_depth_ros.cli.tools:demo_main",
             "lingbot-depth = lingbot_depth_ros.cli.main:main",
             "lingbot-depth-export = lingbot_depth_ros.cli.tools:export_main",

@@ -17,6 +17,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from lingbot_depth_ros.ros.dds import apply_default_dds_profile
+from lingbot_depth_ros.ros.fusion_params import FUSION_EXECUTABLE, FUSION_NODE_NAME, launch_parameters
 from lingbot_depth_ros.ros.launch_config import (EXECUTABLE, NODE_NAME, PACKAGE, LaunchArgument, camera_arguments,
                                                  node_setup, parameter_arguments)
 from lingbot_depth_ros.ros.rviz_config import DEFAULT_FIXED_FRAME, write_rviz_config
@@ -35,6 +36,8 @@ def _arguments(share: str) -> list:
         LaunchArgument("rviz_config", "", "Your own RViz config (empty: rendered for namespace and remaps)"),
         LaunchArgument("use_sim_time", "false", "Use /clock (bag replay)"),
         LaunchArgument("log_level", "info", "Node log level"),
+        LaunchArgument("fusion", "false", "Also start depth_fusion_node on this node's depth (README 'Fusion')"),
+        LaunchArgument("fusion_pose_source", "", "tf | odometry | pose | none for the fusion node (empty: pose)"),
     ]
 
 
@@ -48,6 +51,11 @@ def _launch_setup(context, names: list) -> list:
         config = values["rviz_config"] or str(write_rviz_config([setup.view], values["camera_frame"]))
         actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", config],
                             parameters=[{"use_sim_time": setup.parameters[-1]["use_sim_time"]}], output="screen"))
+    if values["fusion"].strip().lower() == "true":
+        fusion = launch_parameters({"pose_source": values["fusion_pose_source"]}, ["/" + setup.namespace])
+        fusion["use_sim_time"] = setup.parameters[-1]["use_sim_time"]
+        actions.append(Node(package=PACKAGE, executable=FUSION_EXECUTABLE, name=FUSION_NODE_NAME,
+                            namespace=setup.namespace, output="screen", parameters=[fusion]))
     return actions
 
 

@@ -1,0 +1,276 @@
+"""``depth_fusion_node``: fuses the dense depth of one or more depth nodes into a TSDF map.
+
+Subscribes, per camera namespace ``<ns>`` (parameter ``cameras``): ``<ns>/depth/image`` (32FC1 [m] or
+16UC1 [mm]), ``<ns>/depth/camera_info`` and, for colour, ``<ns>/image`` (matched by stamp). Each frame's
+pose T_map_camera at the image stamp comes from ``fusion.pose_source``:
+
+* ``tf``: tf2_ros lookup ``fusion.map_frame`` <- image frame (needs tf2_ros, on every ROS robot);
+* ``odometry``: nav_msgs/Odometry on ``fusion.odom_topic`` (T_map_base, interpolated) x the static mounting
+  ``fusion.mount_*`` (T_base_camera, optical frame appended);
+* ``pose``: geometry_msgs/PoseStamped of the optical frame on ``<ns>/<fusion.pose_topic>`` (interpolated);
+* ``none``: every frame at identity, in the first image's frame (a static camera).
+
+Publishes ``fused/points`` (PointCloud2 x y z rgb in the map frame) every 1/``fusion.publish_rate_hz`` s,
+offers ``~/save_mesh`` (std_srvs/Trigger: writes ``mesh.ply`` and ``fused.ply`` into ``fusion.output_dir``)
+and diagnostics (frames fused/refused, blocks against the memory bound). The geometry lives in
+:mod:`lingbot_depth_ros.fusion` (no rclpy here beyond the wiring).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
+from lingbot_depth_ros.fusion.poses import PoseBuffer, mounting_matrix, pose_matrix
+from lingbot_depth_ros.ros.camera_info import intrinsics_from_camera_info
+from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
+from lingbot_depth_ros.ros.dds import apply_default_dds_profile
+from lingbot_depth_ros.ros.diagnostics import OK, WARN, StatusWrapper, Updater
+from lingbot_depth_ros.ros.fusion_params import FUSION_PARAMS, check_values
+from lingbot_depth_ros.ros.image_codec import depth_m_from_image, rgb_from_image
+
+
+def _stamp_ns(header: Header) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def _pose_msg_matrix(pose: Any) -> np.ndarray:
+    p, q = pose.position, pose.orientation
+    return pose_matrix((p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
+
+
+class _Camera:
+    """Per-namespace state: latest CameraInfo, colour images by stamp, pose buffer, last fused time."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.info: CameraInfo | None = None
+        self.colour: dict[int, Image] = {}
+        self.poses: PoseBuffer | None = None
+        self.last_fused_s = float("-inf")
+
+
+class DepthFusionNode(Node):
+    """TSDF fusion of depth images at known poses (see the module docstring)."""
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__("depth_fusion_node", **node_kwargs)
+        for spec in FUSION_PARAMS:
+            self.declare_parameter(spec.name, spec.default)
+        self.values = {spec.name: self.get_parameter(spec.name).value for spec in FUSION_PARAMS}
+        check_values(self.values)
+        v = self.values
+        from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion  # needs the fusion extra
+
+        self.fusion = TsdfFusion(FusionConfig(
+            voxel_size_m=v["fusion.voxel_size_m"], truncation_voxels=v["fusion.truncation_voxels"],
+            min_depth_m=v["fusion.min_depth_m"], max_depth_m=v["fusion.max_depth_m"],
+            max_weight=v["fusion.max_weight"], weight_threshold=v["fusion.weight_threshold"],
+            max_blocks=int(v["fusion.max_blocks"]), max_distance_m=v["fusion.max_distance_m"],
+            device=v["fusion.device"]))
+        self.source: str = v["fusion.pose_source"]
+        self.map_frame: str = v["fusion.map_frame"]
+        self.pose_failures = 0
+        self.last_warning = ""
+        self._warned: set[str] = set()
+        gap_ns = int(v["fusion.max_pose_gap_s"] * 1e9)
+        extrap_ns = int(v["fusion.max_pose_extrapolation_s"] * 1e9)
+        self.odometry: PoseBuffer | None = None
+        self._tf_buffer: Any = None
+        if self.source == "tf":
+            try:
+                import tf2_ros  # noqa: PLC0415 - only with pose_source tf
+            except ImportError:
+                raise ConfigError("fusion.pose_source 'tf' needs tf2_ros (apt: ros-<distro>-tf2-ros-py); "
+                                  "use odometry, pose or none without it") from None
+            self._tf_buffer = tf2_ros.Buffer()
+            self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
+        elif self.source == "odometry":
+            self.odometry = PoseBuffer(max_gap_ns=gap_ns, max_extrapolation_ns=extrap_ns)
+            self.create_subscription(Odometry, v["fusion.odom_topic"], self._on_odometry, 50)
+        namespaces = [str(n) for n in v["cameras"]] or [""]
+        self.cameras: list[_Camera] = []
+        for ns in namespaces:
+            cam = _Camera(ns)
+            prefix = (ns.rstrip("/") + "/") if ns else ""
+            self.create_subscription(Image, prefix + "depth/image", lambda m, c=cam: self._on_depth(c, m),
+                                     qos_profile_sensor_data)
+            self.create_subscription(CameraInfo, prefix + "depth/camera_info", lambda m, c=cam: setattr(c, "info", m),
+                                     qos_profile_sensor_data)
+            self.create_subscription(Image, prefix + "image", lambda m, c=cam: self._on_colour(c, m),
+                                     qos_profile_sensor_data)
+            if self.source == "pose":
+                cam.poses = PoseBuffer(max_gap_ns=gap_ns, max_extrapolation_ns=extrap_ns)
+                self.create_subscription(PoseStamped, prefix + v["fusion.pose_topic"],
+                                         lambda m, c=cam: self._on_pose(c, m), 50)
+            self.cameras.append(cam)
+        self.points_pub = self.create_publisher(PointCloud2, "fused/points", 1)
+        if v["fusion.publish_rate_hz"] > 0:
+            self.create_timer(1.0 / v["fusion.publish_rate_hz"], self.publish_cloud)
+        self.create_service(Trigger, "~/save_mesh", self._on_save_mesh)
+        self.diagnostics = Updater(self, period_s=1.0, hardware_id=v["fusion.device"])
+        self.diagnostics.add("fusion", self._diagnose)
+        self.get_logger().info(f"ready: fusing {', '.join(n or '(this namespace)' for n in namespaces)} with poses "
+                               f"from {self.source}, voxel {v['fusion.voxel_size_m']:g} m, "
+                               f"at most {v['fusion.max_blocks']} blocks, device {v['fusion.device']}")
+
+    # ------------------------------------------------------------------ inputs
+    def _warn_once(self, key: str, text: str) -> None:
+        self.last_warning = text
+        if key not in self._warned:
+            self._warned.add(key)
+            self.get_logger().warning(text)
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        if msg.header.frame_id and msg.header.frame_id != self.map_frame:
+            self._warn_once("odom_frame", f"odometry is in '{msg.header.frame_id}', fusion.map_frame is "
+                                          f"'{self.map_frame}': the map is built in '{msg.header.frame_id}'")
+        try:
+            self.odometry.add(_stamp_ns(msg.header), _pose_msg_matrix(msg.pose.pose))  # type: ignore[union-attr]
+        except InputError as exc:
+            self._warn_once("odom_bad", f"odometry message dropped: {exc}")
+
+    def _on_pose(self, cam: _Camera, msg: PoseStamped) -> None:
+        try:
+            cam.poses.add(_stamp_ns(msg.header), _pose_msg_matrix(msg.pose))  # type: ignore[union-attr]
+        except InputError as exc:
+            self._warn_once("pose_bad", f"pose message dropped: {exc}")
+
+    def _on_colour(self, cam: _Camera, msg: Image) -> None:
+        cam.colour[_stamp_ns(msg.header)] = msg
+        while len(cam.colour) > 30:
+            cam.colour.pop(next(iter(cam.colour)))
+
+    def camera_pose(self, cam: _Camera, stamp_ns: int, frame_id: str) -> np.ndarray:
+        """T_map_camera at the image stamp (InputError when the pose source has none)."""
+        if self.source == "none":
+            if self.map_frame != frame_id and "none_frame" not in self._warned:
+                self._warned.add("none_frame")
+                self.map_frame = frame_id
+            return np.eye(4)
+        if self.source == "pose":
+            return cam.poses.lookup(stamp_ns)  # type: ignore[union-attr]
+        if self.source == "odometry":
+            v = self.values
+            mount = mounting_matrix((v["fusion.mount_x"], v["fusion.mount_y"], v["fusion.mount_z"]),
+                                    (v["fusion.mount_roll"], v["fusion.mount_pitch"], v["fusion.mount_yaw"]))
+            return self.odometry.lookup(stamp_ns) @ mount  # type: ignore[union-attr]
+        from rclpy.duration import Duration
+        from rclpy.time import Time
+
+        try:
+            tf = self._tf_buffer.lookup_transform(self.map_frame, frame_id, Time(nanoseconds=stamp_ns),
+                                                  timeout=Duration(seconds=0.0))
+        except Exception as exc:  # noqa: BLE001 - tf2 raises several lookup exception types
+            raise InputError(f"no transform {self.map_frame} <- {frame_id} at the image stamp: {exc}") from None
+        t, q = tf.transform.translation, tf.transform.rotation
+        return pose_matrix((t.x, t.y, t.z), (q.x, q.y, q.z, q.w))
+
+    def _on_depth(self, cam: _Camera, msg: Image) -> None:
+        now = time.monotonic()
+        rate = self.values["fusion.integration_rate_hz"]
+        if rate > 0 and now - cam.last_fused_s < 1.0 / rate:
+            return
+        if cam.info is None:
+            self._warn_once(f"info{cam.namespace}", f"depth from '{cam.namespace or '/'}' dropped: no "
+                                                    "depth/camera_info received yet")
+            return
+        stamp = _stamp_ns(msg.header)
+        try:
+            depth = depth_m_from_image(msg)
+            intrinsics = intrinsics_from_camera_info(cam.info, msg.width, msg.height, rectified=True)
+            pose = self.camera_pose(cam, stamp, msg.header.frame_id)
+            colour_msg = cam.colour.get(stamp)
+            rgb = None
+            if colour_msg is not None and (colour_msg.width, colour_msg.height) == (msg.width, msg.height):
+                rgb = rgb_from_image(colour_msg)
+            self.fusion.integrate(depth, intrinsics, pose, rgb=rgb)
+        except LingbotDepthError as exc:
+            self.pose_failures += 1
+            self._warn_once(f"drop{type(exc).__name__}{str(exc)[:30]}", f"depth frame dropped: {exc}")
+            return
+        cam.last_fused_s = now
+
+    # ------------------------------------------------------------------ outputs
+    def publish_cloud(self) -> None:
+        """Publish the fused cloud (skipped while nothing is fused)."""
+        if self.fusion.stats.frames_integrated == 0:
+            return
+        xyz, rgb = self.fusion.point_cloud(downsample_m=self.values["fusion.publish_voxel_m"])
+        header = Header(frame_id=self.map_frame, stamp=self.get_clock().now().to_msg())
+        self.points_pub.publish(xyz_to_pointcloud2(xyz, header, rgb=rgb))
+
+    def save(self, out_dir: Path) -> tuple[Path, Path, int, int]:
+        """Write mesh.ply and fused.ply into ``out_dir``: (mesh path, cloud path, triangles, points)."""
+        from lingbot_depth_ros.io.ply import write_ply
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        mesh_path, triangles = self.fusion.save_mesh(out_dir / "mesh.ply")
+        xyz, rgb = self.fusion.point_cloud()
+        cloud_path = write_ply(out_dir / "fused.ply", xyz, rgb)
+        return mesh_path, cloud_path, triangles, len(xyz)
+
+    def _on_save_mesh(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            mesh, cloud, triangles, points = self.save(Path(self.values["fusion.output_dir"]))
+        except (LingbotDepthError, OSError) as exc:
+            response.success, response.message = False, f"save failed: {exc}"
+            return response
+        response.success = True
+        response.message = f"{mesh} ({triangles} triangles), {cloud} ({points} points)"
+        self.get_logger().info(f"saved {response.message}")
+        return response
+
+    def _diagnose(self, status: StatusWrapper) -> None:
+        diag = self.fusion.diagnostics()
+        for key, value in diag.items():
+            status.add(key, value)
+        status.add("pose_source", self.source)
+        status.add("frames_dropped", self.pose_failures)
+        status.add("last_warning", self.last_warning or "-")
+        full = self.fusion.stats.blocks / max(self.fusion.config.max_blocks, 1)
+        if full >= 0.9:
+            status.summary(WARN, f"memory bound {full:.0%} full: the farthest blocks are being dropped")
+        elif self.fusion.stats.frames_integrated == 0:
+            status.summary(WARN, "nothing fused yet")
+        else:
+            status.summary(OK, f"{self.fusion.stats.frames_integrated} frames fused, {diag['memory_mb']} of "
+                               f"{diag['memory_bound_mb']} MB")
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of the ``depth_fusion_node`` executable."""
+    apply_default_dds_profile()
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = DepthFusionNode()
+        rclpy.spin(node)
+    except (LingbotDepthError, rclpy.exceptions.ParameterException) as exc:
+        print(f"[depth_fusion_node] FATAL: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
