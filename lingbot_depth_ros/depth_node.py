@@ -1,48 +1,38 @@
 """The depth node: synchronized camera (+ sparse depth) in, dense metric depth, cloud and colorized depth out.
 
-Threading: subscription callbacks only stamp-match messages (cheap); the newest synchronized set is
-handed to one worker thread through a single slot, so inference never runs on the callback thread
-and a slow estimator drops frames (counted) instead of queueing them.
+One process serves one camera (relative topics ``image``, ``depth/image`` ...) or, with
+``cameras: [front, left]``, several cameras (``front/image`` ... ``front/depth/image``) from one
+estimator: each camera is a :class:`~lingbot_depth_ros.ros.camera_channel.CameraChannel`.
+
+Threading: subscription callbacks only stamp-match messages (cheap); each camera's newest synchronized
+set waits in that camera's single slot for one worker thread, which takes every set ready at that
+moment and runs them through the estimator as one batch (``estimate_batch``). Inference never runs on
+the callback thread, and a slow estimator drops frames (counted per camera) instead of queueing them.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 import time
-from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
-import numpy as np
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from lingbot_depth_ros.errors import ConfigError, EstimatorOutOfMemory, InputError, LingbotDepthError
-from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, DepthEstimator, auto_fallback, check_mode, \
+from lingbot_depth_ros.errors import ConfigError, EstimatorOutOfMemory, LingbotDepthError
+from lingbot_depth_ros.estimators import AUTO, DepthEstimator, auto_fallback, check_mode, check_output_alignment, \
     create_estimator
+from lingbot_depth_ros.estimators.base import DepthEstimate, EstimatorInput
+from lingbot_depth_ros.estimators.rate_governor import RateGovernor
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
-from lingbot_depth_ros.ros.camera_info import camera_geometry, camera_info_for_output
-from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
+from lingbot_depth_ros.ros.camera_channel import CameraChannel, PreparedFrame
 from lingbot_depth_ros.ros.dds import apply_default_dds_profile, shared_memory_warning
-from lingbot_depth_ros.ros.diagnostics import ERROR, OK, WARN, StatusWrapper, Updater
-from lingbot_depth_ros.ros.obstacle_outputs import LidarInput, ObstacleOutputs
-from lingbot_depth_ros.ros.compressed_codec import depth_m_from_message, rgb_from_message, transport_topic
-from lingbot_depth_ros.ros.image_codec import DEPTH_MM_SENTINEL, image_to_numpy, numpy_to_image
+from lingbot_depth_ros.ros.diagnostics import StatusWrapper, Updater
 from lingbot_depth_ros.ros.parameters import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, \
     estimator_options
-from lingbot_depth_ros.stats import LatencyStats, RateMeter
-from lingbot_depth_ros.sync import ApproximateTimeSync, SyncedSet
-
-IMAGE, CAMERA_INFO, SPARSE, LIDAR = "image", "camera_info", "sparse_depth", "lidar_points"
-RELIABLE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-OUTPUT_RELIABLE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-# Numbers in a warning (sizes, byte counts, K values, NaN/inf): masked to group warnings of one kind.
-_NUMBERS = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|\b(?:nan|inf)\b", re.IGNORECASE)
 
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
@@ -72,18 +62,11 @@ def doubles_from_integers(params: list[Parameter]) -> list[Parameter]:
     return out
 
 
-def invalid_values(msg: Any) -> str:
-    """What counts as no measurement in a sparse depth message of this encoding (for error messages)."""
-    encoding = getattr(msg, "encoding", None)
-    if encoding in ("16UC1", "mono16"):
-        return f"{encoding} [mm]: every pixel 0 or 0xFFFF"
-    if encoding == "32FC1":
-        return "32FC1 [m]: every pixel 0, negative, NaN or inf"
-    return f"{getattr(msg, 'format', encoding)}: every pixel invalid"
-
-
-def stamp_ns(msg: Any) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+def _value(spec: ParamSpec, param: Parameter) -> Any:
+    """A declared parameter's value; an unset string array (``cameras`` absent or ``[]`` in YAML) is []."""
+    if isinstance(spec.default, list):
+        return list(param.value) if param.value is not None else []
+    return param.value
 
 
 class DepthNode(Node):
@@ -92,92 +75,70 @@ class DepthNode(Node):
     def __init__(self, estimator: DepthEstimator | None = None, **kwargs: Any) -> None:
         """``estimator``: use this instance instead of building the one the parameters name (tests, embedding)."""
         super().__init__("lingbot_depth_node", **kwargs)
-        for spec in ALL_PARAMS:
-            self.declare_parameter(spec.name, spec.default, descriptor(spec))
-        declared = self.get_parameters([spec.name for spec in ALL_PARAMS])
-        self.set_parameters([new for old, new in zip(declared, doubles_from_integers(declared)) if new is not old])
+        # an empty list has no ROS type: string arrays are declared by type (unset = [])
+        declared = [self.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY if isinstance(spec.default, list)
+                                           else spec.default, descriptor(spec)) for spec in ALL_PARAMS]
+        converted = doubles_from_integers(declared)
+        self.set_parameters([new for old, new in zip(declared, converted) if new is not old])
         self.add_pre_set_parameters_callback(doubles_from_integers)
-        self._values: dict[str, Any] = {p.name: p.value for p in doubles_from_integers(
-            self.get_parameters([spec.name for spec in ALL_PARAMS]))}  # read-only ones stay integers in rclpy
+        # (read-only ones stay integers in rclpy; their values here are doubles)
+        self.values: dict[str, Any] = {spec.name: _value(spec, p) for spec, p in zip(ALL_PARAMS, converted)}
         for spec in ALL_PARAMS:
-            reason = spec.check(self._values[spec.name])
+            reason = spec.check(self.values[spec.name])
             if reason:
                 raise ConfigError(reason)
-        reason = check_consistency(self._values)
+        reason = check_consistency(self.values)
         if reason:
             raise ConfigError(reason)
 
-        name = self._values["estimator"]
-        self.estimator = estimator or create_estimator(name, **estimator_options(name, self._values))
-        check_mode(self.estimator, self._values["mode"])
+        name = self.values["estimator"]
+        self.estimator = estimator or create_estimator(name, **estimator_options(name, self.values))
+        check_mode(self.estimator, self.values["mode"])
+        check_output_alignment(self.estimator, self.values["align_to_sparse"])  # relative output: never unaligned
         self.pipeline = DepthPipeline(self.estimator, self._output_settings())
-
-        self._sparse_stream = LIDAR if self._values["sparse_input"] == "pointcloud" else SPARSE
-        self.sync = ApproximateTimeSync([IMAGE, CAMERA_INFO, SPARSE, LIDAR], IMAGE, self._values["queue_size"],
-                                        self._values["slop_s"], required=self._required_streams(sparse_alive=False))
-        self.drops: Counter[str] = Counter()
-        self.frames_published = 0
-        self.rates = {stream: RateMeter() for stream in (IMAGE, CAMERA_INFO, SPARSE, LIDAR, "synchronized", "output")}
-        self.latency = {stage: LatencyStats() for stage in ("convert", "inference", "postprocess", "publish",
-                                                            "obstacles", "total")}
-        self.last_warning = ""
+        self.governor = self._governor(self.values)
         self.oom_events = 0
-        self.last_alignment = None
-        self._lock = threading.Condition()
-        self._slot: tuple[SyncedSet, float] | None = None  # newest set and its monotonic receive time
-        self._consecutive_failures = 0
+        self.work_ready = threading.Condition()  # guards every channel's slot, the settings and the estimator
         self._stopping = False
-        self._last_sparse_rx = -1.0
-        self._sparse_alive = False
-        self._last_set_time = time.monotonic()
-        self._last_input_time = -1.0
-        self._fed_since = -1.0  # when inputs (re)started arriving after a pause of no_sync_warn_s or more
-        self._frame_pairs_warned: set[tuple[str, str, str]] = set()
-        self._sentinel_warned = False
-        self._sync_warned = False
-        self._sparse_needed_warned = False  # auto mode without a monocular fallback: said once per absence
-        self.intrinsics_matrix = "none yet"  # which CameraInfo matrix the last frame's geometry came from
-        self._warned_at: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-
-        input_qos = qos_profile_sensor_data if self._values["input_qos"] == "sensor_data" else RELIABLE_QOS
-        output_qos = OUTPUT_RELIABLE_QOS if self._values["output_qos"] == "reliable" else qos_profile_sensor_data
-        # image_transport naming: the transport's topic hangs off the *remapped* base name
-        image_transport = self._values["image_transport"]
-        self.create_subscription(CompressedImage if image_transport == "compressed" else Image,
-                                 transport_topic(self.resolve_topic_name("image"), image_transport),
-                                 lambda m: self._on_input(IMAGE, m), input_qos)
-        self.create_subscription(CameraInfo, "camera_info", lambda m: self._on_input(CAMERA_INFO, m), input_qos)
-        if self._sparse_stream == SPARSE:
-            sparse_transport = self._values["sparse_transport"]
-            self.create_subscription(CompressedImage if sparse_transport == "compressedDepth" else Image,
-                                     transport_topic(self.resolve_topic_name("sparse_depth"), sparse_transport),
-                                     lambda m: self._on_sparse(SPARSE, m), input_qos)
-            self.lidar = None
-        else:
-            self.create_subscription(PointCloud2, "lidar_points", lambda m: self._on_sparse(LIDAR, m), input_qos)
-            self.lidar = LidarInput(self, self._values)
-        self.pub_depth = self.create_publisher(Image, "depth/image", output_qos)
-        self.pub_info = self.create_publisher(CameraInfo, "depth/camera_info", output_qos)
-        self.pub_colorized = self.create_publisher(Image, "depth/colorized", output_qos)
-        self.pub_points = self.create_publisher(PointCloud2, "points", output_qos)
-        self.obstacles = ObstacleOutputs(self, self._values, output_qos)
+        self.channels = [CameraChannel(self, camera) for camera in self.values["cameras"] or [""]]
 
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.diagnostics = Updater(self, self._values["diagnostics.period_s"], hardware_id=self.estimator.describe())
-        self.diagnostics.add("pipeline", self._diagnose)
+        self.diagnostics = Updater(self, self.values["diagnostics.period_s"], hardware_id=self.estimator.describe())
+        for channel in self.channels:
+            self.diagnostics.add(f"{channel.camera}/pipeline" if channel.camera else "pipeline", channel.diagnose)
         self.create_timer(0.25, self._watchdog)
         self._worker = threading.Thread(target=self._work, name="depth_worker", daemon=True)
         self._worker.start()
-        self.get_logger().info(f"ready: estimator {self.estimator.describe()}, mode {self._values['mode']}, "
-                               f"input QoS {self._values['input_qos']}")
-        if self._values["mode"] == AUTO and not auto_fallback(self.estimator):
+        cameras = f", cameras {', '.join(self.values['cameras'])}" if self.values["cameras"] else ""
+        self.get_logger().info(f"ready: estimator {self.estimator.describe()}, mode {self.values['mode']}, "
+                               f"input QoS {self.values['input_qos']}{cameras}")
+        if self.values["mode"] == AUTO and not auto_fallback(self.estimator):
             self.get_logger().info(f"auto mode: estimator '{self.estimator.name}' cannot run monocular, so depth is "
-                                   f"published only while {self._sparse_stream} arrives")
+                                   f"published only while {self.channels[0].sparse_stream} arrives")
+
+    # -- the first (single) camera's state, as before multi-camera (tests, embedding) ----------
+    channel = property(lambda self: self.channels[0])
+    drops = property(lambda self: self.channels[0].drops)
+    frames_published = property(lambda self: self.channels[0].frames_published)
+    rates = property(lambda self: self.channels[0].rates)
+    latency = property(lambda self: self.channels[0].latency)
+    last_warning = property(lambda self: self.channels[0].last_warning)
+    last_alignment = property(lambda self: self.channels[0].last_alignment)
+    intrinsics_matrix = property(lambda self: self.channels[0].intrinsics_matrix)
+    sync = property(lambda self: self.channels[0].sync)
+    pub_depth = property(lambda self: self.channels[0].pub_depth)
+    pub_info = property(lambda self: self.channels[0].pub_info)
+    pub_colorized = property(lambda self: self.channels[0].pub_colorized)
+    pub_points = property(lambda self: self.channels[0].pub_points)
+    obstacles = property(lambda self: self.channels[0].obstacles)
+    lidar = property(lambda self: self.channels[0].lidar)
+
+    def _diagnose(self, stat: StatusWrapper) -> None:
+        self.channels[0].diagnose(stat)
 
     # -- parameters --------------------------------------------------------------------------
     def _output_settings(self) -> OutputSettings:
-        v = self._values
+        v = self.values
         return OutputSettings(
             depth_min_m=v["depth.min_m"], depth_max_m=v["depth.max_m"], colorized=v["colorized.enabled"],
             colormap=v["colorized.colormap"], color_range=v["colorized.range"], color_min_m=v["colorized.min_m"],
@@ -188,31 +149,36 @@ class DepthNode(Node):
             cloud_max_range_m=v["cloud.max_range_m"], align=v["align_to_sparse"], align_method=v["align.method"],
             align_inlier_threshold=v["align.inlier_threshold"])
 
-    def _required_streams(self, sparse_alive: bool) -> tuple[str, ...]:
-        mode = self._values["mode"]
-        if mode == COMPLETION or (mode == AUTO and (sparse_alive or not auto_fallback(self.estimator))) or \
-                (mode == MONOCULAR and self._values["align_to_sparse"] != "off"):
-            return (IMAGE, CAMERA_INFO, self._sparse_stream)
-        return (IMAGE, CAMERA_INFO)
+    def _governor(self, values: dict[str, Any]) -> RateGovernor | None:
+        """The resolution-level governor of lingbot.target_hz (None: off, or an estimator without levels)."""
+        if values["lingbot.target_hz"] <= 0 or getattr(self.estimator, "resolution_level", None) is None:
+            return None
+        return RateGovernor(values["lingbot.target_hz"], window=values["lingbot.rate_window"],
+                            up_fraction=values["lingbot.rate_up_fraction"])
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        proposed = dict(self._values)
+        proposed = dict(self.values)
         for param in params:
             spec = PARAMS_BY_NAME.get(param.name)
             if spec is None:
                 continue  # not ours (e.g. use_sim_time)
             value = float(param.value) if isinstance(spec.default, float) and isinstance(param.value, int) \
-                else param.value
+                else _value(spec, param)
             reason = spec.check(value)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
-            if spec.read_only and value != self._values[param.name]:
+            if spec.read_only and value != self.values[param.name]:
                 return SetParametersResult(successful=False, reason=f"{param.name} is read-only: restart the node")
             proposed[param.name] = value
         reason = check_consistency(proposed)
-        if reason is None and proposed["mode"] != self._values["mode"]:
+        if reason is None and proposed["mode"] != self.values["mode"]:
             try:
                 check_mode(self.estimator, proposed["mode"])
+            except ConfigError as exc:
+                reason = str(exc)
+        if reason is None and proposed["align_to_sparse"] != self.values["align_to_sparse"]:
+            try:
+                check_output_alignment(self.estimator, proposed["align_to_sparse"])
             except ConfigError as exc:
                 reason = str(exc)
         if reason is not None:
@@ -220,24 +186,26 @@ class DepthNode(Node):
         estimator = self._rebuilt_estimator(proposed)
         if isinstance(estimator, str):
             return SetParametersResult(successful=False, reason=estimator)
-        if any(proposed[k] != self._values[k] for k in proposed if k.startswith(("obstacles.", "lidar."))):
+        if any(proposed[k] != self.values[k] for k in proposed if k.startswith(("obstacles.", "lidar.", "surfaces."))):
             try:
-                with self._lock:
-                    self.obstacles.reconfigure(proposed)
-                    if self.lidar is not None:
-                        self.lidar.reconfigure(proposed)
+                with self.work_ready:
+                    for channel in self.channels:
+                        channel.reconfigure_outputs(proposed)
             except ConfigError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
-        previous = self._values
-        with self._lock:
-            self._values = proposed
+        previous = self.values
+        with self.work_ready:
+            self.values = proposed
             self.pipeline.settings = self._output_settings()
             if estimator is not None:
                 self.estimator = self.pipeline.estimator = estimator
-        self.sync.configure(queue_size=proposed["queue_size"], slop_s=proposed["slop_s"])
+            if any(proposed[k] != previous[k] for k in ("lingbot.target_hz", "lingbot.rate_window",
+                                                        "lingbot.rate_up_fraction")) or estimator is not None:
+                self.governor = self._governor(proposed)
+        for channel in self.channels:
+            channel.apply(proposed)
         if proposed["diagnostics.period_s"] != previous["diagnostics.period_s"]:
             self.diagnostics.set_period(proposed["diagnostics.period_s"])
-        self.sync.set_required(self._required_streams(self._sparse_alive))
         return SetParametersResult(successful=True)
 
     def _rebuilt_estimator(self, proposed: dict[str, Any]) -> Any:
@@ -248,7 +216,7 @@ class DepthNode(Node):
         """
         name = proposed["estimator"]
         options = estimator_options(name, proposed)
-        if options == estimator_options(name, self._values):
+        if options == estimator_options(name, self.values):
             return None
         if name == "lingbot":
             try:
@@ -261,278 +229,105 @@ class DepthNode(Node):
         except LingbotDepthError as exc:
             return str(exc)
 
-    # -- inputs ------------------------------------------------------------------------------
-    def _on_sparse(self, stream: str, msg: Any) -> None:
-        self._last_sparse_rx = time.monotonic()
-        if not self._sparse_alive:
-            self._set_sparse_alive(True)
-        self._on_input(stream, msg)
-
-    def _set_sparse_alive(self, alive: bool) -> None:
-        self._sparse_alive = alive
-        if self._values["mode"] == AUTO:
-            self.sync.set_required(self._required_streams(alive))
-            if alive:
-                self._sparse_needed_warned = False
-            if alive or auto_fallback(self.estimator):
-                self.get_logger().info("sparse depth arriving: auto mode runs completion" if alive else
-                                       "sparse depth stopped: auto mode runs monocular until it resumes")
-            else:
-                self._sparse_needed_warned = True
-                self._warn(f"{self._sparse_needed_reason()}; no depth until it resumes")
-
-    def _sparse_needed_reason(self) -> str | None:
-        """Why nothing is published: auto mode, an estimator that cannot run monocular, no sparse depth arriving."""
-        if self._values["mode"] != AUTO or self._sparse_alive or auto_fallback(self.estimator):
-            return None
-        stream = self._sparse_stream
-        state = f"no {stream} received" if self.rates[stream].count == 0 else f"{stream} stopped"
-        return (f"estimator '{self.estimator.name}' needs sparse depth ({state}); for a camera-only robot use "
-                f"estimator:=lingbot")
-
-    def _on_input(self, stream: str, msg: Any) -> None:
-        now = time.monotonic()
-        if self._last_input_time < 0 or now - self._last_input_time >= self._values["no_sync_warn_s"]:
-            self._fed_since = now  # after a pause, "waiting" counts from here, not from the set before it
-        self._last_input_time = now
-        self.rates[stream].tick(now)
-        resets = self.sync.stats.resets
-        matched = self.sync.add(stream, stamp_ns(msg), msg)
-        if self.sync.stats.resets != resets:
-            self._warn(f"{stream} stamp jumped backwards (bag loop or clock reset): synchronizer reset")
-        if matched is None:
-            return
-        self._last_set_time = now
-        self._sync_warned = False
-        self.rates["synchronized"].tick(now)
-        with self._lock:
-            if self._slot is not None:
-                self.drops["stale"] += 1
-            self._slot = (matched, now)
-            self._lock.notify()
-
-    def _warn(self, message: str) -> None:
-        """Log a warning at most every 2 s per kind, and remember it for diagnostics.
-
-        The kind is the text with its numbers masked, so malformed messages whose errors differ
-        only in sizes or values log one line per 2 s (with how many were suppressed), not one each.
-        """
-        self.last_warning = message
-        kind = _NUMBERS.sub("#", message)
-        now = time.monotonic()
-        if now - self._warned_at.get(kind, -1e9) > 2.0:
-            if len(self._warned_at) > 256:
-                self._warned_at.clear()
-                self._suppressed.clear()
-            self._warned_at[kind] = now
-            suppressed = self._suppressed.pop(kind, 0)
-            self.get_logger().warning(message + (f" ({suppressed} similar suppressed)" if suppressed else ""))
-        else:
-            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
-
     def _watchdog(self) -> None:
-        now = time.monotonic()
-        if self._sparse_alive and now - self._last_sparse_rx > self._values["sparse_timeout_s"]:
-            self._set_sparse_alive(False)
-        waiting = now - max(self._last_set_time, self._fed_since)
-        recently_fed = self._last_input_time > 0 and now - self._last_input_time < self._values["no_sync_warn_s"]
-        if waiting > self._values["no_sync_warn_s"] and recently_fed and not self._sync_warned:
-            self._sync_warned = True
-            self.drops["no_sync"] += 1
-            reason = self._sparse_needed_reason()
-            if reason is None:
-                self._warn(f"no synchronized set for {waiting:.1f} s: {self.sync.explain()}")
-            elif not self._sparse_needed_warned:
-                self._sparse_needed_warned = True
-                self._warn(reason)
+        for channel in self.channels:
+            channel.watchdog()
 
     # -- processing --------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
-            with self._lock:
-                while self._slot is None and not self._stopping:
-                    self._lock.wait()
+            with self.work_ready:
+                while not self._stopping and all(c.slot is None for c in self.channels):
+                    self.work_ready.wait()
                 if self._stopping:
                     return
-                (synced, received), self._slot = self._slot, None
+                taken = [(c, c.take()) for c in self.channels if c.slot is not None]
                 settings = self.pipeline.settings
             try:
-                self._process(synced, received, settings)
-            except EstimatorOutOfMemory as exc:
-                self._drop("out_of_memory", str(exc))
-            except InputError as exc:
-                self._drop("bad_input", str(exc))
-            except LingbotDepthError as exc:
-                self._drop("estimator_error", str(exc))
+                self._process(taken, settings)
             except Exception as exc:  # noqa: BLE001 - a frame must never take the node down
-                self._drop("internal_error", f"{type(exc).__name__}: {exc}")
+                for channel, _ in taken:
+                    channel.fail(exc)
 
-    def _drop(self, reason: str, message: str) -> None:
-        self.drops[reason] += 1
-        if reason in ("estimator_error", "out_of_memory", "internal_error"):
-            self._consecutive_failures += 1
-        self._warn(f"dropped frame ({reason}): {message}")
+    def _process(self, taken: list, settings: OutputSettings) -> None:
+        """Convert each camera's set, estimate them as one batch, publish each camera's products."""
+        frames: list[PreparedFrame] = []
+        for channel, (synced, received) in taken:
+            try:
+                frames.append(channel.prepare(synced, received))
+            except Exception as exc:  # noqa: BLE001 - this camera's frame only
+                channel.fail(exc)
+        if not frames:
+            return
+        level = getattr(self.estimator, "resolution_level", None)
+        t0 = time.perf_counter()
+        estimates = self._estimate(frames)
+        inference_s = time.perf_counter() - t0
+        governor = self.governor
+        if governor is not None and level is not None and getattr(self.estimator, "resolution_level", None) == level:
+            new = governor.observe(level, inference_s)
+            if new != level:
+                self.estimator.resolution_level = new
+                self.get_logger().info(f"lingbot.target_hz: resolution level {level} -> {new} ({governor.describe()})")
+        for frame, estimate in zip(frames, estimates):
+            try:
+                if isinstance(estimate, BaseException):
+                    raise estimate
+                result = self.pipeline.finish(estimate, frame.rgb, frame.intrinsics, settings, frame.sparse_m,
+                                              inference_s)
+                frame.channel.publish(frame, result)
+            except Exception as exc:  # noqa: BLE001 - this camera's frame only
+                frame.channel.fail(exc)
 
-    def _estimate(self, rgb, sparse, intrinsics, settings, align_sparse):  # noqa: ANN001, ANN202 - thin wrapper
-        """Run the pipeline; on out-of-memory optionally step the resolution level down and retry once."""
+    def _estimate(self, frames: list[PreparedFrame]) -> list[DepthEstimate | BaseException]:
+        """One estimate (or the error that stopped it) per frame: one batch; frame by frame if the batch fails."""
+        inputs = [EstimatorInput(f.rgb, f.estimator_sparse_m, f.intrinsics) for f in frames]
         try:
-            return self.pipeline.process(rgb, sparse, intrinsics, settings, align_sparse)
+            return self._with_oom_retry(lambda: self.estimator.estimate_batch(inputs), frames[0].channel)
+        except Exception as exc:  # noqa: BLE001 - attributed to its frame below
+            if len(frames) == 1:
+                return [exc]
+        results: list[DepthEstimate | BaseException] = []
+        for frame, one in zip(frames, inputs):
+            try:
+                results.append(self._with_oom_retry(
+                    lambda: self.estimator.estimate(one.rgb, one.sparse_depth_m, one.intrinsics), frame.channel))
+            except Exception as exc:  # noqa: BLE001 - this frame's error
+                results.append(exc)
+        return results
+
+    def _with_oom_retry(self, run: Callable[[], Any], channel: CameraChannel) -> Any:
+        """``run()``; on out-of-memory optionally step the resolution level down (and keep it) and retry once."""
+        try:
+            return run()
         except EstimatorOutOfMemory as exc:
             self.oom_events += 1
             level = getattr(self.estimator, "resolution_level", None)
-            if not self._values["oom_retry"] or level is None or level <= 0:
+            if not self.values["oom_retry"] or level is None or level <= 0:
                 raise
-            lower = max(0, level - self._values["oom_retry_level_step"])
+            lower = max(0, level - self.values["oom_retry_level_step"])
             self.estimator.resolution_level = lower
-            self._warn(f"estimator out of memory at resolution level {level} ({exc}); retrying at level {lower}")
-            return self.pipeline.process(rgb, sparse, intrinsics, settings, align_sparse)
-
-    def _process(self, synced: SyncedSet, received: float, settings: OutputSettings) -> None:
-        t0 = time.monotonic()
-        image: Image = synced.messages[IMAGE]
-        info: CameraInfo = synced.messages[CAMERA_INFO]
-        rgb = rgb_from_message(image)
-        height, width = rgb.shape[:2]
-        geometry = camera_geometry(info, width, height, self._values["camera.rectified"])
-        self.intrinsics_matrix = geometry.matrix
-        intrinsics = geometry.intrinsics
-        sparse = None
-        if LIDAR in synced.messages:
-            sparse = self.lidar.sparse_depth(synced.messages[LIDAR], geometry.info, image.header.frame_id, width,
-                                             height)
-            if sparse is None:
-                raise InputError(f"no transform {image.header.frame_id} <- "
-                                 f"{synced.messages[LIDAR].header.frame_id} for the LiDAR cloud")
-            if not (sparse > 0).any():
-                raise InputError(self.lidar.rejection_summary())
-        elif SPARSE in synced.messages:
-            sparse = depth_m_from_message(synced.messages[SPARSE])
-            if sparse.shape != (height, width):
-                raise InputError(f"sparse depth is {sparse.shape[1]}x{sparse.shape[0]} but the image is "
-                                 f"{width}x{height}")
-            self._check_sparse_sentinel(synced.messages[SPARSE])
-            if not (sparse > 0).any():  # NaN compares False: no valid measurement at all
-                raise InputError(f"sparse depth has no valid measurement ({invalid_values(synced.messages[SPARSE])})")
-        self._check_frame_ids(image, info, synced.messages.get(SPARSE))
-        t1 = time.monotonic()
-        # monocular + align_to_sparse: the sparse depth is only used to fit the scale, not as input
-        estimator_sparse = None if self._values["mode"] == MONOCULAR else sparse
-        result = self._estimate(rgb, estimator_sparse, intrinsics, settings, sparse)
-        if result.alignment is not None:
-            self.last_alignment = result.alignment
-        elif result.alignment_error:
-            self._warn(f"align_to_sparse: no fit this frame ({result.alignment_error}); depth published unaligned")
-        t2 = time.monotonic()
-        header = image.header
-        self.pub_depth.publish(numpy_to_image(result.depth_m, "32FC1", header))  # already NaN where invalid
-        self.pub_info.publish(camera_info_for_output(geometry, header))
-        if result.colorized is not None:
-            self.pub_colorized.publish(numpy_to_image(result.colorized, "rgb8", header))
-        if result.cloud is not None:
-            self.pub_points.publish(xyz_to_pointcloud2(result.cloud.xyz, header, result.cloud.rgb))
-        t3 = time.monotonic()
-        if self._values["obstacles.enabled"]:
-            self.obstacles.process(result.depth_m, intrinsics, header)
-        t4 = time.monotonic()
-        self.frames_published += 1
-        self._consecutive_failures = 0
-        self.rates["output"].tick(t4)
-        for stage, seconds in (("convert", t1 - t0), ("inference", result.timings_s["inference"]),
-                               ("postprocess", result.timings_s["postprocess"]),
-                               ("publish", t3 - t2), ("obstacles", t4 - t3), ("total", t4 - received)):
-            self.latency[stage].add(seconds)
-
-    def _warn_once(self, message: str) -> None:
-        """Log a warning now (no per-kind rate limit) and remember it for diagnostics; callers log it once."""
-        self.last_warning = message
-        self.get_logger().warning(message)
-
-    def _check_sparse_sentinel(self, msg: Any) -> None:
-        """Warn once when a 16-bit sparse image holds 0xFFFF pixels (read as no measurement, not 65.535 m)."""
-        if self._sentinel_warned or not isinstance(msg, Image) or msg.encoding not in ("16UC1", "mono16"):
-            return
-        count = int(np.count_nonzero(image_to_numpy(msg) == DEPTH_MM_SENTINEL))
-        if count:
-            self._sentinel_warned = True
-            self._warn_once(f"sparse depth: {count} of {msg.width * msg.height} {msg.encoding} pixels are 0xFFFF; "
-                            "treated as no measurement (a common driver sentinel), not as 65.535 m "
-                            "(warned once)")
-
-    def _check_frame_ids(self, image: Any, info: Any, sparse: Any | None) -> None:
-        """Warn once per distinct pair when camera_info / sparse depth are not in the image's frame.
-
-        (A LiDAR cloud is expected in its own frame: it is transformed, so it is not checked.)
-        """
-        checks = [("camera_info", info.header.frame_id, "the calibration must be the colour camera's")]
-        if sparse is not None:
-            checks.append(("sparse_depth", sparse.header.frame_id,
-                           "the sparse image must be registered to the colour camera"))
-        image_frame = image.header.frame_id
-        for stream, frame, requirement in checks:
-            key = (stream, frame, image_frame)
-            if frame and image_frame and frame != image_frame and key not in self._frame_pairs_warned:
-                self._frame_pairs_warned.add(key)
-                self._warn_once(f"{stream} frame '{frame}' differs from image frame '{image_frame}': {requirement}")
+            channel.warn(f"estimator out of memory at resolution level {level} ({exc}); retrying at level {lower}")
+            return run()
 
     # -- diagnostics -------------------------------------------------------------------------
-    def _diagnose(self, stat: StatusWrapper) -> None:
-        now = time.monotonic()
-        v = self._values
-        mode = v["mode"]
-        active = COMPLETION if mode == COMPLETION or (mode == AUTO and self._sparse_alive) else MONOCULAR
-        if mode == AUTO and not self._sparse_alive and not auto_fallback(self.estimator):
-            active = "waiting for sparse depth"
-        stat.add("estimator", self.estimator.describe())
-        stat.add("intrinsics", self.intrinsics_matrix)
-        stat.add("mode", mode if mode != AUTO else f"auto ({active})")
-        for stream in (IMAGE, CAMERA_INFO, self._sparse_stream, "synchronized", "output"):
-            stat.add(f"rate {stream} [Hz]", self.rates[stream].rate_hz(now))
-        for stage, stats in self.latency.items():
-            mean, p95 = stats.summary_ms()
-            stat.add(f"latency {stage} mean [ms]", mean)
-            stat.add(f"latency {stage} p95 [ms]", p95)
-        stat.add("frames published", self.frames_published)
-        for reason in ("stale", "no_sync", "bad_input", "estimator_error", "out_of_memory", "internal_error"):
-            stat.add(f"frames dropped {reason}", self.drops[reason])
-        stat.add("synchronizer resets", self.sync.stats.resets)
+    def diagnose_estimator(self, stat: StatusWrapper) -> None:
+        """Values of the one estimator shared by every camera (added to each camera's status)."""
         stat.add("out-of-memory events", self.oom_events)
         level = getattr(self.estimator, "resolution_level", None)
         if level is not None:
             stat.add("resolution level", level)
-        if v["align_to_sparse"] != "off" and self.last_alignment is not None:
-            a = self.last_alignment
-            stat.add("alignment scale / shift [m] / inliers", f"{a.scale:.4f} / {a.shift:.3f} / {a.inlier_ratio:.2f}")
-        stat.add("last warning", self.last_warning or "none")
-        stat.summary(OK, f"{active} at {self.rates['output'].rate_hz(now):.1f} Hz")
-
-        stale_s = v["diagnostics.stale_input_s"]
-        needed = [IMAGE, CAMERA_INFO] + ([self._sparse_stream] if mode == COMPLETION else [])
-        for stream in needed:
-            age = self.rates[stream].age_s(now)
-            if age is None:
-                stat.summary(WARN, f"no {stream} received")
-            elif age > stale_s:
-                stat.summary(WARN, f"{stream} stopped {age:.1f} s ago")
-        needs_sparse = self._sparse_needed_reason()
-        if needs_sparse is not None and self.rates[IMAGE].count > 0:
-            stat.summary(WARN, needs_sparse)
-        elif mode == AUTO and not self._sparse_alive and self.rates[self._sparse_stream].count > 0:
-            stat.summary(WARN, "sparse depth stopped: auto mode fell back to monocular")
-        expected = v["diagnostics.expected_rate_hz"]
-        rate = self.rates["output"].rate_hz(now)
-        if expected > 0 and rate < expected * (1.0 - v["diagnostics.rate_tolerance"]):
-            stat.summary(WARN, f"output rate {rate:.1f} Hz below expected {expected:.1f} Hz")
-        if self._sync_warned and needs_sparse is None:
-            stat.summary(WARN, f"inputs do not synchronize: {self.sync.explain()}")
-        if self._consecutive_failures >= 3:
-            stat.summary(ERROR, f"estimator failing: the last {self._consecutive_failures} frames failed "
-                                f"({self.last_warning})")
+        governor = self.governor
+        if governor is not None:
+            stat.add("rate governor", governor.describe())
 
     def destroy_node(self) -> None:
-        with self._lock:
+        with self.work_ready:
             self._stopping = True
-            self._lock.notify_all()
+            self.work_ready.notify_all()
         self._worker.join(timeout=5.0)
+        for channel in self.channels:
+            channel.surfaces.close()
         super().destroy_node()
 
 

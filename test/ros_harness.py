@@ -244,3 +244,45 @@ def node_with_harness(params: dict[str, Any], log_path: Path) -> Iterator[tuple[
             yield node, harness
         finally:
             harness.close()
+
+
+@contextlib.contextmanager
+def multi_camera_node(estimator: DepthEstimator | None, cameras: list[str], /,
+                      **params: Any) -> Iterator[tuple[DepthNode, dict[str, RosHarness]]]:
+    """A DepthNode serving ``cameras`` (one process, one estimator: ``estimator``, or the one the parameters
+    name when None) spinning in this process, and one connected harness per camera namespace."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    overrides = [Parameter(name, value=value) for name, value in params.items()]
+    if cameras:  # an empty list has no ROS parameter type: leaving it unset is "no cameras"
+        overrides.append(Parameter("cameras", value=list(cameras)))
+    try:
+        node = DepthNode(estimator=estimator, context=context, parameter_overrides=overrides)
+    except BaseException:
+        rclpy.shutdown(context=context)
+        raise
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+
+    def spin() -> None:
+        with contextlib.suppress(Exception):  # shutdown ends the spin
+            executor.spin()
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    harnesses: dict[str, RosHarness] = {}
+    try:
+        for camera in cameras:
+            harnesses[camera] = RosHarness(namespace=camera)
+        for camera, harness in harnesses.items():
+            harness.wait_connected()
+        assert not cameras or wait_until(lambda: all(c.pub_depth.get_subscription_count() > 0
+                                                     for c in node.channels)), "outputs not matched"
+        yield node, harnesses
+    finally:
+        for harness in harnesses.values():
+            harness.close()
+        executor.shutdown(timeout_sec=2)
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        thread.join(timeout=5)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar, NamedTuple, Sequence
 
 import numpy as np
 
@@ -45,11 +45,10 @@ class DepthEstimate:
     focal_from_estimate: bool = False
 
 
-@dataclass(frozen=True)
-class EstimatorInput:
+class EstimatorInput(NamedTuple):
     """One frame of a batch (:meth:`DepthEstimator.estimate_batch`): the arguments of
-    :meth:`DepthEstimator.estimate`: (H, W, 3) uint8 ``rgb``, (H, W) float32 ``sparse_depth_m`` [m] or
-    None (monocular), and the intrinsics of ``rgb`` (or None)."""
+    :meth:`DepthEstimator.estimate`, in order: (H, W, 3) uint8 ``rgb``, (H, W) float32 ``sparse_depth_m`` [m]
+    or None (monocular), and the intrinsics of ``rgb`` (or None). A plain 3-tuple works as well."""
 
     rgb: np.ndarray
     sparse_depth_m: np.ndarray | None
@@ -120,7 +119,7 @@ class DepthEstimator(abc.ABC):
         estimator with a batched forward (LingBot-Depth) overrides it. Raises like :meth:`estimate`
         (the first failing frame fails the call; the node then retries frame by frame).
         """
-        return [self.estimate(f.rgb, f.sparse_depth_m, f.intrinsics) for f in frames]
+        return [self.estimate(*frame) for frame in frames]
 
     def describe(self) -> str:
         """One line for logs and diagnostics (estimator, device...)."""

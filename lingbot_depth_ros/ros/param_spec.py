@@ -22,13 +22,15 @@ class ParamSpec:
 
     @property
     def type_name(self) -> str:
-        return {bool: "bool", int: "int", float: "double", str: "string"}[type(self.default)]
+        return {bool: "bool", int: "int", float: "double", str: "string", list: "string[]"}[type(self.default)]
 
     def check(self, value: Any) -> str | None:
         """Why ``value`` is not acceptable, or None."""
         expected = type(self.default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if expected is list and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return None  # string array (its element rules live in check_consistency)
         if type(value) is not expected:
             return f"{self.name} must be a {self.type_name}, got {type(value).__name__} {value!r}"
         if expected is float and not math.isfinite(value) and not (self.max == math.inf and value == math.inf):

@@ -1,0 +1,172 @@
+"""One node process serving several camera namespaces from one estimator (issue 15 §4), over real rclpy.
+
+* two cameras (front, left) each get their own correct depth, and a frame of one camera never shows up
+  on the other's topics;
+* frames of both cameras that are ready together go through the estimator as one batch;
+* one tiny LingBot-Depth model (one instance in the process) serves both cameras;
+* per-camera diagnostics and parameters (cameras must be valid, distinct namespaces).
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+
+from lingbot_depth_ros.errors import ConfigError
+from lingbot_depth_ros.estimators import create_estimator
+from lingbot_depth_ros.estimators.base import DepthEstimate, EstimatorInput
+from lingbot_depth_ros.estimators.classical import ClassicalCompletionEstimator
+from lingbot_depth_ros.estimators.lingbot import LingbotEstimator
+from lingbot_depth_ros.model.testing import make_tiny_checkpoint
+from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
+from lingbot_depth_ros.ros.image_codec import depth_m_from_image
+from lingbot_depth_ros.scene.generator import SceneGenerator
+from ros_harness import Recorder, RosHarness, multi_camera_node, wait_until
+
+pytestmark = pytest.mark.ros
+CAMERAS = ["front", "left"]
+W, H = 160, 120
+
+
+class BatchRecorder(ClassicalCompletionEstimator):
+    """Classical completion that records the size of every batch it is given (and can be slowed down)."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+        self.batches: list[int] = []
+        self.lock = threading.Lock()
+
+    def estimate_batch(self, frames: Sequence[EstimatorInput]) -> list[DepthEstimate]:
+        with self.lock:
+            self.batches.append(len(frames))
+        time.sleep(self.delay_s)
+        return super().estimate_batch(frames)
+
+
+@pytest.fixture(scope="module")
+def frames() -> dict[str, Any]:
+    """A different scene per camera (so a leak is visible), sparse depth on whole millimetres (16UC1)."""
+    out = {}
+    for seed, camera in enumerate(CAMERAS):
+        frame = SceneGenerator(width=W, height=H, seed=11 + seed).frame(0)
+        frame.sparse_depth_m = (np.round(frame.sparse_depth_m * 1000) / 1000).astype(np.float32)
+        out[camera] = frame
+    return out
+
+
+def expected_depth(estimator: Any, frame: Any) -> np.ndarray:
+    return DepthPipeline(estimator, OutputSettings(cloud=False, colorized=False)).process(
+        frame.rgb, frame.sparse_depth_m, frame.intrinsics).depth_m
+
+
+def stamp_of(msg: Any) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def test_two_cameras_one_estimator_own_depth_no_leak_and_batched(frames) -> None:
+    estimator = BatchRecorder(delay_s=0.15)
+    with multi_camera_node(estimator, CAMERAS, mode="completion") as (node, harnesses):
+        assert [c.camera for c in node.channels] == CAMERAS
+        assert all(c.pub_depth.topic_name == f"/{c.camera}/depth/image" for c in node.channels)
+        stamps = {camera: [] for camera in CAMERAS}
+        base = {"front": 5_000_000_000_000, "left": 7_000_000_000_000}  # disjoint stamps per camera
+        for i in range(8):
+            for camera in CAMERAS:
+                stamp = base[camera] + i * 100_000_000
+                stamps[camera].append(stamp)
+                f = frames[camera]
+                harnesses[camera].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamp)
+            time.sleep(0.1)
+        for camera in CAMERAS:
+            rec = harnesses[camera].recorders["depth/image"]
+            assert rec.wait(lambda msgs: any(stamp_of(m) == stamps[camera][-1] for m in msgs), 30), \
+                f"{camera}: last frame not published"
+        reference = ClassicalCompletionEstimator()
+        for camera, other in (("front", "left"), ("left", "front")):
+            rec = harnesses[camera].recorders["depth/image"]
+            received = {stamp_of(m) for m in rec.messages}
+            assert received <= set(stamps[camera]), f"{other}'s frame leaked to {camera}"
+            expected = expected_depth(reference, frames[camera])
+            other_expected = expected_depth(reference, frames[other])
+            for msg in rec.messages:
+                depth = depth_m_from_image(msg)
+                np.testing.assert_allclose(depth, expected, rtol=1e-6, equal_nan=True)
+                assert not np.allclose(depth, other_expected, equal_nan=True)
+            for topic in ("depth/camera_info", "points"):
+                assert {stamp_of(m) for m in harnesses[camera].recorders[topic].messages} <= set(stamps[camera])
+        # the slow estimator lets both cameras' sets wait together: they share one forward
+        assert max(estimator.batches) == 2 and min(estimator.batches) >= 1, estimator.batches
+        assert node.channels[0].frames_published >= 1 and node.channels[1].frames_published >= 1
+
+
+def test_per_camera_diagnostics(frames) -> None:
+    with multi_camera_node(create_estimator("classical"), CAMERAS, mode="completion",
+                           **{"diagnostics.period_s": 0.2}) as (node, harnesses):
+        recorder = Recorder()
+        harnesses["front"].node.create_subscription(DiagnosticArray, "/diagnostics", recorder, 10)
+        f = frames["front"]
+        stamp = 9_000_000_000_000
+        harnesses["front"].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamp)
+        rec = harnesses["front"].recorders["depth/image"]
+        assert rec.wait(lambda msgs: len(msgs) > 0, 20)
+
+        def statuses(messages: list) -> dict:
+            names = {}
+            for msg in messages:
+                for status in msg.status:
+                    names[status.name] = {kv.key: kv.value for kv in status.values}
+            return names
+
+        assert recorder.wait(lambda m: int(statuses(m).get("lingbot_depth_node: front/pipeline", {})
+                                           .get("frames published", 0)) >= 1, 20)
+        found = statuses(recorder.messages)
+        assert found["lingbot_depth_node: front/pipeline"]["camera"] == "front"
+        assert found["lingbot_depth_node: left/pipeline"]["frames published"] == "0"
+
+
+def test_one_tiny_lingbot_model_serves_both_cameras(frames, tmp_path: Path) -> None:
+    checkpoint = make_tiny_checkpoint(tmp_path / "model.pt", seed=0)
+    params = {"estimator": "lingbot", "lingbot.checkpoint": str(checkpoint), "lingbot.device": "cpu",
+              "lingbot.resolution_level": 0, "mode": "completion"}
+    with multi_camera_node(None, CAMERAS, **params) as (node, harnesses):
+        gc.collect()
+        assert sum(isinstance(o, LingbotEstimator) for o in gc.get_objects()) == 1, "one model in the process"
+        stamps = {"front": 11_000_000_000_000, "left": 12_000_000_000_000}
+        for camera in CAMERAS:
+            f = frames[camera]
+            harnesses[camera].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamps[camera])
+        for camera in CAMERAS:
+            rec = harnesses[camera].recorders["depth/image"]
+            assert rec.wait(lambda msgs: any(stamp_of(m) == stamps[camera] for m in msgs), 60), camera
+        for camera, other in (("front", "left"), ("left", "front")):
+            msgs = harnesses[camera].recorders["depth/image"].messages
+            assert {stamp_of(m) for m in msgs} == {stamps[camera]}
+            depth = depth_m_from_image(msgs[0])
+            # the very model instance of the node, run on this camera's frame alone
+            expected = expected_depth(node.estimator, frames[camera])
+            np.testing.assert_allclose(depth, expected, rtol=1e-4, atol=1e-5, equal_nan=True)
+            assert not np.allclose(depth, expected_depth(node.estimator, frames[other]), rtol=1e-3, equal_nan=True)
+
+
+@pytest.mark.parametrize("cameras, message", [(["front", "front"], "listed twice"),
+                                              (["9front"], "not a relative ROS namespace"),
+                                              (["front", "/left"], "not a relative ROS namespace")])
+def test_bad_camera_lists_refused(cameras: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        with multi_camera_node(create_estimator("classical"), cameras):
+            pass
+
+
+def test_no_cameras_is_the_single_camera_node(frames) -> None:
+    """cameras: [] keeps today's relative topics (the single-camera tests cover the behaviour)."""
+    with multi_camera_node(create_estimator("classical"), [], mode="completion") as (node, _):
+        assert len(node.channels) == 1 and node.channels[0].camera == ""
+        assert node.pub_depth.topic_name == "/depth/image"
