@@ -46,7 +46,7 @@ def _port(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``lingbot-depth`` argument parser with its three subcommands."""
     parser = argparse.ArgumentParser(prog="lingbot-depth", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve,batch,ui}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve,batch,fuse,ui}")
 
     predict.add_arguments(commands.add_parser(
         "predict", help="depth for an image or a folder of images, written as .npy, PNG and PLY"))
@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     from lingbot_depth_ros.fleet import cli as fleet_cli
     fleet_cli.add_arguments(commands.add_parser(
         "batch", help="depth and metrics for many bags / dataset folders on Ray (pip install '.[fleet]')"))
+
+    from lingbot_depth_ros.fusion import cli as fuse_cli
+    fuse_cli.add_arguments(commands.add_parser(
+        "fuse", help="TSDF fusion of a bag or image folder with poses into fused.ply + mesh.ply (pip install "
+                     "'.[fusion]')"))
 
     ui = commands.add_parser("ui", help="Gradio web UI that calls the HTTP API")
     ui.add_argument("--api-url", default=f"http://127.0.0.1:{DEFAULT_API_PORT}", help="where `serve` listens")
@@ -126,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return predict.run(args)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "fuse":
+        from lingbot_depth_ros.fusion import cli as fuse_cli
+        return fuse_cli.run(args)
     if args.command == "batch":
         from lingbot_depth_ros.fleet import cli as fleet_cli
         return fleet_cli.run(args)

@@ -21,6 +21,8 @@ IMAGE_TYPE = "sensor_msgs/msg/Image"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 POINTCLOUD2_TYPE = "sensor_msgs/msg/PointCloud2"
 TF_TYPE = "tf2_msgs/msg/TFMessage"
+POSE_TYPE = "geometry_msgs/msg/PoseStamped"
+ODOMETRY_TYPE = "nav_msgs/msg/Odometry"
 CLOCK_TYPE = "rosgraph_msgs/msg/Clock"
 _FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
 
@@ -89,6 +91,39 @@ def tf_static_message(camera_from_lidar: np.ndarray, stamp_ns: int, parent: str,
     stamped = types["geometry_msgs/msg/TransformStamped"](header=_header(stamp_ns, parent), child_frame_id=child,
                                                           transform=transform)
     return types[TF_TYPE](transforms=[stamped])
+
+
+def _pose(matrix: np.ndarray) -> Any:
+    tf = RigidTransform.from_matrix(np.asarray(matrix, dtype=np.float64))
+    q, t = tf.quaternion(), tf.translation
+    types = TYPESTORE.types
+    return types["geometry_msgs/msg/Pose"](
+        position=types["geometry_msgs/msg/Point"](x=float(t[0]), y=float(t[1]), z=float(t[2])),
+        orientation=types["geometry_msgs/msg/Quaternion"](x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])))
+
+
+def pose_stamped_message(map_from_child: np.ndarray, stamp_ns: int, map_frame: str) -> Any:
+    """geometry_msgs/PoseStamped: the pose T_map_child (4x4) of a frame, in ``map_frame``."""
+    return TYPESTORE.types[POSE_TYPE](header=_header(stamp_ns, map_frame), pose=_pose(map_from_child))
+
+
+def odometry_message(map_from_base: np.ndarray, stamp_ns: int, map_frame: str, base_frame: str) -> Any:
+    """nav_msgs/Odometry of ``base_frame`` in ``map_frame`` (pose only; zero twist and covariances)."""
+    types = TYPESTORE.types
+    pose = types["geometry_msgs/msg/PoseWithCovariance"](pose=_pose(map_from_base), covariance=np.zeros(36))
+    vec = types["geometry_msgs/msg/Vector3"]
+    twist = types["geometry_msgs/msg/TwistWithCovariance"](
+        twist=types["geometry_msgs/msg/Twist"](linear=vec(x=0.0, y=0.0, z=0.0), angular=vec(x=0.0, y=0.0, z=0.0)),
+        covariance=np.zeros(36))
+    return types[ODOMETRY_TYPE](header=_header(stamp_ns, map_frame), child_frame_id=base_frame, pose=pose,
+                                twist=twist)
+
+
+def matrix_from_pose(msg: Any) -> np.ndarray:
+    """4x4 float64 pose of a rosbags PoseStamped or Odometry message."""
+    pose = msg.pose.pose if hasattr(msg.pose, "covariance") else msg.pose
+    p, q = pose.position, pose.orientation
+    return RigidTransform.from_quaternion((q.x, q.y, q.z, q.w), (p.x, p.y, p.z)).matrix()
 
 
 def image_to_array(msg: Any) -> np.ndarray:

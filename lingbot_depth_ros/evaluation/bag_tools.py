@@ -217,7 +217,8 @@ def scene_frames(n_frames: int, *, width: int = 640, height: int = 480, seed: in
         yield BagFrame(stamp_ns=frame.stamp_ns, rgb=frame.rgb, intrinsics=frame.intrinsics,
                        sparse_depth_m=frame.sparse_depth_m, depth_gt_m=frame.depth_gt_m,
                        lidar_points=frame.lidar_points_lidar if lidar_points else None,
-                       camera_from_lidar=frame.camera_from_lidar if lidar_points else None)
+                       camera_from_lidar=frame.camera_from_lidar if lidar_points else None,
+                       camera_pose=frame.camera_pose)
 
 
 def write_scene_bag(path: str | Path, n_frames: int, *, storage: str = "mcap", sparse_encoding: str = "16UC1",

@@ -11,6 +11,9 @@ node in namespace ``/camera``):
 * ``/camera/lidar_points`` sensor_msgs/PointCloud2 x, y, z float32 [m] in the ``lidar`` frame (optional)
 * ``/tf_static``           tf2_msgs/TFMessage camera optical frame -> lidar (written once, when a
   frame carries the LiDAR extrinsics)
+* ``/tf``, ``/camera/pose``, ``/camera/odom`` when a frame carries its camera pose (scene bags): TFMessage
+  ``map`` -> camera optical frame, geometry_msgs/PoseStamped of the optical frame in ``map``, and
+  nav_msgs/Odometry of ``camera_link`` (the camera body: the optical frame is its REP 103 rotation, no offset)
 
 Messages (:mod:`lingbot_depth_ros.evaluation.bag_messages`) are serialized to CDR with the ROS 2
 Jazzy typestore; the log time of every message is its header stamp, so a replay at the recorded
@@ -31,14 +34,18 @@ import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.evaluation.bag_messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TF_TYPE, \
-    TYPESTORE, camera_info_message, depth_from_message, image_message, intrinsics_from_message, matrix_from_tf, \
-    pointcloud_message, rgb_from_message, stamp_of, tf_static_message, xyz_from_message
+from lingbot_depth_ros.evaluation.bag_messages import CAMERA_INFO_TYPE, IMAGE_TYPE, ODOMETRY_TYPE, POINTCLOUD2_TYPE, \
+    POSE_TYPE, TF_TYPE, TYPESTORE, camera_info_message, depth_from_message, image_message, intrinsics_from_message, \
+    matrix_from_pose, matrix_from_tf, odometry_message, pointcloud_message, pose_stamped_message, rgb_from_message, \
+    stamp_of, tf_static_message, xyz_from_message
 from lingbot_depth_ros.evaluation.topics import StreamTopics
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
 CAMERA_FRAME_ID = "camera_optical_frame"
 LIDAR_FRAME_ID = "lidar"
+MAP_FRAME_ID = "map"
+BODY_FRAME_ID = "camera_link"
+BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
 STORAGES: dict[str, StoragePlugin] = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3,
                                       "db3": StoragePlugin.SQLITE3}
 SparseEncoding = Literal["16UC1", "32FC1"]
@@ -63,6 +70,7 @@ class BagFrame:
     camera_from_lidar: np.ndarray | None = None
     camera_frame_id: str = CAMERA_FRAME_ID
     lidar_frame_id: str = LIDAR_FRAME_ID
+    camera_pose: np.ndarray | None = None  # 4x4 float64 T_map_camera (optical frame), or None
 
 
 @dataclass
@@ -168,10 +176,19 @@ class BagWriter:
         if frame.depth_gt_m is not None:
             self._write(t.depth_gt, IMAGE_TYPE, image_message(_nan_invalid(frame.depth_gt_m), "32FC1", stamp, cam),
                         stamp)
+        if frame.camera_pose is not None:
+            self._write_pose(frame.camera_pose, stamp, cam)
         # The image goes last: a node that syncs on the image then finds its partners already there.
         self._write(t.image, IMAGE_TYPE, image_message(rgb, "rgb8", stamp, cam), stamp)
         self._n_frames += 1
         self._last_stamp = stamp
+
+    def _write_pose(self, map_from_camera: np.ndarray, stamp: int, camera_frame: str) -> None:
+        t = self.topics
+        self._write(t.tf, TF_TYPE, tf_static_message(map_from_camera, stamp, MAP_FRAME_ID, camera_frame), stamp)
+        self._write(t.pose, POSE_TYPE, pose_stamped_message(map_from_camera, stamp, MAP_FRAME_ID), stamp)
+        map_from_body = np.asarray(map_from_camera, dtype=np.float64) @ np.linalg.inv(BODY_FROM_OPTICAL)
+        self._write(t.odom, ODOMETRY_TYPE, odometry_message(map_from_body, stamp, MAP_FRAME_ID, BODY_FRAME_ID), stamp)
 
     def _sparse_image(self, sparse_m: np.ndarray, stamp: int, frame_id: str) -> Any:
         if self.sparse_encoding == "32FC1":
@@ -265,7 +282,7 @@ def read_frames(path: str | Path, topics: StreamTopics | None = None,
     """
     t = topics or StreamTopics()
     wanted = {t.image: "image", t.camera_info: "info", t.sparse_depth: "sparse", t.depth_gt: "gt",
-              t.lidar_points: "lidar", t.tf_static: "tf"}
+              t.lidar_points: "lidar", t.tf_static: "tf", t.pose: "pose"}
     pending: dict[int, dict[str, Any]] = {}
     extrinsics: dict[str, Any] = {"matrix": None, "child": LIDAR_FRAME_ID}
 
@@ -282,6 +299,7 @@ def read_frames(path: str | Path, topics: StreamTopics | None = None,
             depth_gt_m=depth_from_message(parts["gt"]) if "gt" in parts else None,
             lidar_points=xyz_from_message(parts["lidar"]) if "lidar" in parts else None,
             camera_from_lidar=extrinsics["matrix"], camera_frame_id=image.header.frame_id,
+            camera_pose=matrix_from_pose(parts["pose"]) if "pose" in parts else None,
             lidar_frame_id=parts["lidar"].header.frame_id if "lidar" in parts else extrinsics["child"])
 
     for raw in read_raw(path, wanted):

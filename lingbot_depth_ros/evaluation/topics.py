@@ -22,6 +22,9 @@ class StreamTopics:
     lidar_points: str = "/camera/lidar_points"
     depth_gt: str = "/camera/depth_gt"
     tf_static: str = "/tf_static"
+    tf: str = "/tf"
+    pose: str = "/camera/pose"
+    odom: str = "/camera/odom"
     depth: str = "/camera/depth/image"
     points: str = "/camera/points"
 

@@ -1,0 +1,238 @@
+"""``lingbot-depth fuse BAG|FOLDER --out DIR``: offline TSDF fusion (no rclpy), writes fused.ply + mesh.ply.
+
+Inputs:
+
+* a rosbag2 (``lingbot-depth-bag`` / scene bags, or recorded node output): frames from
+  :func:`~lingbot_depth_ros.evaluation.bags.read_frames`; depth = the recorded ``--depth-topic`` when the
+  bag has it, else an estimator run on image + sparse depth; poses from the bag's pose topic
+  (geometry_msgs/PoseStamped of the optical frame) unless ``--poses`` is given;
+* a folder of RGB images (sorted by name) with ``poses.txt`` beside them (or ``--poses``) and sparse depth
+  (``--sparse DIR``, KITTI 16-bit m*256 PNGs or depth files) or dense depth (``--depth DIR``). KITTI raw
+  layout (``.../image_02``) is recognised: ``../calib/calib_cam_to_cam.txt`` and
+  ``../velodyne_raw/image_02`` are used by default.
+
+Pose files: see :func:`~lingbot_depth_ros.fusion.poses.read_pose_file` (4x4, KITTI 3x4, TUM).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.fusion.poses import read_pose_file
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass
+class FuseFrame:
+    """One frame to fuse: (H, W, 3) uint8 ``rgb``, (H, W) float32 ``sparse_depth_m`` / ``depth_m`` [m]
+    (0 = none; one of them set), ``intrinsics``, 4x4 ``pose`` T_map_camera (None: from the pose file)."""
+
+    name: str
+    rgb: np.ndarray
+    intrinsics: CameraIntrinsics
+    sparse_depth_m: np.ndarray | None = None
+    depth_m: np.ndarray | None = None
+    pose: np.ndarray | None = None
+
+
+def _kitti_layout(folder: Path) -> tuple[Path | None, Path | None]:
+    calib = folder.parent / "calib" / "calib_cam_to_cam.txt"
+    sparse = folder.parent / "velodyne_raw" / folder.name
+    return (calib if calib.is_file() else None), (sparse if sparse.is_dir() else None)
+
+
+def _depth_from_file(path: Path) -> np.ndarray:
+    import cv2
+
+    from lingbot_depth_ros.io.depth_files import load_depth_file
+
+    if path.suffix == ".png":
+        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if raw is not None and raw.dtype == np.uint16 and raw.ndim == 2 and "velodyne" in str(path):
+            return raw.astype(np.float32) / np.float32(256.0)  # KITTI m * 256
+    return load_depth_file(path)
+
+
+def folder_frames(folder: Path, *, sparse_dir: Path | None, depth_dir: Path | None,
+                  intrinsics: CameraIntrinsics | None, calib: Path | None) -> Iterator[FuseFrame]:
+    """Frames of an image folder (see the module docstring)."""
+    from lingbot_depth_ros.io.depth_files import load_rgb_file
+
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise InputError(f"{folder} holds no .png/.jpg images")
+    kitti_calib, kitti_sparse = _kitti_layout(folder)
+    calib = calib or kitti_calib
+    if sparse_dir is None and depth_dir is None:
+        sparse_dir = kitti_sparse
+    if sparse_dir is None and depth_dir is None:
+        raise InputError(f"{folder}: give --sparse DIR (sparse depth to complete) or --depth DIR (dense depth)")
+    for image in images:
+        rgb = load_rgb_file(image)
+        h, w = rgb.shape[:2]
+        if intrinsics is not None:
+            k = CameraIntrinsics(intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy, width=w, height=h)
+        elif calib is not None:
+            from lingbot_depth_ros.evaluation.kitti import kitti_intrinsics
+
+            k = kitti_intrinsics(calib, w, h, camera=folder.name.split("_")[-1] if "_" in folder.name else "02")
+        else:
+            raise InputError(f"{folder}: no intrinsics: give --intrinsics fx,fy,cx,cy or --calib")
+        source_dir = depth_dir or sparse_dir
+        matches = sorted(p for p in source_dir.glob(image.stem + ".*"))  # type: ignore[union-attr]
+        if not matches:
+            raise InputError(f"no depth file {image.stem}.* in {source_dir} for {image.name}")
+        depth = _depth_from_file(matches[0])
+        if depth.shape != (h, w):
+            raise InputError(f"{matches[0].name} is {depth.shape[1]}x{depth.shape[0]}, {image.name} is {w}x{h}")
+        yield FuseFrame(name=image.name, rgb=rgb, intrinsics=k,
+                        sparse_depth_m=None if depth_dir else depth, depth_m=depth if depth_dir else None)
+
+
+def bag_frames(bag: Path, depth_topic: str) -> Iterator[FuseFrame]:
+    """Frames of a rosbag2: recorded depth on ``depth_topic`` when present, else the sparse depth to complete."""
+    from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE, depth_from_message, stamp_of
+    from lingbot_depth_ros.evaluation.bags import bag_topics, read_frames, read_raw
+
+    recorded: dict[int, np.ndarray] = {}
+    if depth_topic in bag_topics(bag):
+        for raw in read_raw(bag, [depth_topic]):
+            msg = TYPESTORE.deserialize_cdr(raw.data, raw.msgtype)
+            recorded[stamp_of(msg)] = depth_from_message(msg)
+    for frame in read_frames(bag):
+        depth = recorded.get(frame.stamp_ns)
+        if recorded and depth is None:
+            continue  # no recorded depth for this frame (dropped by the node)
+        yield FuseFrame(name=str(frame.stamp_ns), rgb=frame.rgb, intrinsics=frame.intrinsics,
+                        sparse_depth_m=frame.sparse_depth_m, depth_m=depth, pose=frame.camera_pose)
+
+
+def render_top_view(xyz: np.ndarray, rgb: np.ndarray, path: Path, *, up_axis: int = 2, up_sign: float = 1.0,
+                    size_px: int = 900, title: str = "", splat_m: float = 0.0) -> Path:
+    """Orthographic picture of a coloured cloud seen from above (``up_sign`` * axis ``up_axis`` is up; the
+    highest point wins per pixel), with a metre scale bar. (N, 3) ``xyz`` [m], (N, 3) uint8 ``rgb``; each
+    point is drawn as a square of ``splat_m`` [m] (at least 2 px)."""
+    import cv2
+
+    if len(xyz) == 0:
+        raise InputError("nothing to render: the fused cloud is empty")
+    axes = [a for a in range(3) if a != up_axis]
+    plane = xyz[:, axes].astype(np.float64)
+    lo, hi = np.percentile(plane, 0.5, axis=0), np.percentile(plane, 99.5, axis=0)
+    scale = (size_px - 40) / max(float((hi - lo).max()), 1e-6)
+    width, height = (int((hi - lo)[0] * scale) + 40, int((hi - lo)[1] * scale) + 60)
+    u = ((plane[:, 0] - lo[0]) * scale + 20).astype(int)
+    v = (height - 40 - (plane[:, 1] - lo[1]) * scale).astype(int)
+    inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    order = np.argsort(up_sign * xyz[inside, up_axis])  # low first: higher points overwrite
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    uu, vv, cc = u[inside][order], v[inside][order], rgb[inside][order]
+    splat = max(2, int(np.ceil(splat_m * scale)))
+    for du in range(splat):
+        for dv in range(splat):
+            canvas[np.clip(vv + dv, 0, height - 1), np.clip(uu + du, 0, width - 1)] = cc[:, ::-1]
+    bar = int(scale * (1.0 if (hi - lo).max() < 20 else 10.0))
+    cv2.line(canvas, (20, height - 15), (20 + bar, height - 15), (0, 0, 0), 2)
+    cv2.putText(canvas, "1 m" if (hi - lo).max() < 20 else "10 m", (25 + bar, height - 10),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+    if title:
+        cv2.putText(canvas, title, (10, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), canvas):
+        raise InputError(f"could not write {path}")
+    return path
+
+
+def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: str = "classical",
+         depth_topic: str = "/camera/depth/image", sparse_dir: Path | None = None, depth_dir: Path | None = None,
+         intrinsics: CameraIntrinsics | None = None, calib: Path | None = None, voxel_m: float = 0.05,
+         max_depth_m: float = 20.0, weight_threshold: float = 0.5, picture: bool = True,
+         progress: bool = True) -> dict[str, object]:
+    """Fuse a bag or an image folder into ``out`` (fused.ply, mesh.ply, fusion.json, fused_top.png).
+
+    Raises:
+        InputError: unreadable input, missing poses or depth, a pose count that does not match the frames.
+    """
+    from lingbot_depth_ros.estimators import create_estimator
+    from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion
+    from lingbot_depth_ros.io.ply import write_ply
+    from lingbot_depth_ros.progress import ProgressBar
+
+    source = Path(source)
+    if not source.exists():
+        raise InputError(f"{source} does not exist")
+    is_bag = (source / "metadata.yaml").is_file() or source.suffix in (".mcap", ".db3")
+    if is_bag:
+        frames = list(bag_frames(source, depth_topic))
+    elif source.is_dir():
+        frames = list(folder_frames(source, sparse_dir=sparse_dir, depth_dir=depth_dir, intrinsics=intrinsics,
+                                    calib=calib))
+        if poses_file is None:
+            poses_file = source / "poses.txt"
+    else:
+        raise InputError(f"{source} is neither a rosbag2 folder nor a folder of images")
+    if not frames:
+        raise InputError(f"{source}: no frames")
+    if poses_file is not None:
+        poses, _ = read_pose_file(poses_file)
+        numbers = [Path(f.name).stem for f in frames]
+        if len(poses) != len(frames):
+            # KITTI-style: one pose per image of the whole drive, the images named by their index
+            if not all(n.isdigit() and int(n) < len(poses) for n in numbers):
+                raise InputError(f"{poses_file} has {len(poses)} poses for {len(frames)} frames (and the image "
+                                 "names are not indices into it)")
+            poses = [poses[int(n)] for n in numbers]
+        for frame, pose in zip(frames, poses):
+            frame.pose = pose
+    missing = [f.name for f in frames if f.pose is None]
+    if missing:
+        raise InputError(f"{source}: no pose for {len(missing)} frames (first {missing[0]}): the bag has no pose "
+                         "topic; give --poses FILE")
+    out.mkdir(parents=True, exist_ok=True)
+    est = None
+    fusion = TsdfFusion(FusionConfig(voxel_size_m=voxel_m, max_depth_m=max_depth_m,
+                                     weight_threshold=weight_threshold, max_blocks=400000))
+    bar = ProgressBar("fuse", len(frames), enabled=progress)
+    for i, frame in enumerate(frames):
+        depth = frame.depth_m
+        if depth is None:
+            if frame.sparse_depth_m is None:
+                raise InputError(f"frame {frame.name} has neither depth nor sparse depth")
+            est = est or create_estimator(estimator)
+            result = est.estimate(frame.rgb, frame.sparse_depth_m, frame.intrinsics)
+            depth = np.where(result.valid, result.depth_m, 0.0).astype(np.float32)
+        fusion.integrate(depth, frame.intrinsics, frame.pose, rgb=frame.rgb)  # type: ignore[arg-type]
+        bar.update(i + 1, frame.name)
+    bar.close()
+    xyz, rgb = fusion.point_cloud()
+    cloud_path = write_ply(out / "fused.ply", xyz, rgb)
+    mesh_path, triangles = fusion.save_mesh(out / "mesh.ply")
+    summary: dict[str, object] = {"source": str(source), "frames": len(frames), "points": int(len(xyz)),
+                                  "triangles": triangles, "voxel_m": voxel_m, "estimator": est.name if est else None,
+                                  "fused_ply": str(cloud_path), "mesh_ply": str(mesh_path),
+                                  **{k: v for k, v in fusion.diagnostics().items() if k in ("blocks", "memory_mb")}}
+    if picture and len(xyz):
+        # top view: the map's "up" is -y for camera-frame maps (KITTI poses), +z for ROS maps
+        camera_map = is_camera_frame_map([f.pose for f in frames])  # type: ignore[misc]
+        summary["picture"] = str(render_top_view(xyz, rgb, out / "fused_top.png", up_axis=1 if camera_map else 2,
+                                                 up_sign=-1.0 if camera_map else 1.0, splat_m=voxel_m,
+                                                 title=f"{source.name}: {len(frames)} frames fused"))
+    (out / "fusion.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def is_camera_frame_map(poses: list[np.ndarray]) -> bool:
+    """True when the map is a camera frame (y down, as KITTI/TUM camera trajectories): the cameras' own
+    y axes point along map y."""
+    return float(np.mean([abs(p[1, 1]) for p in poses])) > 0.7
+
+
+__all__ = ["FuseFrame", "bag_frames", "folder_frames", "fuse", "is_camera_frame_map", "render_top_view"]
