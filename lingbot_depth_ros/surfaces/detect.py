@@ -137,9 +137,10 @@ def find_surfaces_in_depth(depth_m: np.ndarray, intrinsics: CameraIntrinsics, ba
     normals = normals_opt.reshape(-1, 3) @ rot.T
     rays = xyz.reshape(-1, 3) / np.maximum(rng_m.reshape(-1, 1), 1e-9)
     cos_inc = np.clip(np.nan_to_num(np.abs(np.einsum("ij,ij->i", normals_opt.reshape(-1, 3), rays)), nan=1.0),
-                      0.25, 1.0)
+                      0.05, 1.0)
     z = xyz[..., 2].ravel()
-    side = z * stride / math.sqrt(intrinsics.fx * intrinsics.fy)
+    # footprint of a sample on a surface facing the ray: solid angle (stride/f)^2 cos(off-axis angle)^3 x range^2
+    side = z * stride / math.sqrt(intrinsics.fx * intrinsics.fy) * np.sqrt(z / np.maximum(rng_m.ravel(), 1e-9))
     area = side * side / cos_inc
     spacing = np.stack([side, side / cos_inc], axis=1)
     threshold = config.distance_threshold_m + config.distance_threshold_rel * rng_m.ravel()
@@ -152,7 +153,8 @@ def find_surfaces_in_depth(depth_m: np.ndarray, intrinsics: CameraIntrinsics, ba
     local[index] = np.arange(len(index))
     fits = segment_planes(points[index], normals[index], variation.ravel()[index], local[edges],
                           threshold[index], np.nan_to_num(area[index]), config,
-                          grow_rings=config.normal_window // 2 + 1)
+                          grow_rings=config.normal_window // 2 + 1,
+                          footprint=((rays @ rot.T)[index], np.nan_to_num(side[index])))
     return _build(fits, points[index], threshold[index], spacing[index], config, trans.copy(), floor_z_m)
 
 

@@ -86,8 +86,9 @@ def normal_curvature(points: np.ndarray, normals: np.ndarray, normal: np.ndarray
 class _Segmenter:
     def __init__(self, points: np.ndarray, normals: np.ndarray, variation: np.ndarray, edges: np.ndarray,
                  threshold_m: np.ndarray, area_m2: np.ndarray, config: SurfaceConfig, seed: int,
-                 grow_rings: int) -> None:
+                 grow_rings: int, footprint: tuple[np.ndarray, np.ndarray] | None) -> None:
         self.p, self.n, self.thr, self.area = points, normals, threshold_m, area_m2
+        self.footprint = footprint
         self.grow_rings = grow_rings
         self.taken = np.zeros(len(points), dtype=bool)
         self.edges = edges
@@ -142,7 +143,14 @@ class _Segmenter:
                                      math.radians(self.config.normal_angle_deg / 2))
         spread = float(np.degrees(np.median(np.arccos(np.clip(np.abs(self.n[inl] @ normal), 0.0, 1.0)))))
         grown = self.grow(inl, normal, offset)
-        area = float(self.area[inl].sum()) + len(grown) * float(np.median(self.area[inl]))
+        # grown samples stand for the plane's area unless their own normal says they lie on the next face
+        on_plane = ~(np.abs(self.n[grown] @ normal) < math.cos(math.radians(45.0)))  # NaN normal counts
+        if self.footprint is not None:  # depth samples: footprint on the fitted plane, exact for a plane
+            rays, side = self.footprint
+            counted = np.concatenate([inl, grown[on_plane]])
+            area = float((side[counted] ** 2 / np.maximum(np.abs(rays[counted] @ normal), 0.05)).sum())
+        else:
+            area = float(self.area[inl].sum()) + int(on_plane.sum()) * float(np.median(self.area[inl]))
         return PlaneFit(np.concatenate([inl, grown]), normal, offset, rms, curvature, area, spread)
 
     def grow(self, core: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
@@ -187,7 +195,8 @@ class _Segmenter:
 
 def segment_planes(points: np.ndarray, normals: np.ndarray, variation: np.ndarray, edges: np.ndarray,
                    threshold_m: np.ndarray, area_m2: np.ndarray, config: SurfaceConfig,
-                   seed: int = 0, grow_rings: int = 2) -> list[PlaneFit]:
+                   seed: int = 0, grow_rings: int = 2,
+                   footprint: tuple[np.ndarray, np.ndarray] | None = None) -> list[PlaneFit]:
     """Planar regions of a point set (module docstring).
 
     Args:
@@ -195,6 +204,8 @@ def segment_planes(points: np.ndarray, normals: np.ndarray, variation: np.ndarra
         surface variation; edges: (E, 2) neighbour pairs; threshold_m: (N,) inlier distance of each point [m];
         area_m2: (N,) surface area each point stands for [m^2]; seed: RANSAC random seed (deterministic);
         grow_rings: neighbour steps by which an accepted plane takes in the in-distance samples at its edges
-        (whose local normals are blended with the next face).
+        (whose local normals are blended with the next face); footprint: for depth samples, (N, 3) unit
+        viewing rays and (N,) footprint side [m] at normal incidence: the area of a plane is then
+        sum(side^2 / |normal . ray|) with the fitted normal.
     """
-    return _Segmenter(points, normals, variation, edges, threshold_m, area_m2, config, seed, grow_rings).run()
+    return _Segmenter(points, normals, variation, edges, threshold_m, area_m2, config, seed, grow_rings, footprint).run()

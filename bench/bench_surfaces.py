@@ -1,0 +1,58 @@
+"""Surface finder accuracy and speed on analytic scenes (issue 13 section 2).
+
+Usage: python bench/bench_surfaces.py [--noise 0.001] [--repeats 5]
+For a box top of known height seen at 2, 3, 4, 5 and 6 m (camera 1.5 m high, pitch 25 deg, 320x240,
+decimation 2, depth noise ``noise`` x depth), prints the normal error [deg], the height error [cm] and the
+median analysis time [ms] (process CPU of this machine; the table in README 'Surfaces' comes from here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
+from surface_scenes import Scene, box  # noqa: E402
+
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
+from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting  # noqa: E402
+from lingbot_depth_ros.surfaces import find_surfaces_in_depth  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--noise", type=float, default=0.001, help="depth noise std as a fraction of depth")
+    parser.add_argument("--repeats", type=int, default=5, help="noise draws per range")
+    args = parser.parse_args()
+    k = CameraIntrinsics(300.0, 300.0, 159.5, 119.5, 320, 240)
+    pose = camera_pose_from_mounting(1.5, math.radians(25))
+    print(f"noise {args.noise * 100:.2f} % of depth; box top 0.8 x 0.6 m at 0.6 m height")
+    print("range [m] | found | normal err max [deg] | height err max [cm] | time median [ms]")
+    for distance in (2.0, 3.0, 4.0, 5.0, 6.0):
+        scene = Scene(box((distance, 0.0), (0.6, 0.8, 0.6)), spheres=[], cylinders=[])
+        normal_err, height_err, times, found = [], [], [], 0
+        for seed in range(args.repeats):
+            depth = scene.depth(k, pose, noise_rel=args.noise, seed=seed)
+            t0 = time.process_time()
+            report = find_surfaces_in_depth(depth, k, pose)
+            times.append(time.process_time() - t0)
+            tops = [s for s in report.surfaces if s.kind == "horizontal" and abs(s.centroid[0] - distance) < 0.5]
+            if tops:
+                found += 1
+                s = tops[0]
+                normal_err.append(math.degrees(math.acos(min(1.0, float(s.normal[2])))))
+                height_err.append(abs(s.height_m - 0.6) * 100)
+        err_n = f"{max(normal_err):.2f}" if normal_err else "-"
+        err_h = f"{max(height_err):.2f}" if height_err else "-"
+        print(f"{distance:9.1f} | {found}/{args.repeats} | {err_n:>20} | {err_h:>19} | "
+              f"{statistics.median(times) * 1000:.0f}")
+
+
+if __name__ == "__main__":
+    main()
