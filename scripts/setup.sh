@@ -58,9 +58,10 @@ make_venv() {
 }
 
 case "${1:-jazzy}" in
-    jazzy) make_venv "$VENV" "ROS 2 Jazzy wheels, torch CPU, extras" "${JAZZY_FILES[@]}" ;;
+    jazzy) scripts/install_system_libs.sh; make_venv "$VENV" "ROS 2 Jazzy wheels, torch CPU, extras" "${JAZZY_FILES[@]}" ;;
     kilted) make_venv "$KILTED_VENV" "ROS 2 Kilted wheels, node tests" "${KILTED_FILES[@]}" ;;
     all)
+        scripts/install_system_libs.sh
         make_venv "$VENV" "ROS 2 Jazzy wheels, torch CPU, extras" "${JAZZY_FILES[@]}"
         make_venv "$KILTED_VENV" "ROS 2 Kilted wheels, node tests" "${KILTED_FILES[@]}"
         ;;
