@@ -21,7 +21,7 @@ setup-kilted:
 	KILTED_VENV=$(KILTED_VENV) scripts/setup.sh kilted
 
 demo: setup
-	$(VENV)/bin/lingbot-depth-demo --out demo_output
+	$(VENV)/bin/lingbot-depth-demo --out demo_output $(DEMO_ARGS)
 
 # The full suite on Jazzy, then the node tests on Kilted; both always run, and either failing fails.
 test: setup setup-kilted

@@ -116,12 +116,17 @@ def bag_frames(bag: Path, depth_topic: str) -> Iterator[FuseFrame]:
 
 
 def render_top_view(xyz: np.ndarray, rgb: np.ndarray, path: Path, *, up_axis: int = 2, up_sign: float = 1.0,
-                    size_px: int = 900, title: str = "", splat_m: float = 0.0) -> Path:
+                    size_px: int = 900, title: str = "", splat_m: float = 0.0,
+                    max_height_m: float | None = None) -> Path:
     """Orthographic picture of a coloured cloud seen from above (``up_sign`` * axis ``up_axis`` is up; the
     highest point wins per pixel), with a metre scale bar. (N, 3) ``xyz`` [m], (N, 3) uint8 ``rgb``; each
-    point is drawn as a square of ``splat_m`` [m] (at least 2 px)."""
+    point is drawn as a square of ``splat_m`` [m] (at least 2 px); points higher than ``max_height_m`` (a
+    ceiling) are left out."""
     import cv2
 
+    if max_height_m is not None:
+        keep = up_sign * xyz[:, up_axis] <= max_height_m
+        xyz, rgb = xyz[keep], rgb[keep]
     if len(xyz) == 0:
         raise InputError("nothing to render: the fused cloud is empty")
     axes = [a for a in range(3) if a != up_axis]

@@ -1,0 +1,34 @@
+"""``lingbot-demo --fusion`` (make demo DEMO_ARGS=--fusion): the node's depth fused at the scene's poses."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lingbot_depth_ros.io.ply import read_ply
+
+pytestmark = pytest.mark.ros
+
+
+def test_demo_fusion_writes_map_mesh_surfaces_and_picture(tmp_path: Path) -> None:
+    out = tmp_path / "demo_output"
+    result = subprocess.run([sys.executable, "-m", "lingbot_depth_ros.demo", "--out", str(out), "--frames", "8",
+                             "--width", "320", "--height", "240", "--rate", "max", "--no-compare", "--fusion",
+                             "--fusion-voxel", "0.04"], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    match = re.search(r"p95 (\d+) mm \(([\d.]+) voxels\), completeness ([\d.]+)", result.stdout)
+    assert match, result.stdout
+    assert float(match.group(2)) <= 2.0 and float(match.group(3)) >= 0.9, result.stdout
+    xyz, rgb = read_ply(out / "fused.ply")
+    assert len(xyz) > 2000 and rgb is not None
+    assert b"element face" in (out / "mesh.ply").read_bytes()[:400]
+    summary = json.loads((out / "fusion.json").read_text())
+    assert summary["frames"] == 8 and summary["score"]["accuracy_p95_voxels"] <= 2.0
+    surfaces = json.loads((out / "surfaces.json").read_text())
+    assert surfaces["frame_id"] == "map" and any(s["kind"] == "floor" for s in surfaces["surfaces"])
+    assert (out / "fused_map.png").stat().st_size > 5000
