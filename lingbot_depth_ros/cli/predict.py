@@ -2,7 +2,8 @@
 
 For each image it writes, into the output folder, ``<stem>_depth.npy`` ((H, W) float32 [m], NaN
 invalid), ``<stem>_depth_mm.png`` (16-bit [mm], 0 invalid), ``<stem>_depth_color.png`` (turbo) and
-``<stem>_points.ply`` (binary, xyz [m] in the camera optical frame + rgb).
+``<stem>_points.ply`` (binary, xyz [m] in the camera optical frame + rgb); with ``--surfaces`` /
+``--obstacles`` also ``<stem>_surfaces.json`` / ``<stem>_obstacles.json`` (:mod:`lingbot_depth_ros.cli.scene_analysis`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 
 from lingbot_depth_ros.cli.camera_info import load_camera_info_yaml
+from lingbot_depth_ros.cli.scene_analysis import add_analysis_arguments, analyse, request_from_args, write_analysis
 from lingbot_depth_ros.cli.pipeline import REQUEST_MODES, Prediction, predict_depth, resolve_mode
 from lingbot_depth_ros.progress import ProgressBar
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
@@ -61,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"largest accepted image or depth map, width x height (default {DEFAULT_MAX_PIXELS}); "
                              "sizes are read from file headers before decoding")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_analysis_arguments(parser)
 
 
 #: model-specific CLI flags (argparse dest) -> (estimators taking it, estimator keyword)
@@ -221,7 +224,12 @@ def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace,
     if prediction.focal_source != "assumed" or prediction.estimated_focal_px is not None:
         print(f"{job.image.name}: {focal_text(prediction)}", file=sys.stderr)
     try:
-        return write_outputs(prediction, args.out, job.image.stem)
+        written = write_outputs(prediction, args.out, job.image.stem)
+        request = getattr(args, "analysis", None)
+        if request is not None and request.wanted:  # --surfaces / --obstacles: JSON next to the depth
+            written += write_analysis(analyse(prediction.depth_m, prediction.intrinsics, request), args.out,
+                                      job.image.stem)
+        return written
     except OSError as exc:
         raise InputError(f"cannot write into {args.out} ({exc.strerror or type(exc).__name__})") from None
 
@@ -235,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
         if args.max_pixels <= 0:
             raise InputError(f"--max-pixels must be > 0, got {args.max_pixels}")
         camera_info = load_camera_info_yaml(args.camera_info) if args.camera_info is not None else None
+        args.analysis = request_from_args(args)
         prepare_out_dir(args.out)
         estimator = create_estimator(args.estimator, **estimator_options(args.checkpoint, args.device),
                                      **model_options(args))

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from lingbot_depth_ros.colorize import COLORMAPS
 from lingbot_depth_ros.ros.navigation_params import NAVIGATION_PARAMS, check_navigation_consistency
 from lingbot_depth_ros.ros.param_spec import ParamSpec
+from lingbot_depth_ros.ros.surface_params import SURFACE_PARAMS
 
 
 P = ParamSpec
@@ -132,7 +133,7 @@ ESTIMATOR_PARAMS: tuple[ParamSpec, ...] = (
       min=0, max=9),
 )
 
-ALL_PARAMS: tuple[ParamSpec, ...] = NODE_PARAMS + ESTIMATOR_PARAMS + NAVIGATION_PARAMS
+ALL_PARAMS: tuple[ParamSpec, ...] = NODE_PARAMS + ESTIMATOR_PARAMS + NAVIGATION_PARAMS + SURFACE_PARAMS
 PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in ALL_PARAMS}
 
 

@@ -10,8 +10,8 @@ from lingbot_depth_ros.surfaces.config import SurfaceConfig
 P = ParamSpec
 SURFACE_PARAMS: tuple[ParamSpec, ...] = (
     P("surfaces.enabled", False, "Find planar surfaces (floor, tables, shelves, ramps) in the output depth and "
-      "publish surfaces (JSON) and surfaces/markers; off by default (CPU: about 0.1-0.3 s per frame at "
-      "decimation 2 on 320x240, on its own thread, rate-limited by surfaces.rate_hz)."),
+      "publish surfaces (JSON) and surfaces/markers; off by default (CPU: ~0.1 s per 320x240 frame at "
+      "decimation 2, about 4x that at 640x480; on its own thread, rate-limited by surfaces.rate_hz)."),
     P("surfaces.rate_hz", 1.0, "Most surface analyses per second [Hz]; frames in between are skipped (depth "
       "publishing never waits for the analysis).", min=0.01, max=100.0),
     P("surfaces.decimation", 2, "Pixel stride of the surface analysis in both directions.", min=1, max=32),
