@@ -53,8 +53,8 @@ TRUTH = [("floor", (1.8, 0.0, 0.0), (0, 0, 1), 0.0),
 
 @pytest.fixture(scope="module")
 def known_scene_report():
-    scene = Scene(box((3.0, 0.75), (0.6, 0.5, 0.45)) + _table((3.1, -0.7), (1.0, 0.7), 0.75) + [_ramp((3.2, 1.5, 0.2))],
-                  spheres=[], cylinders=[])
+    objects = box((3.0, 0.75), (0.6, 0.5, 0.45)) + _table((3.1, -0.7), (1.0, 0.7), 0.75) + [_ramp((3.2, 1.5, 0.2))]
+    scene = Scene(objects, spheres=[], cylinders=[])
     depth = scene.depth(K, POSE, noise_rel=NOISE_REL, seed=1)
     return find_surfaces_in_depth(depth, K, POSE, SurfaceConfig(), stride=2, floor_z_m=0.0)
 
@@ -62,7 +62,8 @@ def known_scene_report():
 def _match(report, point, normal, radius=0.8):
     """The surface whose plane passes within 3 cm of ``point`` with a normal within 10 deg, nearest centroid."""
     found = [s for s in report.surfaces
-             if abs(float(s.normal @ np.array(point)) + s.offset_m) < 0.03 and _angle_deg(s.normal, np.array(normal)) < 10
+             if abs(float(s.normal @ np.array(point)) + s.offset_m) < 0.03
+             and _angle_deg(s.normal, np.array(normal)) < 10
              and np.linalg.norm(s.centroid[:2] - np.array(point[:2])) < radius]
     return min(found, key=lambda s: np.linalg.norm(s.centroid - np.array(point)), default=None)
 
@@ -167,7 +168,8 @@ def test_json_is_strict_and_valid(known_scene_report):
     text = report_to_json(known_scene_report, config, stamp_sec=12, stamp_nanosec=5, frame_id="base_link")
     doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict token {c}"))
     assert schema_errors(doc) == []
-    assert doc["schema"] == "lingbot_depth_ros/surfaces" and doc["version"] == 1 and doc["stamp"] == {"sec": 12, "nanosec": 5}
+    assert doc["schema"] == "lingbot_depth_ros/surfaces" and doc["version"] == 1
+    assert doc["stamp"] == {"sec": 12, "nanosec": 5}
     assert doc["surfaces"][0]["kind"] == "floor" and len(doc["surfaces"][0]["extent"]["corners"]) == 4
     bad = json.loads(text)
     bad["surfaces"][0]["kind"] = "shelf"
@@ -179,7 +181,8 @@ def test_json_is_strict_and_valid(known_scene_report):
 
 def test_schema_file_in_sync():
     path = Path(__file__).resolve().parents[1] / "docs" / "surfaces.schema.json"
-    assert json.loads(path.read_text()) == SURFACES_JSON_SCHEMA, "run python -m lingbot_depth_ros.surfaces.schema_doc --write"
+    assert json.loads(path.read_text()) == SURFACES_JSON_SCHEMA, \
+        "run python -m lingbot_depth_ros.surfaces.schema_doc --write"
 
 
 def test_empty_and_bad_input():

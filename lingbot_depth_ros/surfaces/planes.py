@@ -7,10 +7,10 @@
    of its points are inliers (distance and normal within the thresholds), the best plane is found by
    1-point RANSAC (hypothesis = a point and its own normal), and its largest connected inlier set is taken.
    The rest of the region goes round again (at most :data:`MAX_PLANES_PER_REGION` times).
-3. A candidate is kept when it has at least :data:`MIN_POINTS` points, its area is at least ``min_area_m2`` and its curvature - the largest principal
-   curvature of the normal field fitted over the candidate - is at most ``max_curvature_per_m``. So a
-   cylinder or a sphere, whose normals turn steadily, is never reported even when a thin strip of it lies
-   within the distance threshold of a plane; for strips too thin to fit a curvature, the median angle
+3. A candidate is kept when it has at least :data:`MIN_POINTS` points, its area is at least ``min_area_m2``
+   and its curvature - the largest principal curvature of the normal field fitted over the candidate - is at
+   most ``max_curvature_per_m``. So a cylinder or a sphere, whose normals turn steadily, is never reported
+   even when a thin strip of it lies within the distance threshold of a plane; for strips too thin to fit a curvature, the median angle
    between the local normals and the plane's must also be at most ``normal_angle_deg / 3`` (a plane's
    normals scatter by the noise only; a curved strip's spread evenly over +-normal_angle_deg).
 """
@@ -208,4 +208,5 @@ def segment_planes(points: np.ndarray, normals: np.ndarray, variation: np.ndarra
         viewing rays and (N,) footprint side [m] at normal incidence: the area of a plane is then
         sum(side^2 / |normal . ray|) with the fitted normal.
     """
-    return _Segmenter(points, normals, variation, edges, threshold_m, area_m2, config, seed, grow_rings, footprint).run()
+    return _Segmenter(points, normals, variation, edges, threshold_m, area_m2, config, seed, grow_rings,
+                      footprint).run()
