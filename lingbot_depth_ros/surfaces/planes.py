@@ -10,9 +10,10 @@
 3. A candidate is kept when it has at least :data:`MIN_POINTS` points, its area is at least ``min_area_m2``
    and its curvature - the largest principal curvature of the normal field fitted over the candidate - is at
    most ``max_curvature_per_m``. So a cylinder or a sphere, whose normals turn steadily, is never reported
-   even when a thin strip of it lies within the distance threshold of a plane; for strips too thin to fit a curvature, the median angle
-   between the local normals and the plane's must also be at most ``normal_angle_deg / 3`` (a plane's
-   normals scatter by the noise only; a curved strip's spread evenly over +-normal_angle_deg).
+   even when a thin strip of it lies within the distance threshold of a plane; for strips too thin to fit a
+   curvature, the median angle between the local normals and the plane's must also be at most
+   ``normal_angle_deg / 3`` (a plane's normals scatter by the noise only; a curved strip's spread evenly over
+   +-normal_angle_deg).
 """
 
 from __future__ import annotations
