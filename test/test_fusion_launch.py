@@ -53,3 +53,7 @@ def test_main_launch_fusion_true_adds_the_fusion_node(launch_run) -> None:  # no
     assert fusion.kwargs["executable"] == "depth_fusion_node" and fusion.kwargs["namespace"] == "robot1"
     assert fusion.kwargs["parameters"][-1]["cameras"] == ["/robot1"]
     assert fusion.kwargs["parameters"][-1]["fusion.pose_source"] == "odometry"
+
+
+def test_readme_fusion_parameter_table_is_in_sync() -> None:
+    assert markdown_table() in (ROOT / "README.md").read_text()
