@@ -85,3 +85,31 @@ def test_marigold_node_publishes_metres_only_aligned_to_the_lidar(tmp_path) -> N
         depth = wait_for_depth(harness, rgb, sparse, 2_000_000_000)
         assert np.isfinite(depth).mean() > 0.99
         np.testing.assert_allclose(depth, truth, atol=0.01)  # metres recovered from the LiDAR fit
+
+
+@pytest.mark.slow  # two node processes loading torch + transformers + diffusers: ~45 s on 2 shared cores
+def test_evaluation_tool_replays_a_bag_into_depth_pro_and_marigold_nodes(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
+
+    bag = tmp_path / "bag"
+    write_scene_bag(bag, 3, width=160, height=120, seed=2, lidar_beams=32)
+    depth_pro = build_tiny_depth_pro(tmp_path / "depth_pro")
+    marigold = build_tiny_marigold(tmp_path / "marigold")  # its defaults: 1 step, 32 px
+    out = tmp_path / "eval"
+    # --align sparse: both nodes fit their output to the bag's LiDAR (Marigold's relative depth needs it)
+    result = subprocess.run(
+        [sys.executable, "-m", "lingbot_depth_ros.ros.replay_cli", str(bag), "--out", str(out), "--start-node",
+         "--estimator", "depth_pro", "--checkpoint", str(depth_pro), "--mode", "monocular", "--align", "sparse",
+         "--rate", "max", "--node-param", "depth_pro.device:=cpu", "--node-param", "marigold.device:=cpu",
+         "--node-param", f"marigold.checkpoint:={marigold}", "--compare", "marigold", "--pictures", "0"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = {run["label"]: run for run in json.loads((out / "report.json").read_text())["runs"]}
+    assert set(runs) == {"depth_pro", "marigold"}
+    for run in runs.values():
+        assert run["frames_answered"] == 3, run
+        assert run["metrics"]["n_valid"] > 0 and math.isfinite(run["metrics"]["rmse_mm"])
