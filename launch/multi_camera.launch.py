@@ -10,6 +10,10 @@ Example:
 Outputs: /front/depth/image, /front/points, ... and /rear/depth/image, ... The parameter arguments
 (estimator, mode, ...) apply to both nodes; per-camera parameters go into params_file under
 /front/lingbot_depth_node and /rear/lingbot_depth_node (``/**`` applies to both).
+
+single_process:=true starts one node instead (parameter cameras: [front, rear]): the same topics, one
+estimator (one model in memory) for both cameras, frames ready together estimated as one batch; one
+parameter set for both cameras (/lingbot_depth_node or /** in params_file).
 """
 
 import os
@@ -22,7 +26,7 @@ from launch_ros.actions import Node
 
 from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.ros.launch_config import (EXECUTABLE, NODE_NAME, PACKAGE, LaunchArgument, camera_arguments,
-                                                 node_setup, parameter_arguments)
+                                                 node_setup, parameter_arguments, single_process_setup)
 from lingbot_depth_ros.ros.rviz_config import write_rviz_config
 
 CAMERAS = ("front", "rear")
@@ -39,6 +43,8 @@ def _arguments(share: str) -> list:
                        "YAML parameter file for both nodes"),
         *per_camera,
         *parameter_arguments(),
+        LaunchArgument("single_process", "false", "true: one node (one model) serves both cameras "
+                       "(parameter cameras), same topics; false: one node per camera"),
         LaunchArgument("use_rviz", "false", "Start one RViz showing both cameras' topics"),
         LaunchArgument("fixed_frame", "base_link", "RViz fixed frame (needs TF from both cameras' optical frames)"),
         LaunchArgument("use_sim_time", "false", "Use /clock (bag replay)"),
@@ -52,8 +58,12 @@ def _launch_setup(context, names: list) -> list:
               for camera in CAMERAS]
     if len({s.namespace for s in setups}) < len(setups):
         raise RuntimeError("the cameras need different namespaces (front_namespace, rear_namespace)")
+    single = values["single_process"].strip().lower()
+    if single not in ("true", "false"):
+        raise RuntimeError(f"single_process must be true or false, got '{single}'")
+    nodes = [single_process_setup(setups)] if single == "true" else setups
     actions = [Node(package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace=s.namespace, output="screen",
-                    parameters=s.parameters, remappings=s.remappings, arguments=s.arguments) for s in setups]
+                    parameters=s.parameters, remappings=s.remappings, arguments=s.arguments) for s in nodes]
     if values["use_rviz"].lower() == "true":
         config = str(write_rviz_config([s.view for s in setups], values["fixed_frame"]))
         actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", config],

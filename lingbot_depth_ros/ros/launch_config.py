@@ -168,3 +168,22 @@ def _params_file_value(path: str, name: str, namespace: str) -> Any:
         if isinstance(params, dict) and name in params:
             return params[name]
     return None
+
+
+def single_process_setup(setups: list[NodeSetup]) -> NodeSetup:
+    """One depth node serving the cameras of ``setups`` (``cameras:=[<namespace>, ...]``, one estimator).
+
+    The node runs in the root namespace; each camera's topics lie under its namespace as with one node per
+    camera (``/front/image`` ... ``/front/depth/image``), and a camera's remaps are rewritten to that
+    namespace (``image:=color/image_raw`` of front -> ``front/image:=front/color/image_raw``), so both modes
+    read and publish the same topics. Parameters: params_file and the shared launch arguments (per-camera
+    sections of params_file do not apply: one parameter set serves every camera).
+    """
+    if not setups or any(not s.namespace for s in setups):
+        raise ConfigError("single_process needs a namespace per camera")
+    first = setups[0]
+    overrides = dict(first.parameters[-1], cameras=[s.namespace for s in setups])
+    remaps = [(f"{s.namespace}/{source}", target if target.startswith("/") else f"{s.namespace}/{target}")
+              for s in setups for source, target in s.remappings]
+    return NodeSetup(namespace="", parameters=first.parameters[:-1] + [overrides], remappings=remaps,
+                     view=first.view, arguments=list(first.arguments))
