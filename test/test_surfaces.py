@@ -195,3 +195,14 @@ def test_empty_and_bad_input():
     with pytest.raises(ConfigError, match="max_tilt_deg"):
         SurfaceConfig(max_tilt_deg=50.0)
     assert find_surfaces_in_cloud(np.zeros((0, 3))).surfaces == []
+
+
+def test_cloud_on_the_voxel_pitch_is_one_surface():
+    """A TSDF extraction samples surfaces on the voxel grid itself (points at multiples of the voxel size):
+    the floor must come out as one surface, not one per slice between voxel borders."""
+    g = np.arange(0, 100) * 0.03
+    x, y = np.meshgrid(g, g[:60])
+    pts = np.c_[x.ravel(), y.ravel(), np.full(x.size, -0.0055)]
+    report = find_surfaces_in_cloud(pts, voxel_m=0.03, floor_z_m=0.0)
+    assert len(report.surfaces) == 1 and report.surfaces[0].kind == "floor"
+    assert report.surfaces[0].extent.area_m2 == pytest.approx(2.97 * 1.77, rel=0.1)

@@ -95,7 +95,9 @@ def voxel_cloud(points: np.ndarray, voxel_m: float) -> tuple[np.ndarray, np.ndar
     pts = pts[np.isfinite(pts).all(axis=1)]
     if voxel_m <= 0:
         raise InputError(f"voxel_m must be > 0, got {voxel_m}")
-    grid = np.floor(pts / voxel_m).astype(np.int64)
+    # voxels centred on multiples of voxel_m: clouds sampled on a grid of the same pitch (TSDF extractions)
+    # have their points at voxel centres, not on the borders where rounding would empty whole slices
+    grid = np.floor(pts / voxel_m + 0.5).astype(np.int64)
     if grid.size and np.abs(grid).max() >= _KEY_OFFSET - 2:
         raise InputError(f"cloud spans more than {_KEY_OFFSET * voxel_m:g} m from the origin at voxel {voxel_m} m")
     keys, inverse, counts = np.unique(_encode(grid), return_inverse=True, return_counts=True)
@@ -103,7 +105,7 @@ def voxel_cloud(points: np.ndarray, voxel_m: float) -> tuple[np.ndarray, np.ndar
     centroids = np.zeros((m, 3))
     for k in range(3):
         centroids[:, k] = np.bincount(inverse, weights=pts[:, k], minlength=m) / counts
-    cell = np.floor(centroids / voxel_m).astype(np.int64)
+    cell = np.floor(centroids / voxel_m + 0.5).astype(np.int64)
     count = np.zeros(m)
     sums = np.zeros((m, 3))
     second = np.zeros((m, 3, 3))
