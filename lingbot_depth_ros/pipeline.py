@@ -13,8 +13,9 @@ import numpy as np
 
 from lingbot_depth_ros.colorize import colorize_depth
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.estimators.base import DepthEstimator
-from lingbot_depth_ros.geometry.scale_alignment import AlignmentResult, robust_scale_shift
+from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator
+from lingbot_depth_ros.estimators.base import METRIC, RELATIVE_DISPARITY
+from lingbot_depth_ros.geometry.scale_alignment import DEPTH, INVERSE_DEPTH, AlignmentResult, robust_scale_shift
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.pointcloud import CloudPoints, depth_to_cloud_points
 
@@ -57,6 +58,8 @@ class FrameResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     alignment: AlignmentResult | None = None  # the fit applied (align_to_sparse), if any
     alignment_error: str | None = None  # why no fit was applied although one was asked for
+    estimated_focal_px: float | None = None  # the estimator's own focal estimate [px] (depth_pro), if any
+    focal_from_estimate: bool = False  # the depth scale rests on that estimate, not on the given intrinsics
 
 
 def finalize_depth(depth_m: np.ndarray, valid: np.ndarray, min_m: float, max_m: float) -> np.ndarray:
@@ -68,6 +71,22 @@ def finalize_depth(depth_m: np.ndarray, valid: np.ndarray, min_m: float, max_m: 
     keep &= valid
     np.copyto(depth, np.float32(np.nan), where=~keep)
     return depth
+
+
+def alignment_space(output_kind: str) -> str:
+    """The space an estimator's output is fitted to sparse depth in: inverse depth for disparity outputs."""
+    return INVERSE_DEPTH if output_kind == RELATIVE_DISPARITY else DEPTH
+
+
+def unaligned_relative_reason(output_kind: str, align: str, alignment_error: str | None) -> str:
+    """Why a relative output of this frame is not published (it would not be metres)."""
+    if align == "off":
+        why = "align_to_sparse is off"
+    elif alignment_error is None:
+        why = "this frame has no sparse depth to align to"
+    else:
+        why = f"alignment to sparse depth failed: {alignment_error}"
+    return f"the estimator's output is {output_kind.replace('_', ' ')} (not metres) and {why}; not published"
 
 
 class DepthPipeline:
@@ -90,31 +109,46 @@ class DepthPipeline:
             align_depth_m: (H, W) float32 sparse depth [m] to fit the prediction to when
                 ``settings.align`` is not "off" (e.g. LiDAR depth for a monocular prediction).
         """
-        s = settings or self.settings
         t0 = time.perf_counter()
         estimate = self.estimator.estimate(rgb, sparse_depth_m, intrinsics)
+        return self.finish(estimate, rgb, intrinsics, settings, align_depth_m, time.perf_counter() - t0)
+
+    def finish(self, estimate: DepthEstimate, rgb: np.ndarray, intrinsics: CameraIntrinsics,
+               settings: OutputSettings | None = None, align_depth_m: np.ndarray | None = None,
+               inference_s: float = 0.0) -> FrameResult:
+        """The products of an estimate made elsewhere (e.g. one frame of ``estimate_batch``); arguments as
+        :meth:`process`, ``inference_s``: the estimator's time [s] reported in ``timings_s``."""
+        s = settings or self.settings
         t1 = time.perf_counter()
         depth_m, alignment, alignment_error = estimate.depth_m, None, None
         if s.align != "off" and align_depth_m is not None:
             try:
-                alignment = self.align(estimate.depth_m, estimate.valid, align_depth_m, s)
+                alignment = self.align(estimate.depth_m, estimate.valid, align_depth_m, s,
+                                       space=alignment_space(self.estimator.output_kind))
                 depth_m = alignment.apply(estimate.depth_m).astype(np.float32)
             except InputError as exc:  # too few LiDAR points this frame: publish unaligned, say why
                 alignment_error = str(exc)
+        if alignment is None and self.estimator.output_kind != METRIC:
+            # a relative output in arbitrary units is never passed on as metres: the frame is dropped
+            raise InputError(unaligned_relative_reason(self.estimator.output_kind, s.align, alignment_error))
         depth = self.postprocess_depth(depth_m, estimate.valid, s)
         colorized = self.colorize(depth, s) if s.colorized else None
         cloud = self.cloud(depth, rgb, intrinsics, s) if s.cloud else None
         t2 = time.perf_counter()
         return FrameResult(depth_m=depth, colorized=colorized, cloud=cloud,
-                           timings_s={"inference": t1 - t0, "postprocess": t2 - t1},
-                           alignment=alignment, alignment_error=alignment_error)
+                           timings_s={"inference": inference_s, "postprocess": t2 - t1},
+                           alignment=alignment, alignment_error=alignment_error,
+                           estimated_focal_px=estimate.estimated_focal_px,
+                           focal_from_estimate=estimate.focal_from_estimate)
 
     @staticmethod
-    def align(depth_m: np.ndarray, valid: np.ndarray, sparse_m: np.ndarray, s: OutputSettings) -> AlignmentResult:
-        """Robust fit of ``scale * depth + shift`` (or scale only) to the sparse depth at valid pixels."""
+    def align(depth_m: np.ndarray, valid: np.ndarray, sparse_m: np.ndarray, s: OutputSettings,
+              space: str = DEPTH) -> AlignmentResult:
+        """Robust fit of ``scale * depth + shift`` (or scale only) to the sparse depth at valid pixels
+        (``space`` "inverse_depth": to the inverse sparse depth, for disparity outputs)."""
         prediction = np.where(valid, depth_m, np.nan).astype(np.float32)
         return robust_scale_shift(prediction, sparse_m, fit_shift=s.align == "scale_shift", method=s.align_method,
-                                  inlier_threshold=s.align_inlier_threshold)
+                                  inlier_threshold=s.align_inlier_threshold, space=space)
 
     @staticmethod
     def postprocess_depth(depth_m: np.ndarray, valid: np.ndarray, s: OutputSettings) -> np.ndarray:

@@ -55,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     serve.add_argument("--port", type=_port, default=DEFAULT_API_PORT)
     serve.add_argument("--estimator", choices=sorted(predict.ESTIMATOR_FACTORIES), default="classical")
-    serve.add_argument("--checkpoint", default=None, help="LingBot-Depth checkpoint (estimator 'lingbot')")
-    serve.add_argument("--device", default=None, help="torch device for 'lingbot' (e.g. cpu, cuda)")
+    serve.add_argument("--checkpoint", default=None,
+                       help="learned estimators: lingbot model.pt, or a Hugging Face checkpoint folder / repo id")
+    serve.add_argument("--device", default=None, help="torch device of a learned estimator (e.g. cpu, cuda)")
     predict.add_model_arguments(serve)
     serve.add_argument("--mode-default", choices=("auto",) + predict.REQUEST_MODES, default="auto",
                        help="mode when a request names none; auto = completion if sparse depth is sent, "

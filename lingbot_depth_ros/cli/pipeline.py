@@ -6,18 +6,22 @@ Shared by ``lingbot-depth predict`` and the HTTP API so both give the same numbe
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, check_mode
+from lingbot_depth_ros.estimators import COMPLETION, METRIC, MONOCULAR, DepthEstimator, check_mode
 from lingbot_depth_ros.estimators.base import sparse_valid_mask
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.geometry.scale_alignment import AlignmentResult
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 
 REQUEST_MODES = (MONOCULAR, COMPLETION)
+# Fit of the prediction to the sparse depth: auto = scale_shift for relative estimators, off for metric ones.
+ALIGN_CHOICES = ("auto", "off", "scale", "scale_shift")
 FOCAL_CAMERA_INFO, FOCAL_ESTIMATED, FOCAL_ASSUMED = "camera_info", "estimated", "assumed"
 # Focal length assumed when a caller gives no intrinsics, as a multiple of the longer image side
 # (about 53 degrees of field of view along that side, typical of webcams and phone cameras).
@@ -55,6 +59,8 @@ class Prediction:
     focal_px: float = 0.0
     focal_source: str = FOCAL_ASSUMED
     estimated_focal_px: float | None = None
+    output_kind: str = METRIC  # what the estimator produced before alignment (see DepthEstimator.output_kind)
+    alignment: AlignmentResult | None = None  # the fit to the sparse depth, when one was applied
 
 
 def assumed_intrinsics(width: int, height: int) -> CameraIntrinsics:
@@ -68,26 +74,49 @@ def centred_intrinsics(focal_px: float, width: int, height: int) -> CameraIntrin
                             width=width, height=height)
 
 
-def resolve_mode(requested: str | None, has_sparse: bool, default: str | None = None) -> str:
-    """The mode to run: ``requested``, else ``default``, else inferred from whether sparse depth came.
+def resolve_align(estimator: DepthEstimator, requested: str | None) -> str:
+    """The fit to apply: ``requested``, or for None / "auto" scale_shift if the estimator's output is
+    relative (it has no metric scale without it), else off.
 
     Raises:
-        InputError: unknown mode, completion without sparse depth, or monocular with sparse depth.
+        InputError: an unknown value, or "off" for a relative estimator.
     """
-    mode = requested or default or (COMPLETION if has_sparse else MONOCULAR)
+    if requested in (None, "auto"):
+        return "off" if estimator.output_kind == METRIC else "scale_shift"
+    if requested not in ALIGN_CHOICES:
+        raise InputError(f"unknown align '{requested}'; choose one of: {', '.join(ALIGN_CHOICES)}")
+    if requested == "off" and estimator.output_kind != METRIC:
+        raise InputError(f"estimator '{estimator.name}' outputs {estimator.output_kind.replace('_', ' ')} (no metric "
+                         "scale): it needs sparse depth and align scale_shift (or a metric checkpoint)")
+    return requested
+
+
+def resolve_mode(requested: str | None, has_sparse: bool, default: str | None = None, *, align: str = "off",
+                 supported: frozenset[str] | None = None) -> str:
+    """The mode to run: ``requested``, else ``default``, else inferred from whether sparse depth came.
+
+    With ``align`` other than "off" the sparse depth may serve only the fit (monocular); an inferred
+    mode is then completion only if the estimator (``supported`` modes) can do it.
+
+    Raises:
+        InputError: unknown mode, completion without sparse depth, or monocular with sparse depth
+            (and no alignment to use it for).
+    """
+    completion_ok = supported is None or COMPLETION in supported
+    mode = requested or default or (COMPLETION if has_sparse and completion_ok else MONOCULAR)
     if mode not in REQUEST_MODES:
         raise InputError(f"unknown mode '{mode}'; choose one of: {', '.join(REQUEST_MODES)}")
     if mode == COMPLETION and not has_sparse:
         raise InputError("mode 'completion' needs sparse depth (a 16-bit PNG in mm or a float .npy in m); "
                          "send it, or ask for mode 'monocular'")
-    if mode == MONOCULAR and has_sparse:
+    if mode == MONOCULAR and has_sparse and align == "off":
         raise InputError("mode 'monocular' takes no sparse depth; ask for mode 'completion' to use it, or "
                          "leave the sparse depth out")
     return mode
 
 
 def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
-                  intrinsics: CameraIntrinsics | None, mode: str) -> Prediction:
+                  intrinsics: CameraIntrinsics | None, mode: str, align: str = "off") -> Prediction:
     """Run ``estimator`` once and derive everything a user downloads.
 
     Args:
@@ -97,12 +126,21 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
         intrinsics: intrinsics of ``rgb``; None = :func:`assumed_intrinsics` (reported back).
         mode: "monocular" or "completion", already consistent with ``sparse_depth_m``
             (see :func:`resolve_mode`).
+        align: "off", "scale" or "scale_shift": robust fit of the prediction to ``sparse_depth_m``
+            (see :func:`resolve_align`; required by relative estimators, whose output is never returned
+            as metres unaligned).
 
     Raises:
         ConfigError: the estimator cannot run ``mode``.
         InputError: inconsistent shapes, or completion with no usable sparse measurement.
     """
     check_mode(estimator, mode)
+    if estimator.output_kind != METRIC and (align == "off" or sparse_depth_m is None):
+        raise InputError(f"estimator '{estimator.name}' outputs {estimator.output_kind.replace('_', ' ')} (no metric "
+                         "scale): send sparse depth (LiDAR) to align it to, with align scale_shift (or auto)")
+    if align != "off" and sparse_depth_m is None:
+        raise InputError(f"align {align} fits the prediction to sparse depth: send sparse depth (LiDAR), or "
+                         "align off")
     height, width = rgb.shape[:2]
     if sparse_depth_m is not None and not sparse_valid_mask(sparse_depth_m).any():
         raise InputError("sparse depth holds no valid measurement (all zero, NaN or negative)")
@@ -110,7 +148,9 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
     if intrinsics is not None and (intrinsics.width, intrinsics.height) != (width, height):
         raise InputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is "
                          f"{width}x{height}")
-    pipeline = DepthPipeline(estimator, _DOWNLOAD_SETTINGS)
+    settings = dataclasses.replace(_DOWNLOAD_SETTINGS, align=align)
+    align_to = sparse_depth_m if align != "off" else None
+    pipeline = DepthPipeline(estimator, settings)
     sparse_in = sparse_depth_m if mode == COMPLETION else None
     if intrinsics is None and estimator.estimates_focal:
         # the estimator measures the focal length itself: estimate first, then build the intrinsics
@@ -122,11 +162,13 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
             raise InputError(f"estimator '{estimator.name}' made no focal-length estimate for this image; "
                              "give the camera intrinsics")
         intrinsics = centred_intrinsics(estimate.estimated_focal_px, width, height)
-        result = pipeline.finish(estimate, rgb, intrinsics, inference_s=elapsed)
+        result = pipeline.finish(estimate, rgb, intrinsics, settings, align_to, inference_s=elapsed)
     else:
         if intrinsics is None:
             intrinsics = assumed_intrinsics(width, height)
-        result = pipeline.process(rgb, sparse_in, intrinsics)
+        result = pipeline.process(rgb, sparse_in, intrinsics, settings, align_to)
+    if align != "off" and result.alignment is None:  # asked for: never a silently unaligned answer
+        raise InputError(f"could not align the prediction to the sparse depth: {result.alignment_error}")
     if result.focal_from_estimate and result.estimated_focal_px is not None:
         focal_px, focal_source = result.estimated_focal_px, FOCAL_ESTIMATED
     else:
@@ -138,4 +180,5 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
                       points_rgb=result.cloud.rgb, intrinsics=intrinsics, intrinsics_assumed=assumed, mode=mode,
                       depth_range_m=depth_range, elapsed_s=result.timings_s["inference"],
                       focal_px=float(focal_px), focal_source=focal_source,
-                      estimated_focal_px=result.estimated_focal_px)
+                      estimated_focal_px=result.estimated_focal_px, output_kind=estimator.output_kind,
+                      alignment=result.alignment)

@@ -19,7 +19,7 @@ import numpy as np
 
 from lingbot_depth_ros.cli.camera_info import load_camera_info_yaml
 from lingbot_depth_ros.cli.scene_analysis import add_analysis_arguments, analyse, request_from_args, write_analysis
-from lingbot_depth_ros.cli.pipeline import REQUEST_MODES, Prediction, predict_depth, resolve_mode
+from lingbot_depth_ros.cli.pipeline import ALIGN_CHOICES, REQUEST_MODES, resolve_align, Prediction, predict_depth, resolve_mode
 from lingbot_depth_ros.progress import ProgressBar
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES, DepthEstimator, create_estimator
@@ -54,9 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: completion when sparse depth is given, else monocular")
     parser.add_argument("--estimator", choices=sorted(ESTIMATOR_FACTORIES), default="classical",
                         help="depth estimator (monocular needs 'lingbot' with a checkpoint)")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="LingBot-Depth checkpoint (lingbot only)")
-    parser.add_argument("--device", default=None, help="torch device for 'lingbot' (e.g. cpu, cuda)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="learned estimators: lingbot model.pt, or a Hugging Face checkpoint folder / repo id "
+                             "(resolved through the local HF cache); default: the estimator's default repo id")
+    parser.add_argument("--device", default=None, help="torch device of a learned estimator (e.g. cpu, cuda)")
     add_model_arguments(parser)
+    parser.add_argument("--align", choices=ALIGN_CHOICES, default="auto",
+                        help="robust fit of the prediction to --sparse-depth: scale or scale_shift (relative estimators "
+                             "need it; their output is never written as metres unaligned); auto (default) = "
+                             "scale_shift for relative estimators, off for metric ones")
     parser.add_argument("--out", type=Path, default=Path("lingbot_depth_out"),
                         help="output folder (created if missing; must be writable)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
@@ -74,6 +80,8 @@ MODEL_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
     "ensemble_size": (("marigold",), "ensemble_size"),
     "processing_resolution": (("marigold",), "processing_resolution"),
     "seed": (("marigold",), "seed"),
+    "input_size": (("depth_anything", "prompt_depth_anything"), "input_size"),
+    "prompt_max_side": (("prompt_depth_anything",), "prompt_max_side"),
 }
 
 
@@ -92,6 +100,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--processing-resolution", type=int, default=None,
                        help="marigold: longer side [px] processed (0 = the checkpoint's default)")
     group.add_argument("--seed", type=int, default=None, help="marigold: noise seed (same image -> same depth)")
+    group.add_argument("--input-size", type=int, default=None,
+                       help="depth_anything / prompt_depth_anything: processor resize side [px] (multiple of 14; "
+                            "0 = the checkpoint's)")
+    group.add_argument("--prompt-max-side", type=int, default=None,
+                       help="prompt_depth_anything: longer side [px] of the low-resolution LiDAR prompt (default 256)")
 
 
 def model_options(args: argparse.Namespace) -> dict[str, object]:
@@ -218,9 +231,15 @@ def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace,
     if sparse is not None and sparse.shape != rgb.shape[:2]:
         raise InputError(f"{job.sparse} is {sparse.shape[1]}x{sparse.shape[0]} but {job.image} is "
                          f"{rgb.shape[1]}x{rgb.shape[0]}")
-    mode = resolve_mode(args.mode, sparse is not None)
+    align = resolve_align(estimator, args.align)
+    mode = resolve_mode(args.mode, sparse is not None, align=align, supported=estimator.supported_modes)
     intrinsics = _intrinsics_for(args, camera_info, rgb.shape[1], rgb.shape[0])
-    prediction = predict_depth(estimator, rgb, sparse, intrinsics, mode)
+    prediction = predict_depth(estimator, rgb, sparse, intrinsics, mode, align)
+    if prediction.alignment is not None:
+        a = prediction.alignment
+        print(f"{job.image.name}: {prediction.output_kind} output aligned to the sparse depth in {a.space} "
+              f"(scale {a.scale:.4g}, shift {a.shift:.4g}, inliers {a.inlier_ratio:.2f} of {a.n_points})",
+              file=sys.stderr)
     if prediction.focal_source != "assumed" or prediction.estimated_focal_px is not None:
         print(f"{job.image.name}: {focal_text(prediction)}", file=sys.stderr)
     try:
@@ -239,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         jobs = collect_jobs(args.image, args.sparse_depth)
         if args.mode is not None:  # fail before loading a model when the mode cannot work at all
-            resolve_mode(args.mode, jobs[0].sparse is not None)
+            resolve_mode(args.mode, jobs[0].sparse is not None, align="scale" if args.align != "off" else "off")
         if args.max_pixels <= 0:
             raise InputError(f"--max-pixels must be > 0, got {args.max_pixels}")
         camera_info = load_camera_info_yaml(args.camera_info) if args.camera_info is not None else None

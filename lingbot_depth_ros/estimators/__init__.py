@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from lingbot_depth_ros.errors import ConfigError
-from lingbot_depth_ros.estimators.base import (AUTO, COMPLETION, MODES, MONOCULAR, DepthEstimate,
-                                               DepthEstimator)
+from lingbot_depth_ros.estimators.base import (AUTO, COMPLETION, METRIC, MODES, MONOCULAR, OUTPUT_KINDS,
+                                               RELATIVE_DEPTH, RELATIVE_DISPARITY, DepthEstimate, DepthEstimator)
 
 
 def _classical(**options: Any) -> DepthEstimator:
@@ -29,10 +29,42 @@ def _lingbot(**options: Any) -> DepthEstimator:
     return LingbotEstimator(**options)
 
 
+def _depth_pro(**options: Any) -> DepthEstimator:
+    from lingbot_depth_ros.optional import require
+    require("estimator 'depth_pro'", "torch", "transformers")
+    from lingbot_depth_ros.estimators.depth_pro import DepthProEstimator
+    return DepthProEstimator(**options)
+
+
+def _marigold(**options: Any) -> DepthEstimator:
+    from lingbot_depth_ros.optional import require
+    require("estimator 'marigold'", "torch", "transformers", "diffusers", "scipy")
+    from lingbot_depth_ros.estimators.marigold import MarigoldEstimator
+    return MarigoldEstimator(**options)
+
+
+def _depth_anything(**options: Any) -> DepthEstimator:
+    from lingbot_depth_ros.optional import require
+    require("estimator 'depth_anything'", "torch", "transformers", "PIL")
+    from lingbot_depth_ros.estimators.depth_anything import DepthAnythingEstimator
+    return DepthAnythingEstimator(**options)
+
+
+def _prompt_depth_anything(**options: Any) -> DepthEstimator:
+    from lingbot_depth_ros.optional import require
+    require("estimator 'prompt_depth_anything'", "torch", "transformers", "PIL")
+    from lingbot_depth_ros.estimators.prompt_depth_anything import PromptDepthAnythingEstimator
+    return PromptDepthAnythingEstimator(**options)
+
+
 ESTIMATOR_FACTORIES: dict[str, Callable[..., DepthEstimator]] = {
     "classical": _classical,
     "nearest": _nearest,
     "lingbot": _lingbot,
+    "depth_anything": _depth_anything,
+    "prompt_depth_anything": _prompt_depth_anything,
+    "depth_pro": _depth_pro,
+    "marigold": _marigold,
 }
 
 
@@ -63,9 +95,27 @@ def check_mode(estimator: DepthEstimator, mode: str) -> None:
     needed = {COMPLETION} if mode == AUTO else {mode}
     missing = needed - set(estimator.supported_modes)
     if missing:
+        hint = ""
+        if estimator.supported_modes == {MONOCULAR}:
+            hint = ("; for a camera + LiDAR robot run it with mode:=monocular and align_to_sparse:=scale_shift "
+                    "(the LiDAR then only fits its scale), or pick a completion estimator")
         raise ConfigError(f"estimator '{estimator.name}' cannot run mode '{mode}': it does not support "
                           f"{', '.join(sorted(missing))} (it supports "
-                          f"{', '.join(sorted(estimator.supported_modes)) or 'nothing'})")
+                          f"{', '.join(sorted(estimator.supported_modes)) or 'nothing'}){hint}")
+
+
+def check_output_alignment(estimator: DepthEstimator, align_to_sparse: str) -> None:
+    """Raise ConfigError if ``estimator``'s output is relative and ``align_to_sparse`` is off.
+
+    A relative output (affine-invariant depth or disparity, ``output_kind`` != "metric") has no unit:
+    the node publishes it only after fitting it to the frame's sparse depth (``align_to_sparse``), never
+    as metres unaligned.
+    """
+    if estimator.output_kind != METRIC and align_to_sparse == "off":
+        raise ConfigError(f"estimator '{estimator.name}' outputs {estimator.output_kind.replace('_', ' ')} "
+                          "(no metric scale), so it needs align_to_sparse:=scale_shift (fit to the LiDAR / sparse "
+                          "depth of each frame; with mode:=monocular the sparse input is used only for the fit), "
+                          "or a metric checkpoint")
 
 
 def auto_fallback(estimator: DepthEstimator) -> bool:
@@ -73,5 +123,6 @@ def auto_fallback(estimator: DepthEstimator) -> bool:
     return MONOCULAR in estimator.supported_modes
 
 
-__all__ = ["AUTO", "COMPLETION", "MODES", "MONOCULAR", "DepthEstimate", "DepthEstimator",
-           "ESTIMATOR_FACTORIES", "auto_fallback", "check_mode", "create_estimator"]
+__all__ = ["AUTO", "COMPLETION", "METRIC", "MODES", "MONOCULAR", "OUTPUT_KINDS", "RELATIVE_DEPTH",
+           "RELATIVE_DISPARITY", "DepthEstimate", "DepthEstimator", "ESTIMATOR_FACTORIES", "auto_fallback",
+           "check_mode", "check_output_alignment", "create_estimator"]

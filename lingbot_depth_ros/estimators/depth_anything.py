@@ -55,7 +55,7 @@ class DepthAnythingEstimator(HFDepthEstimator):
     model_class = "DepthAnythingForDepthEstimation"
     example_repo = "depth-anything/Depth-Anything-V2-Small-hf"
 
-    def __init__(self, checkpoint: str, device: str = "auto", precision: str = "bf16",
+    def __init__(self, checkpoint: str | None = None, device: str = "auto", precision: str = "bf16",
                  input_size: int | None = None, cache_dir: str | Path | None = None) -> None:
         self.input_size = check_input_size(input_size, self.name)
         super().__init__(checkpoint, device=device, precision=precision, cache_dir=cache_dir)

@@ -189,7 +189,8 @@ class HFDepthEstimator(DepthEstimator):
     ``_estimate`` using :meth:`run_model`.
 
     Args:
-        checkpoint: a local folder in the Hugging Face layout or a repo id (see :func:`resolve_hf_checkpoint`).
+        checkpoint: a local folder in the Hugging Face layout or a repo id (see :func:`resolve_hf_checkpoint`);
+            None = ``example_repo`` (the estimator's default repo id, from the local HF cache).
         device: 'auto' (CUDA if available), 'cuda', 'cuda:N' or 'cpu'.
         precision: 'fp32', 'fp16' or 'bf16' (see :func:`resolve_precision`).
         cache_dir: Hugging Face hub cache for repo ids (default: huggingface_hub's).
@@ -203,7 +204,7 @@ class HFDepthEstimator(DepthEstimator):
     model_class: str = ""
     example_repo: str = ""
 
-    def __init__(self, checkpoint: str, device: str = "auto", precision: str = "bf16",
+    def __init__(self, checkpoint: str | None = None, device: str = "auto", precision: str = "bf16",
                  cache_dir: str | Path | None = None) -> None:
         import torch
         import transformers
@@ -211,6 +212,7 @@ class HFDepthEstimator(DepthEstimator):
         from lingbot_depth_ros.model.inference import resolve_device
         self.device = resolve_device(device)
         self.dtype, self.precision = resolve_precision(precision, self.device)
+        checkpoint = self.example_repo if checkpoint is None else checkpoint  # the default repo id
         self.folder, self.source = resolve_hf_checkpoint(checkpoint, self.name, self.example_repo,
                                                          cache_dir=cache_dir)
         self.config_dict = read_model_type(self.folder, self.name, self.model_types)

@@ -77,7 +77,7 @@ class PromptDepthAnythingEstimator(HFDepthEstimator):
     model_class = "PromptDepthAnythingForDepthEstimation"
     example_repo = "depth-anything/prompt-depth-anything-vits-hf"
 
-    def __init__(self, checkpoint: str, device: str = "auto", precision: str = "bf16",
+    def __init__(self, checkpoint: str | None = None, device: str = "auto", precision: str = "bf16",
                  input_size: int | None = None, prompt_max_side: int = DEFAULT_PROMPT_MAX_SIDE,
                  cache_dir: str | Path | None = None) -> None:
         self.input_size = check_input_size(input_size, self.name)

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.evaluation.alignment import ALIGNMENT_MODES, align_prediction
 from lingbot_depth_ros.evaluation.bag_messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TYPESTORE, \
     depth_from_message
 from lingbot_depth_ros.evaluation.bags import bag_topics, read_frames, read_raw
@@ -41,6 +42,10 @@ class ReplayOptions:
     ``rate``: multiple of the recorded rate, or None = as fast as the node answers.
     ``publish_tf``: publish the bag's /tf_static (when tf2_msgs is installed; only for a node the
     tool did not start: a started node gets the transform as parameters).
+    ``align``: how a depth map is aligned before scoring: ``none``; ``median`` / ``lstsq`` /
+    ``lstsq_inverse``: per frame to the ground truth (oracle protocols of relative-depth papers, see
+    :mod:`lingbot_depth_ros.evaluation.alignment`); ``sparse``: not here: the node itself fits its
+    output to the LiDAR (``align_to_sparse``), which is what a robot gets.
     """
 
     rate: float | None = 1.0
@@ -55,6 +60,7 @@ class ReplayOptions:
     max_depth_m: float | None = None
     progress: bool = True
     publish_tf: bool = True
+    align: str = "none"
 
 
 @dataclass
@@ -225,6 +231,25 @@ def show_projected_lidar(bag: LoadedBag, projection: Mapping[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------- scoring
+def align_to_ground_truth(pred_m: np.ndarray, gt_m: np.ndarray | None, align: str,
+                          max_depth_m: float | None = None) -> np.ndarray:
+    """``pred_m`` aligned to ``gt_m`` per ``align`` (``none`` / ``sparse``: unchanged; see ReplayOptions).
+
+    Both (H, W) float32 [m]; ground truth beyond ``max_depth_m`` is not used for the fit. A frame the fit
+    fails on (too few pixels) comes back all NaN: it then counts as uncovered, never as unaligned.
+    """
+    if align in ("none", "sparse") or gt_m is None:
+        return pred_m
+    if align not in ALIGNMENT_MODES:
+        raise InputError(f"unknown alignment '{align}'; choose one of: {', '.join(ALIGNMENT_MODES + ('sparse',))}")
+    mask = None if max_depth_m is None else np.nan_to_num(gt_m, nan=np.inf) <= max_depth_m
+    try:
+        aligned, _, _ = align_prediction(pred_m, gt_m, mask, align)
+    except InputError:
+        return np.full(pred_m.shape, np.nan, np.float32)
+    return aligned
+
+
 def score_run(bag: LoadedBag, options: ReplayOptions, label: str, sent_ns: dict[int, int],
               depth_outputs: dict[int, tuple[int, bytes]], points_outputs: dict[int, bytes]
               ) -> tuple[RunResult, Clouds]:
@@ -248,8 +273,9 @@ def score_run(bag: LoadedBag, options: ReplayOptions, label: str, sent_ns: dict[
         receive_times.append(received_ns)
         pred = depth_from_message(TYPESTORE.deserialize_cdr(data, IMAGE_TYPE))
         pred = np.where(pred > 0, pred, np.float32(np.nan)).astype(np.float32)
-        predictions[frame.index] = pred
         gt = frame.inputs.depth_gt_m
+        pred = align_to_ground_truth(pred, gt, options.align, options.max_depth_m)
+        predictions[frame.index] = pred
         outcome = FrameOutcome(frame.index, frame.stamp_ns, answered=True,
                                latency_ms=(received_ns - sent_ns[frame.index]) / 1e6,
                                metrics=score_frame(pred, gt, options.max_depth_m),
@@ -268,7 +294,7 @@ def score_run(bag: LoadedBag, options: ReplayOptions, label: str, sent_ns: dict[
     last_receive = max(receive_times) / 1e9 if receive_times else first_send
     settings = {"rate": "max" if options.rate is None else options.rate, "timeout_s": options.timeout_s,
                 "clock": options.clock, "topics": vars(options.topics), "sent_sparse": options.send_sparse,
-                "sent_lidar": options.send_lidar, "max_depth_m": options.max_depth_m}
+                "sent_lidar": options.send_lidar, "max_depth_m": options.max_depth_m, "align": options.align}
     return RunResult(label=label, outcomes=outcomes, predictions=predictions, first_send_s=first_send,
                      last_receive_s=last_receive, settings=settings), clouds
 

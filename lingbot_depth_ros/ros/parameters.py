@@ -7,6 +7,7 @@ read anywhere; :func:`descriptor` builds the rcl_interfaces descriptor.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from lingbot_depth_ros.colorize import COLORMAPS
@@ -19,8 +20,13 @@ P = ParamSpec
 NODE_PARAMS: tuple[ParamSpec, ...] = (
     # estimator and mode
     P("estimator", "classical", "Depth estimator: classical (weight-free IP-Basic-class completion), nearest "
-      "(nearest-neighbour fill baseline) or lingbot (LingBot-Depth network).",
-      choices=("classical", "nearest", "lingbot"), read_only=True),
+      "(nearest-neighbour fill baseline), lingbot (LingBot-Depth network), depth_anything (Depth Anything "
+      "V1/V2: monocular, relative checkpoints need align_to_sparse), prompt_depth_anything (completion: "
+      "LiDAR-prompted Depth Anything), depth_pro (Apple Depth Pro: "
+      "monocular metric) or marigold (diffusion: monocular relative depth, needs align_to_sparse); README "
+      "'Estimators'.",
+      choices=("classical", "nearest", "lingbot", "depth_anything", "prompt_depth_anything", "depth_pro",
+               "marigold"), read_only=True),
     P("mode", "auto", "auto (completion while sparse depth arrives, otherwise monocular if the estimator can; "
       "a completion-only estimator then publishes nothing and warns), completion (RGB + sparse depth) or "
       "monocular (RGB only; must be supported by the estimator).",
@@ -44,6 +50,10 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     P("camera.rectified", False, "The colour image is rectified (image_rect): geometry (cloud, obstacles, "
       "LiDAR projection) comes from CameraInfo P, without distortion. Otherwise from K (the cloud treats the "
       "raw image as an ideal pinhole; the LiDAR projection applies D).", read_only=True),
+    P("cameras", [], "Camera namespaces served by this one node and its one estimator, e.g. [front, left]: each "
+      "camera has its own inputs, synchronizer and outputs under its name (front/image ... front/depth/image, "
+      "front/points, front/obstacles/*, diagnostics 'front/pipeline'); frames ready at the same time are "
+      "estimated as one batch. Empty: one camera, topics relative to the node's namespace.", read_only=True),
     P("queue_size", 10, "Messages kept per input stream while waiting for a match.", min=1, max=100),
     P("slop_s", 0.05, "Largest stamp difference [s] between the image and the camera_info / sparse depth "
       "of one set.", min=0.0, max=1.0),
@@ -55,7 +65,9 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     P("align_to_sparse", "off", "Fit the estimator's depth to the sparse depth of the same frame with a robust "
       "(RANSAC/IRLS) scale or scale+shift, rejecting disagreeing LiDAR points: for estimators whose depth is "
       "relative or poorly scaled. In monocular mode the node then still subscribes to the sparse input, "
-      "but uses it only for the fit.", choices=("off", "scale", "scale_shift")),
+      "but uses it only for the fit. Disparity outputs (relative Depth Anything) are fitted in inverse depth. "
+      "Required by relative estimators (startup refused with off): their output is never published unaligned.",
+      choices=("off", "scale", "scale_shift")),
     P("align.method", "ransac", "Robust fitting method of align_to_sparse.", choices=("ransac", "irls")),
     P("align.inlier_threshold", 0.05, "Relative depth residual under which a LiDAR point is an inlier of the fit.",
       min=0.001, max=1.0),
@@ -131,10 +143,85 @@ ESTIMATOR_PARAMS: tuple[ParamSpec, ...] = (
       choices=("bf16", "fp32"), read_only=True),
     P("lingbot.resolution_level", 9, "Token budget level 0..9 (1200..3600 ViT tokens): lower is faster.",
       min=0, max=9),
+    P("lingbot.backend", "torch", "torch (the checkpoint, any image size and level) or onnxruntime (an engine "
+      "folder from lingbot-depth-export --onnx: fixed size and level, TensorRT/CUDA/CPU providers).",
+      choices=("torch", "onnxruntime"), read_only=True),
+    P("lingbot.providers", "TensorrtExecutionProvider,CUDAExecutionProvider,CPUExecutionProvider",
+      "onnxruntime backend: execution providers in order of preference; the installed ones are used "
+      "(diagnostics 'estimator' says which one runs).", read_only=True),
+    P("lingbot.engine_dir", "", "onnxruntime backend: folder written by lingbot-depth-export CHECKPOINT DIR --onnx "
+      "(engine.json, model.onnx, model_monocular.onnx).", read_only=True),
+    P("lingbot.trt_cache_dir", "", "onnxruntime backend: TensorRT engine cache folder (built on the first run, "
+      "minutes); empty = <engine_dir>/trt_cache.", read_only=True),
+    P("depth_anything.checkpoint", "depth-anything/Depth-Anything-V2-Small-hf", "Depth Anything V1/V2 checkpoint: "
+      "a local folder in the Hugging Face layout, or a repo id resolved through the local HF cache (downloaded "
+      "only when missing and online). Relative checkpoints output disparity and need align_to_sparse; metric "
+      "fine-tunes (e.g. depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf) publish metres.", read_only=True),
+    P("depth_anything.device", "auto", "Device for Depth Anything: auto (CUDA if available), cuda, cuda:N or cpu.",
+      read_only=True),
+    P("depth_anything.precision", "bf16", "fp32, fp16 or bf16 (reduced precision on CUDA only, bf16 only with "
+      "native support; the CPU runs fp32).", choices=("fp32", "fp16", "bf16"), read_only=True),
+    P("depth_anything.input_size", 0, "Side [px] of the image processor's aspect-preserving resize (rounded to a "
+      "multiple of 14; the checkpoints use 518): smaller is faster and coarser; 0 = the checkpoint's.",
+      min=0, max=4096, none_value=0, read_only=True),
+    P("prompt_depth_anything.checkpoint", "depth-anything/prompt-depth-anything-vits-hf", "Prompt Depth Anything "
+      "checkpoint (vits / vitb / vitl): a local folder in the Hugging Face layout, or a repo id resolved through "
+      "the local HF cache. Completion only: the LiDAR / sparse depth is its prompt.", read_only=True),
+    P("prompt_depth_anything.device", "auto", "Device for Prompt Depth Anything: auto (CUDA if available), cuda, "
+      "cuda:N or cpu.", read_only=True),
+    P("prompt_depth_anything.precision", "bf16", "fp32, fp16 or bf16 (reduced precision on CUDA only; the CPU "
+      "runs fp32).", choices=("fp32", "fp16", "bf16"), read_only=True),
+    P("prompt_depth_anything.input_size", 0, "Side [px] of the image resize (multiple of 14); 0 = the "
+      "checkpoint's.", min=0, max=4096, none_value=0, read_only=True),
+    P("prompt_depth_anything.prompt_max_side", 256, "Longer side [px] of the low-resolution prompt the sparse "
+      "depth is resampled to (mean of the samples per cell, empty cells nearest-filled; the models were trained "
+      "with 256x192 LiDAR depth).", min=8, max=4096, read_only=True),
+    P("depth_pro.checkpoint", "apple/DepthPro-hf", "Depth Pro checkpoint: a local folder in the Hugging Face "
+      "layout, or a repo id resolved through the local HF cache (downloaded only when missing and online).",
+      read_only=True),
+    P("depth_pro.device", "auto", "Device for Depth Pro: auto (CUDA if available), cuda, cuda:N or cpu.",
+      read_only=True),
+    P("depth_pro.precision", "bf16", "fp32, fp16 or bf16 (reduced precision on CUDA only; the CPU runs fp32).",
+      choices=("fp32", "fp16", "bf16"), read_only=True),
+    P("depth_pro.use_fov_estimate", False, "Scale Depth Pro's depth with its own focal-length estimate (true) "
+      "or with CameraInfo's fx (false: CameraInfo stays the truth). Either way diagnostics report the estimate "
+      "vs CameraInfo (a calibration check).", read_only=True),
+    P("marigold.checkpoint", "prs-eth/marigold-depth-v1-1", "Marigold pipeline: a local folder in the diffusers "
+      "layout (model_index.json, unet/, vae/...), or a repo id resolved through the local HF cache. Its output is "
+      "relative depth: set align_to_sparse.", read_only=True),
+    P("marigold.device", "auto", "Device for Marigold: auto (CUDA if available), cuda, cuda:N or cpu.",
+      read_only=True),
+    P("marigold.precision", "bf16", "fp32, fp16 or bf16 (reduced precision on CUDA only; the CPU runs fp32).",
+      choices=("fp32", "fp16", "bf16"), read_only=True),
+    P("marigold.denoising_steps", 0, "Diffusion steps per prediction; 0 = the checkpoint's default (v1-1: 4).",
+      min=0, max=100, read_only=True),
+    P("marigold.ensemble_size", 1, "Predictions merged per frame (test-time ensembling): smoother, "
+      "proportionally slower.", min=1, max=20, read_only=True),
+    P("marigold.processing_resolution", 0, "Longer image side [px] Marigold runs at; 0 = the checkpoint's "
+      "default (v1-1: 768).", min=0, max=4096, read_only=True),
+    P("marigold.seed", 0, "Seed of the noise, re-drawn every frame: the same image gives the same depth.",
+      min=0, max=2**31 - 1, read_only=True),
 )
 
-ALL_PARAMS: tuple[ParamSpec, ...] = NODE_PARAMS + ESTIMATOR_PARAMS + NAVIGATION_PARAMS + SURFACE_PARAMS
+# The resolution-level governor of the node (estimators/rate_governor.py): node options, not estimator options.
+GOVERNOR_PARAMS: tuple[ParamSpec, ...] = (
+    P("lingbot.target_hz", 0.0, "Hold this estimator rate [Hz] by moving resolution_level between frames (one "
+      "level down when the mean inference time of the last rate_window forwards exceeds 1/target_hz, one up "
+      "when it is under rate_up_fraction of it; diagnostics show the level in use). Estimators with a "
+      "resolution level (lingbot) only; 0 = off.", min=0.0, max=1000.0),
+    P("lingbot.rate_window", 8, "Forwards averaged per lingbot.target_hz decision (the window restarts after "
+      "every level change).", min=1, max=200),
+    P("lingbot.rate_up_fraction", 0.6, "lingbot.target_hz steps the level up only when the mean inference time "
+      "is below this fraction of the budget (hysteresis).", min=0.1, max=0.95),
+)
+
+ALL_PARAMS: tuple[ParamSpec, ...] = (NODE_PARAMS + ESTIMATOR_PARAMS + GOVERNOR_PARAMS + NAVIGATION_PARAMS
+                                     + SURFACE_PARAMS)
 PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in ALL_PARAMS}
+
+
+_NOT_ESTIMATOR_OPTIONS = frozenset(p.name for p in GOVERNOR_PARAMS)
+_CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*")
 
 
 def estimator_options(estimator: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,7 +229,7 @@ def estimator_options(estimator: str, values: Mapping[str, Any]) -> dict[str, An
     prefix = estimator + "."
     options = {}
     for name, value in values.items():
-        if name.startswith(prefix):
+        if name.startswith(prefix) and name not in _NOT_ESTIMATOR_OPTIONS:
             spec = PARAMS_BY_NAME.get(name)
             none_value = spec.none_value if spec is not None else None
             options[name[len(prefix):]] = None if none_value is not None and value == none_value else value
@@ -157,4 +244,11 @@ def check_consistency(values: Mapping[str, Any]) -> str | None:
     for lo, hi in pairs:
         if lo in values and hi in values and not values[lo] < values[hi]:
             return f"{lo} ({values[lo]}) must be below {hi} ({values[hi]})"
+    cameras = list(values.get("cameras") or [])
+    for camera in cameras:
+        if not _CAMERA_NAME.fullmatch(camera):
+            return (f"cameras: '{camera}' is not a relative ROS namespace (letters, digits, _ and /, starting "
+                    f"with a letter)")
+    if len(set(cameras)) != len(cameras):
+        return f"cameras: a camera is listed twice ({', '.join(cameras)})"
     return check_navigation_consistency(values)

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from lingbot_depth_ros.errors import LingbotDepthError
+from lingbot_depth_ros.evaluation.alignment import ALIGNMENT_MODES
 from lingbot_depth_ros.evaluation.frames import RunResult
 from lingbot_depth_ros.evaluation.node_process import NodeLaunch, private_topics, start_node, stop_node, \
     with_params
@@ -66,6 +67,7 @@ from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.ros.replay_node import replay_run, tf_message_type
 
 _PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+EVAL_ALIGNMENTS = ALIGNMENT_MODES + ("sparse",)
 
 
 def replay_with_node(bag: LoadedBag, options: ReplayOptions, launch: NodeLaunch, label: str
@@ -228,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--depth-topic", default=defaults.depth, help="the node's depth output")
     topics.add_argument("--points-topic", default=defaults.points, help="the node's cloud output")
     topics.add_argument("--no-sparse", action="store_true", help="do not send the sparse depth (monocular runs)")
+    p.add_argument("--align", choices=EVAL_ALIGNMENTS, default="none",
+                   help="alignment before scoring: none; median / lstsq / lstsq_inverse = per frame to the ground "
+                        "truth (oracle protocols for relative-depth models; lstsq_inverse for disparity outputs); "
+                        "sparse = the node fits its output to the LiDAR itself (a started node gets "
+                        "align_to_sparse:=scale_shift and the sparse depth, also in monocular mode). A relative "
+                        "estimator (depth_anything relative, marigold) always needs the node-side fit: use sparse, "
+                        "or --node-param align_to_sparse:=scale_shift with a ground-truth mode")
     topics.add_argument("--send-lidar", action="store_true",
                         help="also send the LiDAR clouds; the bag's /tf_static extrinsics go to a started node as "
                              "lidar.* parameters, and are published (tf2_msgs installed) and printed otherwise")
@@ -242,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--start-node", action="store_true", help="start the depth node as a subprocess")
     node.add_argument("--estimator", default=None, help="estimator of the started node (default classical, or "
                       "the params file's)")
+    node.add_argument("--checkpoint", default=None,
+                      help="checkpoint of the started node's learned estimator: sets <estimator>.checkpoint (a "
+                           "Hugging Face folder or repo id, or a lingbot model.pt)")
     node.add_argument("--mode", default="completion", choices=("completion", "monocular", "auto"))
     node.add_argument("--params-file", type=Path, help="ROS 2 parameters YAML for the started node(s)")
     node.add_argument("--node-param", type=_param, action="append", default=[], metavar="NAME:=VALUE",
@@ -257,16 +269,24 @@ def main(argv: list[str] | None = None) -> int:
     topics = StreamTopics(image=args.image_topic, camera_info=args.camera_info_topic, sparse_depth=args.sparse_topic,
                           lidar_points=args.lidar_topic, depth=args.depth_topic, points=args.points_topic)
     options = ReplayOptions(rate=args.rate, timeout_s=args.timeout_s, wait_s=args.wait_s, topics=topics,
-                            send_sparse=not args.no_sparse and args.mode != "monocular", send_lidar=args.send_lidar,
+                            send_sparse=not args.no_sparse and (args.mode != "monocular" or args.align == "sparse"),
+                            send_lidar=args.send_lidar, align=args.align,
                             record_points=args.record_points, output_qos=args.output_qos, clock=args.clock,
                             max_depth_m=args.max_depth, progress=not args.no_progress)
     launch = None
     if args.start_node:
         estimator = args.estimator or (None if args.params_file else "classical")
-        launch = NodeLaunch(estimator=estimator, mode=args.mode, params_file=args.params_file,
-                            params=dict(args.node_param))
-    elif args.estimator or args.params_file or args.node_param:
-        print("lingbot-depth-eval: error: --estimator/--params-file/--node-param need --start-node",
+        params = dict(args.node_param)
+        if args.align == "sparse":
+            params.setdefault("align_to_sparse", "scale_shift")
+        if args.checkpoint is not None:
+            if estimator is None:
+                print("lingbot-depth-eval: error: --checkpoint needs --estimator", file=sys.stderr)
+                return 2
+            params.setdefault(f"{estimator}.checkpoint", args.checkpoint)
+        launch = NodeLaunch(estimator=estimator, mode=args.mode, params_file=args.params_file, params=params)
+    elif args.estimator or args.params_file or args.node_param or args.checkpoint:
+        print("lingbot-depth-eval: error: --estimator/--checkpoint/--params-file/--node-param need --start-node",
               file=sys.stderr)
         return 2
     try:

@@ -25,7 +25,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lingbot_depth_ros.cli.pipeline import predict_depth, resolve_mode
+from lingbot_depth_ros.cli.pipeline import predict_depth, resolve_align, resolve_mode
+from lingbot_depth_ros.cli.scene_analysis import AnalysisRequest, analyse
 from lingbot_depth_ros.errors import ConfigError, EstimatorError, InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
@@ -33,8 +34,8 @@ from lingbot_depth_ros.server.codec import (PayloadTooLargeError, b64decode_fiel
                                             decode_rgb_image, decode_sparse_depth, encode_npy, encode_png_rgb)
 from lingbot_depth_ros.server.docs import install_docs
 from lingbot_depth_ros.server.limits import RequestLimitsMiddleware, header_timeout_protocol
-from lingbot_depth_ros.server.schemas import (ErrorResponse, HealthResponse, IntrinsicsOut, PredictRequest,
-                                              PredictResponse)
+from lingbot_depth_ros.server.schemas import (AlignmentOut, ErrorResponse, HealthResponse, IntrinsicsOut,
+                                              PredictRequest, PredictResponse)
 
 LOG = logging.getLogger("lingbot_depth_ros.server")
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -156,7 +157,7 @@ def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
     def health() -> HealthResponse:
         return HealthResponse(model=estimator.describe(), estimator=estimator.name,
                               device=estimator_device(estimator), modes=sorted(estimator.supported_modes),
-                              estimates_focal=bool(estimator.estimates_focal),
+                              estimates_focal=bool(estimator.estimates_focal), output_kind=estimator.output_kind,
                               default_mode=default_mode, max_pixels=max_pixels, max_body_bytes=max_body_bytes,
                               max_inflight_bytes=max_inflight_bytes)
 
@@ -172,7 +173,10 @@ def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
 def _predict(estimator: DepthEstimator, body: PredictRequest, default_mode: str | None, max_pixels: int,
              max_body_bytes: int) -> PredictResponse:
     has_sparse = body.sparse_depth is not None
-    mode = resolve_mode(body.mode, has_sparse, default_mode)
+    align = resolve_align(estimator, body.align)
+    mode = resolve_mode(body.mode, has_sparse, default_mode, align=align, supported=estimator.supported_modes)
+    analysis = AnalysisRequest(surfaces=body.surfaces, obstacles=body.obstacles, camera_height_m=body.camera_height_m,
+                               camera_pitch_deg=body.camera_pitch_deg, camera_roll_deg=body.camera_roll_deg)
     rgb = decode_rgb_image(b64decode_field(body.image, "image", max_body_bytes), "image", max_pixels)
     height, width = rgb.shape[:2]
     sparse = None
@@ -187,10 +191,11 @@ def _predict(estimator: DepthEstimator, body: PredictRequest, default_mode: str 
         k = body.camera_intrinsics
         intrinsics = CameraIntrinsics(fx=k.fx, fy=k.fy, cx=k.cx, cy=k.cy, width=width, height=height)
     try:
-        result = predict_depth(estimator, rgb, sparse, intrinsics, mode)
+        result = predict_depth(estimator, rgb, sparse, intrinsics, mode, align)
     except MemoryError as exc:
         raise EstimatorError("out of memory while estimating depth") from exc
     used = result.intrinsics
+    reports = analyse(result.depth_m, used, analysis) if analysis.wanted else {}
     return PredictResponse(
         depth_image=b64encode_bytes(encode_png_rgb(result.colorized)),
         depth_npy=b64encode_bytes(encode_npy(result.depth_m)),
@@ -199,7 +204,11 @@ def _predict(estimator: DepthEstimator, body: PredictRequest, default_mode: str 
         height=height, num_points=int(result.points_xyz.shape[0]),
         intrinsics=IntrinsicsOut(fx=used.fx, fy=used.fy, cx=used.cx, cy=used.cy, assumed=result.intrinsics_assumed),
         inference_s=result.elapsed_s, focal_px=result.focal_px, focal_source=result.focal_source,
-        estimated_focal_px=result.estimated_focal_px)
+        estimated_focal_px=result.estimated_focal_px, output_kind=result.output_kind,
+        alignment=None if result.alignment is None else AlignmentOut(
+            space=result.alignment.space, scale=result.alignment.scale, shift=result.alignment.shift,
+            inlier_ratio=result.alignment.inlier_ratio, num_points=result.alignment.n_points),
+        surfaces=reports.get("surfaces"), obstacles=reports.get("obstacles"))
 
 
 def run_server(*, host: str, port: int, estimator_name: str, estimator_options: dict[str, object],

@@ -6,7 +6,7 @@ The field names and meanings are the contract existing clients use; fields added
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import cv2
 import numpy as np
@@ -67,6 +67,36 @@ class PredictRequest(BaseModel):
                                   "point and takes the focal length from the estimator's own estimate when it "
                                   "makes one (depth_pro), else assumes it equal to the longer image side "
                                   "(either way reported back: focal_px, focal_source)")
+    align: Literal["auto", "off", "scale", "scale_shift"] = Field(
+        default="auto", description="robust fit of the prediction to sparse_depth (scale or scale + shift; the "
+                                    "sparse depth then serves the fit, in monocular mode only the fit). auto: "
+                                    "scale_shift when the estimator's output is relative (a relative output is "
+                                    "never returned as metres unaligned: it needs sparse_depth), else off")
+    surfaces: bool = Field(default=False, description="also return the planar surfaces of the depth (surfaces: "
+                                                      "schema lingbot_depth_ros/surfaces v1, README 'Surfaces')")
+    obstacles: bool = Field(default=False, description="also return the obstacle-sector report (obstacles: the "
+                                                       "node's obstacles/recommendation schema); needs "
+                                                       "camera_height_m")
+    camera_height_m: float | None = Field(
+        default=None, gt=0, le=100, allow_inf_nan=False,
+        description="camera height above the floor [m] for surfaces/obstacles (frame base_link: x forward, z up, "
+                    "floor at z = 0); surfaces without it: heights above the lowest horizontal surface")
+    camera_pitch_deg: float = Field(default=0.0, ge=-90, le=90, allow_inf_nan=False,
+                                    description="camera pitch [deg], > 0 looks down")
+    camera_roll_deg: float = Field(default=0.0, ge=-180, le=180, allow_inf_nan=False,
+                                   description="camera roll [deg] about the viewing direction, > 0 raises the "
+                                               "image's left edge")
+
+
+class AlignmentOut(BaseModel):
+    """The fit of the prediction to the request's sparse depth."""
+
+    space: Literal["depth", "inverse_depth"] = Field(description="depth: aligned = scale * pred + shift; "
+                                                                 "inverse_depth: aligned = 1 / (scale * pred + shift)")
+    scale: float
+    shift: float
+    inlier_ratio: float = Field(description="share of the sparse points within the inlier threshold of the fit")
+    num_points: int = Field(description="sparse points with a prediction, used for the fit")
 
 
 class IntrinsicsOut(BaseModel):
@@ -105,6 +135,16 @@ class PredictResponse(BaseModel):
     estimated_focal_px: float | None = Field(
         default=None, description="the estimator's own focal-length estimate [px], also when the request's "
                                   "intrinsics were used (compare: a calibration check); null when it makes none")
+    output_kind: Literal["metric", "relative_depth", "relative_disparity"] = Field(
+        default="metric", description="what the estimator itself outputs; a relative output is returned only "
+                                      "aligned to the sparse depth (alignment), so depth_npy is always metres")
+    alignment: AlignmentOut | None = Field(default=None, description="the fit applied (align), null when none")
+    surfaces: dict[str, Any] | None = Field(
+        default=None, description="planar surfaces (request surfaces: true): JSON schema lingbot_depth_ros/surfaces "
+                                  "v1 (docs/surfaces.schema.json), frame base_link; null when not requested")
+    obstacles: dict[str, Any] | None = Field(
+        default=None, description="obstacle sectors (request obstacles: true): the node's obstacles/recommendation "
+                                  "JSON (schema lingbot_depth_ros/obstacle_sectors v1); null when not requested")
 
 
 class ErrorResponse(BaseModel):
@@ -124,6 +164,9 @@ class HealthResponse(BaseModel):
     modes: list[str] = Field(description="modes this server's estimator can run")
     estimates_focal: bool = Field(default=False, description="the estimator estimates the focal length itself "
                                                              "(camera_intrinsics optional without loss of scale)")
+    output_kind: str = Field(default="metric", description="metric, relative_depth or relative_disparity: a "
+                                                           "relative estimator needs sparse_depth in every request "
+                                                           "(its output is aligned to it)")
     default_mode: str | None
     max_pixels: int
     max_body_bytes: int

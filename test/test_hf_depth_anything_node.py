@@ -1,0 +1,139 @@
+"""End to end through real node processes on tiny checkpoints: a relative Depth Anything publishes metres only
+aligned to the LiDAR (recovering the scene behind its disparity) and is refused at startup without
+align_to_sparse; Prompt Depth Anything completes the LiDAR into metric depth."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers", reason="the estimators extra is not installed")
+
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
+
+import rclpy  # noqa: E402
+from rclpy.parameter import Parameter as RclpyParameter  # noqa: E402
+
+from lingbot_depth_ros.depth_node import DepthNode  # noqa: E402
+from lingbot_depth_ros.errors import ConfigError  # noqa: E402
+from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
+from lingbot_depth_ros.estimators.hf_testing import save_tiny_depth_anything, save_tiny_prompt_depth_anything  # noqa: E402
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
+from lingbot_depth_ros.ros.image_codec import depth_m_from_image  # noqa: E402
+from ros_harness import node_with_harness  # noqa: E402
+
+pytestmark = pytest.mark.ros
+W, H = 64, 48
+K = CameraIntrinsics(fx=60.0, fy=60.0, cx=31.5, cy=23.5, width=W, height=H)
+
+
+def scene_rgb() -> np.ndarray:
+    v, u = np.mgrid[0:H, 0:W]
+    image = np.stack([u * 4, v * 5, 255 - u * 3], axis=-1).astype(np.uint8)
+    image[10:30, 20:40] = (200, 30, 30)
+    return image
+
+
+def lidar_mm(depth_m: np.ndarray) -> np.ndarray:
+    """Every third pixel of ``depth_m`` as 16UC1 millimetres would carry it [m]."""
+    sparse = np.zeros((H, W), np.float32)
+    sparse[::3, ::3] = np.round(depth_m[::3, ::3] * 1000) / 1000
+    return sparse
+
+
+def wait_for_depth(harness: Any, rgb: np.ndarray, sparse: np.ndarray | None, stamp: int) -> np.ndarray:
+    recorder = harness.recorders["depth/image"]
+    for attempt in range(3):  # the first frames may race the node's subscriptions
+        harness.publish_frame(rgb, K, sparse, stamp + attempt)
+        if recorder.wait(lambda _: any(recorder.by_stamp(stamp + a) is not None for a in range(attempt + 1)), 30):
+            break
+    msg = next((recorder.by_stamp(stamp + a) for a in range(3) if recorder.by_stamp(stamp + a) is not None), None)
+    assert msg is not None, "no depth/image"
+    assert msg.encoding == "32FC1"
+    return depth_m_from_image(msg)
+
+
+def test_relative_depth_anything_publishes_metres_only_aligned_to_the_lidar(tmp_path) -> None:
+    folder = save_tiny_depth_anything(tmp_path / "da")
+    rgb = scene_rgb()
+    disparity = create_estimator("depth_anything", checkpoint=str(folder), device="cpu").estimate(rgb, None, K).depth_m
+    truth = 1.0 / (0.1 * disparity + 0.2)  # the metric scene the disparity is affine-inverse to [m]
+    sparse = lidar_mm(truth)
+    sparse[0, 0:9:3] = 40.0  # wild LiDAR returns the robust fit must reject
+    params = {"estimator": "depth_anything", "mode": "monocular", "depth_anything.checkpoint": str(folder),
+              "depth_anything.device": "cpu", "align_to_sparse": "scale_shift"}
+    with node_with_harness(params, tmp_path / "node.log") as (node, harness):
+        depth = wait_for_depth(harness, rgb, sparse, 1_000_000_000)
+        assert np.isfinite(depth).mean() > 0.99
+        np.testing.assert_allclose(depth, truth, rtol=5e-3)  # metres recovered from the inverse-depth fit
+        # switching the fit off at run time is refused: the output would not be metres
+        client = harness.node.create_client(SetParameters, "/lingbot_depth_node/set_parameters")
+        assert client.wait_for_service(timeout_sec=20)
+        request = SetParameters.Request(parameters=[Parameter(name="align_to_sparse", value=ParameterValue(
+            type=ParameterType.PARAMETER_STRING, string_value="off"))])
+        future = client.call_async(request)
+        deadline = time.monotonic() + 20
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        answer = future.result().results[0]
+        assert not answer.successful and "outputs relative disparity" in answer.reason
+
+
+def test_node_refuses_a_relative_estimator_without_alignment(tmp_path) -> None:
+    """The startup check (main() turns the ConfigError into one FATAL line and exit 1, tested for every
+    ConfigError in test_node_e2e) on a node built in this process with the relative estimator."""
+    relative = create_estimator("depth_anything", checkpoint=str(save_tiny_depth_anything(tmp_path / "da")),
+                                device="cpu")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        with pytest.raises(ConfigError, match="outputs relative disparity .*needs align_to_sparse:=scale_shift"):
+            DepthNode(estimator=relative, context=context,
+                      parameter_overrides=[RclpyParameter("mode", value="monocular")])
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_prompt_depth_anything_node_completes_the_lidar(tmp_path) -> None:
+    folder = save_tiny_prompt_depth_anything(tmp_path / "pda")
+    rgb = scene_rgb()
+    ramp = np.linspace(1.0, 5.0, H, dtype=np.float32)[:, None] * np.ones((1, W), np.float32)
+    sparse = lidar_mm(ramp)
+    expected = create_estimator("prompt_depth_anything", checkpoint=str(folder), device="cpu").estimate(
+        rgb, sparse, K).depth_m
+    params = {"estimator": "prompt_depth_anything", "mode": "completion",
+              "prompt_depth_anything.checkpoint": str(folder), "prompt_depth_anything.device": "cpu"}
+    with node_with_harness(params, tmp_path / "node.log") as (node, harness):
+        depth = wait_for_depth(harness, rgb, sparse, 2_000_000_000)
+        np.testing.assert_allclose(depth, expected, rtol=1e-4)  # metric: published as the model gives it
+        assert 0.5 < np.nanmin(depth) and np.nanmax(depth) < 6.0
+
+
+def test_evaluation_tool_runs_a_relative_estimator_aligned_to_the_lidar(tmp_path) -> None:
+    """lingbot-depth-eval --estimator depth_anything --align sparse: the started node fits each frame to the bag's
+    LiDAR (sent also in monocular mode) and every frame is answered and scored in metres."""
+    import json
+    import subprocess
+    import sys
+
+    from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
+    bag = tmp_path / "bag"
+    write_scene_bag(bag, 2, width=96, height=72, seed=2, lidar_beams=32)
+    folder = save_tiny_depth_anything(tmp_path / "da")
+    out = tmp_path / "eval"
+    result = subprocess.run(
+        [sys.executable, "-m", "lingbot_depth_ros.ros.replay_cli", str(bag), "--out", str(out), "--start-node",
+         "--estimator", "depth_anything", "--checkpoint", str(folder), "--mode", "monocular", "--align", "sparse",
+         "--node-param", "depth_anything.device:=cpu", "--rate", "max", "--pictures", "1", "--no-progress",
+         "--wait-s", "90", "--timeout-s", "30"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "depth_anything: 2/2 frames answered" in result.stdout, result.stdout
+    run = json.loads((out / "report.json").read_text())["runs"][0]
+    assert run["settings"]["align"] == "sparse" and run["settings"]["sent_sparse"] is True
+    assert run["settings"]["node"]["params"]["align_to_sparse"] == "scale_shift"
+    assert run["settings"]["node"]["params"]["depth_anything.checkpoint"] == str(folder)
+    assert run["metrics"]["rmse_mm"] is not None  # scored against the bag's ground truth in metres
