@@ -41,6 +41,43 @@ def test_fuse_scene_bag_with_its_pose_topic(tmp_path: Path, capsys) -> None:
     assert (tmp_path / "out" / "fused_top.png").stat().st_size > 1000
 
 
+def test_scene_bag_pose_topics_and_tum_poses_at_the_image_stamps(tmp_path: Path, capsys) -> None:
+    from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE, matrix_from_pose, matrix_from_tf
+    from lingbot_depth_ros.evaluation.bags import BODY_FROM_OPTICAL, read_raw
+    from lingbot_depth_ros.fusion.poses import pose_to_translation_quaternion
+
+    bag = tmp_path / "bag"
+    write_scene_bag(bag, 3, width=96, height=72, seed=2)
+    gen = SceneGenerator(width=96, height=72, seed=2)
+    by_topic: dict[str, list[np.ndarray]] = {"/tf": [], "/camera/odom": []}
+    for raw in read_raw(bag, list(by_topic)):
+        msg = TYPESTORE.deserialize_cdr(raw.data, raw.msgtype)
+        by_topic[raw.topic].append(matrix_from_tf(msg) if raw.topic == "/tf" else matrix_from_pose(msg))
+    for i in range(3):
+        np.testing.assert_allclose(by_topic["/tf"][i], gen.pose_at(i), atol=1e-9)
+        np.testing.assert_allclose(by_topic["/camera/odom"][i] @ BODY_FROM_OPTICAL, gen.pose_at(i), atol=1e-9)
+    # A TUM file sampled half-way between the frames: fuse interpolates it to each image stamp.
+    tum = tmp_path / "traj.tum"
+    rows = []
+    for k in range(-1, 4):
+        t, q = pose_to_translation_quaternion(gen.pose_at(k + 0.5))  # type: ignore[arg-type]
+        rows.append(f"{(gen.stamp_ns(0) + (k + 0.5) * 1e8) / 1e9:.6f} " + " ".join(f"{v:.9f}" for v in [*t, *q]))
+    tum.write_text("\n".join(rows))
+    assert main(["fuse", str(bag), "--out", str(tmp_path / "o"), "--poses", str(tum), "--voxel", "0.08",
+                 "--no-picture", "--quiet"]) == 0
+    assert main(["fuse", str(bag), "--out", str(tmp_path / "exact"), "--voxel", "0.08", "--no-picture",
+                 "--quiet"]) == 0
+    # Interpolating half-frame samples is within 0.6 mm of the exact poses: the two maps coincide.
+    interpolated, _ = read_ply(tmp_path / "o" / "fused.ply")
+    exact, _ = read_ply(tmp_path / "exact" / "fused.ply")
+    assert len(exact) > 300 and abs(len(interpolated) - len(exact)) <= 0.02 * len(exact)
+    assert np.percentile(nearest_distance(interpolated, exact, 0.08), 95) <= 0.02
+    late = tmp_path / "late.tum"
+    late.write_text("\n".join(rows[3:]))
+    assert main(["fuse", str(bag), "--out", str(tmp_path / "o2"), "--poses", str(late), "--quiet"]) == 2
+    assert "before the first pose" in capsys.readouterr().err
+
+
 def test_fuse_errors_are_one_line(tmp_path: Path, capsys) -> None:
     bag = tmp_path / "bag"
     write_scene_bag(bag, 2, width=64, height=48)

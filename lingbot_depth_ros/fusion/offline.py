@@ -11,7 +11,8 @@ Inputs:
   layout (``.../image_02``) is recognised: ``../calib/calib_cam_to_cam.txt`` and
   ``../velodyne_raw/image_02`` are used by default.
 
-Pose files: see :func:`~lingbot_depth_ros.fusion.poses.read_pose_file` (4x4, KITTI 3x4, TUM).
+Pose files: see :func:`~lingbot_depth_ros.fusion.poses.read_pose_file` (4x4, KITTI 3x4, TUM). A TUM file
+(timestamps in seconds) is interpolated to a bag's image stamps; other files give one pose per frame in order.
 """
 
 from __future__ import annotations
@@ -187,9 +188,11 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
     if not frames:
         raise InputError(f"{source}: no frames")
     if poses_file is not None:
-        poses, _ = read_pose_file(poses_file)
+        poses, stamps_s = read_pose_file(poses_file)
         numbers = [Path(f.name).stem for f in frames]
-        if len(poses) != len(frames):
+        if stamps_s is not None and is_bag:
+            poses = _poses_at_stamps(poses, stamps_s, [int(f.name) for f in frames], poses_file)
+        elif len(poses) != len(frames):
             # KITTI-style: one pose per image of the whole drive, the images named by their index
             if not all(n.isdigit() and int(n) < len(poses) for n in numbers):
                 raise InputError(f"{poses_file} has {len(poses)} poses for {len(frames)} frames (and the image "
@@ -232,6 +235,20 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
                                                  title=f"{source.name}: {len(frames)} frames fused"))
     (out / "fusion.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _poses_at_stamps(poses: list[np.ndarray], stamps_s: list[float], frame_stamps_ns: list[int],
+                     path: Path) -> list[np.ndarray]:
+    """TUM poses interpolated (slerp) to the frames' header stamps."""
+    from lingbot_depth_ros.fusion.poses import PoseBuffer
+
+    buffer = PoseBuffer(max_gap_ns=2_000_000_000, max_extrapolation_ns=50_000_000, capacity=len(poses) + 1)
+    for stamp, pose in zip(stamps_s, poses):
+        buffer.add(int(round(stamp * 1e9)), pose)
+    try:
+        return [buffer.lookup(stamp) for stamp in frame_stamps_ns]
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
 
 
 def is_camera_frame_map(poses: list[np.ndarray]) -> bool:
