@@ -17,7 +17,7 @@ pytest.importorskip("transformers", reason="the estimators extra is not installe
 
 from lingbot_depth_ros.cli.main import main as cli_main  # noqa: E402
 from lingbot_depth_ros.errors import CheckpointError, ConfigError, InputError  # noqa: E402
-from lingbot_depth_ros.estimators import check_output_alignment, create_estimator  # noqa: E402
+from lingbot_depth_ros.estimators import check_mode, check_output_alignment, create_estimator  # noqa: E402
 from lingbot_depth_ros.estimators.hf_common import resolve_precision  # noqa: E402
 from lingbot_depth_ros.estimators.hf_testing import (add_to_hf_cache, save_tiny_depth_anything,  # noqa: E402
                                                      save_tiny_prompt_depth_anything)
@@ -174,6 +174,9 @@ def test_pipeline_publishes_relative_depth_only_aligned(relative, rgb) -> None:
     with pytest.raises(ConfigError, match="needs align_to_sparse:=scale_shift"):
         check_output_alignment(relative, "off")
     check_output_alignment(relative, "scale_shift")
+    # the node's default mode (auto = completion while LiDAR arrives) is not for a monocular model: say what is
+    with pytest.raises(ConfigError, match="mode:=monocular and align_to_sparse:=scale_shift"):
+        check_mode(relative, "auto")
 
 
 def test_evaluation_alignment_to_ground_truth() -> None:
