@@ -160,3 +160,49 @@ def test_api_camera_intrinsics_optional_with_depth_pro(checkpoints, rgb) -> None
         depth_cam = np.load(io.BytesIO(base64.b64decode(calibrated["depth_npy"])))
         np.testing.assert_allclose(depth / depth_cam, FOCAL_ESTIMATE / 64.0, rtol=1e-4)
     assert server.process.returncode == 0, server.log()
+
+
+def _marigold_truth(folder: Path, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(truth [m], sparse [m]): a metric scene affine to the tiny Marigold's output, sampled every 4 px."""
+    relative = create_estimator("marigold", checkpoint=str(folder), device="cpu", seed=0).estimate(
+        rgb, None, None).depth_m
+    truth = 3.0 * relative + 1.5
+    sparse = np.zeros_like(truth)
+    sparse[::4, ::4] = truth[::4, ::4]
+    return truth, sparse
+
+
+def test_cli_marigold_writes_metres_only_aligned_to_the_sparse_depth(checkpoints, rgb, tmp_path, capsys) -> None:
+    truth, sparse = _marigold_truth(checkpoints["marigold"], rgb)
+    image, sparse_path = tmp_path / "frame.png", tmp_path / "frame.npy"
+    cv2.imwrite(str(image), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    np.save(sparse_path, sparse)
+    common = ["predict", str(image), "--estimator", "marigold", "--checkpoint", str(checkpoints["marigold"]),
+              "--device", "cpu", "--seed", "0", "--quiet"]
+    assert cli_main(common + ["--out", str(tmp_path / "no_lidar")]) == 2  # relative: no metres without a fit
+    assert "relative depth" in capsys.readouterr().err
+    assert cli_main(common + ["--sparse-depth", str(sparse_path), "--out", str(tmp_path / "out")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "frame_depth.npy"), truth, atol=0.01)
+
+
+@pytest.mark.slow  # a second server process (torch + diffusers import): the CLI test above covers the same path
+def test_api_marigold_aligns_to_the_sparse_depth(checkpoints, rgb) -> None:
+    pytest.importorskip("fastapi", reason="the server extra is not installed")
+    import httpx
+    from server_process import running_cli
+
+    truth, sparse = _marigold_truth(checkpoints["marigold"], rgb)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    buffer = io.BytesIO()
+    np.save(buffer, sparse)
+    body = {"image": base64.b64encode(encoded.tobytes()).decode(),
+            "sparse_depth": base64.b64encode(buffer.getvalue()).decode(), "mode": "monocular"}
+    with running_cli(["serve", "--estimator", "marigold", "--checkpoint", str(checkpoints["marigold"]),
+                      "--device", "cpu", "--seed", "0"], "/health", timeout_s=120) as server:
+        answer = httpx.post(server.url + "/predict", json=body, timeout=60).json()
+        assert answer["status"] == "success", answer
+        depth = np.load(io.BytesIO(base64.b64decode(answer["depth_npy"])))
+        np.testing.assert_allclose(depth, truth, atol=0.01)
+        refused = httpx.post(server.url + "/predict", json={"image": body["image"]}, timeout=60)
+        assert refused.status_code == 400 and "relative depth" in refused.json()["error"]
+    assert server.process.returncode == 0, server.log()
