@@ -47,8 +47,11 @@ def sparse_depth(kind: str, seed: int, shape=(H, W)) -> np.ndarray:
     return depth
 
 
-def compare_paths(network, pre, kinds: list[str], level: int, shape=(H, W)) -> dict[str, float]:
-    """Run one batch (one sample per kind) through both paths; returns the max relative differences."""
+def compare_paths(network, pre, kinds: list[str], level: int, shape=(H, W), *, features: bool = True
+                  ) -> dict[str, float]:
+    """Run one batch (one sample per kind) through both paths; returns the max relative differences.
+
+    ``features``: also compare the encoder features (two more encoder passes)."""
     b = len(kinds)
     rng = np.random.default_rng(level)
     rgb = torch.from_numpy(rng.integers(0, 256, (b, *shape, 3), dtype=np.uint8)).permute(0, 3, 1, 2).float() / 255
@@ -59,9 +62,11 @@ def compare_paths(network, pre, kinds: list[str], level: int, shape=(H, W)) -> d
         dropped = network(inputs.image, inputs.depth, keep, inputs.out_hw)
         masked = network(inputs.image, inputs.depth, keep, inputs.out_hw, key_padding=True)
         # the encoder features too: the tiny model's depth head damps differences (outputs near 2 m)
-        feat_drop, _ = network.encoder(inputs.image, inputs.depth, keep)
-        feat_mask, _ = network.encoder(inputs.image, inputs.depth, keep, key_padding=True)
-        result = {"features": _scaled(feat_mask, feat_drop)}
+        result = {"features": 0.0}
+        if features:
+            feat_drop, _ = network.encoder(inputs.image, inputs.depth, keep)
+            feat_mask, _ = network.encoder(inputs.image, inputs.depth, keep, key_padding=True)
+            result["features"] = _scaled(feat_mask, feat_drop)
         if not bool(keep.any()):
             mono = network(inputs.image, None, None, inputs.out_hw)
             result["mono_depth"] = _rel(mono["depth"], dropped["depth"])
@@ -139,12 +144,14 @@ def test_depth_model_token_path_mask_matches_drop(tmp_path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("level", [0, 5, 9])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_key_padding_mask_equals_token_dropping_reference(level, case) -> None:
-    """Full ViT-L reference config (random weights), 640x480 frames. Minutes per case on a CPU."""
+    """Full ViT-L reference config (random weights, undamped heads), 640x480 frames. Minutes per case on a CPU."""
     network, pre = _reference()
-    res = compare_paths(network, pre, CASES[case], level, shape=(480, 640))
+    res = compare_paths(network, pre, CASES[case], level, shape=(480, 640), features=False)
+    print(f"reference config, level {level}, {case}: {res}")
     assert res["depth"] <= REL_TOL and res["features"] <= REL_TOL, res
     assert res["mask"] <= 1e-5, res
     if "mono_depth" in res:

@@ -2,17 +2,28 @@
 
 Completion feeds the sparse depth to the model; monocular feeds an all-zero depth map (every depth
 token is then dropped), which is how the official model is meant to run without depth.
+
+Backends: ``torch`` (the checkpoint, any size and level) or ``onnxruntime`` (an exported engine
+folder: fixed size and level, providers TensorRT / CUDA / CPU). Either way the uint8 image and the
+sparse depth go to the device once, preprocessing, the output resize and the validity run there,
+and only the published depth (float32, NaN where invalid) comes back.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from typing import Sequence
+
 import numpy as np
 
 from lingbot_depth_ros.errors import CheckpointError, ConfigError, EstimatorError, EstimatorOutOfMemory, InputError
-from lingbot_depth_ros.estimators.base import COMPLETION, MONOCULAR, DepthEstimate, DepthEstimator
+from lingbot_depth_ros.estimators.base import (COMPLETION, MONOCULAR, DepthEstimate, DepthEstimator, validate_rgb,
+                                               validate_sparse)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
 PRECISIONS = ("bf16", "fp32")
+BACKENDS = ("torch", "onnxruntime")
+DEFAULT_PROVIDERS = "TensorrtExecutionProvider,CUDAExecutionProvider,CPUExecutionProvider"
 
 
 def _check_level(level: object) -> int:
@@ -39,22 +50,39 @@ class LingbotEstimator(DepthEstimator):
         precision: 'bf16' (autocast on CUDA; CPU always runs float32) or 'fp32'.
         resolution_level: 0..9, token budget (9 = finest, slowest).
         num_tokens: explicit token budget, overrides ``resolution_level`` when set.
+        backend: 'torch' or 'onnxruntime' (needs ``engine_dir``; ``checkpoint`` is then not read).
+        providers: onnxruntime execution providers in order of preference ('A,B,C'); the installed
+            ones are used, ``describe()`` says which one runs.
+        engine_dir: folder written by ``lingbot-depth-export CHECKPOINT OUT_DIR --onnx``.
+        trt_cache_dir: TensorRT engine cache folder ('' = ``<engine_dir>/trt_cache``).
 
     Raises:
-        CheckpointError: the checkpoint is missing, unsafe, or does not match its config
-            (the message names the file and the problem).
-        ConfigError: invalid device, precision, level or token count.
+        CheckpointError: the checkpoint (engine folder) is missing, unsafe, or does not match its
+            config (the message names the file and the problem).
+        ConfigError: invalid device, precision, level, token count, backend or providers.
     """
 
     name = "lingbot"
     supported_modes = frozenset({COMPLETION, MONOCULAR})
 
-    def __init__(self, checkpoint: str, device: str = "auto", precision: str = "bf16",
-                 resolution_level: int = 9, num_tokens: int | None = None) -> None:
+    def __init__(self, checkpoint: str = "", device: str = "auto", precision: str = "bf16",
+                 resolution_level: int = 9, num_tokens: int | None = None, backend: str = "torch",
+                 providers: str = DEFAULT_PROVIDERS, engine_dir: str = "", trt_cache_dir: str = "") -> None:
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if backend not in BACKENDS:
+            raise ConfigError(f"lingbot.backend must be one of {BACKENDS}, got {backend!r}")
         self._resolution_level = _check_level(resolution_level)
         self._num_tokens = _check_tokens(num_tokens)
+        self.backend = backend
+        if backend == "onnxruntime":
+            from lingbot_depth_ros.optional import require
+            require("lingbot.backend onnxruntime", "torch", "onnxruntime")
+            from lingbot_depth_ros.model.engine_runtime import OnnxDepthModel
+            self.checkpoint = str(engine_dir)
+            self.model = OnnxDepthModel(engine_dir, providers=providers, trt_cache_dir=trt_cache_dir, device=device)
+            self.model.check_budget(self._resolution_level, self._num_tokens)
+            return
         if not checkpoint:
             raise CheckpointError("the lingbot estimator needs a checkpoint: a path to model.pt or a Hugging "
                                   "Face repo id such as robbyant/lingbot-depth-pretrain-vitl-14-v0.5")
@@ -73,7 +101,15 @@ class LingbotEstimator(DepthEstimator):
 
     @resolution_level.setter
     def resolution_level(self, level: int) -> None:
-        self._resolution_level = _check_level(level)
+        level = _check_level(level)
+        if self.backend == "onnxruntime":
+            self.model.check_budget(level)  # ConfigError: the engine's level is fixed at export
+        self._resolution_level = level
+
+    @property
+    def available_levels(self) -> tuple[int, ...]:
+        """Levels :attr:`resolution_level` accepts: 0..9 (torch), the exported one (onnxruntime)."""
+        return (self.model.level,) if self.backend == "onnxruntime" else tuple(range(10))
 
     @property
     def num_tokens(self) -> int | None:
@@ -82,17 +118,62 @@ class LingbotEstimator(DepthEstimator):
 
     @num_tokens.setter
     def num_tokens(self, value: int | None) -> None:
-        self._num_tokens = _check_tokens(value)
+        value = _check_tokens(value)
+        if self.backend == "onnxruntime":
+            self.model.check_budget(None, value)
+        self._num_tokens = value
 
     def describe(self) -> str:
         return f"lingbot: {self.model.describe()}, {self._budget_text()}"
 
     def _estimate(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
                   intrinsics: CameraIntrinsics | None) -> DepthEstimate:
+        return self._run(rgb, sparse_depth_m)[0]
+
+    def estimate_batch(self, frames: Sequence[tuple[np.ndarray, np.ndarray | None, CameraIntrinsics | None]]
+                       ) -> list[DepthEstimate]:
+        """Several frames in as few forwards as possible: one per (image size, completion/monocular) group.
+
+        Args:
+            frames: (rgb (H, W, 3) uint8, sparse_depth_m (H, W) float32 [m] or None, intrinsics or None)
+                per frame (``EstimatorInput`` or plain tuples), as for :meth:`estimate`.
+
+        Returns:
+            One DepthEstimate per frame, in the order given (same values as :meth:`estimate` per frame,
+            up to float rounding of the batched kernels).
+
+        Raises:
+            InputError: a malformed frame (nothing is run). EstimatorError / EstimatorOutOfMemory.
+        """
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for index, (rgb, sparse, intrinsics) in enumerate(frames):
+            self._validate(rgb, sparse, intrinsics)
+            groups[(rgb.shape, sparse is None)].append(index)
+        results: list[DepthEstimate | None] = [None] * len(frames)
+        for (_, monocular), indices in groups.items():
+            rgb = np.stack([frames[i][0] for i in indices])
+            sparse = None if monocular else np.stack([np.asarray(frames[i][1], np.float32) for i in indices])
+            for index, estimate in zip(indices, self._run(rgb, sparse)):
+                results[index] = estimate
+        return results  # type: ignore[return-value]
+
+    def _validate(self, rgb: np.ndarray, sparse: np.ndarray | None, intrinsics: CameraIntrinsics | None) -> None:
+        validate_rgb(rgb)
+        if sparse is not None:
+            validate_sparse(sparse, rgb.shape[:2])
+        if intrinsics is not None and (intrinsics.width, intrinsics.height) != (rgb.shape[1], rgb.shape[0]):
+            raise InputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is "
+                             f"{rgb.shape[1]}x{rgb.shape[0]}")
+
+    def _run(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None) -> list[DepthEstimate]:
+        """(H, W, 3) or (B, H, W, 3) frames -> one estimate each; downloads only depth (NaN = invalid)."""
+        import torch
         try:
             out = self.model.infer(rgb, sparse_depth_m, resolution_level=self._resolution_level,
-                                   num_tokens=self._num_tokens)
-        except InputError:
+                                   num_tokens=self._num_tokens, output="torch")
+            published = torch.where(out["valid"], out["depth_m"], torch.full_like(out["depth_m"], float("nan")))
+            depth = self.model.download(published)  # the one device -> host copy: 4 B/px
+        except (InputError, ConfigError):
             raise
         except (RuntimeError, MemoryError) as exc:  # CUDA OOM, driver errors
             detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -101,7 +182,9 @@ class LingbotEstimator(DepthEstimator):
                 raise EstimatorOutOfMemory(f"LingBot-Depth ran out of memory on {self.model.device} at "
                                            f"{self._budget_text()} ({detail})") from exc
             raise EstimatorError(f"LingBot-Depth inference failed on {self.model.device}: {detail}") from exc
-        return DepthEstimate(depth_m=out["depth_m"].astype(np.float32, copy=False), valid=out["valid"])
+        if depth.ndim == 2:
+            depth = depth[None]
+        return [DepthEstimate(depth_m=d, valid=np.isfinite(d)) for d in depth]
 
     def _budget_text(self) -> str:
         return f"num_tokens={self._num_tokens}" if self._num_tokens else f"resolution_level={self._resolution_level}"
@@ -112,7 +195,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
         return True
     text = str(exc).lower()
-    return "out of memory" in text or "can't allocate memory" in text
+    return "out of memory" in text or "can't allocate memory" in text or "failed to allocate memory" in text
 
 
 def _release_cached_memory() -> None:

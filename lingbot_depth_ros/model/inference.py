@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -80,6 +81,28 @@ def backproject_torch(depth_m: torch.Tensor, valid: torch.Tensor, k: torch.Tenso
     return torch.stack([(u - cx) * z / fx, (v - cy) * z / fy, z], dim=-1)
 
 
+@dataclass
+class TransferCounter:
+    """Bytes across the host/device boundary (uploads of inputs, downloads of results).
+
+    Counted where the data crosses it in the code (numpy -> device tensor, device tensor -> numpy),
+    also when the device is the CPU (where those are no-copy views), so CPU runs show what a GPU
+    would move. ``frames`` counts images (batch samples).
+    """
+
+    host_to_device_bytes: int = 0
+    device_to_host_bytes: int = 0
+    frames: int = 0
+
+    def reset(self) -> None:
+        self.host_to_device_bytes = self.device_to_host_bytes = self.frames = 0
+
+    def per_frame_mb(self) -> tuple[float, float]:
+        """(upload, download) MB per frame (1 MB = 1e6 bytes)."""
+        n = max(self.frames, 1)
+        return self.host_to_device_bytes / n / 1e6, self.device_to_host_bytes / n / 1e6
+
+
 class DepthModel:
     """A loaded LingBot-Depth network ready for :meth:`infer`.
 
@@ -102,6 +125,7 @@ class DepthModel:
         if token_path not in TOKEN_PATHS:
             raise ConfigError(f"token_path must be one of {TOKEN_PATHS}, got {token_path!r}")
         self.token_path = token_path
+        self.transfers = TransferCounter()
         self.network = network.eval()
         self.preprocessor = preprocessor
         self.device = torch.device(device)
@@ -141,6 +165,8 @@ class DepthModel:
                                  f"dtype {rgb.dtype}")
             batched = rgb.ndim == 4
             tensor = torch.from_numpy(np.ascontiguousarray(rgb if batched else rgb[None]))
+            self.transfers.host_to_device_bytes += tensor.nbytes  # uint8 up: 3 B/px
+            self.transfers.frames += tensor.shape[0]
             tensor = tensor.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
             return tensor, batched
         if isinstance(rgb, torch.Tensor):
@@ -159,6 +185,7 @@ class DepthModel:
             if depth.dtype.kind != "f":
                 raise InputError(f"sparse depth must be float metres, got dtype {depth.dtype}")
             depth = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))
+            self.transfers.host_to_device_bytes += depth.nbytes
         if not isinstance(depth, torch.Tensor):
             raise InputError(f"sparse depth must be a numpy array or a torch tensor, got {type(depth).__name__}")
         if depth.ndim == 2:
@@ -258,5 +285,11 @@ class DepthModel:
         if not batched:
             result = {key: value[0] for key, value in result.items()}
         if output == "numpy":
+            self.transfers.device_to_host_bytes += sum(v.nbytes for v in result.values())
             return {key: value.cpu().numpy() for key, value in result.items()}
         return result
+
+    def download(self, tensor: torch.Tensor) -> np.ndarray:
+        """Device tensor -> numpy, counted in :attr:`transfers`."""
+        self.transfers.device_to_host_bytes += tensor.nbytes
+        return tensor.cpu().numpy()
