@@ -239,6 +239,7 @@ class DepthNode(Node):
             with self.work_ready:
                 while not self._stopping and all(c.slot is None for c in self.channels):
                     self.work_ready.wait()
+                self._gather_batch()
                 if self._stopping:
                     return
                 taken = [(c, c.take()) for c in self.channels if c.slot is not None]
@@ -248,6 +249,18 @@ class DepthNode(Node):
             except Exception as exc:  # noqa: BLE001 - a frame must never take the node down
                 for channel, _ in taken:
                     channel.fail(exc)
+
+    def _gather_batch(self) -> None:
+        """Several cameras: wait up to batch_wait_s (``work_ready`` held) for the sets of the other cameras that
+        are publishing, so frames of one instant share one forward instead of queueing behind each other."""
+        if len(self.channels) < 2 or self._stopping:
+            return
+        deadline = time.monotonic() + self.values["batch_wait_s"]
+        while not self._stopping:
+            now = time.monotonic()
+            if now >= deadline or not any(c.slot is None and c.publishing(now) for c in self.channels):
+                return
+            self.work_ready.wait(deadline - now)
 
     def _process(self, taken: list, settings: OutputSettings) -> None:
         """Convert each camera's set, estimate them as one batch, publish each camera's products."""

@@ -170,3 +170,28 @@ def test_no_cameras_is_the_single_camera_node(frames) -> None:
     with multi_camera_node(create_estimator("classical"), [], mode="completion") as (node, _):
         assert len(node.channels) == 1 and node.channels[0].camera == ""
         assert node.pub_depth.topic_name == "/depth/image"
+
+
+def test_frames_of_one_instant_share_a_forward_and_a_silent_camera_is_not_waited_for(frames) -> None:
+    estimator = BatchRecorder()
+    # a long wait: it ends as soon as every publishing camera's set is there, and never for a silent one
+    with multi_camera_node(estimator, CAMERAS, mode="completion", batch_wait_s=5.0) as (node, harnesses):
+        stamp = 13_000_000_000_000
+        for _ in range(4):  # both cameras, same stamp, a few ms apart: one batch each time
+            stamp += 100_000_000
+            for camera in CAMERAS:
+                f = frames[camera]
+                harnesses[camera].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamp)
+            for camera in CAMERAS:
+                rec = harnesses[camera].recorders["depth/image"]
+                assert rec.wait(lambda msgs: any(stamp_of(m) == stamp for m in msgs), 4.0), camera
+        assert estimator.batches == [2, 2, 2, 2], estimator.batches
+        time.sleep(1.2)  # left stops publishing: front's frames are no longer held back for it
+        estimator.batches.clear()
+        f = frames["front"]
+        for _ in range(3):
+            stamp += 100_000_000
+            harnesses["front"].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamp)
+            rec = harnesses["front"].recorders["depth/image"]
+            assert rec.wait(lambda msgs: any(stamp_of(m) == stamp for m in msgs), 4.0), "held back for left"
+        assert estimator.batches == [1, 1, 1]

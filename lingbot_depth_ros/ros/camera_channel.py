@@ -308,6 +308,11 @@ class CameraChannel:
                 self.warn(reason)
 
     # -- processing (worker thread) ----------------------------------------------------------
+    def publishing(self, now: float) -> bool:
+        """Images arrived within the last second (a camera worth waiting for when batching)."""
+        age = self.rates[IMAGE].age_s(now)
+        return age is not None and age < 1.0
+
     def take(self) -> tuple[SyncedSet, float] | None:
         """The waiting set (call with the node's ``work_ready`` held)."""
         taken, self.slot = self.slot, None

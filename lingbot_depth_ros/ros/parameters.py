@@ -54,6 +54,9 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
       "camera has its own inputs, synchronizer and outputs under its name (front/image ... front/depth/image, "
       "front/points, front/obstacles/*, diagnostics 'front/pipeline'); frames ready at the same time are "
       "estimated as one batch. Empty: one camera, topics relative to the node's namespace.", read_only=True),
+    P("batch_wait_s", 0.01, "cameras: when one camera's set is ready, wait up to this long [s] for the sets of the "
+      "other cameras that are publishing, so frames of one instant share one forward instead of queueing behind "
+      "each other; 0 = take whatever is ready.", min=0.0, max=10.0),
     P("queue_size", 10, "Messages kept per input stream while waiting for a match.", min=1, max=100),
     P("slop_s", 0.05, "Largest stamp difference [s] between the image and the camera_info / sparse depth "
       "of one set.", min=0.0, max=1.0),
