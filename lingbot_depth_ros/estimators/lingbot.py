@@ -167,12 +167,9 @@ class LingbotEstimator(DepthEstimator):
 
     def _run(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None) -> list[DepthEstimate]:
         """(H, W, 3) or (B, H, W, 3) frames -> one estimate each; downloads only depth (NaN = invalid)."""
-        import torch
-        try:
-            out = self.model.infer(rgb, sparse_depth_m, resolution_level=self._resolution_level,
-                                   num_tokens=self._num_tokens, output="torch")
-            published = torch.where(out["valid"], out["depth_m"], torch.full_like(out["depth_m"], float("nan")))
-            depth = self.model.download(published)  # the one device -> host copy: 4 B/px
+        try:  # the one device -> host copy: the published depth, 4 B/px
+            depth = self.model.infer_published(rgb, sparse_depth_m, resolution_level=self._resolution_level,
+                                               num_tokens=self._num_tokens)
         except (InputError, ConfigError):
             raise
         except (RuntimeError, MemoryError) as exc:  # CUDA OOM, driver errors

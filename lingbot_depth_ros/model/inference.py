@@ -289,6 +289,17 @@ class DepthModel:
             return {key: value.cpu().numpy() for key, value in result.items()}
         return result
 
+    def infer_published(self, rgb: np.ndarray, sparse_depth: np.ndarray | None = None, *, resolution_level: int = 9,
+                        num_tokens: int | None = None) -> np.ndarray:
+        """What the node publishes: (H, W) / (B, H, W) float32 depth [m], NaN where not valid.
+
+        Everything (preprocessing, network, output resize, validity) runs on the device; the uint8
+        image and the sparse depth go up once and this one float32 array comes back (4 B/px).
+        """
+        out = self.infer(rgb, sparse_depth, resolution_level=resolution_level, num_tokens=num_tokens, output="torch")
+        depth = out["depth_m"]
+        return self.download(torch.where(out["valid"], depth, torch.full_like(depth, float("nan"))))
+
     def download(self, tensor: torch.Tensor) -> np.ndarray:
         """Device tensor -> numpy, counted in :attr:`transfers`."""
         self.transfers.device_to_host_bytes += tensor.nbytes
