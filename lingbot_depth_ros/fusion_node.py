@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import SetParametersResult
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -39,7 +40,7 @@ from lingbot_depth_ros.ros.camera_info import intrinsics_from_camera_info
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.ros.diagnostics import OK, WARN, StatusWrapper, Updater
-from lingbot_depth_ros.ros.fusion_params import FUSION_PARAMS, check_values
+from lingbot_depth_ros.ros.fusion_params import FUSION_PARAMS, PARAMS_BY_NAME, check_values
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, rgb_from_image
 
 
@@ -121,11 +122,30 @@ class DepthFusionNode(Node):
         if v["fusion.publish_rate_hz"] > 0:
             self.create_timer(1.0 / v["fusion.publish_rate_hz"], self.publish_cloud)
         self.create_service(Trigger, "~/save_mesh", self._on_save_mesh)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.diagnostics = Updater(self, period_s=1.0, hardware_id=v["fusion.device"])
         self.diagnostics.add("fusion", self._diagnose)
         self.get_logger().info(f"ready: fusing {', '.join(n or '(this namespace)' for n in namespaces)} with poses "
                                f"from {self.source}, voxel {v['fusion.voxel_size_m']:g} m, "
                                f"at most {v['fusion.max_blocks']} blocks, device {v['fusion.device']}")
+
+    def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
+        """Live changes of the non-read-only parameters (rate, mounting, publish voxel); the rest need a restart."""
+        changed = dict(self.values)
+        for param in params:
+            spec = PARAMS_BY_NAME.get(param.name)
+            if spec is None:
+                continue
+            if spec.read_only:
+                return SetParametersResult(successful=False, reason=f"{param.name} is read-only: restart the node")
+            changed[param.name] = float(param.value) if isinstance(spec.default, float) and isinstance(
+                param.value, int) else param.value
+        try:
+            check_values(changed)
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self.values = changed
+        return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ inputs
     def _warn_once(self, key: str, text: str) -> None:

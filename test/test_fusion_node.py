@@ -177,6 +177,13 @@ def test_fusion_node_refuses_bad_parameters_and_missing_tf() -> None:
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
+        node = DepthFusionNode(context=context)
+        assert node.set_parameters([Parameter("fusion.integration_rate_hz", value=2.0)])[0].successful
+        assert node.values["fusion.integration_rate_hz"] == 2.0
+        refused = node.set_parameters([Parameter("fusion.voxel_size_m", value=0.1)])[0]
+        assert not refused.successful and "read-only" in refused.reason
+        assert not node.set_parameters([Parameter("fusion.integration_rate_hz", value=-1.0)])[0].successful
+        node.destroy_node()
         with pytest.raises(ConfigError, match="min_depth_m"):
             DepthFusionNode(context=context, parameter_overrides=[Parameter("fusion.min_depth_m", value=8.0),
                                                                   Parameter("fusion.max_depth_m", value=5.0)])
