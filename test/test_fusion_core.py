@@ -87,7 +87,8 @@ def test_pose_files_kitti_tum_and_matrices(tmp_path) -> None:
     kitti.write_text("\n".join(" ".join(f"{v:.12f}" for v in p[:3].ravel()) for p in poses))
     tum = tmp_path / "tum.txt"
     tum.write_text("# timestamp tx ty tz qx qy qz qw\n" + "\n".join(
-        f"{1.5 + i} {0.1 * i} 0 0 0 0 {math.sin(math.radians(5 * i))} {math.cos(math.radians(5 * i))}" for i in range(3)))
+        f"{1.5 + i} {0.1 * i} 0 0 0 0 {math.sin(math.radians(5 * i))} {math.cos(math.radians(5 * i))}"
+        for i in range(3)))
     rows = tmp_path / "rows.txt"
     rows.write_text("\n\n".join("\n".join(" ".join(f"{v:.12f}" for v in r) for r in p) for p in poses))
     for path in (kitti, tum, rows):

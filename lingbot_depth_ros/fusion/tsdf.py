@@ -32,7 +32,8 @@ class FusionConfig:
     voxel_size_m: voxel edge [m]. truncation_voxels: TSDF truncation distance in voxels.
     min_depth_m, max_depth_m: depth range integrated [m]. max_weight: per-voxel weight cap (older
     observations fade out after this many frames). weight_threshold: an extracted point / mesh vertex
-    needs more than this weight (about: seen in more than this many frames). block_resolution: voxels per block edge. max_blocks: blocks kept at most
+    needs more than this weight (about: seen in more than this many frames). block_resolution: voxels per
+    block edge. max_blocks: blocks kept at most
     (each holds block_resolution^3 voxels of 20 bytes with colour). max_distance_m: blocks farther than
     this from the latest camera are dropped (0 = never). device: Open3D device, "CPU:0" or "CUDA:0".
     """
@@ -113,7 +114,8 @@ class TsdfFusion:
         return self._o3d.t.geometry.VoxelBlockGrid(
             attr_names=("tsdf", "weight", "color"), attr_dtypes=(o3c.float32, o3c.float32, o3c.float32),
             attr_channels=((1), (1), (3)), voxel_size=self.config.voxel_size_m,
-            block_resolution=self.config.block_resolution, block_count=min(self.config.max_blocks, self._INITIAL_BLOCKS),
+            block_resolution=self.config.block_resolution,
+            block_count=min(self.config.max_blocks, self._INITIAL_BLOCKS),
             device=self._device)
 
     def reset(self) -> None:
