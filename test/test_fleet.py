@@ -70,9 +70,16 @@ def test_offline_depth_equals_the_node_output_bit_for_bit(bags: dict[str, Path],
     from lingbot_depth_ros.ros.image_codec import image_to_numpy
     from lingbot_depth_ros.ros.parameters import estimator_options
 
-    summary = batch([bags["drive_a"]], tmp_path / "out", params=PARAMS, unit_frames=2, workers=1)
+    from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE, stamp_of
+    from lingbot_depth_ros.evaluation.bags import read_raw
+
+    summary = batch([bags["drive_a"]], tmp_path / "out", params=PARAMS, unit_frames=2, workers=1, write="bag")
     assert summary["overall"]["frames_ok"] == 5
     offline = _npy(tmp_path / "out", "drive_a")
+    bag_out = {}  # (topic, stamp) -> message of the output bag
+    for raw in read_raw(tmp_path / "out" / "drive_a" / "bag", ["/camera/points", "/camera/depth/camera_info"]):
+        msg = TYPESTORE.deserialize_cdr(raw.data, raw.msgtype)
+        bag_out[(raw.topic, stamp_of(msg))] = msg
     values = node_values(PARAMS)
     params = {name: value for name, value in values.items() if name.startswith("classical.")}
     params.update({"depth.max_m": 60.0, "cloud.stride": 3})
@@ -86,6 +93,17 @@ def test_offline_depth_equals_the_node_output_bit_for_bit(bags: dict[str, Path],
             mine = offline[str(frame.stamp_ns)]
             assert mine.dtype == np.float32 and mine.shape == published.shape
             assert np.array_equal(mine.view(np.uint32), published.view(np.uint32)), f"frame {i} differs"
+            assert harness.recorders["points"].wait(lambda msgs, n=i + 1: len(msgs) >= n, timeout=30)
+            cloud, my_cloud = harness.recorders["points"].by_stamp(frame.stamp_ns), \
+                bag_out[("/camera/points", frame.stamp_ns)]
+            assert (my_cloud.height, my_cloud.width, my_cloud.point_step) == \
+                (cloud.height, cloud.width, cloud.point_step)
+            assert [(f.name, f.offset) for f in my_cloud.fields] == [(f.name, f.offset) for f in cloud.fields]
+            assert bytes(my_cloud.data) == bytes(cloud.data), f"cloud of frame {i} differs"
+            assert harness.recorders["depth/camera_info"].wait(lambda msgs, n=i + 1: len(msgs) >= n, timeout=30)
+            info, my_info = harness.recorders["depth/camera_info"].by_stamp(frame.stamp_ns), \
+                bag_out[("/camera/depth/camera_info", frame.stamp_ns)]
+            assert np.array_equal(np.asarray(info.k), my_info.k) and np.array_equal(np.asarray(info.p), my_info.p)
     assert len(offline) == 5
 
 
@@ -184,3 +202,60 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["batch", str(DATA / "nyu"), "--out", str(tmp_path / "o"), "--param", "cloud.stride=99"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cloud.stride=99 is above its maximum" in err[0]
+
+
+def _compressed_copy(src: Path, dst: Path) -> None:
+    """``src`` with the colour image as <image>/compressed (png, lossless) and the sparse depth as
+    <sparse>/compressedDepth (16UC1 png), as a bag recorded with image_transport plugins holds them."""
+    from rosbags.rosbag2 import Writer
+
+    from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE, depth_from_message, rgb_from_message
+    from lingbot_depth_ros.evaluation.bags import open_reader
+    from lingbot_depth_ros.io.compressed import compress_depth, compress_image
+
+    compressed_type = "sensor_msgs/msg/CompressedImage"
+    reader = open_reader(src)
+    writer = Writer(dst, version=9)
+    writer.open()
+    connections = {}
+    for connection, log_ns, data in reader.messages():
+        msg = TYPESTORE.deserialize_cdr(bytes(data), connection.msgtype)
+        topic, msgtype = connection.topic, connection.msgtype
+        if topic in ("/camera/image", "/camera/sparse_depth"):
+            payload = compress_image(rgb_from_message(msg), "png") if topic == "/camera/image" else \
+                compress_depth(depth_from_message(msg), "png", "16UC1")
+            msg = TYPESTORE.types[compressed_type](header=msg.header, format=payload.format,
+                                                   data=np.frombuffer(payload.data, dtype=np.uint8))
+            topic, msgtype = topic + ("/compressed" if topic == "/camera/image" else "/compressedDepth"), \
+                compressed_type
+        if topic not in connections:
+            connections[topic] = writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+        writer.write(connections[topic], log_ns, TYPESTORE.serialize_cdr(msg, msgtype))
+    writer.close()
+    reader.close()
+
+
+def test_compressed_bag_gives_the_raw_bags_depth_and_write_bag_adds_the_outputs(bags: dict[str, Path],
+                                                                                  tmp_path: Path) -> None:
+    from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE, image_to_array
+    from lingbot_depth_ros.evaluation.bags import bag_topics, read_raw
+
+    compressed = tmp_path / "drive_b_compressed"
+    _compressed_copy(bags["drive_b"], compressed)
+    assert "/camera/image/compressed" in bag_topics(compressed)
+    out = tmp_path / "out"
+    summary = batch([bags["drive_b"], compressed], out, unit_frames=2, workers=2, write="bag")
+    assert [i["frames_ok"] for i in summary["inputs"]] == [3, 3], summary["inputs"]
+    raw, comp = _npy(out, "drive_b"), _npy(out, "drive_b_compressed")
+    assert raw.keys() == comp.keys() and all(np.array_equal(raw[k], comp[k], equal_nan=True) for k in raw)
+
+    original, written = bag_topics(bags["drive_b"]), bag_topics(out / "drive_b" / "bag")
+    assert {t: written[t] for t in original} == original  # every input message copied
+    assert written["/camera/depth/image"][1] == written["/camera/depth/camera_info"][1] == 3
+    assert written["/camera/points"][1] == 3
+    assert bag_topics(out / "drive_b_compressed" / "bag")["/camera/depth/image"][1] == 3
+    for message in read_raw(out / "drive_b" / "bag", ["/camera/depth/image"]):
+        msg = TYPESTORE.deserialize_cdr(message.data, message.msgtype)
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        assert msg.encoding == "32FC1" and msg.header.frame_id == "camera_optical_frame"
+        assert np.array_equal(image_to_array(msg), raw[str(stamp)], equal_nan=True)

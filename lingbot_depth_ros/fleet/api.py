@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,8 @@ def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str
                                   "inputs": [str(Path(p).resolve()) for p in inputs]})
     config = BatchConfig(inputs=list(inputs), worker=worker, workers=workers, gpus_per_worker=gpus_per_worker,
                          cpus_per_worker=cpus_per_worker, unit_frames=unit_frames, address=address,
-                         progress=progress)
+                         progress=progress, write_bag=write == "bag")
     outcome = BatchRunner(config, on_result).run()
-    if write == "bag":
-        from lingbot_depth_ros.fleet.bag_output import write_output_bags
-
-        write_output_bags(out, outcome, values)
     return write_report(out, outcome)
 
 
@@ -62,4 +59,5 @@ def batch_from_args(args: argparse.Namespace) -> dict[str, Any]:
                              nyu_sparse_points=args.nyu_sparse_points)
     return batch(args.inputs, args.out, params=args.param, estimator=args.estimator, topics=topics, dataset=dataset,
                  workers=args.workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
-                 unit_frames=args.unit_frames, address=args.address, write=args.write, progress=not args.quiet)
+                 unit_frames=args.unit_frames, address=args.address, write=args.write,
+                 progress=not args.quiet and sys.stderr.isatty())

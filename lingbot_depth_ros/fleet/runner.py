@@ -39,6 +39,7 @@ class BatchConfig:
     address: str | None = None
     max_attempts: int = 3
     progress: bool = True
+    write_bag: bool = False  # also a copy of each bag input with the outputs added (fleet/bag_output.py)
 
 
 @dataclass
@@ -149,12 +150,25 @@ class BatchRunner:
         ray, c = self.ray, self.config
         started_ray = _init_ray(ray, c)
         try:
-            return self._run()
+            outcome = self._run()
+            self._release_actors()  # their CPUs/GPUs go to the bag tasks
+            if c.write_bag:
+                from lingbot_depth_ros.fleet.bag_output import write_output_bags
+
+                bags = {i: p for i, p in outcome.input_ids.items() if outcome.kinds.get(i) == "bag"
+                        and i not in outcome.input_errors}
+                outcome.input_errors.update(write_output_bags(ray, Path(c.worker.out_dir), bags, c.worker.values,
+                                                              c.worker.topics))
+            return outcome
         finally:
-            for actor in self.actors:
-                ray.kill(actor)
+            self._release_actors()
             if started_ray:
                 ray.shutdown()
+
+    def _release_actors(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors.clear()
 
     def _run(self) -> RunOutcome:
         ray, c = self.ray, self.config
@@ -188,7 +202,8 @@ class BatchRunner:
                     result: UnitResult = ray.get(future)
                 except Exception as exc:  # noqa: BLE001 - sorted below
                     if _is_worker_death(ray, exc):
-                        self.actors.remove(actor) if actor in self.actors else None
+                        if actor in self.actors:
+                            self.actors.remove(actor)
                         if attempts[unit.key] < c.max_attempts:
                             retried += 1
                             pending.insert(0, unit)  # the unit again, on a fresh worker

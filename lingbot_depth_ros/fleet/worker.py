@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
+from lingbot_depth_ros import estimators
 from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, auto_fallback, check_mode, create_estimator
 from lingbot_depth_ros.evaluation.frames import score_frame
 from lingbot_depth_ros.fleet.params import output_settings
@@ -44,7 +45,6 @@ class WorkerConfig:
     dataset: DatasetOptions = DatasetOptions()
     write_npy: bool = True
     write_png: bool = True
-    keep_outputs: bool = False  # keep depth/cloud in memory for a bag part (--write bag)
 
 
 @dataclass
@@ -105,10 +105,12 @@ class UnitProcessor:
         name = v["estimator"]
         self.estimator = create_estimator(name, **estimator_options(name, v))
         check_mode(self.estimator, v["mode"])
+        check_alignment = getattr(estimators, "check_output_alignment", None)  # relative outputs need a fit
+        if check_alignment is not None:
+            check_alignment(self.estimator, v["align_to_sparse"])
         self.settings = output_settings(v)
         self.pipeline = DepthPipeline(self.estimator, self.settings)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        self.kept: dict[int, tuple[Frame, FrameResult]] = {}
 
     def ping(self) -> str:
         """The worker's id (host:pid); a round trip proves the actor is up."""
@@ -151,8 +153,6 @@ class UnitProcessor:
                 atomic_save(out / "depth_npy" / f"{frame.name}.npy", lambda p: np.save(p, output.depth_m))
             if self.config.write_png:
                 atomic_save(out / "depth_png" / f"{frame.name}.png", lambda p: save_depth_png_mm(p, output.depth_m))
-            if self.config.keep_outputs:
-                self.kept[frame.index] = (frame, output)
             record.update(status="ok", timings_s=output.timings_s,
                           metrics=score_frame(output.depth_m, frame.gt_m),
                           metrics_all=score_frame(output.depth_m, frame.gt_m, invalid="nearest"))
