@@ -80,6 +80,22 @@ def test_depth_pro_without_a_field_of_view_head(checkpoints, rgb) -> None:
         plain.estimate(rgb, None, None)
 
 
+def test_repo_ids_resolve_through_the_local_hf_cache_offline(checkpoints, rgb, tmp_path, monkeypatch) -> None:
+    from lingbot_depth_ros.estimators.hf_testing import add_to_hf_cache
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = tmp_path / "hub"
+    add_to_hf_cache(checkpoints["depth_pro"], cache, "apple/DepthPro-hf")
+    add_to_hf_cache(checkpoints["marigold"], cache, "prs-eth/marigold-depth-v1-1")  # pipeline: sub-folders
+    depth_pro = create_estimator("depth_pro", device="cpu", cache_dir=cache)  # the default repo id
+    assert "hf://apple/DepthPro-hf" in depth_pro.describe()
+    assert depth_pro.estimate(rgb, None, K).depth_m.shape == (H, W)
+    marigold = create_estimator("marigold", device="cpu", cache_dir=cache, **MARIGOLD_FAST)
+    assert "hf://prs-eth/marigold-depth-v1-1" in marigold.describe()
+    assert marigold.estimate(rgb, None, None).depth_m.shape == (H, W)
+    with pytest.raises(CheckpointError, match="hf download prs-eth/marigold-depth-v1-0"):
+        create_estimator("marigold", checkpoint="prs-eth/marigold-depth-v1-0", device="cpu", cache_dir=cache)
+
+
 def test_checkpoint_folders_of_the_wrong_kind_are_refused(checkpoints, tmp_path) -> None:
     with pytest.raises(CheckpointError, match="model_index.json"):
         create_estimator("marigold", checkpoint=str(checkpoints["depth_pro"]), device="cpu")

@@ -65,8 +65,17 @@ def test_depth_pro_node_publishes_metres_and_reports_its_focal_estimate(tmp_path
                        for status in msg.status for kv in status.values)
         assert diagnostics.wait(focal_line, 20), node.log()
         values = {kv.key: kv.value for msg in diagnostics.messages for status in msg.status for kv in status.values}
-        assert values["focal estimated / CameraInfo [px] / ratio"].startswith(
-            f"{FOCAL_ESTIMATE:.1f} / 64.0 / {FOCAL_ESTIMATE / 64.0:.3f}")
+        # 13 % apart: within the 15 % tolerance, so no calibration hint
+        assert values["focal estimated / CameraInfo [px] / ratio"] == \
+            f"{FOCAL_ESTIMATE:.1f} / 64.0 / {FOCAL_ESTIMATE / 64.0:.3f}"
+
+
+def test_focal_check_flags_a_calibration_more_than_15_percent_off() -> None:
+    from lingbot_depth_ros.ros.camera_channel import focal_check_text
+    assert focal_check_text(1012.4, 1000.0) == "1012.4 / 1000.0 / 1.012"
+    assert focal_check_text(700.0, 1000.0).startswith("700.0 / 1000.0 / 0.700 (differ by more than 15 %: check the "
+                                                      "calibration")
+    assert "differ" in focal_check_text(1200.0, 1000.0)
 
 
 def test_marigold_node_publishes_metres_only_aligned_to_the_lidar(tmp_path) -> None:
