@@ -259,3 +259,26 @@ def test_compressed_bag_gives_the_raw_bags_depth_and_write_bag_adds_the_outputs(
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         assert msg.encoding == "32FC1" and msg.header.frame_id == "camera_optical_frame"
         assert np.array_equal(image_to_array(msg), raw[str(stamp)], equal_nan=True)
+
+
+def test_without_ray_the_command_names_the_extra(tmp_path: Path) -> None:
+    import subprocess
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'ray':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, _Block())\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    cli = [sys.executable, "-m", "lingbot_depth_ros.cli.main"]
+    assert subprocess.run(cli + ["batch", "--help"], env=env, capture_output=True, timeout=60).returncode == 0
+    done = subprocess.run(cli + ["batch", str(DATA / "nyu"), "--out", str(tmp_path / "o")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "lingbot-depth batch: error: lingbot-depth batch needs the Python package ray, not installed: "
+        "python3 -m pip install ray"]
