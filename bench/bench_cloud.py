@@ -22,7 +22,7 @@ from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2  # noqa: E402
 
 
 def legacy_xyzrgb_bytes(xyz: np.ndarray, rgb: np.ndarray) -> array.array:
-    """The packing before issue 15: colour bytes written channel by channel into the 16-byte points."""
+    """The packing before issue 15: colour bytes written by numpy, channel by channel, into the 16-byte points."""
     height, width = xyz.shape[:2]
     data = array.array("B", b"\0") * (height * width * 16)
     points = np.frombuffer(data, dtype=np.float32).reshape(height, width, 4)
@@ -59,7 +59,7 @@ def main() -> None:
     rgb = np.ascontiguousarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)[::args.stride, ::args.stride])
     assert bytes(xyz_to_pointcloud2(xyz, None, rgb).data) == bytes(legacy_xyzrgb_bytes(xyz, rgb)), "packings differ"
     result = timings_ms({"xyz": lambda: xyz_to_pointcloud2(xyz),
-                         "xyzrgb (one channel copy)": lambda: xyz_to_pointcloud2(xyz, None, rgb),
+                         "xyzrgb (cv2 channel copies)": lambda: xyz_to_pointcloud2(xyz, None, rgb),
                          "xyzrgb (old byte writes)": lambda: legacy_xyzrgb_bytes(xyz, rgb)}, args.repeats)
     print(f"{width}x{height} stride {args.stride} ({xyz.shape[1]}x{xyz.shape[0]} points), {args.repeats} "
           f"alternating runs, min / median [ms] and ratio to xyz:")
