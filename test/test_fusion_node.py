@@ -194,3 +194,11 @@ def test_fusion_node_refuses_bad_parameters_and_missing_tf() -> None:
                 DepthFusionNode(context=context, parameter_overrides=[Parameter("fusion.pose_source", value="tf")])
     finally:
         rclpy.shutdown(context=context)
+
+
+def test_fusion_node_without_poses_fuses_in_the_first_camera_frame(tmp_path: Path) -> None:
+    out = run_fusion(tmp_path, "none")
+    assert out["fused"] >= N_FRAMES - 1
+    assert out["node_frame"] == "camera_optical_frame"
+    cloud = out["clouds"][-1]
+    assert cloud.header.frame_id == "camera_optical_frame" and len(pointcloud2_to_xyz(cloud)) > 1000
