@@ -133,6 +133,7 @@ def test_estimator_backends_agree_and_the_level_is_fixed(exported) -> None:
                                 providers="CPUExecutionProvider", resolution_level=LEVEL)
     assert "onnxruntime engine" in onnx_est.describe() and "CPUExecutionProvider" in onnx_est.describe()
     assert onnx_est.available_levels == (LEVEL,) and torch_est.available_levels == tuple(range(10))
+    assert onnx_est.resolution_level is None and torch_est.resolution_level == LEVEL  # None: no level changes
     rgb = _rgb(1, seed=9)[0]
     for sparse in (_sparse("dense5", 9), None):
         a, b = torch_est.estimate(rgb, sparse, None), onnx_est.estimate(rgb, sparse, None)

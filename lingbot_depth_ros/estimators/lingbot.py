@@ -95,9 +95,14 @@ class LingbotEstimator(DepthEstimator):
         self.model = load_model(self.checkpoint, device=device, precision=precision)
 
     @property
-    def resolution_level(self) -> int:
-        """Token budget level 0..9 used by the next frame (settable at runtime)."""
-        return self._resolution_level
+    def resolution_level(self) -> int | None:
+        """Token budget level 0..9 used by the next frame (settable at runtime).
+
+        None with the onnxruntime backend: its level is fixed by the engine (:attr:`available_levels`),
+        so the node's rate governor and out-of-memory level step stay off; setting another level
+        raises ConfigError.
+        """
+        return None if self.backend == "onnxruntime" else self._resolution_level
 
     @resolution_level.setter
     def resolution_level(self, level: int) -> None:
