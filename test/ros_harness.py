@@ -17,7 +17,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
@@ -28,6 +28,7 @@ from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image, numpy_to_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+RELIABLE_INPUT = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
 class NodeProcess:
@@ -272,8 +273,10 @@ def multi_camera_node(estimator: DepthEstimator | None, cameras: list[str], /,
     thread.start()
     harnesses: dict[str, RosHarness] = {}
     try:
+        reliable = params.get("input_qos") == "reliable"
         for camera in cameras:
-            harnesses[camera] = RosHarness(namespace=camera)
+            harnesses[camera] = RosHarness(namespace=camera, input_qos=RELIABLE_INPUT if reliable else
+                                           qos_profile_sensor_data)
         for camera, harness in harnesses.items():
             harness.wait_connected()
         assert not cameras or wait_until(lambda: all(c.pub_depth.get_subscription_count() > 0
