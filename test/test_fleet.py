@@ -202,6 +202,11 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["batch", str(DATA / "nyu"), "--out", str(tmp_path / "o"), "--param", "cloud.stride=99"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cloud.stride=99 is above its maximum" in err[0]
+    # a worker that cannot build its model stops the run at once (no endless worker restarts)
+    assert main(["batch", str(DATA / "nyu"), "--out", str(tmp_path / "o2"), "--estimator", "lingbot",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a worker could not start" in err[0] and "needs a checkpoint" in err[0], err
 
 
 def _compressed_copy(src: Path, dst: Path) -> None:

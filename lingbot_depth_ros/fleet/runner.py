@@ -12,13 +12,14 @@ prefetch thread of the actor). The driver only dispatches units and appends to t
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lingbot_depth_ros.errors import InputError, LingbotDepthError
+from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
 from lingbot_depth_ros.fleet.manifest import Manifest
 from lingbot_depth_ros.fleet.sources import Unit, plan_input
 from lingbot_depth_ros.fleet.worker import UnitProcessor, UnitResult, WorkerConfig
@@ -117,13 +118,26 @@ class BatchRunner:
         self.actors: list[Any] = []
         self.busy: dict[Any, tuple[Any, Unit]] = {}  # future -> (actor, unit)
 
-    def _new_actor(self) -> Any:
+    def _new_actors(self, count: int) -> list[Any]:
+        """Start ``count`` workers (in parallel) and wait until each holds its model.
+
+        Raises:
+            ConfigError: a worker could not build its estimator (e.g. a missing checkpoint): the run stops
+                instead of restarting workers that cannot start.
+        """
         c = self.config
         cls = self.ray.remote(num_cpus=c.cpus_per_worker, num_gpus=c.gpus_per_worker, max_restarts=0,
                               max_concurrency=1)(UnitProcessor)
-        actor = cls.remote(c.worker)
-        self.actors.append(actor)
-        return actor
+        worker = c.worker
+        if c.gpus_per_worker > 0 and worker.prefetch_frames == 0:  # keep the GPU fed while frames decode
+            worker = dataclasses.replace(worker, prefetch_frames=2)
+        actors = [cls.remote(worker) for _ in range(count)]
+        self.actors.extend(actors)
+        try:
+            self.ray.get([actor.ping.remote() for actor in actors])
+        except Exception as exc:  # noqa: BLE001 - the constructor's error, as one line
+            raise ConfigError(f"a worker could not start: {_cause(exc)}") from None
+        return actors
 
     def _plan(self, ids: dict[str, str]) -> tuple[dict[str, list[Unit]], dict[str, str], dict[str, str]]:
         from lingbot_depth_ros.fleet.sources import detect_kind
@@ -188,7 +202,7 @@ class BatchRunner:
         attempts: dict[str, int] = {}
         unit_errors: dict[str, str] = {}
         retried = 0
-        idle = [self._new_actor() for _ in range(min(c.workers, max(len(pending), 1)))] if pending else []
+        idle = self._new_actors(min(c.workers, len(pending))) if pending else []
         t_work = time.monotonic()
         while pending or self.busy:
             while pending and idle:
@@ -209,7 +223,7 @@ class BatchRunner:
                             pending.insert(0, unit)  # the unit again, on a fresh worker
                         else:
                             unit_errors[unit.key] = f"worker died {attempts[unit.key]} times: {_cause(exc)}"
-                        idle.append(self._new_actor())
+                        idle.extend(self._new_actors(1))
                     else:
                         unit_errors[unit.key] = _cause(exc)  # unreadable unit: reported, not retried
                         idle.append(actor)

@@ -32,7 +32,6 @@ from lingbot_depth_ros.io.depth_files import save_depth_png_mm
 from lingbot_depth_ros.pipeline import DepthPipeline, FrameResult
 from lingbot_depth_ros.ros.parameters import estimator_options
 
-PREFETCH_FRAMES = 2
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,9 @@ class WorkerConfig:
     dataset: DatasetOptions = DatasetOptions()
     write_npy: bool = True
     write_png: bool = True
+    #: frames decoded ahead by a reader thread (0: read in line). Pays off when the model runs on a GPU;
+    #: measured no gain for CPU workers (bench/bench_batch.py), so the runner enables it for GPU workers only.
+    prefetch_frames: int = 0
 
 
 @dataclass
@@ -60,6 +62,7 @@ class UnitResult:
     worker: str = ""
     busy_s: float = 0.0
     read_s: float = 0.0
+    cpu_s: float = 0.0  # CPU time of the worker process (all its threads) during the unit [s]
     started_at: float = 0.0
     finished_at: float = 0.0
 
@@ -72,7 +75,15 @@ def atomic_save(path: Path, write: Any) -> None:
 
 
 def _prefetch(frames: Iterator[Frame], depth: int) -> Iterator[tuple[Frame, float]]:
-    """Read frames in a background thread (decode overlaps estimation); yields (frame, seconds waited)."""
+    """Read frames in a background thread (decode overlaps estimation) when ``depth`` > 0, else in line;
+    yields (frame, seconds spent waiting for it)."""
+    if depth <= 0:
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            if frame is None:
+                return
+            yield frame, time.perf_counter() - t0
     slot: queue.Queue[Any] = queue.Queue(maxsize=depth)
     done = object()
 
@@ -139,8 +150,8 @@ class UnitProcessor:
                             started_at=time.time())
         frames = read_unit(unit, self.config.topics, self.config.dataset, rectified=bool(v["camera.rectified"]),
                            slop_s=float(v["slop_s"]))
-        t_unit = time.perf_counter()
-        for frame, waited in _prefetch(frames, PREFETCH_FRAMES):
+        t_unit, cpu_unit = time.perf_counter(), time.process_time()
+        for frame, waited in _prefetch(frames, self.config.prefetch_frames):
             result.read_s += waited
             record: dict[str, Any] = {"index": frame.index, "name": frame.name, "stamp_ns": frame.stamp_ns}
             try:
@@ -160,6 +171,7 @@ class UnitProcessor:
                 record["alignment_error"] = output.alignment_error
             result.frames.append(record)
         result.busy_s = time.perf_counter() - t_unit - result.read_s
+        result.cpu_s = time.process_time() - cpu_unit
         if len(result.frames) != unit.stop - unit.start:
             raise InputError(f"unit {unit.key}: read {len(result.frames)} frames, expected {unit.stop - unit.start}")
         result.finished_at = time.time()
