@@ -30,7 +30,7 @@ from lingbot_depth_ros.ros.parameters import PARAMS_BY_NAME
 from lingbot_depth_ros.ros.rviz_config import CameraView, render_rviz_config, resolve_topic
 
 ROOT = Path(__file__).resolve().parents[1]
-LAUNCH_FILES = ("lingbot_depth.launch.py", "multi_camera.launch.py")
+LAUNCH_FILES = ("lingbot_depth.launch.py", "multi_camera.launch.py", "fusion.launch.py")
 DDS_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 
 
