@@ -277,6 +277,8 @@ def test_readme_launch_commands_use_only_declared_arguments(launch_run) -> None:
             assert arg in declared[launch_file], f"{launch_file}: {arg} is not a launch argument"
     robot = readme[readme.index("## On a robot"):]
     robot = robot[:robot.index("\n## ", 1)]
+    # `ros2 run ... --ros-args -p name:=value` is how ros2 run takes parameters: only other -p are wrong
+    robot = re.sub(r"ros2 run [^\n]*--ros-args(?:[^\n]*\\\n)*[^\n]*", "", robot)
     assert not re.findall(r"(?<![\w-])-p [\w.]+:=", robot), "the robot section tells people to pass -p"
 
 
