@@ -108,10 +108,25 @@ def test_offline_depth_equals_the_node_output_bit_for_bit(bags: dict[str, Path],
 
 
 def test_datasets_and_bags_together_with_metrics_and_report(bags: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
+    from lingbot_depth_ros.io.depth_files import load_depth_file, save_depth_png_mm
+
+    images = tmp_path / "images"  # an image folder: photos + sparse/ depth PNGs [mm] with the same stems
+    (images / "sparse").mkdir(parents=True)
+    for name in ("00000", "00050"):
+        shutil.copy(DATA / "nyu" / f"rgb_{name}.jpg", images / f"cam_{name}.jpg")
+        gt = load_depth_file(DATA / "nyu" / f"sync_depth_{name}.png")
+        save_depth_png_mm(images / "sparse" / f"cam_{name}.png", sample_random(gt, n_points=500, seed=1))
     out = tmp_path / "out"
-    summary = batch([bags["drive_b"], DATA / "nyu", DATA / "kitti_gt"], out, unit_frames=2, workers=2,
+    summary = batch([bags["drive_b"], DATA / "nyu", DATA / "kitti_gt", images], out, unit_frames=2, workers=2,
                     dataset=DatasetOptions(kitti_calib=str(KITTI_CALIB)))
     by_id = {i["label"]: i for i in summary["inputs"]}
+    # no intrinsics for the image folder: its units fail with the reason, the other inputs finish
+    assert by_id["images"]["kind"] == "images" and by_id["images"]["status"] == "incomplete"
+    assert "no intrinsics" in " ".join(by_id["images"]["failed_units"]) and by_id["images"]["frames"] == 0
+    del by_id["images"]
     assert {k: (v["kind"], v["frames_ok"]) for k, v in by_id.items()} == \
         {"drive_b": ("bag", 3), "nyu": ("nyu", 3), "kitti_gt": ("kitti", 2)}
     for item in by_id.values():  # both pixel sets scored for every input with ground truth
@@ -131,6 +146,13 @@ def test_datasets_and_bags_together_with_metrics_and_report(bags: dict[str, Path
     md = (out / "report.md").read_text()
     assert "Accuracy on all valid ground-truth pixels" in md and "| kitti_gt | kitti | ok | 2 | 2 | 0 |" in md
     assert "<table>" in (out / "report.html").read_text()
+
+    # the image folder with its intrinsics given (a new --out: other settings)
+    again = batch([images], tmp_path / "out_images", dataset=DatasetOptions(intrinsics=(518.86, 519.47, 325.58,
+                                                                                        253.74)))
+    assert again["inputs"][0]["frames_ok"] == 2 and again["inputs"][0]["metrics"] == {}
+    assert sorted(p.name for p in (tmp_path / "out_images" / "images" / "depth_npy").iterdir()) == \
+        ["cam_00000.npy", "cam_00050.npy"]
 
 
 def test_interrupted_run_resumes_and_a_killed_worker_loses_no_frame(bags: dict[str, Path], tmp_path: Path) -> None:
@@ -184,9 +206,20 @@ def test_corrupt_and_empty_inputs_are_reported_and_the_others_finish(bags: dict[
         (truncated / src.name).write_bytes(data[: len(data) // 2] if src.suffix == ".mcap" else data)
     empty = tmp_path / "empty"
     empty.mkdir()
+    from rosbags.rosbag2 import Writer
+
+    from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE
+
+    empty_bag = tmp_path / "empty_bag"  # a valid bag whose topics carry no message (a recording that got nothing)
+    writer = Writer(empty_bag, version=9)
+    writer.open()
+    for topic, msgtype in (("/camera/image", "sensor_msgs/msg/Image"),
+                           ("/camera/camera_info", "sensor_msgs/msg/CameraInfo")):
+        writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+    writer.close()
     out = tmp_path / "out"
-    code = main(["batch", str(corrupt), str(bags["drive_a"]), str(truncated), str(empty), "--out", str(out),
-                 "--unit-frames", "2", "--quiet"])
+    code = main(["batch", str(corrupt), str(bags["drive_a"]), str(truncated), str(empty), str(empty_bag),
+                 "--out", str(out), "--unit-frames", "2", "--quiet"])
     err = capsys.readouterr().err
     assert code == 1
     report = json.loads((out / "report.json").read_text())
@@ -195,6 +228,7 @@ def test_corrupt_and_empty_inputs_are_reported_and_the_others_finish(bags: dict[
     assert by_id["corrupt_bag"]["status"] == "failed" and by_id["empty"]["status"] == "failed"
     assert "neither a rosbag2 folder" in by_id["empty"]["error"]
     assert by_id["truncated_bag"]["status"] in ("failed", "incomplete")
+    assert by_id["empty_bag"]["status"] == "empty" and by_id["empty_bag"]["frames"] == 0
     assert "corrupt_bag" in err and "truncated_bag" in err and "Traceback" not in err
 
 
