@@ -183,3 +183,32 @@ def test_estimator_downloads_only_the_published_depth(exported) -> None:
     assert (t.frames, t.host_to_device_bytes, t.device_to_host_bytes) == (1, H * W * 3 + H * W * 4, H * W * 4)
     est.estimate(rgb, None, None)  # monocular: no sparse upload
     assert t.host_to_device_bytes == 2 * H * W * 3 + H * W * 4 and t.per_frame_mb()[1] == pytest.approx(H * W * 4 / 1e6)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_onnxruntime_cpu_matches_torch_reference_config(tmp_path) -> None:
+    """Full ViT-L reference config (random weights, 1.3 GB), 640x480, level 0: completion (batch of two masks)
+    and monocular. Minutes on a CPU."""
+    import torch
+
+    from lingbot_depth_ros.model import reference_model_config
+    from lingbot_depth_ros.model.engine_runtime import OnnxDepthModel
+    from lingbot_depth_ros.model.factory import build_model
+    torch.manual_seed(0)
+    network, _ = build_model(reference_model_config(), device="cpu")
+    checkpoint = tmp_path / "model.pt"
+    torch.save({"model_config": reference_model_config(), "model": network.state_dict()}, checkpoint)
+    del network
+    assert export_main([str(checkpoint), str(tmp_path / "engine"), "--onnx", "--level", "0"]) == 0
+    torch_model = load_model(checkpoint, device="cpu", precision="fp32")
+    onnx_model = OnnxDepthModel(tmp_path / "engine", providers="CPUExecutionProvider")
+    rgb = _rgb(2, seed=1, shape=(480, 640))
+    sparse = np.stack([_sparse("points500", 1, shape=(480, 640)), _sparse("dense5", 2, shape=(480, 640))])
+    for sp in (sparse, None):
+        ref = torch_model.infer(rgb, sp, resolution_level=0)
+        got = onnx_model.infer(rgb, sp)
+        rel = np.abs(got["depth_m"].astype(np.float64) - ref["depth_m"]) / np.abs(ref["depth_m"])
+        print(f"reference config, level 0, {'completion' if sp is not None else 'monocular'}: max relative depth "
+              f"diff {rel.max():.2e}, mask prob diff {np.abs(got['mask_prob'] - ref['mask_prob']).max():.2e}")
+        assert_parity(ref, got)
