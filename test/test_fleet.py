@@ -186,7 +186,7 @@ def test_interrupted_run_resumes_and_a_killed_worker_loses_no_frame(bags: dict[s
     assert not [p for p in out.rglob("*") if ".tmp" in p.name], "temporary files left behind"
 
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
-    again = batch(inputs, out, unit_frames=1, workers=2)
+    again = batch(inputs[::-1], out, unit_frames=1, workers=2)  # reordered inputs keep their output folders
     assert again["overall"]["resumed_units"] == 8 and again["overall"]["frames_this_run"] == 0
     assert again["overall"]["frames_ok"] == 8
     assert mtimes == {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}, "finished frames were rewritten"
@@ -321,3 +321,18 @@ def test_without_ray_the_command_names_the_extra(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         "lingbot-depth batch: error: lingbot-depth batch needs the Python package ray, not installed: "
         "python3 -m pip install ray"]
+
+
+def test_inputs_keep_their_output_names_across_runs(tmp_path: Path) -> None:
+    from lingbot_depth_ros.fleet.manifest import Manifest
+    from lingbot_depth_ros.fleet.runner import input_ids
+
+    a, b = tmp_path / "site_a" / "drive", tmp_path / "site_b" / "drive"  # same folder name, two sites
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    manifest = Manifest(tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    assert manifest.input_ids([a, b], input_ids) == {"drive": str(a), "drive_2": str(b)}
+    assert manifest.input_ids([b, a], input_ids) == {"drive_2": str(b), "drive": str(a)}  # not swapped
+    c = tmp_path / "site_c" / "drive"
+    assert manifest.input_ids([c, a], input_ids) == {"drive_3": str(c), "drive": str(a)}

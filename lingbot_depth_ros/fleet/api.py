@@ -41,8 +41,7 @@ def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str
     prepare_out_dir(out)
     worker = WorkerConfig(values=values, out_dir=str(out), topics=topics, dataset=dataset)
     Manifest(out).check_settings({"values": values, "topics": dataclasses.asdict(topics),
-                                  "dataset": dataclasses.asdict(dataset), "unit_frames": unit_frames,
-                                  "inputs": [str(Path(p).resolve()) for p in inputs]})
+                                  "dataset": dataclasses.asdict(dataset), "unit_frames": unit_frames})
     config = BatchConfig(inputs=list(inputs), worker=worker, workers=workers, gpus_per_worker=gpus_per_worker,
                          cpus_per_worker=cpus_per_worker, unit_frames=unit_frames, address=address,
                          progress=progress, write_bag=write == "bag")

@@ -41,6 +41,16 @@ class Manifest:
             return
         atomic_save(run_file, lambda p: p.write_text(json.dumps(settings, indent=2, sort_keys=True, default=str)))
 
+    def input_ids(self, inputs: Any, assign: Any) -> dict[str, str]:
+        """Output names of ``inputs`` (``assign(inputs, known)``, see :func:`runner.input_ids`), remembered in
+        ``inputs.json`` so that later runs into this folder give each input the same name."""
+        path = self.out_dir / "inputs.json"
+        known = json.loads(path.read_text()) if path.is_file() else {}
+        ids = assign(inputs, known)
+        known.update({input_id: str(Path(p).resolve()) for input_id, p in ids.items()})
+        atomic_save(path, lambda p: p.write_text(json.dumps(known, indent=2, sort_keys=True)))
+        return ids
+
     def result_path(self, input_id: str, start: int, stop: int) -> Path:
         return self.out_dir / "units" / input_id / f"{start:08d}-{stop:08d}.json"
 

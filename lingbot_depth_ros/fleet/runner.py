@@ -58,16 +58,25 @@ class RunOutcome:
     workers: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def input_ids(inputs: Sequence[str | Path]) -> dict[str, str]:
-    """Stable, unique output names for the inputs (folder name, ``_2``... on clashes)."""
+def input_ids(inputs: Sequence[str | Path], known: dict[str, str] | None = None) -> dict[str, str]:
+    """Stable, unique output names for the inputs: the folder name (``_2``... on clashes); an input named in an
+    earlier run into the same ``--out`` (``known``: id -> resolved path) keeps its name, so a rerun with more,
+    fewer or reordered inputs resumes each input into its own folder. Returns id -> path as given."""
+    known = dict(known or {})
+    by_path = {path: input_id for input_id, path in known.items()}
     ids: dict[str, str] = {}
     for item in inputs:
         path = Path(item)
+        resolved = str(path.resolve())
+        if resolved in by_path:
+            ids[by_path[resolved]] = str(path)
+            continue
         base = (path.parent if path.is_file() else path).name or "input"
         name, n = base, 2
-        while name in ids:
+        while name in ids or name in known:
             name, n = f"{base}_{n}", n + 1
         ids[name] = str(path)
+        known[name] = resolved
     return ids
 
 
@@ -190,7 +199,7 @@ class BatchRunner:
         out = Path(c.worker.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         manifest = Manifest(out)
-        ids = input_ids(c.inputs)
+        ids = manifest.input_ids(c.inputs, input_ids)
         units_by_input, kinds, input_errors = self._plan(ids)
         finished = manifest.finished()
         pending = [u for units in units_by_input.values() for u in units if u.key not in finished]
