@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
     except LingbotDepthError as exc:
         print(f"lingbot-depth batch: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nlingbot-depth batch: interrupted; finished units are kept in {args.out}: run the same command "
+              "again to resume", file=sys.stderr)
+        return 130
     o = summary["overall"]
     print(f"{o['frames']} frames ({o['frames_ok']} estimated, {o['frames_dropped']} dropped), "
           f"{o['throughput_fps']:.2f} frames/s this run; report: {args.out / 'report.md'}")
