@@ -190,7 +190,8 @@ def format_row(row: dict[str, Any]) -> str:
     cells = [row["backend"], row["precision"], str(row["batch"]), str(row["level"]), row["mode"], row["grid"],
              str(row["seq_len"]), f"{row['e2e_ms']:.1f}", f"{row['e2e_p90_ms']:.1f}", f"{row['fps']:.2f}",
              f"{row['net_ms']:.1f}", f"{row['up_mb']:.2f}/{row['down_mb']:.2f}", f"{row['peak_mem_gib']:.2f}",
-             f"{row['gflop']:.1f}", f"{row['tflops_per_s']:.3f}", f"{row['floor_ms']:.1f}", f"{row['net_over_floor']:.2f}"]
+             f"{row['gflop']:.1f}", f"{row['tflops_per_s']:.3f}", f"{row['floor_ms']:.1f}",
+             f"{row['net_over_floor']:.2f}"]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -248,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# LingBot-Depth benchmark: config={config_name} ({params / 1e6:.2f} M params, built in {build_s:.1f} s), "
           f"device={name}, torch {torch.__version__}, backends={'+'.join(args.backend)}, compile={args.compile}, "
           f"token path={args.token_path}, cudnn.benchmark={args.cudnn_benchmark}, tf32={args.tf32}, input "
-          f"{size[0]}x{size[1]}, completion density {args.density:.0%}, warmup {warmup}, iters {iters}, clock {args.clock}, "
-          f"floor peak {peak / 1e12:.3f} TFLOP/s ({'bf16 H100/H200' if device.type == 'cuda' else 'measured fp32 matmul'})")
+          f"{size[0]}x{size[1]}, completion density {args.density:.0%}, warmup {warmup}, iters {iters}, "
+          f"clock {args.clock}, floor peak {peak / 1e12:.3f} TFLOP/s "
+          f"({'bf16 H100/H200' if device.type == 'cuda' else 'measured fp32 matmul'})")
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench_model_") as tmp:
         per_backend: dict[str, list[tuple[str, dict[int, Any] | Any]]] = {}

@@ -212,3 +212,18 @@ def test_onnxruntime_cpu_matches_torch_reference_config(tmp_path) -> None:
         print(f"reference config, level 0, {'completion' if sp is not None else 'monocular'}: max relative depth "
               f"diff {rel.max():.2e}, mask prob diff {np.abs(got['mask_prob'] - ref['mask_prob']).max():.2e}")
         assert_parity(ref, got)
+
+
+@pytest.mark.slow
+def test_fp16_engine_runs_close_to_fp32(exported, models, tmp_path) -> None:
+    """--fp16 (torch's dynamo exporter): fp16 weights and compute, float32 inputs/outputs."""
+    from lingbot_depth_ros.model.engine_runtime import OnnxDepthModel
+    assert export_main([str(exported["checkpoint"]), str(tmp_path / "fp16"), "--onnx", "--level", str(LEVEL),
+                        "--size", f"{W}x{H}", "--fp16"]) == 0
+    fp16 = OnnxDepthModel(tmp_path / "fp16", providers="CPUExecutionProvider")
+    assert fp16.effective_precision == "fp16"
+    torch_model, _ = models
+    rgb, sparse = _rgb(2, seed=5), np.stack([_sparse("dense5", 5), _sparse("none", 6)])
+    ref, got = torch_model.infer(rgb, sparse, resolution_level=LEVEL), fp16.infer(rgb, sparse)
+    assert got["depth_m"].dtype == np.float32
+    assert np.max(np.abs(got["depth_m"] - ref["depth_m"]) / ref["depth_m"]) < 5e-3

@@ -30,7 +30,7 @@ from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.model.checkpoint import read_checkpoint
 from lingbot_depth_ros.model.factory import network_from_checkpoint
 from lingbot_depth_ros.model.network.mdm import MDMNetwork
-from lingbot_depth_ros.model.preprocess import MAX_RESOLUTION_LEVEL, Preprocessor, TokenGrid
+from lingbot_depth_ros.model.preprocess import MAX_RESOLUTION_LEVEL, Preprocessor, TokenGrid, num_tokens_for_level
 
 LOG = logging.getLogger(__name__)
 ENGINE_JSON = "engine.json"
@@ -90,7 +90,7 @@ def engine_metadata(network: MDMNetwork, preprocessor: Preprocessor, grid: Token
         "format": ENGINE_FORMAT,
         "image_size_wh": list(size_wh),
         "resolution_level": level,
-        "num_tokens": _tokens(preprocessor, level),
+        "num_tokens": num_tokens_for_level(level, preprocessor.num_tokens_range),
         "grid_rows_cols": [grid.rows, grid.cols],
         "input_hw": [h, w],
         "batch": f"dynamic (1..{MAX_BATCH})",
@@ -113,11 +113,6 @@ def engine_metadata(network: MDMNetwork, preprocessor: Preprocessor, grid: Token
         "checkpoint": {"source": source, "file": checkpoint.name, "sha256": sha256_of(checkpoint)},
         "opset": OPSET,
     }
-
-
-def _tokens(preprocessor: Preprocessor, level: int) -> int:
-    from lingbot_depth_ros.model.preprocess import num_tokens_for_level
-    return num_tokens_for_level(level, preprocessor.num_tokens_range)
 
 
 def export_engine_module(engine: FixedShapeEngine, path: Path, grid: TokenGrid, *, exporter: str = "torchscript",

@@ -181,7 +181,8 @@ class OnnxDepthModel(DepthModel):
         shape = getattr(rgb, "shape", ())
         hw = tuple(shape[-3:-1]) if isinstance(rgb, np.ndarray) else tuple(shape[-2:])
         if len(hw) == 2 and hw != (self.size_wh[1], self.size_wh[0]):
-            raise InputError(f"the ONNX engine in {self.engine_dir} was exported for {self.size_wh[0]}x{self.size_wh[1]} "
+            w, h = self.size_wh
+            raise InputError(f"the ONNX engine in {self.engine_dir} was exported for {w}x{h} "
                              f"images, this one is {hw[1]}x{hw[0]}; export one for it: lingbot-depth-export "
                              f"CHECKPOINT OUT_DIR --onnx --size {hw[1]}x{hw[0]} --level {self.level}")
         return super().prepare(rgb, sparse_depth, resolution_level=self.level)
