@@ -6,8 +6,8 @@ existing cluster (``address="auto"`` or ``"ray://head:10001"``). A Ray session a
 the caller (tests, notebooks) is used as it is and left running.
 
 What is parallel: planning (one Ray task per input: a bag scan reads only its image topic), and the
-units (each actor holds one model and reads, estimates and writes its unit's frames; reading runs in a
-prefetch thread of the actor). The driver only dispatches units and appends to the manifest.
+units (each actor holds one model and reads, estimates, writes and scores its unit's frames; GPU actors
+decode the next frames in a reader thread). The driver only dispatches units and appends to the manifest.
 """
 
 from __future__ import annotations
