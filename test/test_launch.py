@@ -24,8 +24,8 @@ from rclpy.parameter import Parameter
 
 from lingbot_depth_ros.depth_node import DepthNode
 from lingbot_depth_ros.errors import ConfigError
-from lingbot_depth_ros.ros.launch_config import (PARAMETER_ARGUMENTS, REMAP_ARGUMENTS, node_setup,
-                                                 parameter_overrides, remappings)
+from lingbot_depth_ros.ros.launch_config import (CHECKPOINT_ESTIMATORS, PARAMETER_ARGUMENTS, REMAP_ARGUMENTS,
+                                                 node_setup, parameter_overrides, remappings)
 from lingbot_depth_ros.ros.parameters import PARAMS_BY_NAME
 from lingbot_depth_ros.ros.rviz_config import CameraView, render_rviz_config, resolve_topic
 
@@ -36,11 +36,41 @@ DDS_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FIL
 
 # --------------------------------------------------------------------------- launch_config (pure Python)
 def test_parameter_arguments_name_existing_parameters() -> None:
-    assert set(PARAMETER_ARGUMENTS) == {"estimator", "mode", "sparse_input", "checkpoint", "image_transport",
-                                        "sparse_transport"}
+    assert set(PARAMETER_ARGUMENTS) == {"estimator", "mode", "sparse_input", "image_transport", "sparse_transport"}
     for param in PARAMETER_ARGUMENTS.values():
         assert param in PARAMS_BY_NAME, param
-    assert PARAMETER_ARGUMENTS["checkpoint"] == "lingbot.checkpoint"
+    assert set(CHECKPOINT_ESTIMATORS) == {"lingbot", "depth_anything", "prompt_depth_anything", "depth_pro",
+                                          "marigold"}
+
+
+@pytest.mark.parametrize("estimator", ["lingbot", "depth_anything", "prompt_depth_anything", "depth_pro",
+                                       "marigold"])
+def test_checkpoint_argument_sets_the_chosen_estimators_checkpoint(estimator: str) -> None:
+    got = parameter_overrides({"estimator": estimator, "checkpoint": " /models/x "})
+    assert got == {"estimator": estimator, f"{estimator}.checkpoint": "/models/x"}
+    # without estimator:=, the estimator of the params file decides; the argument wins over the file
+    assert parameter_overrides({"checkpoint": "/m"}, file_estimator=estimator) == {f"{estimator}.checkpoint": "/m"}
+    assert parameter_overrides({"estimator": "lingbot", "checkpoint": "/m"}, file_estimator=estimator) == \
+        {"estimator": "lingbot", "lingbot.checkpoint": "/m"}
+
+
+def test_checkpoint_argument_for_an_estimator_without_checkpoint_is_refused() -> None:
+    with pytest.raises(ConfigError, match="estimator nearest takes no checkpoint"):
+        parameter_overrides({"estimator": "nearest", "checkpoint": "/m.pt"})
+    with pytest.raises(ConfigError, match="estimator classical takes no checkpoint"):  # the table default
+        parameter_overrides({"checkpoint": "/m.pt"})
+
+
+def test_node_setup_checkpoint_follows_the_params_files_estimator(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    estimator: depth_pro\n"
+                      "/rear/lingbot_depth_node:\n  ros__parameters:\n    estimator: marigold\n")
+    front = node_setup({"namespace": "front", "params_file": str(params), "checkpoint": "/opt/ckpt"})
+    assert front.parameters[-1] == {"depth_pro.checkpoint": "/opt/ckpt", "use_sim_time": False}
+    rear = node_setup({"namespace": "rear", "params_file": str(params), "checkpoint": "/opt/ckpt"})
+    assert rear.parameters[-1] == {"marigold.checkpoint": "/opt/ckpt", "use_sim_time": False}
+    with pytest.raises(ConfigError, match="takes no checkpoint"):  # no file: the default estimator (classical)
+        node_setup({"checkpoint": "/opt/ckpt"})
 
 
 def test_parameter_overrides_only_for_arguments_given() -> None:
@@ -213,7 +243,7 @@ def test_single_camera_launch_arguments_overrides_and_dds(launch_run) -> None:
                    "use_rviz", "rviz_config", "use_sim_time", "log_level"):
         assert needed in args, needed
     assert Path(args["params_file"]).is_file()
-    assert all(args[a] == "" for a in PARAMETER_ARGUMENTS)  # empty: the params file decides
+    assert all(args[a] == "" for a in [*PARAMETER_ARGUMENTS, "checkpoint"])  # empty: the params file decides
     (env,) = run.of("SetEnvironmentVariable")  # the packaged Fast DDS profile, under the variable dds.py chose
     assert env.args[0] in DDS_VARIABLES and Path(env.args[1]).is_file()
 
@@ -222,12 +252,12 @@ def test_single_camera_launch_arguments_overrides_and_dds(launch_run) -> None:
     assert node.kwargs["namespace"] == "" and node.kwargs["remappings"] == []
     assert node.kwargs["parameters"] == [args["params_file"], {"use_sim_time": False}]
 
-    node, rviz = run.execute(namespace="/robot1", estimator="nearest", mode="completion", checkpoint="/m.pt",
-                             image="/camera/image_raw", use_rviz="true", camera_frame="base_link")
+    node, rviz = run.execute(namespace="/robot1", estimator="depth_anything", mode="completion",
+                             checkpoint="/m", image="/camera/image_raw", use_rviz="true", camera_frame="base_link")
     _check_node_actions([node, rviz])
     assert node.kwargs["namespace"] == "robot1"
-    assert node.kwargs["parameters"][-1] == {"estimator": "nearest", "mode": "completion",
-                                             "lingbot.checkpoint": "/m.pt", "use_sim_time": False}
+    assert node.kwargs["parameters"][-1] == {"estimator": "depth_anything", "mode": "completion",
+                                             "depth_anything.checkpoint": "/m", "use_sim_time": False}
     assert node.kwargs["remappings"] == [("image", "/camera/image_raw")]
     config = yaml.safe_load(Path(rviz.kwargs["arguments"][1]).read_text())
     assert config["Visualization Manager"]["Global Options"]["Fixed Frame"] == "base_link"
@@ -237,6 +267,8 @@ def test_single_camera_launch_arguments_overrides_and_dds(launch_run) -> None:
     assert rviz.kwargs["arguments"] == ["-d", "/my/own.rviz"]
     with pytest.raises(ConfigError, match="mode"):
         run.execute(mode="stereo")
+    with pytest.raises(ConfigError, match="estimator classical takes no checkpoint"):  # the packaged file's
+        run.execute(checkpoint="/m.pt")
 
 
 def test_multi_camera_launch_starts_one_node_per_namespace(launch_run) -> None:

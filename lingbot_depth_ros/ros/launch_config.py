@@ -25,10 +25,14 @@ PARAMETER_ARGUMENTS: dict[str, str] = {
     "estimator": "estimator",
     "mode": "mode",
     "sparse_input": "sparse_input",
-    "checkpoint": "lingbot.checkpoint",
     "image_transport": "image_transport",
     "sparse_transport": "sparse_transport",
 }
+# ``checkpoint:=`` overrides ``<estimator>.checkpoint`` of the estimator the node will run: the ``estimator``
+# launch argument, else params_file's estimator for this node, else the parameter table's default.
+CHECKPOINT_ARGUMENT = "checkpoint"
+CHECKPOINT_ESTIMATORS: tuple[str, ...] = tuple(
+    name for name in PARAMS_BY_NAME["estimator"].choices if f"{name}.checkpoint" in PARAMS_BY_NAME)
 # launch argument -> the node's input topic it remaps (default: the node's own relative name)
 REMAP_ARGUMENTS: dict[str, str] = {
     "image": "Input image topic (the raw topic name also for image_transport:=compressed)",
@@ -53,6 +57,9 @@ def parameter_arguments() -> list[LaunchArgument]:
         text = spec.description if spec is not None else ""
         choices = f" One of: {', '.join(spec.choices)}." if spec is not None and spec.choices else ""
         args.append(LaunchArgument(arg, "", f"Parameter {param} (empty: from params_file). {text}{choices}"))
+    args.append(LaunchArgument(CHECKPOINT_ARGUMENT, "", "Parameter <estimator>.checkpoint of the estimator the "
+                               "node runs (the estimator argument, else params_file's; empty: from params_file). "
+                               f"For: {', '.join(CHECKPOINT_ESTIMATORS)}."))
     return args
 
 
@@ -87,17 +94,27 @@ def _typed(param: str, text: str) -> Any:
     return value
 
 
-def parameter_overrides(values: Mapping[str, str]) -> dict[str, Any]:
+def parameter_overrides(values: Mapping[str, str], file_estimator: str | None = None) -> dict[str, Any]:
     """Node parameters from launch argument values: only the arguments given (non-empty), typed and checked.
 
     ``{"estimator": "lingbot", "mode": "", "checkpoint": "/m.pt"}`` -> ``{"estimator": "lingbot",
-    "lingbot.checkpoint": "/m.pt"}``. Raises ConfigError naming the parameter for an invalid value.
+    "lingbot.checkpoint": "/m.pt"}``. ``checkpoint`` goes to ``<estimator>.checkpoint`` of the estimator the
+    node runs: the ``estimator`` argument, else ``file_estimator`` (params_file's), else the table default.
+    Raises ConfigError naming the parameter for an invalid value, or for a checkpoint given to an estimator
+    that has none (classical, nearest).
     """
     overrides = {}
     for arg, param in PARAMETER_ARGUMENTS.items():
         text = (values.get(arg) or "").strip()
         if text:
             overrides[param] = _typed(param, text)
+    checkpoint = (values.get(CHECKPOINT_ARGUMENT) or "").strip()
+    if checkpoint:
+        estimator = overrides.get("estimator") or file_estimator or PARAMS_BY_NAME["estimator"].default
+        if estimator not in CHECKPOINT_ESTIMATORS:
+            raise ConfigError(f"checkpoint:={checkpoint} given, but estimator {estimator} takes no checkpoint "
+                              f"(set estimator:= to one of {', '.join(CHECKPOINT_ESTIMATORS)})")
+        overrides[f"{estimator}.checkpoint"] = _typed(f"{estimator}.checkpoint", checkpoint)
     return overrides
 
 
@@ -130,14 +147,16 @@ def node_setup(values: Mapping[str, str], *, namespace_arg: str = "namespace", p
     namespace = (values.get(namespace_arg) or "").strip().strip("/")
     if namespace:
         resolve_topic("x", namespace)  # raises ValueError for a malformed namespace
-    overrides = parameter_overrides(values)
+    params_file = (values.get("params_file") or "").strip()
+    if params_file and not Path(params_file).is_file():
+        raise ConfigError(f"params_file {params_file} does not exist")
+    file_estimator = (_params_file_value(params_file, "estimator", namespace)
+                      if (values.get(CHECKPOINT_ARGUMENT) or "").strip() else None)
+    overrides = parameter_overrides(values, None if file_estimator is None else str(file_estimator))
     sim = (values.get("use_sim_time") or "false").strip().lower()
     if sim not in ("true", "false"):
         raise ConfigError(f"use_sim_time must be true or false, got '{sim}'")
     overrides["use_sim_time"] = sim == "true"
-    params_file = (values.get("params_file") or "").strip()
-    if params_file and not Path(params_file).is_file():
-        raise ConfigError(f"params_file {params_file} does not exist")
     remaps = remappings(values, prefix)
     image = dict(remaps).get("image", "image")
     transport = overrides.get("image_transport",
