@@ -27,8 +27,8 @@ import numpy as np
 
 from lingbot_depth_ros.errors import CheckpointError, ConfigError, EstimatorError, InputError
 from lingbot_depth_ros.estimators.base import METRIC, MONOCULAR, DepthEstimate, DepthEstimator
-from lingbot_depth_ros.estimators.hf_common import read_model_type, resolve_hf_checkpoint
-from lingbot_depth_ros.estimators.hf_support import device_and_dtype, run_guarded, short_error
+from lingbot_depth_ros.estimators.hf_common import (
+    device_and_dtype, read_model_type, resolve_hf_checkpoint, run_guarded, short_error)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
 DEFAULT_REPO = "apple/DepthPro-hf"

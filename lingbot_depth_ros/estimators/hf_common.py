@@ -6,6 +6,9 @@
   downloaded, never when ``HF_HUB_OFFLINE`` is set).
 * :func:`resolve_precision` — ``fp32 | fp16 | bf16`` -> the torch dtype the model runs in on its device
   (reduced precision only on CUDA; bf16 only where the GPU has native bf16; the CPU always runs fp32).
+* :func:`device_and_dtype`, :func:`run_guarded`, :func:`short_error` — device/precision, inference
+  guard and one-line errors, also used by the estimators that do not fit :class:`HFDepthEstimator`
+  (``depth_pro``, ``marigold``).
 * :class:`HFDepthEstimator` — loading (model class + image processor, local files only), device,
   dtype, out-of-memory handling and ``describe()`` for the concrete estimators.
 
@@ -19,7 +22,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -27,6 +30,7 @@ from lingbot_depth_ros.errors import CheckpointError, ConfigError, EstimatorErro
 from lingbot_depth_ros.estimators.base import DepthEstimator
 
 LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES_HELP = "'auto' (CUDA if available), 'cuda', 'cuda:N' or 'cpu'"
@@ -181,6 +185,42 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return "out of memory" in text or "can't allocate memory" in text
 
 
+def short_error(exc: BaseException) -> str:
+    """``Type: first line`` of an exception, for one-line messages."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no details'}"
+
+
+def device_and_dtype(device: str, precision: str) -> tuple[Any, Any, str]:
+    """``(torch.device, torch dtype, effective precision)`` (reduced precision only on CUDA).
+
+    Raises:
+        ConfigError: unavailable device or unknown precision.
+    """
+    from lingbot_depth_ros.model.inference import resolve_device
+    dev = resolve_device(device)
+    dtype, effective = resolve_precision(precision, dev)
+    return dev, dtype, effective
+
+
+def run_guarded(fn: Callable[[], T], label: str, device: Any) -> T:
+    """``fn()``, with runtime failures turned into EstimatorOutOfMemory / EstimatorError naming ``label``.
+
+    Raises:
+        EstimatorOutOfMemory: device or host memory exhausted (cached CUDA memory released).
+        EstimatorError: any other runtime failure.
+    """
+    try:
+        return fn()
+    except (RuntimeError, MemoryError) as exc:
+        detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if is_out_of_memory(exc):
+            import torch
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise EstimatorOutOfMemory(f"{label} ran out of memory on {device} ({detail})") from exc
+        raise EstimatorError(f"{label} inference failed on {device}: {detail}") from exc
+
+
 class HFDepthEstimator(DepthEstimator):
     """Base of the transformers depth estimators: checkpoint, device, precision, inference guard.
 
@@ -209,9 +249,7 @@ class HFDepthEstimator(DepthEstimator):
         import torch
         import transformers
 
-        from lingbot_depth_ros.model.inference import resolve_device
-        self.device = resolve_device(device)
-        self.dtype, self.precision = resolve_precision(precision, self.device)
+        self.device, self.dtype, self.precision = device_and_dtype(device, precision)
         checkpoint = self.example_repo if checkpoint is None else checkpoint  # the default repo id
         self.folder, self.source = resolve_hf_checkpoint(checkpoint, self.name, self.example_repo,
                                                          cache_dir=cache_dir)
@@ -223,8 +261,7 @@ class HFDepthEstimator(DepthEstimator):
                 self.model = model_cls.from_pretrained(str(self.folder), local_files_only=True, dtype=self.dtype)
             except Exception as exc:  # noqa: BLE001 - transformers raises many types for bad folders
                 raise CheckpointError(f"{self.name}.checkpoint {self.source}: transformers could not load it as "
-                                      f"{self.model_class} ({type(exc).__name__}: "
-                                      f"{str(exc).splitlines()[0] if str(exc) else 'no details'})") from exc
+                                      f"{self.model_class} ({short_error(exc)})") from exc
             if not (self.folder / "preprocessor_config.json").is_file():
                 raise CheckpointError(f"{self.name}.checkpoint {self.source}: no preprocessor_config.json (the "
                                       "image processor settings of the checkpoint)")
@@ -249,16 +286,11 @@ class HFDepthEstimator(DepthEstimator):
         torch = self._torch
         moved = {key: (value.to(self.device, dtype=self.dtype) if value.is_floating_point() else value.to(self.device))
                  if isinstance(value, torch.Tensor) else value for key, value in inputs.items()}
-        try:
+
+        def forward() -> Any:
             with torch.inference_mode():
                 return self.model(**moved)
-        except (RuntimeError, MemoryError) as exc:
-            detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            if is_out_of_memory(exc):
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                raise EstimatorOutOfMemory(f"{self.name} ran out of memory on {self.device} ({detail})") from exc
-            raise EstimatorError(f"{self.name} inference failed on {self.device}: {detail}") from exc
+        return run_guarded(forward, self.name, self.device)
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         """(H, W) float32 numpy array of a model output tensor."""

@@ -20,8 +20,8 @@ import numpy as np
 
 from lingbot_depth_ros.errors import CheckpointError, ConfigError
 from lingbot_depth_ros.estimators.base import MONOCULAR, RELATIVE_DEPTH, DepthEstimate, DepthEstimator
-from lingbot_depth_ros.estimators.hf_common import PIPELINE_MARKERS, resolve_hf_checkpoint
-from lingbot_depth_ros.estimators.hf_support import device_and_dtype, run_guarded, short_error
+from lingbot_depth_ros.estimators.hf_common import (
+    PIPELINE_MARKERS, device_and_dtype, resolve_hf_checkpoint, run_guarded, short_error)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
 DEFAULT_REPO = "prs-eth/marigold-depth-v1-1"
