@@ -26,10 +26,10 @@ Non-finite numbers never appear (JSON has none): "no obstacle" is ``null``. Cons
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
+from lingbot_depth_ros import json_schema
 from lingbot_depth_ros.navigation.sectors import RECOMMENDATIONS, STATUSES, SectorConfig, SectorReport
 
 SCHEMA_NAME = "lingbot_depth_ros/obstacle_sectors"
@@ -100,42 +100,11 @@ def report_to_dict(report: SectorReport, config: SectorConfig, *, stamp_sec: int
 def report_to_json(report: SectorReport, config: SectorConfig, *, stamp_sec: int, stamp_nanosec: int,
                    frame_id: str) -> str:
     """Compact JSON text of :func:`report_to_dict` (no NaN/Infinity tokens: strict JSON)."""
-    return json.dumps(report_to_dict(report, config, stamp_sec=stamp_sec, stamp_nanosec=stamp_nanosec,
-                                     frame_id=frame_id), allow_nan=False, separators=(",", ":"))
+    return json_schema.dumps_strict(report_to_dict(report, config, stamp_sec=stamp_sec,
+                                                   stamp_nanosec=stamp_nanosec, frame_id=frame_id))
 
 
 def schema_errors(document: Any, schema: dict[str, Any] = REPORT_JSON_SCHEMA, path: str = "$") -> list[str]:
-    """Check ``document`` against the subset of JSON Schema used by :data:`REPORT_JSON_SCHEMA` (type, const,
-    enum, required, properties, items, minItems, minimum, maximum). Returns the violations (empty = valid);
-    lets consumers without the ``jsonschema`` package validate messages."""
-    errors: list[str] = []
-    types = schema.get("type")
-    if types is not None:
-        allowed = types if isinstance(types, list) else [types]
-        checks = {"object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v, list),
-                  "string": lambda v: isinstance(v, str), "null": lambda v: v is None,
-                  "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-                  "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}
-        if not any(checks[t](document) for t in allowed):
-            return [f"{path}: expected {' or '.join(allowed)}, got {type(document).__name__}"]
-    if "const" in schema and document != schema["const"]:
-        errors.append(f"{path}: expected {schema['const']!r}, got {document!r}")
-    if "enum" in schema and document not in schema["enum"]:
-        errors.append(f"{path}: {document!r} not in {schema['enum']}")
-    if isinstance(document, (int, float)) and not isinstance(document, bool):
-        if "minimum" in schema and document < schema["minimum"]:
-            errors.append(f"{path}: {document} < minimum {schema['minimum']}")
-        if "maximum" in schema and document > schema["maximum"]:
-            errors.append(f"{path}: {document} > maximum {schema['maximum']}")
-    if isinstance(document, dict):
-        errors += [f"{path}: missing {key!r}" for key in schema.get("required", []) if key not in document]
-        for key, sub in schema.get("properties", {}).items():
-            if key in document:
-                errors += schema_errors(document[key], sub, f"{path}.{key}")
-    if isinstance(document, list):
-        if len(document) < schema.get("minItems", 0):
-            errors.append(f"{path}: fewer than {schema['minItems']} items")
-        if "items" in schema:
-            for i, item in enumerate(document):
-                errors += schema_errors(item, schema["items"], f"{path}[{i}]")
-    return errors
+    """Violations of ``schema`` (default :data:`REPORT_JSON_SCHEMA`) by ``document``; empty = valid.
+    See :func:`lingbot_depth_ros.json_schema.schema_errors` (no ``jsonschema`` package needed)."""
+    return json_schema.schema_errors(document, schema, path)

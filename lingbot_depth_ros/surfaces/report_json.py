@@ -28,12 +28,12 @@ Strict JSON: no NaN/Infinity tokens.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 import numpy as np
 
+from lingbot_depth_ros import json_schema
 from lingbot_depth_ros.surfaces.config import SurfaceConfig
 from lingbot_depth_ros.surfaces.detect import KINDS, SurfaceReport
 
@@ -133,45 +133,11 @@ def report_to_dict(report: SurfaceReport, config: SurfaceConfig, *, stamp_sec: i
 def report_to_json(report: SurfaceReport, config: SurfaceConfig, *, stamp_sec: int = 0, stamp_nanosec: int = 0,
                    frame_id: str = "base_link") -> str:
     """Compact strict JSON text of :func:`report_to_dict`."""
-    return json.dumps(report_to_dict(report, config, stamp_sec=stamp_sec, stamp_nanosec=stamp_nanosec,
-                                     frame_id=frame_id), allow_nan=False, separators=(",", ":"))
-
-
-_TYPES = {"object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v, list),
-          "string": lambda v: isinstance(v, str), "null": lambda v: v is None,
-          "boolean": lambda v: isinstance(v, bool),
-          "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-          "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return json_schema.dumps_strict(report_to_dict(report, config, stamp_sec=stamp_sec,
+                                                   stamp_nanosec=stamp_nanosec, frame_id=frame_id))
 
 
 def schema_errors(document: Any, schema: dict[str, Any] = SURFACES_JSON_SCHEMA, path: str = "$") -> list[str]:
-    """Violations of ``schema`` (default :data:`SURFACES_JSON_SCHEMA`) by ``document``, for the JSON Schema
-    subset used here (type, const, enum, required, properties, items, minItems, minimum, maximum); empty =
-    valid. Lets consumers without the ``jsonschema`` package validate messages."""
-    types = schema.get("type")
-    if types is not None:
-        allowed = types if isinstance(types, list) else [types]
-        if not any(_TYPES[t](document) for t in allowed):
-            return [f"{path}: expected {' or '.join(allowed)}, got {type(document).__name__}"]
-    errors: list[str] = []
-    if "const" in schema and document != schema["const"]:
-        errors.append(f"{path}: expected {schema['const']!r}, got {document!r}")
-    if "enum" in schema and document not in schema["enum"]:
-        errors.append(f"{path}: {document!r} not in {schema['enum']}")
-    if isinstance(document, (int, float)) and not isinstance(document, bool):
-        if "minimum" in schema and document < schema["minimum"]:
-            errors.append(f"{path}: {document} < minimum {schema['minimum']}")
-        if "maximum" in schema and document > schema["maximum"]:
-            errors.append(f"{path}: {document} > maximum {schema['maximum']}")
-    if isinstance(document, dict):
-        errors += [f"{path}: missing {key!r}" for key in schema.get("required", []) if key not in document]
-        for key, sub in schema.get("properties", {}).items():
-            if key in document:
-                errors += schema_errors(document[key], sub, f"{path}.{key}")
-    if isinstance(document, list):
-        if len(document) < schema.get("minItems", 0):
-            errors.append(f"{path}: fewer than {schema['minItems']} items")
-        for i, item in enumerate(document):
-            if "items" in schema:
-                errors += schema_errors(item, schema["items"], f"{path}[{i}]")
-    return errors
+    """Violations of ``schema`` (default :data:`SURFACES_JSON_SCHEMA`) by ``document``; empty = valid.
+    See :func:`lingbot_depth_ros.json_schema.schema_errors` (no ``jsonschema`` package needed)."""
+    return json_schema.schema_errors(document, schema, path)
