@@ -31,8 +31,11 @@ def test_demo_fusion_writes_map_mesh_surfaces_and_picture(tmp_path: Path) -> Non
     assert summary["frames"] == 8 and summary["score"]["accuracy_p95_voxels"] <= 2.0
     from lingbot_depth_ros.surfaces import schema_errors
 
-    # The surfaces of the fused map, in its frame (which planes are found is the surface finder's own test).
+    # The surfaces of the fused map, in its frame: the procedural room's floor (z = 0, >= 4 m^2 seen).
     surfaces = json.loads((out / "surfaces.json").read_text())
     assert schema_errors(surfaces) == [] and surfaces["frame_id"] == "map"
+    floors = [s for s in surfaces["surfaces"] if s["kind"] == "floor"]
+    assert floors and max(s["area_m2"] for s in floors) >= 4.0, surfaces["surfaces"]
+    assert all(abs(s["centroid"][2]) < 0.05 and s["tilt_deg"] < 2.0 for s in floors), floors
     assert summary["surfaces"] == len(surfaces["surfaces"])
     assert (out / "fused_map.png").stat().st_size > 5000

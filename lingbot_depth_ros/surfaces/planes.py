@@ -13,7 +13,12 @@
    even when a thin strip of it lies within the distance threshold of a plane; for strips too thin to fit a
    curvature, the median angle between the local normals and the plane's must also be at most
    ``normal_angle_deg / 3`` (a plane's normals scatter by the noise only; a curved strip's spread evenly over
-   +-normal_angle_deg).
+   +-normal_angle_deg). The spread test is skipped when the candidate's inliers span more than
+   :func:`trusted_support_m` across (in-plane standard deviation, narrowest direction): on a surface bending
+   by more than ``max_curvature_per_m``, the points within the inlier distance t of a plane lie on a strip of
+   half-width at most sqrt(2 t / curvature), so a wider inlier set proves the curvature bound by itself.
+   Large noisy but flat regions (fused TSDF maps, whose 3x3x3 voxel normals scatter by ~5 degrees, a median
+   beyond ``normal_angle_deg / 3``) thus pass.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class PlaneFit:
     curvature_per_m: float
     area_m2: float
     normal_spread_deg: float  # median angle between the local normals and the plane normal
+    support_m: float = 0.0  # in-plane standard deviation of the inliers, narrowest direction [m]
+    inlier_distance_m: float = 0.0  # largest inlier distance threshold of the inliers [m]
 
 
 def fit_plane(points: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -62,6 +69,22 @@ def plane_basis(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     e1 = np.cross(helper, normal)
     e1 /= np.linalg.norm(e1)
     return e1, np.cross(normal, e1)
+
+
+def trusted_support_m(inlier_distance_m: float, config: SurfaceConfig) -> float:
+    """In-plane standard deviation [m] (narrowest direction) of a plane's inliers above which the surface is
+    flatter than ``max_curvature_per_m`` whatever its normals: a surface of that curvature stays within
+    ``inlier_distance_m`` of a plane only on a strip of half-width sqrt(2 t / curvature), standard deviation
+    that / sqrt(3)."""
+    return math.sqrt(2.0 * inlier_distance_m / config.max_curvature_per_m) / math.sqrt(3.0)
+
+
+def in_plane_support_m(points: np.ndarray, normal: np.ndarray) -> float:
+    """Standard deviation [m] of (N, 3) ``points`` within the plane of ``normal``, in its narrowest direction."""
+    e1, e2 = plane_basis(normal)
+    q = points - points.mean(axis=0)
+    uv = np.stack([q @ e1, q @ e2], axis=1)
+    return float(math.sqrt(max(float(np.linalg.eigvalsh(uv.T @ uv / len(uv))[0]), 0.0)))
 
 
 def normal_curvature(points: np.ndarray, normals: np.ndarray, normal: np.ndarray, max_angle_rad: float) -> float:
@@ -140,6 +163,7 @@ class _Segmenter:
         if len(inl) < 3:
             return None
         normal, offset, rms = fit_plane(self.p[inl])
+        support = in_plane_support_m(self.p[inl], normal)
         curvature = normal_curvature(self.p[inl], self.n[inl], normal,
                                      math.radians(self.config.normal_angle_deg / 2))
         spread = float(np.degrees(np.median(np.arccos(np.clip(np.abs(self.n[inl] @ normal), 0.0, 1.0)))))
@@ -152,7 +176,8 @@ class _Segmenter:
             area = float((side[counted] ** 2 / np.maximum(np.abs(rays[counted] @ normal), 0.05)).sum())
         else:
             area = float(self.area[inl].sum()) + int(on_plane.sum()) * float(np.median(self.area[inl]))
-        return PlaneFit(np.concatenate([inl, grown]), normal, offset, rms, curvature, area, spread)
+        return PlaneFit(np.concatenate([inl, grown]), normal, offset, rms, curvature, area, spread, support,
+                        float(self.thr[inl].max()))
 
     def grow(self, core: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
         """Points within ``grow_rings`` neighbour steps of ``core`` and within the inlier distance of its plane,
@@ -187,7 +212,8 @@ class _Segmenter:
                     break
                 if (len(fit.indices) >= MIN_POINTS and fit.area_m2 >= self.config.min_area_m2
                         and fit.curvature_per_m <= self.config.max_curvature_per_m
-                        and fit.normal_spread_deg <= MAX_MEDIAN_NORMAL_FRACTION * self.config.normal_angle_deg):
+                        and (fit.support_m >= trusted_support_m(fit.inlier_distance_m, self.config)
+                             or fit.normal_spread_deg <= MAX_MEDIAN_NORMAL_FRACTION * self.config.normal_angle_deg)):
                     planes.append(fit)
                     self.taken[fit.indices] = True
                 remaining = np.setdiff1d(remaining, fit.indices, assume_unique=True)
