@@ -40,6 +40,7 @@ from lingbot_depth_ros.ros.camera_info import intrinsics_from_camera_info
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.ros.diagnostics import OK, WARN, StatusWrapper, Updater
+from lingbot_depth_ros.ros.fused_surfaces import FusedSurfaces
 from lingbot_depth_ros.ros.fusion_params import FUSION_PARAMS, PARAMS_BY_NAME, check_values
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, rgb_from_image
 
@@ -121,6 +122,10 @@ class DepthFusionNode(Node):
         self.points_pub = self.create_publisher(PointCloud2, "fused/points", 1)
         if v["fusion.publish_rate_hz"] > 0:
             self.create_timer(1.0 / v["fusion.publish_rate_hz"], self.publish_cloud)
+        self.surfaces: FusedSurfaces | None = None
+        if v["fusion.surfaces.enabled"]:
+            self.surfaces = FusedSurfaces(self)
+            self.create_timer(1.0 / v["fusion.surfaces.rate_hz"], self.analyse_surfaces)
         self.create_service(Trigger, "~/save_mesh", self._on_save_mesh)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.diagnostics = Updater(self, period_s=1.0, hardware_id=v["fusion.device"])
@@ -233,6 +238,19 @@ class DepthFusionNode(Node):
         header = Header(frame_id=self.map_frame, stamp=self.get_clock().now().to_msg())
         self.points_pub.publish(xyz_to_pointcloud2(xyz, header, rgb=rgb))
 
+    def analyse_surfaces(self) -> None:
+        """Hand the fused cloud to the surface worker (skipped while nothing is fused or it is still busy)."""
+        if self.surfaces is None or self.fusion.stats.frames_integrated == 0 or not self.surfaces.idle():
+            return
+        xyz, _ = self.fusion.point_cloud()
+        voxel = self.values["fusion.surfaces.voxel_m"] or self.fusion.config.voxel_size_m
+        self.surfaces.submit(xyz, self.get_clock().now().to_msg(), self.values, self.source, self.map_frame, voxel)
+
+    def destroy_node(self) -> None:
+        if self.surfaces is not None:
+            self.surfaces.close()
+        super().destroy_node()
+
     def save(self, out_dir: Path) -> tuple[Path, Path, int, int]:
         """Write mesh.ply and fused.ply into ``out_dir``: (mesh path, cloud path, triangles, points)."""
         from lingbot_depth_ros.io.ply import write_ply
@@ -260,6 +278,9 @@ class DepthFusionNode(Node):
             status.add(key, value)
         status.add("pose_source", self.source)
         status.add("frames_dropped", self.pose_failures)
+        if self.surfaces is not None:
+            for key, value in self.surfaces.diagnose().items():
+                status.add(key, value)
         status.add("last_warning", self.last_warning or "-")
         full = self.fusion.stats.blocks / max(self.fusion.config.max_blocks, 1)
         if full >= 0.9:

@@ -5,6 +5,7 @@ surfaces, ~/save_mesh must write the PLYs, and diagnostics must carry the memory
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -19,7 +20,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
+from visualization_msgs.msg import MarkerArray
 from std_srvs.srv import Trigger
 
 from lingbot_depth_ros.errors import ConfigError
@@ -31,6 +33,7 @@ from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_fields, pointcloud2_to_xyz
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image, numpy_to_image
 from lingbot_depth_ros.scene import SceneGenerator
+from lingbot_depth_ros.surfaces import schema_errors
 
 VOXEL = 0.05
 N_FRAMES = 8
@@ -73,6 +76,10 @@ def run_fusion(tmp_path: Path, source: str, **params: object) -> dict:
     diags: list[DiagnosticArray] = []
     test.create_subscription(PointCloud2, "/fused/points", clouds.append, 1)
     test.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+    surfaces: list[String] = []
+    markers: list[MarkerArray] = []
+    test.create_subscription(String, "/fused/surfaces", surfaces.append, 10)
+    test.create_subscription(MarkerArray, "/fused/surfaces/markers", markers.append, 10)
     pubs = {name: test.create_publisher(kind, f"{ns}/{name}", qos)
             for name, kind, qos in (("depth/image", Image, qos_profile_sensor_data),
                                     ("depth/camera_info", CameraInfo, qos_profile_sensor_data),
@@ -112,6 +119,11 @@ def run_fusion(tmp_path: Path, source: str, **params: object) -> dict:
             time.sleep(0.1)
         fused = node.fusion.stats.frames_integrated
         clouds.clear()
+        surfaces.clear()
+        if params.get("fusion.surfaces.enabled"):  # a report of the whole map (analysed after the last frame)
+            deadline = time.monotonic() + 20
+            while not surfaces and time.monotonic() < deadline:
+                time.sleep(0.1)
         deadline = time.monotonic() + 10
         while not clouds and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -124,7 +136,8 @@ def run_fusion(tmp_path: Path, source: str, **params: object) -> dict:
         node.diagnostics.force_update()
         time.sleep(0.3)
         return {"fused": fused, "clouds": list(clouds), "response": future.result(), "diags": list(diags),
-                "layout": gen.layout, "node_frame": node.map_frame}
+                "layout": gen.layout, "node_frame": node.map_frame, "surfaces": list(surfaces),
+                "markers": list(markers), "first_pose": gen.pose_at(0)}
     finally:
         stop.set()
         thread.join(timeout=5)
@@ -140,8 +153,23 @@ def _check_on_surfaces(xyz: np.ndarray, layout) -> float:
     return float(np.percentile(dist, 95))
 
 
+def _floor(out: dict, frame_id: str) -> dict:
+    """The fused/surfaces report must be valid, in ``frame_id``, with a floor at z = 0 (the scene's) of > 1 m^2."""
+    assert out["surfaces"], "no fused/surfaces report"
+    report = json.loads(out["surfaces"][-1].data)
+    assert schema_errors(report) == [] and report["frame_id"] == frame_id
+    floors = [s for s in report["surfaces"] if s["kind"] == "floor"]
+    assert floors, report["surfaces"]
+    floor = max(floors, key=lambda s: s["area_m2"])
+    assert floor["area_m2"] > 1.0 and floor["tilt_deg"] < 3.0 and abs(floor["centroid"][2]) < 0.05, floor
+    assert out["markers"] and any(m.header.frame_id == frame_id and m.ns == "surface_outline"
+                                  for a in out["markers"] for m in a.markers)
+    return report
+
+
 def test_fusion_node_pose_topic_end_to_end(tmp_path: Path) -> None:
-    out = run_fusion(tmp_path, "pose")
+    out = run_fusion(tmp_path, "pose", **{"fusion.surfaces.enabled": True, "fusion.surfaces.rate_hz": 2.0})
+    _floor(out, "map")  # the map is z up: gravity from the poses
     assert out["fused"] >= N_FRAMES - 1, out["fused"]
     assert out["clouds"], "no fused/points published"
     cloud = out["clouds"][-1]
@@ -197,7 +225,13 @@ def test_fusion_node_refuses_bad_parameters_and_missing_tf() -> None:
 
 
 def test_fusion_node_without_poses_fuses_in_the_first_camera_frame(tmp_path: Path) -> None:
-    out = run_fusion(tmp_path, "none")
+    # Gravity of fused/surfaces from the mounting parameters: the scene's first camera is 1.2 m up, pitched
+    # down by asin(0.087); the report is then in base_link with the floor at z = 0.
+    pose0 = SceneGenerator(width=160, height=120, seed=3, rgb_noise=0.0).pose_at(0)
+    out = run_fusion(tmp_path, "none", **{"fusion.surfaces.enabled": True, "fusion.surfaces.rate_hz": 2.0,
+                                          "fusion.surfaces.camera_height_m": float(pose0[2, 3]),
+                                          "fusion.surfaces.camera_pitch_rad": float(np.arcsin(-pose0[2, 2]))})
+    _floor(out, "base_link")
     assert out["fused"] >= N_FRAMES - 1
     assert out["node_frame"] == "camera_optical_frame"
     cloud = out["clouds"][-1]

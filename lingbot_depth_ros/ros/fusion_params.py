@@ -52,6 +52,41 @@ FUSION_PARAMS: tuple[ParamSpec, ...] = (
               min=0.0, max=10.0),
 )
 
+def _fused_surface_params() -> tuple[ParamSpec, ...]:
+    """fusion.surfaces.*: planar surfaces of the fused map (the surface knobs reuse the surfaces.* specs)."""
+    from dataclasses import replace
+
+    from lingbot_depth_ros.ros.navigation_params import NAVIGATION_PARAMS_BY_NAME
+    from lingbot_depth_ros.ros.surface_params import SURFACE_PARAMS_BY_NAME
+
+    own = (
+        ParamSpec("fusion.surfaces.enabled", False, "find planar surfaces in the fused map and publish "
+                  "fused/surfaces (JSON) and fused/surfaces/markers (on a worker thread; integration never waits)",
+                  read_only=True),
+        ParamSpec("fusion.surfaces.rate_hz", 0.5, "fused-map surface analyses per second at most [Hz]",
+                  min=0.01, max=10.0, read_only=True),
+        ParamSpec("fusion.surfaces.voxel_m", 0.0, "voxel of the surface analysis [m] (0 = fusion.voxel_size_m)",
+                  min=0.0, max=1.0),
+    )
+    own_text = {"max_tilt_deg": "A surface is horizontal when its normal is within this angle of up (map z; with "
+                "pose_source none from fusion.surfaces.camera_*) [deg].",
+                "distance_threshold_m": "Plane inlier distance [m], plus half the analysis voxel.",
+                "markers": "Publish fused/surfaces/markers (outlines, normals, free squares, labels for RViz)."}
+    reused = tuple(replace(SURFACE_PARAMS_BY_NAME["surfaces." + n], name="fusion.surfaces." + n,
+                           description=own_text.get(n, SURFACE_PARAMS_BY_NAME["surfaces." + n].description))
+                   for n in ("max_tilt_deg", "clearance_m", "min_area_m2", "distance_threshold_m",
+                             "normal_angle_deg", "max_curvature_per_m", "max_surfaces", "markers"))
+    mounting = (replace(NAVIGATION_PARAMS_BY_NAME["obstacles.base_frame"], name="fusion.surfaces.base_frame",
+                        description="pose_source none only: z-up frame of the fused surfaces (the map is the "
+                        "first camera's optical frame; gravity from fusion.surfaces.camera_*)"),) + tuple(
+        replace(NAVIGATION_PARAMS_BY_NAME["obstacles.camera." + n], name="fusion.surfaces.camera_" + n,
+                description="pose_source none only: first camera's " + NAVIGATION_PARAMS_BY_NAME[
+                    "obstacles.camera." + n].description[len("Camera "):])
+        for n in ("height_m", "pitch_rad", "roll_rad"))
+    return own + reused + mounting
+
+
+FUSION_PARAMS = FUSION_PARAMS + _fused_surface_params()
 PARAMS_BY_NAME = {p.name: p for p in FUSION_PARAMS}
 
 
