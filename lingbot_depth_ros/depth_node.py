@@ -95,7 +95,7 @@ class DepthNode(Node):
         self.estimator = estimator or create_estimator(name, **estimator_options(name, self.values))
         check_mode(self.estimator, self.values["mode"])
         check_output_alignment(self.estimator, self.values["align_to_sparse"])  # relative output: never unaligned
-        self.pipeline = DepthPipeline(self.estimator, self._output_settings())
+        self.pipeline = DepthPipeline(self.estimator, OutputSettings.from_params(self.values))
         self.governor = self._governor(self.values)
         self.oom_events = 0
         self.work_ready = threading.Condition()  # guards every channel's slot, the settings and the estimator
@@ -137,18 +137,6 @@ class DepthNode(Node):
         self.channels[0].diagnose(stat)
 
     # -- parameters --------------------------------------------------------------------------
-    def _output_settings(self) -> OutputSettings:
-        v = self.values
-        return OutputSettings(
-            depth_min_m=v["depth.min_m"], depth_max_m=v["depth.max_m"], colorized=v["colorized.enabled"],
-            colormap=v["colorized.colormap"], color_range=v["colorized.range"], color_min_m=v["colorized.min_m"],
-            color_max_m=v["colorized.max_m"],
-            color_percentiles=(v["colorized.percentile_low"], v["colorized.percentile_high"]),
-            cloud=v["cloud.enabled"], cloud_organized=v["cloud.organized"], cloud_rgb=v["cloud.rgb"],
-            cloud_stride=v["cloud.stride"], cloud_min_range_m=v["cloud.min_range_m"],
-            cloud_max_range_m=v["cloud.max_range_m"], align=v["align_to_sparse"], align_method=v["align.method"],
-            align_inlier_threshold=v["align.inlier_threshold"])
-
     def _governor(self, values: dict[str, Any]) -> RateGovernor | None:
         """The resolution-level governor of lingbot.target_hz (None: off, or an estimator without levels)."""
         if values["lingbot.target_hz"] <= 0 or getattr(self.estimator, "resolution_level", None) is None:
@@ -196,7 +184,7 @@ class DepthNode(Node):
         previous = self.values
         with self.work_ready:
             self.values = proposed
-            self.pipeline.settings = self._output_settings()
+            self.pipeline.settings = OutputSettings.from_params(self.values)
             if estimator is not None:
                 self.estimator = self.pipeline.estimator = estimator
             if any(proposed[k] != previous[k] for k in ("lingbot.target_hz", "lingbot.rate_window",

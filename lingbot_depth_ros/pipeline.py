@@ -7,7 +7,9 @@ back; keeping the middle here makes it testable and benchmarkable alone.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +43,20 @@ class OutputSettings:
     align: str = "off"  # "off" | "scale" | "scale_shift": fit the prediction to the sparse depth
     align_method: str = "ransac"  # or "irls"
     align_inlier_threshold: float = 0.05  # relative residual of an inlier
+
+    @classmethod
+    def from_params(cls, values: Mapping[str, Any]) -> OutputSettings:
+        """The settings of the node's parameter ``values`` (names of :mod:`lingbot_depth_ros.ros.parameters`)."""
+        v = values
+        return cls(
+            depth_min_m=v["depth.min_m"], depth_max_m=v["depth.max_m"], colorized=v["colorized.enabled"],
+            colormap=v["colorized.colormap"], color_range=v["colorized.range"], color_min_m=v["colorized.min_m"],
+            color_max_m=v["colorized.max_m"],
+            color_percentiles=(v["colorized.percentile_low"], v["colorized.percentile_high"]),
+            cloud=v["cloud.enabled"], cloud_organized=v["cloud.organized"], cloud_rgb=v["cloud.rgb"],
+            cloud_stride=v["cloud.stride"], cloud_min_range_m=v["cloud.min_range_m"],
+            cloud_max_range_m=v["cloud.max_range_m"], align=v["align_to_sparse"], align_method=v["align.method"],
+            align_inlier_threshold=v["align.inlier_threshold"])
 
 
 @dataclass

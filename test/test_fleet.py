@@ -21,8 +21,9 @@ from lingbot_depth_ros.errors import ConfigError, InputError  # noqa: E402
 from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag  # noqa: E402
 from lingbot_depth_ros.evaluation.bags import read_frames  # noqa: E402
 from lingbot_depth_ros.fleet.api import batch  # noqa: E402
-from lingbot_depth_ros.fleet.params import node_values, output_settings  # noqa: E402
+from lingbot_depth_ros.fleet.params import node_values  # noqa: E402
 from lingbot_depth_ros.fleet.sources import DatasetOptions  # noqa: E402
+from lingbot_depth_ros.pipeline import OutputSettings  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 KITTI_CALIB = DATA / "kitti_lidar" / "calib" / "calib_cam_to_cam.txt"
@@ -54,7 +55,7 @@ def test_node_parameters_are_parsed_and_checked_with_the_node_table() -> None:
     values = node_values(["classical.smoothing=0.3", "cloud.enabled=false", "cloud.stride=4", "depth.max_m=5"])
     assert values["classical.smoothing"] == 0.3 and values["cloud.enabled"] is False and values["cloud.stride"] == 4
     assert isinstance(values["depth.max_m"], float)
-    settings = output_settings(values)
+    settings = OutputSettings.from_params(values)
     assert (settings.cloud, settings.cloud_stride, settings.depth_max_m) == (False, 4, 5.0)
     for bad, words in ((["cloud.stride=0"], "below its minimum"), (["no.such=1"], "unknown node parameter"),
                        (["cloud.enabled=maybe"], "must be a bool"), (["depth.min_m=9", "depth.max_m=5"], "below"),

@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.fleet.params import output_settings
 from lingbot_depth_ros.fleet.sources import BagTopics, bag_intrinsics, bag_layout, _decode_rgb
-from lingbot_depth_ros.pipeline import DepthPipeline
+from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 
 _FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
 
@@ -96,7 +95,7 @@ def write_output_bag(input_path: str, depth_dir: str, target: str, values: Mappi
         return -1
     layout = bag_layout(Path(input_path), topics)
     ns = output_namespace(layout["image"])
-    settings = output_settings(values)
+    settings = OutputSettings.from_params(values)
     rectified = bool(values["camera.rectified"])
     tmp = target_path.with_name(f".{target_path.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

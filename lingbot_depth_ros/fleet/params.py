@@ -1,5 +1,6 @@
 """The node's parameters for offline runs: ``--param name=value`` parsed and checked with the node's own
-table (:mod:`lingbot_depth_ros.ros.parameters`, no rclpy), and the node's output settings built from them."""
+table (:mod:`lingbot_depth_ros.ros.parameters`, no rclpy); :meth:`OutputSettings.from_params
+<lingbot_depth_ros.pipeline.OutputSettings.from_params>` builds the node's output settings from them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lingbot_depth_ros.errors import ConfigError
-from lingbot_depth_ros.pipeline import OutputSettings
 from lingbot_depth_ros.ros.parameters import ALL_PARAMS, PARAMS_BY_NAME, check_consistency
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -69,17 +69,3 @@ def node_values(assignments: Sequence[str] = (), overrides: Mapping[str, Any] | 
     if reason:
         raise ConfigError(reason)
     return values
-
-
-def output_settings(values: Mapping[str, Any]) -> OutputSettings:
-    """The node's :class:`OutputSettings` for parameter ``values`` (the same mapping as the node's)."""
-    v = values
-    return OutputSettings(
-        depth_min_m=v["depth.min_m"], depth_max_m=v["depth.max_m"], colorized=v["colorized.enabled"],
-        colormap=v["colorized.colormap"], color_range=v["colorized.range"], color_min_m=v["colorized.min_m"],
-        color_max_m=v["colorized.max_m"],
-        color_percentiles=(v["colorized.percentile_low"], v["colorized.percentile_high"]),
-        cloud=v["cloud.enabled"], cloud_organized=v["cloud.organized"], cloud_rgb=v["cloud.rgb"],
-        cloud_stride=v["cloud.stride"], cloud_min_range_m=v["cloud.min_range_m"],
-        cloud_max_range_m=v["cloud.max_range_m"], align=v["align_to_sparse"], align_method=v["align.method"],
-        align_inlier_threshold=v["align.inlier_threshold"])

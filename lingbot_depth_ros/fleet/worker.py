@@ -26,10 +26,9 @@ from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros import estimators
 from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, auto_fallback, check_mode, create_estimator
 from lingbot_depth_ros.evaluation.frames import score_frame
-from lingbot_depth_ros.fleet.params import output_settings
 from lingbot_depth_ros.fleet.sources import BagTopics, DatasetOptions, Frame, Unit, read_unit
 from lingbot_depth_ros.io.depth_files import save_depth_png_mm
-from lingbot_depth_ros.pipeline import DepthPipeline, FrameResult
+from lingbot_depth_ros.pipeline import DepthPipeline, FrameResult, OutputSettings
 from lingbot_depth_ros.ros.parameters import estimator_options
 
 
@@ -119,7 +118,7 @@ class UnitProcessor:
         check_alignment = getattr(estimators, "check_output_alignment", None)  # relative outputs need a fit
         if check_alignment is not None:
             check_alignment(self.estimator, v["align_to_sparse"])
-        self.settings = output_settings(v)
+        self.settings = OutputSettings.from_params(v)
         self.pipeline = DepthPipeline(self.estimator, self.settings)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
