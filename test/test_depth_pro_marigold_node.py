@@ -89,11 +89,19 @@ def test_marigold_node_publishes_metres_only_aligned_to_the_lidar(tmp_path) -> N
     sparse[0, 0:8:4] = 20.0  # two wild LiDAR returns the robust fit must reject
     params = {"estimator": "marigold", "mode": "monocular", "align_to_sparse": "scale_shift",
               "marigold.checkpoint": str(folder), "marigold.device": "cpu",
-              **{f"marigold.{key}": value for key, value in MARIGOLD.items()}}
+              "diagnostics.period_s": 0.2, **{f"marigold.{key}": value for key, value in MARIGOLD.items()}}
     with node_with_harness(params, tmp_path / "node.log") as (node, harness):
+        diagnostics = Recorder()
+        harness.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics, 10)
         depth = wait_for_depth(harness, rgb, sparse, 2_000_000_000)
         assert np.isfinite(depth).mean() > 0.99
         np.testing.assert_allclose(depth, truth, atol=0.01)  # metres recovered from the LiDAR fit
+        key = "alignment scale / shift [m] / inliers"  # a depth-space fit: shift in metres
+        assert diagnostics.wait(lambda msgs: any(kv.key == key for m in msgs for st in m.status
+                                                 for kv in st.values), 20), node.log()
+        values = {kv.key: kv.value for m in diagnostics.messages for st in m.status for kv in st.values}
+        scale, shift, _ = (float(x) for x in values[key].split(" / "))
+        assert scale == pytest.approx(3.0, rel=0.01) and shift == pytest.approx(1.5, abs=0.01)
 
 
 @pytest.mark.slow  # two node processes loading torch + transformers + diffusers: ~45 s on 2 shared cores

@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("transformers", reason="the estimators extra is not installed")
 
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
 
@@ -24,7 +25,7 @@ from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
 from lingbot_depth_ros.estimators.hf_testing import save_tiny_depth_anything, save_tiny_prompt_depth_anything  # noqa: E402
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image  # noqa: E402
-from ros_harness import node_with_harness  # noqa: E402
+from ros_harness import Recorder, node_with_harness  # noqa: E402
 
 pytestmark = pytest.mark.ros
 W, H = 64, 48
@@ -65,11 +66,21 @@ def test_relative_depth_anything_publishes_metres_only_aligned_to_the_lidar(tmp_
     sparse = lidar_mm(truth)
     sparse[0, 0:9:3] = 40.0  # wild LiDAR returns the robust fit must reject
     params = {"estimator": "depth_anything", "mode": "monocular", "depth_anything.checkpoint": str(folder),
-              "depth_anything.device": "cpu", "align_to_sparse": "scale_shift"}
+              "depth_anything.device": "cpu", "align_to_sparse": "scale_shift", "diagnostics.period_s": 0.2}
     with node_with_harness(params, tmp_path / "node.log") as (node, harness):
+        diagnostics = Recorder()
+        harness.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics, 10)
         depth = wait_for_depth(harness, rgb, sparse, 1_000_000_000)
         assert np.isfinite(depth).mean() > 0.99
         np.testing.assert_allclose(depth, truth, rtol=5e-3)  # metres recovered from the inverse-depth fit
+        # the diagnostics name the fit's space: scale and shift of 1/depth, the shift in 1/m
+        key = "alignment inverse-depth scale / shift [1/m] / inliers"
+        assert diagnostics.wait(lambda msgs: any(kv.key == key for m in msgs for st in m.status
+                                                 for kv in st.values), 20), node.log()
+        values = {kv.key: kv.value for m in diagnostics.messages for st in m.status for kv in st.values}
+        assert "alignment scale / shift [m] / inliers" not in values
+        scale, shift, inliers = (float(x) for x in values[key].split(" / "))
+        assert scale == pytest.approx(0.1, rel=0.02) and shift == pytest.approx(0.2, abs=0.005) and inliers > 0.9
         # switching the fit off at run time is refused: the output would not be metres
         client = harness.node.create_client(SetParameters, "/lingbot_depth_node/set_parameters")
         assert client.wait_for_service(timeout_sec=20)

@@ -24,6 +24,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from lingbot_depth_ros.errors import EstimatorOutOfMemory, InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, auto_fallback
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.geometry.scale_alignment import INVERSE_DEPTH, AlignmentResult
 from lingbot_depth_ros.pipeline import FrameResult
 from lingbot_depth_ros.ros.camera_info import CameraGeometry, camera_geometry, camera_info_for_output
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
@@ -74,6 +75,14 @@ def drop_reason(exc: BaseException) -> str:
 
 #: |estimated / CameraInfo focal - 1| above which the diagnostics flag the calibration
 FOCAL_MISMATCH = 0.15
+
+
+def alignment_diagnostic(a: AlignmentResult) -> tuple[str, str]:
+    """The diagnostics key and value of an align_to_sparse fit, labelled with the units of its space: a
+    depth fit's shift is in m, an inverse-depth (disparity) fit's in 1/m."""
+    unit = "1/m" if a.space == INVERSE_DEPTH else "m"
+    prefix = "alignment inverse-depth" if a.space == INVERSE_DEPTH else "alignment"
+    return f"{prefix} scale / shift [{unit}] / inliers", f"{a.scale:.4f} / {a.shift:.3f} / {a.inlier_ratio:.2f}"
 
 
 def focal_check_text(estimated_px: float, camera_info_px: float) -> str:
@@ -446,8 +455,7 @@ class CameraChannel:
         stat.add("synchronizer resets", self.sync.stats.resets)
         node.diagnose_estimator(stat)
         if v["align_to_sparse"] != "off" and self.last_alignment is not None:
-            a = self.last_alignment
-            stat.add("alignment scale / shift [m] / inliers", f"{a.scale:.4f} / {a.shift:.3f} / {a.inlier_ratio:.2f}")
+            stat.add(*alignment_diagnostic(self.last_alignment))
         if self.last_focal_px is not None:
             stat.add("focal estimated / CameraInfo [px] / ratio", focal_check_text(*self.last_focal_px))
         if node.values["surfaces.enabled"]:
