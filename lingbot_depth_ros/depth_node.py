@@ -17,7 +17,6 @@ import threading
 import time
 from typing import Any, Callable
 
-import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -29,8 +28,9 @@ from lingbot_depth_ros.estimators.base import DepthEstimate, EstimatorInput
 from lingbot_depth_ros.estimators.rate_governor import RateGovernor
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.camera_channel import CameraChannel, PreparedFrame
-from lingbot_depth_ros.ros.dds import apply_default_dds_profile, shared_memory_warning
+from lingbot_depth_ros.ros.dds import shared_memory_warning
 from lingbot_depth_ros.ros.diagnostics import StatusWrapper, Updater
+from lingbot_depth_ros.ros.node_main import run_node
 from lingbot_depth_ros.ros.parameters import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, \
     estimator_options
 
@@ -334,29 +334,8 @@ class DepthNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``depth_node`` executable."""
-    apply_default_dds_profile()
-    shm_warning = shared_memory_warning()  # e.g. Docker's 64 MB /dev/shm
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = DepthNode()
-        if shm_warning:
-            node.get_logger().warning(shm_warning)
-        rclpy.spin(node)
-    except (LingbotDepthError, rclpy.exceptions.ParameterException) as exc:
-        # Startup refused: one clear line (bad parameter, missing/mismatched checkpoint, impossible mode).
-        print(f"[lingbot_depth_node] FATAL: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    except rclpy.executors.ExternalShutdownException:
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(DepthNode, "lingbot_depth_node", args,
+                    startup_warning=shared_memory_warning)  # e.g. Docker's 64 MB /dev/shm
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from nav_msgs.msg import Odometry
@@ -38,11 +37,11 @@ from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
 from lingbot_depth_ros.fusion.poses import PoseBuffer, mounting_matrix, pose_matrix
 from lingbot_depth_ros.ros.camera_info import intrinsics_from_camera_info
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
-from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.ros.diagnostics import OK, WARN, StatusWrapper, Updater
 from lingbot_depth_ros.ros.fused_surfaces import FusedSurfaces
 from lingbot_depth_ros.ros.fusion_params import FUSION_PARAMS, PARAMS_BY_NAME, check_values
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, rgb_from_image
+from lingbot_depth_ros.ros.node_main import run_node
 
 
 def _stamp_ns(header: Header) -> int:
@@ -294,23 +293,7 @@ class DepthFusionNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``depth_fusion_node`` executable."""
-    apply_default_dds_profile()
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = DepthFusionNode()
-        rclpy.spin(node)
-    except (LingbotDepthError, rclpy.exceptions.ParameterException) as exc:
-        print(f"[depth_fusion_node] FATAL: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(DepthFusionNode, "depth_fusion_node", args)
 
 
 if __name__ == "__main__":
