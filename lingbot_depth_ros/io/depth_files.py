@@ -22,6 +22,8 @@ MAX_DEPTH_PNG_M = 65.535
 # Largest image (width x height) the file loaders accept unless told otherwise: 8192 x 8192.
 DEFAULT_MAX_PIXELS = 8192 * 8192
 NPY_MAGIC = b"\x93NUMPY"
+#: 16UC1 value many drivers write for "out of range / no return" (65.535 m is never a real reading of theirs).
+DEPTH_MM_SENTINEL = 0xFFFF
 
 
 class PayloadTooLargeError(InputError):
@@ -145,6 +147,24 @@ def depth_m_from_array(array: np.ndarray, source: str = "depth") -> np.ndarray:
         raise InputError(f"{source}: an 8-bit image cannot carry metric depth (at most 255 levels, no unit); "
                          "use a 16-bit PNG in millimetres or a float32 TIFF/NPY in metres")
     raise InputError(f"{source}: unsupported depth dtype {array.dtype}; use uint16 millimetres or float32 metres")
+
+
+def depth_m_from_pixels(pixels: np.ndarray) -> np.ndarray:
+    """Pixels of a depth topic -> (H, W) float32 depth [m], NaN where there is no measurement (the node's
+    reading of a sparse/depth image message; unlike :func:`depth_m_from_array`, none = NaN, not 0).
+
+    uint16 are millimetres with 0 (REP 118) or 0xFFFF (:data:`DEPTH_MM_SENTINEL`) = none, divided by 1000
+    (correctly rounded: mm 1234 -> float32(1.234) exactly); float is metres with 0, NaN, inf or < 0 = none.
+    """
+    if pixels.dtype == np.uint16:
+        depth = pixels.astype(np.float32)
+        depth /= np.float32(1000.0)
+        depth[(pixels == 0) | (pixels == DEPTH_MM_SENTINEL)] = np.nan
+        return depth
+    depth = np.array(pixels, dtype=np.float32, copy=True)
+    with np.errstate(invalid="ignore"):
+        depth[~(np.isfinite(depth) & (depth > 0))] = np.nan
+    return depth
 
 
 def decode_image_bytes(raw: bytes, flags: int, source: str, max_pixels: int | None) -> np.ndarray:

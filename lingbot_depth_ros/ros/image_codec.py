@@ -20,6 +20,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from lingbot_depth_ros.errors import EncodingError
+from lingbot_depth_ros.io.depth_files import DEPTH_MM_SENTINEL, depth_m_from_pixels  # noqa: F401 (re-exported)
 
 # encoding -> (numpy dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -117,10 +118,6 @@ def rgb_from_image(msg: Image) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
 
 
-#: 16UC1 value many drivers write for "out of range / no return" (65.535 m is never a real reading of theirs).
-DEPTH_MM_SENTINEL = 0xFFFF
-
-
 def depth_m_from_image(msg: Image) -> np.ndarray:
     """Depth image message -> (H, W) float32 depth [m], NaN where there is no measurement.
 
@@ -130,16 +127,7 @@ def depth_m_from_image(msg: Image) -> np.ndarray:
     if msg.encoding not in DEPTH_ENCODINGS:
         raise EncodingError(f"depth encoding '{msg.encoding}' is not supported (use 16UC1 in mm or 32FC1 in m, "
                             "REP 118)")
-    pixels = image_to_numpy(msg)
-    if pixels.dtype == np.uint16:
-        depth = pixels.astype(np.float32)
-        depth /= np.float32(1000.0)  # division is correctly rounded: mm 1234 -> float32(1.234) exactly
-        depth[(pixels == 0) | (pixels == DEPTH_MM_SENTINEL)] = np.nan
-        return depth
-    depth = np.array(pixels, dtype=np.float32, copy=True)
-    with np.errstate(invalid="ignore"):
-        depth[~(np.isfinite(depth) & (depth > 0))] = np.nan
-    return depth
+    return depth_m_from_pixels(image_to_numpy(msg))
 
 
 def byte_array(pixels: np.ndarray) -> array.array:
