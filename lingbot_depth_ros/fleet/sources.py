@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.evaluation.topics import StreamTopics
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics, SensorWindow, reduce_camera_matrix
+from lingbot_depth_ros.io.depth_files import depth_m_from_pixels
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPARSE_SUFFIXES = (".png", ".npy", ".tif", ".tiff")
-DEPTH_MM_SENTINEL = 0xFFFF
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 
@@ -43,10 +44,10 @@ class BagTopics:
     ``<image>/compressed``, ``compressedDepth`` reads ``<sparse>/compressedDepth``; ``auto`` takes whichever
     the bag has."""
 
-    image: str = "/camera/image"
-    camera_info: str = "/camera/camera_info"
-    sparse_depth: str = "/camera/sparse_depth"
-    depth_gt: str = "/camera/depth_gt"
+    image: str = StreamTopics.image
+    camera_info: str = StreamTopics.camera_info
+    sparse_depth: str = StreamTopics.sparse_depth
+    depth_gt: str = StreamTopics.depth_gt
     image_transport: str = "auto"
     sparse_transport: str = "auto"
 
@@ -126,26 +127,12 @@ def detect_kind(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------- node conversions
-def sparse_m_like_node(mm_or_m: np.ndarray) -> np.ndarray:
-    """Depth pixels -> (H, W) float32 [m], NaN = none, exactly as the node converts a sparse image:
-    uint16 millimetres divided by 1000 (0 and 0xFFFF = none); float metres with 0/NaN/inf/<0 = none."""
-    if mm_or_m.dtype == np.uint16:
-        depth = mm_or_m.astype(np.float32)
-        depth /= np.float32(1000.0)
-        depth[(mm_or_m == 0) | (mm_or_m == DEPTH_MM_SENTINEL)] = np.nan
-        return depth
-    depth = np.array(mm_or_m, dtype=np.float32, copy=True)
-    with np.errstate(invalid="ignore"):
-        depth[~(np.isfinite(depth) & (depth > 0))] = np.nan
-    return depth
-
-
 def sparse_from_array_m(depth_m: np.ndarray) -> np.ndarray:
     """A sparse depth array [m] (0 = none) as the node would receive it over a 16UC1 [mm] topic."""
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(depth_m) & (depth_m > 0)
     mm = np.where(valid, np.rint(np.where(valid, depth_m, 0) * 1000.0), 0)
-    return sparse_m_like_node(np.clip(mm, 0, 65535).astype(np.uint16))
+    return depth_m_from_pixels(np.clip(mm, 0, 65535).astype(np.uint16))
 
 
 def bag_intrinsics(info: Any, width: int, height: int, rectified: bool) -> CameraIntrinsics:
@@ -291,10 +278,10 @@ def read_bag_unit(unit: Unit, topics: BagTopics, *, rectified: bool = False, slo
         height, width = rgb.shape[:2]
         sparse = _nearest_partner(partners["sparse"], stamp, slop_ns)
         gt = _nearest_partner(partners["gt"], stamp, slop_ns)
-        sparse_m = sparse_m_like_node(_decode_depth_pixels(*sparse)) if sparse is not None else None
+        sparse_m = depth_m_from_pixels(_decode_depth_pixels(*sparse)) if sparse is not None else None
         gt_m = None
         if gt is not None:
-            gt_m = np.nan_to_num(sparse_m_like_node(_decode_depth_pixels(*gt)), nan=0.0)
+            gt_m = np.nan_to_num(depth_m_from_pixels(_decode_depth_pixels(*gt)), nan=0.0)
         for name, depth in (("sparse depth", sparse_m), ("ground truth", gt_m)):
             if depth is not None and depth.shape != (height, width):
                 raise InputError(f"{name} at stamp {stamp} ns is {depth.shape[1]}x{depth.shape[0]}, the image "
