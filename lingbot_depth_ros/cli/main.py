@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from lingbot_depth_ros.cli import predict
+from lingbot_depth_ros.cli.arg_types import port, positive_float, positive_int
 from lingbot_depth_ros.errors import LingbotDepthError
 
 DEFAULT_API_PORT = 8000
@@ -20,27 +21,6 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_BODY_TIMEOUT_S = 60.0
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_MAX_CONNECTIONS = 64
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="HTTP API (FastAPI): POST /predict, GET /health, docs at /docs")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    serve.add_argument("--port", type=_port, default=DEFAULT_API_PORT)
+    serve.add_argument("--port", type=port, default=DEFAULT_API_PORT)
     serve.add_argument("--estimator", choices=sorted(predict.ESTIMATOR_FACTORIES), default="classical")
     serve.add_argument("--checkpoint", default=None,
                        help="learned estimators: lingbot model.pt, or a Hugging Face checkpoint folder / repo id")
@@ -62,18 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--mode-default", choices=("auto",) + predict.REQUEST_MODES, default="auto",
                        help="mode when a request names none; auto = completion if sparse depth is sent, "
                             "else monocular")
-    serve.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
+    serve.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                        help="largest accepted image (width x height)")
-    serve.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES,
+    serve.add_argument("--max-body-bytes", type=positive_int, default=DEFAULT_MAX_BODY_BYTES,
                        help="largest accepted request body [bytes] (larger: 413)")
-    serve.add_argument("--max-inflight-bytes", type=_positive_int, default=None,
+    serve.add_argument("--max-inflight-bytes", type=positive_int, default=None,
                        help="request-body bytes all requests in progress may hold together (default: 2 x "
                             "--max-body-bytes); a body that does not fit answers 503 with Retry-After")
-    serve.add_argument("--body-timeout", type=_positive_float, default=DEFAULT_BODY_TIMEOUT_S,
+    serve.add_argument("--body-timeout", type=positive_float, default=DEFAULT_BODY_TIMEOUT_S,
                        help="seconds a request body may take to arrive (then 408, connection closed)")
-    serve.add_argument("--header-timeout", type=_positive_float, default=DEFAULT_HEADER_TIMEOUT_S,
+    serve.add_argument("--header-timeout", type=positive_float, default=DEFAULT_HEADER_TIMEOUT_S,
                        help="seconds a connection may take to send a request's headers (then closed)")
-    serve.add_argument("--max-connections", type=_positive_int, default=DEFAULT_MAX_CONNECTIONS,
+    serve.add_argument("--max-connections", type=positive_int, default=DEFAULT_MAX_CONNECTIONS,
                        help="open connections beyond which new requests answer 503")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
 
@@ -89,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="Gradio web UI that calls the HTTP API")
     ui.add_argument("--api-url", default=f"http://127.0.0.1:{DEFAULT_API_PORT}", help="where `serve` listens")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    ui.add_argument("--port", type=_port, default=DEFAULT_UI_PORT)
+    ui.add_argument("--port", type=port, default=DEFAULT_UI_PORT)
     ui.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one API answer")
     return parser
 

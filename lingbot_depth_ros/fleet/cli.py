@@ -12,22 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from lingbot_depth_ros.cli.arg_types import non_negative_float, positive_int
 from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,11 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a depth-node parameter (README table), repeatable: --param depth.max_m=80")
     parser.add_argument("--address", default=None,
                         help="Ray cluster: auto, or ray://HEAD:10001 (default: a local Ray in this process)")
-    parser.add_argument("--workers", type=_positive_int, default=1, help="actor workers, one model each")
-    parser.add_argument("--gpus-per-worker", type=_non_negative, default=0.0,
+    parser.add_argument("--workers", type=positive_int, default=1, help="actor workers, one model each")
+    parser.add_argument("--gpus-per-worker", type=non_negative_float, default=0.0,
                         help="GPUs per worker (Ray num_gpus; 1 for estimator lingbot on a GPU cluster)")
-    parser.add_argument("--cpus-per-worker", type=_non_negative, default=1.0, help="CPUs per worker (Ray num_cpus)")
-    parser.add_argument("--unit-frames", type=_positive_int, default=16,
+    parser.add_argument("--cpus-per-worker", type=non_negative_float, default=1.0, help="CPUs per worker (Ray num_cpus)")
+    parser.add_argument("--unit-frames", type=positive_int, default=16,
                         help="frames per unit of work (resume and retry granularity)")
     parser.add_argument("--write", choices=("files", "bag"), default="files",
                         help="files: 16-bit PNG [mm] + float32 NPY [m] per frame; bag: also a rosbag2 per bag "
@@ -62,9 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"), default=None,
                       help="pinhole intrinsics [px] for image folders and datasets")
     data.add_argument("--kitti-calib", default=None, help="calib_cam_to_cam.txt (default: in the KITTI folder)")
-    data.add_argument("--kitti-scanlines", type=_positive_int, default=64,
+    data.add_argument("--kitti-scanlines", type=positive_int, default=64,
                       help="KITTI without velodyne_raw_*.png: scan lines simulated from the ground truth")
-    data.add_argument("--nyu-sparse-points", type=_positive_int, default=500,
+    data.add_argument("--nyu-sparse-points", type=positive_int, default=500,
                       help="NYU: random ground-truth pixels as the sparse input")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -7,14 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from lingbot_depth_ros.cli.arg_types import positive_float
 from lingbot_depth_ros.errors import LingbotDepthError
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=Path, default=None, help="folder input: dense depth files per image")
     parser.add_argument("--intrinsics", default=None, help="folder input: fx,fy,cx,cy [px]")
     parser.add_argument("--calib", type=Path, default=None, help="folder input: KITTI calib_cam_to_cam.txt")
-    parser.add_argument("--voxel", type=_positive, default=0.05, help="TSDF voxel edge [m] (default 0.05)")
-    parser.add_argument("--max-depth", type=_positive, default=20.0, help="depth fused at most [m] (default 20)")
+    parser.add_argument("--voxel", type=positive_float, default=0.05, help="TSDF voxel edge [m] (default 0.05)")
+    parser.add_argument("--max-depth", type=positive_float, default=20.0, help="depth fused at most [m] (default 20)")
     parser.add_argument("--min-weight", type=float, default=0.5, help="points need more than this weight "
                         "(~frames seen; default 0.5)")
     parser.add_argument("--no-picture", action="store_true", help="skip fused_top.png")
