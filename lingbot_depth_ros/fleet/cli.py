@@ -15,6 +15,7 @@ from pathlib import Path
 from lingbot_depth_ros.cli.arg_types import non_negative_float, positive_int
 from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES
+from lingbot_depth_ros.evaluation.topics import StreamTopics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,12 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="files: 16-bit PNG [mm] + float32 NPY [m] per frame; bag: also a rosbag2 per bag "
                              "input with depth/image, depth/camera_info and points added")
     topics = parser.add_argument_group("bag topics (defaults: a node in /camera, as lingbot-depth-bag writes)")
-    topics.add_argument("--image-topic", default="/camera/image",
+    topics.add_argument("--image-topic", default=StreamTopics.image,
                         help="colour image; <topic>/compressed is read when the bag has only that")
-    topics.add_argument("--camera-info-topic", default="/camera/camera_info")
-    topics.add_argument("--sparse-topic", default="/camera/sparse_depth",
+    topics.add_argument("--camera-info-topic", default=StreamTopics.camera_info)
+    topics.add_argument("--sparse-topic", default=StreamTopics.sparse_depth,
                         help="sparse depth image; <topic>/compressedDepth is read when the bag has only that")
-    topics.add_argument("--gt-topic", default="/camera/depth_gt", help="ground-truth depth (metrics when present)")
+    topics.add_argument("--gt-topic", default=StreamTopics.depth_gt, help="ground-truth depth (metrics when present)")
     data = parser.add_argument_group("dataset and image folders")
     data.add_argument("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"), default=None,
                       help="pinhole intrinsics [px] for image folders and datasets")
