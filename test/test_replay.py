@@ -110,6 +110,55 @@ def test_start_node_and_compare_with_nearest(scene_bag: Path, tmp_path: Path) ->
     assert "covered px" in result.stdout and "all GT px" in result.stdout
 
 
+def test_started_node_has_no_public_topic(scene_bag: Path, tmp_path: Path) -> None:
+    """--start-node: while the evaluation runs, the graph shows the started node in its run's private namespace,
+    and every topic it publishes or subscribes to (depth/camera_info, depth/colorized, obstacles/*, surfaces*,
+    diagnostics ... not only the scored ones) lies under /lingbot_eval/p<pid>/<run>/; only the ROS
+    infrastructure topics /rosout and /parameter_events are shared."""
+    import rclpy
+    from rclpy.node import Node
+
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "lingbot_depth_ros.ros.replay_cli", str(scene_bag), "--out", str(tmp_path / "eval"),
+         "--start-node", "--rate", "0.05", "--max-frames", "4", "--pictures", "0", "--no-progress",
+         "--node-param", "surfaces.enabled:=true", "--timeout-s", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    prefix = f"/lingbot_eval/p{cli.pid}/classical/"
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    observer = Node(f"graph_observer_{os.getpid()}", context=context)
+    published: set[str] = set()
+    subscribed: set[str] = set()
+    ns = ""
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and cli.poll() is None:
+            nodes = [(name, ns) for name, ns in observer.get_node_names_and_namespaces()
+                     if name == "lingbot_depth_node" and (ns + "/").startswith(prefix)]
+            if nodes:
+                (name, ns), = nodes
+                published = {t for t, _ in observer.get_publisher_names_and_types_by_node(name, ns)}
+                subscribed = {t for t, _ in observer.get_subscriber_names_and_types_by_node(name, ns)}
+                if {prefix + "camera/depth/colorized", prefix + "camera/surfaces"} <= published:
+                    break
+            time.sleep(0.2)
+        output, _ = cli.communicate(timeout=180)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+        observer.destroy_node()
+        rclpy.shutdown(context=context)
+    assert cli.returncode == 0, output
+    assert ns == prefix + "camera", "the started node was not seen in its private namespace"
+    infrastructure = {"/rosout", "/parameter_events"}
+    for topic in ("depth/image", "depth/camera_info", "depth/colorized", "points", "obstacles/scan", "surfaces"):
+        assert prefix + "camera/" + topic in published, (topic, sorted(published))
+    assert prefix + "camera/diagnostics" in published and prefix + "camera/image" in subscribed
+    public = sorted(t for t in published | subscribed if t not in infrastructure and not t.startswith(prefix))
+    assert public == [], public
+
+
 def test_replay_into_a_running_node_with_sim_time(scene_bag: Path, tmp_path: Path) -> None:
     """The user starts the node with use_sim_time; the tool replays with --clock: the node's clock is bag time."""
     import rclpy

@@ -1,8 +1,10 @@
 """Start and stop the depth node as a subprocess for a replay (``--start-node``). No rclpy.
 
-A started node has its inputs and outputs remapped to private topics ``/lingbot_eval/p<pid>/<run>/...``
-(:func:`private_topics`) so it never mixes with a live camera or another node, and reads its inputs
-with ``input_qos:=reliable`` so no frame is lost in transport.
+A started node runs in a private namespace ``/lingbot_eval/p<pid>/<run>/camera`` (:func:`node_namespace`),
+with its replayed inputs and scored outputs remapped to the private topics of :func:`private_topics`:
+every other output (``depth/camera_info``, ``depth/colorized``, ``obstacles/*``, ``surfaces*``, even
+``/diagnostics``) and its node name are private too, so an evaluation never mixes with a live robot or
+another node. It reads its inputs with ``input_qos:=reliable`` so no frame is lost in transport.
 """
 
 from __future__ import annotations
@@ -39,9 +41,14 @@ class NodeLaunch:
     log_path: Path | None = None
 
 
-def node_command(launch: NodeLaunch, topics: StreamTopics, use_sim_time: bool) -> list[str]:
-    """Command line that starts the depth node with its inputs/outputs remapped to ``topics``."""
+def node_command(launch: NodeLaunch, topics: StreamTopics, use_sim_time: bool, namespace: str | None = None
+                 ) -> list[str]:
+    """Command line that starts the depth node with its inputs/outputs remapped to ``topics`` and, given a
+    ``namespace``, the node and all its other topics (``/diagnostics`` included) in that namespace."""
     cmd = [sys.executable, "-m", "lingbot_depth_ros.depth_node", "--ros-args"]
+    if namespace:
+        namespace = "/" + namespace.strip("/")
+        cmd += ["-r", f"__ns:={namespace}", "-r", f"/diagnostics:={namespace}/diagnostics"]
     if launch.params_file is not None:
         cmd += ["--params-file", str(launch.params_file)]
     params = {"input_qos": "reliable", "mode": launch.mode}
@@ -57,7 +64,8 @@ def node_command(launch: NodeLaunch, topics: StreamTopics, use_sim_time: bool) -
     return cmd
 
 
-def start_node(launch: NodeLaunch, topics: StreamTopics, use_sim_time: bool = False) -> subprocess.Popen[bytes]:
+def start_node(launch: NodeLaunch, topics: StreamTopics, use_sim_time: bool = False, namespace: str | None = None
+               ) -> subprocess.Popen[bytes]:
     """Start the depth node (same Python, this package first on PYTHONPATH), output to ``launch.log_path``."""
     env = dict(os.environ)
     package_root = str(Path(lingbot_depth_ros.__file__).resolve().parents[1])
@@ -65,7 +73,7 @@ def start_node(launch: NodeLaunch, topics: StreamTopics, use_sim_time: bool = Fa
     env.setdefault("PYTHONUNBUFFERED", "1")
     log = open(launch.log_path, "wb") if launch.log_path is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
-        return subprocess.Popen(node_command(launch, topics, use_sim_time), stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(node_command(launch, topics, use_sim_time, namespace), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env)
     finally:
         if launch.log_path is not None:
@@ -98,11 +106,26 @@ def check_alive(process: subprocess.Popen[bytes] | None, log_path: Path | None) 
                                 f"finished; its log:\n{tail}")
 
 
+def private_prefix(label: str) -> str:
+    """``/lingbot_eval/p<pid>/<label>`` (label reduced to a valid name token): the private root of one run."""
+    return f"/lingbot_eval/p{os.getpid()}/" + re.sub(r"[^A-Za-z0-9_]", "_", label)
+
+
 def private_topics(topics: StreamTopics, label: str) -> StreamTopics:
-    """``topics`` moved under ``/lingbot_eval/p<pid>/<label>``, so a started node never meets other
+    """``topics`` moved under :func:`private_prefix`, so a started node never meets other
     publishers (a live camera driver, an already running depth node, another run or another
     evaluation running at the same time on the same ROS domain)."""
-    return topics.under(f"/lingbot_eval/p{os.getpid()}/" + re.sub(r"[^A-Za-z0-9_]", "_", label))
+    return topics.under(private_prefix(label))
+
+
+def node_namespace(topics: StreamTopics, label: str) -> str:
+    """Namespace of a node started on ``private_topics(..., label)``: the one its depth topic lies in
+    (``<ns>/depth/image``, so ``depth/colorized`` lands beside it), else the run's private prefix."""
+    prefix = private_prefix(label)
+    suffix = "/depth/image"
+    if topics.depth.endswith(suffix) and topics.depth.startswith(prefix + "/"):
+        return topics.depth[: -len(suffix)]
+    return prefix
 
 
 def with_params(launch: NodeLaunch, extra: dict[str, str]) -> NodeLaunch:

@@ -35,9 +35,9 @@ being sent (and repeats it at 20 Hz) for nodes started with ``use_sim_time:=true
 ``--start-node --clock`` the node is started that way. Without ``--clock`` do not run the node with
 ``use_sim_time:=true``: its clock would never advance.
 
-``--start-node`` starts ``python -m lingbot_depth_ros.depth_node`` itself on private topics
-(:mod:`lingbot_depth_ros.evaluation.node_process`) and stops it at the end; ``--compare nearest``
-then replays the same bag into a second node running the ``nearest`` baseline, and the report puts
+``--start-node`` starts ``python -m lingbot_depth_ros.depth_node`` itself in a private namespace on
+private topics (:mod:`lingbot_depth_ros.evaluation.node_process`: none of its outputs is public) and
+stops it at the end; ``--compare nearest`` then replays the same bag into a second node running the ``nearest`` baseline, and the report puts
 both side by side.
 """
 
@@ -54,8 +54,8 @@ from typing import Any
 from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.evaluation.alignment import ALIGNMENT_MODES
 from lingbot_depth_ros.evaluation.frames import RunResult
-from lingbot_depth_ros.evaluation.node_process import NodeLaunch, private_topics, start_node, stop_node, \
-    with_params
+from lingbot_depth_ros.evaluation.node_process import NodeLaunch, node_namespace, private_topics, start_node, \
+    stop_node, with_params
 from lingbot_depth_ros.evaluation.replay import LIDAR_POSE_PARAMS, Clouds, EvaluationResult, LoadedBag, \
     ReplayOptions, lidar_params_from_extrinsics, load_bag, node_projection, params_line, require_lidar, \
     save_depth, show_projected_lidar
@@ -72,9 +72,10 @@ EVAL_ALIGNMENTS = ALIGNMENT_MODES + ("sparse",)
 
 def replay_with_node(bag: LoadedBag, options: ReplayOptions, launch: NodeLaunch, label: str
                      ) -> tuple[RunResult, Clouds]:
-    """Start a node on private topics, replay ``bag`` into it, stop it."""
+    """Start a node in a private namespace on private topics, replay ``bag`` into it, stop it."""
     options = dataclasses.replace(options, topics=private_topics(options.topics, label), publish_tf=False)
-    process = start_node(launch, options.topics, use_sim_time=options.clock)
+    process = start_node(launch, options.topics, use_sim_time=options.clock,
+                         namespace=node_namespace(options.topics, label))
     try:
         result, clouds = replay_run(bag, options, label, node_process=process, node_log=launch.log_path)
     finally:
