@@ -10,7 +10,8 @@ import pytest
 
 from lingbot_depth_ros.errors import EncodingError
 from lingbot_depth_ros.io.compressed import (CONFIG_HEADER, compress_depth, compress_image, decode_compressed_depth,
-                                             decode_compressed_image, parse_depth_format, rvl_decode, rvl_encode)
+                                             decode_compressed_image, parse_depth_format, rvl_decode, rvl_decode_sequential,
+                                             rvl_encode)
 
 RNG = np.random.default_rng(7)
 
@@ -73,6 +74,34 @@ def test_rvl_corrupt_streams_raise() -> None:
         rvl_decode(rvl_encode(np.zeros(100, np.uint16)), 50)  # a 100-zero run in a 50-pixel image
     with pytest.raises(EncodingError, match="longer than 32 bits"):
         rvl_decode(b"\xff" * 64 + bytes(4), 10)
+
+
+def _outcome(decode, data: bytes, n: int) -> tuple[str, bytes]:
+    try:
+        return "ok", decode(data, n).tobytes()
+    except EncodingError as exc:
+        return "error", str(exc).encode()
+
+
+def test_vectorised_rvl_decoder_equals_the_sequential_walk_on_good_and_corrupt_streams() -> None:
+    """The pointer-doubling run walk gives the very values, or the very error, of the one-run-per-step walk:
+    truncated streams, flipped bytes, wrong pixel counts, padding, dense and sparse images."""
+    cases = 0
+    for trial in range(300):
+        shape = (int(RNG.integers(1, 40)), int(RNG.integers(1, 40)))
+        density = float(RNG.choice([0.0, 0.02, 0.3, 0.5, 1.0]))
+        values = (RNG.integers(1, 65536, size=shape) * (RNG.random(shape) < density)).astype(np.uint16)
+        data = bytearray(rvl_encode(values))
+        if trial % 2 and data:
+            for _ in range(int(RNG.integers(1, 6))):
+                data[int(RNG.integers(0, len(data)))] = int(RNG.integers(0, 256))
+        if trial % 3 == 0:
+            data = data[: int(RNG.integers(0, len(data) + 1))]
+        n = values.size + int(RNG.choice([0, 0, 0, -1, 1, -values.size // 2]))
+        got, want = _outcome(rvl_decode, bytes(data), n), _outcome(rvl_decode_sequential, bytes(data), n)
+        assert got == want, (trial, got[1][:200], want[1][:200])
+        cases += got[0] == "ok"
+    assert 50 < cases < 300  # both decodable and broken streams were compared
 
 
 # -- compressedDepth -----------------------------------------------------------------------------------

@@ -91,33 +91,116 @@ def rvl_encode(values: np.ndarray) -> bytes:
     return words.astype("<u4").tobytes()
 
 
+def _rvl_values(data: bytes) -> np.ndarray:
+    """The varints of an RVL stream, all at once -> (N,) int64 (trailing padding nibbles decode as zeros).
+
+    Each little-endian 32-bit word holds 8 nibbles, most significant first; a varint is a group of nibbles
+    ending at one without bit 3, its 3-bit payloads low group first.
+    """
+    words = np.frombuffer(data, dtype=np.uint8, count=len(data) // 4 * 4).reshape(-1, 4)[:, ::-1]
+    nibbles = np.empty((words.shape[0], 8), dtype=np.uint8)
+    nibbles[:, 0::2] = words >> 4
+    nibbles[:, 1::2] = words & 15
+    nibbles = nibbles.reshape(-1)
+    ends = np.flatnonzero(nibbles < 8)
+    if ends.size == 0:
+        raise EncodingError("RVL stream holds no complete value")
+    starts = np.empty_like(ends)
+    starts[0], starts[1:] = 0, ends[:-1] + 1
+    lengths = ends - starts + 1
+    if lengths.max() > _VLE_MAX_NIBBLES:
+        raise EncodingError("RVL stream is corrupt (a varint longer than 32 bits)")
+    nibbles = nibbles[: ends[-1] + 1]
+    if lengths.max() == 1:  # every value fits in one nibble
+        return nibbles.astype(np.int64)
+    position = np.ones(nibbles.size, dtype=np.int64)  # index of each nibble inside its group, by cumsum
+    position[0] = 0
+    position[starts[1:]] = 1 - lengths[:-1]
+    position = np.cumsum(position)
+    return np.add.reduceat((nibbles & 7).astype(np.int64) << (3 * position), starts)
+
+
+def _scatter_runs(values: np.ndarray, num_values: int, out_starts: np.ndarray, value_starts: np.ndarray,
+                  counts: np.ndarray) -> np.ndarray:
+    """Undo the zig-zag deltas of the non-zero runs and place them -> (num_values,) uint16."""
+    result = np.zeros(num_values, dtype=np.uint16)
+    keep = counts > 0
+    out_starts, value_starts, counts = out_starts[keep], value_starts[keep], counts[keep]
+    if counts.size:
+        offsets = np.arange(counts.sum(), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        zigzag = values[np.repeat(value_starts, counts) + offsets]
+        delta = (zigzag >> 1) ^ -(zigzag & 1)
+        result[np.repeat(out_starts, counts) + offsets] = (np.cumsum(delta) & 0xFFFF).astype(np.uint16)
+    return result
+
+
+def _pair_chain(values: np.ndarray) -> np.ndarray:
+    """Positions of the (zeros, nonzeros) headers, in order, walking from position 0 -> (P,) int64.
+
+    The header after position ``i`` is at ``i + 2 + values[i + 1]``: a chain through a functional graph whose
+    steps always go forward. It is followed by pointer doubling instead of one Python step per run: tables
+    ``jump_k`` = ``2**k`` steps, then the chain is filled in from the top level down (each level inserts the
+    midpoints of the one above). ``len(values)`` is the sink where the stream ends.
+    """
+    n = values.size
+    index = np.arange(n, dtype=np.int64)
+    step = np.full(n + 1, n, dtype=np.int64)
+    step[: n - 1] = np.minimum(index[: n - 1] + 2 + values[1:], n)
+    jumps = [step]
+    while jumps[-1][0] < n:  # until 2**k steps from 0 reach the sink
+        jumps.append(jumps[-1][jumps[-1]])
+    chain = np.zeros(1, dtype=np.int64)
+    for jump in reversed(jumps[:-1]):
+        chain = np.stack([chain, jump[chain]], axis=1).reshape(-1)
+    return chain[chain < n]
+
+
 def rvl_decode(data: bytes, num_values: int) -> np.ndarray:
     """Decompress ``num_values`` 16-bit values from RVL ``data`` -> (num_values,) uint16.
+
+    Vectorised: nibbles and varints are decoded all at once, the run headers are found by pointer doubling
+    (:func:`_pair_chain`); same result and errors as :func:`rvl_decode_sequential`.
 
     Raises:
         EncodingError: the stream ends early, a run overflows the image, or a varint is malformed.
     """
     if num_values <= 0:
         return np.zeros(0, dtype=np.uint16)
-    words = np.frombuffer(data, dtype="<u4", count=len(data) // 4).astype(np.int64)
-    nibbles = ((words[:, None] >> np.arange(28, -1, -4, dtype=np.int64)[None, :]) & 0xF).reshape(-1)
-    ends = np.flatnonzero((nibbles & 8) == 0)
-    if ends.size == 0:
-        raise EncodingError("RVL stream holds no complete value")
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    lengths = ends - starts + 1
-    if lengths.max() > _VLE_MAX_NIBBLES:
-        raise EncodingError("RVL stream is corrupt (a varint longer than 32 bits)")
-    nibbles = nibbles[: ends[-1] + 1]
-    group = np.repeat(np.arange(ends.size), lengths)
-    shift = 3 * (np.arange(nibbles.size) - np.repeat(starts, lengths))
-    values = np.zeros(ends.size, dtype=np.int64)
-    np.add.at(values, group, (nibbles & 7) << shift)
+    values = _rvl_values(data)
+    n_values = values.size
+    heads = _pair_chain(values)
+    has_count = heads + 1 < n_values
+    zeros = values[heads]
+    nonzeros = np.where(has_count, values[np.minimum(heads + 1, n_values - 1)], 0)
+    out_after = np.cumsum(zeros + nonzeros)
+    out_before = out_after - zeros - nonzeros
+    used = int(np.searchsorted(out_before, num_values, side="left"))  # the pairs the decoder reads
+    if used:
+        last = used - 1  # only the last pair read can be short or overflow (the chain stops at the end)
+        if not has_count[last]:
+            raise EncodingError(f"RVL stream ends after {int(out_before[last])} of {num_values} pixels")
+        if out_after[last] > num_values:
+            raise EncodingError(f"RVL stream is corrupt: a run ends at pixel {int(out_after[last])} of "
+                                f"{num_values}")
+        if heads[last] + 2 + nonzeros[last] > n_values:
+            raise EncodingError(f"RVL stream ends inside a run at pixel {int(out_before[last] + zeros[last])} of "
+                                f"{num_values}")
+    done = int(out_after[used - 1]) if used else 0
+    if done < num_values:
+        raise EncodingError(f"RVL stream ends after {done} of {num_values} pixels")
+    return _scatter_runs(values, num_values, out_before[:used] + zeros[:used], heads[:used] + 2, nonzeros[:used])
 
+
+def rvl_decode_sequential(data: bytes, num_values: int) -> np.ndarray:
+    """:func:`rvl_decode` walking the runs one Python step each (the previous decoder: the reference of the
+    tests and of bench/bench_codecs.py; ~10x slower on dense depth)."""
+    if num_values <= 0:
+        return np.zeros(0, dtype=np.uint16)
+    values = _rvl_values(data)
     out_starts, value_starts, counts = [], [], []
     pos = out = 0
     n_values = values.size
-    walk = values.tolist()  # the run walk is sequential: Python ints index faster than numpy scalars
+    walk = values.tolist()
     while out < num_values:
         if pos + 2 > n_values:
             raise EncodingError(f"RVL stream ends after {out} of {num_values} pixels")
@@ -128,21 +211,13 @@ def rvl_decode(data: bytes, num_values: int) -> np.ndarray:
                                 f"{num_values}")
         if pos + nonzeros > n_values:
             raise EncodingError(f"RVL stream ends inside a run at pixel {out + zeros} of {num_values}")
-        if nonzeros:
-            out_starts.append(out + zeros)
-            value_starts.append(pos)
-            counts.append(nonzeros)
+        out_starts.append(out + zeros)
+        value_starts.append(pos)
+        counts.append(nonzeros)
         pos += nonzeros
         out += zeros + nonzeros
-    result = np.zeros(num_values, dtype=np.uint16)
-    if counts:
-        counts_arr = np.asarray(counts, dtype=np.int64)
-        offsets = np.arange(counts_arr.sum(), dtype=np.int64) - np.repeat(np.cumsum(counts_arr) - counts_arr,
-                                                                          counts_arr)
-        zigzag = values[np.repeat(value_starts, counts_arr) + offsets]
-        delta = (zigzag >> 1) ^ -(zigzag & 1)
-        result[np.repeat(out_starts, counts_arr) + offsets] = (np.cumsum(delta) & 0xFFFF).astype(np.uint16)
-    return result
+    return _scatter_runs(values, num_values, np.asarray(out_starts, np.int64), np.asarray(value_starts, np.int64),
+                         np.asarray(counts, np.int64))
 
 
 # -- colour images (``compressed``) ----------------------------------------------------------------
