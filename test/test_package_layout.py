@@ -17,6 +17,18 @@ from lingbot_depth_ros.ros.parameters import ALL_PARAMS
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def test_one_version_everywhere() -> None:
+    """setup.py, package.xml, lingbot_depth_ros.__version__ (which the HTTP API reports) carry one version."""
+    import lingbot_depth_ros
+
+    setup_call = next(node for node in ast.walk(ast.parse((ROOT / "setup.py").read_text()))
+                      if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setup")
+    setup_version = next(k.value.value for k in setup_call.keywords if k.arg == "version")
+    xml_version = ET.parse(ROOT / "package.xml").getroot().findtext("version")
+    assert setup_version == xml_version == lingbot_depth_ros.__version__ == "0.2.0"
+    assert "version=lingbot_depth_ros.__version__" in (ROOT / "lingbot_depth_ros/server/api.py").read_text()
+
+
 def test_package_xml_format3_with_real_dependencies() -> None:
     root = ET.parse(ROOT / "package.xml").getroot()
     assert root.tag == "package" and root.get("format") == "3"

@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import lingbot_depth_ros
 from lingbot_depth_ros.cli.pipeline import predict_depth, resolve_align, resolve_mode
 from lingbot_depth_ros.cli.scene_analysis import AnalysisRequest, analyse
 from lingbot_depth_ros.errors import ConfigError, EstimatorError, InputError, LingbotDepthError
@@ -138,7 +139,7 @@ def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
     if max_inflight_bytes < max_body_bytes:
         raise ConfigError(f"the in-flight budget ({max_inflight_bytes} bytes) must hold at least one body of the "
                           f"largest accepted size ({max_body_bytes} bytes)")
-    app = FastAPI(title="LingBot-Depth API", version="0.1.0",
+    app = FastAPI(title="LingBot-Depth API", version=lingbot_depth_ros.__version__,
                   description="Dense metric depth from an RGB image and optional sparse depth "
                               f"(estimator: {estimator.name}).", docs_url=None, redoc_url=None)
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=max_body_bytes,
