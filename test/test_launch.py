@@ -199,7 +199,8 @@ class _LaunchRun:
 
 
 @pytest.fixture
-def launch_run(monkeypatch: pytest.MonkeyPatch) -> Any:
+def launch_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # rendered RViz configs go there
     for variable in DDS_VARIABLES:  # recorded by monkeypatch, restored (unset) afterwards
         monkeypatch.setenv(variable, "x")
         monkeypatch.delenv(variable)
@@ -271,7 +272,36 @@ def test_single_camera_launch_arguments_overrides_and_dds(launch_run) -> None:
         run.execute(checkpoint="/m.pt")
 
 
-def test_multi_camera_launch_starts_one_node_per_namespace(launch_run) -> None:
+def test_rendered_rviz_configs_are_not_left_behind_per_launch(launch_run, tmp_path: Path) -> None:
+    """Each launch with use_rviz:=true renders its config into the per-user cache, named by content: relaunching
+    rewrites the same file instead of leaving a new temporary one each time; other cameras get their own."""
+    cache = tmp_path / "cache" / "lingbot_depth_ros" / "rviz"
+    run = launch_run("lingbot_depth.launch.py")
+    paths = [run.execute(use_rviz="true", namespace="front")[1].kwargs["arguments"][1] for _ in range(3)]
+    assert len(set(paths)) == 1 and Path(paths[0]).parent == cache
+    (_, rear) = run.execute(use_rviz="true", namespace="rear")
+    assert sorted(p.name for p in cache.iterdir()) == sorted({Path(paths[0]).name,
+                                                             Path(rear.kwargs["arguments"][1]).name})
+    assert "/front/depth/image" in Path(paths[0]).read_text()
+    assert "/rear/depth/image" in Path(rear.kwargs["arguments"][1]).read_text()
+
+
+def test_write_rviz_config_falls_back_when_the_cache_is_not_writable(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from lingbot_depth_ros.ros.rviz_config import write_rviz_config
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # mkdir under a file fails
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    path = write_rviz_config([CameraView.for_node("robot")])
+    assert path.parent.parent == tmp_path / "tmp" and "/robot/depth/image" in path.read_text()
+    assert write_rviz_config([CameraView.for_node("robot")]) == path and len(list(path.parent.iterdir())) == 1
+
+
+def test_multi_camera_launch_starts_one_node_per_namespace(launch_run, tmp_path: Path) -> None:
     run = launch_run("multi_camera.launch.py")
     args = run.arguments
     assert args["front_namespace"] == "front" and args["rear_namespace"] == "rear"
@@ -287,6 +317,7 @@ def test_multi_camera_launch_starts_one_node_per_namespace(launch_run) -> None:
                                                               [("image", "/rear_camera/image_raw")]]
     assert all(n.kwargs["parameters"][-1]["estimator"] == "classical" for n in depth_nodes)
     (rviz,) = [n for n in nodes if n.kwargs["executable"] == "rviz2"]
+    assert Path(rviz.kwargs["arguments"][1]).parent == tmp_path / "cache" / "lingbot_depth_ros" / "rviz"
     config = yaml.safe_load(Path(rviz.kwargs["arguments"][1]).read_text())
     topics = _rviz_topics(config)
     assert {"/front_camera/image_raw", "/rear_camera/image_raw", "/front/depth/image", "/rear/depth/image",

@@ -12,6 +12,7 @@ No rclpy import: usable from launch files and tests.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import sys
@@ -141,14 +142,44 @@ def render_rviz_config(cameras: Sequence[CameraView], fixed_frame: str = DEFAULT
     return header + yaml.safe_dump(rviz_config(cameras, fixed_frame), sort_keys=False, default_flow_style=False)
 
 
+def rviz_cache_dir() -> Path:
+    """Where launch files put rendered configs: ``$XDG_CACHE_HOME/lingbot_depth_ros/rviz`` (default
+    ``~/.cache/...``), one folder per user."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lingbot_depth_ros" / "rviz"
+
+
 def write_rviz_config(cameras: Sequence[CameraView], fixed_frame: str = DEFAULT_FIXED_FRAME,
                       directory: str | Path | None = None) -> Path:
-    """Render into a new temporary ``lingbot_depth_*.rviz`` (in ``directory`` or the system temp dir)."""
+    """Render into ``lingbot_depth_<content hash>.rviz`` in ``directory`` (default :func:`rviz_cache_dir`).
+
+    Named by its content: relaunching with the same cameras rewrites the one file (no temporary file left per
+    launch), and launches with different cameras at the same time never share a file. Written to a temporary
+    name first and renamed, so an RViz starting meanwhile never reads half a file. Falls back to a per-user
+    folder in the system temp dir when the cache is not writable.
+    """
     text = render_rviz_config(cameras, fixed_frame)
-    fd, path = tempfile.mkstemp(prefix="lingbot_depth_", suffix=".rviz", dir=directory)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    return Path(path)
+    name = f"lingbot_depth_{hashlib.sha256(text.encode()).hexdigest()[:16]}.rviz"
+    if directory is not None:
+        return _write_atomically(Path(directory), name, text)
+    try:
+        return _write_atomically(rviz_cache_dir(), name, text)
+    except OSError:
+        return _write_atomically(Path(tempfile.gettempdir()) / f"lingbot_depth_ros_rviz_{os.getuid()}", name, text)
+
+
+def _write_atomically(folder: Path, name: str, text: str) -> Path:
+    """``text`` into ``folder/name`` via a temporary file in ``folder`` and a rename."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=".lingbot_depth_", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(partial, folder / name)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return folder / name
 
 
 def main(argv: list[str] | None = None) -> int:
