@@ -83,6 +83,31 @@ class NodeProcess:
         self._log.close()
 
 
+def spin_in_background(context: rclpy.Context, *nodes: Node) -> tuple[SingleThreadedExecutor, threading.Thread]:
+    """Spin ``nodes`` (all of ``context``) with their own executor on a daemon thread; see :func:`stop_spinning`."""
+    executor = SingleThreadedExecutor(context=context)
+    for node in nodes:
+        executor.add_node(node)
+
+    def spin() -> None:
+        with contextlib.suppress(Exception):  # shutdown ends the spin
+            executor.spin()
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    return executor, thread
+
+
+def stop_spinning(executor: SingleThreadedExecutor, thread: threading.Thread, context: rclpy.Context,
+                  *nodes: Node) -> None:
+    """End what :func:`spin_in_background` started: executor, ``nodes``, ``context``, thread."""
+    executor.shutdown(timeout_sec=2)
+    for node in nodes:
+        node.destroy_node()
+    rclpy.shutdown(context=context)
+    thread.join(timeout=5)
+
+
 class Recorder:
     """Messages of one topic, with their receive times."""
 
@@ -135,16 +160,7 @@ class RosHarness:
             self.recorders[topic] = Recorder()
             self.subscriptions[topic] = self.node.create_subscription(
                 msg_type, prefix + topic, self.recorders[topic], qos_profile_sensor_data)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - shutdown races end the spin
-            pass
+        self.executor, self._thread = spin_in_background(self.context, self.node)
 
     def wait_connected(self, timeout: float = 20.0, sparse: bool = True, lidar: bool = False) -> None:
         deadline = time.monotonic() + timeout
@@ -186,10 +202,7 @@ class RosHarness:
         self.pub_image.publish(numpy_to_image(pixels, encoding, header))
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=2)
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-        self._thread.join(timeout=5)
+        stop_spinning(self.executor, self._thread, self.context, self.node)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -203,35 +216,37 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 
 @contextlib.contextmanager
-def in_process_node(estimator: DepthEstimator, **params: Any) -> Iterator[tuple[DepthNode, RosHarness]]:
-    """A DepthNode with ``estimator`` spinning in this process (own context), and a harness talking to it."""
+def _spinning_depth_node(estimator: DepthEstimator | None, overrides: list[Parameter]) -> Iterator[DepthNode]:
+    """A DepthNode built with ``overrides`` in its own context, spinning on a thread until the block ends."""
     context = rclpy.Context()
     rclpy.init(context=context)
-    overrides = [Parameter(name, value=value) for name, value in params.items()]
-    node = DepthNode(estimator=estimator, context=context, parameter_overrides=overrides)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-
-    def spin() -> None:
-        with contextlib.suppress(Exception):  # shutdown ends the spin
-            executor.spin()
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    harness = RosHarness()
     try:
-        cloud = params.get("sparse_input") == "pointcloud"
-        harness.wait_connected(sparse=not cloud, lidar=cloud)
-        # The node's own writers must have matched the harness readers too, or the first outputs are lost.
-        assert wait_until(lambda: all(p.get_subscription_count() > 0 for p in
-                                      (node.pub_depth, node.pub_info, node.pub_colorized))), "outputs not matched"
-        yield node, harness
-    finally:
-        harness.close()
-        executor.shutdown(timeout_sec=2)
-        node.destroy_node()
+        node = DepthNode(estimator=estimator, context=context, parameter_overrides=overrides)
+    except BaseException:
         rclpy.shutdown(context=context)
-        thread.join(timeout=5)
+        raise
+    executor, thread = spin_in_background(context, node)
+    try:
+        yield node
+    finally:
+        stop_spinning(executor, thread, context, node)
+
+
+@contextlib.contextmanager
+def in_process_node(estimator: DepthEstimator, **params: Any) -> Iterator[tuple[DepthNode, RosHarness]]:
+    """A DepthNode with ``estimator`` spinning in this process (own context), and a harness talking to it."""
+    overrides = [Parameter(name, value=value) for name, value in params.items()]
+    with _spinning_depth_node(estimator, overrides) as node:
+        harness = RosHarness()
+        try:
+            cloud = params.get("sparse_input") == "pointcloud"
+            harness.wait_connected(sparse=not cloud, lidar=cloud)
+            # The node's own writers must have matched the harness readers too, or the first outputs are lost.
+            assert wait_until(lambda: all(p.get_subscription_count() > 0 for p in
+                                          (node.pub_depth, node.pub_info, node.pub_colorized))), "outputs not matched"
+            yield node, harness
+        finally:
+            harness.close()
 
 
 @contextlib.contextmanager
@@ -252,40 +267,21 @@ def multi_camera_node(estimator: DepthEstimator | None, cameras: list[str], /,
                       **params: Any) -> Iterator[tuple[DepthNode, dict[str, RosHarness]]]:
     """A DepthNode serving ``cameras`` (one process, one estimator: ``estimator``, or the one the parameters
     name when None) spinning in this process, and one connected harness per camera namespace."""
-    context = rclpy.Context()
-    rclpy.init(context=context)
     overrides = [Parameter(name, value=value) for name, value in params.items()]
     if cameras:  # an empty list has no ROS parameter type: leaving it unset is "no cameras"
         overrides.append(Parameter("cameras", value=list(cameras)))
-    try:
-        node = DepthNode(estimator=estimator, context=context, parameter_overrides=overrides)
-    except BaseException:
-        rclpy.shutdown(context=context)
-        raise
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-
-    def spin() -> None:
-        with contextlib.suppress(Exception):  # shutdown ends the spin
-            executor.spin()
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    harnesses: dict[str, RosHarness] = {}
-    try:
-        reliable = params.get("input_qos") == "reliable"
-        for camera in cameras:
-            harnesses[camera] = RosHarness(namespace=camera, input_qos=RELIABLE_INPUT if reliable else
-                                           qos_profile_sensor_data)
-        for camera, harness in harnesses.items():
-            harness.wait_connected()
-        assert not cameras or wait_until(lambda: all(c.pub_depth.get_subscription_count() > 0
-                                                     for c in node.channels)), "outputs not matched"
-        yield node, harnesses
-    finally:
-        for harness in harnesses.values():
-            harness.close()
-        executor.shutdown(timeout_sec=2)
-        node.destroy_node()
-        rclpy.shutdown(context=context)
-        thread.join(timeout=5)
+    with _spinning_depth_node(estimator, overrides) as node:
+        harnesses: dict[str, RosHarness] = {}
+        try:
+            reliable = params.get("input_qos") == "reliable"
+            for camera in cameras:
+                harnesses[camera] = RosHarness(namespace=camera, input_qos=RELIABLE_INPUT if reliable else
+                                               qos_profile_sensor_data)
+            for camera, harness in harnesses.items():
+                harness.wait_connected()
+            assert not cameras or wait_until(lambda: all(c.pub_depth.get_subscription_count() > 0
+                                                         for c in node.channels)), "outputs not matched"
+            yield node, harnesses
+        finally:
+            for harness in harnesses.values():
+                harness.close()

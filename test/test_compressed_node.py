@@ -8,14 +8,12 @@ frame in both forms; their depth must agree, and each must ignore the other tran
 from __future__ import annotations
 
 import os
-import threading
 import time
 from typing import Any, Iterator
 
 import numpy as np
 import pytest
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -25,7 +23,7 @@ from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.compressed_codec import compressed_depth_msg, compressed_image_msg
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image
 from lingbot_depth_ros.scene.generator import SceneGenerator
-from ros_harness import NodeProcess, Recorder, RosHarness, wait_until
+from ros_harness import NodeProcess, Recorder, RosHarness, spin_in_background, stop_spinning, wait_until
 
 pytestmark = pytest.mark.ros
 # Unique names: other test processes on this machine share the ROS graph.
@@ -55,16 +53,7 @@ class Feed:
         self.recorders = {t: Recorder() for t in OUTPUTS}
         self._subs = [self.node.create_subscription(Image, real(t), self.recorders[t], qos_profile_sensor_data)
                       for t in OUTPUTS]
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - shutdown ends the spin
-            pass
+        self.executor, self._thread = spin_in_background(self.context, self.node)
 
     def subscribers(self, topic: str) -> list[str]:
         return sorted(i.node_namespace for i in self.node.get_subscriptions_info_by_topic(real(topic)))
@@ -82,10 +71,7 @@ class Feed:
         return depth_m_from_image(rec.by_stamp(stamp))
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=2)
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-        self._thread.join(timeout=5)
+        stop_spinning(self.executor, self._thread, self.context, self.node)
 
 
 @pytest.fixture(scope="module")

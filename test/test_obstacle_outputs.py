@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import rclpy
 from builtin_interfaces.msg import Time
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import LaserScan
@@ -27,6 +26,7 @@ from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.obstacle_outputs import (LidarInput, ObstacleOutputs, rigid_transform_from_msg,
                                                     transform_msg_from_rigid)
+from ros_harness import spin_in_background, stop_spinning
 
 pytestmark = pytest.mark.ros
 
@@ -58,17 +58,7 @@ class Graph:
         self.listener = Node("obstacle_outputs_listener", context=self.context)
         self.received: dict[str, list[Any]] = {}
         self._cond = threading.Condition()
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.producer)
-        self.executor.add_node(self.listener)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - shutdown race
-            pass
+        self.executor, self._thread = spin_in_background(self.context, self.producer, self.listener)
 
     def record(self, topic: str, msg_type: Any) -> None:
         self.received[topic] = []
@@ -90,11 +80,7 @@ class Graph:
         return True
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=2)
-        self.producer.destroy_node()
-        self.listener.destroy_node()
-        rclpy.shutdown(context=self.context)
-        self._thread.join(timeout=5)
+        stop_spinning(self.executor, self._thread, self.context, self.producer, self.listener)
 
 
 @pytest.fixture()
