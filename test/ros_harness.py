@@ -108,6 +108,17 @@ def stop_spinning(executor: SingleThreadedExecutor, thread: threading.Thread, co
     thread.join(timeout=5)
 
 
+class StampClock:
+    """Increasing stamps [ns] 0.1 s apart from ``start_s`` [s], far from any other test's stamps."""
+
+    def __init__(self, start_s: float) -> None:
+        self.value = int(start_s * 1e9)
+
+    def next(self) -> int:
+        self.value += 100_000_000
+        return self.value
+
+
 class Recorder:
     """Messages of one topic, with their receive times."""
 

@@ -14,7 +14,7 @@ from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image, image_to_numpy, numpy_to_image
-from ros_harness import NodeProcess, RosHarness, node_with_harness
+from ros_harness import NodeProcess, RosHarness, StampClock, node_with_harness
 
 pytestmark = pytest.mark.ros
 K = CameraIntrinsics(518.8579, 519.46961, 325.58245, 253.73617, 640, 480)
@@ -34,13 +34,7 @@ def running(tmp_path_factory):
         yield pair
 
 
-class Stamps:
-    value = 10_000_000_000
-
-    @classmethod
-    def next(cls) -> int:
-        cls.value += 100_000_000
-        return cls.value
+Stamps = StampClock(10)  # this module's stamps: 10 s on
 
 
 class LogMark:

@@ -33,7 +33,7 @@ from lingbot_depth_ros.model.testing import make_tiny_checkpoint, tiny_state
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image
 from lingbot_depth_ros.scene.generator import SceneGenerator
-from ros_harness import NodeProcess, Recorder, RosHarness, in_process_node, wait_until
+from ros_harness import NodeProcess, Recorder, RosHarness, StampClock, in_process_node, wait_until
 
 pytestmark = pytest.mark.ros
 OK, WARN, ERROR = 0, 1, 2
@@ -90,17 +90,6 @@ class DiagnosticsWatch:
 
 def values_of(status: DiagnosticStatus) -> dict[str, str]:
     return {kv.key: kv.value for kv in status.values}
-
-
-class StampClock:
-    """Increasing stamps [ns] 0.1 s apart, far from any other test's stamps."""
-
-    def __init__(self, start_s: float) -> None:
-        self.value = int(start_s * 1e9)
-
-    def next(self) -> int:
-        self.value += 100_000_000
-        return self.value
 
 
 def wait_output(harness: RosHarness, stamp: int, timeout: float = 15.0, topic: str = "depth/image") -> Any:

@@ -24,7 +24,7 @@ from lingbot_depth_ros.ros.cloud_codec import pointcloud2_to_xyz
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, image_to_numpy, numpy_to_image
 from lingbot_depth_ros.ros.obstacle_outputs import rejection_summary
 from lingbot_depth_ros.scene.generator import SceneGenerator
-from ros_harness import NodeProcess, RosHarness, in_process_node, wait_until
+from ros_harness import NodeProcess, RosHarness, StampClock, in_process_node, wait_until
 
 pytestmark = pytest.mark.ros
 DEPTH = "depth/image"
@@ -36,13 +36,7 @@ def frame() -> Any:
     return SceneGenerator(width=320, height=240, seed=3, lidar_offset_m=(0.0, 0.0, 0.0)).frame(0)
 
 
-class Clock:
-    value = 70_000_000_000
-
-    @classmethod
-    def next(cls) -> int:
-        cls.value += 100_000_000
-        return cls.value
+Clock = StampClock(70)  # this module's stamps: 70 s on
 
 
 def wait_output(harness: RosHarness, stamp: int, timeout: float = 20.0) -> Any:
