@@ -25,7 +25,7 @@ from lingbot_depth_ros.depth_node import DepthNode
 from lingbot_depth_ros.estimators.base import DepthEstimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
-from lingbot_depth_ros.ros.image_codec import depth_m_to_image, numpy_to_image
+from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RELIABLE_INPUT = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -214,6 +214,22 @@ class RosHarness:
 
     def close(self) -> None:
         stop_spinning(self.executor, self._thread, self.context, self.node)
+
+
+def publish_until_depth(harness: RosHarness, rgb: np.ndarray, intrinsics: CameraIntrinsics,
+                        sparse_m: np.ndarray | None, stamp: int, timeout: float = 30.0) -> np.ndarray:
+    """Publish the frame (stamp, then stamp + 1, + 2 [ns]: the first frames may race the node's subscriptions)
+    until ``depth/image`` answers one; that answer as (H, W) float32 depth [m] (asserted 32FC1)."""
+    recorder = harness.recorders["depth/image"]
+    for attempt in range(3):
+        harness.publish_frame(rgb, intrinsics, sparse_m, stamp + attempt)
+        if recorder.wait(lambda _: any(recorder.by_stamp(stamp + a) is not None for a in range(attempt + 1)),
+                         timeout):
+            break
+    msg = next((recorder.by_stamp(stamp + a) for a in range(3) if recorder.by_stamp(stamp + a) is not None), None)
+    assert msg is not None, "no depth/image"
+    assert msg.encoding == "32FC1"
+    return depth_m_from_image(msg)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -21,6 +21,7 @@ from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
 from lingbot_depth_ros.estimators.tiny_depth_pro_marigold import (TINY_FOV_DEG, build_tiny_depth_pro,  # noqa: E402
                                                                   build_tiny_marigold)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
+from hf_scenes import gradient_rgb  # noqa: E402
 
 W, H = 64, 48
 # the tiny Depth Pro's field-of-view head always answers TINY_FOV_DEG: its focal estimate for a W-wide image
@@ -39,10 +40,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def rgb() -> np.ndarray:
-    v, u = np.mgrid[0:H, 0:W]
-    image = np.stack([u * 4, v * 5, 255 - u * 3], axis=-1).astype(np.uint8)
-    image[10:30, 20:40] = (200, 30, 30)
-    return image
+    return gradient_rgb(W, H)
 
 
 @pytest.fixture(scope="module")

@@ -19,45 +19,25 @@ from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
 from lingbot_depth_ros.estimators.tiny_depth_pro_marigold import (TINY_FOV_DEG, build_tiny_depth_pro,  # noqa: E402
                                                                   build_tiny_marigold)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
-from lingbot_depth_ros.ros.image_codec import depth_m_from_image  # noqa: E402
-from ros_harness import Recorder, node_with_harness  # noqa: E402
+from hf_scenes import H, W, gradient_rgb  # noqa: E402
+from ros_harness import Recorder, node_with_harness, publish_until_depth  # noqa: E402
 
 pytestmark = pytest.mark.ros
-W, H = 64, 48
 K = CameraIntrinsics(fx=64.0, fy=64.0, cx=31.5, cy=23.5, width=W, height=H)
 FOCAL_ESTIMATE = 0.5 * W / math.tan(math.radians(TINY_FOV_DEG) / 2)
 MARIGOLD = {"denoising_steps": 1, "processing_resolution": 32, "ensemble_size": 2, "seed": 5}
 
 
-def scene_rgb() -> np.ndarray:
-    v, u = np.mgrid[0:H, 0:W]
-    image = np.stack([u * 4, v * 5, 255 - u * 3], axis=-1).astype(np.uint8)
-    image[10:30, 20:40] = (200, 30, 30)
-    return image
-
-
-def wait_for_depth(harness: Any, rgb: np.ndarray, sparse: np.ndarray | None, stamp: int) -> np.ndarray:
-    recorder = harness.recorders["depth/image"]
-    for attempt in range(3):  # the first frames may race the node's subscriptions
-        harness.publish_frame(rgb, K, sparse, stamp + attempt)
-        if recorder.wait(lambda _: any(recorder.by_stamp(stamp + a) is not None for a in range(attempt + 1)), 30):
-            break
-    msg = next((recorder.by_stamp(stamp + a) for a in range(3) if recorder.by_stamp(stamp + a) is not None), None)
-    assert msg is not None, "no depth/image"
-    assert msg.encoding == "32FC1"
-    return depth_m_from_image(msg)
-
-
 def test_depth_pro_node_publishes_metres_and_reports_its_focal_estimate(tmp_path) -> None:
     folder = build_tiny_depth_pro(tmp_path / "depth_pro")
-    rgb = scene_rgb()
+    rgb = gradient_rgb()
     expected = create_estimator("depth_pro", checkpoint=str(folder), device="cpu").estimate(rgb, None, K).depth_m
     params = {"estimator": "depth_pro", "mode": "monocular", "depth_pro.checkpoint": str(folder),
               "depth_pro.device": "cpu", "diagnostics.period_s": 0.2}
     with node_with_harness(params, tmp_path / "node.log") as (node, harness):
         diagnostics = Recorder()
         harness.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics, 10)
-        depth = wait_for_depth(harness, rgb, None, 1_000_000_000)
+        depth = publish_until_depth(harness, rgb, K, None, 1_000_000_000)
         np.testing.assert_allclose(depth, expected, rtol=1e-4)  # CameraInfo's fx sets the metric scale
 
         def focal_line(messages: list[Any]) -> bool:
@@ -80,7 +60,7 @@ def test_focal_check_flags_a_calibration_more_than_15_percent_off() -> None:
 
 def test_marigold_node_publishes_metres_only_aligned_to_the_lidar(tmp_path) -> None:
     folder = build_tiny_marigold(tmp_path / "marigold")
-    rgb = scene_rgb()
+    rgb = gradient_rgb()
     relative = create_estimator("marigold", checkpoint=str(folder), device="cpu", **MARIGOLD).estimate(
         rgb, None, None).depth_m
     truth = 3.0 * relative + 1.5  # the metric scene the relative output is affine to [m]
@@ -93,7 +73,7 @@ def test_marigold_node_publishes_metres_only_aligned_to_the_lidar(tmp_path) -> N
     with node_with_harness(params, tmp_path / "node.log") as (node, harness):
         diagnostics = Recorder()
         harness.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics, 10)
-        depth = wait_for_depth(harness, rgb, sparse, 2_000_000_000)
+        depth = publish_until_depth(harness, rgb, K, sparse, 2_000_000_000)
         assert np.isfinite(depth).mean() > 0.99
         np.testing.assert_allclose(depth, truth, atol=0.01)  # metres recovered from the LiDAR fit
         key = "alignment scale / shift [m] / inliers"  # a depth-space fit: shift in metres

@@ -26,6 +26,7 @@ from lingbot_depth_ros.evaluation.replay import align_to_ground_truth  # noqa: E
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
 from lingbot_depth_ros.geometry.scale_alignment import robust_scale_shift  # noqa: E402
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings  # noqa: E402
+from hf_scenes import gradient_rgb  # noqa: E402
 
 W, H = 64, 48  # not multiples of 14: the processor resizes, the output comes back at the image size
 K = CameraIntrinsics(fx=60.0, fy=60.0, cx=31.5, cy=23.5, width=W, height=H)
@@ -42,10 +43,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def rgb() -> np.ndarray:
-    v, u = np.mgrid[0:H, 0:W]
-    image = np.stack([u * 4, v * 5, 255 - u * 3], axis=-1).astype(np.uint8)
-    image[10:30, 20:40] = (200, 30, 30)
-    return image
+    return gradient_rgb(W, H)
 
 
 @pytest.fixture(scope="module")

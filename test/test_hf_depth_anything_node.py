@@ -5,7 +5,6 @@ align_to_sparse; Prompt Depth Anything completes the LiDAR into metric depth."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 import pytest
@@ -24,19 +23,11 @@ from lingbot_depth_ros.errors import ConfigError  # noqa: E402
 from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
 from lingbot_depth_ros.estimators.hf_testing import save_tiny_depth_anything, save_tiny_prompt_depth_anything  # noqa: E402
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
-from lingbot_depth_ros.ros.image_codec import depth_m_from_image  # noqa: E402
-from ros_harness import Recorder, node_with_harness  # noqa: E402
+from hf_scenes import H, W, gradient_rgb  # noqa: E402
+from ros_harness import Recorder, node_with_harness, publish_until_depth  # noqa: E402
 
 pytestmark = pytest.mark.ros
-W, H = 64, 48
 K = CameraIntrinsics(fx=60.0, fy=60.0, cx=31.5, cy=23.5, width=W, height=H)
-
-
-def scene_rgb() -> np.ndarray:
-    v, u = np.mgrid[0:H, 0:W]
-    image = np.stack([u * 4, v * 5, 255 - u * 3], axis=-1).astype(np.uint8)
-    image[10:30, 20:40] = (200, 30, 30)
-    return image
 
 
 def lidar_mm(depth_m: np.ndarray) -> np.ndarray:
@@ -46,21 +37,9 @@ def lidar_mm(depth_m: np.ndarray) -> np.ndarray:
     return sparse
 
 
-def wait_for_depth(harness: Any, rgb: np.ndarray, sparse: np.ndarray | None, stamp: int) -> np.ndarray:
-    recorder = harness.recorders["depth/image"]
-    for attempt in range(3):  # the first frames may race the node's subscriptions
-        harness.publish_frame(rgb, K, sparse, stamp + attempt)
-        if recorder.wait(lambda _: any(recorder.by_stamp(stamp + a) is not None for a in range(attempt + 1)), 30):
-            break
-    msg = next((recorder.by_stamp(stamp + a) for a in range(3) if recorder.by_stamp(stamp + a) is not None), None)
-    assert msg is not None, "no depth/image"
-    assert msg.encoding == "32FC1"
-    return depth_m_from_image(msg)
-
-
 def test_relative_depth_anything_publishes_metres_only_aligned_to_the_lidar(tmp_path) -> None:
     folder = save_tiny_depth_anything(tmp_path / "da")
-    rgb = scene_rgb()
+    rgb = gradient_rgb()
     disparity = create_estimator("depth_anything", checkpoint=str(folder), device="cpu").estimate(rgb, None, K).depth_m
     truth = 1.0 / (0.1 * disparity + 0.2)  # the metric scene the disparity is affine-inverse to [m]
     sparse = lidar_mm(truth)
@@ -70,7 +49,7 @@ def test_relative_depth_anything_publishes_metres_only_aligned_to_the_lidar(tmp_
     with node_with_harness(params, tmp_path / "node.log") as (node, harness):
         diagnostics = Recorder()
         harness.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics, 10)
-        depth = wait_for_depth(harness, rgb, sparse, 1_000_000_000)
+        depth = publish_until_depth(harness, rgb, K, sparse, 1_000_000_000)
         assert np.isfinite(depth).mean() > 0.99
         np.testing.assert_allclose(depth, truth, rtol=5e-3)  # metres recovered from the inverse-depth fit
         # the diagnostics name the fit's space: scale and shift of 1/depth, the shift in 1/m
@@ -111,7 +90,7 @@ def test_node_refuses_a_relative_estimator_without_alignment(tmp_path) -> None:
 
 def test_prompt_depth_anything_node_completes_the_lidar(tmp_path) -> None:
     folder = save_tiny_prompt_depth_anything(tmp_path / "pda")
-    rgb = scene_rgb()
+    rgb = gradient_rgb()
     ramp = np.linspace(1.0, 5.0, H, dtype=np.float32)[:, None] * np.ones((1, W), np.float32)
     sparse = lidar_mm(ramp)
     expected = create_estimator("prompt_depth_anything", checkpoint=str(folder), device="cpu").estimate(
@@ -119,7 +98,7 @@ def test_prompt_depth_anything_node_completes_the_lidar(tmp_path) -> None:
     params = {"estimator": "prompt_depth_anything", "mode": "completion",
               "prompt_depth_anything.checkpoint": str(folder), "prompt_depth_anything.device": "cpu"}
     with node_with_harness(params, tmp_path / "node.log") as (node, harness):
-        depth = wait_for_depth(harness, rgb, sparse, 2_000_000_000)
+        depth = publish_until_depth(harness, rgb, K, sparse, 2_000_000_000)
         np.testing.assert_allclose(depth, expected, rtol=1e-4)  # metric: published as the model gives it
         assert 0.5 < np.nanmin(depth) and np.nanmax(depth) < 6.0
 
