@@ -73,13 +73,14 @@ def _frames(data: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return frames
 
 
-def _time_ms(estimator, rgb: np.ndarray, sparse: np.ndarray, repeats: int,
-             clock=time.perf_counter) -> tuple[float, float]:
-    estimator.estimate(rgb, sparse, None)  # warm-up
+def _time_ms(estimator, rgb: np.ndarray, sparse: np.ndarray | None, repeats: int,
+             clock=time.perf_counter, intrinsics=None) -> tuple[float, float]:
+    """(median, p90) [ms] of ``repeats`` estimates after one warm-up."""
+    estimator.estimate(rgb, sparse, intrinsics)  # warm-up
     samples = []
     for _ in range(repeats):
         start = clock()
-        estimator.estimate(rgb, sparse, None)
+        estimator.estimate(rgb, sparse, intrinsics)
         samples.append((clock() - start) * 1000.0)
     return float(np.median(samples)), float(np.percentile(samples, 90))
 
@@ -132,13 +133,7 @@ def bench_learned(frame: tuple[str, np.ndarray, np.ndarray], repeats: int, devic
                 print(f"  {name:24s} skipped: {type(exc).__name__}: {str(exc).splitlines()[0]}")
                 continue
             frame_sparse = sparse if mode == "completion" else None
-            estimator.estimate(rgb, frame_sparse, intrinsics)  # warm-up
-            samples = []
-            for _ in range(repeats):
-                start = clock()
-                estimator.estimate(rgb, frame_sparse, intrinsics)
-                samples.append((clock() - start) * 1000.0)
-            median, p90 = float(np.median(samples)), float(np.percentile(samples, 90))
+            median, p90 = _time_ms(estimator, rgb, frame_sparse, repeats, clock, intrinsics)
             print(f"  {name:24s} {mode:11s} {estimator.output_kind:19s} {median:8.1f} / {p90:8.1f} "
                   f"({1000 / median:6.1f} Hz)")
     print()
