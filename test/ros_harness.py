@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from std_msgs.msg import Header
 
 from lingbot_depth_ros.depth_node import DepthNode
 from lingbot_depth_ros.estimators.base import DepthEstimator
+from lingbot_depth_ros.evaluation.node_process import stop_node
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image
@@ -73,13 +73,7 @@ class NodeProcess:
         return self.proc.wait(timeout=timeout)
 
     def __exit__(self, *exc: Any) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_node(self.proc, timeout_s=10)  # SIGINT (clean shutdown), then SIGTERM, then SIGKILL
         self._log.close()
 
 

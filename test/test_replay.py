@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
 from lingbot_depth_ros.evaluation.bags import read_frames
 from lingbot_depth_ros.ros.dds import dds_profile_path
 from lingbot_depth_ros.evaluation.metrics import depth_metrics
+from lingbot_depth_ros.evaluation.node_process import stop_node
 from lingbot_depth_ros.evaluation.replay import cdr_stamp_ns, lidar_params_from_extrinsics, load_bag, \
     node_projection, show_projected_lidar
 from lingbot_depth_ros.evaluation.topics import StreamTopics
@@ -198,12 +198,7 @@ def test_replay_into_a_running_node_with_sim_time(scene_bag: Path, tmp_path: Pat
         executor.shutdown()
         listener.destroy_node()
         rclpy.shutdown(context=context)
-        node.send_signal(signal.SIGINT)
-        try:
-            node.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            node.wait()
+        stop_node(node, timeout_s=10)
     assert replay.returncode == 0, out + err
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     (run,) = report["runs"]
@@ -265,12 +260,7 @@ def test_lidar_clouds_into_a_running_node_in_camera_namespace(scene_bag: Path, t
         result = run_cli([str(scene_bag), "--out", str(tmp_path / "eval"), "--rate", "max", "--send-lidar",
                           "--no-sparse", "--label", "external"], env=env)
     finally:
-        node.send_signal(signal.SIGINT)
-        try:
-            node.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            node.wait()
+        stop_node(node, timeout_s=10)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "--ros-args -p lidar.x_m:=" in result.stdout
     (run,) = json.loads((tmp_path / "eval" / "report.json").read_text())["runs"]
