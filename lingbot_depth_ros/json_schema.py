@@ -9,6 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+#: schema of a report's ``stamp`` (builtin_interfaces/Time of the analysed data: ``{"sec": .., "nanosec": ..}``)
+STAMP_SCHEMA: dict[str, Any] = {"type": "object", "required": ["sec", "nanosec"],
+                                "properties": {"sec": {"type": "integer"},
+                                               "nanosec": {"type": "integer", "minimum": 0, "maximum": 999999999}}}
+
 _TYPES: dict[str, Callable[[Any], bool]] = {
     "object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v, list),
     "string": lambda v: isinstance(v, str), "null": lambda v: v is None,
@@ -60,4 +65,4 @@ def schema_errors(document: Any, schema: dict[str, Any], path: str = "$") -> lis
     return errors
 
 
-__all__ = ["dumps_strict", "schema_errors"]
+__all__ = ["STAMP_SCHEMA", "dumps_strict", "schema_errors"]

@@ -45,9 +45,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
     "properties": {
         "schema": {"const": SCHEMA_NAME},
         "version": {"const": SCHEMA_VERSION},
-        "stamp": {"type": "object", "required": ["sec", "nanosec"],
-                  "properties": {"sec": {"type": "integer"},
-                                 "nanosec": {"type": "integer", "minimum": 0, "maximum": 999999999}}},
+        "stamp": json_schema.STAMP_SCHEMA,
         "frame_id": {"type": "string"},
         "recommendation": {"enum": list(RECOMMENDATIONS)},
         "target_sector": {"type": ["string", "null"]},

@@ -75,9 +75,7 @@ SURFACES_JSON_SCHEMA: dict[str, Any] = {
     "properties": {
         "schema": {"const": SCHEMA_NAME},
         "version": {"const": SCHEMA_VERSION},
-        "stamp": {"type": "object", "required": ["sec", "nanosec"],
-                  "properties": {"sec": {"type": "integer"},
-                                 "nanosec": {"type": "integer", "minimum": 0, "maximum": 999999999}}},
+        "stamp": json_schema.STAMP_SCHEMA,
         "frame_id": {"type": "string"},
         "floor_z_m": {"type": ["number", "null"]},
         "floor_source": {"enum": ["given", "estimated", "none"]},
