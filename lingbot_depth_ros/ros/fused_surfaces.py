@@ -16,19 +16,16 @@ cloud (a copy); the analysis runs on a worker thread with a one-cloud slot, so i
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any, Mapping
 
 import numpy as np
 from rclpy.qos import QoSProfile
-from std_msgs.msg import Header, String
-from visualization_msgs.msg import MarkerArray
+from std_msgs.msg import Header
 
 from lingbot_depth_ros.geometry.transforms import RigidTransform, camera_pose_from_mounting
-from lingbot_depth_ros.ros.surface_outputs import surface_markers_msg
+from lingbot_depth_ros.ros.surface_outputs import SurfaceWorker
 from lingbot_depth_ros.ros.surface_params import surface_config_from_params
-from lingbot_depth_ros.surfaces import SurfaceConfig, find_surfaces_in_cloud, report_to_json
+from lingbot_depth_ros.surfaces import SurfaceConfig, SurfaceReport, find_surfaces_in_cloud
 
 FUSED_SURFACES_TOPIC = "fused/surfaces"
 FUSED_SURFACE_MARKERS_TOPIC = "fused/surfaces/markers"
@@ -51,23 +48,14 @@ def gravity_frame(values: Mapping[str, Any], pose_source: str, map_frame: str) -
     return str(values[PREFIX + "base_frame"]), mount
 
 
-class FusedSurfaces:
+class FusedSurfaces(SurfaceWorker):
     """Worker thread analysing fused clouds; two publishers relative to ``node``."""
 
+    label = "fused surfaces"
+    marker_lifetime_s = 0.0
+
     def __init__(self, node: Any, qos: QoSProfile | int = 1) -> None:
-        self._node = node
-        self.pub_json = node.create_publisher(String, FUSED_SURFACES_TOPIC, qos)
-        self.pub_markers = node.create_publisher(MarkerArray, FUSED_SURFACE_MARKERS_TOPIC, qos)
-        self.analyses = 0
-        self.failures = 0
-        self.last_duration_s = 0.0
-        self.last_count = 0
-        self._slot: tuple[np.ndarray, Header, dict[str, Any]] | None = None
-        self._busy = False
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._work, name="fused_surfaces_worker", daemon=True)
-        self._thread.start()
+        self._start_worker(node, FUSED_SURFACES_TOPIC, FUSED_SURFACE_MARKERS_TOPIC, qos)
 
     def idle(self) -> bool:
         """True when no cloud waits or is being analysed (the caller then extracts a new one)."""
@@ -86,51 +74,14 @@ class FusedSurfaces:
             self._slot = (xyz_map, Header(stamp=stamp, frame_id=frame_id), settings)
             self._cond.notify()
 
-    def close(self) -> None:
-        """Stop the worker (waits for the analysis in progress, at most 5 s)."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-        self._thread.join(timeout=5.0)
-
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while self._slot is None and not self._stopping:
-                    self._cond.wait()
-                if self._stopping:
-                    return
-                xyz, header, settings = self._slot
-                self._slot = None
-                self._busy = True
-            t0 = time.monotonic()
-            try:
-                pts = np.asarray(xyz, dtype=np.float64)
-                if settings["frame_t_map"] is not None:
-                    pts = pts @ settings["frame_t_map"].rotation.T + settings["frame_t_map"].translation
-                config = settings["config"]
-                report = find_surfaces_in_cloud(pts, config, voxel_m=settings["voxel_m"],
-                                                floor_z_m=settings["floor_z_m"])
-                text = report_to_json(report, config, stamp_sec=header.stamp.sec,
-                                      stamp_nanosec=header.stamp.nanosec, frame_id=header.frame_id)
-                if self._stopping:
-                    return
-                self.pub_json.publish(String(data=text))
-                if settings["markers"]:
-                    self.pub_markers.publish(surface_markers_msg(report, header, lifetime_s=0.0))
-                self.analyses += 1
-                self.last_count = len(report.surfaces)
-            except Exception as exc:  # noqa: BLE001 - a bad map must not kill the worker
-                self.failures += 1
-                try:
-                    self._node.get_logger().warning(f"fused surfaces: analysis failed ({type(exc).__name__}: "
-                                                    f"{exc})", throttle_duration_sec=5.0)
-                except Exception:  # noqa: BLE001 - node already destroyed
-                    return
-            finally:
-                with self._cond:
-                    self._busy = False
-            self.last_duration_s = time.monotonic() - t0
+    def _analyse(self, job: Any) -> tuple[SurfaceReport, SurfaceConfig, Header, bool]:
+        xyz, header, settings = job
+        pts = np.asarray(xyz, dtype=np.float64)
+        if settings["frame_t_map"] is not None:
+            pts = pts @ settings["frame_t_map"].rotation.T + settings["frame_t_map"].translation
+        config = settings["config"]
+        report = find_surfaces_in_cloud(pts, config, voxel_m=settings["voxel_m"], floor_z_m=settings["floor_z_m"])
+        return report, config, header, settings["markers"]
 
     def diagnose(self) -> dict[str, str]:
         """Key/values for the node's diagnostics."""

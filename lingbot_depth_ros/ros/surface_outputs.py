@@ -25,7 +25,6 @@ from std_msgs.msg import ColorRGBA, Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.geometry.transforms import RigidTransform
 from lingbot_depth_ros.ros.navigation_params import NAVIGATION_PARAMS_BY_NAME, camera_mounting_from_params
 from lingbot_depth_ros.ros.obstacle_outputs import TransformSource
 from lingbot_depth_ros.ros.surface_params import SURFACE_PARAMS_BY_NAME, surface_config_from_params
@@ -82,28 +81,92 @@ def surface_markers_msg(report: SurfaceReport, header: Header, lifetime_s: float
     return MarkerArray(markers=markers)
 
 
-class SurfaceOutputs:
+class SurfaceWorker:
+    """A worker thread that analyses the latest submitted job into a surfaces report and publishes it as JSON
+    (``pub_json``) and, when the job's settings ask, markers (``pub_markers``). A newer job replaces one still
+    waiting; nothing blocks on the analysis. Subclasses set ``_slot`` under ``_cond`` (then notify) and
+    implement :meth:`_analyse`."""
+
+    label = "surfaces"  # in log lines
+    failure_note = ""  # appended to the analysis-failed warning
+    marker_lifetime_s = 2.0
+
+    def _start_worker(self, node: Any, json_topic: str, markers_topic: str, qos: QoSProfile | int) -> None:
+        self._node = node
+        self.pub_json = node.create_publisher(String, json_topic, qos)
+        self.pub_markers = node.create_publisher(MarkerArray, markers_topic, qos)
+        self.analyses = 0
+        self.failures = 0
+        self.last_duration_s = 0.0
+        self.last_count = 0
+        self._slot: Any = None
+        self._busy = False
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._work, name=self.label.replace(" ", "_") + "_worker",
+                                        daemon=True)
+        self._thread.start()
+
+    def _analyse(self, job: Any) -> tuple[SurfaceReport, SurfaceConfig, Header, bool]:
+        """``(report, config, header, markers?)`` of one job from the slot."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop the worker thread (waits for the analysis in progress, at most 5 s)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout=5.0)
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._slot is None and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                job = self._slot
+                self._slot = None
+                self._busy = True
+            t0 = time.monotonic()
+            try:
+                report, config, header, markers = self._analyse(job)
+                text = report_to_json(report, config, stamp_sec=header.stamp.sec,
+                                      stamp_nanosec=header.stamp.nanosec, frame_id=header.frame_id)
+                if self._stopping:
+                    return
+                self.pub_json.publish(String(data=text))
+                if markers:
+                    self.pub_markers.publish(surface_markers_msg(report, header, lifetime_s=self.marker_lifetime_s))
+                self.analyses += 1
+                self.last_count = len(report.surfaces)
+            except Exception as exc:  # noqa: BLE001 - a bad frame or map must not kill the worker
+                self.failures += 1
+                try:
+                    self._node.get_logger().warning(f"{self.label}: analysis failed ({type(exc).__name__}: {exc})"
+                                                    f"{self.failure_note}", throttle_duration_sec=5.0)
+                except Exception:  # noqa: BLE001 - node already destroyed
+                    return
+            finally:
+                with self._cond:
+                    self._busy = False
+            self.last_duration_s = time.monotonic() - t0
+
+
+class SurfaceOutputs(SurfaceWorker):
     """Surfaces of the output depth on a worker thread, published on two topics (relative to the node)."""
+
+    failure_note = "; frame skipped"
 
     def __init__(self, node: Any, values: Mapping[str, Any], qos: QoSProfile,
                  transforms: TransformSource | None = None) -> None:
-        self._node = node
         self.reconfigure(values)
         self.transforms = transforms or TransformSource(node, bool(values.get("obstacles.use_tf", True)))
-        self.pub_json = node.create_publisher(String, SURFACES_TOPIC, qos)
-        self.pub_markers = node.create_publisher(MarkerArray, SURFACE_MARKERS_TOPIC, qos)
-        self.analyses = 0
         self.skipped_rate = 0
         self.skipped_busy = 0
         self.skipped_no_tf = 0
-        self.failures = 0
-        self.last_duration_s = 0.0
         self._last_submit = -1.0e9
-        self._slot: tuple[np.ndarray, CameraIntrinsics, RigidTransform, Header, SurfaceConfig, dict] | None = None
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._work, name="surfaces_worker", daemon=True)
-        self._thread.start()
+        self._start_worker(node, SURFACES_TOPIC, SURFACE_MARKERS_TOPIC, qos)
 
     def reconfigure(self, values: Mapping[str, Any]) -> None:
         """Apply surfaces.* and obstacles.* (frame, mounting, floor) values; raises ConfigError (nothing changed)
@@ -145,42 +208,11 @@ class SurfaceOutputs:
             self._cond.notify()
         return True
 
-    def close(self) -> None:
-        """Stop the worker thread (waits for the analysis in progress)."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-        self._thread.join(timeout=5.0)
-
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while self._slot is None and not self._stopping:
-                    self._cond.wait()
-                if self._stopping:
-                    return
-                depth, intrinsics, pose, header, config, settings = self._slot
-                self._slot = None
-            t0 = time.monotonic()
-            try:
-                report = find_surfaces_in_depth(depth, intrinsics, pose, config, stride=settings["decimation"],
-                                                floor_z_m=settings["floor_z_m"])
-                text = report_to_json(report, config, stamp_sec=header.stamp.sec,
-                                      stamp_nanosec=header.stamp.nanosec, frame_id=header.frame_id)
-                if self._stopping:
-                    return
-                self.pub_json.publish(String(data=text))
-                if settings["markers"]:
-                    self.pub_markers.publish(surface_markers_msg(report, header))
-                self.analyses += 1
-            except Exception as exc:  # noqa: BLE001 - a bad frame must not kill the worker
-                self.failures += 1
-                try:
-                    self._node.get_logger().warning(f"surfaces: analysis failed ({type(exc).__name__}: {exc}); "
-                                                    "frame skipped", throttle_duration_sec=5.0)
-                except Exception:  # noqa: BLE001 - node already destroyed
-                    return
-            self.last_duration_s = time.monotonic() - t0
+    def _analyse(self, job: Any) -> tuple[SurfaceReport, SurfaceConfig, Header, bool]:
+        depth, intrinsics, pose, header, config, settings = job
+        report = find_surfaces_in_depth(depth, intrinsics, pose, config, stride=settings["decimation"],
+                                        floor_z_m=settings["floor_z_m"])
+        return report, config, header, settings["markers"]
 
     def diagnose(self) -> dict[str, str]:
         """Key/values for the node's diagnostics."""
