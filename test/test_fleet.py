@@ -337,3 +337,44 @@ def test_inputs_keep_their_output_names_across_runs(tmp_path: Path) -> None:
     assert manifest.input_ids([b, a], input_ids) == {"drive_2": str(b), "drive": str(a)}  # not swapped
     c = tmp_path / "site_c" / "drive"
     assert manifest.input_ids([c, a], input_ids) == {"drive_3": str(c), "drive": str(a)}
+
+
+def test_lidar_pointcloud_bag_equals_the_node_with_sparse_input_pointcloud(tmp_path: Path) -> None:
+    """sparse_input=pointcloud: the bag's /camera/lidar_points projected with the node's own projection and the
+    lidar.* extrinsics; the offline depth equals the node's (fed the same clouds) bit for bit."""
+    from ros_harness import in_process_node
+
+    from lingbot_depth_ros.estimators import create_estimator
+    from lingbot_depth_ros.evaluation.replay import lidar_params_from_extrinsics
+    from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
+    from lingbot_depth_ros.ros.image_codec import image_to_numpy
+    from lingbot_depth_ros.ros.parameters import estimator_options
+
+    bag = tmp_path / "lidar_bag"
+    write_scene_bag(bag, 3, width=96, height=72, seed=4, lidar_beams=32, lidar_points=True)
+    frames = list(read_frames(bag))
+    assert frames[0].lidar_points is not None and frames[0].camera_from_lidar is not None
+    lidar = lidar_params_from_extrinsics(frames[0].camera_from_lidar)
+    params = PARAMS + ["sparse_input=pointcloud", "lidar.use_tf=false", "lidar.max_depth_m=80"] + \
+        [f"{k}={v}" for k, v in lidar.items()]
+    summary = batch([bag], tmp_path / "out", params=params, unit_frames=2, workers=1)
+    assert summary["overall"]["frames_ok"] == 3, summary
+    offline = _npy(tmp_path / "out", "lidar_bag")
+    values = node_values(params)
+    node_params = {name: values[name] for name in values
+                   if name.startswith(("classical.", "lidar.")) or name in ("sparse_input", "depth.max_m", "cloud.stride")}
+    estimator = create_estimator("classical", **estimator_options("classical", values))
+    with in_process_node(estimator, **node_params) as (node, harness):
+        depth_rec = harness.recorders["depth/image"]
+        for i, frame in enumerate(frames):
+            harness.pub_lidar.publish(xyz_to_pointcloud2(frame.lidar_points, harness.header(frame.stamp_ns, "lidar")))
+            harness.publish_frame(frame.rgb, frame.intrinsics, None, frame.stamp_ns)
+            assert depth_rec.wait(lambda msgs, n=i + 1: len(msgs) >= n, timeout=30), "node gave no depth"
+            published = image_to_numpy(depth_rec.by_stamp(frame.stamp_ns))
+            mine = offline[str(frame.stamp_ns)]
+            assert np.array_equal(mine.view(np.uint32), published.view(np.uint32)), f"frame {i} differs"
+    # a LiDAR-less bag with sparse_input=pointcloud is one clear error for that input
+    plain = tmp_path / "plain"
+    write_scene_bag(plain, 1, width=96, height=72, seed=5, lidar_beams=16, lidar_points=False)
+    summary = batch([plain], tmp_path / "out2", params=params, unit_frames=2, workers=1)
+    assert "no LiDAR topic /camera/lidar_points" in summary["inputs"][0]["error"]

@@ -39,6 +39,7 @@ def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str
     values = node_values(params, {"estimator": estimator} if estimator else None)
     out = Path(out)
     prepare_out_dir(out)
+    topics = dataclasses.replace(topics, sparse_input=values["sparse_input"])  # the node reads one or the other
     worker = WorkerConfig(values=values, out_dir=str(out), topics=topics, dataset=dataset)
     Manifest(out).check_settings({"values": values, "topics": dataclasses.asdict(topics),
                                   "dataset": dataclasses.asdict(dataset), "unit_frames": unit_frames})
@@ -52,7 +53,7 @@ def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str
 def batch_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """:func:`batch` with the ``lingbot-depth batch`` options."""
     topics = BagTopics(image=args.image_topic, camera_info=args.camera_info_topic, sparse_depth=args.sparse_topic,
-                       depth_gt=args.gt_topic)
+                       depth_gt=args.gt_topic, lidar_points=args.lidar_topic)
     dataset = DatasetOptions(intrinsics=tuple(args.intrinsics) if args.intrinsics else None,
                              kitti_calib=args.kitti_calib, kitti_scanlines=args.kitti_scanlines,
                              nyu_sparse_points=args.nyu_sparse_points)

@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     topics.add_argument("--camera-info-topic", default=StreamTopics.camera_info)
     topics.add_argument("--sparse-topic", default=StreamTopics.sparse_depth,
                         help="sparse depth image; <topic>/compressedDepth is read when the bag has only that")
+    topics.add_argument("--lidar-topic", default=StreamTopics.lidar_points,
+                        help="LiDAR PointCloud2, read instead of --sparse-topic with --param sparse_input=pointcloud "
+                             "(projected as the node does, extrinsics from the lidar.* parameters)")
     topics.add_argument("--gt-topic", default=StreamTopics.depth_gt, help="ground-truth depth (metrics when present)")
     data = parser.add_argument_group("dataset and image folders")
     data.add_argument("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"), default=None,

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.evaluation.topics import StreamTopics
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics, SensorWindow, reduce_camera_matrix
 from lingbot_depth_ros.io.depth_files import depth_m_from_pixels
+
+if TYPE_CHECKING:
+    from lingbot_depth_ros.fleet.lidar import LidarProjector
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPARSE_SUFFIXES = (".png", ".npy", ".tif", ".tiff")
@@ -50,6 +53,10 @@ class BagTopics:
     depth_gt: str = StreamTopics.depth_gt
     image_transport: str = "auto"
     sparse_transport: str = "auto"
+    lidar_points: str = StreamTopics.lidar_points
+    #: the node's ``sparse_input``: ``pointcloud`` reads ``lidar_points`` (PointCloud2) instead of the sparse
+    #: depth image and projects it as the node does (:mod:`lingbot_depth_ros.fleet.lidar`)
+    sparse_input: str = "depth_image"
 
 
 @dataclass(frozen=True)
@@ -180,9 +187,15 @@ def bag_layout(path: Path, topics: BagTopics) -> dict[str, str]:
         raise InputError(f"bag {path} has no camera_info topic {topics.camera_info} (choose with "
                          "--camera-info-topic)")
     layout["info"] = topics.camera_info
-    sparse = _topic_choice(available, topics.sparse_depth, topics.sparse_transport, "/compressedDepth")
-    if sparse is not None:
-        layout["sparse"] = sparse
+    if topics.sparse_input == "pointcloud":
+        if topics.lidar_points not in available:
+            raise InputError(f"bag {path} has no LiDAR topic {topics.lidar_points} (sparse_input pointcloud; choose "
+                             "with --lidar-topic)")
+        layout["lidar"] = topics.lidar_points
+    else:
+        sparse = _topic_choice(available, topics.sparse_depth, topics.sparse_transport, "/compressedDepth")
+        if sparse is not None:
+            layout["sparse"] = sparse
     if topics.depth_gt in available:
         layout["gt"] = topics.depth_gt
     return layout
@@ -236,9 +249,10 @@ def _nearest_partner(by_stamp: dict[int, Any], stamp: int, slop_ns: int) -> Any:
 
 
 def read_bag_unit(unit: Unit, topics: BagTopics, *, rectified: bool = False, slop_s: float = 0.05,
-                  window_s: float = 1.0) -> Iterator[Frame]:
+                  window_s: float = 1.0, lidar: "LidarProjector | None" = None) -> Iterator[Frame]:
     """Frames of a bag unit: images logged in ``unit.span_ns`` with their partners (same header stamp, else
-    the nearest within ``slop_s``) among messages logged up to ``window_s`` around the span."""
+    the nearest within ``slop_s``) among messages logged up to ``window_s`` around the span. With
+    ``topics.sparse_input`` pointcloud the sparse depth is the LiDAR cloud projected by ``lidar``."""
     from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE, stamp_of
     from lingbot_depth_ros.evaluation.bags import open_reader
 
@@ -248,7 +262,7 @@ def read_bag_unit(unit: Unit, topics: BagTopics, *, rectified: bool = False, slo
     window_ns, slop_ns = int(window_s * 1e9), int(slop_s * 1e9)
     first, end = unit.span_ns
     images: list[tuple[Any, str]] = []
-    partners: dict[str, dict[int, tuple[Any, str]]] = {"info": {}, "sparse": {}, "gt": {}}
+    partners: dict[str, dict[int, tuple[Any, str]]] = {"info": {}, "sparse": {}, "gt": {}, "lidar": {}}
     reader = open_reader(unit.path)
     try:
         connections = [c for c in reader.connections if c.topic in roles]
@@ -279,6 +293,13 @@ def read_bag_unit(unit: Unit, topics: BagTopics, *, rectified: bool = False, slo
         sparse = _nearest_partner(partners["sparse"], stamp, slop_ns)
         gt = _nearest_partner(partners["gt"], stamp, slop_ns)
         sparse_m = depth_m_from_pixels(_decode_depth_pixels(*sparse)) if sparse is not None else None
+        cloud = _nearest_partner(partners["lidar"], stamp, slop_ns)
+        if cloud is not None:
+            if lidar is None:
+                from lingbot_depth_ros.fleet.lidar import LidarProjector
+
+                lidar = LidarProjector({"camera.rectified": rectified})
+            sparse_m = lidar.sparse_depth(cloud[0], info[0], width, height)
         gt_m = None
         if gt is not None:
             gt_m = np.nan_to_num(depth_m_from_pixels(_decode_depth_pixels(*gt)), nan=0.0)
@@ -381,10 +402,10 @@ def read_folder_unit(unit: Unit, options: DatasetOptions) -> Iterator[Frame]:
 
 
 def read_unit(unit: Unit, topics: BagTopics, options: DatasetOptions, *, rectified: bool = False,
-              slop_s: float = 0.05) -> Iterator[Frame]:
-    """Frames of any unit."""
+              slop_s: float = 0.05, lidar: "LidarProjector | None" = None) -> Iterator[Frame]:
+    """Frames of any unit (``lidar``: the projection of bag PointCloud2 input, see :func:`read_bag_unit`)."""
     if unit.kind == "bag":
-        return read_bag_unit(unit, topics, rectified=rectified, slop_s=slop_s)
+        return read_bag_unit(unit, topics, rectified=rectified, slop_s=slop_s, lidar=lidar)
     return read_folder_unit(unit, options)
 
 

@@ -120,6 +120,11 @@ class UnitProcessor:
             check_alignment(self.estimator, v["align_to_sparse"])
         self.settings = OutputSettings.from_params(v)
         self.pipeline = DepthPipeline(self.estimator, self.settings)
+        self.lidar = None
+        if v["sparse_input"] == "pointcloud":
+            from lingbot_depth_ros.fleet.lidar import LidarProjector
+
+            self.lidar = LidarProjector(v)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     def ping(self) -> str:
@@ -148,7 +153,7 @@ class UnitProcessor:
         result = UnitResult(unit.key, unit.input_id, unit.start, unit.stop, worker=self.worker_id,
                             started_at=time.time())
         frames = read_unit(unit, self.config.topics, self.config.dataset, rectified=bool(v["camera.rectified"]),
-                           slop_s=float(v["slop_s"]))
+                           slop_s=float(v["slop_s"]), lidar=self.lidar)
         t_unit, cpu_unit = time.perf_counter(), time.process_time()
         for frame, waited in _prefetch(frames, self.config.prefetch_frames):
             result.read_s += waited
