@@ -223,3 +223,21 @@ def test_noisy_fused_floor_is_one_surface(seed):
         (s.kind, s.extent.area_m2) for s in report.surfaces]
     assert report.surfaces[0].extent.area_m2 == pytest.approx(2.67 * 1.77, rel=0.15)
     assert _angle_deg(report.surfaces[0].normal, np.array([0, 0, 1])) < 2.0
+
+
+def test_floor_split_by_a_box_is_one_surface():
+    """A 2.5 m wide box in the middle of the view hides a band of the floor: the floor in front of it and the
+    floor behind it are one plane, so one floor surface whose extent spans both and whose area is both parts'."""
+    box_faces = box((2.2, 0.0), (0.5, 2.5, 0.5))
+    depth = Scene(box_faces, spheres=[], cylinders=[]).depth(K, POSE, noise_rel=NOISE_REL, seed=1)
+    report = find_surfaces_in_depth(depth, K, POSE)
+    floors = [s for s in report.surfaces if s.kind == "floor"]
+    assert len(floors) == 1, [(s.kind, s.centroid.round(2), round(s.extent.area_m2, 2)) for s in report.surfaces]
+    corners_x = floors[0].extent.corners[:, 0]
+    assert corners_x.min() < 1.8 and corners_x.max() > 4.0  # in front of the box (x < 1.95) and behind it
+    no_box = Scene([], spheres=[], cylinders=[]).depth(K, POSE, noise_rel=NOISE_REL, seed=1)
+    whole = [s for s in find_surfaces_in_depth(no_box, K, POSE).surfaces if s.kind == "floor"][0]
+    assert floors[0].extent.area_m2 < whole.extent.area_m2
+    assert floors[0].extent.area_m2 > 0.7 * whole.extent.area_m2  # both parts counted, not just the larger
+    top = _match(report, (2.2, 0.0, 0.5), (0, 0, 1))
+    assert top is not None and top.kind == "horizontal"

@@ -23,6 +23,7 @@ from lingbot_depth_ros.geometry.transforms import RigidTransform
 from lingbot_depth_ros.surfaces.config import SurfaceConfig
 from lingbot_depth_ros.surfaces.extent import Extent, describe_extent
 from lingbot_depth_ros.surfaces.graph import grid_edges
+from lingbot_depth_ros.surfaces.merge import merge_coplanar
 from lingbot_depth_ros.surfaces.normals import grid_normals, voxel_cloud
 from lingbot_depth_ros.surfaces.planes import PlaneFit, segment_planes
 
@@ -69,22 +70,40 @@ def _orient(fit: PlaneFit, points: np.ndarray, viewpoint: np.ndarray | None) -> 
     return (-normal, -offset) if flip else (normal, offset)
 
 
+def _tilt_deg(normal: np.ndarray) -> float:
+    """Angle [deg] between a plane's normal (either sign) and the vertical."""
+    return math.degrees(math.acos(min(1.0, abs(float(normal @ UP)))))
+
+
+def _kind(tilt_deg: float, height_m: float | None, config: SurfaceConfig) -> str:
+    """``floor`` (horizontal, within ``floor_tolerance_m`` of the floor), ``horizontal``, ``vertical``, ``tilted``."""
+    if tilt_deg <= config.max_tilt_deg:
+        return "floor" if height_m is not None and abs(height_m) <= config.floor_tolerance_m else "horizontal"
+    return "vertical" if tilt_deg >= 90.0 - config.max_tilt_deg else "tilted"
+
+
 def _build(fits: list[PlaneFit], points: np.ndarray, threshold_m: np.ndarray, spacing_m: np.ndarray | None,
            config: SurfaceConfig, viewpoint: np.ndarray | None, floor_z_m: float | None,
            cell_m: float = 0.0) -> SurfaceReport:
     """Surfaces from plane fits. ``spacing_m``: (N, 2) short and long side of each sample's footprint [m]
     (depth frames: raster cell = median short side, gaps closed up to the long side, area = sum of the
     footprints); None = voxels of ``cell_m`` (raster area)."""
-    fits = sorted(fits, key=lambda f: -f.area_m2)[: config.max_surfaces]
     tilt_limit = config.max_tilt_deg
-    oriented = [_orient(f, points, viewpoint) for f in fits]
-    tilts = [math.degrees(math.acos(min(1.0, abs(float(n @ UP))))) for n, _ in oriented]
-    centroids = [points[f.indices].mean(axis=0) for f in fits]
     floor_source = "given" if floor_z_m is not None else "none"
     if floor_z_m is None:
-        horizontal_z = [float(c[2]) for c, t in zip(centroids, tilts) if t <= tilt_limit]
+        horizontal_z = [float(points[f.indices, 2].mean()) for f in fits if _tilt_deg(f.normal) <= tilt_limit]
         if horizontal_z:
             floor_z_m, floor_source = min(horizontal_z), "estimated"
+
+    def kind_of(fit: PlaneFit) -> str:
+        height = None if floor_z_m is None else float(points[fit.indices, 2].mean() - floor_z_m)
+        return _kind(_tilt_deg(fit.normal), height, config)
+
+    fits = merge_coplanar(fits, points, config, kind_of)  # one plane split by what stands on it = one surface
+    fits = sorted(fits, key=lambda f: -f.area_m2)[: config.max_surfaces]
+    oriented = [_orient(f, points, viewpoint) for f in fits]
+    tilts = [_tilt_deg(n) for n, _ in oriented]
+    centroids = [points[f.indices].mean(axis=0) for f in fits]
     surfaces: list[Surface] = []
     for fit, (normal, offset), tilt, centroid in zip(fits, oriented, tilts, centroids):
         if spacing_m is None:
@@ -97,14 +116,7 @@ def _build(fits: list[PlaneFit], points: np.ndarray, threshold_m: np.ndarray, sp
                                  config.clearance_m, gap, area)
         horizontal = tilt <= tilt_limit
         height = None if floor_z_m is None else float(centroid[2] - floor_z_m)
-        if horizontal and height is not None and abs(height) <= config.floor_tolerance_m:
-            kind = "floor"
-        elif horizontal:
-            kind = "horizontal"
-        elif tilt >= 90.0 - tilt_limit:
-            kind = "vertical"
-        else:
-            kind = "tilted"
+        kind = _kind(tilt, height, config)
         surfaces.append(Surface(normal, offset, centroid, extent, tilt, horizontal, kind, height, len(fit.indices),
                                 fit.rms_m, fit.curvature_per_m))
     return SurfaceReport(surfaces, floor_z_m, floor_source, len(points))
