@@ -8,6 +8,10 @@ Threading: subscription callbacks only stamp-match messages (cheap); each camera
 set waits in that camera's single slot for one worker thread, which takes every set ready at that
 moment and runs them through the estimator as one batch (``estimate_batch``). Inference never runs on
 the callback thread, and a slow estimator drops frames (counted per camera) instead of queueing them.
+With several cameras, each camera's post-processing and publishing of a batch run concurrently on a
+thread pool (one thread per camera), so one camera's slow output never holds back another's; a camera
+with a frame still being finished is not given its next set (its frames stay in order, its state has
+one writer at a time), so its slot keeps only the newest set meanwhile.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
@@ -101,6 +106,9 @@ class DepthNode(Node):
         self.work_ready = threading.Condition()  # guards every channel's slot, the settings and the estimator
         self._stopping = False
         self.channels = [CameraChannel(self, camera) for camera in self.values["cameras"] or [""]]
+        # several cameras: each camera's finish + publish of a batch on its own thread (one camera in flight each)
+        self._finishers = ThreadPoolExecutor(len(self.channels), thread_name_prefix="depth_finish") \
+            if len(self.channels) > 1 else None
 
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.diagnostics = Updater(self, self.values["diagnostics.period_s"], hardware_id=self.estimator.describe())
@@ -225,12 +233,12 @@ class DepthNode(Node):
     def _work(self) -> None:
         while True:
             with self.work_ready:
-                while not self._stopping and all(c.slot is None for c in self.channels):
+                while not self._stopping and not any(c.ready() for c in self.channels):
                     self.work_ready.wait()
                 self._gather_batch()
                 if self._stopping:
                     return
-                taken = [(c, c.take()) for c in self.channels if c.slot is not None]
+                taken = [(c, c.take()) for c in self.channels if c.ready()]
                 settings = self.pipeline.settings
             try:
                 self._process(taken, settings)
@@ -246,7 +254,7 @@ class DepthNode(Node):
         deadline = time.monotonic() + self.values["batch_wait_s"]
         while not self._stopping:
             now = time.monotonic()
-            if now >= deadline or not any(c.slot is None and c.publishing(now) for c in self.channels):
+            if now >= deadline or not any(not c.ready() and c.publishing(now) for c in self.channels):
                 return
             self.work_ready.wait(deadline - now)
 
@@ -271,14 +279,34 @@ class DepthNode(Node):
                 self.estimator.resolution_level = new
                 self.get_logger().info(f"lingbot.target_hz: resolution level {level} -> {new} ({governor.describe()})")
         for frame, estimate in zip(frames, estimates):
-            try:
-                if isinstance(estimate, BaseException):
-                    raise estimate
-                result = self.pipeline.finish(estimate, frame.rgb, frame.intrinsics, settings, frame.sparse_m,
-                                              inference_s)
-                frame.channel.publish(frame, result)
-            except Exception as exc:  # noqa: BLE001 - this camera's frame only
-                frame.channel.fail(exc)
+            if self._finishers is None:
+                self._finish(frame, estimate, settings, inference_s)
+                continue
+            with self.work_ready:
+                frame.channel.finishing = True  # not given its next set until this one is published
+            self._finishers.submit(self._finish_concurrently, frame, estimate, settings, inference_s)
+
+    def _finish(self, frame: PreparedFrame, estimate: DepthEstimate | BaseException, settings: OutputSettings,
+                inference_s: float) -> None:
+        """Post-process and publish one camera's frame of a batch (its error counts on that camera only)."""
+        try:
+            if isinstance(estimate, BaseException):
+                raise estimate
+            result = self.pipeline.finish(estimate, frame.rgb, frame.intrinsics, settings, frame.sparse_m,
+                                          inference_s)
+            frame.channel.publish(frame, result)
+        except Exception as exc:  # noqa: BLE001 - this camera's frame only
+            frame.channel.fail(exc)
+
+    def _finish_concurrently(self, frame: PreparedFrame, estimate: DepthEstimate | BaseException,
+                             settings: OutputSettings, inference_s: float) -> None:
+        """:meth:`_finish` on a finisher thread; then the camera may take its next set."""
+        try:
+            self._finish(frame, estimate, settings, inference_s)
+        finally:
+            with self.work_ready:
+                frame.channel.finishing = False
+                self.work_ready.notify_all()
 
     def _estimate(self, frames: list[PreparedFrame]) -> list[DepthEstimate | BaseException]:
         """One estimate (or the error that stopped it) per frame: one batch; frame by frame if the batch fails."""
@@ -327,6 +355,8 @@ class DepthNode(Node):
             self._stopping = True
             self.work_ready.notify_all()
         self._worker.join(timeout=5.0)
+        if self._finishers is not None:
+            self._finishers.shutdown(wait=True)
         for channel in self.channels:
             channel.surfaces.close()
         super().destroy_node()

@@ -200,3 +200,46 @@ def test_frames_of_one_instant_share_a_forward_and_a_silent_camera_is_not_waited
             rec = harnesses["front"].recorders["depth/image"]
             assert rec.wait(lambda msgs: any(stamp_of(m) == stamp for m in msgs), 4.0), "held back for left"
         assert estimator.batches == [1, 1, 1]
+
+
+def test_a_slow_publish_on_one_camera_does_not_hold_back_the_other(frames) -> None:
+    """front's publishing blocks (until released); left's frame of the same batch is published meanwhile,
+    and front's own frames still come out in order once it is released."""
+    estimator = BatchRecorder(delay_s=0.15)  # both cameras' sets wait together: one batch
+    with multi_camera_node(estimator, CAMERAS, mode="completion", batch_wait_s=2.0,
+                           input_qos="reliable") as (node, harnesses):
+        front = node.channels[0]
+        assert front.camera == "front"
+        release = threading.Event()
+        blocked = threading.Event()
+        original = front.publish
+
+        def slow_publish(frame: Any, result: Any) -> None:
+            blocked.set()
+            release.wait(60)
+            original(frame, result)
+
+        front.publish = slow_publish  # type: ignore[method-assign]
+        stamps = [15_000_000_000_000 + i * 100_000_000 for i in range(3)]
+        try:
+            for camera in CAMERAS:
+                f = frames[camera]
+                harnesses[camera].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamps[0])
+            left = harnesses["left"].recorders["depth/image"]
+            assert left.wait(lambda msgs: any(stamp_of(m) == stamps[0] for m in msgs), 30), \
+                "left's frame waited for front's blocked publish"
+            assert blocked.is_set() and not release.is_set()
+            assert harnesses["front"].recorders["depth/image"].messages == []
+            for stamp in stamps[1:]:  # left keeps going while front is still blocked
+                f = frames["left"]
+                harnesses["left"].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamp)
+                assert left.wait(lambda msgs: any(stamp_of(m) == stamp for m in msgs), 30), stamp
+            f = frames["front"]
+            harnesses["front"].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamps[1])
+            time.sleep(0.5)  # front's next set waits in its slot, behind its blocked frame
+        finally:
+            release.set()
+        rec = harnesses["front"].recorders["depth/image"]
+        assert rec.wait(lambda msgs: any(stamp_of(m) == stamps[1] for m in msgs), 30)
+        assert [stamp_of(m) for m in rec.messages] == stamps[:2], "front's frames out of order"
+        assert front.frames_published == 2 and node.channels[1].frames_published == 3

@@ -164,6 +164,7 @@ class CameraChannel:
         self.last_alignment = None
         self.last_focal_px: tuple[float, float] | None = None  # (estimator's estimate, CameraInfo fx) [px]
         self.slot: tuple[SyncedSet, float] | None = None  # newest set and its monotonic receive time
+        self.finishing = False  # a frame of this camera is being post-processed / published (finisher thread)
         self.consecutive_failures = 0
         self._last_sparse_rx = -1.0
         self.sparse_alive = False
@@ -321,6 +322,10 @@ class CameraChannel:
         """Images arrived within the last second (a camera worth waiting for when batching)."""
         age = self.rates[IMAGE].age_s(now)
         return age is not None and age < 1.0
+
+    def ready(self) -> bool:
+        """A set waits and no earlier frame of this camera is still being finished (``work_ready`` held)."""
+        return self.slot is not None and not self.finishing
 
     def take(self) -> tuple[SyncedSet, float] | None:
         """The waiting set (call with the node's ``work_ready`` held)."""
