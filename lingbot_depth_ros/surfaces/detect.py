@@ -29,6 +29,7 @@ from lingbot_depth_ros.surfaces.planes import PlaneFit, segment_planes
 
 UP = np.array([0.0, 0.0, 1.0])
 MAX_JUMP_REL = 0.1  # relative range jump between neighbouring samples that separates surfaces
+SHAPE_RINGS = 2  # clouds: voxel links beyond a candidate's inliers over which its height-field curvature is fitted
 KINDS = ("floor", "horizontal", "vertical", "tilted")
 
 
@@ -191,6 +192,6 @@ def find_surfaces_in_cloud(points: np.ndarray, config: SurfaceConfig | None = No
     dominant = np.nan_to_num(np.abs(normals).max(axis=1), nan=1.0)
     area = voxel_m * voxel_m / np.maximum(dominant, 0.5)
     threshold = np.full(len(centroids), config.distance_threshold_m + 0.5 * voxel_m)
-    fits = segment_planes(centroids, normals, variation, edges, threshold, area, config)
+    fits = segment_planes(centroids, normals, variation, edges, threshold, area, config, shape_rings=SHAPE_RINGS)
     view = None if viewpoint is None else np.asarray(viewpoint, dtype=np.float64).reshape(3)
     return _build(fits, centroids, threshold, None, config, view, floor_z_m, voxel_m)

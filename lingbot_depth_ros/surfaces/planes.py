@@ -107,11 +107,34 @@ def normal_curvature(points: np.ndarray, normals: np.ndarray, normal: np.ndarray
     return float(np.abs(np.linalg.eigvalsh(0.5 * (jac + jac.T))).max())
 
 
+def quadric_curvature(points: np.ndarray, normal: np.ndarray) -> float:
+    """Largest |principal curvature| [1/m] of the least-squares height field h = a u^2 + b uv + c v^2 + d u + e v + f
+    of (N, 3) ``points`` over the plane of ``normal`` (h along the normal, (u, v) in the plane); 0 when the
+    points do not span two directions (fewer than 10 points, or a line)."""
+    if len(points) < 10:
+        return 0.0
+    e1, e2 = plane_basis(normal)
+    q = points - points.mean(axis=0)
+    u, v, h = q @ e1, q @ e2, q @ normal
+    su, sv = float(u.std()), float(v.std())
+    if min(su, sv) < 1e-6:
+        return 0.0
+    un, vn = u / su, v / sv  # normalised for conditioning
+    design = np.stack([un * un, un * vn, vn * vn, un, vn, np.ones(len(u))], axis=1)
+    coef, _, rank, _ = np.linalg.lstsq(design, h, rcond=None)
+    if rank < 6:
+        return 0.0
+    a, b, c = coef[0] / (su * su), coef[1] / (su * sv), coef[2] / (sv * sv)
+    return float(np.abs(np.linalg.eigvalsh(np.array([[2 * a, b], [b, 2 * c]]))).max())
+
+
 class _Segmenter:
     def __init__(self, points: np.ndarray, normals: np.ndarray, variation: np.ndarray, edges: np.ndarray,
                  threshold_m: np.ndarray, area_m2: np.ndarray, config: SurfaceConfig, seed: int,
-                 grow_rings: int, footprint: tuple[np.ndarray, np.ndarray] | None) -> None:
+                 grow_rings: int, footprint: tuple[np.ndarray, np.ndarray] | None,
+                 shape_rings: int = 0) -> None:
         self.p, self.n, self.thr, self.area = points, normals, threshold_m, area_m2
+        self.shape_rings = shape_rings
         self.footprint = footprint
         self.grow_rings = grow_rings
         self.taken = np.zeros(len(points), dtype=bool)
@@ -166,8 +189,11 @@ class _Segmenter:
         support = in_plane_support_m(self.p[inl], normal)
         curvature = normal_curvature(self.p[inl], self.n[inl], normal,
                                      math.radians(self.config.normal_angle_deg / 2))
-        spread = float(np.degrees(np.median(np.arccos(np.clip(np.abs(self.n[inl] @ normal), 0.0, 1.0)))))
         grown = self.grow(inl, normal, offset)
+        if self.shape_rings:
+            shape = np.union1d(self.spread_along(inl, links), grown)
+            curvature = max(curvature, quadric_curvature(self.p[shape], normal))
+        spread = float(np.degrees(np.median(np.arccos(np.clip(np.abs(self.n[inl] @ normal), 0.0, 1.0)))))
         # grown samples stand for the plane's area unless their own normal says they lie on the next face
         on_plane = ~(np.abs(self.n[grown] @ normal) < math.cos(math.radians(45.0)))  # NaN normal counts
         if self.footprint is not None:  # depth samples: footprint on the fitted plane, exact for a plane
@@ -178,6 +204,20 @@ class _Segmenter:
             area = float(self.area[inl].sum()) + int(on_plane.sum()) * float(np.median(self.area[inl]))
         return PlaneFit(np.concatenate([inl, grown]), normal, offset, rms, curvature, area, spread, support,
                         float(self.thr[inl].max()))
+
+    def spread_along(self, core: np.ndarray, links: np.ndarray) -> np.ndarray:
+        """``core`` and the points up to ``shape_rings`` smooth-surface links (``links``) away from it, whatever
+        their distance to the plane: on a curved surface they continue its bend beyond the inlier strip (whose
+        selection by distance flattens it); a plane's links end at its edges."""
+        inside = np.zeros(len(self.p), dtype=bool)
+        inside[core] = True
+        a, b = links[:, 0], links[:, 1]
+        for _ in range(self.shape_rings):
+            reach = np.concatenate([b[inside[a] & ~inside[b]], a[inside[b] & ~inside[a]]])
+            if len(reach) == 0:
+                break
+            inside[reach] = True
+        return np.nonzero(inside)[0]
 
     def grow(self, core: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
         """Points within ``grow_rings`` neighbour steps of ``core`` and within the inlier distance of its plane,
@@ -223,7 +263,8 @@ class _Segmenter:
 def segment_planes(points: np.ndarray, normals: np.ndarray, variation: np.ndarray, edges: np.ndarray,
                    threshold_m: np.ndarray, area_m2: np.ndarray, config: SurfaceConfig,
                    seed: int = 0, grow_rings: int = 2,
-                   footprint: tuple[np.ndarray, np.ndarray] | None = None) -> list[PlaneFit]:
+                   footprint: tuple[np.ndarray, np.ndarray] | None = None,
+                   shape_rings: int = 0) -> list[PlaneFit]:
     """Planar regions of a point set (module docstring).
 
     Args:
@@ -233,7 +274,9 @@ def segment_planes(points: np.ndarray, normals: np.ndarray, variation: np.ndarra
         grow_rings: neighbour steps by which an accepted plane takes in the in-distance samples at its edges
         (whose local normals are blended with the next face); footprint: for depth samples, (N, 3) unit
         viewing rays and (N,) footprint side [m] at normal incidence: the area of a plane is then
-        sum(side^2 / |normal . ray|) with the fitted normal.
+        sum(side^2 / |normal . ray|) with the fitted normal; shape_rings: when > 0 (clouds), a candidate's
+        curvature is also that of the height field (:func:`quadric_curvature`) over its inliers and the points up
+        to this many smooth-surface links beyond them.
     """
     return _Segmenter(points, normals, variation, edges, threshold_m, area_m2, config, seed, grow_rings,
-                      footprint).run()
+                      footprint, shape_rings).run()
