@@ -27,7 +27,7 @@ setup(
         "estimators": ["torch", "transformers", "diffusers", "accelerate"],
         "engine": ["torch", "onnx", "onnxscript", "onnxruntime"],
         "fusion": ["open3d-cpu"],
-        "fleet": ["ray"],
+        "fleet": ["ray", "pyarrow"],  # pyarrow: Ray Data (--read data)
     },
     zip_safe=True,
     maintainer="lingbot_depth_ros maintainers",

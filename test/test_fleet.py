@@ -156,7 +156,10 @@ def test_datasets_and_bags_together_with_metrics_and_report(bags: dict[str, Path
         ["cam_00000.npy", "cam_00050.npy"]
 
 
-def test_interrupted_run_resumes_and_a_killed_worker_loses_no_frame(bags: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("read", ["worker", "data"])
+def test_interrupted_run_resumes_and_a_killed_worker_loses_no_frame(bags: dict[str, Path], tmp_path: Path,
+                                                                    read: str) -> None:
+    """Both read paths: actors reading their units, and Ray Data read tasks (the datasource) feeding them."""
     out = tmp_path / "out"
     inputs = [bags["drive_a"], bags["drive_b"]]  # 5 + 3 frames in units of 1
 
@@ -164,7 +167,7 @@ def test_interrupted_run_resumes_and_a_killed_worker_loses_no_frame(bags: dict[s
         raise KeyboardInterrupt  # the operator stops the run after its first finished unit
 
     with pytest.raises(KeyboardInterrupt):
-        batch(inputs, out, unit_frames=1, workers=2, on_result=interrupt)
+        batch(inputs, out, unit_frames=1, workers=2, on_result=interrupt, read=read)
     first = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert len(first) == 1
 
@@ -176,7 +179,7 @@ def test_interrupted_run_resumes_and_a_killed_worker_loses_no_frame(bags: dict[s
             killed.append(unit.key)
             ray.kill(actor)  # a worker dies in the middle of a unit
 
-    summary = batch(inputs, out, unit_frames=1, workers=2, on_result=kill_busy_worker)
+    summary = batch(inputs, out, unit_frames=1, workers=2, on_result=kill_busy_worker, read=read)
     o = summary["overall"]
     assert killed and o["retried_units"] >= 1, "no worker was killed"
     assert o["resumed_units"] == 1 and o["frames_this_run"] == 7 and o["frames"] == 8 and o["frames_ok"] == 8
@@ -187,7 +190,7 @@ def test_interrupted_run_resumes_and_a_killed_worker_loses_no_frame(bags: dict[s
     assert not [p for p in out.rglob("*") if ".tmp" in p.name], "temporary files left behind"
 
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
-    again = batch(inputs[::-1], out, unit_frames=1, workers=2)  # reordered inputs keep their output folders
+    again = batch(inputs[::-1], out, unit_frames=1, workers=2, read=read)  # reordered inputs keep their output folders
     assert again["overall"]["resumed_units"] == 8 and again["overall"]["frames_this_run"] == 0
     assert again["overall"]["frames_ok"] == 8
     assert mtimes == {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}, "finished frames were rewritten"

@@ -21,7 +21,7 @@ def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str
           estimator: str | None = None, topics: BagTopics = BagTopics(), dataset: DatasetOptions = DatasetOptions(),
           workers: int = 1, gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0, unit_frames: int = 16,
           address: str | None = None, write: str = "files", progress: bool = False,
-          on_result: Any = None) -> dict[str, Any]:
+          on_result: Any = None, read: str = "worker") -> dict[str, Any]:
     """Process ``inputs`` into ``out`` on Ray and write the report; returns the report summary.
 
     Raises:
@@ -34,6 +34,8 @@ def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str
 
     if not inputs:
         raise InputError("no inputs given")
+    if read not in ("worker", "data"):
+        raise InputError(f"--read must be worker or data, got '{read}'")
     if write not in ("files", "bag"):
         raise InputError(f"--write must be files or bag, got '{write}'")
     values = node_values(params, {"estimator": estimator} if estimator else None)
@@ -45,7 +47,7 @@ def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str
                                   "dataset": dataclasses.asdict(dataset), "unit_frames": unit_frames})
     config = BatchConfig(inputs=list(inputs), worker=worker, workers=workers, gpus_per_worker=gpus_per_worker,
                          cpus_per_worker=cpus_per_worker, unit_frames=unit_frames, address=address,
-                         progress=progress, write_bag=write == "bag")
+                         progress=progress, write_bag=write == "bag", read=read)
     outcome = BatchRunner(config, on_result).run()
     return write_report(out, outcome)
 
@@ -59,5 +61,5 @@ def batch_from_args(args: argparse.Namespace) -> dict[str, Any]:
                              nyu_sparse_points=args.nyu_sparse_points)
     return batch(args.inputs, args.out, params=args.param, estimator=args.estimator, topics=topics, dataset=dataset,
                  workers=args.workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
-                 unit_frames=args.unit_frames, address=args.address, write=args.write,
+                 unit_frames=args.unit_frames, address=args.address, write=args.write, read=args.read,
                  progress=not args.quiet and sys.stderr.isatty())

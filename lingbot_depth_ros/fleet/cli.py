@@ -39,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write", choices=("files", "bag"), default="files",
                         help="files: 16-bit PNG [mm] + float32 NPY [m] per frame; bag: also a rosbag2 per bag "
                              "input with depth/image, depth/camera_info and points added")
+    parser.add_argument("--read", choices=("worker", "data"), default="worker",
+                        help="worker: each actor reads its unit from the input file (default, no frame copies); "
+                             "data: Ray Data read tasks (a datasource, one read task per unit) read the units in "
+                             "parallel and hand the frames to the actors through the object store")
     topics = parser.add_argument_group("bag topics (defaults: a node in /camera, as lingbot-depth-bag writes)")
     topics.add_argument("--image-topic", default=StreamTopics.image,
                         help="colour image; <topic>/compressed is read when the bag has only that")

@@ -41,6 +41,9 @@ class BatchConfig:
     max_attempts: int = 3
     progress: bool = True
     write_bag: bool = False  # also a copy of each bag input with the outputs added (fleet/bag_output.py)
+    #: "worker": each actor reads its unit from the input file; "data": Ray Data read tasks read the units
+    #: (fleet/datasource.py) and the actors get the blocks
+    read: str = "worker"
 
 
 @dataclass
@@ -126,6 +129,7 @@ class BatchRunner:
         self.on_result = on_result
         self.actors: list[Any] = []
         self.busy: dict[Any, tuple[Any, Unit]] = {}  # future -> (actor, unit)
+        self.blocks: _BlockFeed | None = None
 
     def _new_actors(self, count: int) -> list[Any]:
         """Start ``count`` workers (in parallel) and wait until each holds its model.
@@ -184,6 +188,8 @@ class BatchRunner:
                                                               c.worker.topics))
             return outcome
         finally:
+            if self.blocks is not None:
+                self.blocks.close()
             self._release_actors()
             if started_ray:
                 ray.shutdown()
@@ -213,12 +219,23 @@ class BatchRunner:
         retried = 0
         idle = self._new_actors(min(c.workers, len(pending))) if pending else []
         t_work = time.monotonic()
-        while pending or self.busy:
+        blocks = self.blocks = _BlockFeed(ray, pending, c) if c.read == "data" and pending else None
+        if blocks is not None:
+            pending = []  # units arrive as their blocks are read
+        while pending or self.busy or (blocks is not None and not blocks.done()):
+            if blocks is not None:
+                pending.extend(blocks.take(wait_s=0.0 if (pending or self.busy) else 0.2))
             while pending and idle:
                 actor, unit = idle.pop(), pending.pop(0)
                 attempts[unit.key] = attempts.get(unit.key, 0) + 1
-                self.busy[actor.process_unit.remote(unit)] = (actor, unit)
-            ready, _ = ray.wait(list(self.busy), num_returns=1, timeout=1.0)
+                if blocks is not None:
+                    future = actor.process_block.remote(unit, blocks.ref(unit.key))
+                else:
+                    future = actor.process_unit.remote(unit)
+                self.busy[future] = (actor, unit)
+            if not self.busy:
+                continue
+            ready, _ = ray.wait(list(self.busy), num_returns=1, timeout=0.2 if blocks is not None else 1.0)
             for future in ready:
                 actor, unit = self.busy.pop(future)
                 try:
@@ -238,12 +255,16 @@ class BatchRunner:
                         idle.append(actor)
                     continue
                 manifest.record(result)
+                if blocks is not None:
+                    blocks.release(unit.key)
                 results.append(result)
                 done_frames += result.stop - result.start
                 bar.update(done_frames, f"{len(results)} units")
                 idle.append(actor)
                 if self.on_result is not None:
                     self.on_result(self, result)
+        if blocks is not None and blocks.error:
+            raise LingbotDepthError(f"Ray Data read failed: {blocks.error}")
         bar.close(done_frames, f"{len(results)} units, {len(unit_errors)} failed")
         wall = time.monotonic() - t_start
         work_span = time.monotonic() - t_work
@@ -261,3 +282,77 @@ class BatchRunner:
         return RunOutcome(input_ids=ids, kinds=kinds, results=sorted(results, key=lambda r: (r.input_id, r.start)),
                           input_errors=input_errors, unit_errors=unit_errors, resumed_units=len(finished),
                           retried_units=retried, wall_s=wall, workers=workers)
+
+
+class _BlockFeed:
+    """The Ray Data side of ``read="data"``: iterates the datasource's output blocks on a thread and hands the
+    driver (unit, block ref) pairs as they are read. The refs stay held here until the unit is recorded, so
+    a unit whose worker died is retried on the same block, not read again."""
+
+    def __init__(self, ray: Any, units: list[Unit], config: BatchConfig) -> None:
+        import queue
+        import threading
+
+        import ray.data  # noqa: F401 - ray.data.read_datasource below
+
+        from lingbot_depth_ros.fleet.datasource import unit_datasource, unit_key_of
+
+        self.ray = ray
+        self.units = {u.key: u for u in units}
+        self.refs: dict[str, Any] = {}
+        self.error = ""
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        w = config.worker
+        dataset = ray.data.read_datasource(unit_datasource(units, w.topics, w.dataset, dict(w.values)),
+                                           override_num_blocks=len(units), num_cpus=0)
+        key_task = ray.remote(num_cpus=0)(unit_key_of)
+
+        def drain() -> None:
+            bundles = dataset.iter_internal_ref_bundles()
+            try:
+                for bundle in bundles:
+                    if self._closed:
+                        break
+                    for entry in bundle.blocks:
+                        key = ray.get(key_task.remote(entry.ref))
+                        self.refs[key] = entry.ref
+                        self._queue.put(key)
+            except Exception as exc:  # noqa: BLE001 - reported by the runner
+                self.error = _cause(exc)
+            finally:
+                close = getattr(bundles, "close", None)
+                if close is not None:
+                    close()  # stops Ray Data's executor when the run ends early
+                self._queue.put(None)
+
+        self._finished = self._closed = False
+        threading.Thread(target=drain, name="ray_data_read", daemon=True).start()
+
+    def take(self, wait_s: float) -> list[Unit]:
+        """Units whose blocks were read since the last call (waits up to ``wait_s`` for the first)."""
+        import queue
+
+        keys: list[str | None] = []
+        try:
+            keys.append(self._queue.get(timeout=wait_s) if wait_s > 0 else self._queue.get_nowait())
+            while True:
+                keys.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        if None in keys:
+            self._finished = True
+        return [self.units[k] for k in keys if k is not None]
+
+    def done(self) -> bool:
+        return self._finished
+
+    def ref(self, key: str) -> Any:
+        return self.refs[key]
+
+    def release(self, key: str) -> None:
+        self.refs.pop(key, None)
+
+    def close(self) -> None:
+        """Stop reading (a run interrupted or finished)."""
+        self._closed = True
+        self.refs.clear()

@@ -144,16 +144,33 @@ class UnitProcessor:
         return self.pipeline.process(frame.rgb, estimator_sparse, frame.intrinsics, self.settings, sparse)
 
     def process_unit(self, unit: Unit) -> UnitResult:
-        """Estimate, write and score every frame of ``unit``; frames the node would drop are recorded as
-        dropped with the reason. Raises InputError when the unit cannot be read at all."""
+        """Read ``unit`` here, then :meth:`process_frames`. Raises InputError when it cannot be read at all."""
         v = self.config.values
+        frames = read_unit(unit, self.config.topics, self.config.dataset, rectified=bool(v["camera.rectified"]),
+                           slop_s=float(v["slop_s"]), lidar=self.lidar)
+        return self.process_frames(unit, frames)
+
+    def process_block(self, unit: Unit, block: Any) -> UnitResult:
+        """:meth:`process_frames` of a block read by the Ray Data datasource (``--read data``)."""
+        from lingbot_depth_ros.fleet.datasource import frames_from_block
+
+        t0 = time.perf_counter()
+        key, frames = frames_from_block(block)
+        if key != unit.key:
+            raise InputError(f"block of unit {key} given for unit {unit.key}")
+        decode_s = time.perf_counter() - t0
+        result = self.process_frames(unit, iter(frames))
+        result.read_s += decode_s  # the block's decode (the read itself ran in a Ray Data read task)
+        return result
+
+    def process_frames(self, unit: Unit, frames: Iterator[Frame]) -> UnitResult:
+        """Estimate, write and score every frame of ``unit`` (``frames``); frames the node would drop are
+        recorded as dropped with the reason. Raises InputError when the unit cannot be read at all."""
         out = Path(self.config.out_dir) / unit.input_id
         (out / "depth_npy").mkdir(parents=True, exist_ok=True)
         (out / "depth_png").mkdir(parents=True, exist_ok=True)
         result = UnitResult(unit.key, unit.input_id, unit.start, unit.stop, worker=self.worker_id,
                             started_at=time.time())
-        frames = read_unit(unit, self.config.topics, self.config.dataset, rectified=bool(v["camera.rectified"]),
-                           slop_s=float(v["slop_s"]), lidar=self.lidar)
         t_unit, cpu_unit = time.perf_counter(), time.process_time()
         for frame, waited in _prefetch(frames, self.config.prefetch_frames):
             result.read_s += waited
