@@ -4,6 +4,9 @@ Usage: python bench/bench_surfaces.py [--noise 0.001] [--repeats 5]
 For a box top of known height seen at 2, 3, 4, 5 and 6 m (camera 1.5 m high, pitch 25 deg, 320x240,
 decimation 2, depth noise ``noise`` x depth), prints the normal error [deg], the height error [cm] and the
 median analysis time [ms] (process CPU of this machine; the table in README 'Surfaces' comes from here).
+Then, for clouds (``find_surfaces_in_cloud``): how many noisy cylinder / sphere clouds (radius 0.3-0.5 m,
+noise 3-5 mm, voxel 3-4 cm, ``repeats`` seeds) give a false plane, and on a noisy grid-sampled floor
+(5 mm) whether it is one floor surface, its normal error and the median time.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
-from surface_scenes import Scene, box  # noqa: E402
+from surface_scenes import Scene, box, cylinder_cloud, noisy_floor_cloud, sphere_cloud  # noqa: E402
 
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
 from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting  # noqa: E402
-from lingbot_depth_ros.surfaces import find_surfaces_in_depth  # noqa: E402
+from lingbot_depth_ros.surfaces import find_surfaces_in_cloud, find_surfaces_in_depth  # noqa: E402
 
 
 def main() -> None:
@@ -52,6 +55,37 @@ def main() -> None:
         err_h = f"{max(height_err):.2f}" if height_err else "-"
         print(f"{distance:9.1f} | {found}/{args.repeats} | {err_n:>20} | {err_h:>19} | "
               f"{statistics.median(times) * 1000:.0f}")
+    cloud_rows(args.repeats)
+
+
+def cloud_rows(repeats: int) -> None:
+    """Cloud figures (module docstring)."""
+    print("cloud | clouds with a false plane | median time [ms]")
+    for name, make in (("cylinder", cylinder_cloud), ("sphere", sphere_cloud)):
+        false, total, times = 0, 0, []
+        for radius in (0.3, 0.4, 0.5):
+            for noise_m in (0.003, 0.005):
+                for seed in range(repeats):
+                    cloud = make(np.random.default_rng(seed), radius, noise_m)
+                    for voxel_m in (0.03, 0.04):
+                        t0 = time.process_time()
+                        report = find_surfaces_in_cloud(cloud, voxel_m=voxel_m)
+                        times.append(time.process_time() - t0)
+                        false += bool(report.surfaces)
+                        total += 1
+        print(f"{name} r 0.3-0.5 m | {false}/{total} | {statistics.median(times) * 1000:.0f}")
+    found, normal_err, times = 0, [], []
+    for seed in range(repeats):
+        floor = noisy_floor_cloud(np.random.default_rng(seed), 0.005)
+        t0 = time.process_time()
+        report = find_surfaces_in_cloud(floor, voxel_m=0.03)
+        times.append(time.process_time() - t0)
+        if [s.kind for s in report.surfaces] == ["floor"]:
+            found += 1
+            normal_err.append(math.degrees(math.acos(min(1.0, abs(float(report.surfaces[0].normal[2]))))))
+    err = f"{max(normal_err):.2f}" if normal_err else "-"
+    print(f"floor 2.7 x 1.8 m, 5 mm noise, voxel 3 cm | one floor {found}/{repeats}, normal err max {err} deg | "
+          f"{statistics.median(times) * 1000:.0f}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 Every object is in a z-up world frame with the floor at z = 0; the camera pose is ``base_T_optical``.
 Depth = the optical-frame z of the nearest hit of each pixel's ray (NaN where nothing is hit).
+Clouds (for ``find_surfaces_in_cloud``): :func:`cylinder_cloud`, :func:`sphere_cloud`, :func:`noisy_floor_cloud`.
 """
 
 from __future__ import annotations
@@ -90,3 +91,22 @@ class Scene:
         if noise_rel > 0:
             depth = depth * (1 + noise_rel * np.random.default_rng(seed).standard_normal(depth.shape))
         return depth.astype(np.float32)
+
+
+def cylinder_cloud(rng: np.random.Generator, radius: float, noise_m: float, n: int = 20000) -> np.ndarray:
+    """(n, 3) points [m] on a vertical cylinder side (axis through the origin, z 0..1.2 m), Gaussian noise."""
+    theta, z = rng.uniform(0, 2 * np.pi, n), rng.uniform(0, 1.2, n)
+    return np.c_[radius * np.cos(theta), radius * np.sin(theta), z] + rng.normal(0, noise_m, (n, 3))
+
+
+def sphere_cloud(rng: np.random.Generator, radius: float, noise_m: float, n: int = 20000) -> np.ndarray:
+    """(n, 3) points [m] on a sphere about the origin, Gaussian noise."""
+    d = rng.normal(size=(n, 3))
+    return radius * d / np.linalg.norm(d, axis=1, keepdims=True) + rng.normal(0, noise_m, (n, 3))
+
+
+def noisy_floor_cloud(rng: np.random.Generator, noise_m: float, pitch_m: float = 0.03) -> np.ndarray:
+    """A 2.67 x 1.77 m floor at z = 0 sampled on a ``pitch_m`` grid (like a TSDF extraction), z noise [m]."""
+    g = np.arange(0, 90) * pitch_m
+    x, y = np.meshgrid(g, g[:60])
+    return np.c_[x.ravel(), y.ravel(), rng.normal(0.0, noise_m, x.size)]

@@ -15,7 +15,7 @@ from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
 from lingbot_depth_ros.surfaces import (SURFACES_JSON_SCHEMA, SurfaceConfig, find_surfaces_in_cloud,
                                         find_surfaces_in_depth, report_to_dict, report_to_json, schema_errors)
-from surface_scenes import Rect, Scene, box
+from surface_scenes import Rect, Scene, box, cylinder_cloud, noisy_floor_cloud, sphere_cloud
 
 K = CameraIntrinsics(300.0, 300.0, 159.5, 119.5, 320, 240)
 POSE = camera_pose_from_mounting(1.2, math.radians(22))
@@ -243,24 +243,13 @@ def test_floor_split_by_a_box_is_one_surface():
     assert top is not None and top.kind == "horizontal"
 
 
-def _cylinder_cloud(rng: np.random.Generator, radius: float, noise_m: float, n: int = 20000) -> np.ndarray:
-    """(n, 3) points on a vertical cylinder side (axis through the origin, 1.2 m tall) with Gaussian noise."""
-    theta, z = rng.uniform(0, 2 * np.pi, n), rng.uniform(0, 1.2, n)
-    return np.c_[radius * np.cos(theta), radius * np.sin(theta), z] + rng.normal(0, noise_m, (n, 3))
-
-
-def _sphere_cloud(rng: np.random.Generator, radius: float, noise_m: float, n: int = 20000) -> np.ndarray:
-    d = rng.normal(size=(n, 3))
-    return radius * d / np.linalg.norm(d, axis=1, keepdims=True) + rng.normal(0, noise_m, (n, 3))
-
-
 @pytest.mark.parametrize("shape", ["cylinder", "sphere"])
 @pytest.mark.parametrize("radius", [0.3, 0.4, 0.5])
 def test_no_plane_on_curved_noisy_clouds(shape, radius):
     """Noisy clouds (3-5 mm) of cylinders and spheres of 0.3-0.5 m radius, at 3 and 4 cm voxels, several seeds:
     no plane. (A thin strip of a cylinder within the inlier distance of a plane had its curvature measured
     from noisy voxel normals, just under 1/m, and came out as a false 'vertical' plane.)"""
-    make = _cylinder_cloud if shape == "cylinder" else _sphere_cloud
+    make = cylinder_cloud if shape == "cylinder" else sphere_cloud
     for noise_m in (0.003, 0.005):
         for seed in range(4):
             cloud = make(np.random.default_rng(seed), radius, noise_m)
@@ -273,10 +262,8 @@ def test_no_plane_on_curved_noisy_clouds(shape, radius):
 def test_noisy_floor_with_a_cylinder_on_it():
     """A noisy fused-like floor (5 mm) with a 0.4 m cylinder standing on it: the floor, and nothing else."""
     rng = np.random.default_rng(7)
-    g = np.arange(0, 90) * 0.03
-    x, y = np.meshgrid(g, g[:60])
-    floor = np.c_[x.ravel(), y.ravel(), rng.normal(0.0, 0.005, x.size)]
-    cylinder = _cylinder_cloud(rng, 0.4, 0.004) + np.array([1.3, 0.9, 0.0])
+    floor = noisy_floor_cloud(rng, 0.005)
+    cylinder = cylinder_cloud(rng, 0.4, 0.004) + np.array([1.3, 0.9, 0.0])
     report = find_surfaces_in_cloud(np.concatenate([floor, cylinder]), voxel_m=0.03)
     assert [s.kind for s in report.surfaces] == ["floor"], [
         (s.kind, round(s.curvature_per_m, 2), round(s.extent.area_m2, 2)) for s in report.surfaces]

@@ -18,7 +18,10 @@
    by more than ``max_curvature_per_m``, the points within the inlier distance t of a plane lie on a strip of
    half-width at most sqrt(2 t / curvature), so a wider inlier set proves the curvature bound by itself.
    Large noisy but flat regions (fused TSDF maps, whose 3x3x3 voxel normals scatter by ~5 degrees, a median
-   beyond ``normal_angle_deg / 3``) thus pass.
+   beyond ``normal_angle_deg / 3``) thus pass. For clouds (``shape_rings`` > 0) the curvature is the larger of
+   the normal-field one and the height-field one (:func:`quadric_curvature`) over the inliers, their grown
+   edge points and ``shape_rings`` smooth-surface links beyond: noisy voxel normals and an inlier strip
+   picked by distance both understate a bend, so a noisy cylinder strip came out just under the limit.
 """
 
 from __future__ import annotations
