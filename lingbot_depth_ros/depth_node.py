@@ -270,7 +270,7 @@ class DepthNode(Node):
             return
         level = getattr(self.estimator, "resolution_level", None)
         t0 = time.perf_counter()
-        estimates = self._estimate(frames)
+        estimates = self._estimate(frames, self.pipeline.device_cloud_request(settings))
         inference_s = time.perf_counter() - t0
         governor = self.governor
         if governor is not None and level is not None and getattr(self.estimator, "resolution_level", None) == level:
@@ -308,11 +308,14 @@ class DepthNode(Node):
                 frame.channel.finishing = False
                 self.work_ready.notify_all()
 
-    def _estimate(self, frames: list[PreparedFrame]) -> list[DepthEstimate | BaseException]:
-        """One estimate (or the error that stopped it) per frame: one batch; frame by frame if the batch fails."""
+    def _estimate(self, frames: list[PreparedFrame], cloud: Any = None) -> list[DepthEstimate | BaseException]:
+        """One estimate (or the error that stopped it) per frame: one batch; frame by frame if the batch fails.
+        ``cloud``: the pipeline's device-cloud request (the estimator then makes each frame's cloud), or None."""
         inputs = [EstimatorInput(f.rgb, f.estimator_sparse_m, f.intrinsics) for f in frames]
+        batch = (lambda frames_in: self.estimator.estimate_batch(frames_in)) if cloud is None else \
+            (lambda frames_in: self.estimator.estimate_batch(frames_in, cloud=cloud))
         try:
-            return self._with_oom_retry(lambda: self.estimator.estimate_batch(inputs), frames[0].channel)
+            return self._with_oom_retry(lambda: batch(inputs), frames[0].channel)
         except Exception as exc:  # noqa: BLE001 - attributed to its frame below
             if len(frames) == 1:
                 return [exc]
@@ -320,7 +323,8 @@ class DepthNode(Node):
         for frame, one in zip(frames, inputs):
             try:
                 results.append(self._with_oom_retry(
-                    lambda: self.estimator.estimate(one.rgb, one.sparse_depth_m, one.intrinsics), frame.channel))
+                    (lambda: self.estimator.estimate(one.rgb, one.sparse_depth_m, one.intrinsics)) if cloud is None
+                    else (lambda: batch([one])[0]), frame.channel))
             except Exception as exc:  # noqa: BLE001 - this frame's error
                 results.append(exc)
         return results

@@ -15,7 +15,7 @@ import numpy as np
 
 from lingbot_depth_ros.colorize import colorize_depth
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator
+from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator, EstimatorInput
 from lingbot_depth_ros.estimators.base import METRIC, RELATIVE_DISPARITY
 from lingbot_depth_ros.geometry.scale_alignment import DEPTH, INVERSE_DEPTH, AlignmentResult, robust_scale_shift
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
@@ -126,7 +126,12 @@ class DepthPipeline:
                 ``settings.align`` is not "off" (e.g. LiDAR depth for a monocular prediction).
         """
         t0 = time.perf_counter()
-        estimate = self.estimator.estimate(rgb, sparse_depth_m, intrinsics)
+        request = self.device_cloud_request(settings or self.settings)
+        if request is None:
+            estimate = self.estimator.estimate(rgb, sparse_depth_m, intrinsics)
+        else:
+            estimate = self.estimator.estimate_batch([EstimatorInput(rgb, sparse_depth_m, intrinsics)],
+                                                     cloud=request)[0]
         return self.finish(estimate, rgb, intrinsics, settings, align_depth_m, time.perf_counter() - t0)
 
     def finish(self, estimate: DepthEstimate, rgb: np.ndarray, intrinsics: CameraIntrinsics,
@@ -149,13 +154,27 @@ class DepthPipeline:
             raise InputError(unaligned_relative_reason(self.estimator.output_kind, s.align, alignment_error))
         depth = self.postprocess_depth(depth_m, estimate.valid, s)
         colorized = self.colorize(depth, s) if s.colorized else None
-        cloud = self.cloud(depth, rgb, intrinsics, s) if s.cloud else None
+        cloud = None
+        if s.cloud:  # made on the estimator's device when it was asked to (device_cloud_request), else here
+            cloud = estimate.cloud if estimate.cloud is not None and alignment is None else \
+                self.cloud(depth, rgb, intrinsics, s)
         t2 = time.perf_counter()
         return FrameResult(depth_m=depth, colorized=colorized, cloud=cloud,
                            timings_s={"inference": inference_s, "postprocess": t2 - t1},
                            alignment=alignment, alignment_error=alignment_error,
                            estimated_focal_px=estimate.estimated_focal_px,
                            focal_from_estimate=estimate.focal_from_estimate)
+
+    def device_cloud_request(self, s: OutputSettings) -> Any:
+        """The ``CloudRequest`` to pass to ``estimate_batch(..., cloud=)`` when the estimator makes the cloud
+        on its device (LingBot-Depth), the cloud is on and the depth is published as estimated (no
+        align_to_sparse, which rescales it on the host); else None: the cloud is made here from the depth."""
+        if not (s.cloud and s.align == "off" and getattr(self.estimator, "device_cloud", False)):
+            return None
+        from lingbot_depth_ros.model.device_cloud import CloudRequest  # torch: only with such an estimator
+        return CloudRequest(depth_min_m=s.depth_min_m, depth_max_m=s.depth_max_m, stride=s.cloud_stride,
+                            min_range_m=s.cloud_min_range_m, max_range_m=s.cloud_max_range_m,
+                            organized=s.cloud_organized, colours=s.cloud_rgb)
 
     @staticmethod
     def align(depth_m: np.ndarray, valid: np.ndarray, sparse_m: np.ndarray, s: OutputSettings,

@@ -14,6 +14,7 @@ import numpy as np
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.geometry.pointcloud import CloudPoints
 
 COMPLETION = "completion"
 MONOCULAR = "monocular"
@@ -37,12 +38,15 @@ class DepthEstimate:
     ``estimated_focal_px``: the estimator's own estimate of the horizontal focal length of this image
     [px] (Depth Pro's field-of-view head), None when it made none. ``focal_from_estimate``: True when
     the metric scale of ``depth_m`` rests on that estimate rather than on the given intrinsics.
+    ``cloud``: the cloud of the published depth when the estimator made it on its device (LingBot-Depth
+    asked with a ``CloudRequest``), else None (the pipeline back-projects on the host).
     """
 
     depth_m: np.ndarray
     valid: np.ndarray
     estimated_focal_px: float | None = None
     focal_from_estimate: bool = False
+    cloud: CloudPoints | None = None
 
 
 class EstimatorInput(NamedTuple):

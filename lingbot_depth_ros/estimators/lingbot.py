@@ -6,13 +6,15 @@ token is then dropped), which is how the official model is meant to run without 
 Backends: ``torch`` (the checkpoint, any size and level) or ``onnxruntime`` (an exported engine
 folder: fixed size and level, providers TensorRT / CUDA / CPU). Either way the uint8 image and the
 sparse depth go to the device once, preprocessing, the output resize and the validity run there,
-and only the published depth (float32, NaN where invalid) comes back.
+and only the published depth (float32, NaN where invalid) comes back; asked with a ``CloudRequest``
+(``estimate_batch(frames, cloud=...)``, the pipeline does when the cloud is on and the depth is not
+aligned on the host), the cloud xyz is back-projected there too and downloaded with it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -20,6 +22,10 @@ from lingbot_depth_ros.errors import CheckpointError, ConfigError, EstimatorErro
 from lingbot_depth_ros.estimators.base import (COMPLETION, MONOCULAR, DepthEstimate, DepthEstimator, validate_rgb,
                                                validate_sparse)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.geometry.pointcloud import CloudPoints
+
+if TYPE_CHECKING:
+    from lingbot_depth_ros.model.device_cloud import CloudRequest
 
 PRECISIONS = ("bf16", "fp32")
 BACKENDS = ("torch", "onnxruntime")
@@ -64,6 +70,7 @@ class LingbotEstimator(DepthEstimator):
 
     name = "lingbot"
     supported_modes = frozenset({COMPLETION, MONOCULAR})
+    device_cloud = True  # estimate_batch(..., cloud=CloudRequest) makes the cloud on the model's device
 
     def __init__(self, checkpoint: str = "", device: str = "auto", precision: str = "bf16",
                  resolution_level: int = 9, num_tokens: int | None = None, backend: str = "torch",
@@ -135,13 +142,15 @@ class LingbotEstimator(DepthEstimator):
                   intrinsics: CameraIntrinsics | None) -> DepthEstimate:
         return self._run(rgb, sparse_depth_m)[0]
 
-    def estimate_batch(self, frames: Sequence[tuple[np.ndarray, np.ndarray | None, CameraIntrinsics | None]]
-                       ) -> list[DepthEstimate]:
+    def estimate_batch(self, frames: Sequence[tuple[np.ndarray, np.ndarray | None, CameraIntrinsics | None]],
+                       cloud: CloudRequest | None = None) -> list[DepthEstimate]:
         """Several frames in as few forwards as possible: one per (image size, completion/monocular) group.
 
         Args:
             frames: (rgb (H, W, 3) uint8, sparse_depth_m (H, W) float32 [m] or None, intrinsics or None)
                 per frame (``EstimatorInput`` or plain tuples), as for :meth:`estimate`.
+            cloud: also make each frame's cloud on the device (``DepthEstimate.cloud``); the depth is then
+                already limited to the request's ``depth_min_m``/``depth_max_m`` (NaN outside). Needs intrinsics.
 
         Returns:
             One DepthEstimate per frame, in the order given (same values as :meth:`estimate` per frame,
@@ -153,12 +162,15 @@ class LingbotEstimator(DepthEstimator):
         groups: dict[tuple, list[int]] = defaultdict(list)
         for index, (rgb, sparse, intrinsics) in enumerate(frames):
             self._validate(rgb, sparse, intrinsics)
+            if cloud is not None and intrinsics is None:
+                raise InputError("the device cloud needs the intrinsics of every frame")
             groups[(rgb.shape, sparse is None)].append(index)
         results: list[DepthEstimate | None] = [None] * len(frames)
         for (_, monocular), indices in groups.items():
             rgb = np.stack([frames[i][0] for i in indices])
             sparse = None if monocular else np.stack([np.asarray(frames[i][1], np.float32) for i in indices])
-            for index, estimate in zip(indices, self._run(rgb, sparse)):
+            intrinsics = [frames[i][2] for i in indices] if cloud is not None else None
+            for index, estimate in zip(indices, self._run(rgb, sparse, intrinsics, cloud)):
                 results[index] = estimate
         return results  # type: ignore[return-value]
 
@@ -170,11 +182,20 @@ class LingbotEstimator(DepthEstimator):
             raise InputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is "
                              f"{rgb.shape[1]}x{rgb.shape[0]}")
 
-    def _run(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None) -> list[DepthEstimate]:
-        """(H, W, 3) or (B, H, W, 3) frames -> one estimate each; downloads only depth (NaN = invalid)."""
-        try:  # the one device -> host copy: the published depth, 4 B/px
-            depth = self.model.infer_published(rgb, sparse_depth_m, resolution_level=self._resolution_level,
-                                               num_tokens=self._num_tokens)
+    def _run(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
+             intrinsics: list[CameraIntrinsics] | None = None, cloud: CloudRequest | None = None
+             ) -> list[DepthEstimate]:
+        """(H, W, 3) or (B, H, W, 3) frames -> one estimate each; downloads only depth (NaN = invalid), and
+        with ``cloud`` (and one intrinsics per frame) the cloud xyz made on the device."""
+        xyz = keep = None
+        try:  # the device -> host copies: the published depth, 4 B/px (+ the cloud xyz, 12 B per point)
+            if cloud is None:
+                depth = self.model.infer_published(rgb, sparse_depth_m, resolution_level=self._resolution_level,
+                                                   num_tokens=self._num_tokens)
+            else:
+                depth, xyz, keep = self.model.infer_published_cloud(
+                    rgb, sparse_depth_m, intrinsics, cloud, resolution_level=self._resolution_level,
+                    num_tokens=self._num_tokens)
         except (InputError, ConfigError):
             raise
         except (RuntimeError, MemoryError) as exc:  # CUDA OOM, driver errors
@@ -186,7 +207,18 @@ class LingbotEstimator(DepthEstimator):
             raise EstimatorError(f"LingBot-Depth inference failed on {self.model.device}: {detail}") from exc
         if depth.ndim == 2:
             depth = depth[None]
-        return [DepthEstimate(depth_m=d, valid=np.isfinite(d)) for d in depth]
+        if xyz is None or cloud is None:
+            return [DepthEstimate(depth_m=d, valid=np.isfinite(d)) for d in depth]
+        images = rgb if rgb.ndim == 4 else rgb[None]
+        estimates = []
+        for i, d in enumerate(depth):
+            colours = None
+            if cloud.colours:
+                colours = np.ascontiguousarray(images[i, ::cloud.stride, ::cloud.stride, :3])
+                if keep is not None:
+                    colours = colours[keep[i]]
+            estimates.append(DepthEstimate(depth_m=d, valid=np.isfinite(d), cloud=CloudPoints(xyz[i], colours)))
+        return estimates
 
     def _budget_text(self) -> str:
         return f"num_tokens={self._num_tokens}" if self._num_tokens else f"resolution_level={self._resolution_level}"

@@ -16,6 +16,7 @@ import torch
 
 from lingbot_depth_ros.errors import ConfigError, InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.model.device_cloud import CloudRequest, cloud_xyz, published_depth
 from lingbot_depth_ros.model.network.mdm import MDMNetwork
 from lingbot_depth_ros.model.preprocess import ModelInputs, Preprocessor
 
@@ -299,6 +300,36 @@ class DepthModel:
         out = self.infer(rgb, sparse_depth, resolution_level=resolution_level, num_tokens=num_tokens, output="torch")
         depth = out["depth_m"]
         return self.download(torch.where(out["valid"], depth, torch.full_like(depth, float("nan"))))
+
+    def infer_published_cloud(self, rgb: np.ndarray, sparse_depth: np.ndarray | None, intrinsics: IntrinsicsLike,
+                              request: CloudRequest, *, resolution_level: int = 9, num_tokens: int | None = None
+                              ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray] | None]:
+        """The published depth and its cloud, both made on the device; only they are downloaded.
+
+        Args:
+            rgb, sparse_depth: as :meth:`infer_published` (batched (B, ...) or one frame).
+            intrinsics: of ``rgb`` (one, one per sample, or (3, 3) / (B, 3, 3) pixel K).
+            request: depth limits and cloud settings (:class:`CloudRequest`).
+
+        Returns:
+            ``depth`` (B, H, W) float32 [m], NaN where invalid or outside the request's depth limits (the
+            depth the node publishes); ``xyz`` per frame: (h, w, 3) float32 [m] organized (NaN points) or
+            (N, 3) valid points; ``keep`` per frame: (h, w) bool kept points, downloaded only for an
+            unorganized cloud with colours (else None). Always batched (B = 1 for one frame).
+        """
+        out = self.infer(rgb, sparse_depth, resolution_level=resolution_level, num_tokens=num_tokens, output="torch")
+        depth_dev = published_depth(out["depth_m"], out["valid"], request.depth_min_m, request.depth_max_m)
+        if depth_dev.ndim == 2:
+            depth_dev = depth_dev[None]
+        b, h, w = depth_dev.shape
+        k = self._k_tensor(intrinsics, b, h, w).to(self.device)
+        xyz_dev, keep_dev = cloud_xyz(depth_dev, k, request)
+        depth = self.download(depth_dev)
+        if request.organized:
+            return depth, list(self.download(xyz_dev)), None
+        xyz = [self.download(one[mask]) for one, mask in zip(xyz_dev, keep_dev)]
+        keep = list(self.download(keep_dev)) if request.colours else None
+        return depth, xyz, keep
 
     def download(self, tensor: torch.Tensor) -> np.ndarray:
         """Device tensor -> numpy, counted in :attr:`transfers`."""
