@@ -7,7 +7,14 @@ scored, cloud and colorized computed as the node does):
 * **plain loop**: :class:`UnitProcessor.process_unit` over the units in this process (same reading,
   pipeline, writing and scoring, no Ray);
 * **Ray, 1 worker** and **Ray, 2 workers**: the batch runner on a local Ray (``num_cpus=2``), started
-  once before the timed runs.
+  once before the timed runs;
+* **plain loop, finisher thread**: as the plain loop, with writing and scoring on the worker's finisher
+  thread (``finish_thread``, the GPU workers' setting) instead of in line;
+* **Ray, 1 worker, --read data**: the units read by Ray Data read tasks (the datasource), blocks handed to
+  the actor through the object store.
+
+"stages" times each per-frame step (read, pipeline, NPY, PNG, scoring) on one unit, in this process and in
+a Ray actor, to show where an actor's extra per-frame time would go.
 
 Two figures per run: *steady* = the rate after each worker's first unit (process warm-up excluded alike for
 the plain loop and the actors), from the units' start/finish times, summed over workers; *end to end* =
@@ -84,8 +91,44 @@ class PipelineProbe:
         from lingbot_depth_ros.fleet.sources import DatasetOptions, read_unit
 
         self.processor = UnitProcessor(WorkerConfig(values=values, out_dir=tempfile.gettempdir()))
+        self.bag = bag
         unit = plan_input("bag", Path(bag), BagTopics(), 4)[0]
         self.frames = list(read_unit(unit, BagTopics(), DatasetOptions()))
+
+    def stage_ms(self) -> dict[str, float]:
+        """ms per frame of each step of the worker's per-frame path, done in line."""
+        from lingbot_depth_ros.evaluation.frames import score_frame
+        from lingbot_depth_ros.fleet.sources import DatasetOptions, read_unit
+        from lingbot_depth_ros.io.depth_files import save_depth_png_mm
+
+        import numpy as np
+
+        unit = plan_input("bag", Path(self.bag), BagTopics(), 4)[0]
+        out = Path(tempfile.mkdtemp(prefix="stages_"))
+        t = dict.fromkeys(("read", "pipeline", "npy", "png", "score"), 0.0)
+        n = 0
+        for _ in range(2):
+            frames = read_unit(unit, BagTopics(), DatasetOptions())
+            while True:
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                t1 = time.perf_counter()
+                if frame is None:
+                    break
+                output = self.processor.run_frame(frame)
+                t2 = time.perf_counter()
+                np.save(out / "d.npy", output.depth_m)
+                t3 = time.perf_counter()
+                save_depth_png_mm(out / "d.png", output.depth_m)
+                t4 = time.perf_counter()
+                score_frame(output.depth_m, frame.gt_m)
+                score_frame(output.depth_m, frame.gt_m, invalid="nearest")
+                t5 = time.perf_counter()
+                for key, dt in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+                    t[key] += dt
+                n += 1
+        shutil.rmtree(out, ignore_errors=True)
+        return {key: 1000 * value / n for key, value in t.items()}
 
     def ms_per_frame(self, n: int) -> float:
         for frame in self.frames:  # warm
@@ -96,8 +139,10 @@ class PipelineProbe:
         return 1000 * (time.perf_counter() - t0) / n
 
 
-def plain_loop(bag: Path, out: Path, values: dict, unit_frames: int, prefetch: int) -> dict[str, float]:
-    processor = UnitProcessor(WorkerConfig(values=values, out_dir=str(out), prefetch_frames=prefetch))
+def plain_loop(bag: Path, out: Path, values: dict, unit_frames: int, prefetch: int,
+               finish_thread: bool = True) -> dict[str, float]:
+    processor = UnitProcessor(WorkerConfig(values=values, out_dir=str(out), prefetch_frames=prefetch,
+                                           finish_thread=finish_thread))
     units = plan_input("bag", bag, BagTopics(), unit_frames)
     t0, c0 = time.perf_counter(), time.process_time()
     results = [processor.process_unit(unit) for unit in units]
@@ -110,10 +155,10 @@ def plain_loop(bag: Path, out: Path, values: dict, unit_frames: int, prefetch: i
             "read_wait_ms_per_frame": 1000 * sum(r.read_s for r in results) / frames}
 
 
-def ray_run(bag: Path, out: Path, values: dict, unit_frames: int, workers: int, prefetch: int) -> dict[str, float]:
+def ray_run(bag: Path, out: Path, values: dict, unit_frames: int, workers: int, prefetch: int,
+            read: str = "worker") -> dict[str, float]:
     config = BatchConfig(inputs=[bag], worker=WorkerConfig(values=values, out_dir=str(out), prefetch_frames=prefetch),
-                         workers=workers,
-                         unit_frames=unit_frames, progress=False)
+                         workers=workers, unit_frames=unit_frames, progress=False, read=read)
     t0, c0 = time.perf_counter(), infra_cpu_s()
     outcome = BatchRunner(config).run()
     wall, infra = time.perf_counter() - t0, infra_cpu_s() - c0
@@ -149,20 +194,26 @@ def main() -> int:
         # less CPU than this process's plain loop; the same priority keeps the comparison fair.
         os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        runs: dict[str, list[dict[str, float]]] = {"plain": [], "ray1": [], "ray2": []}
+        runs: dict[str, list[dict[str, float]]] = {"plain": [], "ray1": [], "ray2": [], "plain_thread": [],
+                                                   "ray1_data": []}
         ray_run(bag, root / "warmup", values, args.unit_frames, 2, args.prefetch)  # worker processes and imports warm
+        ray_run(bag, root / "warmup_data", values, args.unit_frames, 1, args.prefetch, read="data")
         local = PipelineProbe(str(bag), values)
         remote = ray.remote(num_cpus=1)(PipelineProbe).remote(str(bag), values)
         pipeline_ms = {"in_process": [], "in_actor": []}
         for _ in range(3):  # alternating, best kept
             pipeline_ms["in_process"].append(local.ms_per_frame(20))
             pipeline_ms["in_actor"].append(ray.get(remote.ms_per_frame.remote(20)))
+        stages = {"in_process": local.stage_ms(), "in_actor": ray.get(remote.stage_ms.remote())}
         ray.kill(remote)
         for repeat in range(args.repeats):
             for name in runs:
                 out = root / f"{name}_{repeat}"
-                if name == "plain":
-                    runs[name].append(plain_loop(bag, out, values, args.unit_frames, args.prefetch))
+                if name.startswith("plain"):
+                    runs[name].append(plain_loop(bag, out, values, args.unit_frames, args.prefetch,
+                                                 finish_thread=name == "plain_thread"))
+                elif name == "ray1_data":
+                    runs[name].append(ray_run(bag, out, values, args.unit_frames, 1, args.prefetch, read="data"))
                 else:
                     runs[name].append(ray_run(bag, out, values, args.unit_frames, int(name[-1]), args.prefetch))
                 shutil.rmtree(out, ignore_errors=True)
@@ -171,13 +222,16 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
     best = {name: max(r, key=lambda x: x["fps"]) for name, r in runs.items()}
     plain, one, two = best["plain"], best["ray1"], best["ray2"]
+    inline, data = best["plain_thread"], best["ray1_data"]
     print(f"{args.frames} frames {args.width}x{args.height}, classical, units of {args.unit_frames}, prefetch "
           f"{args.prefetch}, "
           f"{os.cpu_count()} CPUs, best of {args.repeats}")
     print(f"plain loop          : {plain['fps']:6.2f} frames/s steady ({plain['fps_end_to_end']:.2f} end to end), "
           f"{plain['ms_per_frame']:.1f} ms/frame: {plain['busy_ms_per_frame']:.1f} busy + "
           f"{plain['read_wait_ms_per_frame']:.1f} waiting for input")
-    for name, r in (("Ray, 1 worker", one), ("Ray, 2 workers", two)):
+    print(f"plain loop, thread  : {inline['fps']:6.2f} frames/s steady ({inline['fps_end_to_end']:.2f} end to end), "
+          f"{inline['ms_per_frame']:.1f} ms/frame (writing + scoring on the finisher thread)")
+    for name, r in (("Ray, 1 worker", one), ("Ray, 2 workers", two), ("Ray, 1 worker, data", data)):
         print(f"{name:<20}: {r['fps']:6.2f} frames/s steady ({r['fps_end_to_end']:.2f} end to end, "
               f"{r['wall_s']:.1f} s), "
               f"{r['ms_per_frame']:.1f} ms/frame per worker: {r['worker_busy_ms_per_frame']:.1f} busy + "
@@ -185,19 +239,25 @@ def main() -> int:
     pipe_local, pipe_actor = min(pipeline_ms["in_process"]), min(pipeline_ms["in_actor"])
     print(f"pipeline alone      : {pipe_local:.1f} ms/frame in this process, {pipe_actor:.1f} ms/frame in a Ray "
           f"actor ({100 * (pipe_actor / pipe_local - 1):+.1f} %)")
+    for where in ("in_process", "in_actor"):
+        print(f"stages {where:<11}: " + ", ".join(f"{k} {v:.1f}" for k, v in stages[where].items()) +
+              f" ms/frame (sum {sum(stages[where].values()):.1f})")
     overhead = one["ms_per_frame"] / plain["ms_per_frame"] - 1
     cpu_overhead = one["cpu_ms_per_frame"] / plain["cpu_ms_per_frame"] - 1
     print(f"2 vs 1 worker       : x{two['fps'] / one['fps']:.2f} steady, "
           f"x{two['fps_end_to_end'] / one['fps_end_to_end']:.2f} end to end")
     print(f"Ray 1 worker vs plain loop, per frame: {100 * overhead:+.1f} % steady; end to end "
           f"{100 * (plain['fps_end_to_end'] / one['fps_end_to_end'] - 1):+.1f} % (includes Ray actor start-up)")
+    print(f"Ray 1 worker --read data vs --read worker, per frame: "
+          f"{100 * (data['ms_per_frame'] / one['ms_per_frame'] - 1):+.1f} % steady, end to end "
+          f"{100 * (one['fps_end_to_end'] / data['fps_end_to_end'] - 1):+.1f} %")
     print(f"CPU per frame (whole run, all processes): plain {plain['cpu_ms_per_frame']:.1f} ms, Ray 1 worker "
           f"{one['cpu_ms_per_frame']:.1f} ms ({100 * cpu_overhead:+.1f} %; of it driver + Ray services "
           f"{one['infra_cpu_ms_per_frame']:.1f} ms), Ray 2 workers {two['cpu_ms_per_frame']:.1f} ms")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "best": best,
-                                        "runs": runs, "pipeline_ms": pipeline_ms,
+                                        "runs": runs, "pipeline_ms": pipeline_ms, "stages_ms": stages,
                                         "ratio_2_vs_1": two["fps"] / one["fps"],
                                         "ray_overhead_per_frame": overhead,
                                         "ray_cpu_overhead_per_frame": cpu_overhead}, indent=2))

@@ -381,3 +381,23 @@ def test_lidar_pointcloud_bag_equals_the_node_with_sparse_input_pointcloud(tmp_p
     write_scene_bag(plain, 1, width=96, height=72, seed=5, lidar_beams=16, lidar_points=False)
     summary = batch([plain], tmp_path / "out2", params=params, unit_frames=2, workers=1)
     assert "no LiDAR topic /camera/lidar_points" in summary["inputs"][0]["error"]
+
+
+def test_finisher_thread_writes_and_scores_like_the_inline_path(bags: dict[str, Path], tmp_path: Path) -> None:
+    """GPU workers write + score on a finisher thread: same files, same per-frame records, all in place when the
+    unit returns."""
+    from lingbot_depth_ros.fleet.sources import BagTopics, plan_input
+    from lingbot_depth_ros.fleet.worker import UnitProcessor, WorkerConfig
+
+    unit = plan_input("drive_a", bags["drive_a"], BagTopics(), 5)[0]
+    records = {}
+    for thread in (False, True):
+        out = tmp_path / str(thread)
+        result = UnitProcessor(WorkerConfig(values=node_values(PARAMS), out_dir=str(out),
+                                            finish_thread=thread)).process_unit(unit)
+        assert len(_npy(out, "drive_a")) == 5 and len(list((out / "drive_a" / "depth_png").glob("*.png"))) == 5
+        records[thread] = [{k: v for k, v in r.items() if k != "timings_s"} for r in result.frames]
+        assert all("metrics" in r and "metrics_all" in r for r in records[thread])
+    assert json.dumps(records[False], sort_keys=True) == json.dumps(records[True], sort_keys=True)
+    for name, depth in _npy(tmp_path / "False", "drive_a").items():
+        assert np.array_equal(depth.view(np.uint32), _npy(tmp_path / "True", "drive_a")[name].view(np.uint32))

@@ -143,7 +143,7 @@ class BatchRunner:
                               max_concurrency=1)(UnitProcessor)
         worker = c.worker
         if c.gpus_per_worker > 0 and worker.prefetch_frames == 0:  # keep the GPU fed while frames decode
-            worker = dataclasses.replace(worker, prefetch_frames=2)
+            worker = dataclasses.replace(worker, prefetch_frames=2, finish_thread=True)  # ... and while it writes
         actors = [cls.remote(worker) for _ in range(count)]
         self.actors.extend(actors)
         try:

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import queue
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,10 @@ class WorkerConfig:
     #: frames decoded ahead by a reader thread (0: read in line). Pays off when the model runs on a GPU;
     #: measured no gain for CPU workers (bench/bench_batch.py), so the runner enables it for GPU workers only.
     prefetch_frames: int = 0
+    #: write + score each frame on a worker thread, overlapping the next frame's read and estimate. Measured
+    #: slower for CPU workers on a busy 2-core machine (bench/bench_batch.py: GIL and core contention), so the
+    #: runner enables it for GPU workers only, where the main thread waits on the GPU.
+    finish_thread: bool = False
 
 
 @dataclass
@@ -121,6 +126,10 @@ class UnitProcessor:
         self.settings = OutputSettings.from_params(v)
         self.pipeline = DepthPipeline(self.estimator, self.settings)
         self.lidar = None
+        #: writes and scores frame i while frame i+1 is read and estimated (PNG/zlib, file I/O and most numpy
+        #: release the GIL): with a GPU model the writing and scoring hide behind the model
+        self._finisher = ThreadPoolExecutor(1, thread_name_prefix="unit_finisher") if config.finish_thread \
+            else None
         if v["sparse_input"] == "pointcloud":
             from lingbot_depth_ros.fleet.lidar import LidarProjector
 
@@ -163,6 +172,15 @@ class UnitProcessor:
         result.read_s += decode_s  # the block's decode (the read itself ran in a Ray Data read task)
         return result
 
+    def _finish(self, out: Path, frame: Frame, depth_m: np.ndarray, record: dict[str, Any]) -> None:
+        """Write a frame's NPY/PNG and score it into ``record`` (on the finisher thread when there is one)."""
+        if self.config.write_npy:
+            atomic_save(out / "depth_npy" / f"{frame.name}.npy", lambda p: np.save(p, depth_m))
+        if self.config.write_png:
+            atomic_save(out / "depth_png" / f"{frame.name}.png", lambda p: save_depth_png_mm(p, depth_m))
+        record.update(metrics=score_frame(depth_m, frame.gt_m),
+                      metrics_all=score_frame(depth_m, frame.gt_m, invalid="nearest"))
+
     def process_frames(self, unit: Unit, frames: Iterator[Frame]) -> UnitResult:
         """Estimate, write and score every frame of ``unit`` (``frames``); frames the node would drop are
         recorded as dropped with the reason. Raises InputError when the unit cannot be read at all."""
@@ -172,6 +190,7 @@ class UnitProcessor:
         result = UnitResult(unit.key, unit.input_id, unit.start, unit.stop, worker=self.worker_id,
                             started_at=time.time())
         t_unit, cpu_unit = time.perf_counter(), time.process_time()
+        pending: list[Future[None]] = []
         for frame, waited in _prefetch(frames, self.config.prefetch_frames):
             result.read_s += waited
             record: dict[str, Any] = {"index": frame.index, "name": frame.name, "stamp_ns": frame.stamp_ns}
@@ -181,16 +200,18 @@ class UnitProcessor:
                 record.update(status="dropped", reason=str(exc))
                 result.frames.append(record)
                 continue
-            if self.config.write_npy:
-                atomic_save(out / "depth_npy" / f"{frame.name}.npy", lambda p: np.save(p, output.depth_m))
-            if self.config.write_png:
-                atomic_save(out / "depth_png" / f"{frame.name}.png", lambda p: save_depth_png_mm(p, output.depth_m))
-            record.update(status="ok", timings_s=output.timings_s,
-                          metrics=score_frame(output.depth_m, frame.gt_m),
-                          metrics_all=score_frame(output.depth_m, frame.gt_m, invalid="nearest"))
+            record.update(status="ok", timings_s=output.timings_s)
             if output.alignment_error:
                 record["alignment_error"] = output.alignment_error
             result.frames.append(record)
+            if self._finisher is None:
+                self._finish(out, frame, output.depth_m, record)
+                continue
+            while len(pending) >= 2:  # at most two frames' outputs held while the next one is estimated
+                pending.pop(0).result()
+            pending.append(self._finisher.submit(self._finish, out, frame, output.depth_m, record))
+        for future in pending:  # every file renamed into place before the unit counts as finished
+            future.result()
         result.busy_s = time.perf_counter() - t_unit - result.read_s
         result.cpu_s = time.process_time() - cpu_unit
         if len(result.frames) != unit.stop - unit.start:
