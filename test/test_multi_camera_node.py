@@ -26,6 +26,7 @@ from lingbot_depth_ros.estimators.classical import ClassicalCompletionEstimator
 from lingbot_depth_ros.estimators.lingbot import LingbotEstimator
 from lingbot_depth_ros.model.testing import make_tiny_checkpoint
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
+from lingbot_depth_ros.ros.cloud_codec import pointcloud2_to_xyz
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image
 from lingbot_depth_ros.scene.generator import SceneGenerator
 from ros_harness import Recorder, RosHarness, multi_camera_node, wait_until
@@ -146,6 +147,7 @@ def test_one_tiny_lingbot_model_serves_both_cameras(frames, tmp_path: Path) -> N
         for camera in CAMERAS:
             rec = harnesses[camera].recorders["depth/image"]
             assert rec.wait(lambda msgs: any(stamp_of(m) == stamps[camera] for m in msgs), 60), camera
+        node_bytes = node.estimator.model.transfers.device_to_host_bytes  # the node's frames only (so far)
         for camera, other in (("front", "left"), ("left", "front")):
             msgs = harnesses[camera].recorders["depth/image"].messages
             assert {stamp_of(m) for m in msgs} == {stamps[camera]}
@@ -154,6 +156,16 @@ def test_one_tiny_lingbot_model_serves_both_cameras(frames, tmp_path: Path) -> N
             expected = expected_depth(node.estimator, frames[camera])
             np.testing.assert_allclose(depth, expected, rtol=1e-4, atol=1e-5, equal_nan=True)
             assert not np.allclose(depth, expected_depth(node.estimator, frames[other]), rtol=1e-3, equal_nan=True)
+            # the cloud, made on the model's device (torch) from that depth, is the host's cloud of it
+            points = harnesses[camera].recorders["points"]
+            assert points.wait(lambda msgs: any(stamp_of(m) == stamps[camera] for m in msgs), 30), camera
+            host = DepthPipeline.cloud(depth, frames[camera].rgb, frames[camera].intrinsics, node.pipeline.settings)
+            xyz = pointcloud2_to_xyz(points.messages[0], skip_nans=not node.values["cloud.organized"])
+            np.testing.assert_allclose(xyz, host.xyz.reshape(-1, 3), rtol=0, atol=1e-6, equal_nan=True)
+        # downloaded per frame: the depth (4 B/px) and the cloud xyz (12 B per point), nothing else
+        stride = node.values["cloud.stride"]
+        grid = -(-H // stride) * -(-W // stride)
+        assert node_bytes == 2 * (W * H * 4 + grid * 12)
 
 
 @pytest.mark.parametrize("cameras, message", [(["front", "front"], "listed twice"),
@@ -219,16 +231,27 @@ def test_a_slow_publish_on_one_camera_does_not_hold_back_the_other(frames) -> No
             release.wait(60)
             original(frame, result)
 
+        warm_up = 14_000_000_000_000  # both cameras publishing: the next sets of both are batched together
+        for camera in CAMERAS:
+            f = frames[camera]
+            harnesses[camera].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, warm_up)
+        for camera in CAMERAS:
+            assert harnesses[camera].recorders["depth/image"].wait(
+                lambda msgs: any(stamp_of(m) == warm_up for m in msgs), 30), camera
+        assert wait_until(lambda: not any(c.finishing for c in node.channels), 10)
+        for camera in CAMERAS:
+            harnesses[camera].recorders["depth/image"].messages.clear()
         front.publish = slow_publish  # type: ignore[method-assign]
         stamps = [15_000_000_000_000 + i * 100_000_000 for i in range(3)]
         try:
             for camera in CAMERAS:
                 f = frames[camera]
                 harnesses[camera].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamps[0])
+            assert blocked.wait(30), "front's frame was not processed"
             left = harnesses["left"].recorders["depth/image"]
             assert left.wait(lambda msgs: any(stamp_of(m) == stamps[0] for m in msgs), 30), \
                 "left's frame waited for front's blocked publish"
-            assert blocked.is_set() and not release.is_set()
+            assert not release.is_set()
             assert harnesses["front"].recorders["depth/image"].messages == []
             for stamp in stamps[1:]:  # left keeps going while front is still blocked
                 f = frames["left"]
@@ -243,4 +266,4 @@ def test_a_slow_publish_on_one_camera_does_not_hold_back_the_other(frames) -> No
         assert rec.wait(lambda msgs: any(stamp_of(m) == stamps[1] for m in msgs), 30)
         assert [stamp_of(m) for m in rec.messages] == stamps[:2], "front's frames out of order"
         # (the counters are incremented just after the messages go out)
-        assert wait_until(lambda: front.frames_published == 2 and node.channels[1].frames_published == 3, 10)
+        assert wait_until(lambda: front.frames_published == 3 and node.channels[1].frames_published == 4, 10)
