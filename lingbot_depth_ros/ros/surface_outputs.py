@@ -13,6 +13,7 @@ therefore never waits for surfaces. All geometry lives in :mod:`lingbot_depth_ro
 
 from __future__ import annotations
 
+import abc
 import threading
 import time
 from typing import Any, Mapping
@@ -81,7 +82,7 @@ def surface_markers_msg(report: SurfaceReport, header: Header, lifetime_s: float
     return MarkerArray(markers=markers)
 
 
-class SurfaceWorker:
+class SurfaceWorker(abc.ABC):
     """A worker thread that analyses the latest submitted job into a surfaces report and publishes it as JSON
     (``pub_json``) and, when the job's settings ask, markers (``pub_markers``). A newer job replaces one still
     waiting; nothing blocks on the analysis. Subclasses set ``_slot`` under ``_cond`` (then notify) and
@@ -107,9 +108,9 @@ class SurfaceWorker:
                                         daemon=True)
         self._thread.start()
 
+    @abc.abstractmethod
     def _analyse(self, job: Any) -> tuple[SurfaceReport, SurfaceConfig, Header, bool]:
         """``(report, config, header, markers?)`` of one job from the slot."""
-        raise NotImplementedError
 
     def close(self) -> None:
         """Stop the worker thread (waits for the analysis in progress, at most 5 s)."""
