@@ -117,12 +117,13 @@ class DepthNode(Node):
         self.create_timer(0.25, self._watchdog)
         self._worker = threading.Thread(target=self._work, name="depth_worker", daemon=True)
         self._worker.start()
-        cameras = f", cameras {', '.join(self.values['cameras'])}" if self.values["cameras"] else ""
-        self.get_logger().info(f"ready: estimator {self.estimator.describe()}, mode {self.values['mode']}, "
-                               f"input QoS {self.values['input_qos']}{cameras}")
         if self.values["mode"] == AUTO and not auto_fallback(self.estimator):
             self.get_logger().info(f"auto mode: estimator '{self.estimator.name}' cannot run monocular, so depth is "
                                    f"published only while {self.channels[0].sparse_stream} arrives")
+        cameras = f", cameras {', '.join(self.values['cameras'])}" if self.values["cameras"] else ""
+        # "ready:" is the last start-up line: whoever waits for it (launch, tests) sees every line before it
+        self.get_logger().info(f"ready: estimator {self.estimator.describe()}, mode {self.values['mode']}, "
+                               f"input QoS {self.values['input_qos']}{cameras}")
 
     # -- the first (single) camera's state, as before multi-camera (tests, embedding) ----------
     channel = property(lambda self: self.channels[0])
