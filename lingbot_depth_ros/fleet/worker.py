@@ -29,6 +29,7 @@ from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, auto_fallb
 from lingbot_depth_ros.evaluation.frames import score_frame
 from lingbot_depth_ros.fleet.sources import BagTopics, DatasetOptions, Frame, Unit, read_unit
 from lingbot_depth_ros.io.depth_files import save_depth_png_mm
+from lingbot_depth_ros.memory import retain_freed_memory
 from lingbot_depth_ros.pipeline import DepthPipeline, FrameResult, OutputSettings
 from lingbot_depth_ros.ros.parameters import estimator_options
 
@@ -116,6 +117,7 @@ class UnitProcessor:
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
+        retain_freed_memory()  # per-frame temporaries reused instead of page-faulted in again (memory.py)
         v = config.values
         name = v["estimator"]
         self.estimator = create_estimator(name, **estimator_options(name, v))
