@@ -13,6 +13,10 @@ Measures, side by side in one run, for 640x480 frames (``--size``), per backend,
   time to the FLOP floor: FLOPs / peak, with the peak 800 TFLOP/s (H100/H200 dense bf16) on CUDA and,
   on the CPU, the fp32 matmul rate measured at start-up (so "x floor" = how far from matmul speed).
 
+``--cameras 1 2 4`` adds a table for one model serving several cameras: one frame per camera (different images
+and sparse masks) in one batched forward as the multi-camera node runs it, against the same frames one after
+another and against one camera alone (each camera's latency is the batch's time).
+
 Backends: ``torch`` (eager, ``--compile``, ``--token-path drop|mask``) and ``onnxruntime`` (engines
 exported on the fly from the random weights into a temporary folder, one per level, or from
 ``--engine-dir`` for one level). With both, a ratio line per case compares their end-to-end times.
@@ -22,6 +26,7 @@ Examples::
     python bench/bench_model.py --config tiny --device cpu --levels 0 1 2 3 4 5 6 7 8 9 --batches 1
     python bench/bench_model.py --config reference --device cpu --levels 0 --batches 1 --modes completion \
         --backend torch onnxruntime --iters 2 --warmup 1
+    python bench/bench_model.py --config tiny --device cpu --levels 9 --batches 1 --cameras 1 2 3 --backend torch onnxruntime
     python bench/bench_model.py --config reference --device cuda                      # GPU, torch bf16 + fp32
     python bench/bench_model.py --config reference --device cuda --backend onnxruntime --fp16 \
         --providers CUDAExecutionProvider          # or TensorrtExecutionProvider,CUDAExecutionProvider
@@ -73,6 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--token-path", choices=("drop", "mask"), default="drop",
                         help="torch: drop empty depth tokens (official) or keep them masked (fixed shape)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--cameras", type=int, nargs="+", default=[],
+                        help="also time N cameras served by one model (the multi-camera node's batched forward) "
+                             "against the same N frames one after another and against one camera, e.g. 1 2 4")
     parser.add_argument("--density", type=float, default=0.05, help="sparse depth density for completion")
     parser.add_argument("--warmup", type=int, default=None, help="default 5 on CUDA, 2 on CPU")
     parser.add_argument("--iters", type=int, default=None, help="default 20 on CUDA, 5 on CPU")
@@ -176,6 +184,37 @@ def bench_case(model: Any, *, batch: int, level: int, mode: str, density: float,
     }
 
 
+def bench_cameras(model: Any, *, cameras: int, level: int, mode: str, density: float, size: tuple[int, int],
+                  warmup: int, iters: int) -> dict[str, Any]:
+    """One frame from each of ``cameras`` cameras (different images and sparse masks) served by one model:
+    one batched ``infer_published`` as the multi-camera node runs it, vs the frames one after another, vs one
+    camera alone. Every camera's frame is published when the batch ends, so its latency is the batch time."""
+    device = model.device
+    rgb, sparse = make_inputs(cameras, density, mode == "completion", size, seed=cameras)
+    one = [(rgb[i:i + 1], None if sparse is None else sparse[i:i + 1]) for i in range(cameras)]
+    batched = statistics.median(timed(lambda: model.infer_published(rgb, sparse, resolution_level=level),
+                                      warmup, iters, device))
+    sequential = statistics.median(timed(lambda: [model.infer_published(r, s, resolution_level=level) for r, s in one],
+                                         warmup, iters, device))
+    single = statistics.median(timed(lambda: model.infer_published(*one[0], resolution_level=level),
+                                     warmup, iters, device))
+    return {"backend": backend_name(model), "precision": model.effective_precision, "cameras": cameras,
+            "level": level, "mode": mode, "single_ms": 1e3 * single, "batched_ms": 1e3 * batched,
+            "sequential_ms": 1e3 * sequential, "extra_ms": 1e3 * (batched - single),
+            "fps": cameras / batched, "batched_over_sequential": batched / sequential}
+
+
+CAMERA_HEADER = ("| backend | precision | cameras | level | mode | 1 camera ms | N batched ms (each camera's latency) | "
+                 "N one after another ms | extra latency vs 1 camera ms | frames/s (all cameras) | batched/sequential |")
+
+
+def format_camera_row(row: dict[str, Any]) -> str:
+    cells = [row["backend"], row["precision"], str(row["cameras"]), str(row["level"]), row["mode"],
+             f"{row['single_ms']:.1f}", f"{row['batched_ms']:.1f}", f"{row['sequential_ms']:.1f}",
+             f"{row['extra_ms']:+.1f}", f"{row['fps']:.2f}", f"{row['batched_over_sequential']:.2f}"]
+    return "| " + " | ".join(cells) + " |"
+
+
 def model_cfg(model: Any) -> Any:
     return model.flops_config
 
@@ -253,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
           f"clock {args.clock}, floor peak {peak / 1e12:.3f} TFLOP/s "
           f"({'bf16 H100/H200' if device.type == 'cuda' else 'measured fp32 matmul'})")
     rows: list[dict[str, Any]] = []
+    camera_rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench_model_") as tmp:
         per_backend: dict[str, list[tuple[str, dict[int, Any] | Any]]] = {}
         if "torch" in args.backend:
@@ -287,6 +327,27 @@ def main(argv: list[str] | None = None) -> int:
                                 continue
                             rows.append(row)
                             print(format_row(row), flush=True)
+        if args.cameras:
+            print("\n# several cameras, one model (the multi-camera node's batch of one frame per camera)")
+            print(CAMERA_HEADER)
+            print("|" + "---|" * (CAMERA_HEADER.count("|") - 1))
+            for backend, entries in per_backend.items():
+                for _, models in entries:
+                    by_level = models if isinstance(models, dict) else {lv: models for lv in args.levels}
+                    for cameras in args.cameras:
+                        for level in args.levels:
+                            if level not in by_level:
+                                continue
+                            for mode in args.modes:
+                                try:
+                                    row = bench_cameras(by_level[level], cameras=cameras, level=level, mode=mode,
+                                                        density=args.density, size=size, warmup=warmup, iters=iters)
+                                except torch.cuda.OutOfMemoryError as exc:
+                                    print(f"| {backend} | {cameras} cameras | {level} | {mode} | out of memory: {exc} |")
+                                    torch.cuda.empty_cache()
+                                    continue
+                                camera_rows.append(row)
+                                print(format_camera_row(row), flush=True)
     if len(args.backend) == 2:
         for row in rows:
             if row["backend"].startswith("torch"):
@@ -298,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
                               f"{row['e2e_ms'] / other['e2e_ms']:.2f}, network {row['net_ms'] / other['net_ms']:.2f}")
     if args.json:
         args.json.write_text(json.dumps({"config": config_name, "device": name, "compile": args.compile,
-                                         "backends": args.backend, "clock": args.clock, "rows": rows}, indent=2))
+                                         "backends": args.backend, "clock": args.clock, "rows": rows,
+                                         "camera_rows": camera_rows}, indent=2))
     return 0
 
 
