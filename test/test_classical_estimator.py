@@ -12,7 +12,7 @@ import pytest
 from lingbot_depth_ros.errors import ConfigError, InputError
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.estimators.classical import (ClassicalCompletionEstimator, drop_occluded_samples,
-                                                    occlusion_window_px)
+                                                    occlusion_window_px, scanline_gaps)
 from lingbot_depth_ros.estimators.nearest import NearestFillEstimator
 from lingbot_depth_ros.evaluation.metrics import depth_metrics
 from lingbot_depth_ros.evaluation.sparse_sampling import sample_random, sample_scanlines
@@ -334,3 +334,26 @@ def test_occlusion_window_follows_the_scan_lines() -> None:
     assert (horizontal, vertical) == (3, 1)
     kept = drop_occluded_samples(sparse, samples, horizontal, 0.3, vertical)
     assert not kept[10, 15] and kept[8, 5:15].all() and kept[10, 5:15].all()
+
+
+def test_scanline_gap_takes_its_own_rows_samples_not_the_neighbouring_lines() -> None:
+    # scan lines every 6 rows, depth changing strongly from line to line; a 3-px dropout on one line
+    height, width = 60, 80
+    sparse = np.zeros((height, width), np.float32)
+    for index, row in enumerate(range(3, height, 6)):
+        sparse[row] = 5.0 + 2.0 * index
+    sparse[27, 40:43] = 0.0
+    rgb = np.zeros((height, width, 3), np.uint8)
+    depth = ClassicalCompletionEstimator(occlusion_filter_px=0).estimate(rgb, sparse, None).depth_m
+    np.testing.assert_allclose(depth[27, 40:43], sparse[27, 39], rtol=1e-5)
+    gap, _ = scanline_gaps(sparse, sparse > 0)
+    assert np.array_equal(np.flatnonzero(gap), 27 * width + np.arange(40, 43))
+
+
+def test_scanline_gaps_need_samples_on_both_sides_within_the_radius() -> None:
+    mask = np.zeros((1, 20), bool)
+    mask[0, [2, 7, 16]] = True  # gaps: 3..6 (both sides within 4 px); 8..15 too wide
+    values = np.arange(20, dtype=np.float32)[None, :]
+    gap, mean = scanline_gaps(values, mask, radius_px=4)
+    assert np.flatnonzero(gap[0]).tolist() == [3, 4, 5, 6]
+    assert mean[0, 4] == pytest.approx(4.5)  # samples 2 and 7 within 4 px of column 4

@@ -15,10 +15,17 @@ The method (written for this package; in the family of IP-Basic-style classical 
    is kept exactly; half-way between samples the neighbouring cells blend, which approximates a
    linear interpolation. Per pixel the blur scale is ``smoothing * d``; the blend between pyramid
    levels is done coarse to fine, so the cost does not grow with the blur size.
-4. **Optional RGB-guided refinement** (``rgb_refine``): a guided filter with the grey image as
+4. **Scan-line gaps.** A pixel without a sample that has a sample of its own image row within
+   ``SCANLINE_GAP_PX`` on both sides (a dropout in a scan line) takes the mean of the samples within
+   that distance on its row instead of the smoothed value. A LiDAR samples densely along its scan
+   lines (image rows) and sparsely across them: the isotropic smoothing of step 3 mixes the
+   neighbouring scan lines (several pixels above and below) into such a gap, while the line's own
+   samples a few pixels away describe that surface best. Sample sets without row structure (random
+   samples, complete rows of a depth image) have few or no such gaps; other pixels are unchanged.
+5. **Optional RGB-guided refinement** (``rgb_refine``): a guided filter with the grey image as
    guide pulls the interpolated depth towards image edges, only away from the samples (the
    samples and their immediate neighbourhood stay untouched).
-5. **Support mask.** A pixel is valid if it lies within the vertical extent of the samples of
+6. **Support mask.** A pixel is valid if it lies within the vertical extent of the samples of
    its neighbouring columns, plus ``support_margin_px``, or between such pixels on its row or its
    column: a pixel with samples around it is never left invalid (gaps in the returns, far regions
    the LiDAR did not return). Far above the highest LiDAR row (sky, ceilings) or beside the area
@@ -43,6 +50,7 @@ from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
 _MIN_LEVEL_SIZE_PX = 8  # stop building the pyramid when a level would be smaller than this
 _BAND_PAD_PX = 8  # rows computed beyond the valid band, so that its edge sees no image border
+SCANLINE_GAP_PX = 4  # step 4: a gap pixel has samples of its row within this distance [px] on both sides
 
 
 def sample_spacing_px(sample_mask: np.ndarray) -> float:
@@ -150,6 +158,36 @@ def drop_occluded_samples(sparse_m: np.ndarray, sample_mask: np.ndarray, radius_
     nearest_in_window = cv2.erode(depth, np.ones((2 * vertical + 1, 2 * radius_px + 1), np.uint8),
                                   borderType=cv2.BORDER_REPLICATE)
     return sample_mask & (depth <= nearest_in_window * np.float32(1.0 + relative_gap))
+
+
+def scanline_gaps(filled_m: np.ndarray, sample_mask: np.ndarray, radius_px: int = SCANLINE_GAP_PX
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels in short gaps of the samples along their row, and a row-wise interpolation there.
+
+    A pixel (not a sample) is in a gap when its row has a sample within ``radius_px`` on its left
+    and one on its right. Its value is the mean of the samples within ``radius_px`` on its row.
+
+    Args:
+        filled_m: (H, W) float32 depth [m], finite everywhere, read where ``sample_mask``
+            (e.g. the nearest-fill map).
+        sample_mask: (H, W) bool samples.
+        radius_px: how far [px] along the row samples are looked for, >= 1.
+
+    Returns:
+        ``(gap, values)``: (H, W) bool, True on the gap pixels, and (H, W) float32 the row-wise
+        mean (meaningful on the gap pixels only).
+    """
+    radius = int(radius_px)
+    samples8 = sample_mask.view(np.uint8)
+    side = np.ones((1, radius + 1), np.uint8)
+    left = cv2.dilate(samples8, side, anchor=(radius, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    right = cv2.dilate(samples8, side, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    gap = cv2.bitwise_and(cv2.bitwise_and(left, right), np.uint8(1) - samples8).view(bool)
+    weight = sample_mask.astype(np.float32)
+    size = (2 * radius + 1, 1)
+    total = cv2.boxFilter(cv2.multiply(filled_m, weight), -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    count = cv2.boxFilter(weight, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return gap, cv2.divide(total, np.maximum(count, np.float32(1.0)))
 
 
 def _fill_between(mask: np.ndarray, axis: int) -> np.ndarray:
@@ -275,8 +313,12 @@ class ClassicalCompletionEstimator(DepthEstimator):
 
         filled, distance_px = nearest_fill(sparse[top:bottom], band_samples)
         band = distance_adaptive_smooth(filled, distance_px, self.smoothing, self.max_levels)
+        gap, gap_m = scanline_gaps(filled, band_samples)
+        np.copyto(band, gap_m, where=gap)
         if self.rgb_refine:
             band = self._refine_with_rgb(rgb[top:bottom], band, distance_px, spacing_px)
+            # keep the scan-line gap values: the refinement would treat them like pixels far from samples
+            np.copyto(band, gap_m, where=gap)
         np.clip(band, self.min_depth_m, self.max_depth_m, out=band)
 
         if self.extrapolate:
