@@ -6,7 +6,7 @@ fuses the frames at the scene's exact poses (CPU Open3D VoxelBlockGrid) and prin
 distance of the fused points to the true surfaces), completeness (fraction of the observed true surface
 within 2 voxels of a fused point; "covered" = where the depth source gave depth, "seen" = every pixel), the
 median integration time per frame [ms] (process CPU time of this machine) and the memory of the blocks.
-The README "Fusion" figures come from here. GPU (CUDA:0) timings were not measured.
+The figures of docs/fusion.md come from here. GPU (CUDA:0) timings were not measured.
 """
 
 from __future__ import annotations

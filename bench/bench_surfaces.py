@@ -3,7 +3,7 @@
 Usage: python bench/bench_surfaces.py [--noise 0.001] [--repeats 5]
 For a box top of known height seen at 2, 3, 4, 5 and 6 m (camera 1.5 m high, pitch 25 deg, 320x240,
 decimation 2, depth noise ``noise`` x depth), prints the normal error [deg], the height error [cm] and the
-median analysis time [ms] (process CPU of this machine; the table in README 'Surfaces' comes from here).
+median analysis time [ms] (process CPU of this machine; the table in docs/surfaces.md comes from here).
 Then, for clouds (``find_surfaces_in_cloud``): how many noisy cylinder / sphere clouds (radius 0.3-0.5 m,
 noise 3-5 mm, voxel 3-4 cm, ``repeats`` seeds) give a false plane, and on a noisy grid-sampled floor
 (5 mm) whether it is one floor surface, its normal error and the median time.

@@ -1,4 +1,4 @@
-"""Launch depth_fusion_node: TSDF fusion of the depth of one or more depth nodes (README "Fusion").
+"""Launch depth_fusion_node: TSDF fusion of the depth of one or more depth nodes (docs/fusion.md).
 
 Example (the depth node runs in namespace /camera, poses from a PoseStamped topic /camera/pose):
   ros2 launch lingbot_depth_ros fusion.launch.py cameras:=/camera pose_source:=pose voxel_size_m:=0.04

@@ -36,7 +36,7 @@ def _arguments(share: str) -> list:
         LaunchArgument("rviz_config", "", "Your own RViz config (empty: rendered for namespace and remaps)"),
         LaunchArgument("use_sim_time", "false", "Use /clock (bag replay)"),
         LaunchArgument("log_level", "info", "Node log level"),
-        LaunchArgument("fusion", "false", "Also start depth_fusion_node on this node's depth (README 'Fusion')"),
+        LaunchArgument("fusion", "false", "Also start depth_fusion_node on this node's depth (docs/fusion.md)"),
         LaunchArgument("fusion_pose_source", "", "tf | odometry | pose | none for the fusion node (empty: pose)"),
     ]
 

@@ -328,9 +328,11 @@ def test_multi_camera_launch_starts_one_node_per_namespace(launch_run, tmp_path:
 
 
 def test_readme_launch_commands_use_only_declared_arguments(launch_run) -> None:
-    """`ros2 launch` takes name:=value launch arguments, never -p: every README example must be runnable."""
+    """`ros2 launch` takes name:=value launch arguments, never -p: every example in the README and docs/ must be
+    runnable."""
     readme = (ROOT / "README.md").read_text()
-    commands = re.findall(r"ros2 launch lingbot_depth_ros (\S+\.launch\.py)((?:[^\n]*\\\n)*[^\n]*)", readme)
+    text = "\n".join([readme] + [path.read_text() for path in sorted((ROOT / "docs").glob("*.md"))])
+    commands = re.findall(r"ros2 launch lingbot_depth_ros (\S+\.launch\.py)((?:[^\n]*\\\n)*[^\n]*)", text)
     assert commands, "README has no ros2 launch example"
     declared = {name: set(launch_run(name).arguments) for name in LAUNCH_FILES}
     for launch_file, rest in commands:

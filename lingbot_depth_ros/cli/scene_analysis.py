@@ -62,7 +62,7 @@ class AnalysisRequest:
 
 def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     """``--surfaces``, ``--obstacles`` and the camera mounting options."""
-    group = parser.add_argument_group("scene analysis (README 'Surfaces', 'Obstacle sectors')")
+    group = parser.add_argument_group("scene analysis (docs/surfaces.md, README 'Obstacle sectors')")
     group.add_argument("--surfaces", action="store_true",
                        help="also write <stem>_surfaces.json (planar surfaces, schema lingbot_depth_ros/surfaces v1)")
     group.add_argument("--obstacles", action="store_true",

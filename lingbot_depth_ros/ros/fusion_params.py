@@ -1,4 +1,4 @@
-"""Parameters of ``depth_fusion_node`` (no rclpy): one table, documented in the README "Fusion" section."""
+"""Parameters of ``depth_fusion_node`` (no rclpy): one table, documented in docs/fusion.md."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def launch_parameters(values: dict[str, str], cameras: list[str]) -> dict[str, A
 
 
 def markdown_table() -> str:
-    """The README table of these parameters."""
+    """The Markdown table of these parameters (docs/fusion.md)."""
     rows = ["| parameter | default | range | meaning |", "|---|---|---|---|"]
     for p in FUSION_PARAMS:
         default = "''" if p.default == "" else p.default

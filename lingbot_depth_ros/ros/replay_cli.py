@@ -197,7 +197,7 @@ def _param(text: str) -> tuple[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lingbot-depth-eval", description=__doc__.split("\n\n")[0].replace("``", ""),
-                                epilog="See the module documentation (README 'Evaluation') for the clock "
+                                epilog="See the module documentation (docs/evaluation.md) for the clock "
                                        "handling and the report contents.")
     p.add_argument("bag", type=Path, help="evaluation bag (lingbot-depth-bag output): directory, .mcap or .db3")
     p.add_argument("--out", type=Path, default=Path("eval_output"), help="report folder (default ./eval_output)")

@@ -73,7 +73,7 @@ class PredictRequest(BaseModel):
                                     "scale_shift when the estimator's output is relative (a relative output is "
                                     "never returned as metres unaligned: it needs sparse_depth), else off")
     surfaces: bool = Field(default=False, description="also return the planar surfaces of the depth (surfaces: "
-                                                      "schema lingbot_depth_ros/surfaces v1, README 'Surfaces')")
+                                                      "schema lingbot_depth_ros/surfaces v1, docs/surfaces.md)")
     obstacles: bool = Field(default=False, description="also return the obstacle-sector report (obstacles: the "
                                                        "node's obstacles/recommendation schema); needs "
                                                        "camera_height_m")
