@@ -191,18 +191,25 @@ def test_frames_of_one_instant_share_a_forward_and_a_silent_camera_is_not_waited
     with multi_camera_node(estimator, CAMERAS, mode="completion", batch_wait_s=5.0,
                            input_qos="reliable") as (node, harnesses):
         stamp = 13_000_000_000_000
-        for instant in range(5):  # both cameras, same stamp, a few ms apart: one batch each time
+        joined: list[list[int]] = []  # the batches of each instant whose cameras counted as publishing
+        last_publish = None
+        for instant in range(6):  # both cameras, same stamp, a few ms apart: one batch each time
             stamp += 100_000_000
+            first = len(estimator.batches)
+            # a camera counts as publishing while its last image is < 1 s old: an instant that starts later
+            # than that after the previous one (a stall of a loaded machine) may rightly not wait for the other
+            expect_join = last_publish is not None and time.monotonic() - last_publish < 0.7
             for camera in CAMERAS:
                 f = frames[camera]
                 harnesses[camera].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamp)
+            last_publish = time.monotonic()
             for camera in CAMERAS:
                 rec = harnesses[camera].recorders["depth/image"]
                 assert rec.wait(lambda msgs: any(stamp_of(m) == stamp for m in msgs), 20), camera
-            if instant == 0:  # a camera counts as publishing once its images arrive: the first instant may split
-                estimator.batches.clear()
-        # (a stall > 1 s of this loaded machine between instants may make one camera look silent once)
-        assert estimator.batches.count(2) >= 3 and sum(estimator.batches) == 8, estimator.batches
+            if expect_join:
+                joined.append(estimator.batches[first:])
+        assert len(joined) >= 2, f"the machine stalled > 0.7 s before most instants: {estimator.batches}"
+        assert all(batches == [2] for batches in joined), (joined, estimator.batches)
         time.sleep(1.2)  # left stops publishing: front's frames are no longer held back for it
         estimator.batches.clear()
         f = frames["front"]
