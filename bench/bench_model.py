@@ -215,6 +215,28 @@ def format_camera_row(row: dict[str, Any]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def run_cases(backend: str, by_level: dict[int, Any], counts: list[int], levels: list[int], modes: list[str],
+              format_fn: Callable[[dict[str, Any]], str],
+              case: Callable[[Any, int, int, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``case(model, count, level, mode)`` for every batch size / camera count, level the backend has, and mode;
+    each row printed as it comes (an out-of-memory case prints one line and is left out)."""
+    rows = []
+    for count in counts:
+        for level in levels:
+            if level not in by_level:
+                continue
+            for mode in modes:
+                try:
+                    row = case(by_level[level], count, level, mode)
+                except torch.cuda.OutOfMemoryError as exc:
+                    print(f"| {backend} | {count} | {level} | {mode} | out of memory: {exc} |")
+                    torch.cuda.empty_cache()
+                    continue
+                rows.append(row)
+                print(format_fn(row), flush=True)
+    return rows
+
+
 def model_cfg(model: Any) -> Any:
     return model.flops_config
 
@@ -312,21 +334,10 @@ def main(argv: list[str] | None = None) -> int:
                     for mode in args.modes:  # one-off start-up costs (thread pools, kernels, compilation)
                         rgb, sparse = make_inputs(max(args.batches), args.density, mode == "completion", size)
                         model.infer(rgb, sparse, resolution_level=lv)
-                for batch in args.batches:
-                    for level in args.levels:
-                        if level not in by_level:
-                            continue
-                        for mode in args.modes:
-                            try:
-                                row = bench_case(by_level[level], batch=batch, level=level, mode=mode,
-                                                 density=args.density, size=size, warmup=warmup, iters=iters,
-                                                 peak_flops=peak)
-                            except torch.cuda.OutOfMemoryError as exc:
-                                print(f"| {backend} | {batch} | {level} | {mode} | out of memory: {exc} |")
-                                torch.cuda.empty_cache()
-                                continue
-                            rows.append(row)
-                            print(format_row(row), flush=True)
+                rows += run_cases(backend, by_level, args.batches, args.levels, args.modes, format_row,
+                                  lambda model, n, level, mode: bench_case(
+                                      model, batch=n, level=level, mode=mode, density=args.density, size=size,
+                                      warmup=warmup, iters=iters, peak_flops=peak))
         if args.cameras:
             print("\n# several cameras, one model (the multi-camera node's batch of one frame per camera)")
             print(CAMERA_HEADER)
@@ -334,20 +345,11 @@ def main(argv: list[str] | None = None) -> int:
             for backend, entries in per_backend.items():
                 for _, models in entries:
                     by_level = models if isinstance(models, dict) else {lv: models for lv in args.levels}
-                    for cameras in args.cameras:
-                        for level in args.levels:
-                            if level not in by_level:
-                                continue
-                            for mode in args.modes:
-                                try:
-                                    row = bench_cameras(by_level[level], cameras=cameras, level=level, mode=mode,
-                                                        density=args.density, size=size, warmup=warmup, iters=iters)
-                                except torch.cuda.OutOfMemoryError as exc:
-                                    print(f"| {backend} | {cameras} cameras | {level} | {mode} | out of memory: {exc} |")
-                                    torch.cuda.empty_cache()
-                                    continue
-                                camera_rows.append(row)
-                                print(format_camera_row(row), flush=True)
+                    camera_rows += run_cases(backend, by_level, args.cameras, args.levels, args.modes,
+                                             format_camera_row,
+                                             lambda model, n, level, mode: bench_cameras(
+                                                 model, cameras=n, level=level, mode=mode, density=args.density,
+                                                 size=size, warmup=warmup, iters=iters))
     if len(args.backend) == 2:
         for row in rows:
             if row["backend"].startswith("torch"):
