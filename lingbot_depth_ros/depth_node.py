@@ -35,6 +35,7 @@ from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.camera_channel import CameraChannel, PreparedFrame
 from lingbot_depth_ros.ros.dds import shared_memory_warning
 from lingbot_depth_ros.ros.diagnostics import StatusWrapper, Updater
+from lingbot_depth_ros.ros.node_help import DEPTH_NODE_TOPICS, usage_text
 from lingbot_depth_ros.ros.node_main import run_node
 from lingbot_depth_ros.ros.parameters import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, \
     estimator_options
@@ -367,9 +368,19 @@ class DepthNode(Node):
         super().destroy_node()
 
 
+def usage() -> str:
+    """``depth_node --help``: topics and every parameter with its default (from the parameter table)."""
+    return usage_text("depth_node", "Dense metric depth (LingBot-Depth, classical completion, ...) from a camera "
+                      "and sparse depth / LiDAR; ROS node lingbot_depth_node.", ALL_PARAMS, DEPTH_NODE_TOPICS,
+                      "depth_node --ros-args -p estimator:=classical -r image:=/camera/color/image_raw "
+                      "--params-file my.yaml",
+                      "config/lingbot_depth.yaml (every parameter with its meaning); ros2 launch lingbot_depth_ros "
+                      "lingbot_depth.launch.py --show-args")
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``depth_node`` executable."""
-    return run_node(DepthNode, "lingbot_depth_node", args,
+    return run_node(DepthNode, "lingbot_depth_node", args, usage=usage, program="depth_node",
                     startup_warning=shared_memory_warning)  # e.g. Docker's 64 MB /dev/shm
 
 

@@ -41,6 +41,7 @@ from lingbot_depth_ros.ros.diagnostics import OK, WARN, StatusWrapper, Updater
 from lingbot_depth_ros.ros.fused_surfaces import FusedSurfaces
 from lingbot_depth_ros.ros.fusion_params import FUSION_PARAMS, PARAMS_BY_NAME, check_values
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, rgb_from_image
+from lingbot_depth_ros.ros.node_help import FUSION_NODE_TOPICS, usage_text
 from lingbot_depth_ros.ros.node_main import run_node
 
 
@@ -291,9 +292,17 @@ class DepthFusionNode(Node):
                                f"{diag['memory_bound_mb']} MB")
 
 
+def usage() -> str:
+    """``depth_fusion_node --help``: topics and every parameter with its default (from the parameter table)."""
+    return usage_text("depth_fusion_node", "TSDF fusion of the dense depth of one or more depth nodes into a map "
+                      "(needs the fusion extra, open3d).", FUSION_PARAMS, FUSION_NODE_TOPICS,
+                      "depth_fusion_node --ros-args -p \"cameras:=[/front]\" -p fusion.pose_source:=tf",
+                      "docs/fusion.md; ros2 launch lingbot_depth_ros fusion.launch.py --show-args")
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``depth_fusion_node`` executable."""
-    return run_node(DepthFusionNode, "depth_fusion_node", args)
+    return run_node(DepthFusionNode, "depth_fusion_node", args, usage=usage)
 
 
 if __name__ == "__main__":

@@ -6,30 +6,51 @@ import sys
 from typing import Callable
 
 import rclpy
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 
 from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.ros.dds import apply_default_dds_profile
+from lingbot_depth_ros.ros.node_help import handle_node_arguments
+
+RCLError = rclpy_implementation.RCLError
 
 
 def run_node(make_node: Callable[[], Node], executable: str, args: list[str] | None = None, *,
-             startup_warning: Callable[[], str | None] | None = None) -> int:
+             startup_warning: Callable[[], str | None] | None = None,
+             usage: Callable[[], str] | None = None, program: str | None = None) -> int:
     """Spin the node ``make_node()`` until shutdown; the exit status of the executable.
 
     Args:
         make_node: builds the node (after ``rclpy.init``).
         executable: name in the fatal message (``[<executable>] FATAL: ...``).
-        args: ROS arguments for ``rclpy.init`` (None: the process's).
+        args: the command line for ``rclpy.init`` (None: the process's ``sys.argv``; a first element not
+            starting with ``-`` is the program name).
         startup_warning: called before ``rclpy.init`` (after the DDS profile is applied); a returned text
             is logged as a warning by the node once it exists.
+        usage: builds the ``-h`` / ``--help`` text (printed before any ROS start-up); None: no own arguments.
+        program: the console script's name in a usage error (default ``executable``).
 
     Returns:
         0 after a normal shutdown (Ctrl-C, external shutdown); 1 when startup was refused (bad parameter,
-        missing/mismatched checkpoint, impossible mode: one clear line on stderr).
+        missing/mismatched checkpoint, impossible mode: one clear line on stderr); 0 after ``--help`` (the
+        node is not started, rclpy not initialised); 2 for an argument outside ``--ros-args`` other than
+        ``-h`` / ``--help`` (one line on stderr).
     """
+    argv = list(sys.argv if args is None else args)
+    if argv and not argv[0].startswith("-"):
+        argv = argv[1:]  # the program name
+    if usage is not None:
+        status = handle_node_arguments(program or executable, argv, usage())
+        if status is not None:
+            return status
     apply_default_dds_profile()
     warning = startup_warning() if startup_warning is not None else None
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except RCLError as exc:  # e.g. ROS_DOMAIN_ID not a number, a malformed --ros-args
+        print(f"[{executable}] FATAL: ROS start-up failed: {exc}", file=sys.stderr, flush=True)
+        return 1
     node = None
     try:
         node = make_node()
