@@ -65,6 +65,18 @@ def test_installed_tool_runs(workspace: Path, tool: str) -> None:
     assert result.stdout.startswith(f"usage: {tool}"), result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("node", ["depth_node", "depth_fusion_node"])
+def test_installed_node_help_prints_usage_without_starting(workspace: Path, node: str) -> None:
+    """``ros2 run lingbot_depth_ros depth_node --help``: the usage, exit 0, no node (rclpy.init would fail on the
+    ROS_DOMAIN_ID given)."""
+    executable = workspace / "install" / PACKAGE / "lib" / PACKAGE / node
+    result = subprocess.run(_sourced(workspace, f'env ROS_DOMAIN_ID=not_a_number "{executable}" --help'),
+                            capture_output=True, text=True, timeout=120, cwd=workspace)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"usage: {node} [-h] [--ros-args"), result.stdout + result.stderr
+    assert "parameters (" in result.stdout and "README.md" in result.stdout
+
+
 def test_installed_tools_import_the_installed_package(workspace: Path) -> None:
     python = sys.executable
     result = subprocess.run(_sourced(workspace, f'"{python}" -c "import lingbot_depth_ros; print(lingbot_depth_ros.__file__)"'),
