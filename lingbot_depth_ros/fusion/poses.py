@@ -18,6 +18,30 @@ import numpy as np
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.transforms import RigidTransform
 
+#: Default bound on the camera's speed between two poses [m/s] (``fusion.max_pose_speed_m_s``): faster is a
+#: pose jump (relocalisation, odometry reset, a corrupt message), not motion; 50 m/s = 180 km/h.
+DEFAULT_MAX_SPEED_M_S = 50.0
+#: Shortest time step [s] a speed is computed over (two poses at one stamp count as 1 ms apart).
+_MIN_SPEED_STEP_S = 1e-3
+
+
+class PoseJumpError(InputError):
+    """Two poses are farther apart than the speed bound allows for the time between them."""
+
+
+def check_pose_speed(stamp0_ns: int, pose0: np.ndarray, stamp1_ns: int, pose1: np.ndarray,
+                     max_speed_m_s: float) -> None:
+    """Raise PoseJumpError when the translation between the 4x4 poses ``pose0`` (at ``stamp0_ns``) and
+    ``pose1`` (at ``stamp1_ns``) [ns] is faster than ``max_speed_m_s`` [m/s] (0 = no bound; steps shorter
+    than 1 ms count as 1 ms)."""
+    if max_speed_m_s <= 0:
+        return
+    jump_m = float(np.linalg.norm(np.asarray(pose1, dtype=np.float64)[:3, 3] - np.asarray(pose0, np.float64)[:3, 3]))
+    step_s = max(abs(int(stamp1_ns) - int(stamp0_ns)) / 1e9, _MIN_SPEED_STEP_S)
+    if not jump_m <= max_speed_m_s * step_s:  # NaN included
+        raise PoseJumpError(f"pose jump of {jump_m:.3g} m in {step_s * 1e3:.0f} ms ({jump_m / step_s:.3g} m/s, "
+                            f"max {max_speed_m_s:g} m/s)")
+
 
 def pose_matrix(translation_m: Sequence[float], quaternion_xyzw: Sequence[float]) -> np.ndarray:
     """4x4 float64 pose from a translation [m] and a quaternion (x, y, z, w)."""
@@ -61,11 +85,14 @@ class PoseBuffer:
         max_gap_ns: refuse to interpolate across a gap longer than this [ns].
         max_extrapolation_ns: a stamp up to this far outside the buffered span takes the nearest pose.
         capacity: oldest poses are dropped beyond this many.
+        max_speed_m_s: refuse to interpolate between two poses whose translation implies a faster speed
+            [m/s] (a pose jump; 0 = no bound).
     """
 
     max_gap_ns: int = 500_000_000
     max_extrapolation_ns: int = 50_000_000
     capacity: int = 2000
+    max_speed_m_s: float = DEFAULT_MAX_SPEED_M_S
     _stamps: list[int] = field(default_factory=list)
     _poses: list[np.ndarray] = field(default_factory=list)
 
@@ -90,6 +117,7 @@ class PoseBuffer:
         Raises:
             InputError: empty buffer, stamp too far outside the buffered span, or inside a gap longer
                 than ``max_gap_ns`` (the message says which).
+            PoseJumpError: the stamp lies between two poses farther apart than ``max_speed_m_s`` allows.
         """
         if not self._stamps:
             raise InputError("no pose received yet")
@@ -104,9 +132,15 @@ class PoseBuffer:
             return self._poses[nearest].copy()
         i = bisect.bisect_right(self._stamps, stamp)
         s0, s1 = self._stamps[i - 1], self._stamps[i]
+        if stamp == s0:
+            return self._poses[i - 1].copy()
         if s1 - s0 > self.max_gap_ns:
             raise InputError(f"image stamp {stamp} ns falls in a {(s1 - s0) / 1e6:.0f} ms gap between poses "
                              f"(max {self.max_gap_ns / 1e6:.0f} ms)")
+        try:
+            check_pose_speed(s0, self._poses[i - 1], s1, self._poses[i], self.max_speed_m_s)
+        except PoseJumpError as exc:
+            raise PoseJumpError(f"image stamp {stamp} ns falls between poses with a {exc}: not interpolated") from None
         return interpolate_pose(self._poses[i - 1], self._poses[i], (stamp - s0) / (s1 - s0))
 
 
@@ -205,5 +239,6 @@ def _rigid(matrix: np.ndarray, path: Path, line: int) -> np.ndarray:
         raise InputError(f"{path}:{line}: {exc}") from None
 
 
-__all__ = ["PoseBuffer", "camera_pose_from_odometry", "chain", "interpolate_pose", "mounting_matrix", "pose_matrix",
-           "pose_to_translation_quaternion", "read_pose_file", "slerp"]
+__all__ = ["DEFAULT_MAX_SPEED_M_S", "PoseBuffer", "PoseJumpError", "camera_pose_from_odometry", "chain",
+           "check_pose_speed", "interpolate_pose", "mounting_matrix", "pose_matrix", "pose_to_translation_quaternion",
+           "read_pose_file", "slerp"]

@@ -24,6 +24,18 @@ from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.optional import require
 
+#: Cameras farther than voxel_size_m * this [m] from the map origin are refused: beyond it Open3D's float32
+#: voxel coordinates are coarser than about a quarter voxel (0.04 m voxels: 84 km; UTM-scale map frames fail).
+MAX_COORDINATE_VOXELS = 2 ** 21
+#: Open3D (0.20) allocates blocks only from the pixels at every ALLOCATION_STRIDE-th row and column
+#: (``DepthTouch``, rows 0, 4, ...), with 0 < depth < depth_max; a frame with none raises there.
+ALLOCATION_STRIDE = 4
+
+
+class NothingToFuseError(InputError):
+    """A depth frame with nothing to fuse: no pixel with depth in [min_depth_m, max_depth_m), or none on the
+    pixels Open3D allocates blocks from (see :data:`ALLOCATION_STRIDE`; images under 4x4 pixels)."""
+
 
 @dataclass(frozen=True)
 class FusionConfig:
@@ -77,10 +89,12 @@ class FusionConfig:
 
 @dataclass
 class FusionStats:
-    """Counters for diagnostics: frames integrated / refused, blocks now, blocks dropped by the bound."""
+    """Counters for diagnostics: frames integrated / refused (bad input) / empty (nothing to fuse), blocks
+    now, blocks dropped by the bound."""
 
     frames_integrated: int = 0
     frames_rejected: int = 0
+    frames_empty: int = 0
     blocks: int = 0
     blocks_dropped: int = 0
 
@@ -136,7 +150,10 @@ class TsdfFusion:
             rgb: optional (H, W, 3) uint8 colour registered to the depth.
 
         Raises:
-            InputError: shapes that do not match, or a pose that is not rigid.
+            InputError: shapes that do not match, a pose that is not rigid, or a camera farther than
+                ``voxel_size_m * MAX_COORDINATE_VOXELS`` from the map origin.
+            NothingToFuseError: no pixel to fuse (checked before Open3D, which would raise); counted in
+                ``stats.frames_empty``, the volume is unchanged.
         """
         from lingbot_depth_ros.geometry.transforms import RigidTransform
 
@@ -154,8 +171,15 @@ class TsdfFusion:
         except InputError:
             self.stats.frames_rejected += 1
             raise
+        limit_m = cfg.voxel_size_m * MAX_COORDINATE_VOXELS
+        if not np.abs(pose[:3, 3]).max() <= limit_m:
+            self.stats.frames_rejected += 1
+            raise InputError(f"camera at {np.array2string(pose[:3, 3], precision=4)} m is more than {limit_m:.3g} m "
+                             f"from the map origin, where Open3D's float32 coordinates are coarser than a quarter "
+                             f"voxel: fuse in a local map frame")
         with np.errstate(invalid="ignore"):
             depth = np.where(np.isfinite(depth) & (depth >= cfg.min_depth_m), depth, 0.0).astype(np.float32)
+        self._check_something_to_fuse(depth)
         colour = (np.asarray(rgb, dtype=np.float32) / 255.0 if rgb is not None
                   else np.full(depth.shape + (3,), 0.7, dtype=np.float32))
         k = intrinsics
@@ -171,6 +195,22 @@ class TsdfFusion:
         self._last_camera = pose[:3, 3].copy()
         self.stats.frames_integrated += 1
         self._bound_memory()
+
+    def _check_something_to_fuse(self, depth_m: np.ndarray) -> None:
+        """Raise NothingToFuseError unless a pixel of the (H, W) ``depth_m`` [m] (0 = none, already masked
+        below ``min_depth_m``) lets Open3D allocate a block (Open3D's own check only raises a RuntimeError)."""
+        max_depth, stride = self.config.max_depth_m, ALLOCATION_STRIDE
+        height, width = depth_m.shape
+        grid = depth_m[:height - height % stride:stride, :width - width % stride:stride]
+        if np.any((grid > 0) & (grid < max_depth)):
+            return
+        self.stats.frames_empty += 1
+        usable = int(np.count_nonzero((depth_m > 0) & (depth_m < max_depth)))
+        if usable == 0:
+            raise NothingToFuseError(f"nothing to fuse: no pixel of the {width}x{height} depth image is in "
+                                     f"[{self.config.min_depth_m:g}, {max_depth:g}) m")
+        raise NothingToFuseError(f"nothing to fuse: {usable} pixel(s) of the {width}x{height} depth image in range, "
+                                 f"none on the every-{stride}th-pixel grid Open3D allocates blocks from")
 
     def _cap_weight(self) -> None:
         """Clamp the weights of the allocated blocks to ``max_weight`` (the running average then keeps
@@ -240,6 +280,7 @@ class TsdfFusion:
         """Key/values for a DiagnosticStatus: the memory bound and how full it is."""
         cfg, s = self.config, self.stats
         return {"frames_integrated": str(s.frames_integrated), "frames_rejected": str(s.frames_rejected),
+                "frames_empty": str(s.frames_empty),
                 "blocks": str(s.blocks), "max_blocks": str(cfg.max_blocks),
                 "max_distance_m": f"{cfg.max_distance_m:g}", "blocks_dropped": str(s.blocks_dropped),
                 "memory_mb": f"{s.memory_mb(cfg):.1f}",
@@ -247,4 +288,5 @@ class TsdfFusion:
                 "voxel_size_m": f"{cfg.voxel_size_m:g}", "device": cfg.device}
 
 
-__all__ = ["FusionConfig", "FusionStats", "TsdfFusion"]
+__all__ = ["ALLOCATION_STRIDE", "MAX_COORDINATE_VOXELS", "FusionConfig", "FusionStats", "NothingToFuseError",
+           "TsdfFusion"]

@@ -50,6 +50,9 @@ FUSION_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("fusion.max_pose_gap_s", 0.5, "no pose interpolation across a longer gap [s]", min=0.0, max=60.0),
     ParamSpec("fusion.max_pose_extrapolation_s", 0.1, "an image this far past the newest pose still takes it [s]",
               min=0.0, max=10.0),
+    ParamSpec("fusion.max_pose_speed_m_s", 50.0, "pose jump guard: a camera moving faster than this between two "
+              "poses (interpolation) or two frames is a jump (relocalisation, reset), not motion: such a frame is "
+              "not fused, counted as pose_jump [m/s] (0 = no guard)", min=0.0, max=100000.0),
 )
 
 def _fused_surface_params() -> tuple[ParamSpec, ...]:
