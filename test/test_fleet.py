@@ -25,8 +25,6 @@ from lingbot_depth_ros.fleet.params import node_values  # noqa: E402
 from lingbot_depth_ros.fleet.sources import DatasetOptions  # noqa: E402
 from lingbot_depth_ros.pipeline import OutputSettings  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-KITTI_CALIB = DATA / "kitti_lidar" / "calib" / "calib_cam_to_cam.txt"
 PARAMS = ["classical.smoothing=0.3", "depth.max_m=60", "cloud.stride=3"]
 
 
@@ -108,7 +106,8 @@ def test_offline_depth_equals_the_node_output_bit_for_bit(bags: dict[str, Path],
     assert len(offline) == 5
 
 
-def test_datasets_and_bags_together_with_metrics_and_report(bags: dict[str, Path], tmp_path: Path) -> None:
+def test_datasets_and_bags_together_with_metrics_and_report(bags: dict[str, Path], shared_data: Path,
+                                                             tmp_path: Path) -> None:
     import shutil
 
     from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
@@ -117,12 +116,13 @@ def test_datasets_and_bags_together_with_metrics_and_report(bags: dict[str, Path
     images = tmp_path / "images"  # an image folder: photos + sparse/ depth PNGs [mm] with the same stems
     (images / "sparse").mkdir(parents=True)
     for name in ("00000", "00050"):
-        shutil.copy(DATA / "nyu" / f"rgb_{name}.jpg", images / f"cam_{name}.jpg")
-        gt = load_depth_file(DATA / "nyu" / f"sync_depth_{name}.png")
+        shutil.copy(shared_data / "nyu" / f"rgb_{name}.jpg", images / f"cam_{name}.jpg")
+        gt = load_depth_file(shared_data / "nyu" / f"sync_depth_{name}.png")
         save_depth_png_mm(images / "sparse" / f"cam_{name}.png", sample_random(gt, n_points=500, seed=1))
     out = tmp_path / "out"
-    summary = batch([bags["drive_b"], DATA / "nyu", DATA / "kitti_gt", images], out, unit_frames=2, workers=2,
-                    dataset=DatasetOptions(kitti_calib=str(KITTI_CALIB)))
+    kitti_calib = shared_data / "kitti_lidar" / "calib" / "calib_cam_to_cam.txt"
+    summary = batch([bags["drive_b"], shared_data / "nyu", shared_data / "kitti_gt", images], out, unit_frames=2,
+                    workers=2, dataset=DatasetOptions(kitti_calib=str(kitti_calib)))
     by_id = {i["label"]: i for i in summary["inputs"]}
     # no intrinsics for the image folder: its units fail with the reason, the other inputs finish
     assert by_id["images"]["kind"] == "images" and by_id["images"]["status"] == "incomplete"
@@ -236,12 +236,13 @@ def test_corrupt_and_empty_inputs_are_reported_and_the_others_finish(bags: dict[
     assert "corrupt_bag" in err and "truncated_bag" in err and "Traceback" not in err
 
 
-def test_bad_options_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["batch", str(DATA / "nyu"), "--out", str(tmp_path / "o"), "--param", "cloud.stride=99"]) == 2
+def test_bad_options_are_one_line_errors(bags: dict[str, Path], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["batch", str(bags["drive_a"]), "--out", str(tmp_path / "o"), "--param", "cloud.stride=99"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cloud.stride=99 is above its maximum" in err[0]
     # a worker that cannot build its model stops the run at once (no endless worker restarts)
-    assert main(["batch", str(DATA / "nyu"), "--out", str(tmp_path / "o2"), "--estimator", "lingbot",
+    assert main(["batch", str(bags["drive_a"]), "--out", str(tmp_path / "o2"), "--estimator", "lingbot",
                  "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "a worker could not start" in err[0] and "needs a checkpoint" in err[0], err
@@ -304,7 +305,7 @@ def test_compressed_bag_gives_the_raw_bags_depth_and_write_bag_adds_the_outputs(
         assert np.array_equal(image_to_array(msg), raw[str(stamp)], equal_nan=True)
 
 
-def test_without_ray_the_command_names_the_extra(tmp_path: Path) -> None:
+def test_without_ray_the_command_names_the_extra(bags: dict[str, Path], tmp_path: Path) -> None:
     import subprocess
 
     site = tmp_path / "site"
@@ -319,7 +320,7 @@ def test_without_ray_the_command_names_the_extra(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
     cli = [sys.executable, "-m", "lingbot_depth_ros.cli.main"]
     assert subprocess.run(cli + ["batch", "--help"], env=env, capture_output=True, timeout=60).returncode == 0
-    done = subprocess.run(cli + ["batch", str(DATA / "nyu"), "--out", str(tmp_path / "o")], env=env,
+    done = subprocess.run(cli + ["batch", str(bags["drive_a"]), "--out", str(tmp_path / "o")], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [

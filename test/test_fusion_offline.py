@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
 from lingbot_depth_ros.cli.main import main
 from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
 from lingbot_depth_ros.evaluation.bags import read_frames
@@ -17,9 +16,6 @@ from lingbot_depth_ros.fusion.ground_truth import distance_to_layout, nearest_di
 from lingbot_depth_ros.fusion.poses import read_pose_file
 from lingbot_depth_ros.io.ply import read_ply
 from lingbot_depth_ros.scene import SceneGenerator
-
-KITTI = SHARED_DATA / "kitti_lidar"
-
 
 def test_fuse_scene_bag_with_its_pose_topic(tmp_path: Path, capsys) -> None:
     bag = tmp_path / "bag"
@@ -94,11 +90,11 @@ def test_fuse_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert "no .png/.jpg images" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not KITTI.is_dir(), reason="needs ../shared/data/kitti_lidar")
-def test_fuse_real_kitti_frames_with_their_poses(tmp_path: Path, capsys) -> None:
+def test_fuse_real_kitti_frames_with_their_poses(shared_data: Path, tmp_path: Path, capsys) -> None:
     """The 7 KITTI frames fused with their poses: the LiDAR returns of every frame, moved into the map by
     the same poses, land on the fused surface; with all poses set to identity they do not."""
-    folder = KITTI / "image_02"
+    kitti = shared_data / "kitti_lidar"
+    folder = kitti / "image_02"
     voxel = 0.2
     assert main(["fuse", str(folder), "--out", str(tmp_path / "true"), "--voxel", str(voxel), "--max-depth", "30",
                  "--quiet"]) == 0
@@ -113,9 +109,9 @@ def test_fuse_real_kitti_frames_with_their_poses(tmp_path: Path, capsys) -> None
     poses, _ = read_pose_file(folder / "poses.txt")
     lidar = []
     for i in range(7):
-        sparse = load_kitti_depth_png(KITTI / "velodyne_raw" / "image_02" / f"{i:010d}.png")
+        sparse = load_kitti_depth_png(kitti / "velodyne_raw" / "image_02" / f"{i:010d}.png")
         sparse[sparse > 30] = 0
-        k = kitti_intrinsics(KITTI / "calib" / "calib_cam_to_cam.txt", sparse.shape[1], sparse.shape[0])
+        k = kitti_intrinsics(kitti / "calib" / "calib_cam_to_cam.txt", sparse.shape[1], sparse.shape[0])
         cam = backproject(sparse, k).reshape(-1, 3)
         cam = cam[np.isfinite(cam).all(axis=1)]
         lidar.append(cam @ poses[i][:3, :3].T + poses[i][:3, 3])
