@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import struct
+import tracemalloc
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 import pytest
 
 from lingbot_depth_ros.errors import EncodingError
-from lingbot_depth_ros.io.compressed import (CONFIG_HEADER, compress_depth, compress_image, decode_compressed_depth,
-                                             decode_compressed_image, parse_depth_format, rvl_decode, rvl_decode_sequential,
-                                             rvl_encode)
+from lingbot_depth_ros.io.compressed import (CONFIG_HEADER, RvlOversizeError, compress_depth, compress_image,
+                                             decode_compressed_depth, decode_compressed_image, parse_depth_format,
+                                             rvl_decode, rvl_decode_sequential, rvl_encode, rvl_max_bytes,
+                                             rvl_max_values)
 
 RNG = np.random.default_rng(7)
 
@@ -104,6 +107,76 @@ def test_vectorised_rvl_decoder_equals_the_sequential_walk_on_good_and_corrupt_s
     assert 50 < cases < 300  # both decodable and broken streams were compared
 
 
+def _nibble_stream(nibbles: list[int]) -> bytes:
+    """Nibbles packed as RVL packs them: 8 per little-endian 32-bit word, most significant first."""
+    nib = np.asarray(nibbles, np.uint32)
+    nib = np.concatenate([nib, np.zeros(-nib.size % 8, np.uint32)]).reshape(-1, 8)
+    return (nib << np.arange(28, -1, -4, dtype=np.uint32)).sum(axis=1, dtype=np.uint32).astype("<u4").tobytes()
+
+
+def _peak_bytes(decode: Callable[[], object]) -> tuple[int, str]:
+    """(peak bytes traced while ``decode()`` runs, "ok" or the error's class name)."""
+    tracemalloc.start()
+    try:
+        decode()
+        outcome = "ok"
+    except EncodingError as exc:
+        outcome = type(exc).__name__
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak, outcome
+
+
+@pytest.mark.parametrize("decode", [rvl_decode, rvl_decode_sequential])
+def test_rvl_stream_longer_than_its_image_allows_is_refused_unread(decode: Callable[[bytes, int], np.ndarray]) -> None:
+    """The review's payload: 8 MB of zero bytes for a 640x480 image (3.4 GB and 6 s before the fix): refused at
+    once with the specific error, without unpacking it (nothing near the payload's size is allocated)."""
+    zeros = bytes(8_000_000)
+    with pytest.raises(RvlOversizeError, match=r"8000000 bytes is longer than any encoding of 307200 pixels"):
+        decode(zeros, 307200)
+    peak, outcome = _peak_bytes(lambda: decode(zeros, 307200))
+    assert outcome == "RvlOversizeError" and peak < 64 * 1024, peak
+    # within the byte bound but with more varints (zero nibbles) than 3 per pixel: refused as well
+    with pytest.raises(RvlOversizeError, match=r"holds \d+ values, more than any encoding of 1000 pixels"):
+        decode(bytes(rvl_max_values(1000)), 1000)
+    # the payload is refused through the compressedDepth decoder too (the node drops the frame on EncodingError)
+    payload = CONFIG_HEADER.pack(0, 0, 0) + struct.pack("<II", 640, 480) + bytes(8_000_000)
+    with pytest.raises(RvlOversizeError):
+        decode_compressed_depth("16UC1; compressedDepth rvl", payload)
+
+
+def test_rvl_bounds_admit_every_real_encoding() -> None:
+    """The bounds are safe: the longest streams the encoder makes (alternating pixels with large deltas, dense
+    large deltas) are well inside them and decode exactly."""
+    n = 4096
+    alternating = np.zeros(n, np.uint16)
+    alternating[::2] = np.tile([65535, 1], n // 4)
+    dense = np.tile(np.array([65535, 1], np.uint16), n // 2)
+    for values in (alternating, dense, np.zeros(n, np.uint16), RNG.integers(1, 65536, n).astype(np.uint16)):
+        encoded = rvl_encode(values)
+        assert len(encoded) <= rvl_max_bytes(n) and len(encoded) * 2 <= rvl_max_values(n) * 11
+        np.testing.assert_array_equal(rvl_decode(encoded, n), values)
+
+
+PIXELS = 20_000
+
+
+@pytest.mark.parametrize("name, payload", [
+    ("zero bytes at the byte bound", bytes(rvl_max_bytes(PIXELS))),
+    ("zero varints at the value bound", bytes(rvl_max_values(PIXELS) // 2)),
+    ("one-pixel (1, 0) pairs", _nibble_stream([1, 0] * PIXELS)),
+    ("empty (0, 0) pairs", _nibble_stream([0, 0] * (3 * PIXELS // 2))),
+    ("11-nibble varints at the byte bound", _nibble_stream(([15] * 10 + [7]) * (3 * PIXELS))),
+    ("alternating pixels, large deltas", rvl_encode(np.tile(np.array([65535, 0, 1, 0], np.uint16), PIXELS // 4))),
+])
+def test_rvl_decoder_memory_is_bounded_by_the_pixel_count(name: str, payload: bytes) -> None:
+    """Whatever the stream, the decoder allocates O(pixels): at most 256 bytes per pixel (the old decoder
+    unpacked any length and kept ~log2(stream) pointer tables of the whole stream: > 1 kB per pixel here)."""
+    peak, outcome = _peak_bytes(lambda: rvl_decode(payload, PIXELS))
+    assert peak <= 256 * PIXELS + 64 * 1024, (name, outcome, peak / PIXELS)
+
+
 # -- compressedDepth -----------------------------------------------------------------------------------
 
 def sparse_depth_m(shape: tuple[int, int] = (48, 64), density: float = 0.1) -> np.ndarray:
@@ -138,6 +211,23 @@ def test_32fc1_inverse_depth_within_quantization_error(codec: str) -> None:
     bound = depth[valid] ** 2 / (quant_a - depth[valid])
     assert np.all(error >= -1e-5) and np.all(error <= bound + 1e-5)
     assert error.max() > 0.1 * bound.max()  # it really is quantized (not lossless by accident)
+
+
+@pytest.mark.parametrize("codec", ["png", "rvl"])
+@pytest.mark.parametrize("depth_max_m", [None, 5.0])
+def test_32fc1_depth_at_depth_max_comes_back_invalid(codec: str, depth_max_m: float | None) -> None:
+    """compressed_depth_image_transport keeps depth < depth_max only: a pixel exactly at depth_max is dropped
+    (NaN after decoding), one just below it is kept (kills a ``<=`` mutant of the encoder's limit)."""
+    limit = 10.0 if depth_max_m is None else depth_max_m  # 10 m: the transport's default depth_max
+    depth = np.full((4, 6), 2.0, np.float32)
+    depth[0, 0] = depth[3, 5] = limit
+    depth[1, 1] = np.nextafter(np.float32(limit), np.float32(0))  # the largest float32 below the limit
+    depth[2, 2] = np.float32(limit) * np.float32(1.001)
+    payload = compress_depth(depth, codec, "32FC1", depth_max_m=depth_max_m)
+    decoded, _ = decode_compressed_depth(payload.format, payload.data)
+    assert np.isnan(decoded[0, 0]) and np.isnan(decoded[3, 5]) and np.isnan(decoded[2, 2])
+    assert np.isfinite(decoded[1, 1]) and abs(decoded[1, 1] - limit) < 0.05 * limit
+    assert np.isfinite(decoded[0, 1]) and abs(decoded[0, 1] - 2.0) < 0.01
 
 
 def test_wire_format_assembled_by_hand_is_decoded() -> None:

@@ -16,6 +16,9 @@
 
 Decoders raise :class:`EncodingError` with the reason for any payload they cannot read (wrong
 format string, truncated or corrupt data, oversized image); they never return garbage silently.
+The RVL decoder's work and memory are bounded by the image size, not by the payload: a stream longer
+than any RVL encoding of ``cols x rows`` values can be (:func:`rvl_max_bytes`, :func:`rvl_max_values`)
+is refused at once with :class:`RvlOversizeError`, before it is unpacked.
 """
 
 from __future__ import annotations
@@ -39,6 +42,23 @@ DEFAULT_DEPTH_QUANTIZATION = 100.0  # compressed_depth_image_transport's depth_q
 DEFAULT_DEPTH_MAX_32FC1_M = 10.0  # ... and its depth_max default [m]
 MAX_16UC1_M = 65.535
 _VLE_MAX_NIBBLES = 11  # a 32-bit value needs at most 11 3-bit groups
+_NIBBLES_PER_WORD = 8
+
+
+class RvlOversizeError(EncodingError):
+    """An RVL stream holds more bytes or values than any encoding of its image size: refused unread."""
+
+
+def rvl_max_values(num_values: int) -> int:
+    """Most varints an RVL stream of ``num_values`` pixels can hold: every (zeros, nonzeros) pair covers at least
+    one pixel, so at most ``num_values`` pairs of 2 counts plus one value per pixel, plus < 8 padding nibbles."""
+    return 3 * num_values + _NIBBLES_PER_WORD - 1
+
+
+def rvl_max_bytes(num_values: int) -> int:
+    """Most bytes an RVL stream of ``num_values`` pixels can take: :func:`rvl_max_values` varints of at most 11
+    nibbles, 8 nibbles per 4-byte word."""
+    return 4 * -(-(rvl_max_values(num_values) * _VLE_MAX_NIBBLES) // _NIBBLES_PER_WORD)
 
 
 class CompressedPayload(NamedTuple):
@@ -91,33 +111,45 @@ def rvl_encode(values: np.ndarray) -> bytes:
     return words.astype("<u4").tobytes()
 
 
-def _rvl_values(data: bytes) -> np.ndarray:
-    """The varints of an RVL stream, all at once -> (N,) int64 (trailing padding nibbles decode as zeros).
+def _rvl_values(data: bytes, num_values: int) -> np.ndarray:
+    """The varints of an RVL stream for ``num_values`` pixels -> (N,) int64 (trailing padding nibbles decode as
+    zeros). Memory and work are O(``num_values``): longer streams are refused before they are unpacked.
 
     Each little-endian 32-bit word holds 8 nibbles, most significant first; a varint is a group of nibbles
     ending at one without bit 3, its 3-bit payloads low group first.
+
+    Raises:
+        RvlOversizeError: more bytes or varints than any stream of ``num_values`` pixels holds.
+        EncodingError: no complete varint, or one longer than 32 bits.
     """
+    if len(data) > rvl_max_bytes(num_values):
+        raise RvlOversizeError(f"RVL stream of {len(data)} bytes is longer than any encoding of {num_values} pixels "
+                               f"(at most {rvl_max_bytes(num_values)} bytes): corrupt or hostile payload")
     words = np.frombuffer(data, dtype=np.uint8, count=len(data) // 4 * 4).reshape(-1, 4)[:, ::-1]
     nibbles = np.empty((words.shape[0], 8), dtype=np.uint8)
     nibbles[:, 0::2] = words >> 4
     nibbles[:, 1::2] = words & 15
     nibbles = nibbles.reshape(-1)
-    ends = np.flatnonzero(nibbles < 8)
-    if ends.size == 0:
+    last = nibbles < 8  # a varint's last nibble
+    count = int(np.count_nonzero(last))
+    if count > rvl_max_values(num_values):  # counted before any per-value array exists
+        raise RvlOversizeError(f"RVL stream holds {count} values, more than any encoding of {num_values} pixels "
+                               f"(at most {rvl_max_values(num_values)}): corrupt or hostile payload")
+    if count == 0:
         raise EncodingError("RVL stream holds no complete value")
+    ends = np.flatnonzero(last)
+    del last
     starts = np.empty_like(ends)
     starts[0], starts[1:] = 0, ends[:-1] + 1
     lengths = ends - starts + 1
-    if lengths.max() > _VLE_MAX_NIBBLES:
+    longest = int(lengths.max())
+    if longest > _VLE_MAX_NIBBLES:
         raise EncodingError("RVL stream is corrupt (a varint longer than 32 bits)")
-    nibbles = nibbles[: ends[-1] + 1]
-    if lengths.max() == 1:  # every value fits in one nibble
-        return nibbles.astype(np.int64)
-    position = np.ones(nibbles.size, dtype=np.int64)  # index of each nibble inside its group, by cumsum
-    position[0] = 0
-    position[starts[1:]] = 1 - lengths[:-1]
-    position = np.cumsum(position)
-    return np.add.reduceat((nibbles & 7).astype(np.int64) << (3 * position), starts)
+    values = (nibbles[starts] & 7).astype(np.int64)
+    for group in range(1, longest):  # one pass per nibble position: O(values) memory, no per-nibble index
+        longer = np.flatnonzero(lengths > group)
+        values[longer] |= (nibbles[starts[longer] + group] & 7).astype(np.int64) << (3 * group)
+    return values
 
 
 def _scatter_runs(values: np.ndarray, num_values: int, out_starts: np.ndarray, value_starts: np.ndarray,
@@ -138,20 +170,18 @@ def _pair_chain(values: np.ndarray) -> np.ndarray:
     """Positions of the (zeros, nonzeros) headers, in order, walking from position 0 -> (P,) int64.
 
     The header after position ``i`` is at ``i + 2 + values[i + 1]``: a chain through a functional graph whose
-    steps always go forward. It is followed by pointer doubling instead of one Python step per run: tables
-    ``jump_k`` = ``2**k`` steps, then the chain is filled in from the top level down (each level inserts the
-    midpoints of the one above). ``len(values)`` is the sink where the stream ends.
+    steps always go forward. It is followed by pointer doubling instead of one Python step per run, in O(N)
+    memory: with ``chain`` = the first ``2**k`` headers and ``jump`` = ``2**k`` steps, the next ``2**k``
+    headers are ``jump[chain]``; then ``jump`` is squared. ``len(values)`` is the sink where the stream ends.
     """
     n = values.size
-    index = np.arange(n, dtype=np.int64)
     step = np.full(n + 1, n, dtype=np.int64)
-    step[: n - 1] = np.minimum(index[: n - 1] + 2 + values[1:], n)
-    jumps = [step]
-    while jumps[-1][0] < n:  # until 2**k steps from 0 reach the sink
-        jumps.append(jumps[-1][jumps[-1]])
+    step[: n - 1] = np.minimum(np.arange(2, n + 1, dtype=np.int64) + values[1:], n)
     chain = np.zeros(1, dtype=np.int64)
-    for jump in reversed(jumps[:-1]):
-        chain = np.stack([chain, jump[chain]], axis=1).reshape(-1)
+    jump = step
+    while chain[-1] < n and step[chain[-1]] < n:  # the last header found still has a successor
+        chain = np.concatenate([chain, jump[chain]])
+        jump = jump[jump]
     return chain[chain < n]
 
 
@@ -162,11 +192,13 @@ def rvl_decode(data: bytes, num_values: int) -> np.ndarray:
     (:func:`_pair_chain`); same result and errors as :func:`rvl_decode_sequential`.
 
     Raises:
+        RvlOversizeError: ``data`` is longer, or holds more values, than any encoding of ``num_values`` pixels
+            (refused before it is unpacked: work and memory stay O(``num_values``)).
         EncodingError: the stream ends early, a run overflows the image, or a varint is malformed.
     """
     if num_values <= 0:
         return np.zeros(0, dtype=np.uint16)
-    values = _rvl_values(data)
+    values = _rvl_values(data, num_values)
     n_values = values.size
     heads = _pair_chain(values)
     has_count = heads + 1 < n_values
@@ -196,7 +228,7 @@ def rvl_decode_sequential(data: bytes, num_values: int) -> np.ndarray:
     tests and of bench/bench_codecs.py; ~10x slower on dense depth)."""
     if num_values <= 0:
         return np.zeros(0, dtype=np.uint16)
-    values = _rvl_values(data)
+    values = _rvl_values(data, num_values)
     out_starts, value_starts, counts = [], [], []
     pos = out = 0
     n_values = values.size
