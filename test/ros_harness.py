@@ -26,6 +26,7 @@ from lingbot_depth_ros.evaluation.node_process import stop_node
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image
+from waiting import wait_until  # noqa: F401  (re-exported: tests import it from here too)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RELIABLE_INPUT = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -56,14 +57,13 @@ class NodeProcess:
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "ready:" in self.log():
-                return
-            if self.proc.poll() is not None:
+        """Until the node logs ``ready:``; fails at once (with the log) if it exits first."""
+        def ready() -> bool:
+            if self.proc.poll() is not None and "ready:" not in self.log():
                 raise AssertionError(f"node exited with {self.proc.returncode}:\n{self.log()}")
-            time.sleep(0.1)
-        raise AssertionError(f"node not ready after {timeout} s:\n{self.log()}")
+            return "ready:" in self.log()
+
+        wait_until(ready, timeout, "the node to log 'ready:'", detail=lambda: f"log:\n{self.log()}")
 
     def log(self) -> str:
         self._log.flush()
@@ -168,15 +168,11 @@ class RosHarness:
         self.executor, self._thread = spin_in_background(self.context, self.node)
 
     def wait_connected(self, timeout: float = 20.0, sparse: bool = True, lidar: bool = False) -> None:
-        deadline = time.monotonic() + timeout
         pubs = [self.pub_image, self.pub_info] + ([self.pub_sparse] if sparse else []) + \
             ([self.pub_lidar] if lidar else [])
-        while time.monotonic() < deadline:
-            if all(p.get_subscription_count() > 0 for p in pubs) and \
-                    self.node.count_publishers(self.subscriptions["depth/image"].topic_name) > 0:
-                return
-            time.sleep(0.05)
-        raise AssertionError("node under test did not connect to the harness topics")
+        wait_until(lambda: all(p.get_subscription_count() > 0 for p in pubs) and
+                   self.node.count_publishers(self.subscriptions["depth/image"].topic_name) > 0, timeout,
+                   "the node under test to connect to the harness topics")
 
     @staticmethod
     def header(stamp_ns: int, frame_id: str = "camera_color_optical_frame") -> Header:
@@ -226,15 +222,6 @@ def publish_until_depth(harness: RosHarness, rgb: np.ndarray, intrinsics: Camera
     return depth_m_from_image(msg)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 
 @contextlib.contextmanager
 def _spinning_depth_node(estimator: DepthEstimator | None, overrides: list[Parameter]) -> Iterator[DepthNode]:
@@ -263,8 +250,9 @@ def in_process_node(estimator: DepthEstimator, **params: Any) -> Iterator[tuple[
             cloud = params.get("sparse_input") == "pointcloud"
             harness.wait_connected(sparse=not cloud, lidar=cloud)
             # The node's own writers must have matched the harness readers too, or the first outputs are lost.
-            assert wait_until(lambda: all(p.get_subscription_count() > 0 for p in
-                                          (node.pub_depth, node.pub_info, node.pub_colorized))), "outputs not matched"
+            wait_until(lambda: all(p.get_subscription_count() > 0 for p in
+                                   (node.pub_depth, node.pub_info, node.pub_colorized)), 10,
+                       "the node's outputs to match the harness subscriptions")
             yield node, harness
         finally:
             harness.close()
@@ -300,8 +288,9 @@ def multi_camera_node(estimator: DepthEstimator | None, cameras: list[str], /,
                                                qos_profile_sensor_data)
             for camera, harness in harnesses.items():
                 harness.wait_connected()
-            assert not cameras or wait_until(lambda: all(c.pub_depth.get_subscription_count() > 0
-                                                         for c in node.channels)), "outputs not matched"
+            if cameras:
+                wait_until(lambda: all(c.pub_depth.get_subscription_count() > 0 for c in node.channels), 10,
+                           "every camera's depth output to match its harness subscription")
             yield node, harnesses
         finally:
             for harness in harnesses.values():

@@ -9,13 +9,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from waiting import wait_until
 
 
 def free_port() -> int:
@@ -49,19 +50,17 @@ def running_cli(args: list[str], ready_path: str, *, timeout_s: float = 60.0) ->
     process = subprocess.Popen([sys.executable, "-m", "lingbot_depth_ros.cli.main", *args, "--port", str(port)],
                                stdout=log_file, stderr=subprocess.STDOUT, env=env)
     server = RunningServer(f"http://127.0.0.1:{port}", process, Path(log_file.name))
+    def ready() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"`lingbot-depth {' '.join(args)}` exited with {process.returncode}:\n{server.log()}")
+        try:
+            return httpx.get(server.url + ready_path, timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"`lingbot-depth {' '.join(args)}` exited with {process.returncode}:\n{server.log()}")
-            try:
-                if httpx.get(server.url + ready_path, timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"`lingbot-depth {' '.join(args)}` not ready after {timeout_s} s:\n{server.log()}")
-            time.sleep(0.2)
+        wait_until(ready, timeout_s, f"`lingbot-depth {' '.join(args)}` to answer {ready_path} with 200",
+                   detail=lambda: f"server log:\n{server.log()}", poll_s=0.2)
         yield server
     finally:
         if process.poll() is None:

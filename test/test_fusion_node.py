@@ -34,6 +34,7 @@ from lingbot_depth_ros.ros.cloud_codec import pointcloud2_fields, pointcloud2_to
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image, numpy_to_image
 from lingbot_depth_ros.scene import SceneGenerator
 from lingbot_depth_ros.surfaces import schema_errors
+from waiting import wait_until
 
 VOXEL = 0.05
 N_FRAMES = 8
@@ -87,12 +88,17 @@ def run_fusion(tmp_path: Path, source: str, **params: object) -> dict:
                                     ("odom", Odometry, 50))}
     mount = mounting_matrix((params.get("fusion.mount_x", 0.0), 0.0, params.get("fusion.mount_z", 0.0)),
                             (0.0, params.get("fusion.mount_pitch", 0.0), 0.0))
+    cam = node.cameras[0]
+    poses = {"pose": lambda: cam.poses, "odometry": lambda: node.odometry}.get(source)
+    inputs = ["depth/image", "depth/camera_info", "image"] + {"pose": ["pose"], "odometry": ["odom"]}.get(source, [])
+
+    def handled() -> int:
+        """Depth frames the node has taken: fused, or dropped with a counted reason."""
+        return node.fusion.stats.frames_integrated + sum(node.drops.values())
+
     try:
-        deadline = time.monotonic() + 10
-        while node.count_publishers(f"{ns}/depth/image") == 0 or test.count_subscribers(f"{ns}/depth/image") == 0:
-            assert time.monotonic() < deadline, "no connection"
-            time.sleep(0.05)
-        time.sleep(0.3)
+        wait_until(lambda: all(pubs[name].get_subscription_count() > 0 for name in inputs) and
+                   node.points_pub.get_subscription_count() > 0, 10, "the fusion node and the feeder to connect")
         for i in range(N_FRAMES):
             frame = gen.frame(i)
             # Poses half a frame before and after the image: the node has to interpolate to the stamp.
@@ -107,34 +113,30 @@ def run_fusion(tmp_path: Path, source: str, **params: object) -> dict:
                     odom = Odometry(header=_header(stamp, "map"), child_frame_id="base_link")
                     _fill_pose(odom.pose.pose, cam_pose @ np.linalg.inv(mount))
                     pubs["odom"].publish(odom)
-            time.sleep(0.05)
+            if poses is not None:  # both poses around the image stamp are in before its depth (other topic)
+                wait_until(lambda: len(poses()) >= i + 2, 10, f"the poses around frame {i}")
             header = _header(frame.stamp_ns, "camera_optical_frame")
             pubs["depth/camera_info"].publish(intrinsics_to_camera_info(frame.intrinsics, header))
             pubs["image"].publish(numpy_to_image(frame.rgb, "rgb8", header))
-            time.sleep(0.05)
+            wait_until(lambda: cam.info is not None and frame.stamp_ns in cam.colour, 10,
+                       f"the camera_info and colour image of frame {i}")
+            before = handled()
             pubs["depth/image"].publish(depth_m_to_image(frame.depth_gt_m, header))
-            time.sleep(0.15)
-        deadline = time.monotonic() + 15
-        while node.fusion.stats.frames_integrated < N_FRAMES - 1 and time.monotonic() < deadline:
-            time.sleep(0.1)
+            wait_until(lambda: handled() > before, 15, f"depth frame {i} to be fused or dropped",
+                       detail=lambda: f"drops {dict(node.drops)}")
         fused = node.fusion.stats.frames_integrated
         clouds.clear()
         surfaces.clear()
         if params.get("fusion.surfaces.enabled"):  # a report of the whole map (analysed after the last frame)
-            deadline = time.monotonic() + 20
-            while not surfaces and time.monotonic() < deadline:
-                time.sleep(0.1)
-        deadline = time.monotonic() + 10
-        while not clouds and time.monotonic() < deadline:
-            time.sleep(0.1)
+            wait_until(lambda: surfaces, 20, "a fused/surfaces report after the last frame")
+        wait_until(lambda: clouds, 10, "a fused/points cloud after the last frame")
         client = test.create_client(Trigger, "/depth_fusion_node/save_mesh")
         assert client.wait_for_service(timeout_sec=10)
         future = client.call_async(Trigger.Request())
-        deadline = time.monotonic() + 20
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(future.done, 20, "the answer of ~/save_mesh")
+        reports = len(diags)
         node.diagnostics.force_update()
-        time.sleep(0.3)
+        wait_until(lambda: len(diags) > reports, 10, "the diagnostics forced after the last frame")
         return {"fused": fused, "clouds": list(clouds), "response": future.result(), "diags": list(diags),
                 "layout": gen.layout, "node_frame": node.map_frame, "surfaces": list(surfaces),
                 "markers": list(markers), "first_pose": gen.pose_at(0)}
