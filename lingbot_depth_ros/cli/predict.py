@@ -18,13 +18,15 @@ import cv2
 import numpy as np
 
 from lingbot_depth_ros.cli.camera_info import load_camera_info_yaml
+from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
 from lingbot_depth_ros.cli.scene_analysis import add_analysis_arguments, analyse, request_from_args, write_analysis
 from lingbot_depth_ros.cli.pipeline import ALIGN_CHOICES, REQUEST_MODES, resolve_align, Prediction, predict_depth, resolve_mode
 from lingbot_depth_ros.progress import ProgressBar
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES, DepthEstimator, create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.io.depth_files import DEFAULT_MAX_PIXELS, load_depth_file, load_rgb_file, save_depth_png_mm
+from lingbot_depth_ros.io.depth_files import (DEFAULT_MAX_PIXELS, load_depth_file, load_rgb_file,
+                                              refuse_kitti_path_as_mm, save_depth_png_mm)
 from lingbot_depth_ros.io.ply import write_ply
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -43,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``predict`` options on ``parser``."""
     parser.add_argument("image", type=Path, help="an image file, or a folder of images (batch)")
     parser.add_argument("--sparse-depth", type=Path, default=None,
-                        help="sparse depth: 16-bit PNG [mm] or float32 TIFF/NPY [m]; with an image folder, a "
-                             "folder whose files share the images' stems")
+                        help="sparse depth: 16-bit PNG [mm, or --sparse-scale] or float32 TIFF/NPY [m]; with an "
+                             "image folder, a folder whose files share the images' stems")
+    add_depth_scale_argument(parser, applies_to="--sparse-depth")
     camera = parser.add_mutually_exclusive_group()
     camera.add_argument("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"), default=None,
                         help="pinhole intrinsics [px] of the image(s)")
@@ -227,7 +230,8 @@ def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace,
             camera_info: CameraIntrinsics | None = None) -> list[Path]:
     """Predict one image and write its outputs (``camera_info``: intrinsics from ``--camera-info``)."""
     rgb = load_rgb_file(job.image, args.max_pixels)
-    sparse = load_depth_file(job.sparse, args.max_pixels) if job.sparse is not None else None
+    sparse = load_depth_file(job.sparse, args.max_pixels, getattr(args, "sparse_scale", None)) \
+        if job.sparse is not None else None
     if sparse is not None and sparse.shape != rgb.shape[:2]:
         raise InputError(f"{job.sparse} is {sparse.shape[1]}x{sparse.shape[0]} but {job.image} is "
                          f"{rgb.shape[1]}x{rgb.shape[0]}")
@@ -261,6 +265,10 @@ def run(args: argparse.Namespace) -> int:
             resolve_mode(args.mode, jobs[0].sparse is not None, align="scale" if args.align != "off" else "off")
         if args.max_pixels <= 0:
             raise InputError(f"--max-pixels must be > 0, got {args.max_pixels}")
+        if getattr(args, "sparse_scale", None) is None:  # KITTI PNGs read as mm: refused before the model loads
+            for job in jobs:
+                if job.sparse is not None and job.sparse.suffix.lower() == ".png":
+                    refuse_kitti_path_as_mm(job.sparse)
         camera_info = load_camera_info_yaml(args.camera_info) if args.camera_info is not None else None
         args.analysis = request_from_args(args)
         prepare_out_dir(args.out)

@@ -164,10 +164,13 @@ def rgb_from_message(msg: Any) -> np.ndarray:
 
 
 def depth_from_message(msg: Any) -> np.ndarray:
-    """(H, W) float32 depth [m] of a rosbags depth Image (16UC1/mono16 mm, 32FC1 m); 0 = no value."""
+    """(H, W) float32 depth [m] of a rosbags depth Image (16UC1/mono16 mm, 32FC1 m); 0 = no value (16-bit: 0 and
+    0xFFFF, converted by :func:`~lingbot_depth_ros.io.depth_files.depth_m_from_units` as the node does)."""
+    from lingbot_depth_ros.io.depth_files import depth_m_from_array
+
     pixels = image_to_array(msg)
     if msg.encoding in ("16UC1", "mono16"):
-        return pixels.astype(np.float32) * np.float32(0.001)
+        return depth_m_from_array(pixels, msg.encoding)
     if msg.encoding == "32FC1":
         depth = pixels.astype(np.float32)
         with np.errstate(invalid="ignore"):

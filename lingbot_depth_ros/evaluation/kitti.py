@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -14,14 +15,58 @@ from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
 
 def load_kitti_depth_png(path: Path) -> np.ndarray:
-    """KITTI depth PNG (uint16, metres * 256, 0 = none) -> (H, W) float32 [m]."""
+    """KITTI depth PNG (uint16, metres * 256, 0 = none) -> (H, W) float32 [m], 0 = none (converted by
+    :func:`~lingbot_depth_ros.io.depth_files.depth_m_from_array` with 1/256 m per unit)."""
+    from lingbot_depth_ros.io.depth_files import KITTI_M_PER_UNIT, depth_m_from_array
+
     array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if array is None:
         raise InputError(f"{path}: cannot decode image")
     if array.dtype != np.uint16 or array.ndim != 2:
         raise InputError(f"{path}: KITTI depth must be a single-channel 16-bit PNG (m * 256), got "
                          f"{array.dtype} with shape {array.shape}")
-    return array.astype(np.float32) / np.float32(256.0)
+    return depth_m_from_array(array, str(path), KITTI_M_PER_UNIT)
+
+
+@dataclass(frozen=True)
+class KittiRawLayout:
+    """A KITTI raw drive folder as ``lingbot-depth fuse`` and ``lingbot-depth batch`` read it::
+
+        <drive>/image_0N/*.png              RGB images of camera N (the input folder, or <drive> itself)
+        <drive>/velodyne_raw/image_0N/*.png LiDAR depth projected into camera N, 16-bit metres x 256
+        <drive>/calib/calib_cam_to_cam.txt  P_rect_0N intrinsics
+
+    ``calib`` / ``sparse`` are None where the drive lacks them; ``camera`` is "02", "03"...
+    """
+
+    images: Path
+    camera: str
+    calib: Path | None
+    sparse: Path | None
+
+
+_CAMERA_FOLDER = re.compile(r"image_(0\d)")
+
+
+def kitti_raw_layout(folder: Path, camera: str = "02") -> KittiRawLayout | None:
+    """The KITTI raw layout of ``folder``: an ``image_0N`` folder inside a drive that has ``velodyne_raw/`` or
+    ``calib/`` beside it, or the drive folder itself (then camera ``camera``'s images). None otherwise.
+
+    The one detection of this layout (``lingbot-depth fuse`` and ``lingbot-depth batch``).
+    """
+    folder = Path(folder)
+    match = _CAMERA_FOLDER.fullmatch(folder.name)
+    if match is not None:
+        drive, camera = folder.parent, match.group(1)
+    elif (folder / f"image_{camera}").is_dir() and (folder / "velodyne_raw" / f"image_{camera}").is_dir():
+        drive, folder = folder, folder / f"image_{camera}"
+    else:
+        return None
+    calib = drive / "calib" / "calib_cam_to_cam.txt"
+    sparse = drive / "velodyne_raw" / f"image_{camera}"
+    layout = KittiRawLayout(images=folder, camera=camera, calib=calib if calib.is_file() else None,
+                            sparse=sparse if sparse.is_dir() else None)
+    return layout if layout.calib is not None or layout.sparse is not None else None
 
 
 def calib_entries(path: Path) -> dict[str, np.ndarray]:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from lingbot_depth_ros.cli.arg_types import positive_float
+from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
 from lingbot_depth_ros.errors import LingbotDepthError
 
 
@@ -26,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "present)")
     parser.add_argument("--sparse", type=Path, default=None, help="folder input: sparse depth files per image")
     parser.add_argument("--depth", type=Path, default=None, help="folder input: dense depth files per image")
+    add_depth_scale_argument(parser, "--depth-scale", applies_to="folder input, the files of --sparse / --depth",
+                             default_note="; the KITTI raw layout's own velodyne_raw: 1/256 by default")
     parser.add_argument("--intrinsics", default=None, help="folder input: fx,fy,cx,cy [px]")
     parser.add_argument("--calib", type=Path, default=None, help="folder input: KITTI calib_cam_to_cam.txt")
     parser.add_argument("--voxel", type=positive_float, default=0.05, help="TSDF voxel edge [m] (default 0.05)")
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                        depth_topic=args.depth_topic, sparse_dir=args.sparse, depth_dir=args.depth,
                        intrinsics=intrinsics, calib=args.calib, voxel_m=args.voxel, max_depth_m=args.max_depth,
                        weight_threshold=args.min_weight, picture=not args.no_picture,
-                       progress=not args.quiet and sys.stderr.isatty())
+                       progress=not args.quiet and sys.stderr.isatty(), sparse_scale=args.sparse_scale)
     except (LingbotDepthError, OSError) as exc:
         print(f"lingbot-depth fuse: error: {exc}", file=sys.stderr)
         return 2

@@ -7,9 +7,11 @@ Inputs:
   bag has it, else an estimator run on image + sparse depth; poses from the bag's pose topic
   (geometry_msgs/PoseStamped of the optical frame) unless ``--poses`` is given;
 * a folder of RGB images (sorted by name) with ``poses.txt`` beside them (or ``--poses``) and sparse depth
-  (``--sparse DIR``, KITTI 16-bit m*256 PNGs or depth files) or dense depth (``--depth DIR``). KITTI raw
-  layout (``.../image_02``) is recognised: ``../calib/calib_cam_to_cam.txt`` and
-  ``../velodyne_raw/image_02`` are used by default.
+  (``--sparse DIR``) or dense depth (``--depth DIR``): depth files, 16-bit ones in millimetres unless
+  ``--sparse-scale`` gives another unit (a KITTI-named path read as millimetres is refused). KITTI raw
+  layout (``.../image_02``, :func:`~lingbot_depth_ros.evaluation.kitti.kitti_raw_layout`) is recognised:
+  ``../calib/calib_cam_to_cam.txt`` and ``../velodyne_raw/image_02`` (read as KITTI's 1/256 m unless
+  ``--sparse-scale`` says otherwise) are used by default.
 
 Pose files: see :func:`~lingbot_depth_ros.fusion.poses.read_pose_file` (4x4, KITTI 3x4, TUM). A TUM file
 (timestamps in seconds) is interpolated to a bag's image stamps; other files give one pose per frame in order.
@@ -44,38 +46,34 @@ class FuseFrame:
     pose: np.ndarray | None = None
 
 
-def _kitti_layout(folder: Path) -> tuple[Path | None, Path | None]:
-    calib = folder.parent / "calib" / "calib_cam_to_cam.txt"
-    sparse = folder.parent / "velodyne_raw" / folder.name
-    return (calib if calib.is_file() else None), (sparse if sparse.is_dir() else None)
-
-
-def _depth_from_file(path: Path) -> np.ndarray:
-    import cv2
-
+def _depth_from_file(path: Path, m_per_unit: float | None) -> np.ndarray:
+    """(H, W) float32 depth [m] (0 = none) of a depth file; 16-bit values x ``m_per_unit`` (None = mm)."""
     from lingbot_depth_ros.io.depth_files import load_depth_file
 
-    if path.suffix == ".png":
-        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if raw is not None and raw.dtype == np.uint16 and raw.ndim == 2 and "velodyne" in str(path):
-            return raw.astype(np.float32) / np.float32(256.0)  # KITTI m * 256
-    return load_depth_file(path)
+    return load_depth_file(path, m_per_unit=m_per_unit)
 
 
 def folder_frames(folder: Path, *, sparse_dir: Path | None, depth_dir: Path | None,
-                  intrinsics: CameraIntrinsics | None, calib: Path | None) -> Iterator[FuseFrame]:
-    """Frames of an image folder (see the module docstring)."""
-    from lingbot_depth_ros.io.depth_files import load_rgb_file
+                  intrinsics: CameraIntrinsics | None, calib: Path | None,
+                  sparse_scale: float | None = None) -> Iterator[FuseFrame]:
+    """Frames of an image folder (see the module docstring); ``sparse_scale``: metres per stored unit of
+    16-bit depth files (None: millimetres, KITTI's 1/256 m for the layout's own velodyne_raw)."""
+    from lingbot_depth_ros.evaluation.kitti import kitti_raw_layout
+    from lingbot_depth_ros.io.depth_files import KITTI_M_PER_UNIT, load_rgb_file
 
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         raise InputError(f"{folder} holds no .png/.jpg images")
-    kitti_calib, kitti_sparse = _kitti_layout(folder)
+    layout = kitti_raw_layout(folder)
+    kitti_calib, kitti_sparse = (layout.calib, layout.sparse) if layout is not None else (None, None)
     calib = calib or kitti_calib
     if sparse_dir is None and depth_dir is None:
         sparse_dir = kitti_sparse
     if sparse_dir is None and depth_dir is None:
         raise InputError(f"{folder}: give --sparse DIR (sparse depth to complete) or --depth DIR (dense depth)")
+    if sparse_scale is None and depth_dir is None and kitti_sparse is not None \
+            and sparse_dir.resolve() == kitti_sparse.resolve():  # type: ignore[union-attr]
+        sparse_scale = KITTI_M_PER_UNIT  # the layout's own LiDAR depth: KITTI's unit
     for image in images:
         rgb = load_rgb_file(image)
         h, w = rgb.shape[:2]
@@ -91,7 +89,7 @@ def folder_frames(folder: Path, *, sparse_dir: Path | None, depth_dir: Path | No
         matches = sorted(p for p in source_dir.glob(image.stem + ".*"))  # type: ignore[union-attr]
         if not matches:
             raise InputError(f"no depth file {image.stem}.* in {source_dir} for {image.name}")
-        depth = _depth_from_file(matches[0])
+        depth = _depth_from_file(matches[0], sparse_scale)
         if depth.shape != (h, w):
             raise InputError(f"{matches[0].name} is {depth.shape[1]}x{depth.shape[0]}, {image.name} is {w}x{h}")
         yield FuseFrame(name=image.name, rgb=rgb, intrinsics=k,
@@ -161,8 +159,9 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
          depth_topic: str = "/camera/depth/image", sparse_dir: Path | None = None, depth_dir: Path | None = None,
          intrinsics: CameraIntrinsics | None = None, calib: Path | None = None, voxel_m: float = 0.05,
          max_depth_m: float = 20.0, weight_threshold: float = 0.5, picture: bool = True,
-         progress: bool = True) -> dict[str, object]:
+         progress: bool = True, sparse_scale: float | None = None) -> dict[str, object]:
     """Fuse a bag or an image folder into ``out`` (fused.ply, mesh.ply, fusion.json, fused_top.png).
+    ``sparse_scale``: metres per stored unit of a folder's 16-bit depth files (see :func:`folder_frames`).
 
     Raises:
         InputError: unreadable input, missing poses or depth, a pose count that does not match the frames.
@@ -180,7 +179,7 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
         frames = list(bag_frames(source, depth_topic))
     elif source.is_dir():
         frames = list(folder_frames(source, sparse_dir=sparse_dir, depth_dir=depth_dir, intrinsics=intrinsics,
-                                    calib=calib))
+                                    calib=calib, sparse_scale=sparse_scale))
         if poses_file is None:
             poses_file = source / "poses.txt"
     else:

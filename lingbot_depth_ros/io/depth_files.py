@@ -1,13 +1,19 @@
 """Depth and RGB image files.
 
-Depth conventions (REP 118 on disk): 16-bit PNG = millimetres (0 = no measurement); float32
-TIFF / NPY = metres (0 or NaN = no measurement). 8-bit images cannot carry metric depth and are
+Depth conventions: float32 TIFF / NPY = metres (0 or NaN = no measurement); 16-bit integer depth
+(PNG files, 16UC1 messages) = a stored unit times a scale ``m_per_unit`` [m per unit]: millimetres
+(0.001, REP 118) unless told otherwise, KITTI depth PNGs (velodyne_raw, groundtruth) 1/256 m. 0 and
+0xFFFF = no measurement. A millimetre PNG cannot hold more than 65.534 m. Every integer -> metres
+conversion goes through :func:`depth_m_from_units` (node, predict, batch, fuse, server), so the same
+file gives the same float32 depth on every path. 8-bit images cannot carry metric depth and are
 rejected rather than guessed at.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -18,12 +24,77 @@ import numpy as np
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.io.image_header import image_size
 
-MAX_DEPTH_PNG_M = 65.535
+#: Largest depth [m] written to a millimetre PNG (65535 is the "no return" sentinel, see DEPTH_MM_SENTINEL).
+MAX_DEPTH_PNG_M = 65.534
+#: Metres per stored unit of 16-bit depth: millimetres (REP 118; the default everywhere) ...
+MILLIMETRE_M_PER_UNIT = 0.001
+#: ... and KITTI's depth PNGs (velodyne_raw, groundtruth: metres = value / 256).
+KITTI_M_PER_UNIT = 1.0 / 256.0
+#: Path parts that mark KITTI depth PNGs (m x 256), refused when read with the default millimetre scale.
+KITTI_DEPTH_PATH_MARKS = ("velodyne_raw", "groundtruth", "proj_depth")
 # Largest image (width x height) the file loaders accept unless told otherwise: 8192 x 8192.
 DEFAULT_MAX_PIXELS = 8192 * 8192
 NPY_MAGIC = b"\x93NUMPY"
 #: 16UC1 value many drivers write for "out of range / no return" (65.535 m is never a real reading of theirs).
 DEPTH_MM_SENTINEL = 0xFFFF
+
+
+def check_m_per_unit(m_per_unit: float) -> float:
+    """``m_per_unit`` as a float if it is a usable scale (finite, > 0).
+
+    Raises:
+        InputError: zero, negative, NaN or infinite.
+    """
+    value = float(m_per_unit)
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"depth scale must be a positive number of metres per stored unit, got {m_per_unit!r}")
+    return value
+
+
+@functools.lru_cache(maxsize=8)
+def _units_table(m_per_unit: float) -> np.ndarray:
+    """(65536,) float32 depth [m] of every 16-bit value (NaN for 0 and the 0xFFFF sentinel), read-only."""
+    table = (np.arange(65536, dtype=np.float64) * m_per_unit).astype(np.float32)
+    table[0] = table[DEPTH_MM_SENTINEL] = np.nan
+    table.flags.writeable = False
+    return table
+
+
+def depth_m_from_units(units: np.ndarray, m_per_unit: float = MILLIMETRE_M_PER_UNIT) -> np.ndarray:
+    """The one conversion of 16-bit stored depth to metres (files, messages, every CLI and the node).
+
+    Args:
+        units: (H, W) uint16 stored depth values.
+        m_per_unit: metres per stored unit: 0.001 (millimetres, the default), 1/256 (KITTI)...
+
+    Returns:
+        (H, W) float32 depth [m]: ``value * m_per_unit`` correctly rounded to float32 (for millimetres
+        exactly float32(value / 1000): 1234 -> float32(1.234)), NaN where the value is 0 or 0xFFFF.
+    """
+    return _units_table(check_m_per_unit(m_per_unit))[np.asarray(units, dtype=np.uint16)]
+
+
+def kitti_depth_path_mark(path: str | Path) -> str | None:
+    """The part of ``path`` that marks it as a KITTI depth PNG (m x 256), e.g. ``velodyne_raw``; None otherwise."""
+    for part in Path(path).parts:
+        for mark in KITTI_DEPTH_PATH_MARKS:
+            if mark in part:
+                return mark
+    return None
+
+
+def refuse_kitti_path_as_mm(path: str | Path) -> None:
+    """Refuse reading a KITTI-named 16-bit depth file with the default millimetre scale (it would come out
+    x 0.256: a road 1.2 m above the camera). Callers skip this when the scale was given explicitly.
+
+    Raises:
+        InputError: ``path`` has a KITTI depth mark (velodyne_raw, groundtruth, proj_depth).
+    """
+    mark = kitti_depth_path_mark(path)
+    if mark is not None:
+        raise InputError(f"{path}: a KITTI depth file ('{mark}' in its path: 16-bit metres x 256) would be read as "
+                         f"millimetres; pass --sparse-scale {KITTI_M_PER_UNIT} (KITTI, 1/256 m) or --sparse-scale "
+                         f"0.001 if it really holds millimetres")
 
 
 class PayloadTooLargeError(InputError):
@@ -124,11 +195,13 @@ def _npy_depth(stream: BinaryIO, size_bytes: int, source: str, max_pixels: int |
     return read_npy(stream, size_bytes, source)
 
 
-def depth_m_from_array(array: np.ndarray, source: str = "depth") -> np.ndarray:
-    """Interpret a decoded depth array by dtype: uint16 = mm, float = m; anything else is rejected.
+def depth_m_from_array(array: np.ndarray, source: str = "depth",
+                       m_per_unit: float = MILLIMETRE_M_PER_UNIT) -> np.ndarray:
+    """Interpret a decoded depth array by dtype: uint16 = units of ``m_per_unit`` metres (default mm, see
+    :func:`depth_m_from_units`), float = m; anything else is rejected.
 
     Returns:
-        (H, W) float32 depth [m], 0 where there is no measurement (NaN/inf/negative become 0).
+        (H, W) float32 depth [m], 0 where there is no measurement (uint16 0 / 0xFFFF; NaN/inf/negative).
     """
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
@@ -137,7 +210,9 @@ def depth_m_from_array(array: np.ndarray, source: str = "depth") -> np.ndarray:
     if not array.dtype.isnative:  # big-endian .npy / TIFF: same numbers, native byte order
         array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype == np.uint16:
-        return array.astype(np.float32) * np.float32(0.001)
+        depth = depth_m_from_units(array, m_per_unit)
+        depth[np.isnan(depth)] = 0.0
+        return depth
     if array.dtype in (np.float32, np.float64):
         depth = array.astype(np.float32)
         with np.errstate(invalid="ignore"):
@@ -149,18 +224,15 @@ def depth_m_from_array(array: np.ndarray, source: str = "depth") -> np.ndarray:
     raise InputError(f"{source}: unsupported depth dtype {array.dtype}; use uint16 millimetres or float32 metres")
 
 
-def depth_m_from_pixels(pixels: np.ndarray) -> np.ndarray:
+def depth_m_from_pixels(pixels: np.ndarray, m_per_unit: float = MILLIMETRE_M_PER_UNIT) -> np.ndarray:
     """Pixels of a depth topic -> (H, W) float32 depth [m], NaN where there is no measurement (the node's
     reading of a sparse/depth image message; unlike :func:`depth_m_from_array`, none = NaN, not 0).
 
-    uint16 are millimetres with 0 (REP 118) or 0xFFFF (:data:`DEPTH_MM_SENTINEL`) = none, divided by 1000
-    (correctly rounded: mm 1234 -> float32(1.234) exactly); float is metres with 0, NaN, inf or < 0 = none.
+    uint16 are units of ``m_per_unit`` metres (default millimetres) through :func:`depth_m_from_units`, 0 (REP
+    118) or 0xFFFF (:data:`DEPTH_MM_SENTINEL`) = none; float is metres with 0, NaN, inf or < 0 = none.
     """
     if pixels.dtype == np.uint16:
-        depth = pixels.astype(np.float32)
-        depth /= np.float32(1000.0)
-        depth[(pixels == 0) | (pixels == DEPTH_MM_SENTINEL)] = np.nan
-        return depth
+        return depth_m_from_units(pixels, m_per_unit)
     depth = np.array(pixels, dtype=np.float32, copy=True)
     with np.errstate(invalid="ignore"):
         depth[~(np.isfinite(depth) & (depth > 0))] = np.nan
@@ -206,9 +278,13 @@ def _read_file(path: Path, what: str, max_pixels: int | None) -> bytes:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def load_depth_file(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Load a depth file: 16-bit PNG [mm], float32 TIFF [m] or .npy [m] (either byte order).
+def load_depth_file(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                    m_per_unit: float | None = None) -> np.ndarray:
+    """Load a depth file: 16-bit PNG/TIFF [``m_per_unit`` m], float32 TIFF [m] or .npy [m] (either byte order).
 
+    ``m_per_unit``: metres per stored unit of 16-bit files; None = millimetres, and then a path that
+    names KITTI depth (velodyne_raw, groundtruth, proj_depth: m x 256) is refused instead of being read
+    x 0.256 (:func:`refuse_kitti_path_as_mm`); pass the scale explicitly to read such a file.
     Sizes are checked from the header before any pixel is read: at most ``max_pixels`` pixels,
     and a .npy must hold the bytes its header declares.
 
@@ -216,9 +292,11 @@ def load_depth_file(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXEL
         (H, W) float32 depth [m], 0 = no measurement.
 
     Raises:
-        InputError: missing, empty, malformed or unsupported file; PayloadTooLargeError: too many pixels.
+        InputError: missing, empty, malformed or unsupported file, or a KITTI path read as millimetres;
+            PayloadTooLargeError: too many pixels.
     """
     path = Path(path)
+    scale = MILLIMETRE_M_PER_UNIT if m_per_unit is None else check_m_per_unit(m_per_unit)
     if path.suffix.lower() == ".npy":
         if not path.is_file():
             raise InputError(f"depth file not found: {path}")
@@ -229,11 +307,14 @@ def load_depth_file(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXEL
             raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     else:
         array = decode_image_bytes(_read_file(path, "depth file", max_pixels), cv2.IMREAD_UNCHANGED, str(path), max_pixels)
-    return depth_m_from_array(array, str(path))
+    if m_per_unit is None and array.dtype == np.uint16:
+        refuse_kitti_path_as_mm(path)
+    return depth_m_from_array(array, str(path), scale)
 
 
 def save_depth_png_mm(path: str | Path, depth_m: np.ndarray) -> Path:
-    """Save (H, W) depth [m] as a 16-bit PNG in millimetres; invalid and > 65.535 m become 0."""
+    """Save (H, W) depth [m] as a 16-bit PNG in millimetres; invalid and > 65.534 m become 0 (65535 would read
+    back as the no-return sentinel)."""
     depth = np.asarray(depth_m, dtype=np.float32)
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(depth) & (depth > 0) & (depth <= MAX_DEPTH_PNG_M)
