@@ -85,6 +85,9 @@ MODEL_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
     "seed": (("marigold",), "seed"),
     "input_size": (("depth_anything", "prompt_depth_anything"), "input_size"),
     "prompt_max_side": (("prompt_depth_anything",), "prompt_max_side"),
+    "backend": (("lingbot",), "backend"),
+    "engine_dir": (("lingbot",), "engine_dir"),
+    "providers": (("lingbot",), "providers"),
 }
 
 
@@ -108,6 +111,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                             "0 = the checkpoint's)")
     group.add_argument("--prompt-max-side", type=int, default=None,
                        help="prompt_depth_anything: longer side [px] of the low-resolution LiDAR prompt (default 256)")
+    group.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
+                       help="lingbot: torch (the checkpoint) or onnxruntime (needs --engine-dir; with --checkpoint "
+                            "too, the engine must have been exported from that checkpoint)")
+    group.add_argument("--engine-dir", default=None,
+                       help="lingbot --backend onnxruntime: folder written by lingbot-depth-export CHECKPOINT DIR "
+                            "--onnx")
+    group.add_argument("--providers", default=None,
+                       help="lingbot --backend onnxruntime: execution providers in order of preference, e.g. "
+                            "CUDAExecutionProvider,CPUExecutionProvider")
 
 
 def model_options(args: argparse.Namespace) -> dict[str, object]:

@@ -54,9 +54,11 @@ class LingbotEstimator(DepthEstimator):
             or a Hugging Face repo id (downloaded into the HF cache when online).
         device: 'auto' (CUDA if available), 'cuda', 'cuda:N' or 'cpu'.
         precision: 'bf16' (autocast on CUDA; CPU always runs float32) or 'fp32'.
-        resolution_level: 0..9, token budget (9 = finest, slowest).
+        resolution_level: 0..9, token budget (9 = finest, slowest); None = 9 with torch, the engine's
+            level with onnxruntime (the CLI, which has no level flag).
         num_tokens: explicit token budget, overrides ``resolution_level`` when set.
-        backend: 'torch' or 'onnxruntime' (needs ``engine_dir``; ``checkpoint`` is then not read).
+        backend: 'torch' or 'onnxruntime' (needs ``engine_dir``; ``checkpoint`` is then not loaded, only
+            compared with the sha256 the engine records when given: another checkpoint is refused).
         providers: onnxruntime execution providers in order of preference ('A,B,C'); the installed
             ones are used, ``describe()`` says which one runs.
         engine_dir: folder written by ``lingbot-depth-export CHECKPOINT OUT_DIR --onnx``.
@@ -73,13 +75,13 @@ class LingbotEstimator(DepthEstimator):
     device_cloud = True  # estimate_batch(..., cloud=CloudRequest) makes the cloud on the model's device
 
     def __init__(self, checkpoint: str = "", device: str = "auto", precision: str = "bf16",
-                 resolution_level: int = 9, num_tokens: int | None = None, backend: str = "torch",
+                 resolution_level: int | None = None, num_tokens: int | None = None, backend: str = "torch",
                  providers: str = DEFAULT_PROVIDERS, engine_dir: str = "", trt_cache_dir: str = "") -> None:
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if backend not in BACKENDS:
             raise ConfigError(f"lingbot.backend must be one of {BACKENDS}, got {backend!r}")
-        self._resolution_level = _check_level(resolution_level)
+        self._resolution_level = 9 if resolution_level is None else _check_level(resolution_level)
         self._num_tokens = _check_tokens(num_tokens)
         self.backend = backend
         if backend == "onnxruntime":
@@ -87,7 +89,10 @@ class LingbotEstimator(DepthEstimator):
             require("lingbot.backend onnxruntime", "torch", "onnxruntime")
             from lingbot_depth_ros.model.engine_runtime import OnnxDepthModel
             self.checkpoint = str(engine_dir)
-            self.model = OnnxDepthModel(engine_dir, providers=providers, trt_cache_dir=trt_cache_dir, device=device)
+            self.model = OnnxDepthModel(engine_dir, providers=providers, trt_cache_dir=trt_cache_dir, device=device,
+                                        checkpoint=checkpoint)
+            if resolution_level is None:
+                self._resolution_level = self.model.level
             self.model.check_budget(self._resolution_level, self._num_tokens)
             return
         if not checkpoint:

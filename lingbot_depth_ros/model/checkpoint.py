@@ -172,11 +172,13 @@ def read_safetensors_checkpoint(path: Path, config_path: Path | None = None) -> 
     return RawCheckpoint(model_config=config, state_dict=state, path=path, source=str(path))
 
 
-def read_checkpoint(source: str | Path, *, cache_dir: str | Path | None = None) -> RawCheckpoint:
-    """Read a checkpoint from a file, a directory or a Hugging Face repo id (see module docstring).
+def checkpoint_file(source: str | Path, *, cache_dir: str | Path | None = None, download: bool = True) -> Path:
+    """The file a checkpoint source names: the path itself, ``model.safetensors`` / ``model.pt`` of a
+    directory, or ``model.pt`` of a Hugging Face repo id in the local HF cache (fetched when ``download``).
 
     Raises:
-        CheckpointError: missing file (with where to put it), unsafe or malformed content.
+        CheckpointError: nothing given, no such file, a directory without a checkpoint, or a repo id that is
+            not cached (``download=False``) or cannot be fetched.
     """
     text = str(source)
     path = Path(text).expanduser()
@@ -184,21 +186,50 @@ def read_checkpoint(source: str | Path, *, cache_dir: str | Path | None = None) 
         raise CheckpointError("no checkpoint given: set a path to model.pt / model.safetensors or a Hugging "
                               f"Face repo id such as {DEFAULT_REPO_ID}")
     if not path.exists() and looks_like_repo_id(text):
-        raw = read_torch_checkpoint(download_from_hub(text, cache_dir=cache_dir))
-        raw.source = f"hf://{text}"
-        return raw
+        if download:
+            return download_from_hub(text, cache_dir=cache_dir)
+        return cached_hub_file(text, cache_dir=cache_dir)
     if path.is_dir():
         for name in (SAFETENSORS_FILENAME, CHECKPOINT_FILENAME):
             if (path / name).is_file():
-                path = path / name
-                break
-        else:
-            raise CheckpointError(f"checkpoint directory {path} holds neither {SAFETENSORS_FILENAME} nor "
-                                  f"{CHECKPOINT_FILENAME}")
+                return path / name
+        raise CheckpointError(f"checkpoint directory {path} holds neither {SAFETENSORS_FILENAME} nor "
+                              f"{CHECKPOINT_FILENAME}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}. Download model.pt from Hugging Face "
                               f"(e.g. {DEFAULT_REPO_ID}) and pass its path, or pass the repo id on a "
                               "machine with network access")
+    return path
+
+
+def cached_hub_file(repo_id: str, filename: str = CHECKPOINT_FILENAME, *,
+                    cache_dir: str | Path | None = None) -> Path:
+    """``filename`` of ``repo_id`` if the local Hugging Face cache has it (never downloads).
+
+    Raises:
+        CheckpointError: not cached, or huggingface_hub missing.
+    """
+    try:
+        from huggingface_hub import hf_hub_download
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename, repo_type="model",
+                                    cache_dir=None if cache_dir is None else str(cache_dir), local_files_only=True))
+    except Exception as exc:  # noqa: BLE001 - ImportError, not cached, unreadable cache: one message
+        raise CheckpointError(f"'{filename}' of Hugging Face repo '{repo_id}' is not in the local cache "
+                              f"({type(exc).__name__})") from exc
+
+
+def read_checkpoint(source: str | Path, *, cache_dir: str | Path | None = None) -> RawCheckpoint:
+    """Read a checkpoint from a file, a directory or a Hugging Face repo id (see module docstring).
+
+    Raises:
+        CheckpointError: missing file (with where to put it), unsafe or malformed content.
+    """
+    text = str(source)
+    path = checkpoint_file(source, cache_dir=cache_dir)
+    if not Path(text).expanduser().exists() and looks_like_repo_id(text):
+        raw = read_torch_checkpoint(path)
+        raw.source = f"hf://{text}"
+        return raw
     if path.suffix == ".safetensors":
         return read_safetensors_checkpoint(path)
     return read_torch_checkpoint(path)

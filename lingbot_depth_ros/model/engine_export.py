@@ -17,7 +17,6 @@ With ``fp16`` the weights and the computation are float16, the inputs and output
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -28,6 +27,7 @@ from torch import nn
 
 from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.model.checkpoint import read_checkpoint
+from lingbot_depth_ros.model.checkpoint_hash import cached_sha256
 from lingbot_depth_ros.model.factory import network_from_checkpoint
 from lingbot_depth_ros.model.network.mdm import MDMNetwork
 from lingbot_depth_ros.model.preprocess import MAX_RESOLUTION_LEVEL, Preprocessor, TokenGrid, num_tokens_for_level
@@ -72,14 +72,6 @@ class FixedShapeEngine(nn.Module):
         return (out["depth"].float(),)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def engine_metadata(network: MDMNetwork, preprocessor: Preprocessor, grid: TokenGrid, level: int,
                     size_wh: tuple[int, int], fp16: bool, checkpoint: Path, source: str) -> dict[str, Any]:
     """The ``engine.json`` content (see module docstring)."""
@@ -110,7 +102,7 @@ def engine_metadata(network: MDMNetwork, preprocessor: Preprocessor, grid: Token
                           "inputs": {"image": ["B", 3, h, w]},
                           "outputs": {name: ["B", size_wh[1], size_wh[0]] for name in outputs}},
         },
-        "checkpoint": {"source": source, "file": checkpoint.name, "sha256": sha256_of(checkpoint)},
+        "checkpoint": {"source": source, "file": checkpoint.name, "sha256": cached_sha256(checkpoint, refresh=True)},
         "opset": OPSET,
     }
 

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 from lingbot_depth_ros.errors import CheckpointError, ConfigError, InputError
+from lingbot_depth_ros.model.checkpoint import checkpoint_file, looks_like_repo_id
+from lingbot_depth_ros.model.checkpoint_hash import cached_sha256
 from lingbot_depth_ros.model.engine_export import COMPLETION_ONNX, ENGINE_FORMAT, ENGINE_JSON, MONOCULAR_ONNX
 from lingbot_depth_ros.model.inference import DepthModel, TransferCounter, resolve_device
 from lingbot_depth_ros.model.preprocess import ModelInputs, Preprocessor
@@ -54,17 +56,20 @@ def choose_providers(requested: Sequence[str], available: Sequence[str]) -> list
     return chosen
 
 
+NO_ENGINE_DIR = ("the onnxruntime backend needs an engine folder (node: lingbot.engine_dir, CLI: --engine-dir): "
+                 "one written by lingbot-depth-export CHECKPOINT OUT_DIR --onnx")
+
+
 def read_engine_meta(engine_dir: str | Path) -> dict[str, Any]:
     """engine.json of an exported folder, checked.
 
     Raises:
-        CheckpointError: missing folder/file or an unknown format.
+        CheckpointError: no folder given, missing folder/file or an unknown format.
     """
+    if not str(engine_dir).strip():  # (Path('') is '.': test the text, not the path)
+        raise CheckpointError(NO_ENGINE_DIR)
     folder = Path(engine_dir).expanduser()
     path = folder / ENGINE_JSON
-    if not str(engine_dir):
-        raise CheckpointError("lingbot.backend onnxruntime needs lingbot.engine_dir: a folder written by "
-                              "lingbot-depth-export CHECKPOINT OUT_DIR --onnx")
     if not path.is_file():
         raise CheckpointError(f"{folder} is not an exported engine folder ({ENGINE_JSON} missing); write one with "
                               f"lingbot-depth-export CHECKPOINT {folder} --onnx")
@@ -81,6 +86,55 @@ def read_engine_meta(engine_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
+def export_command(meta: dict[str, Any], checkpoint: str | Path, engine_dir: Path) -> str:
+    """The lingbot-depth-export command that rebuilds ``engine_dir`` from ``checkpoint`` (same size, level,
+    precision)."""
+    w, h = (int(v) for v in meta["image_size_wh"])
+    fp16 = " --fp16" if meta.get("precision") == "fp16" else ""
+    return (f"lingbot-depth-export {checkpoint} {engine_dir} --onnx --size {w}x{h} "
+            f"--level {int(meta['resolution_level'])}{fp16}")
+
+
+def verify_engine_checkpoint(meta: dict[str, Any], engine_dir: Path, checkpoint: str | Path) -> str:
+    """Check that ``checkpoint`` is the one the engine was exported from (its sha256 in engine.json).
+
+    The checkpoint's digest is cached by path, size and mtime (:mod:`checkpoint_hash`): only the first
+    start after a checkpoint changes reads the whole file. A Hugging Face repo id not in the local cache
+    cannot be hashed; it is accepted when engine.json names the same repo as the export's source.
+
+    Returns:
+        What was compared, for :meth:`OnnxDepthModel.describe` (the node's start-up line).
+
+    Raises:
+        CheckpointError: another checkpoint (naming both digests and the export command that rebuilds
+            the engine), an unreadable checkpoint, or an engine.json without the digest.
+    """
+    recorded = meta.get("checkpoint") if isinstance(meta.get("checkpoint"), dict) else {}
+    expected = recorded.get("sha256")
+    if not isinstance(expected, str) or not expected:
+        raise CheckpointError(f"{engine_dir / ENGINE_JSON} records no checkpoint sha256, so it cannot be checked "
+                              f"against checkpoint {checkpoint}; re-export it: "
+                              f"{export_command(meta, checkpoint, engine_dir)}")
+    text = str(checkpoint)
+    try:
+        path = checkpoint_file(text, download=False)
+    except CheckpointError as exc:
+        same_repo = recorded.get("source") == f"hf://{text}"
+        if same_repo and not Path(text).expanduser().exists() and looks_like_repo_id(text):
+            return f"checkpoint {text} not hashed (not in the local HF cache), engine.json names the same repo"
+        raise
+    try:
+        actual = cached_sha256(path)
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path}: unreadable ({exc.strerror or type(exc).__name__})") from exc
+    if actual != expected:
+        raise CheckpointError(
+            f"checkpoint {text} (sha256 {actual}) is not the one the engine in {engine_dir} was exported from "
+            f"({recorded.get('file', '?')}, sha256 {expected}); rebuild the engine from this checkpoint: "
+            f"{export_command(meta, text, engine_dir)} (or point the engine folder at its own export)")
+    return f"checkpoint {path.name} matches the engine (sha256 {actual[:12]}...)"
+
+
 class OnnxDepthModel(DepthModel):
     """A LingBot-Depth ONNX engine folder ready for :meth:`infer`.
 
@@ -90,16 +144,24 @@ class OnnxDepthModel(DepthModel):
         trt_cache_dir: TensorRT engine/timing cache folder ('' = ``<engine_dir>/trt_cache``).
         device: torch device for pre/post-processing: 'auto' = CUDA when a GPU provider runs and
             torch sees CUDA, else the CPU.
+        checkpoint: the checkpoint the engine must come from ('' = not checked): its sha256 (cached,
+            see :func:`verify_engine_checkpoint`) must equal the one engine.json records.
 
     Raises:
-        CheckpointError: not an engine folder. ConfigError: no usable provider / bad device.
+        CheckpointError: not an engine folder, or exported from another checkpoint.
+        ConfigError: no usable provider / bad device.
     """
 
     def __init__(self, engine_dir: str | Path, *, providers: str | Sequence[str] = DEFAULT_PROVIDERS,
-                 trt_cache_dir: str | Path = "", device: str = "auto") -> None:
+                 trt_cache_dir: str | Path = "", device: str = "auto", checkpoint: str | Path = "") -> None:
         import onnxruntime as ort
+        self.meta = read_engine_meta(engine_dir)
         self.engine_dir = Path(engine_dir).expanduser()
-        self.meta = read_engine_meta(self.engine_dir)
+        self.notes: list[str] = []
+        self.checkpoint_check = ""  # what verify_engine_checkpoint compared ('' = no checkpoint given)
+        if str(checkpoint).strip():
+            self.checkpoint_check = verify_engine_checkpoint(self.meta, self.engine_dir, checkpoint)
+            self.notes.append(self.checkpoint_check)
         pre = self.meta["preprocessing"]
         self.preprocessor = Preprocessor(pre["patch_size"], pre["num_tokens_range"], pre["remap_depth_in"],
                                          pre["mean"], pre["std"])
@@ -108,7 +170,6 @@ class OnnxDepthModel(DepthModel):
         self.size_wh = tuple(int(v) for v in self.meta["image_size_wh"])
         self.precision = self.meta["precision"]
         self.source = f"ONNX engine {self.engine_dir}"
-        self.notes: list[str] = []
         self.token_path = "mask"
         self.transfers = TransferCounter()
         self._autocast_dtype = None
@@ -168,7 +229,8 @@ class OnnxDepthModel(DepthModel):
                 f"{self.provider}")
         if missing:
             text += f" (not installed: {', '.join(missing)})"
-        return text + f", pre/post-processing on {self.device}"
+        text += f", pre/post-processing on {self.device}"
+        return text + (f", {self.checkpoint_check}" if self.checkpoint_check else "")
 
     def prepare(self, rgb: np.ndarray | torch.Tensor, sparse_depth: np.ndarray | torch.Tensor | None = None, *,
                 resolution_level: int | None = None, num_tokens: int | None = None,

@@ -152,8 +152,10 @@ ESTIMATOR_PARAMS: tuple[ParamSpec, ...] = (
     P("lingbot.providers", "TensorrtExecutionProvider,CUDAExecutionProvider,CPUExecutionProvider",
       "onnxruntime backend: execution providers in order of preference; the installed ones are used "
       "(diagnostics 'estimator' says which one runs).", read_only=True),
-    P("lingbot.engine_dir", "", "onnxruntime backend: folder written by lingbot-depth-export CHECKPOINT DIR --onnx "
-      "(engine.json, model.onnx, model_monocular.onnx).", read_only=True),
+    P("lingbot.engine_dir", "", "onnxruntime backend (required there): folder written by lingbot-depth-export "
+      "CHECKPOINT DIR --onnx (engine.json, model.onnx, model_monocular.onnx). With lingbot.checkpoint set too, "
+      "the node refuses to start unless the checkpoint's sha256 is the one engine.json records (cached per file).",
+      read_only=True),
     P("lingbot.trt_cache_dir", "", "onnxruntime backend: TensorRT engine cache folder (built on the first run, "
       "minutes); empty = <engine_dir>/trt_cache.", read_only=True),
     P("depth_anything.checkpoint", "depth-anything/Depth-Anything-V2-Small-hf", "Depth Anything V1/V2 checkpoint: "
@@ -254,4 +256,8 @@ def check_consistency(values: Mapping[str, Any]) -> str | None:
                     f"with a letter)")
     if len(set(cameras)) != len(cameras):
         return f"cameras: a camera is listed twice ({', '.join(cameras)})"
+    if values.get("estimator") == "lingbot" and values.get("lingbot.backend") == "onnxruntime" \
+            and not str(values.get("lingbot.engine_dir", "")).strip():
+        return ("lingbot.backend onnxruntime needs lingbot.engine_dir: the folder written by lingbot-depth-export "
+                "CHECKPOINT DIR --onnx")
     return check_navigation_consistency(values)
