@@ -29,7 +29,8 @@ from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_to_xyz
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image
 from lingbot_depth_ros.scene.generator import SceneGenerator
-from ros_harness import Recorder, RosHarness, multi_camera_node, wait_until
+from ros_harness import Recorder, RosHarness, multi_camera_node
+from waiting import Pacer, wait_until
 
 pytestmark = pytest.mark.ros
 CAMERAS = ["front", "left"]
@@ -74,18 +75,23 @@ def stamp_of(msg: Any) -> int:
 
 def test_two_cameras_one_estimator_own_depth_no_leak_and_batched(frames) -> None:
     estimator = BatchRecorder(delay_s=0.15)
-    with multi_camera_node(estimator, CAMERAS, mode="completion") as (node, harnesses):
+    # batch_wait_s: a set waits for the other camera's set of its instant (sent a few ms later), however the
+    # machine schedules the two publishes
+    with multi_camera_node(estimator, CAMERAS, mode="completion", batch_wait_s=1.0) as (node, harnesses):
         assert [c.camera for c in node.channels] == CAMERAS
         assert all(c.pub_depth.topic_name == f"/{c.camera}/depth/image" for c in node.channels)
         stamps = {camera: [] for camera in CAMERAS}
         base = {"front": 5_000_000_000_000, "left": 7_000_000_000_000}  # disjoint stamps per camera
+        # two cameras at 10 Hz, faster than the estimator (0.15 s a batch): sets queue and the stale ones are
+        # dropped; the assertions (own depth, no leak, some batch of 2) hold for any spacing of the instants
+        pacer = Pacer(10.0)
         for i in range(8):
             for camera in CAMERAS:
                 stamp = base[camera] + i * 100_000_000
                 stamps[camera].append(stamp)
                 f = frames[camera]
                 harnesses[camera].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamp)
-            time.sleep(0.1)
+            pacer.wait()
         for camera in CAMERAS:
             rec = harnesses[camera].recorders["depth/image"]
             assert rec.wait(lambda msgs: any(stamp_of(m) == stamps[camera][-1] for m in msgs), 30), \
@@ -186,14 +192,16 @@ def test_no_cameras_is_the_single_camera_node(frames) -> None:
 
 def test_frames_of_one_instant_share_a_forward_and_a_silent_camera_is_not_waited_for(frames) -> None:
     estimator = BatchRecorder()
-    # a long wait: it ends as soon as every publishing camera's set is there, and never for a silent one
-    # reliable inputs: a lost message would hold the first camera's set for the whole wait
-    with multi_camera_node(estimator, CAMERAS, mode="completion", batch_wait_s=5.0,
+    # the longest wait (10 s): it ends as soon as every publishing camera's set is there, and never waits for a
+    # silent one; reliable inputs: a lost message would hold the first camera's set for the whole wait
+    with multi_camera_node(estimator, CAMERAS, mode="completion", batch_wait_s=10.0,
                            input_qos="reliable") as (node, harnesses):
         stamp = 13_000_000_000_000
         joined: list[list[int]] = []  # the batches of each instant whose cameras counted as publishing
         last_publish = None
-        for instant in range(6):  # both cameras, same stamp, a few ms apart: one batch each time
+        for instant in range(20):  # both cameras, same stamp, a few ms apart: one batch each time
+            if len(joined) == 4:
+                break
             stamp += 100_000_000
             first = len(estimator.batches)
             # a camera counts as publishing while its last image is < 1 s old: an instant that starts later
@@ -208,16 +216,19 @@ def test_frames_of_one_instant_share_a_forward_and_a_silent_camera_is_not_waited
                 assert rec.wait(lambda msgs: any(stamp_of(m) == stamp for m in msgs), 20), camera
             if expect_join:
                 joined.append(estimator.batches[first:])
-        assert len(joined) >= 2, f"the machine stalled > 0.7 s before most instants: {estimator.batches}"
+        assert len(joined) == 4, f"the machine stalled > 0.7 s before most of 20 instants: {estimator.batches}"
         assert all(batches == [2] for batches in joined), (joined, estimator.batches)
-        time.sleep(1.2)  # left stops publishing: front's frames are no longer held back for it
+        # left stops publishing: once its last image is 1 s old, front's frames are no longer held back for it
+        left = node.channels[1]
+        wait_until(lambda: not left.publishing(time.monotonic()), 10, "left to count as silent")
         estimator.batches.clear()
         f = frames["front"]
         for _ in range(3):
             stamp += 100_000_000
             harnesses["front"].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamp)
             rec = harnesses["front"].recorders["depth/image"]
-            assert rec.wait(lambda msgs: any(stamp_of(m) == stamp for m in msgs), 4.0), "held back for left"
+            # held back for left, it would come out after the 10 s batch wait
+            assert rec.wait(lambda msgs: any(stamp_of(m) == stamp for m in msgs), 5.0), "held back for left"
         assert estimator.batches == [1, 1, 1]
 
 
@@ -265,8 +276,10 @@ def test_a_slow_publish_on_one_camera_does_not_hold_back_the_other(frames) -> No
                 harnesses["left"].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamp)
                 assert left.wait(lambda msgs: any(stamp_of(m) == stamp for m in msgs), 30), stamp
             f = frames["front"]
+            synchronized = front.rates["synchronized"].count
             harnesses["front"].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamps[1])
-            time.sleep(0.5)  # front's next set waits in its slot, behind its blocked frame
+            # front's next set is in (it waits in its slot, behind its blocked frame) before the release
+            wait_until(lambda: front.rates["synchronized"].count > synchronized, 10, "front's next set")
         finally:
             release.set()
         rec = harnesses["front"].recorders["depth/image"]
