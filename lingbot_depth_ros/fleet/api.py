@@ -43,8 +43,11 @@ def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str
     prepare_out_dir(out)
     topics = dataclasses.replace(topics, sparse_input=values["sparse_input"])  # the node reads one or the other
     worker = WorkerConfig(values=values, out_dir=str(out), topics=topics, dataset=dataset)
-    Manifest(out).check_settings({"values": values, "topics": dataclasses.asdict(topics),
-                                  "dataset": dataclasses.asdict(dataset), "unit_frames": unit_frames})
+    manifest = Manifest(out)  # what a rerun reads back from --out is checked before Ray starts
+    manifest.check_settings({"values": values, "topics": dataclasses.asdict(topics),
+                             "dataset": dataclasses.asdict(dataset), "unit_frames": unit_frames})
+    manifest.known_inputs()
+    manifest.finished(warn=lambda text: print(f"lingbot-depth batch: warning: {text}", file=sys.stderr))
     config = BatchConfig(inputs=list(inputs), worker=worker, workers=workers, gpus_per_worker=gpus_per_worker,
                          cpus_per_worker=cpus_per_worker, unit_frames=unit_frames, address=address,
                          progress=progress, write_bag=write == "bag", read=read)
@@ -58,7 +61,8 @@ def batch_from_args(args: argparse.Namespace) -> dict[str, Any]:
                        depth_gt=args.gt_topic, lidar_points=args.lidar_topic)
     dataset = DatasetOptions(intrinsics=tuple(args.intrinsics) if args.intrinsics else None,
                              kitti_calib=args.kitti_calib, kitti_scanlines=args.kitti_scanlines,
-                             nyu_sparse_points=args.nyu_sparse_points)
+                             nyu_sparse_points=args.nyu_sparse_points, sparse_scale=args.sparse_scale,
+                             kitti_camera=args.kitti_camera)
     return batch(args.inputs, args.out, params=args.param, estimator=args.estimator, topics=topics, dataset=dataset,
                  workers=args.workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
                  unit_frames=args.unit_frames, address=args.address, write=args.write, read=args.read,

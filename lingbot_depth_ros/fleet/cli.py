@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from lingbot_depth_ros.cli.arg_types import non_negative_float, positive_int
+from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
 from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES
 from lingbot_depth_ros.evaluation.topics import StreamTopics
@@ -21,7 +22,8 @@ from lingbot_depth_ros.evaluation.topics import StreamTopics
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``batch`` options on ``parser``."""
     parser.add_argument("inputs", nargs="+", type=Path,
-                        help="rosbag2 folders, KITTI/NYU dataset folders or image folders")
+                        help="rosbag2 folders, KITTI/NYU dataset folders, KITTI raw drives (image_0N beside "
+                             "velodyne_raw/ and calib/, as lingbot-depth fuse reads them) or image folders")
     parser.add_argument("--out", type=Path, required=True,
                         help="output folder: <input>/depth_npy, <input>/depth_png, report.*, manifest (resume)")
     parser.add_argument("--estimator", choices=sorted(ESTIMATOR_FACTORIES), default=None,
@@ -56,7 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("dataset and image folders")
     data.add_argument("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"), default=None,
                       help="pinhole intrinsics [px] for image folders and datasets")
+    add_depth_scale_argument(data, applies_to="image folders' sparse/ files and KITTI raw velodyne_raw/",
+                             default_note="; KITTI raw velodyne_raw/: 1/256 by default")
     data.add_argument("--kitti-calib", default=None, help="calib_cam_to_cam.txt (default: in the KITTI folder)")
+    data.add_argument("--kitti-camera", default="02", choices=("00", "01", "02", "03"),
+                      help="camera of a KITTI raw drive given as the drive folder (default 02; an image_0N input "
+                           "names its own)")
     data.add_argument("--kitti-scanlines", type=positive_int, default=64,
                       help="KITTI without velodyne_raw_*.png: scan lines simulated from the ground truth")
     data.add_argument("--nyu-sparse-points", type=positive_int, default=500,

@@ -160,11 +160,12 @@ class BatchRunner:
         futures, kinds, errors = {}, {}, {}
         for input_id, path in ids.items():
             try:
-                kinds[input_id] = detect_kind(Path(path))
+                kinds[input_id] = detect_kind(Path(path), c.worker.dataset.kitti_camera)
             except InputError as exc:
                 errors[input_id] = str(exc)
                 continue
-            futures[input_id] = plan_task.remote(input_id, Path(path), c.worker.topics, c.unit_frames)
+            futures[input_id] = plan_task.remote(input_id, Path(path), c.worker.topics, c.unit_frames,
+                                                 c.worker.dataset.kitti_camera)
         units: dict[str, list[Unit]] = {}
         for input_id, future in futures.items():
             try:

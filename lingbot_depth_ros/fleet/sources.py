@@ -10,11 +10,17 @@ Kinds of input (:func:`detect_kind`):
 * ``kitti``: KITTI depth-completion files ``rgb_*.png`` + ``gt_*.png`` (+ ``velodyne_raw_*.png`` sparse,
   else scan lines simulated from the ground truth), with ``calib_cam_to_cam.txt`` in the folder or
   given intrinsics (as ``lingbot-depth-bag kitti``).
+* ``kitti_raw``: a KITTI raw drive as ``lingbot-depth fuse`` reads it (one detection,
+  :func:`~lingbot_depth_ros.evaluation.kitti.kitti_raw_layout`): ``image_0N/`` (the input, or the drive folder
+  with ``--kitti-camera``) + ``velodyne_raw/image_0N/`` (16-bit, 1/256 m unless ``sparse_scale`` says otherwise)
+  + ``calib/calib_cam_to_cam.txt`` (or given intrinsics / ``kitti_calib``); no ground truth.
 * ``images``: a folder of image files, optional ``sparse/`` subfolder of depth files with the same
-  stems, intrinsics from ``camera_info.yaml`` in the folder or given intrinsics.
+  stems (16-bit: millimetres, or ``sparse_scale``), intrinsics from ``camera_info.yaml`` in the folder or
+  given intrinsics.
 
-Frames carry sparse depth the way the node sees it (NaN = none, millimetres divided by 1000 as the
-node does) so the offline output equals the node's bit for bit.
+Frames carry sparse depth the way the node sees it (NaN = none; 16-bit values converted by the node's
+:func:`~lingbot_depth_ros.io.depth_files.depth_m_from_units`) so the offline output equals the node's bit for
+bit, and a depth file gives the very depth ``lingbot-depth predict`` reads from it.
 """
 
 from __future__ import annotations
@@ -69,6 +75,9 @@ class DatasetOptions:
     kitti_scanlines: int = 64
     nyu_sparse_points: int = 500
     seed: int = 0
+    #: metres per stored unit of 16-bit sparse files (image folders' sparse/, KITTI raw velodyne_raw); None:
+    #: millimetres for image folders, 1/256 for KITTI raw
+    sparse_scale: float | None = None
 
 
 @dataclass(frozen=True)
@@ -112,8 +121,9 @@ class Frame:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def detect_kind(path: Path) -> str:
-    """``bag``, ``nyu``, ``kitti`` or ``images`` (InputError when the folder is none of them)."""
+def detect_kind(path: Path, kitti_camera: str = "02") -> str:
+    """``bag``, ``nyu``, ``kitti``, ``kitti_raw`` or ``images`` (InputError when the folder is none of them);
+    ``kitti_camera``: the camera of a KITTI raw drive folder given as a whole."""
     if not path.exists():
         raise InputError(f"input not found: {path}")
     if path.is_file() and path.suffix in (".mcap", ".db3"):
@@ -122,6 +132,11 @@ def detect_kind(path: Path) -> str:
         raise InputError(f"input {path} is not a folder (a rosbag2 folder, a dataset folder or an image folder)")
     if (path / "metadata.yaml").is_file():
         return "bag"
+    from lingbot_depth_ros.evaluation.kitti import kitti_raw_layout
+
+    layout = kitti_raw_layout(path, kitti_camera)
+    if layout is not None and layout.sparse is not None:
+        return "kitti_raw"
     names = [p.name for p in path.iterdir() if p.is_file()]
     if any(n.startswith("sync_depth_") and n.endswith(".png") for n in names):
         return "nyu"
@@ -318,8 +333,9 @@ def _files(folder: Path, prefix: str, suffixes: tuple[str, ...]) -> list[Path]:
                   and p.suffix.lower() in suffixes)
 
 
-def folder_pairs(path: Path, kind: str) -> list[tuple[str, dict[str, Path]]]:
-    """(frame key, {stream: file}) of a dataset / image folder, in key order."""
+def folder_pairs(path: Path, kind: str, camera: str = "02") -> list[tuple[str, dict[str, Path]]]:
+    """(frame key, {stream: file}) of a dataset / image folder, in key order (``camera``: of a KITTI raw drive
+    folder given as a whole)."""
     from lingbot_depth_ros.evaluation.bag_tools import pair_files
 
     if kind == "nyu":
@@ -330,6 +346,15 @@ def folder_pairs(path: Path, kind: str) -> list[tuple[str, dict[str, Path]]]:
         if sparse:
             others["sparse"] = sparse
         pairs = pair_files(_files(path, "rgb_", IMAGE_SUFFIXES), others)
+    elif kind == "kitti_raw":
+        from lingbot_depth_ros.evaluation.kitti import kitti_raw_layout
+
+        layout = kitti_raw_layout(path, camera)
+        if layout is None or layout.sparse is None:
+            raise InputError(f"{path} is no longer a KITTI raw drive (image_0N + velodyne_raw/image_0N)")
+        by_stem = {p.stem: p for p in _files(layout.sparse, "", (".png",))}
+        return [(p.stem, {"rgb": p, **({"sparse": by_stem[p.stem]} if p.stem in by_stem else {})})
+                for p in _files(layout.images, "", IMAGE_SUFFIXES)]
     else:
         images = _files(path, "", IMAGE_SUFFIXES)
         sparse_dir = path / "sparse"
@@ -338,8 +363,8 @@ def folder_pairs(path: Path, kind: str) -> list[tuple[str, dict[str, Path]]]:
     return [(key, {"rgb": rgb, **parts}) for key, rgb, parts in pairs]
 
 
-def folder_units(input_id: str, path: Path, kind: str, unit_frames: int) -> list[Unit]:
-    pairs = folder_pairs(path, kind)
+def folder_units(input_id: str, path: Path, kind: str, unit_frames: int, camera: str = "02") -> list[Unit]:
+    pairs = folder_pairs(path, kind, camera)
     units = []
     for start in range(0, len(pairs), unit_frames):
         chunk = pairs[start:start + unit_frames]
@@ -363,21 +388,52 @@ def _folder_intrinsics(path: Path, options: DatasetOptions, width: int, height: 
     raise InputError(f"image folder {path}: no intrinsics (put a camera_info.yaml in it or pass --intrinsics)")
 
 
+def sparse_file_m(path: str | Path, m_per_unit: float | None) -> np.ndarray:
+    """A sparse depth file as the node sees it: (H, W) float32 [m], NaN = none; read by the very loader of
+    ``lingbot-depth predict`` (16-bit values x ``m_per_unit``, None = mm), so both give the same depth."""
+    from lingbot_depth_ros.io.depth_files import load_depth_file
+
+    depth = load_depth_file(path, m_per_unit=m_per_unit)
+    depth[depth == 0] = np.nan
+    return depth
+
+
+def _kitti_raw_intrinsics(path: Path, options: DatasetOptions, width: int, height: int) -> CameraIntrinsics:
+    from lingbot_depth_ros.evaluation.kitti import kitti_intrinsics, kitti_raw_layout
+
+    if options.intrinsics is not None:
+        fx, fy, cx, cy = options.intrinsics
+        return CameraIntrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=width, height=height)
+    layout = kitti_raw_layout(path, options.kitti_camera)
+    calib = Path(options.kitti_calib) if options.kitti_calib else (layout.calib if layout else None)
+    if calib is None:
+        raise InputError(f"KITTI raw drive {path}: no calib/calib_cam_to_cam.txt; pass --kitti-calib or --intrinsics")
+    return kitti_intrinsics(calib, width, height, camera=layout.camera if layout else options.kitti_camera)
+
+
 def read_folder_unit(unit: Unit, options: DatasetOptions) -> Iterator[Frame]:
     """Frames of a dataset / image-folder unit (sparse and stamps as ``lingbot-depth-bag`` makes them)."""
     from lingbot_depth_ros.evaluation import bag_tools
-    from lingbot_depth_ros.io.depth_files import load_depth_file, load_rgb_file
+    from lingbot_depth_ros.io.depth_files import KITTI_M_PER_UNIT, load_rgb_file
 
     path = Path(unit.path)
     keys = [key for key, _ in unit.files]
     parts = [dict(p) for _, p in unit.files]
     start_ns = bag_tools.START_NS + int(round(unit.start * 1e9 / 10.0))
-    if unit.kind == "images":
+    if unit.kind in ("images", "kitti_raw"):
+        scale = options.sparse_scale
+        if unit.kind == "kitti_raw" and scale is None:
+            scale = KITTI_M_PER_UNIT  # the layout's own unit
         for offset, (key, files) in enumerate(zip(keys, parts)):
             rgb = load_rgb_file(files["rgb"])
-            sparse_m = sparse_from_array_m(load_depth_file(files["sparse"])) if "sparse" in files else None
-            yield Frame(unit.start + offset, key, start_ns + offset * 100_000_000, rgb,
-                        _folder_intrinsics(path, options, rgb.shape[1], rgb.shape[0]), sparse_m=sparse_m)
+            sparse_m = sparse_file_m(files["sparse"], scale) if "sparse" in files else None
+            height, width = rgb.shape[:2]
+            if sparse_m is not None and sparse_m.shape != (height, width):
+                raise InputError(f"{files['sparse']} is {sparse_m.shape[1]}x{sparse_m.shape[0]}, {files['rgb']} is "
+                                 f"{width}x{height}")
+            intrinsics = _kitti_raw_intrinsics(path, options, width, height) if unit.kind == "kitti_raw" \
+                else _folder_intrinsics(path, options, width, height)
+            yield Frame(unit.start + offset, key, start_ns + offset * 100_000_000, rgb, intrinsics, sparse_m=sparse_m)
         return
     if unit.kind == "nyu":
         frames = bag_tools.nyu_frames([p["rgb"] for p in parts], [p["depth"] for p in parts],
@@ -409,11 +465,12 @@ def read_unit(unit: Unit, topics: BagTopics, options: DatasetOptions, *, rectifi
     return read_folder_unit(unit, options)
 
 
-def plan_input(input_id: str, path: Path, topics: BagTopics, unit_frames: int) -> list[Unit]:
+def plan_input(input_id: str, path: Path, topics: BagTopics, unit_frames: int,
+               kitti_camera: str = "02") -> list[Unit]:
     """The units of one input (a bag is scanned: one pass over its image topic)."""
-    kind = detect_kind(path)
+    kind = detect_kind(path, kitti_camera)
     if kind == "bag":
         if path.is_file():
             path = path.parent
         return bag_units(input_id, path, scan_bag(path, topics), unit_frames)
-    return folder_units(input_id, path, kind, unit_frames)
+    return folder_units(input_id, path, kind, unit_frames, kitti_camera)
