@@ -121,6 +121,28 @@ def test_prompt_is_the_mean_of_the_samples_per_cell_nearest_filled() -> None:
         prompt_from_sparse(np.zeros((10, 10), np.float32))
 
 
+def test_prompt_cells_are_the_area_mean_of_off_grid_samples() -> None:
+    """Samples off the cell grid (a nearest-pixel resample would read the cells' corner pixels, which hold
+    none): each cell is the mean of the samples inside it, with area weights where pixels straddle cells."""
+    sparse = np.zeros((40, 60), np.float32)  # max_side 6: 10 x 10 px cells, 4 x 6 of them
+    sparse[3, 4], sparse[7, 8] = 1.0, 3.0                         # cell (0, 0): (1 + 3) / 2
+    sparse[2, 12], sparse[5, 15], sparse[8, 19] = 4.0, 5.0, 9.0    # cell (0, 1): (4 + 5 + 9) / 3
+    sparse[13, 3] = 2.5                                           # cell (1, 0): the one sample
+    sparse[30, 50], sparse[35, 55], sparse[31, 51] = 6.0, 7.0, 8.0  # cell (3, 5): (6 + 7 + 8) / 3, one on
+    #                                                               its corner pixel (what nearest would read)
+    prompt = prompt_from_sparse(sparse, max_side=6)
+    assert prompt.shape == (4, 6)
+    expected = {(0, 0): 2.0, (0, 1): 6.0, (1, 0): 2.5, (3, 5): 7.0,  # cells with samples: their mean
+                (0, 2): 6.0, (2, 0): 2.5, (3, 4): 7.0}               # empty cells: the nearest such cell
+    for cell, depth in expected.items():
+        assert prompt[cell] == pytest.approx(depth, rel=1e-5), (cell, prompt)
+    # 3 px -> 2 cells (1.5 px each): cell 0 = px 0 + half of px 1, cell 1 = the other half of px 1 + px 2 (none)
+    straddling = np.zeros((3, 3), np.float32)
+    straddling[:, 0], straddling[:, 1] = 2.0, 5.0
+    np.testing.assert_allclose(prompt_from_sparse(straddling, max_side=2),
+                               [[(2.0 + 0.5 * 5.0) / 1.5, 5.0]] * 2, rtol=1e-5)  # [[3, 5], [3, 5]]
+
+
 def test_prompt_depth_anything_is_metric_completion_and_uses_the_prompt(checkpoints, rgb) -> None:
     model = create_estimator("prompt_depth_anything", checkpoint=str(checkpoints["prompt"]), device="cpu",
                              prompt_max_side=32)
