@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -51,7 +52,11 @@ def run(args: argparse.Namespace) -> int:
                 fx, fy, cx, cy = (float(v) for v in args.intrinsics.split(","))
             except ValueError:
                 raise LingbotDepthError(f"--intrinsics must be fx,fy,cx,cy, got {args.intrinsics!r}") from None
-            intrinsics = CameraIntrinsics(fx, fy, cx, cy, width=int(2 * cx + 1), height=int(2 * cy + 1))
+            if not all(math.isfinite(v) for v in (fx, fy, cx, cy)) or fx <= 0 or fy <= 0:
+                raise LingbotDepthError(f"--intrinsics must be finite fx,fy,cx,cy [px] with fx, fy > 0, got "
+                                        f"{args.intrinsics!r}")
+            # width/height: placeholders, each frame takes its image's size (folder_frames)
+            intrinsics = CameraIntrinsics(fx, fy, cx, cy, width=1, height=1)
         summary = fuse(args.source, args.out, poses_file=args.poses, estimator=args.estimator,
                        depth_topic=args.depth_topic, sparse_dir=args.sparse, depth_dir=args.depth,
                        intrinsics=intrinsics, calib=args.calib, voxel_m=args.voxel, max_depth_m=args.max_depth,

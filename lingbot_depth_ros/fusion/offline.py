@@ -20,6 +20,7 @@ Pose files: see :func:`~lingbot_depth_ros.fusion.poses.read_pose_file` (4x4, KIT
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,13 +162,16 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
          max_depth_m: float = 20.0, weight_threshold: float = 0.5, picture: bool = True,
          progress: bool = True, sparse_scale: float | None = None) -> dict[str, object]:
     """Fuse a bag or an image folder into ``out`` (fused.ply, mesh.ply, fusion.json, fused_top.png).
+    A frame with nothing to fuse (no depth in range) is skipped with a warning on stderr and counted in the
+    summary (``frames_fused``, ``frames_skipped_empty``).
     ``sparse_scale``: metres per stored unit of a folder's 16-bit depth files (see :func:`folder_frames`).
 
     Raises:
-        InputError: unreadable input, missing poses or depth, a pose count that does not match the frames.
+        InputError: unreadable input, missing poses or depth, a pose count that does not match the frames,
+            no frame with anything to fuse.
     """
     from lingbot_depth_ros.estimators import create_estimator
-    from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion
+    from lingbot_depth_ros.fusion.tsdf import FusionConfig, NothingToFuseError, TsdfFusion
     from lingbot_depth_ros.io.ply import write_ply
     from lingbot_depth_ros.progress import ProgressBar
 
@@ -208,6 +212,7 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
     fusion = TsdfFusion(FusionConfig(voxel_size_m=voxel_m, max_depth_m=max_depth_m,
                                      weight_threshold=weight_threshold, max_blocks=400000))
     bar = ProgressBar("fuse", len(frames), enabled=progress)
+    skipped_empty: list[str] = []
     for i, frame in enumerate(frames):
         depth = frame.depth_m
         if depth is None:
@@ -216,22 +221,34 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
             est = est or create_estimator(estimator)
             result = est.estimate(frame.rgb, frame.sparse_depth_m, frame.intrinsics)
             depth = np.where(result.valid, result.depth_m, 0.0).astype(np.float32)
-        fusion.integrate(depth, frame.intrinsics, frame.pose, rgb=frame.rgb)  # type: ignore[arg-type]
+        try:
+            fusion.integrate(depth, frame.intrinsics, frame.pose, rgb=frame.rgb)  # type: ignore[arg-type]
+        except NothingToFuseError as exc:
+            skipped_empty.append(frame.name)
+            print(("\n" if bar.enabled else "") + f"lingbot-depth fuse: warning: frame {frame.name} skipped: {exc}",
+                  file=sys.stderr)
         bar.update(i + 1, frame.name)
     bar.close()
+    if len(skipped_empty) == len(frames):
+        raise InputError(f"{source}: nothing to fuse: all {len(frames)} frames have no depth in "
+                         f"[{fusion.config.min_depth_m:g}, {max_depth_m:g}) m")
     xyz, rgb = fusion.point_cloud()
     cloud_path = write_ply(out / "fused.ply", xyz, rgb)
     mesh_path, triangles = fusion.save_mesh(out / "mesh.ply")
-    summary: dict[str, object] = {"source": str(source), "frames": len(frames), "points": int(len(xyz)),
+    summary: dict[str, object] = {"source": str(source), "frames": len(frames),
+                                  "frames_fused": fusion.stats.frames_integrated,
+                                  "frames_skipped_empty": len(skipped_empty), "points": int(len(xyz)),
                                   "triangles": triangles, "voxel_m": voxel_m, "estimator": est.name if est else None,
                                   "fused_ply": str(cloud_path), "mesh_ply": str(mesh_path),
-                                  **{k: v for k, v in fusion.diagnostics().items() if k in ("blocks", "memory_mb")}}
+                                  "blocks": fusion.stats.blocks,
+                                  "memory_mb": round(fusion.stats.memory_mb(fusion.config), 1)}
     if picture and len(xyz):
         # top view: the map's "up" is -y for camera-frame maps (KITTI poses), +z for ROS maps
         camera_map = is_camera_frame_map([f.pose for f in frames])  # type: ignore[misc]
         summary["picture"] = str(render_top_view(xyz, rgb, out / "fused_top.png", up_axis=1 if camera_map else 2,
                                                  up_sign=-1.0 if camera_map else 1.0, splat_m=voxel_m,
-                                                 title=f"{source.name}: {len(frames)} frames fused"))
+                                                 title=f"{source.name}: {fusion.stats.frames_integrated} frames "
+                                                       "fused"))
     (out / "fusion.json").write_text(json.dumps(summary, indent=2))
     return summary
 
