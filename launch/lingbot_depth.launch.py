@@ -13,13 +13,14 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.ros.fusion_params import FUSION_EXECUTABLE, FUSION_NODE_NAME, launch_parameters
 from lingbot_depth_ros.ros.launch_config import (EXECUTABLE, NODE_NAME, PACKAGE, LaunchArgument, camera_arguments,
-                                                 node_setup, parameter_arguments)
+                                                 node_setup, parameter_arguments, rviz_missing)
 from lingbot_depth_ros.ros.rviz_config import DEFAULT_FIXED_FRAME, write_rviz_config
 
 
@@ -49,8 +50,12 @@ def _launch_setup(context, names: list) -> list:
                     arguments=setup.arguments)]
     if values["use_rviz"].lower() == "true":
         config = values["rviz_config"] or str(write_rviz_config([setup.view], values["camera_frame"]))
-        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", config],
-                            parameters=[{"use_sim_time": setup.parameters[-1]["use_sim_time"]}], output="screen"))
+        missing = rviz_missing(get_package_share_directory, config)  # asked before any action is returned
+        if missing:  # the depth node(s) still start: the robot gets depth
+            get_logger("launch.user").warning(missing)
+        else:
+            actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", config],
+                                parameters=[{"use_sim_time": setup.parameters[-1]["use_sim_time"]}], output="screen"))
     if values["fusion"].strip().lower() == "true":
         fusion = launch_parameters({"pose_source": values["fusion_pose_source"]}, ["/" + setup.namespace])
         fusion["use_sim_time"] = setup.parameters[-1]["use_sim_time"]

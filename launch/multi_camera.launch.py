@@ -21,12 +21,14 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from lingbot_depth_ros.ros.dds import apply_default_dds_profile
 from lingbot_depth_ros.ros.launch_config import (EXECUTABLE, NODE_NAME, PACKAGE, LaunchArgument, camera_arguments,
-                                                 node_setup, parameter_arguments, single_process_setup)
+                                                 node_setup, parameter_arguments, rviz_missing,
+                                                 single_process_setup)
 from lingbot_depth_ros.ros.rviz_config import write_rviz_config
 
 CAMERAS = ("front", "rear")
@@ -66,9 +68,13 @@ def _launch_setup(context, names: list) -> list:
                     parameters=s.parameters, remappings=s.remappings, arguments=s.arguments) for s in nodes]
     if values["use_rviz"].lower() == "true":
         config = str(write_rviz_config([s.view for s in setups], values["fixed_frame"]))
-        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", config],
-                            parameters=[{"use_sim_time": setups[0].parameters[-1]["use_sim_time"]}],
-                            output="screen"))
+        missing = rviz_missing(get_package_share_directory, config)  # asked before any action is returned
+        if missing:  # the depth node(s) still start: the robot gets depth
+            get_logger("launch.user").warning(missing)
+        else:
+            actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", config],
+                                parameters=[{"use_sim_time": setups[0].parameters[-1]["use_sim_time"]}],
+                                output="screen"))
     return actions
 
 

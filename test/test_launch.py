@@ -159,8 +159,10 @@ class _LaunchRun:
 
     current: "_LaunchRun"
 
-    def __init__(self, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, name: str, monkeypatch: pytest.MonkeyPatch, missing: tuple[str, ...] = ()) -> None:
+        """``missing``: packages the ament index does not have here (e.g. rviz2 on a robot)."""
         self.created: list[_Recorder] = []
+        self.warnings: list[str] = []  # launch.logging warnings (one line each)
         _LaunchRun.current = self
         kinds = {n: type(n, (_Recorder,), {}) for n in ("LaunchDescription", "DeclareLaunchArgument",
                                                         "SetEnvironmentVariable", "OpaqueFunction", "Node")}
@@ -170,13 +172,21 @@ class _LaunchRun:
                                                     SetEnvironmentVariable=kinds["SetEnvironmentVariable"],
                                                     OpaqueFunction=kinds["OpaqueFunction"]),
             "launch.substitutions": types.SimpleNamespace(LaunchConfiguration=_Configuration),
+            "launch.logging": types.SimpleNamespace(get_logger=lambda name: types.SimpleNamespace(
+                warning=self.warnings.append)),
             "launch_ros": types.SimpleNamespace(),
             "launch_ros.actions": types.SimpleNamespace(Node=kinds["Node"]),
         }
         for module, fake in fakes.items():
             monkeypatch.setitem(sys.modules, module, fake)
         import ament_index_python.packages as aip
-        monkeypatch.setattr(aip, "get_package_share_directory", lambda pkg: str(ROOT))
+
+        def share(package: str) -> str:
+            if package in missing:
+                raise aip.PackageNotFoundError(f"package '{package}' not found")
+            return str(ROOT)
+
+        monkeypatch.setattr(aip, "get_package_share_directory", share)
         source = ROOT / "launch" / name
         namespace: dict[str, Any] = {"__file__": str(source)}
         exec(compile(source.read_text(), str(source), "exec"), namespace)
@@ -205,7 +215,7 @@ def launch_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
         monkeypatch.setenv(variable, "x")
         monkeypatch.delenv(variable)
     monkeypatch.delenv("RMW_IMPLEMENTATION", raising=False)
-    return lambda name: _LaunchRun(name, monkeypatch)
+    return lambda name, missing=(): _LaunchRun(name, monkeypatch, missing)
 
 
 @pytest.mark.parametrize("name", LAUNCH_FILES)
@@ -325,6 +335,39 @@ def test_multi_camera_launch_starts_one_node_per_namespace(launch_run, tmp_path:
     assert config["Visualization Manager"]["Global Options"]["Fixed Frame"] == "base_link"
     with pytest.raises(RuntimeError, match="different namespaces"):
         run.execute(rear_namespace="front")
+
+
+@pytest.mark.parametrize("name,values", [("lingbot_depth.launch.py", {"namespace": "robot1"}),
+                                         ("lingbot_depth.launch.py", {"rviz_config": "/my/own.rviz"}),
+                                         ("multi_camera.launch.py", {}),
+                                         ("multi_camera.launch.py", {"single_process": "true"})])
+def test_use_rviz_without_rviz2_starts_the_depth_nodes_and_warns_once(launch_run, name: str,
+                                                                      values: dict[str, str]) -> None:
+    """A robot without rviz2: ``use_rviz:=true`` used to return an rviz2 Node action, and ``ros2 launch`` then
+    failed ("package 'rviz2' not found", exit 1) after starting the depth node, which kept running with no
+    parent. Now the launch file asks the ament index first: the depth node(s) alone, one warning line."""
+    with_rviz = launch_run(name).execute(use_rviz="true", **values)
+    assert [a.kwargs["executable"] for a in with_rviz][-1] == "rviz2"  # rviz2 installed: started as before
+    run = launch_run(name, missing=("rviz2",))
+    actions = run.execute(use_rviz="true", **values)
+    assert [a.kwargs["executable"] for a in actions] == [a.kwargs["executable"] for a in with_rviz[:-1]]
+    assert all(a.kwargs["executable"] == "depth_node" for a in actions)
+    _check_node_actions(actions)
+    (warning,) = run.warnings
+    assert "\n" not in warning and "package 'rviz2' not found" in warning and "starting without RViz" in warning
+    config = with_rviz[-1].kwargs["arguments"][1]
+    assert warning.endswith(f"rviz2 -d {config}")  # the config it would have opened, for a machine with RViz
+    without = run.execute(use_rviz="false", **values)  # no RViz asked: the same nodes, quiet
+    assert [a.kwargs for a in without] == [a.kwargs for a in actions] and len(run.warnings) == 1
+
+
+def test_every_launch_file_with_use_rviz_checks_for_rviz2(launch_run) -> None:
+    for name in LAUNCH_FILES:
+        run = launch_run(name, missing=("rviz2",))
+        if "use_rviz" not in run.arguments:
+            continue
+        assert all(a.kwargs["executable"] != "rviz2" for a in run.execute(use_rviz="true")), name
+        assert len(run.warnings) == 1, name
 
 
 def test_readme_launch_commands_use_only_declared_arguments(launch_run) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.ros.parameters import PARAMS_BY_NAME
@@ -19,6 +19,7 @@ from lingbot_depth_ros.ros.rviz_config import CameraView, resolve_topic
 PACKAGE = "lingbot_depth_ros"
 EXECUTABLE = "depth_node"
 NODE_NAME = "lingbot_depth_node"
+RVIZ_PACKAGE = "rviz2"
 
 # launch argument -> node parameter it overrides when non-empty
 PARAMETER_ARGUMENTS: dict[str, str] = {
@@ -206,3 +207,21 @@ def single_process_setup(setups: list[NodeSetup]) -> NodeSetup:
               for s in setups for source, target in s.remappings]
     return NodeSetup(namespace="", parameters=first.parameters[:-1] + [overrides], remappings=remaps,
                      view=first.view, arguments=list(first.arguments))
+
+
+def rviz_missing(find_share: Callable[[str], str], config: str) -> str | None:
+    """The one warning line of ``use_rviz:=true`` on a machine without RViz, or None when rviz2 is installed.
+
+    ``find_share``: ament_index_python's ``get_package_share_directory`` (raises PackageNotFoundError, a
+    KeyError, for a package not installed); ``config``: the RViz config the launch would have opened.
+    The launch files ask before returning any action: without RViz they start the depth node(s) alone,
+    because a Node action for a missing package makes ``ros2 launch`` fail (exit 1) after the actions
+    before it have started, leaving those processes running without a parent.
+    """
+    try:
+        find_share(RVIZ_PACKAGE)
+    except KeyError:
+        return (f"use_rviz:=true but RViz is not installed on this machine (package '{RVIZ_PACKAGE}' not found): "
+                f"starting without RViz. Install ros-<distro>-rviz2, or run on a machine with RViz: rviz2 -d "
+                f"{config}")
+    return None
