@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from lingbot_depth_ros.colorize import colorize_depth
-from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.errors import AlignmentRejected, InputError
 from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator, EstimatorInput
 from lingbot_depth_ros.estimators.base import METRIC, RELATIVE_DISPARITY
-from lingbot_depth_ros.geometry.scale_alignment import DEPTH, INVERSE_DEPTH, AlignmentResult, robust_scale_shift
+from lingbot_depth_ros.geometry.scale_alignment import (DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS, DEPTH,
+                                                        INVERSE_DEPTH, AlignmentResult, robust_scale_shift)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.pointcloud import CloudPoints, depth_to_cloud_points
 
@@ -43,6 +44,8 @@ class OutputSettings:
     align: str = "off"  # "off" | "scale" | "scale_shift": fit the prediction to the sparse depth
     align_method: str = "ransac"  # or "irls"
     align_inlier_threshold: float = 0.05  # relative residual of an inlier
+    align_min_inlier_ratio: float = DEFAULT_MIN_INLIER_RATIO  # smallest inlier share of an accepted fit
+    align_min_inliers: int = DEFAULT_MIN_INLIERS  # fewest inliers of an accepted fit
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any]) -> OutputSettings:
@@ -56,7 +59,8 @@ class OutputSettings:
             cloud=v["cloud.enabled"], cloud_organized=v["cloud.organized"], cloud_rgb=v["cloud.rgb"],
             cloud_stride=v["cloud.stride"], cloud_min_range_m=v["cloud.min_range_m"],
             cloud_max_range_m=v["cloud.max_range_m"], align=v["align_to_sparse"], align_method=v["align.method"],
-            align_inlier_threshold=v["align.inlier_threshold"])
+            align_inlier_threshold=v["align.inlier_threshold"], align_min_inlier_ratio=v["align.min_inlier_ratio"],
+            align_min_inliers=v["align.min_inliers"])
 
 
 @dataclass
@@ -74,6 +78,7 @@ class FrameResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     alignment: AlignmentResult | None = None  # the fit applied (align_to_sparse), if any
     alignment_error: str | None = None  # why no fit was applied although one was asked for
+    alignment_rejection: AlignmentRejected | None = None  # the fit made but refused (scale <= 0, few inliers)
     estimated_focal_px: float | None = None  # the estimator's own focal estimate [px] (depth_pro), if any
     focal_from_estimate: bool = False  # the depth scale rests on that estimate, not on the given intrinsics
 
@@ -141,17 +146,21 @@ class DepthPipeline:
         :meth:`process`, ``inference_s``: the estimator's time [s] reported in ``timings_s``."""
         s = settings or self.settings
         t1 = time.perf_counter()
-        depth_m, alignment, alignment_error = estimate.depth_m, None, None
+        depth_m, alignment, alignment_error, rejection = estimate.depth_m, None, None, None
         if s.align != "off" and align_depth_m is not None:
             try:
                 alignment = self.align(estimate.depth_m, estimate.valid, align_depth_m, s,
                                        space=alignment_space(self.estimator.output_kind))
                 depth_m = alignment.apply(estimate.depth_m).astype(np.float32)
-            except InputError as exc:  # too few LiDAR points this frame: publish unaligned, say why
+            except InputError as exc:  # too few LiDAR points, or a fit refused: publish unaligned, say why
                 alignment_error = str(exc)
+                rejection = exc if isinstance(exc, AlignmentRejected) else None
         if alignment is None and self.estimator.output_kind != METRIC:
             # a relative output in arbitrary units is never passed on as metres: the frame is dropped
-            raise InputError(unaligned_relative_reason(self.estimator.output_kind, s.align, alignment_error))
+            reason = unaligned_relative_reason(self.estimator.output_kind, s.align, alignment_error)
+            if rejection is not None:
+                raise AlignmentRejected(reason, rejection.reason, rejection.fit)
+            raise InputError(reason)
         depth = self.postprocess_depth(depth_m, estimate.valid, s)
         colorized = self.colorize(depth, s) if s.colorized else None
         cloud = None
@@ -161,7 +170,7 @@ class DepthPipeline:
         t2 = time.perf_counter()
         return FrameResult(depth_m=depth, colorized=colorized, cloud=cloud,
                            timings_s={"inference": inference_s, "postprocess": t2 - t1},
-                           alignment=alignment, alignment_error=alignment_error,
+                           alignment=alignment, alignment_error=alignment_error, alignment_rejection=rejection,
                            estimated_focal_px=estimate.estimated_focal_px,
                            focal_from_estimate=estimate.focal_from_estimate)
 
@@ -180,10 +189,12 @@ class DepthPipeline:
     def align(depth_m: np.ndarray, valid: np.ndarray, sparse_m: np.ndarray, s: OutputSettings,
               space: str = DEPTH) -> AlignmentResult:
         """Robust fit of ``scale * depth + shift`` (or scale only) to the sparse depth at valid pixels
-        (``space`` "inverse_depth": to the inverse sparse depth, for disparity outputs)."""
+        (``space`` "inverse_depth": to the inverse sparse depth, for disparity outputs). Raises
+        AlignmentRejected for a fit with scale <= 0 or too few inliers, InputError for too few points."""
         prediction = np.where(valid, depth_m, np.nan).astype(np.float32)
         return robust_scale_shift(prediction, sparse_m, fit_shift=s.align == "scale_shift", method=s.align_method,
-                                  inlier_threshold=s.align_inlier_threshold, space=space)
+                                  inlier_threshold=s.align_inlier_threshold, space=space,
+                                  min_inlier_ratio=s.align_min_inlier_ratio, min_inliers=s.align_min_inliers)
 
     @staticmethod
     def postprocess_depth(depth_m: np.ndarray, valid: np.ndarray, s: OutputSettings) -> np.ndarray:

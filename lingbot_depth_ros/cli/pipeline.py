@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.errors import AlignmentRejected, InputError
 from lingbot_depth_ros.estimators import COMPLETION, METRIC, MONOCULAR, DepthEstimator, check_mode
 from lingbot_depth_ros.estimators.base import sparse_valid_mask
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.geometry.scale_alignment import AlignmentResult
+from lingbot_depth_ros.geometry.scale_alignment import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS, AlignmentResult
 from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 
 REQUEST_MODES = (MONOCULAR, COMPLETION)
@@ -116,7 +116,9 @@ def resolve_mode(requested: str | None, has_sparse: bool, default: str | None = 
 
 
 def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
-                  intrinsics: CameraIntrinsics | None, mode: str, align: str = "off") -> Prediction:
+                  intrinsics: CameraIntrinsics | None, mode: str, align: str = "off", *,
+                  align_min_inlier_ratio: float = DEFAULT_MIN_INLIER_RATIO,
+                  align_min_inliers: int = DEFAULT_MIN_INLIERS) -> Prediction:
     """Run ``estimator`` once and derive everything a user downloads.
 
     Args:
@@ -129,9 +131,12 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
         align: "off", "scale" or "scale_shift": robust fit of the prediction to ``sparse_depth_m``
             (see :func:`resolve_align`; required by relative estimators, whose output is never returned
             as metres unaligned).
+        align_min_inlier_ratio, align_min_inliers: the smallest inlier share (0..1) and count of an
+            accepted fit (see :func:`~lingbot_depth_ros.geometry.scale_alignment.robust_scale_shift`).
 
     Raises:
         ConfigError: the estimator cannot run ``mode``.
+        AlignmentRejected: the fit asked for was refused (scale <= 0, too few inliers).
         InputError: inconsistent shapes, or completion with no usable sparse measurement.
     """
     check_mode(estimator, mode)
@@ -148,7 +153,8 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
     if intrinsics is not None and (intrinsics.width, intrinsics.height) != (width, height):
         raise InputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is "
                          f"{width}x{height}")
-    settings = dataclasses.replace(_DOWNLOAD_SETTINGS, align=align)
+    settings = dataclasses.replace(_DOWNLOAD_SETTINGS, align=align, align_min_inlier_ratio=align_min_inlier_ratio,
+                                   align_min_inliers=align_min_inliers)
     align_to = sparse_depth_m if align != "off" else None
     pipeline = DepthPipeline(estimator, settings)
     sparse_in = sparse_depth_m if mode == COMPLETION else None
@@ -168,7 +174,11 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
             intrinsics = assumed_intrinsics(width, height)
         result = pipeline.process(rgb, sparse_in, intrinsics, settings, align_to)
     if align != "off" and result.alignment is None:  # asked for: never a silently unaligned answer
-        raise InputError(f"could not align the prediction to the sparse depth: {result.alignment_error}")
+        message = f"could not align the prediction to the sparse depth: {result.alignment_error}"
+        rejection = result.alignment_rejection
+        if rejection is not None:
+            raise AlignmentRejected(message, rejection.reason, rejection.fit)
+        raise InputError(message)
     if result.focal_from_estimate and result.estimated_focal_px is not None:
         focal_px, focal_source = result.estimated_focal_px, FOCAL_ESTIMATED
     else:

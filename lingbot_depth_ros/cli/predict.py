@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lingbot_depth_ros.cli.arg_types import non_negative_int, share
 from lingbot_depth_ros.cli.camera_info import load_camera_info_yaml
 from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
 from lingbot_depth_ros.cli.scene_analysis import add_analysis_arguments, analyse, request_from_args, write_analysis
@@ -25,6 +26,7 @@ from lingbot_depth_ros.progress import ProgressBar
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES, DepthEstimator, create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.geometry.scale_alignment import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS
 from lingbot_depth_ros.io.depth_files import (DEFAULT_MAX_PIXELS, load_depth_file, load_rgb_file,
                                               refuse_kitti_path_as_mm, save_depth_png_mm)
 from lingbot_depth_ros.io.ply import write_ply
@@ -66,6 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="robust fit of the prediction to --sparse-depth: scale or scale_shift (relative estimators "
                              "need it; their output is never written as metres unaligned); auto (default) = "
                              "scale_shift for relative estimators, off for metric ones")
+    parser.add_argument("--align-min-inlier-ratio", type=share, default=DEFAULT_MIN_INLIER_RATIO,
+                        help="smallest share of the sparse points within 5 %% of an accepted fit (default "
+                             f"{DEFAULT_MIN_INLIER_RATIO}); a fit below it, or with a scale <= 0, is refused: "
+                             "exit 2 (one image) with the reason")
+    parser.add_argument("--align-min-inliers", type=non_negative_int, default=DEFAULT_MIN_INLIERS,
+                        help=f"fewest sparse points within 5 %% of an accepted fit (default {DEFAULT_MIN_INLIERS})")
     parser.add_argument("--out", type=Path, default=Path("lingbot_depth_out"),
                         help="output folder (created if missing; must be writable)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
@@ -250,7 +258,9 @@ def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace,
     align = resolve_align(estimator, args.align)
     mode = resolve_mode(args.mode, sparse is not None, align=align, supported=estimator.supported_modes)
     intrinsics = _intrinsics_for(args, camera_info, rgb.shape[1], rgb.shape[0])
-    prediction = predict_depth(estimator, rgb, sparse, intrinsics, mode, align)
+    prediction = predict_depth(estimator, rgb, sparse, intrinsics, mode, align,
+                               align_min_inlier_ratio=args.align_min_inlier_ratio,
+                               align_min_inliers=args.align_min_inliers)
     if prediction.alignment is not None:
         a = prediction.alignment
         print(f"{job.image.name}: {prediction.output_kind} output aligned to the sparse depth in {a.space} "

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from lingbot_depth_ros.errors import InputError, LingbotDepthError
+from lingbot_depth_ros.errors import AlignmentRejected, InputError, LingbotDepthError
 from lingbot_depth_ros import estimators
 from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, auto_fallback, check_mode, create_estimator
 from lingbot_depth_ros.evaluation.frames import score_frame
@@ -200,6 +200,8 @@ class UnitProcessor:
                 output = self.run_frame(frame)
             except LingbotDepthError as exc:
                 record.update(status="dropped", reason=str(exc))
+                if isinstance(exc, AlignmentRejected):  # the node's alignment_rejected drop: which test failed
+                    record["alignment_rejected"] = exc.reason
                 result.frames.append(record)
                 continue
             record.update(status="ok", timings_s=output.timings_s)

@@ -21,7 +21,7 @@ import numpy as np
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from lingbot_depth_ros.errors import EstimatorOutOfMemory, InputError, LingbotDepthError
+from lingbot_depth_ros.errors import AlignmentRejected, EstimatorOutOfMemory, InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, auto_fallback
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.scale_alignment import INVERSE_DEPTH, AlignmentResult
@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 IMAGE, CAMERA_INFO, SPARSE, LIDAR = "image", "camera_info", "sparse_depth", "lidar_points"
 RELIABLE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 OUTPUT_RELIABLE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-DROP_REASONS = ("stale", "no_sync", "bad_input", "estimator_error", "out_of_memory", "internal_error")
+DROP_REASONS = ("stale", "no_sync", "bad_input", "alignment_rejected", "estimator_error", "out_of_memory",
+                "internal_error")
 # Numbers in a warning (sizes, byte counts, K values, NaN/inf): masked to group warnings of one kind.
 _NUMBERS = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|\b(?:nan|inf)\b", re.IGNORECASE)
 
@@ -65,6 +66,8 @@ def drop_reason(exc: BaseException) -> str:
     """The diagnostics counter a failed frame is counted under."""
     if isinstance(exc, EstimatorOutOfMemory):
         return "out_of_memory"
+    if isinstance(exc, AlignmentRejected):  # a relative output whose fit to the LiDAR was refused
+        return "alignment_rejected"
     if isinstance(exc, InputError):
         return "bad_input"
     if isinstance(exc, LingbotDepthError):

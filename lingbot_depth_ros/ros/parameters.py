@@ -11,6 +11,7 @@ import re
 from typing import Any, Mapping
 
 from lingbot_depth_ros.colorize import COLORMAPS
+from lingbot_depth_ros.geometry.scale_alignment import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS
 from lingbot_depth_ros.ros.navigation_params import NAVIGATION_PARAMS, check_navigation_consistency
 from lingbot_depth_ros.ros.param_spec import ParamSpec
 from lingbot_depth_ros.ros.surface_params import SURFACE_PARAMS
@@ -74,6 +75,12 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     P("align.method", "ransac", "Robust fitting method of align_to_sparse.", choices=("ransac", "irls")),
     P("align.inlier_threshold", 0.05, "Relative depth residual under which a LiDAR point is an inlier of the fit.",
       min=0.001, max=1.0),
+    P("align.min_inlier_ratio", DEFAULT_MIN_INLIER_RATIO, "Smallest share of the LiDAR points that must be inliers "
+      "of an accepted fit; a fit below it, or with a scale <= 0 (prediction against the LiDAR), is refused: a "
+      "relative estimator's frame is dropped (alignment_rejected), a metric one is published unaligned.",
+      min=0.0, max=1.0),
+    P("align.min_inliers", DEFAULT_MIN_INLIERS, "Fewest LiDAR inliers of an accepted fit (otherwise refused as "
+      "align.min_inlier_ratio says).", min=0, max=1000000),
     # faults
     P("oom_retry", True, "On an estimator out-of-memory error, retry the frame at a lower resolution level "
       "(LingBot-Depth) and keep that level; otherwise only drop the frame."),

@@ -9,7 +9,8 @@ meaningful HTTP status:
 - 400 malformed payload (base64, image, .npy, mode / sparse-depth mismatch, sizes that disagree)
 - 408 the request body did not arrive within the body timeout (the connection is closed)
 - 413 body, payload or pixel count over the configured limits
-- 422 schema violation, or a mode this server's estimator cannot run
+- 422 schema violation, a mode this server's estimator cannot run, or a fit to the sparse depth that was
+  refused (scale <= 0 or too few inliers: ``reason`` and ``rejected_alignment`` say which and what)
 - 503 busy (bodies in progress would exceed the in-flight budget; ``Retry-After`` says when to
   retry), or the estimator failed on valid input (e.g. out of device memory)
 """
@@ -28,22 +29,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import lingbot_depth_ros
 from lingbot_depth_ros.cli.pipeline import predict_depth, resolve_align, resolve_mode
 from lingbot_depth_ros.cli.scene_analysis import AnalysisRequest, analyse
-from lingbot_depth_ros.errors import ConfigError, EstimatorError, InputError, LingbotDepthError
+from lingbot_depth_ros.errors import AlignmentRejected, ConfigError, EstimatorError, InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.server.codec import (PayloadTooLargeError, b64decode_field, b64encode_bytes,
                                             decode_rgb_image, decode_sparse_depth, encode_npy, encode_png_rgb)
 from lingbot_depth_ros.server.docs import install_docs
 from lingbot_depth_ros.server.limits import RequestLimitsMiddleware, header_timeout_protocol
-from lingbot_depth_ros.server.schemas import (AlignmentOut, ErrorResponse, HealthResponse, IntrinsicsOut,
-                                              PredictRequest, PredictResponse)
+from lingbot_depth_ros.server.schemas import (AlignmentOut, AlignmentRejectedResponse, ErrorResponse, HealthResponse,
+                                              IntrinsicsOut, PredictRequest, PredictResponse)
 
 LOG = logging.getLogger("lingbot_depth_ros.server")
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "malformed payload or inconsistent request"},
     408: {"model": ErrorResponse, "description": "request body not received within the body timeout"},
     413: {"model": ErrorResponse, "description": "body, payload or image over the configured limits"},
-    422: {"model": ErrorResponse, "description": "schema violation, or a mode this server cannot run"},
+    422: {"model": AlignmentRejectedResponse, "description": "schema violation, a mode this server cannot run, or "
+                                                             "the fit to the sparse depth was refused"},
     500: {"model": ErrorResponse, "description": "unexpected server fault"},
     503: {"model": ErrorResponse, "description": "busy (in-flight body budget exceeded; see Retry-After), or "
                                                  "the estimator failed on valid input"},
@@ -86,6 +88,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def _on_input(_: Request, exc: InputError) -> JSONResponse:
         return _error(400, str(exc))
+
+    @app.exception_handler(AlignmentRejected)
+    async def _on_alignment_rejected(_: Request, exc: AlignmentRejected) -> JSONResponse:
+        fit = exc.fit
+        rejected = None if fit is None else AlignmentOut(space=fit.space, scale=fit.scale, shift=fit.shift,
+                                                          inlier_ratio=fit.inlier_ratio, num_points=fit.n_points)
+        body = AlignmentRejectedResponse(error=str(exc), reason=exc.reason, rejected_alignment=rejected)
+        return JSONResponse(status_code=422, content=body.model_dump())
 
     @app.exception_handler(ConfigError)
     async def _on_config(_: Request, exc: ConfigError) -> JSONResponse:

@@ -154,6 +154,15 @@ class ErrorResponse(BaseModel):
     error: str
 
 
+class AlignmentRejectedResponse(ErrorResponse):
+    """422 for a fit to the sparse depth that was made but refused (and the other 422s, without the extra fields)."""
+
+    reason: Literal["scale_not_positive", "few_inliers", "low_inlier_share"] | None = Field(
+        default=None, description="why the fit was refused: its scale is <= 0 (the prediction runs against the "
+                                  "sparse depth), or too few points (count / share) lie within 5 % of it")
+    rejected_alignment: AlignmentOut | None = Field(default=None, description="the refused fit")
+
+
 class HealthResponse(BaseModel):
     """Liveness and what this server runs."""
 
