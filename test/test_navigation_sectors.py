@@ -287,3 +287,35 @@ def test_near_outliers_inside_a_populated_sub_bin_are_ignored_by_the_percentile(
     crowd[200:300, 316:328] = 0.5
     center = by_name(ObstacleSectorAnalyzer(CFG).analyze_depth(crowd, K, LEVEL))["center"]
     assert center.distance_m == pytest.approx(0.5, abs=0.03) and center.status == BLOCKED
+
+
+def test_percentile_is_the_lower_nearest_rank_of_the_sorted_distances() -> None:
+    """25 obstacle points straight ahead at 1.0, 1.1, ..., 3.4 m. The obstacle distance is the sorted distance at
+    rank floor(p / 100 * (n - 1)): 5th percentile -> floor(0.05 * 24 = 1.2) = 1 -> 1.1 m (ceil: 1.2 m; numpy's
+    linear percentile: 1.12 m); visible_m, the 90th -> floor(0.9 * 24 = 21.6) = 21 -> 3.1 m (ceil: 3.2 m)."""
+    distances = 1.0 + 0.1 * np.arange(25)
+    points = np.column_stack([distances, np.zeros(25), np.full(25, 0.5)])  # x forward, on the axis, 0.5 m high
+    config = SectorConfig(num_sectors=1, fov_rad=math.pi / 2, sub_bins=1)
+    assert config.percentile == 5.0  # the default the node uses
+    sector = ObstacleSectorAnalyzer(config).analyze_points(points).sectors[0]
+    assert sector.n_points == 25
+    assert sector.distance_m == pytest.approx(1.1, abs=1e-6)
+    assert sector.visible_m == pytest.approx(3.1, abs=1e-6)
+
+
+def test_a_7_cm_bump_is_floor_not_an_obstacle_at_the_default_10_cm_cut_off() -> None:
+    """The floor cut-off (SectorConfig.min_obstacle_height_m, node parameter obstacles.min_height_m, both 0.10 m):
+    a 7 cm bump (a door sill, a cable guard) 1.2-1.5 m ahead across the whole view, seen by the level camera 0.5 m
+    up, makes no obstacle point in any sector, and the way ahead stays clear; with a 5 cm cut-off its top would
+    be an obstacle at 1.2 m. A 13 cm step at the same place is one (the scene does produce obstacle points)."""
+    from lingbot_depth_ros.ros.navigation_params import sector_config_from_params
+
+    bump = ((1.2, -5.0, 0.0), (1.5, 5.0, 0.07))
+    step = ((1.2, -5.0, 0.0), (1.5, 5.0, 0.13))
+    for config in (SectorConfig(), sector_config_from_params({})):
+        assert config.min_obstacle_height_m == 0.10
+        report = ObstacleSectorAnalyzer(config).analyze_depth(render(LEVEL, [bump]), K, LEVEL)
+        assert all(s.n_points == 0 and s.distance_m is None for s in report.sectors), report.sectors
+        assert by_name(report)["center"].status == CLEAR and report.recommendation == FORWARD
+        stepped = by_name(ObstacleSectorAnalyzer(config).analyze_depth(render(LEVEL, [step]), K, LEVEL))["center"]
+        assert stepped.n_points > 0 and stepped.distance_m == pytest.approx(1.2, abs=0.03)
