@@ -8,10 +8,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "lingbot_depth_ros"
@@ -94,9 +95,8 @@ def test_installed_depth_node_starts_and_stops(workspace: Path, tmp_path: Path) 
         proc = subprocess.Popen(_sourced(workspace, f'"{executable}" --ros-args -r __node:=colcon_check_node'),
                                 stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
         try:
-            deadline = time.monotonic() + 60
-            while "ready:" not in log_path.read_text() and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.1)
+            wait_until(lambda: "ready:" in log_path.read_text() or proc.poll() is not None, 60,
+                       "the installed node to log 'ready:'", detail=log_path.read_text)
             assert "ready:" in log_path.read_text(), log_path.read_text()
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=30) == 0, log_path.read_text()

@@ -8,7 +8,6 @@ frame in both forms; their depth must agree, and each must ignore the other tran
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Iterator
 
 import numpy as np
@@ -148,7 +147,11 @@ def test_each_node_ignores_the_other_transport(system, scene) -> None:
     feed.publish(raw_only, {t: messages[t] for t in ("/cam/camera_info", "/cam/image_raw", "/cam/sparse")})
     assert feed.depth("/compressed/depth/image", compressed_only) is not None
     assert feed.depth("/raw/depth/image", raw_only) is not None
-    time.sleep(1.0)  # both outputs above came after their inputs: the crossed ones would have too
+    # a set on both transports after those: each node publishes in order, so once both answered it, a crossed
+    # output (a node taking the other transport's set) would have come out before it
+    fence = raw_only + 500_000_000
+    feed.publish(fence, both_forms(scene))
+    assert feed.depth("/raw/depth/image", fence) is not None and feed.depth("/compressed/depth/image", fence) is not None
     assert feed.recorders["/raw/depth/image"].by_stamp(compressed_only) is None
     assert feed.recorders["/compressed/depth/image"].by_stamp(raw_only) is None
 

@@ -4,8 +4,6 @@ align_to_sparse; Prompt Depth Anything completes the LiDAR into metric depth."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -25,6 +23,7 @@ from lingbot_depth_ros.estimators.hf_testing import save_tiny_depth_anything, sa
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
 from hf_scenes import H, W, gradient_rgb  # noqa: E402
 from ros_harness import Recorder, node_with_harness, publish_until_depth  # noqa: E402
+from waiting import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.ros
 K = CameraIntrinsics(fx=60.0, fy=60.0, cx=31.5, cy=23.5, width=W, height=H)
@@ -66,9 +65,7 @@ def test_relative_depth_anything_publishes_metres_only_aligned_to_the_lidar(tmp_
         request = SetParameters.Request(parameters=[Parameter(name="align_to_sparse", value=ParameterValue(
             type=ParameterType.PARAMETER_STRING, string_value="off"))])
         future = client.call_async(request)
-        deadline = time.monotonic() + 20
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(future.done, 20, "the answer of set_parameters")
         answer = future.result().results[0]
         assert not answer.successful and "outputs relative disparity" in answer.reason
 

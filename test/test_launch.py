@@ -12,7 +12,6 @@ import ast
 import contextlib
 import re
 import sys
-import time
 import types
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,6 +27,7 @@ from lingbot_depth_ros.ros.launch_config import (CHECKPOINT_ESTIMATORS, PARAMETE
                                                  node_setup, parameter_overrides, remappings)
 from lingbot_depth_ros.ros.parameters import PARAMS_BY_NAME
 from lingbot_depth_ros.ros.rviz_config import CameraView, render_rviz_config, resolve_topic
+from waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = ("lingbot_depth.launch.py", "multi_camera.launch.py", "fusion.launch.py")
@@ -433,14 +433,15 @@ def _node_topics(node: DepthNode) -> set[str]:
     """Topics ``node`` publishes or subscribes to, from the ROS graph (not from the node's own fields)."""
     name, namespace = node.get_name(), node.get_namespace()
     topics: set[str] = set()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def outputs_in_graph() -> bool:
+        nonlocal topics
         pubs = node.get_publisher_names_and_types_by_node(name, namespace)
         subs = node.get_subscriber_names_and_types_by_node(name, namespace)
         topics = {t for t, _ in pubs} | {t for t, _ in subs}
-        if {t for t, _ in pubs} >= {node.pub_depth.topic_name, node.pub_points.topic_name}:
-            break
-        time.sleep(0.1)
+        return {t for t, _ in pubs} >= {node.pub_depth.topic_name, node.pub_points.topic_name}
+
+    wait_until(outputs_in_graph, 20, f"{name}'s depth and points publishers in the graph", poll_s=0.1)
     return topics
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 
 import cv2
@@ -21,6 +20,7 @@ from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_fields, unpack_rgb
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, image_to_numpy
 from ros_harness import NodeProcess, RosHarness, node_with_harness
+from waiting import wait_until
 
 pytestmark = pytest.mark.ros
 NYU_K = CameraIntrinsics(518.8579, 519.46961, 325.58245, 253.73617, 640, 480)
@@ -138,10 +138,7 @@ def _set_params(harness: RosHarness, **values) -> list:
             pv.type, pv.string_value = ParameterType.PARAMETER_STRING, value
         request.parameters.append(ParameterMsg(name=name, value=pv))
     future = client.call_async(request)
-    deadline = time.monotonic() + 10
-    while not future.done() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert future.done()
+    wait_until(future.done, 10, "the answer of set_parameters")
     harness.node.destroy_client(client)
     return future.result().results
 

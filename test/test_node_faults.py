@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -34,6 +33,7 @@ from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image
 from lingbot_depth_ros.scene.generator import SceneGenerator
 from ros_harness import NodeProcess, Recorder, RosHarness, StampClock, in_process_node, wait_until
+from waiting import Pacer, quiet_for, repeat_until
 
 pytestmark = pytest.mark.ros
 OK, WARN, ERROR = 0, 1, 2
@@ -69,23 +69,24 @@ class DiagnosticsWatch:
     def mark(self) -> int:
         return len(self.recorder.messages)
 
+    def find(self, predicate: Callable[[DiagnosticStatus], bool], since: int = 0) -> DiagnosticStatus | None:
+        """The first pipeline status recorded since message ``since`` that matches ``predicate``, or None."""
+        for msg in list(self.recorder.messages[since:]):
+            status = pipeline_status(msg)
+            if status is not None and predicate(status):
+                return status
+        return None
+
+    def last(self) -> str:
+        """The last three pipeline statuses, for a failure message."""
+        last = [pipeline_status(m) for m in self.recorder.messages[-3:]]
+        return "last diagnostics: " + " | ".join(f"{level_of(s)} {s.message}" for s in last if s is not None)
+
     def wait_for(self, predicate: Callable[[DiagnosticStatus], bool], since: int = 0,
                  timeout: float = 10.0) -> DiagnosticStatus:
-        found: list[DiagnosticStatus] = []
-
-        def check(messages: list[Any]) -> bool:
-            for msg in messages[since:]:
-                status = pipeline_status(msg)
-                if status is not None and predicate(status):
-                    found.append(status)
-                    return True
-            return False
-
-        if not self.recorder.wait(check, timeout):
-            last = [pipeline_status(m) for m in self.recorder.messages[-3:]]
-            raise AssertionError("no matching diagnostics; last: " +
-                                 " | ".join(f"{level_of(s)} {s.message}" for s in last if s is not None))
-        return found[0]
+        if not self.recorder.wait(lambda _: self.find(predicate, since) is not None, timeout):
+            raise AssertionError("no matching diagnostics; " + self.last())
+        return self.find(predicate, since)  # type: ignore[return-value]
 
 
 def values_of(status: DiagnosticStatus) -> dict[str, str]:
@@ -98,23 +99,47 @@ def wait_output(harness: RosHarness, stamp: int, timeout: float = 15.0, topic: s
     return rec.by_stamp(stamp)
 
 
+def publish_set(harness: RosHarness, frame: Any, stamp: int, *, image: bool = True, info: bool = True,
+                sparse: bool = True) -> None:
+    """One set of the selected streams at ``stamp``: sparse depth, camera_info, then the image."""
+    header = harness.header(stamp)
+    if sparse:
+        harness.pub_sparse.publish(depth_m_to_image(frame.sparse_depth_m, header, "16UC1"))
+    if info:
+        harness.pub_info.publish(intrinsics_to_camera_info(frame.intrinsics, header))
+    if image:
+        harness.pub_image.publish(numpy_to_image(frame.rgb, "rgb8", header))
+
+
 def publish_for(harness: RosHarness, frame: Any, clock: StampClock, seconds: float, rate_hz: float = 10.0, *,
                 image: bool = True, info: bool = True, sparse: bool = True) -> list[int]:
-    """Publish the streams selected at ``rate_hz`` for ``seconds``; the image stamps sent."""
+    """A camera: ``seconds * rate_hz`` sets of the selected streams paced at ``rate_hz`` (a loaded machine
+    stretches it: only for checks that hold whatever the spacing); the image stamps sent."""
     stamps = []
-    header_k = frame.intrinsics
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    pacer = Pacer(rate_hz)
+    for _ in range(max(1, round(seconds * rate_hz))):
         stamp = clock.next()
-        header = harness.header(stamp)
-        if sparse:
-            harness.pub_sparse.publish(depth_m_to_image(frame.sparse_depth_m, header, "16UC1"))
-        if info:
-            harness.pub_info.publish(intrinsics_to_camera_info(header_k, header))
+        publish_set(harness, frame, stamp, image=image, info=info, sparse=sparse)
         if image:
-            harness.pub_image.publish(numpy_to_image(frame.rgb, "rgb8", header))
             stamps.append(stamp)
-        time.sleep(1.0 / rate_hz)
+        pacer.wait()
+    return stamps
+
+
+def publish_until(harness: RosHarness, frame: Any, clock: StampClock, until: Callable[[], object], what: str, *,
+                  rate_hz: float = 10.0, timeout: float = 20.0, image: bool = True, info: bool = True,
+                  sparse: bool = True, into: list[int] | None = None) -> list[int]:
+    """A camera at ``rate_hz`` (the selected streams) until ``until()`` holds (fails naming ``what`` after
+    ``timeout`` [s]); the image stamps sent, appended to ``into`` as they go when given."""
+    stamps: list[int] = [] if into is None else into
+
+    def one_set() -> None:
+        stamp = clock.next()
+        publish_set(harness, frame, stamp, image=image, info=info, sparse=sparse)
+        if image:
+            stamps.append(stamp)
+
+    repeat_until(one_set, until, timeout, what, period_s=1.0 / rate_hz)
     return stamps
 
 
@@ -285,18 +310,17 @@ def test_expected_rate_threshold_warns_when_output_is_slower(scene) -> None:
               "diagnostics.rate_tolerance": 0.5}
     with in_process_node(ScriptedEstimator(), **params) as (node, harness):
         watch = DiagnosticsWatch(harness)
-        publish_for(harness, frame, clock, 1.2, rate_hz=10.0)
+        publish_until(harness, frame, clock, lambda: watch.find(lambda s: level_of(s) == WARN and
+                                                                "below expected" in s.message),
+                      "a WARN 'below expected'", rate_hz=10.0)
         status = watch.wait_for(lambda s: level_of(s) == WARN and "below expected" in s.message)
         assert re.search(r"output rate \d+\.\d Hz below expected 40\.0 Hz", status.message), status.message
         # Lower the expectation at run time: 10 Hz meets 8 Hz * (1 - 0.5) -> OK while frames keep coming.
         assert node.set_parameters([Parameter("diagnostics.expected_rate_hz", value=8.0)])[0].successful
         mark = watch.mark()
-        feeder = threading.Thread(target=lambda: publish_for(harness, frame, clock, 1.5, rate_hz=10.0))
-        feeder.start()
-        try:
-            status = watch.wait_for(lambda s: level_of(s) == OK, since=mark)
-        finally:
-            feeder.join()
+        publish_until(harness, frame, clock, lambda: watch.find(lambda s: level_of(s) == OK, since=mark),
+                      "an OK status at 10 Hz", rate_hz=10.0)
+        status = watch.wait_for(lambda s: level_of(s) == OK, since=mark)
         assert float(values_of(status)["rate output [Hz]"]) > 4.0
 
 
@@ -334,29 +358,30 @@ def test_stream_stops_warn_names_it_and_recovers(classical_node, scene) -> None:
     node, harness, watch = classical_node
     frame = scene["small"]
     clock = StampClock(10_000)
-    publish_for(harness, frame, clock, 1.0)
+    # each phase: the streams keep coming (10 Hz) until the diagnostics say what the test expects
     mark = watch.mark()
-    publish_for(harness, frame, clock, 0.6)
+    publish_until(harness, frame, clock, lambda: watch.find(lambda s: level_of(s) == OK, since=mark), "OK")
     status = watch.wait_for(lambda s: level_of(s) == OK, since=mark)
     assert status.message.startswith("completion at")
 
     mark = watch.mark()  # sparse depth stops, image and camera_info go on
-    publish_for(harness, frame, clock, 1.5, sparse=False)
-    status = watch.wait_for(lambda s: level_of(s) == WARN and "sparse_depth stopped" in s.message, since=mark)
+    sparse_stopped = lambda s: level_of(s) == WARN and "sparse_depth stopped" in s.message  # noqa: E731
+    publish_until(harness, frame, clock, lambda: watch.find(sparse_stopped, since=mark), "WARN sparse_depth stopped",
+                  sparse=False)
     assert node.proc.poll() is None
 
     mark = watch.mark()  # resumes
-    stamps = publish_for(harness, frame, clock, 1.0)
-    watch.wait_for(lambda s: level_of(s) == OK, since=mark)
+    stamps = publish_until(harness, frame, clock, lambda: watch.find(lambda s: level_of(s) == OK, since=mark),
+                           "OK after sparse_depth resumed")
     wait_output(harness, stamps[-1])
 
-    mark = watch.mark()  # the camera stops (image and camera_info), LiDAR goes on
-    publish_for(harness, frame, clock, 1.5, image=False, info=False)
-    status = watch.wait_for(lambda s: level_of(s) == WARN and "image stopped" in s.message, since=mark)
-    assert "camera_info stopped" in status.message
+    mark = watch.mark()  # the camera stops (image and camera_info), LiDAR goes on: both are named
+    camera_stopped = lambda s: level_of(s) == WARN and "image stopped" in s.message and         "camera_info stopped" in s.message  # noqa: E731
+    publish_until(harness, frame, clock, lambda: watch.find(camera_stopped, since=mark),
+                  "WARN naming image and camera_info stopped", image=False, info=False)
     mark = watch.mark()
-    stamps = publish_for(harness, frame, clock, 1.0)
-    watch.wait_for(lambda s: level_of(s) == OK, since=mark)
+    stamps = publish_until(harness, frame, clock, lambda: watch.find(lambda s: level_of(s) == OK, since=mark),
+                           "OK after the camera resumed")
     wait_output(harness, stamps[-1])
     assert node.proc.poll() is None
 
@@ -365,13 +390,17 @@ def test_diagnostics_report_rates_latency_drops_estimator_and_last_warning(class
     node, harness, watch = classical_node
     frame = scene["small"]
     clock = StampClock(20_000)
+    statuses = [s for s in map(pipeline_status, list(watch.recorder.messages)) if s is not None]
+    bad_before = int(values_of(statuses[-1])["frames dropped bad_input"]) if statuses else 0
     bad = clock.next()  # one bad frame: counted as bad_input and shown as the last warning
     header = harness.header(bad)
     harness.pub_sparse.publish(depth_m_to_image(np.zeros((240, 320), np.float32), header, "16UC1"))
     harness.pub_info.publish(intrinsics_to_camera_info(frame.intrinsics, header))
     harness.pub_image.publish(numpy_to_image(frame.rgb, "rgb8", header))
-    time.sleep(0.3)  # a set arriving before the worker took this one would replace it (counted stale)
+    # the bad set is taken (counted) before the next: one arriving first would replace it (counted stale)
+    watch.wait_for(lambda s: int(values_of(s)["frames dropped bad_input"]) > bad_before, since=watch.mark())
     mark = watch.mark()
+    # a camera at 10 Hz for 1.5 s (15 sets): the rate bounds below hold whatever their spacing
     publish_for(harness, frame, clock, 1.5, rate_hz=10.0)
     status = watch.wait_for(lambda s: level_of(s) == OK and float(values_of(s)["rate output [Hz]"]) > 0,
                             since=mark)
@@ -415,36 +444,35 @@ def test_stamps_jumping_backwards_reset_the_synchronizer_without_stale_pairs(cla
     new_k = CameraIntrinsics(200.0, 200.0, (w - 1) / 2, (h - 1) / 2, w, h)
     base = 30_000 * 1_000_000_000
     stamps = [base + i * 100_000_000 for i in range(10)]
+    pacer = Pacer(20.0)  # a 20 Hz camera: only the last set with an image must come out
     for i, stamp in enumerate(stamps):  # first pass: old values; image of the last frame lost
         header = harness.header(stamp)
         harness.pub_sparse.publish(depth_m_to_image(_const_sparse((h, w), 3.0), header, "16UC1"))
         harness.pub_info.publish(intrinsics_to_camera_info(old_k, header))
         if i < len(stamps) - 1:
             harness.pub_image.publish(numpy_to_image(frame.rgb, "rgb8", header))
-        time.sleep(0.05)
+        pacer.wait()
     wait_output(harness, stamps[-2])
     depth_rec, info_rec = harness.recorders["depth/image"], harness.recorders["depth/camera_info"]
-    before = len(depth_rec.messages)
+    wait_output(harness, stamps[-2], topic="depth/camera_info")
+    before, infos_before = len(depth_rec.messages), len(info_rec.messages)
     resets_logged = node.log().count("stamp jumped backwards")
-    for stamp in stamps:  # the loop: same stamps again, new values, image first
+    for stamp in stamps:  # the loop: same stamps again, new values, image first; each frame out before the next
         header = harness.header(stamp)
         harness.pub_image.publish(numpy_to_image(frame.rgb, "rgb8", header))
-        time.sleep(0.03)
+        quiet_for(0.03, "the image arrives before its sparse depth and camera_info (the order under test)")
         harness.pub_sparse.publish(depth_m_to_image(_const_sparse((h, w), 1.5), header, "16UC1"))
         harness.pub_info.publish(intrinsics_to_camera_info(new_k, header))
-        time.sleep(0.05)
-    assert depth_rec.wait(lambda m: any(x.header.stamp == harness.header(stamps[-1]).stamp
-                                        for x in m[before:]), 10), "no output for the new stamps"
-    time.sleep(0.3)
+        for rec, start in ((depth_rec, before), (info_rec, infos_before)):
+            assert rec.wait(lambda m: any(x.header.stamp == header.stamp for x in m[start:]), 15),                 f"no output for the new stamp {stamp}"
     after = depth_rec.messages[before:]
-    assert len(after) >= 7, f"only {len(after)} of 10 frames after the jump were processed"
+    assert len(after) == 10, f"{len(after)} outputs for the 10 frames after the jump"
     for msg in after:
         valid = depth_m_from_image(msg)
         median = float(np.nanmedian(valid))
         assert abs(median - 1.5) < 0.1, f"output at {msg.header.stamp} paired with pre-jump sparse ({median} m)"
-    new_infos = [m for m in info_rec.messages if any(m.header.stamp == x.header.stamp for x in after)]
-    assert new_infos and all(abs(m.k[0] - 200.0) < 1e-6 for m in new_infos[-len(after):]), \
-        [m.k[0] for m in new_infos]
+    new_infos = info_rec.messages[infos_before:]
+    assert len(new_infos) == 10 and all(abs(m.k[0] - 200.0) < 1e-6 for m in new_infos), [m.k[0] for m in new_infos]
     assert node.log().count("stamp jumped backwards") > resets_logged or \
         "stamp jumped backwards (bag loop or clock reset): synchronizer reset" in node.log()
     assert node.proc.poll() is None
@@ -461,7 +489,7 @@ def test_resolution_change_mid_stream_is_followed(classical_node, scene) -> None
     for _ in range(3):  # the camera switches to 320x240: image, CameraInfo and sparse depth together
         stamp = clock.next()
         send(harness, small, stamp)
-        time.sleep(0.1)
+        wait_output(harness, stamp)
     depth = wait_output(harness, stamp)
     info = wait_output(harness, stamp, topic="depth/camera_info")
     colour = wait_output(harness, stamp, topic="depth/colorized")
@@ -537,13 +565,17 @@ def malformed_burst(classical_node, scene) -> dict[str, Any]:
     clock = StampClock(50_000)
     rng = np.random.default_rng(7)
     log_before = len(node.log())
+    pacer = Pacer(250.0)  # a burst: the checks hold whatever its spacing
     for i in range(100):
         stamp = clock.next()
         if i % 10 == 9:  # every tenth set also jumps back in time
             stamp -= 5_000_000_000
         _malformed_set(rng, harness, frame, stamp)
-        time.sleep(0.004)
-    time.sleep(1.0)
+        pacer.wait()
+    fence = clock.next() + 10_000_000_000  # a good set after the burst: once it is out, the burst was handled
+    send(harness, frame, fence)
+    harness.recorders["depth/image"].wait(lambda _: harness.recorders["depth/image"].by_stamp(fence) is not None,
+                                          15)
     alive = node.proc.poll() is None
     return {"alive": alive, "log": node.log()[log_before:], "clock": clock}
 
@@ -582,30 +614,30 @@ def test_auto_mode_falls_back_to_monocular_while_sparse_stops(tiny_checkpoint, s
         try:
             harness.wait_connected()
             watch = DiagnosticsWatch(harness)
-            stamps = publish_for(harness, frame, clock, 1.0, rate_hz=8.0)
-            for _ in range(10):  # a loaded machine may need longer for discovery of every stream
-                if "auto mode runs completion" in node.log():
-                    break
-                stamps = publish_for(harness, frame, clock, 1.0, rate_hz=8.0)
+            # each phase: an 8 Hz camera until the node says what the test expects
+            stamps = publish_until(harness, frame, clock, lambda: "auto mode runs completion" in node.log(),
+                                   "'auto mode runs completion'", rate_hz=8.0, timeout=60)
             wait_output(harness, stamps[-1])
-            assert "auto mode runs completion" in node.log(), node.log()
             watch.wait_for(lambda s: values_of(s).get("mode") == "auto (completion)")
 
             mark = watch.mark()  # sparse depth stops: images alone must still produce depth (monocular)
-            mono = publish_for(harness, frame, clock, 2.0, rate_hz=8.0, sparse=False)
+            rec = harness.recorders["depth/image"]
+            mono: list[int] = []
+
+            def three_monocular_outputs() -> bool:  # frames without any sparse depth
+                return "sparse depth stopped: auto mode runs monocular until it resumes" in node.log() and                     sum(rec.by_stamp(s) is not None for s in mono) >= 3
+
+            publish_until(harness, frame, clock, three_monocular_outputs, "3 monocular outputs", rate_hz=8.0,
+                          sparse=False, into=mono)
             wait_output(harness, mono[-1])
-            assert "sparse depth stopped: auto mode runs monocular until it resumes" in node.log()
-            produced = [s for s in mono if harness.recorders["depth/image"].by_stamp(s) is not None]
-            assert len(produced) >= 3, (len(produced), len(mono))  # frames without any sparse depth
             status = watch.wait_for(lambda s: values_of(s).get("mode") == "auto (monocular)", since=mark)
             assert level_of(status) == WARN and "auto mode fell back to monocular" in status.message
 
             mark = watch.mark()  # sparse depth resumes: completion again
-            back = publish_for(harness, frame, clock, 1.0, rate_hz=8.0)
+            back = publish_until(harness, frame, clock, lambda: node.log().count("auto mode runs completion") >= 2 and
+                                 watch.find(lambda s: values_of(s).get("mode") == "auto (completion)" and
+                                            level_of(s) == OK, since=mark), "auto (completion) OK again", rate_hz=8.0)
             wait_output(harness, back[-1])
-            assert node.log().count("auto mode runs completion") >= 2
-            watch.wait_for(lambda s: values_of(s).get("mode") == "auto (completion)" and level_of(s) == OK,
-                           since=mark)
             assert node.proc.poll() is None
         finally:
             harness.close()
@@ -630,28 +662,31 @@ def test_default_auto_with_a_completion_only_estimator_says_once_it_needs_sparse
         try:
             harness.wait_connected()
             watch = DiagnosticsWatch(harness)
-            camera_only = publish_for(harness, frame, clock, 2.0, sparse=False)
+            camera_only = publish_until(harness, frame, clock, lambda: watch.find(
+                lambda s: level_of(s) == WARN and NEEDS_SPARSE in s.message), "a WARN that sparse depth is needed",
+                sparse=False)
             status = watch.wait_for(lambda s: level_of(s) == WARN and NEEDS_SPARSE in s.message, timeout=15.0)
             assert values_of(status)["mode"] == "auto (waiting for sparse depth)"
             assert "inputs do not synchronize" not in status.message  # the specific reason, not the generic one
-            camera_only += publish_for(harness, frame, clock, 1.5, sparse=False)  # more frames: still said once
+            # 15 more frames at 10 Hz: still said once (a stretch of input, whatever its exact length)
+            camera_only += publish_for(harness, frame, clock, 1.5, sparse=False)
             assert wait_until(lambda: NEEDS_SPARSE in node.log(), 10.0), node.log()[-3000:]
             assert node.log().count("needs sparse depth") == 1, node.log()[-3000:]
             assert "no synchronized set" not in node.log()
             assert harness.recorders["depth/image"].messages == [], "no depth without sparse depth"
 
             mark = watch.mark()  # the LiDAR starts: completion
-            stamps = publish_for(harness, frame, clock, 1.0)
+            stamps = publish_until(harness, frame, clock, lambda: watch.find(
+                lambda s: values_of(s).get("mode") == "auto (completion)" and level_of(s) == OK, since=mark),
+                "auto (completion) OK")
             wait_output(harness, stamps[-1])
             assert "sparse depth arriving: auto mode runs completion" in node.log()
-            watch.wait_for(lambda s: values_of(s).get("mode") == "auto (completion)" and level_of(s) == OK,
-                           since=mark)
 
             mark = watch.mark()  # the LiDAR stops: no monocular output, said once
             received = len(harness.recorders["depth/image"].messages)
-            stopped = publish_for(harness, frame, clock, 2.0, sparse=False)
-            status = watch.wait_for(lambda s: level_of(s) == WARN and "needs sparse depth (sparse_depth stopped)"
-                                    in s.message, since=mark)
+            stopped = publish_until(harness, frame, clock, lambda: watch.find(
+                lambda s: level_of(s) == WARN and "needs sparse depth (sparse_depth stopped)" in s.message,
+                since=mark), "a WARN that sparse depth stopped", sparse=False)
             assert wait_until(lambda: node.log().count("needs sparse depth") == 2, 5.0), node.log()[-3000:]
             assert "needs sparse depth (sparse_depth stopped); for a camera-only robot use estimator:=lingbot; " \
                    "no depth until it resumes" in node.log()

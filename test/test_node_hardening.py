@@ -6,7 +6,6 @@ synchronized set" warning after a pause, and integers given to double parameters
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_ima
 from lingbot_depth_ros.ros.obstacle_outputs import rejection_summary
 from lingbot_depth_ros.scene.generator import SceneGenerator
 from ros_harness import NodeProcess, RosHarness, StampClock, in_process_node, wait_until
+from waiting import Pacer, quiet_for, repeat_until
 
 pytestmark = pytest.mark.ros
 DEPTH = "depth/image"
@@ -209,28 +209,33 @@ def test_pause_then_sparse_first_and_image_later_is_not_a_sync_failure(frame, ca
         first = Clock.next()
         harness.publish_frame(frame.rgb, frame.intrinsics, frame.sparse_depth_m, first)
         wait_output(harness, first)
-        time.sleep(warn_s + 1.0)  # the robot stood still / the bag paused
+        quiet_for(warn_s + 1.0, "the robot stood still / the bag paused (longer than no_sync_warn_s)")
         stamp = Clock.next()
         header = harness.header(stamp)
         harness.pub_sparse.publish(depth_m_to_image(frame.sparse_depth_m, header, "32FC1"))
         harness.pub_info.publish(intrinsics_to_camera_info(frame.intrinsics, header))
-        time.sleep(0.4)  # the image of the same instant arrives 0.4 s later (slow camera driver)
+        quiet_for(0.4, "the image of the same instant arrives 0.4 s later (slow camera driver)")
         harness.pub_image.publish(numpy_to_image(frame.rgb, "rgb8", header))
         wait_output(harness, stamp)
-        time.sleep(warn_s + 0.5)  # and nothing is reported afterwards either
+        quiet_for(warn_s + 0.5, "nothing is reported afterwards either (a window longer than no_sync_warn_s)")
         assert node.drops["no_sync"] == 0, dict(node.drops)
         assert "no synchronized set" not in capfd.readouterr().err
 
         # A real failure after a pause is still reported: sparse + camera_info keep coming, images do not.
-        time.sleep(warn_s + 0.5)
-        t_end = time.monotonic() + 2.5 * warn_s
-        while time.monotonic() < t_end:
-            stamp = Clock.next()
-            header = harness.header(stamp)
+        quiet_for(warn_s + 0.5, "another pause")
+
+        def sparse_and_info_without_image() -> None:
+            header = harness.header(Clock.next())
             harness.pub_sparse.publish(depth_m_to_image(frame.sparse_depth_m, header, "32FC1"))
             harness.pub_info.publish(intrinsics_to_camera_info(frame.intrinsics, header))
-            time.sleep(0.1)
-        assert wait_until(lambda: node.drops["no_sync"] == 1, 5), dict(node.drops)
+
+        repeat_until(sparse_and_info_without_image, lambda: node.drops["no_sync"] == 1, 10 * warn_s,
+                     "the no_sync drop while images do not come", detail=lambda: dict(node.drops))
+        pacer = Pacer(10.0)  # the same stall goes on (15 sets, whatever their spacing): said once
+        for _ in range(15):
+            sparse_and_info_without_image()
+            pacer.wait()
+        assert node.drops["no_sync"] == 1, dict(node.drops)
     assert "no synchronized set for" in capfd.readouterr().err
 
 

@@ -27,6 +27,7 @@ from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.obstacle_outputs import (LidarInput, ObstacleOutputs, rigid_transform_from_msg,
                                                     transform_msg_from_rigid)
 from ros_harness import spin_in_background, stop_spinning
+from waiting import wait_until
 
 pytestmark = pytest.mark.ros
 
@@ -100,10 +101,9 @@ def test_obstacle_topics_carry_the_analysis(graph: Graph) -> None:
     for topic, msg_type in (("obstacles/scan", LaserScan), ("obstacles/recommendation", String),
                             ("obstacles/markers", MarkerArray)):
         graph.record(topic, msg_type)
-    deadline = time.monotonic() + 15
-    while outputs.pub_scan.get_subscription_count() == 0 or outputs.pub_markers.get_subscription_count() == 0:
-        assert time.monotonic() < deadline, "listener never connected"
-        time.sleep(0.05)
+    wait_until(lambda: all(pub.get_subscription_count() > 0 for pub in
+                           (outputs.pub_scan, outputs.pub_recommendation, outputs.pub_markers)), 15,
+               "the listener to connect to the three obstacle topics")
     pose = camera_pose_from_mounting(height_m=0.5, pitch_rad=0.2, x_m=0.1)
     image_header = Header(stamp=Time(sec=42, nanosec=7), frame_id="camera_color_optical_frame")
     report = outputs.process(floor_and_box_depth(pose), K, image_header, scan_time_s=0.1)

@@ -15,7 +15,8 @@ from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, create_estimator
 from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.scene.generator import SceneGenerator
-from ros_harness import Recorder, in_process_node, wait_until
+from ros_harness import Recorder, in_process_node
+from waiting import repeat_until
 
 pytestmark = pytest.mark.ros
 
@@ -55,11 +56,15 @@ def test_target_hz_steps_the_level_down_and_diagnostics_show_it() -> None:
         diagnostics = Recorder()
         harness.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics, 10)
         stamp = 20_000_000_000_000
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline and estimator.resolution_level > 5:
+
+        def next_frame() -> None:
+            nonlocal stamp
             stamp += 50_000_000
             harness.publish_frame(frame.rgb, frame.intrinsics, None, stamp)
-            time.sleep(0.05)  # 20 Hz of input: the estimator is the bottleneck
+
+        # 20 Hz of input (the estimator is the bottleneck) until the governor has stepped down to level 5
+        repeat_until(next_frame, lambda: estimator.resolution_level <= 5, 40, "the level to step down to 5",
+                     period_s=0.05, detail=lambda: estimator.levels_used)
         used = list(estimator.levels_used)
         assert used[0] == 9 and estimator.resolution_level <= 5, used
         # one level at a time, downwards only while too slow
@@ -75,11 +80,9 @@ def test_target_hz_steps_the_level_down_and_diagnostics_show_it() -> None:
         assert node.governor is None
         estimator.resolution_level = 9
         before = len(estimator.levels_used)
-        for _ in range(6):
-            stamp += 50_000_000
-            harness.publish_frame(frame.rgb, frame.intrinsics, None, stamp)
-            time.sleep(0.25)
-        assert wait_until(lambda: len(estimator.levels_used) >= before + 3, 20)
+        # 4 Hz: every frame is estimated (0.2 s at level 9), too slow for 8 Hz: 6 of them
+        repeat_until(next_frame, lambda: len(estimator.levels_used) >= before + 6, 30, "6 frames at level 9",
+                     period_s=0.25)
         assert set(estimator.levels_used[before:]) == {9}
 
 

@@ -27,6 +27,7 @@ from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform
 from lingbot_depth_ros.ros.navigation_params import lidar_extrinsics_from_params
 from lingbot_depth_ros.ros.replay_cli import lidar_setup
 from lingbot_depth_ros.io.ply import read_ply
+from waiting import wait_until
 
 pytestmark = pytest.mark.ros
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -130,18 +131,21 @@ def test_started_node_has_no_public_topic(scene_bag: Path, tmp_path: Path) -> No
     published: set[str] = set()
     subscribed: set[str] = set()
     ns = ""
+    def node_seen() -> bool:
+        """The started node's topics, once it publishes its last outputs (or the tool has ended)."""
+        nonlocal published, subscribed, ns
+        nodes = [(name, ns) for name, ns in observer.get_node_names_and_namespaces()
+                 if name == "lingbot_depth_node" and (ns + "/").startswith(prefix)]
+        if nodes:
+            (name, ns), = nodes
+            published = {t for t, _ in observer.get_publisher_names_and_types_by_node(name, ns)}
+            subscribed = {t for t, _ in observer.get_subscriber_names_and_types_by_node(name, ns)}
+            if {prefix + "camera/depth/colorized", prefix + "camera/surfaces"} <= published:
+                return True
+        return cli.poll() is not None
+
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and cli.poll() is None:
-            nodes = [(name, ns) for name, ns in observer.get_node_names_and_namespaces()
-                     if name == "lingbot_depth_node" and (ns + "/").startswith(prefix)]
-            if nodes:
-                (name, ns), = nodes
-                published = {t for t, _ in observer.get_publisher_names_and_types_by_node(name, ns)}
-                subscribed = {t for t, _ in observer.get_subscriber_names_and_types_by_node(name, ns)}
-                if {prefix + "camera/depth/colorized", prefix + "camera/surfaces"} <= published:
-                    break
-            time.sleep(0.2)
+        wait_until(node_seen, 120, "the started node in the graph with all its outputs", poll_s=0.2)
         output, _ = cli.communicate(timeout=180)
     finally:
         if cli.poll() is None:

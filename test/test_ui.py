@@ -16,7 +16,6 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 from lingbot_depth_ros.io.ply import read_ply  # noqa: E402
 from server_process import RunningServer, running_cli  # noqa: E402
+from waiting import wait_until  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 NYU_K = (518.8579, 519.46961, 325.58245, 253.73617)
@@ -130,12 +130,8 @@ class DevTools:
         return result["result"].get("value")
 
     def wait_for(self, expression: str, what: str, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not self.js(expression):
-            if time.monotonic() > deadline:
-                pytest.fail(f"the page never showed {what} within {timeout_s} s "
-                            f"(page text: {self.js('document.body.innerText')!r:.600})")
-            time.sleep(0.2)
+        wait_until(lambda: self.js(expression), timeout_s, f"the page to show {what}", poll_s=0.2,
+                   detail=lambda: f"page text: {self.js('document.body.innerText')!r:.600}")
 
     def upload(self, selector: str, path: Path) -> None:
         root = self.call("DOM.getDocument", depth=-1, pierce=True)["root"]["nodeId"]
@@ -156,12 +152,17 @@ def start_chromium(profile: Path) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen([str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     port_file = profile / "DevToolsActivePort"
-    deadline = time.monotonic() + 30
-    while not (port_file.exists() and port_file.read_text().strip()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"chromium did not open its DevTools port (exit code {process.poll()})")
-        time.sleep(0.1)
+
+    def port_written() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"chromium exited with {process.returncode} before opening its DevTools port")
+        return port_file.exists() and bool(port_file.read_text().strip())
+
+    try:
+        wait_until(port_written, 30, "chromium to open its DevTools port", poll_s=0.1)
+    except AssertionError:
+        process.kill()
+        raise
     port = port_file.read_text().split()[0]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
         targets = json.load(response)
@@ -214,7 +215,8 @@ def test_browser_shows_the_depth_after_a_prediction(servers: tuple[RunningServer
         height = int(page.js("document.documentElement.scrollHeight"))
         page.call("Emulation.setDeviceMetricsOverride", width=1280, height=min(height, 2000), deviceScaleFactor=1,
                   mobile=False)
-        time.sleep(0.3)
+        page.wait_for(f"window.innerHeight === {min(height, 2000)}", "the resized viewport")
+        page.js("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")  # laid out, painted
         rect = page.js("(() => { const r = document.querySelector('#depth-output img').getBoundingClientRect();"
                        " return [r.x, r.y, r.width, r.height]; })()")
         shot = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
