@@ -95,11 +95,30 @@ def test_gradio_client_sees_the_api_errors(servers: tuple[RunningServer, Running
     _, ui = servers
     image, sparse, _ = nyu_files
     client = Client(ui.url, verbose=False)
-    with pytest.raises(AppError, match="cannot run mode 'monocular'"):
+    # the UI offers only the modes the API's estimator runs (classical: completion)
+    with pytest.raises(AppError, match=r"'monocular'.*not in the list of choices: \['completion'\]"):
         client.predict(handle_file(str(image)), "monocular", None, None, None, None, None, api_name="/predict")
-    with pytest.raises(AppError, match="all four intrinsics"):
-        client.predict(handle_file(str(image)), "auto", handle_file(str(sparse)), 500.0, None, None, None,
+    with pytest.raises(AppError, match="fx must be > 0 px"):
+        client.predict(handle_file(str(image)), "completion", handle_file(str(sparse)), 0.0, None, None, None,
                        api_name="/predict")
+
+
+def test_mode_choices_follow_the_servers_modes() -> None:
+    from lingbot_depth_ros.server.ui import mode_choices
+
+    assert mode_choices(["completion"]) == ["completion"]
+    assert mode_choices(["completion", "monocular"]) == ["auto", "completion", "monocular"]
+    assert mode_choices(None) == ["auto", "completion", "monocular"]  # server unreachable: every mode
+
+
+def test_empty_intrinsics_fields_take_defaults_from_the_image_size(servers: tuple[RunningServer, RunningServer],
+                                                                   nyu_files: tuple[Path, Path, np.ndarray]) -> None:
+    _, ui = servers
+    image, sparse, _ = nyu_files
+    client = Client(ui.url, verbose=False)
+    *_, summary = client.predict(handle_file(str(image)), "completion", handle_file(str(sparse)), 500.0, None, None,
+                                 None, api_name="/predict")
+    assert "**intrinsics** given: fx=500.0 fy=500.0 cx=319.5 cy=239.5" in summary, summary  # fy = fx, centre
 
 
 class DevTools:
@@ -193,15 +212,26 @@ def test_browser_shows_the_depth_after_a_prediction(servers: tuple[RunningServer
         page.wait_for("document.querySelector('#sparse-depth').innerText.includes('sparse_depth_mm') && "
                       "!document.querySelector('#sparse-depth').innerText.includes('Uploading')",
                       "the uploaded sparse depth file")
-        page.js("[...document.querySelectorAll('#mode input[type=radio]')]"
-                ".find(r => r.value === 'completion').click()")
-        for field, value in zip(("fx", "fy", "cx", "cy"), NYU_K):
-            page.type_into(f"#{field} input", f"{value:.2f}")
+        # Only the modes the API's estimator runs (classical: completion), and empty intrinsics fields, never 0.
+        modes = page.js("[...document.querySelectorAll('#mode input[type=radio]')].map(r => r.value)")
+        assert modes == ["completion"], modes
+        assert page.js("document.querySelector('#mode input[type=radio]').checked")
+        fields = page.js("['fx', 'fy', 'cx', 'cy'].map(f => document.querySelector(`#${f} textarea, #${f} input`))"
+                         ".map(e => [e.value, e.placeholder])")
+        assert [value for value, _ in fields] == ["", "", "", ""] and all(hint for _, hint in fields), fields
+        assert "53°" in page.js("document.querySelector('#intrinsics-help').innerText")
         before = predict_posts(api)
+        # Empty intrinsics: the API assumes them from the image size and says so.
+        page.js("document.querySelector('#predict-btn').click()")
+        page.wait_for("document.querySelector('#summary').innerText.includes('Points')", "the first summary")
+        summary = page.js("document.querySelector('#summary').innerText")
+        assert "intrinsics assumed (none given): fx=640.0 fy=640.0 cx=319.5 cy=239.5" in summary, summary
+        for field, value in zip(("fx", "fy", "cx", "cy"), NYU_K):
+            page.type_into(f"#{field} textarea, #{field} input", f"{value:.2f}")
         page.js("document.querySelector('#predict-btn').click()")
         page.wait_for("(() => { const i = document.querySelector('#depth-output img');"
                       " return !!i && i.complete && i.naturalWidth === 640"
-                      " && document.querySelector('#summary').innerText.includes('Points'); })()",
+                      " && document.querySelector('#summary').innerText.includes('intrinsics given'); })()",
                       "the colorized depth and the summary")
         summary = page.js("document.querySelector('#summary').innerText")
         assert "completion" in summary and "intrinsics given: fx=518.9" in summary, summary
@@ -209,7 +239,7 @@ def test_browser_shows_the_depth_after_a_prediction(servers: tuple[RunningServer
         npy_links = [link for link in links if link.split("?")[0].endswith("depth_m.npy")]
         ply_links = [link for link in links if link.split("?")[0].endswith("points.ply")]
         assert npy_links and ply_links, links
-        assert predict_posts(api) == before + 1
+        assert predict_posts(api) == before + 2
         # Screenshot of the whole page, top to bottom.
         page.js("window.scrollTo(0, 0)")
         height = int(page.js("document.documentElement.scrollHeight"))

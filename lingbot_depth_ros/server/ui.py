@@ -4,6 +4,12 @@ Upload an image (and optionally sparse metric depth), pick a mode, optionally ty
 and get the colorized depth beside the input plus downloads: the depth as .npy [m] and the point
 cloud as a binary PLY (xyz [m] + rgb). The click handler is also the UI's API endpoint
 ``/predict`` for ``gradio_client``.
+
+The modes offered are those the API server's estimator runs (its ``/health``), read when the UI starts
+and again when a page loads. Intrinsics fields left empty are derived from the image size: all four
+empty = the server assumes them (principal point at the image centre, focal length = the longer image
+side, about 53 degrees of field of view across it; an estimator that estimates the focal length uses its
+estimate); some given = the others from the same defaults (fy = fx, fx = fy, cx, cy = the centre).
 """
 
 from __future__ import annotations
@@ -15,36 +21,76 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import logging  # noqa: E402
+import math  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
+from lingbot_depth_ros.cli.pipeline import assumed_intrinsics  # noqa: E402
 from lingbot_depth_ros.io.ply import write_ply  # noqa: E402
 from lingbot_depth_ros.server.client import ApiError, DepthApiClient  # noqa: E402
 from lingbot_depth_ros.server.codec import encode_png_rgb  # noqa: E402
 
 LOG = logging.getLogger("lingbot_depth_ros.ui")
-MODE_CHOICES = ["auto", "completion", "monocular"]
+AUTO = "auto"
+ALL_MODES = ("completion", "monocular")
 SPARSE_FILE_TYPES = [".png", ".npy", ".tif", ".tiff"]
+INTRINSICS_HELP = ("Intrinsics [px]: leave all four empty to let the server assume them (principal point at the "
+                   "image centre, focal length = the longer image side, about 53° field of view across it); "
+                   "an empty field next to given ones takes the same default (fy = fx, cx, cy = image centre).")
 
 
-def _intrinsics(fx: float | None, fy: float | None, cx: float | None,
-                cy: float | None) -> tuple[float, float, float, float] | None:
-    """(fx, fy, cx, cy) [px] from the four fields, or None when fx and fy are left empty.
+def mode_choices(modes: list[str] | None) -> list[str]:
+    """The mode choices for a server that runs ``modes`` ("auto" first when it runs several); None = unknown
+    server (unreachable): every mode."""
+    runnable = [m for m in ALL_MODES if modes is None or m in modes]
+    if not runnable:
+        runnable = list(ALL_MODES)
+    return ([AUTO] if len(runnable) > 1 else []) + runnable
 
-    A browser sends an empty number field as 0, and 0 is never a valid focal length, so fx = fy = 0
-    means "not given" (the API then assumes intrinsics and says so).
-    """
-    focal_given = [v not in (None, 0) for v in (fx, fy)]
-    if not any(focal_given):
-        if any(v not in (None, 0) for v in (cx, cy)):
-            raise gr.Error("cx and cy were given without fx and fy: give all four intrinsics or none.")
+
+def _mode_info(choices: list[str]) -> str:
+    if AUTO in choices:
+        return "auto: completion when sparse depth is given, else monocular"
+    return f"this server's estimator runs {' and '.join(choices)} only"
+
+
+def _pixels(name: str, text: str | float | None) -> float | None:
+    """A field's value [px]; None when empty. Text fields, not number fields: gr.Number shows 0 when empty."""
+    if text is None or (isinstance(text, str) and not text.strip()):
         return None
-    if not all(focal_given) or cx is None or cy is None:
-        raise gr.Error("Give all four intrinsics (fx, fy > 0; cx, cy) or leave fx and fy empty.")
-    return float(fx), float(fy), float(cx), float(cy)  # type: ignore[arg-type]
+    try:
+        value = float(text)
+    except ValueError:
+        raise gr.Error(f"{name}: {str(text)[:40]!r} is not a number of pixels (leave it empty for the "
+                       "default).") from None
+    if not math.isfinite(value):
+        raise gr.Error(f"{name} must be finite, got {value}.")
+    return value
+
+
+def _intrinsics(fx_text: str | float | None, fy_text: str | float | None, cx_text: str | float | None,
+                cy_text: str | float | None, width: int, height: int) -> tuple[float, float, float, float] | None:
+    """(fx, fy, cx, cy) [px] for a ``width`` x ``height`` image from the four fields, None when all are empty.
+
+    An empty field takes its default: fy = fx or fx = fy when one focal length is given, else the focal
+    length the API assumes (:func:`assumed_intrinsics`); cx, cy the image centre. 0 is never a valid
+    focal length and is refused (a clear error, not a silent default).
+    """
+    fx, fy, cx, cy = (_pixels(name, text) for name, text in zip(("fx", "fy", "cx", "cy"),
+                                                                 (fx_text, fy_text, cx_text, cy_text)))
+    if all(v is None for v in (fx, fy, cx, cy)):
+        return None
+    for name, value in (("fx", fx), ("fy", fy)):
+        if value is not None and not value > 0:
+            raise gr.Error(f"{name} must be > 0 px (leave it empty for the default), got {value:g}.")
+    default = assumed_intrinsics(width, height)
+    fx_px = fx if fx is not None else fy if fy is not None else default.fx
+    fy_px = fy if fy is not None else fx_px
+    return (float(fx_px), float(fy_px), float(default.cx if cx is None else cx),
+            float(default.cy if cy is None else cy))
 
 
 def _summary(meta: dict, range_m: tuple[float, float] | None) -> str:
@@ -60,15 +106,17 @@ def _summary(meta: dict, range_m: tuple[float, float] | None) -> str:
 def make_predict_fn(client: DepthApiClient):  # noqa: ANN201 - gradio inspects the returned function
     """The click handler: (image, mode, sparse file, fx, fy, cx, cy) -> (depth image, npy, ply, summary)."""
 
-    def predict(image: np.ndarray | None, mode: str, sparse_file: str | None, fx: float | None,
-                fy: float | None, cx: float | None, cy: float | None) -> tuple[np.ndarray, str, str, str]:
+    def predict(image: np.ndarray | None, mode: str, sparse_file: str | None, fx: str | float | None,
+                fy: str | float | None, cx: str | float | None,
+                cy: str | float | None) -> tuple[np.ndarray, str, str, str]:
         if image is None:
             raise gr.Error("Upload an image first.")
         rgb = np.ascontiguousarray(image[..., :3]).astype(np.uint8)
         sparse = Path(sparse_file).read_bytes() if sparse_file else None
+        intrinsics = _intrinsics(fx, fy, cx, cy, rgb.shape[1], rgb.shape[0])
         try:
-            result = client.predict(encode_png_rgb(rgb), mode=None if mode == "auto" else mode,
-                                    sparse_depth=sparse, intrinsics=_intrinsics(fx, fy, cx, cy))
+            result = client.predict(encode_png_rgb(rgb), mode=None if mode == AUTO else mode,
+                                    sparse_depth=sparse, intrinsics=intrinsics)
         except ApiError as exc:
             raise gr.Error(f"The depth API refused the request: {exc}") from exc
         out_dir = Path(tempfile.mkdtemp(prefix="lingbot_depth_ui_"))
@@ -82,16 +130,23 @@ def make_predict_fn(client: DepthApiClient):  # noqa: ANN201 - gradio inspects t
     return predict
 
 
-def make_status_fn(client: DepthApiClient):  # noqa: ANN201
-    """Page-load handler: one line about the API server (or why it cannot be reached)."""
+def _server_modes(client: DepthApiClient) -> tuple[list[str] | None, str]:
+    """(the modes the API server runs, None if unreachable; one line about it for the page)."""
+    try:
+        health = client.health()
+    except ApiError as exc:
+        return None, f"⚠️ {exc}"
+    return list(health["modes"]), (f"API `{client.base_url}`: **{health['estimator']}** on {health['device']} — "
+                                   f"modes: {', '.join(health['modes'])}")
 
-    def status() -> str:
-        try:
-            health = client.health()
-        except ApiError as exc:
-            return f"⚠️ {exc}"
-        return (f"API `{client.base_url}`: **{health['estimator']}** on {health['device']} — modes: "
-                f"{', '.join(health['modes'])}")
+
+def make_status_fn(client: DepthApiClient):  # noqa: ANN201
+    """Page-load handler: (one line about the API server or why it cannot be reached, the mode choices it runs)."""
+
+    def status() -> tuple[str, dict]:
+        modes, line = _server_modes(client)
+        choices = mode_choices(modes)
+        return line, gr.update(choices=choices, value=choices[0], info=_mode_info(choices))
 
     return status
 
@@ -99,6 +154,7 @@ def make_status_fn(client: DepthApiClient):  # noqa: ANN201
 def build_ui(api_url: str, timeout_s: float = 120.0) -> gr.Blocks:
     """The Blocks app; every prediction goes through the HTTP API at ``api_url``."""
     client = DepthApiClient(api_url, timeout_s)
+    choices = mode_choices(_server_modes(client)[0])  # refreshed on every page load
     with gr.Blocks(title="LingBot-Depth", analytics_enabled=False) as demo:
         gr.Markdown("## LingBot-Depth — dense metric depth\nUpload an RGB image and, for completion, a sparse "
                     "depth map (16-bit PNG in mm, float32 TIFF or .npy in m) of the same size.")
@@ -109,14 +165,13 @@ def build_ui(api_url: str, timeout_s: float = 120.0) -> gr.Blocks:
                                  elem_id="input-image")
                 sparse = gr.File(label="Sparse depth (optional)", file_types=SPARSE_FILE_TYPES,
                                  type="filepath", elem_id="sparse-depth")
-                mode = gr.Radio(MODE_CHOICES, value="auto", label="Mode",
-                                info="auto: completion when sparse depth is given, else monocular",
-                                elem_id="mode")
-                with gr.Row():  # empty fx, fy = intrinsics not given
-                    fx = gr.Number(label="fx [px]", value=None, minimum=0, min_width=80, elem_id="fx")
-                    fy = gr.Number(label="fy [px]", value=None, minimum=0, min_width=80, elem_id="fy")
-                    cx = gr.Number(label="cx [px]", value=None, min_width=80, elem_id="cx")
-                    cy = gr.Number(label="cy [px]", value=None, min_width=80, elem_id="cy")
+                mode = gr.Radio(choices, value=choices[0], label="Mode", info=_mode_info(choices), elem_id="mode")
+                gr.Markdown(INTRINSICS_HELP, elem_id="intrinsics-help")
+                with gr.Row():  # empty = derived from the image size (see INTRINSICS_HELP)
+                    fx = gr.Textbox(label="fx [px]", placeholder="default", min_width=80, elem_id="fx")
+                    fy = gr.Textbox(label="fy [px]", placeholder="= fx", min_width=80, elem_id="fy")
+                    cx = gr.Textbox(label="cx [px]", placeholder="centre", min_width=80, elem_id="cx")
+                    cy = gr.Textbox(label="cy [px]", placeholder="centre", min_width=80, elem_id="cy")
                 button = gr.Button("Predict depth", variant="primary", elem_id="predict-btn")
             with gr.Column():
                 depth = gr.Image(label="Depth (near = red)", type="numpy", format="png", interactive=False,
@@ -127,7 +182,7 @@ def build_ui(api_url: str, timeout_s: float = 120.0) -> gr.Blocks:
                     ply_file = gr.File(label="Point cloud .ply", interactive=False, elem_id="download-ply")
         button.click(make_predict_fn(client), inputs=[image, mode, sparse, fx, fy, cx, cy],
                      outputs=[depth, npy_file, ply_file, summary], api_name="predict")
-        demo.load(make_status_fn(client), inputs=None, outputs=server_line, api_name=False)
+        demo.load(make_status_fn(client), inputs=None, outputs=[server_line, mode], api_name=False)
     return demo
 
 
