@@ -385,3 +385,86 @@ def test_estimator_failures_answer_503_and_crashes_500(nyu: dict, error: str, st
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_analysis_of_a_large_image_runs_on_decimated_depth() -> None:
+    """Surfaces and obstacles of a 1280 x 960 image on a server analysing at most 320 x 240 pixels: the depth is
+    decimated by 4 (analysis_size says so) and the reports still measure the scene (box top height, its distance)."""
+    import math
+
+    from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+    from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
+    from lingbot_depth_ros.surfaces import schema_errors
+    from surface_scenes import Scene, box
+
+    k = CameraIntrinsics(1200.0, 1200.0, 639.5, 479.5, 1280, 960)
+    height_m, pitch_deg, box_top_m, box_front_m = 1.2, 22.0, 0.45, 2.7  # box 0.6 x 0.8 x 0.45 m, 3 m ahead
+    depth = Scene(box((3.0, 0.0), (0.6, 0.8, box_top_m)), spheres=[], cylinders=[]).depth(
+        k, camera_pose_from_mounting(height_m, math.radians(pitch_deg)), noise_rel=0.001)
+    sparse = np.zeros_like(depth)
+    sparse[::3, ::3] = np.nan_to_num(depth[::3, ::3])
+    grey = np.clip(np.nan_to_num(depth) * 40, 0, 255).astype(np.uint8)
+    body = {"image": b64(png(cv2.merge([grey, grey, grey]))), "mode": "completion",
+            "sparse_depth": b64(npy(sparse.astype(np.float32))),
+            "camera_intrinsics": {"fx": k.fx, "fy": k.fy, "cx": k.cx, "cy": k.cy},
+            "surfaces": True, "obstacles": True, "camera_height_m": height_m, "camera_pitch_deg": pitch_deg}
+    with running_cli(["serve", "--estimator", "classical", "--max-analysis-pixels", str(320 * 240)],
+                     "/health") as server:
+        assert httpx.get(server.url + "/health").json()["max_analysis_pixels"] == 320 * 240
+        response = httpx.post(server.url + "/predict", json=body, timeout=120)
+        assert response.status_code == 200, response.text
+        plain = httpx.post(server.url + "/predict", json={**body, "surfaces": False, "obstacles": False}, timeout=120)
+    answer = response.json()
+    assert (answer["width"], answer["height"], answer["analysis_size"]) == (1280, 960, [320, 240])
+    assert plain.json()["analysis_size"] is None
+    surfaces = answer["surfaces"]
+    assert schema_errors(surfaces) == []
+    tops = [s for s in surfaces["surfaces"] if s["kind"] == "horizontal"]
+    assert len(tops) == 1 and tops[0]["height_m"] == pytest.approx(box_top_m, abs=0.03), surfaces["surfaces"]
+    assert tops[0]["centroid"][0] == pytest.approx(3.0, abs=0.15)
+    center = next(s for s in answer["obstacles"]["sectors"] if s["name"] == "center")
+    assert center["distance_m"] == pytest.approx(box_front_m, abs=0.15)
+
+
+def test_the_model_serves_the_next_request_while_one_is_analysed(monkeypatch: pytest.MonkeyPatch, nyu: dict) -> None:
+    """The model lock is released after the forward pass: while request A's surfaces are computed (held here until
+    request B has been answered, at most 30 s), request B's depth is estimated and answered."""
+    import threading
+
+    import uvicorn
+
+    from lingbot_depth_ros.estimators import create_estimator
+    from lingbot_depth_ros.server import api as api_module
+    from server_process import free_port
+    from waiting import wait_until
+
+    analysing, b_answered = threading.Event(), threading.Event()
+    real_analyse = api_module.analyse
+
+    def held_analyse(*args: object, **kwargs: object) -> dict:
+        analysing.set()
+        b_answered.wait(30)
+        return real_analyse(*args, **kwargs)
+
+    monkeypatch.setattr(api_module, "analyse", held_analyse)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(api_module.create_app(create_estimator("classical")), host="127.0.0.1",
+                                           port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: server.started, 30, "the in-process server to start")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            a = pool.submit(post, url, completion_body(nyu, surfaces=True))
+            wait_until(analysing.is_set, 60, "request A to reach its analysis")
+            b = httpx.post(url + "/predict", json=completion_body(nyu), timeout=20)
+            still_analysing = not b_answered.is_set()
+            b_answered.set()
+            a_answer = a.result(timeout=60)
+    finally:
+        b_answered.set()
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert b.status_code == 200 and still_analysing, b.text
+    assert a_answer.status_code == 200 and a_answer.json()["surfaces"] is not None, a_answer.text

@@ -6,6 +6,8 @@ requests can be held half-sent. Every wait is bounded (socket timeouts, deadline
 
 from __future__ import annotations
 
+import json
+import re
 import select
 import socket
 import time
@@ -127,7 +129,7 @@ def test_large_bodies_beyond_the_in_flight_budget_get_503_and_memory_stays_bound
         held_kib = status_kib(pid, "VmHWM") - baseline_kib
         # Only the two admitted bodies are kept (40 MB); unbounded, all ten were (200 MB).
         assert held_kib < 120 * 1024, f"server grew by {held_kib / 1024:.0f} MiB with {N_LARGE} bodies in flight"
-        for sock in sockets:
+        for sock in sockets[:2]:  # the other eight were answered 503 at once, without their bodies
             sock.sendall(body[-1:])
         answers = [read_response(sock) for sock in sockets]
     finally:
@@ -221,11 +223,114 @@ def test_open_connections_are_capped_and_idle_ones_dropped(timeout_api: RunningS
     idle = [socket.create_connection(host_port(timeout_api.url), timeout=5) for _ in range(MAX_CONNECTIONS + 2)]
     try:
         # busy once the server has taken the idle connections in (they are dropped HEADER_TIMEOUT_S later)
-        wait_until(lambda: httpx.get(timeout_api.url + "/health", timeout=5).status_code == 503,
-                   HEADER_TIMEOUT_S + 10,
+        answers: list[httpx.Response] = []
+        wait_until(lambda: answers.append(httpx.get(timeout_api.url + "/health", timeout=5)) or
+                   answers[-1].status_code == 503, HEADER_TIMEOUT_S + 10,
                    f"/health to answer 503 with {MAX_CONNECTIONS + 2} idle connections open")
+        busy = answers[-1]  # overload, told apart from an estimator failure: JSON "server busy" + Retry-After
+        assert busy.headers["content-type"] == "application/json" and busy.headers.get("retry-after") == "2"
+        assert busy.json()["status"] == "error", busy.text
+        assert re.fullmatch(rf"server busy: \d+ connections are open \(limit {MAX_CONNECTIONS}\); retry after 2 s",
+                            busy.json()["error"]), busy.text
         wait_until(lambda: httpx.get(timeout_api.url + "/health", timeout=5).status_code == 200,
                    HEADER_TIMEOUT_S + 10, "the idle connections to be dropped (/health 200 again)", poll_s=0.2)
     finally:
         for sock in idle:
             sock.close()
+
+
+@pytest.mark.parametrize("length", [MAX_BODY + 1, 10**19])
+def test_a_declared_body_over_the_limit_is_refused_at_once(budget_api: RunningServer, length: int) -> None:
+    # the body timeout is 60 s: an answer within 5 s is not the body timing out
+    sock = open_request(budget_api.url, length, timeout_s=5)
+    try:
+        status, headers, answer = read_response(sock)
+        assert closed_by_server(sock)
+    finally:
+        sock.close()
+    assert status == 413 and headers.get("connection") == "close", answer
+    assert json.loads(answer) == {"status": "error",
+                                  "error": f"request body of {length} bytes exceeds the limit of {MAX_BODY} bytes"}
+
+
+@pytest.mark.parametrize("value, reason", [("abc", "bad Content-Length"), ("-1", "bad Content-Length"),
+                                           ("1" + "0" * 20, "bad Content-Length"),  # over h11's 20 digits
+                                           ("10, 20", "conflicting Content-Length headers")])
+def test_a_malformed_content_length_gets_a_json_400(timeout_api: RunningServer, value: str, reason: str) -> None:
+    sock = socket.create_connection(host_port(timeout_api.url), timeout=5)
+    try:
+        sock.sendall(f"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Length: {value}\r\n\r\n".encode())
+        status, headers, answer = read_response(sock)
+    finally:
+        sock.close()
+    assert status == 400 and headers.get("content-type") == "application/json", answer
+    assert json.loads(answer) == {"status": "error", "error": f"malformed HTTP request: {reason}"}
+
+
+def test_an_upload_refused_early_is_read_to_its_end_not_reset(budget_api: RunningServer) -> None:
+    """The 413 goes out as soon as the headers declare too much; the server then reads and drops the rest of the
+    body instead of closing on it (closing with unread data sends a TCP reset), so a client that uploads its
+    whole body before reading, as httpx and requests do, gets the 413."""
+    length = MAX_BODY + 5_000_000  # far more than the socket buffers hold
+    sock = open_request(budget_api.url, length)
+    try:
+        sock.sendall(b"A" * length)  # raises ConnectionResetError if the server closed without reading
+        sock.shutdown(socket.SHUT_WR)
+        status, _, answer = read_response(sock)
+        assert closed_by_server(sock)
+    finally:
+        sock.close()
+    assert status == 413 and b"exceeds the limit" in answer, answer
+
+
+def chunked_request(url: str) -> socket.socket:
+    """A socket that has sent the headers of ``POST /predict`` with a chunked body (no Content-Length)."""
+    sock = socket.create_connection(host_port(url), timeout=30)
+    sock.sendall(b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n")
+    return sock
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n" % len(data) + data + b"\r\n"
+
+
+def test_chunked_uploads_beyond_the_in_flight_budget_get_503(budget_api: RunningServer) -> None:
+    """Three 20 MB chunked bodies (no Content-Length) sent side by side: 60 MB do not fit in the 50 MB budget,
+    so the one whose bytes cross it is refused with 503 + Retry-After; the other two fit once it let go."""
+    piece = b"A" * 1_000_000
+    sockets = [chunked_request(budget_api.url) for _ in range(3)]
+    try:
+        for sock in sockets:
+            sock.sendall(chunk(b'{"image": "'))
+        for _ in range(BODY_BYTES // len(piece)):
+            for sock in sockets:
+                sock.sendall(chunk(piece))
+        for sock in sockets:
+            sock.sendall(chunk(b'"}') + b"0\r\n\r\n")
+        answers = [read_response(sock) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert sorted(status for status, _, _ in answers) == [400, 400, 503], answers
+    _, headers, answer = next(a for a in answers if a[0] == 503)
+    assert headers.get("retry-after") == "2" and b"server busy" in answer, answer
+
+
+def test_timed_out_bodies_give_their_budget_back(timeout_api: RunningServer) -> None:
+    """Two bodies declaring the largest size fill the default in-flight budget (2 x the body limit); once both
+    have timed out (408) the budget is free again: a request is served, not refused as busy."""
+    health = httpx.get(timeout_api.url + "/health").json()
+    assert health["max_inflight_bytes"] == 2 * health["max_body_bytes"]
+    sockets = [open_request(timeout_api.url, health["max_body_bytes"], timeout_s=BODY_TIMEOUT_S + 8)
+               for _ in range(2)]
+    try:
+        statuses = [read_response(sock)[0] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert statuses == [408, 408]
+    largest = b'{"image": "AAAA"}'.ljust(health["max_body_bytes"])  # fits only while at most one is held
+    response = httpx.post(timeout_api.url + "/predict", content=largest, headers={"content-type": "application/json"},
+                          timeout=60)
+    assert response.status_code == 400 and "not a decodable image" in response.json()["error"], response.text

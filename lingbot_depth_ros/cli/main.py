@@ -21,6 +21,7 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_BODY_TIMEOUT_S = 60.0
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_MAX_CONNECTIONS = 64
+DEFAULT_MAX_ANALYSIS_PIXELS = 1280 * 1024
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--header-timeout", type=positive_float, default=DEFAULT_HEADER_TIMEOUT_S,
                        help="seconds a connection may take to send a request's headers (then closed)")
     serve.add_argument("--max-connections", type=positive_int, default=DEFAULT_MAX_CONNECTIONS,
-                       help="open connections beyond which new requests answer 503")
+                       help="open connections beyond which requests answer 503 with Retry-After")
+    serve.add_argument("--max-analysis-pixels", type=positive_int, default=DEFAULT_MAX_ANALYSIS_PIXELS,
+                       help="surfaces/obstacles of larger images run on their depth decimated by an integer "
+                            "factor to at most this many pixels (default 1280 x 1024)")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
 
     from lingbot_depth_ros.fleet import cli as fleet_cli
@@ -94,7 +98,8 @@ def _serve(args: argparse.Namespace) -> int:
                       default_mode=None if args.mode_default == "auto" else args.mode_default,
                       max_pixels=args.max_pixels, max_body_bytes=args.max_body_bytes, log_level=args.log_level,
                       max_inflight_bytes=args.max_inflight_bytes, body_timeout_s=args.body_timeout,
-                      header_timeout_s=args.header_timeout, max_connections=args.max_connections)
+                      header_timeout_s=args.header_timeout, max_connections=args.max_connections,
+                      max_analysis_pixels=args.max_analysis_pixels)
 
 
 def _ui(args: argparse.Namespace) -> int:

@@ -81,6 +81,29 @@ def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
                            camera_pitch_deg=args.camera_pitch_deg, camera_roll_deg=args.camera_roll_deg)
 
 
+def decimate_for_analysis(depth_m: np.ndarray, intrinsics: CameraIntrinsics,
+                          max_pixels: int) -> tuple[np.ndarray, CameraIntrinsics, int]:
+    """Every ``factor``-th pixel of each ``factor``-th row of (H, W) depth [m], ``factor`` the smallest integer
+    that leaves at most ``max_pixels`` pixels (1: the depth itself), with the intrinsics of that image.
+
+    Keeps measured depths (no averaging across edges); the decimated image is what a camera of
+    ceil(W / factor) x ceil(H / factor) pixels with the same field of view would see: fx / factor, cx / factor
+    (pixel centres at integer coordinates). Returns (depth (h, w), its intrinsics, factor).
+    """
+    if max_pixels <= 0:
+        raise ValueError(f"max_pixels must be > 0, got {max_pixels}")
+    height, width = depth_m.shape
+    factor = max(1, math.isqrt(height * width // max_pixels))
+    while -(-height // factor) * -(-width // factor) > max_pixels:
+        factor += 1
+    if factor == 1:
+        return depth_m, intrinsics, 1
+    view = np.ascontiguousarray(depth_m[::factor, ::factor])
+    k = intrinsics
+    return view, CameraIntrinsics(fx=k.fx / factor, fy=k.fy / factor, cx=k.cx / factor, cy=k.cy / factor,
+                                  width=view.shape[1], height=view.shape[0]), factor
+
+
 def analyse(depth_m: np.ndarray, intrinsics: CameraIntrinsics, request: AnalysisRequest,
             surface_config: SurfaceConfig | None = None,
             sector_config: SectorConfig | None = None) -> dict[str, dict[str, Any]]:

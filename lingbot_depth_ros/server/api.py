@@ -11,8 +11,14 @@ meaningful HTTP status:
 - 413 body, payload or pixel count over the configured limits
 - 422 schema violation, a mode this server's estimator cannot run, or a fit to the sparse depth that was
   refused (scale <= 0 or too few inliers: ``reason`` and ``rejected_alignment`` say which and what)
-- 503 busy (bodies in progress would exceed the in-flight budget; ``Retry-After`` says when to
-  retry), or the estimator failed on valid input (e.g. out of device memory)
+- 503 with ``Retry-After``: overloaded ("server busy: ...": bodies in progress would exceed the in-flight
+  budget, or too many connections are open); retry after that many seconds
+- 503 without ``Retry-After``: the estimator failed on valid input ("the estimator failed: ...", e.g. out of
+  device memory)
+
+The model lock is held for decoding and the forward pass only: surfaces / obstacles (on the depth decimated
+to at most ``max_analysis_pixels``, one analysis at a time) and the encoding of the answer run after it, while
+the model serves the next request. At most two requests hold decoded images and results at once.
 """
 
 from __future__ import annotations
@@ -27,15 +33,15 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import lingbot_depth_ros
-from lingbot_depth_ros.cli.pipeline import predict_depth, resolve_align, resolve_mode
-from lingbot_depth_ros.cli.scene_analysis import AnalysisRequest, analyse
+from lingbot_depth_ros.cli.pipeline import Prediction, predict_depth, resolve_align, resolve_mode
+from lingbot_depth_ros.cli.scene_analysis import AnalysisRequest, analyse, decimate_for_analysis
 from lingbot_depth_ros.errors import AlignmentRejected, ConfigError, EstimatorError, InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.server.codec import (PayloadTooLargeError, b64decode_field, b64encode_bytes,
                                             decode_rgb_image, decode_sparse_depth, encode_npy, encode_png_rgb)
 from lingbot_depth_ros.server.docs import install_docs
-from lingbot_depth_ros.server.limits import RequestLimitsMiddleware, header_timeout_protocol
+from lingbot_depth_ros.server.limits import RequestLimitsMiddleware, limited_h11_protocol
 from lingbot_depth_ros.server.schemas import (AlignmentOut, AlignmentRejectedResponse, ErrorResponse, HealthResponse,
                                               IntrinsicsOut, PredictRequest, PredictResponse)
 
@@ -47,10 +53,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": AlignmentRejectedResponse, "description": "schema violation, a mode this server cannot run, or "
                                                              "the fit to the sparse depth was refused"},
     500: {"model": ErrorResponse, "description": "unexpected server fault"},
-    503: {"model": ErrorResponse, "description": "busy (in-flight body budget exceeded; see Retry-After), or "
-                                                 "the estimator failed on valid input"},
+    503: {"model": ErrorResponse, "description": "with Retry-After: server busy (in-flight body budget or "
+                                                 "connection cap), retry then; without: the estimator failed on "
+                                                 "valid input"},
 }
 DEFAULT_MAX_PIXELS = 4096 * 4096
+DEFAULT_MAX_ANALYSIS_PIXELS = 1280 * 1024  # surfaces/obstacles of larger images run on decimated depth
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_BODY_TIMEOUT_S = 60.0
 DEFAULT_HEADER_TIMEOUT_S = 10.0
@@ -122,7 +130,8 @@ def estimator_device(estimator: DepthEstimator) -> str:
 
 def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
                max_pixels: int = DEFAULT_MAX_PIXELS, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               max_inflight_bytes: int | None = None, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S) -> FastAPI:
+               max_inflight_bytes: int | None = None, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+               max_analysis_pixels: int = DEFAULT_MAX_ANALYSIS_PIXELS) -> FastAPI:
     """Build the API around one ready estimator.
 
     Args:
@@ -135,6 +144,8 @@ def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
             a body that does not fit answers 503 with Retry-After. None = 2 x ``max_body_bytes``.
         body_timeout_s: a request body must arrive within this time [s], else 408 and the
             connection is closed.
+        max_analysis_pixels: surfaces / obstacles of a larger depth map run on every k-th pixel of every
+            k-th row, k the smallest integer leaving at most this many pixels (``analysis_size`` says).
 
     Raises:
         ConfigError: an unknown default mode, non-positive limits, or an in-flight budget smaller
@@ -144,8 +155,8 @@ def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
         raise ConfigError(f"default mode must be monocular, completion or None, got {default_mode!r}")
     if max_inflight_bytes is None:
         max_inflight_bytes = 2 * max_body_bytes
-    if min(max_pixels, max_body_bytes) <= 0 or not body_timeout_s > 0:
-        raise ConfigError("max_pixels, max_body_bytes and body_timeout_s must be > 0")
+    if min(max_pixels, max_body_bytes, max_analysis_pixels) <= 0 or not body_timeout_s > 0:
+        raise ConfigError("max_pixels, max_body_bytes, max_analysis_pixels and body_timeout_s must be > 0")
     if max_inflight_bytes < max_body_bytes:
         raise ConfigError(f"the in-flight budget ({max_inflight_bytes} bytes) must hold at least one body of the "
                           f"largest accepted size ({max_body_bytes} bytes)")
@@ -157,7 +168,9 @@ def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
     _install_error_handlers(app)
     if not install_docs(app):  # Swagger UI from local files, never a CDN
         LOG.warning("fastapi-offline is not installed: /docs is a plain page (schema at /openapi.json)")
-    lock = threading.Lock()
+    model_lock = threading.Lock()  # one model instance: one forward at a time
+    analysis_lock = threading.Lock()  # one surfaces / obstacles analysis at a time
+    results_held = threading.BoundedSemaphore(2)  # requests with decoded images / results: analysed + in the model
     app.state.estimator = estimator
 
     @app.get("/", include_in_schema=False)
@@ -170,19 +183,22 @@ def create_app(estimator: DepthEstimator, *, default_mode: str | None = None,
                               device=estimator_device(estimator), modes=sorted(estimator.supported_modes),
                               estimates_focal=bool(estimator.estimates_focal), output_kind=estimator.output_kind,
                               default_mode=default_mode, max_pixels=max_pixels, max_body_bytes=max_body_bytes,
-                              max_inflight_bytes=max_inflight_bytes)
+                              max_inflight_bytes=max_inflight_bytes, max_analysis_pixels=max_analysis_pixels)
 
     @app.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES,
               summary="Dense metric depth for one image")
     def predict(body: PredictRequest) -> PredictResponse:
-        with lock:  # one model instance: one request at a time (also bounds decoded-image memory)
-            return _predict(estimator, body, default_mode, max_pixels, max_body_bytes)
+        with results_held:  # bounds the memory of decoded images and results
+            with model_lock:
+                result, analysis = _estimate(estimator, body, default_mode, max_pixels, max_body_bytes)
+            return _respond(estimator, result, analysis, analysis_lock, max_analysis_pixels)
 
     return app
 
 
-def _predict(estimator: DepthEstimator, body: PredictRequest, default_mode: str | None, max_pixels: int,
-             max_body_bytes: int) -> PredictResponse:
+def _estimate(estimator: DepthEstimator, body: PredictRequest, default_mode: str | None, max_pixels: int,
+              max_body_bytes: int) -> tuple[Prediction, AnalysisRequest]:
+    """Decode the request and run the estimator: (the prediction, the analyses it asks for)."""
     has_sparse = body.sparse_depth is not None
     align = resolve_align(estimator, body.align)
     mode = resolve_mode(body.mode, has_sparse, default_mode, align=align, supported=estimator.supported_modes)
@@ -202,11 +218,24 @@ def _predict(estimator: DepthEstimator, body: PredictRequest, default_mode: str 
         k = body.camera_intrinsics
         intrinsics = CameraIntrinsics(fx=k.fx, fy=k.fy, cx=k.cx, cy=k.cy, width=width, height=height)
     try:
-        result = predict_depth(estimator, rgb, sparse, intrinsics, mode, align)
+        return predict_depth(estimator, rgb, sparse, intrinsics, mode, align), analysis
     except MemoryError as exc:
         raise EstimatorError("out of memory while estimating depth") from exc
+
+
+def _respond(estimator: DepthEstimator, result: Prediction, analysis: AnalysisRequest, analysis_lock: threading.Lock,
+             max_analysis_pixels: int) -> PredictResponse:
+    """The requested analyses (under ``analysis_lock``, on depth decimated to at most ``max_analysis_pixels``)
+    and the encoded answer."""
     used = result.intrinsics
-    reports = analyse(result.depth_m, used, analysis) if analysis.wanted else {}
+    height, width = result.depth_m.shape
+    reports: dict[str, dict[str, Any]] = {}
+    analysis_size = None
+    if analysis.wanted:
+        depth_m, k, _ = decimate_for_analysis(result.depth_m, used, max_analysis_pixels)
+        with analysis_lock:
+            reports = analyse(depth_m, k, analysis)
+        analysis_size = (k.width, k.height)
     return PredictResponse(
         depth_image=b64encode_bytes(encode_png_rgb(result.colorized)),
         depth_npy=b64encode_bytes(encode_npy(result.depth_m)),
@@ -219,20 +248,22 @@ def _predict(estimator: DepthEstimator, body: PredictRequest, default_mode: str 
         alignment=None if result.alignment is None else AlignmentOut(
             space=result.alignment.space, scale=result.alignment.scale, shift=result.alignment.shift,
             inlier_ratio=result.alignment.inlier_ratio, num_points=result.alignment.n_points),
-        surfaces=reports.get("surfaces"), obstacles=reports.get("obstacles"))
+        surfaces=reports.get("surfaces"), obstacles=reports.get("obstacles"), analysis_size=analysis_size)
 
 
 def run_server(*, host: str, port: int, estimator_name: str, estimator_options: dict[str, object],
                default_mode: str | None, max_pixels: int, max_body_bytes: int, log_level: str = "info",
                max_inflight_bytes: int | None = None, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
                header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
-               max_connections: int = DEFAULT_MAX_CONNECTIONS) -> int:
+               max_connections: int = DEFAULT_MAX_CONNECTIONS,
+               max_analysis_pixels: int = DEFAULT_MAX_ANALYSIS_PIXELS) -> int:
     """Load the estimator once and serve the API with uvicorn until interrupted; returns an exit code.
 
     Besides :func:`create_app`'s limits: request headers must arrive within ``header_timeout_s``
     [s] of the connection opening (or of the previous response), idle keep-alive connections are
-    closed after :data:`DEFAULT_KEEP_ALIVE_S`, headers are at most :data:`MAX_HEADER_BYTES`, and
-    beyond ``max_connections`` open connections new requests answer 503.
+    closed after :data:`DEFAULT_KEEP_ALIVE_S`, headers are at most :data:`MAX_HEADER_BYTES` (else 431),
+    beyond ``max_connections`` open connections requests answer 503 with ``Retry-After`` (JSON), and a
+    connection closed while its client still sends a refused body lingers (see ``limits``).
     """
     import uvicorn
 
@@ -246,12 +277,13 @@ def run_server(*, host: str, port: int, estimator_name: str, estimator_options: 
             raise ConfigError("header_timeout_s and max_connections must be > 0")
         app = create_app(estimator, default_mode=default_mode, max_pixels=max_pixels,
                          max_body_bytes=max_body_bytes, max_inflight_bytes=max_inflight_bytes,
-                         body_timeout_s=body_timeout_s)
+                         body_timeout_s=body_timeout_s, max_analysis_pixels=max_analysis_pixels)
     except LingbotDepthError as exc:
         LOG.error("cannot start the API: %s", exc)
         return 2
     LOG.info("serving %s on http://%s:%d (docs at /docs)", estimator.describe(), host, port)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, http=header_timeout_protocol(header_timeout_s),
-                timeout_keep_alive=DEFAULT_KEEP_ALIVE_S, limit_concurrency=max_connections,
+    protocol = limited_h11_protocol(header_timeout_s=header_timeout_s, max_connections=max_connections,
+                                    linger_s=body_timeout_s)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, http=protocol, timeout_keep_alive=DEFAULT_KEEP_ALIVE_S,
                 h11_max_incomplete_event_size=MAX_HEADER_BYTES)
     return 0

@@ -145,6 +145,10 @@ class PredictResponse(BaseModel):
     obstacles: dict[str, Any] | None = Field(
         default=None, description="obstacle sectors (request obstacles: true): the node's obstacles/recommendation "
                                   "JSON (schema lingbot_depth_ros/obstacle_sectors v1); null when not requested")
+    analysis_size: tuple[int, int] | None = Field(
+        default=None, description="[width, height] of the depth the surfaces / obstacles were computed on: the "
+                                  "image size, or every k-th pixel of every k-th row when the image has more than "
+                                  "the server's max_analysis_pixels (see /health); null without analysis")
 
 
 class ErrorResponse(BaseModel):
@@ -181,3 +185,5 @@ class HealthResponse(BaseModel):
     max_body_bytes: int
     max_inflight_bytes: int = Field(description="request-body bytes all requests in progress may hold together; "
                                                 "beyond it requests answer 503 with Retry-After")
+    max_analysis_pixels: int = Field(description="surfaces / obstacles of larger images run on their depth "
+                                                 "decimated to at most this many pixels (analysis_size)")
