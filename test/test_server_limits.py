@@ -149,40 +149,26 @@ def test_large_bodies_beyond_the_in_flight_budget_get_503_and_memory_stays_bound
     assert again.status_code == 400, again.text
 
 
-def read_until_closed(sock: socket.socket) -> bytes:
-    """What ``sock`` still has to read until the server's close (EOF or reset) or its timeout.
-
-    Data that arrived before a TCP reset stays readable (Linux): only the read after it reports the reset.
-    """
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except (ConnectionResetError, BrokenPipeError, TimeoutError):
-        pass
-    return data
-
-
 def trickle_body(url: str) -> tuple[bytes, float]:
-    """Send a declared 1000-byte body one byte every 0.2 s until the server closes the connection: (all the
-    server sent, seconds until it closed)."""
+    """Send a declared 1000-byte body one byte every 0.2 s until the server answers, then read to the end of the
+    connection: (all the server sent, seconds until its answer).
+
+    Deterministic: the server answers 408, sends a FIN and keeps reading (and dropping) what still arrives, so a
+    byte that crosses its answer is not met with a TCP reset; a reset, on sending or reading, fails the test.
+    """
     sock = open_request(url, 1000, timeout_s=0.2)
     started = time.monotonic()
     answer = b""
     try:
         while time.monotonic() - started < BODY_TIMEOUT_S + 8:  # bounded: fails if never cut off
             readable, _, _ = select.select([sock], [], [], 0.2)
-            if readable:  # the answer, then the close
-                answer += read_until_closed(sock)
+            if readable:
                 break
-            try:
-                sock.sendall(b"{")
-            except (BrokenPipeError, ConnectionResetError):
-                # the server closed as this byte went out (its kernel answers the byte with a reset): the
-                # answer it sent before is still there to read
-                answer += read_until_closed(sock)
-                break
+            sock.sendall(b"{")
         elapsed = time.monotonic() - started
+        sock.settimeout(5)
+        while chunk := sock.recv(65536):  # the answer, then EOF
+            answer += chunk
     finally:
         sock.close()
     return answer, elapsed
@@ -193,6 +179,18 @@ def test_a_body_sent_byte_by_byte_is_cut_off_with_408(timeout_api: RunningServer
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"not received within 2 s" in answer and b"connection: close" in answer.lower()
     assert BODY_TIMEOUT_S - 0.5 < elapsed < BODY_TIMEOUT_S + 8
+
+
+def test_headers_still_incomplete_after_16_kib_get_a_json_431(timeout_api: RunningServer) -> None:
+    sock = socket.create_connection(host_port(timeout_api.url), timeout=5)
+    try:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 20_000)  # no end of headers yet
+        status, headers, answer = read_response(sock)
+    finally:
+        sock.close()
+    assert status == 431 and headers.get("content-type") == "application/json", answer
+    assert json.loads(answer) == {"status": "error", "error": "malformed HTTP request: request headers exceed "
+                                                              "16384 bytes"}
 
 
 @pytest.mark.parametrize("trickle", [b"", b"POST /predict HTTP/1.1\r\nHost: test\r\nX-Slow: "])
