@@ -47,7 +47,8 @@ def fuse_scene_predictions(predictions: dict[int, np.ndarray], out: Path, *, wid
         from lingbot_depth_ros.surfaces import SurfaceConfig, find_surfaces_in_cloud, report_to_json
 
         config = SurfaceConfig()
-        report = find_surfaces_in_cloud(xyz, config, voxel_m=max(voxel_m, 0.03))
+        cameras = np.array([pose[:3, 3] for pose in poses])  # normals towards the cameras that saw them
+        report = find_surfaces_in_cloud(xyz, config, voxel_m=max(voxel_m, 0.03), viewpoint=cameras)
         (out / "surfaces.json").write_text(report_to_json(report, config, frame_id="map"))
         summary["surfaces_json"] = str(out / "surfaces.json")
         summary["surfaces"] = len(report.surfaces)

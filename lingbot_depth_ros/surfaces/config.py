@@ -20,6 +20,9 @@ class SurfaceConfig:
     - ``normal_angle_deg``: a point's local normal must be within this angle of the plane's normal.
     - ``max_curvature_per_m``: regions bending more than this (1 / radius [1/m]) are curved, not planes.
     - ``normal_window``: side of the pixel window (decimated pixels) of the local normals of depth frames.
+    - ``coarse_normal_window``: a larger window whose normal replaces the ``normal_window`` one wherever the
+      surface is flat over it (less noise on noisy sensors, e.g. a Kinect's quantised depth, without blurring
+      the edges of small surfaces); 0 or <= ``normal_window``: one window only.
     - ``cell_m``: raster cell of the area, extent and free-square computation (at least the point spacing).
     - ``max_range_m``: points farther than this from the camera are ignored (depth frames).
     - ``max_surfaces``: at most this many surfaces are reported, largest first.
@@ -34,6 +37,7 @@ class SurfaceConfig:
     normal_angle_deg: float = 10.0
     max_curvature_per_m: float = 1.0
     normal_window: int = 5
+    coarse_normal_window: int = 9
     cell_m: float = 0.02
     max_range_m: float = 8.0
     max_surfaces: int = 20
@@ -46,6 +50,8 @@ class SurfaceConfig:
                   ("normal_angle_deg", 0.0 < self.normal_angle_deg < 60.0),
                   ("max_curvature_per_m", self.max_curvature_per_m > 0),
                   ("normal_window", self.normal_window >= 3 and self.normal_window % 2 == 1),
+                  ("coarse_normal_window", self.coarse_normal_window == 0
+                   or (self.coarse_normal_window >= 3 and self.coarse_normal_window % 2 == 1)),
                   ("cell_m", self.cell_m > 0), ("max_range_m", self.max_range_m > 0),
                   ("max_surfaces", self.max_surfaces >= 1), ("floor_tolerance_m", self.floor_tolerance_m >= 0))
         for name, ok in checks:

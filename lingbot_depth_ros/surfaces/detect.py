@@ -18,25 +18,27 @@ import numpy as np
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.geometry.pointcloud import backproject
 from lingbot_depth_ros.geometry.transforms import RigidTransform
 from lingbot_depth_ros.surfaces.config import SurfaceConfig
 from lingbot_depth_ros.surfaces.extent import Extent, describe_extent
 from lingbot_depth_ros.surfaces.graph import grid_edges
 from lingbot_depth_ros.surfaces.merge import merge_coplanar
 from lingbot_depth_ros.surfaces.normals import grid_normals, voxel_cloud
-from lingbot_depth_ros.surfaces.planes import PlaneFit, segment_planes
+from lingbot_depth_ros.surfaces.orient import Occupancy, facing_sign
+from lingbot_depth_ros.surfaces.planes import MAX_VARIATION, PlaneFit, segment_planes
+from lingbot_depth_ros.surfaces.sampling import block_backproject
 
 UP = np.array([0.0, 0.0, 1.0])
 MAX_JUMP_REL = 0.1  # relative range jump between neighbouring samples that separates surfaces
-SHAPE_RINGS = 2  # clouds: voxel links beyond a candidate's inliers over which its height-field curvature is fitted
+SHAPE_RINGS = 2  # links beyond a candidate's inliers over which its height-field curvature is fitted
 KINDS = ("floor", "horizontal", "vertical", "tilted")
 
 
 @dataclass(frozen=True)
 class Surface:
     """One planar surface (frame of the analysis, z up). Plane: ``normal . p + offset_m = 0``; the unit
-    normal points to the free side (towards the camera, or up for clouds without a viewpoint)."""
+    normal points to the free side: n . (camera_centre - p) > 0 for the camera(s) that saw it (up for clouds
+    without viewpoints)."""
 
     normal: np.ndarray
     offset_m: float
@@ -62,10 +64,13 @@ class SurfaceReport:
     n_points: int
 
 
-def _orient(fit: PlaneFit, points: np.ndarray, viewpoint: np.ndarray | None) -> tuple[np.ndarray, float]:
+def _orient(fit: PlaneFit, points: np.ndarray, cameras: np.ndarray | None,
+            occupancy: Occupancy | None) -> tuple[np.ndarray, float]:
+    """The fit's normal and offset, the normal towards the cameras (M, 3) that saw it (:mod:`.orient`), or up
+    when ``cameras`` is None."""
     normal, offset = fit.normal, fit.offset
-    if viewpoint is not None:
-        flip = (viewpoint - points[fit.indices].mean(axis=0)) @ normal < 0
+    if cameras is not None:
+        flip = facing_sign(normal, offset, points[fit.indices], cameras, occupancy) < 0
     else:
         flip = normal[2] < 0
     return (-normal, -offset) if flip else (normal, offset)
@@ -76,19 +81,22 @@ def _tilt_deg(normal: np.ndarray) -> float:
     return math.degrees(math.acos(min(1.0, abs(float(normal @ UP)))))
 
 
-def _kind(tilt_deg: float, height_m: float | None, config: SurfaceConfig) -> str:
-    """``floor`` (horizontal, within ``floor_tolerance_m`` of the floor), ``horizontal``, ``vertical``, ``tilted``."""
+def _kind(tilt_deg: float, height_m: float | None, inlier_distance_m: float, config: SurfaceConfig) -> str:
+    """``floor`` (horizontal, within ``floor_tolerance_m`` + its inlier distance [m] of the floor: the depth noise
+    at its range), ``horizontal``, ``vertical``, ``tilted``."""
     if tilt_deg <= config.max_tilt_deg:
-        return "floor" if height_m is not None and abs(height_m) <= config.floor_tolerance_m else "horizontal"
+        tolerance = config.floor_tolerance_m + inlier_distance_m
+        return "floor" if height_m is not None and abs(height_m) <= tolerance else "horizontal"
     return "vertical" if tilt_deg >= 90.0 - config.max_tilt_deg else "tilted"
 
 
 def _build(fits: list[PlaneFit], points: np.ndarray, threshold_m: np.ndarray, spacing_m: np.ndarray | None,
-           config: SurfaceConfig, viewpoint: np.ndarray | None, floor_z_m: float | None,
+           config: SurfaceConfig, cameras: np.ndarray | None, floor_z_m: float | None,
            cell_m: float = 0.0) -> SurfaceReport:
     """Surfaces from plane fits. ``spacing_m``: (N, 2) short and long side of each sample's footprint [m]
     (depth frames: raster cell = median short side, gaps closed up to the long side, area = sum of the
-    footprints); None = voxels of ``cell_m`` (raster area)."""
+    footprints); None = voxels of ``cell_m`` (raster area). ``cameras``: (M, 3) centres of the cameras that saw
+    the points [m] (normals point towards them), None = normals point up."""
     tilt_limit = config.max_tilt_deg
     floor_source = "given" if floor_z_m is not None else "none"
     if floor_z_m is None:
@@ -98,11 +106,12 @@ def _build(fits: list[PlaneFit], points: np.ndarray, threshold_m: np.ndarray, sp
 
     def kind_of(fit: PlaneFit) -> str:
         height = None if floor_z_m is None else float(points[fit.indices, 2].mean() - floor_z_m)
-        return _kind(_tilt_deg(fit.normal), height, config)
+        return _kind(_tilt_deg(fit.normal), height, float(np.median(threshold_m[fit.indices])), config)
 
     fits = merge_coplanar(fits, points, config, kind_of)  # one plane split by what stands on it = one surface
     fits = sorted(fits, key=lambda f: -f.area_m2)[: config.max_surfaces]
-    oriented = [_orient(f, points, viewpoint) for f in fits]
+    occupancy = Occupancy(points, cell_m) if cameras is not None and len(cameras) > 1 and cell_m > 0 else None
+    oriented = [_orient(f, points, cameras, occupancy) for f in fits]
     tilts = [_tilt_deg(n) for n, _ in oriented]
     centroids = [points[f.indices].mean(axis=0) for f in fits]
     surfaces: list[Surface] = []
@@ -117,7 +126,7 @@ def _build(fits: list[PlaneFit], points: np.ndarray, threshold_m: np.ndarray, sp
                                  config.clearance_m, gap, area)
         horizontal = tilt <= tilt_limit
         height = None if floor_z_m is None else float(centroid[2] - floor_z_m)
-        kind = _kind(tilt, height, config)
+        kind = _kind(tilt, height, float(np.median(threshold_m[fit.indices])), config)
         surfaces.append(Surface(normal, offset, centroid, extent, tilt, horizontal, kind, height, len(fit.indices),
                                 fit.rms_m, fit.curvature_per_m))
     return SurfaceReport(surfaces, floor_z_m, floor_source, len(points))
@@ -134,15 +143,17 @@ def find_surfaces_in_depth(depth_m: np.ndarray, intrinsics: CameraIntrinsics, ba
         base_T_optical: camera optical frame -> a z-up frame (``base_link``; gravity = -z). Every output
             coordinate is in that frame.
         config: thresholds (defaults: :class:`SurfaceConfig`).
-        stride: pixel decimation (2 = every other row and column).
+        stride: pixel decimation (2 = one sample per 2x2 block: its first valid pixel).
         floor_z_m: floor height in that frame [m] (0 for ``base_footprint``); None = the lowest horizontal
             surface is the floor.
     """
     config = config or SurfaceConfig()
-    xyz = backproject(depth_m, intrinsics, stride).astype(np.float64)
+    xyz = block_backproject(depth_m, intrinsics, stride)
     rng_m = np.linalg.norm(xyz, axis=2)
     xyz[~(rng_m <= config.max_range_m)] = np.nan
-    normals_opt, variation = grid_normals(xyz, config.normal_window, max_jump_rel=MAX_JUMP_REL)
+    normals_opt, variation = grid_normals(xyz, config.normal_window, max_jump_rel=MAX_JUMP_REL,
+                                          coarse_window=config.coarse_normal_window,
+                                          flat_variation=MAX_VARIATION)
     h, w = xyz.shape[:2]
     valid = np.isfinite(xyz).all(axis=2).ravel()
     rot, trans = base_T_optical.rotation, base_T_optical.translation
@@ -167,8 +178,11 @@ def find_surfaces_in_depth(depth_m: np.ndarray, intrinsics: CameraIntrinsics, ba
     fits = segment_planes(points[index], normals[index], variation.ravel()[index], local[edges],
                           threshold[index], np.nan_to_num(area[index]), config,
                           grow_rings=config.normal_window // 2 + 1,
+                          samples_per_normal=max(config.normal_window, config.coarse_normal_window) ** 2,
+                          shape_rings=SHAPE_RINGS,
                           footprint=((rays @ rot.T)[index], np.nan_to_num(side[index])))
-    return _build(fits, points[index], threshold[index], spacing[index], config, trans.copy(), floor_z_m)
+    return _build(fits, points[index], threshold[index], spacing[index], config, trans.reshape(1, 3).copy(),
+                  floor_z_m)
 
 
 def find_surfaces_in_cloud(points: np.ndarray, config: SurfaceConfig | None = None, *, voxel_m: float = 0.03,
@@ -178,11 +192,14 @@ def find_surfaces_in_cloud(points: np.ndarray, config: SurfaceConfig | None = No
     Args:
         points: (N, 3) [m] in a z-up frame (``map``, ``odom``, ``base_link``; gravity = -z); non-finite rows
             are ignored.
-        config: thresholds (``max_range_m`` and ``normal_window`` do not apply; the neighbourhood is 3x3x3 voxels).
+        config: thresholds (``max_range_m`` and the normal windows do not apply; the neighbourhood is 3x3x3
+            voxels).
         voxel_m: voxel side [m]; also the raster cell when larger than ``config.cell_m``.
         floor_z_m: floor height [m]; None = the lowest horizontal surface.
-        viewpoint: (3,) a point on the free side of the surfaces (normals point towards it); None = normals
-            point up (their z >= 0).
+        viewpoint: (3,) or (M, 3) centres of the cameras that saw the cloud [m] (e.g. the poses the fused map
+            was integrated at): each normal points towards the cameras with a clear line of sight to its plane
+            (:mod:`lingbot_depth_ros.surfaces.orient`); None = normals point up (their z >= 0; the sign of a
+            vertical plane's normal is then arbitrary).
     """
     config = config or SurfaceConfig()
     pts = np.asarray(points, dtype=np.float64)
@@ -193,5 +210,10 @@ def find_surfaces_in_cloud(points: np.ndarray, config: SurfaceConfig | None = No
     area = voxel_m * voxel_m / np.maximum(dominant, 0.5)
     threshold = np.full(len(centroids), config.distance_threshold_m + 0.5 * voxel_m)
     fits = segment_planes(centroids, normals, variation, edges, threshold, area, config, shape_rings=SHAPE_RINGS)
-    view = None if viewpoint is None else np.asarray(viewpoint, dtype=np.float64).reshape(3)
+    view = None
+    if viewpoint is not None:
+        view = np.asarray(viewpoint, dtype=np.float64)
+        if view.ndim not in (1, 2) or view.shape[-1] != 3 or view.size == 0 or not np.isfinite(view).all():
+            raise InputError(f"viewpoint must be finite (3,) or (M, 3) camera centres [m], got shape {view.shape}")
+        view = view.reshape(-1, 3)
     return _build(fits, centroids, threshold, None, config, view, floor_z_m, voxel_m)

@@ -27,44 +27,50 @@ def _pca(count: np.ndarray, sums: np.ndarray, second: np.ndarray) -> tuple[np.nd
     return vectors[:, :, 0], variation
 
 
-def grid_normals(xyz: np.ndarray, window: int, min_fill: float = 0.6,
-                 max_jump_rel: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Edge-aware normals of an organized grid: a window cell counts only when its range differs from the
-    centre's by at most ``max_jump_rel`` x the centre's range, so windows across a depth discontinuity
-    (a table edge in front of a wall) do not blend the two surfaces.
+_PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))  # the six distinct entries of a 3x3 outer product
 
-    Args:
-        xyz: (h, w, 3) float points [m], NaN where invalid (as from ``geometry.pointcloud.backproject``).
-        window: odd side of the square neighbourhood [grid cells].
-        min_fill: fraction of the window that must be valid and within the jump.
-        max_jump_rel: relative range jump that separates surfaces.
 
-    Returns:
-        normals (h, w, 3) float64 (unit, sign arbitrary; NaN where unknown) and variation (h, w) float64
-        (1.0 where unknown).
-    """
-    if xyz.ndim != 3 or xyz.shape[2] != 3:
-        raise InputError(f"xyz must be (h, w, 3), got {xyz.shape}")
+def _window_moments(xyz: np.ndarray, windows: tuple[int, ...], max_jump_rel: float
+                    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """For each odd window side in ``windows``, per grid cell: the count (h, w), the sum (h, w, 3) and the sum
+    of outer products (h, w, 3, 3) of the window's points relative to the centre point, counting only cells
+    whose range is within ``max_jump_rel`` x the centre's range. One pass over the largest window."""
     h, w = xyz.shape[:2]
-    r = window // 2
+    r = max(windows) // 2
     valid = np.isfinite(xyz).all(axis=2)
     p = np.pad(np.where(valid[..., None], xyz, np.nan).astype(np.float64), ((r, r), (r, r), (0, 0)),
                constant_values=np.nan)
     rng = np.linalg.norm(p, axis=2)
+    centre = p[r:r + h, r:r + w]
     centre_rng = rng[r:r + h, r:r + w]
     limit = max_jump_rel * centre_rng
-    count = np.zeros((h, w))
-    sums = np.zeros((h, w, 3))
-    second = np.zeros((h, w, 3, 3))
-    for dy in range(window):
-        for dx in range(window):
-            q = p[dy:dy + h, dx:dx + w]
+    acc = [(np.zeros((h, w)), np.zeros((h, w, 3)), np.zeros((h, w, 6))) for _ in windows]
+    for dy in range(2 * r + 1):
+        for dx in range(2 * r + 1):
+            inside = [i for i, win in enumerate(windows) if max(abs(dy - r), abs(dx - r)) <= win // 2]
+            if not inside:
+                continue
             with np.errstate(invalid="ignore"):
                 use = np.abs(rng[dy:dy + h, dx:dx + w] - centre_rng) <= limit
-            q = np.where(use[..., None], q, 0.0)
-            count += use
-            sums += q
-            second += q[..., :, None] * q[..., None, :]
+            q = np.where(use[..., None], p[dy:dy + h, dx:dx + w] - centre, 0.0)
+            outer = np.stack([q[..., a] * q[..., b] for a, b in _PAIRS], axis=-1)
+            for i in inside:
+                count, sums, second = acc[i]
+                count += use
+                sums += q
+                second += outer
+    out = []
+    for count, sums, second in acc:
+        full = np.empty((h, w, 3, 3))
+        for k, (a, b) in enumerate(_PAIRS):
+            full[..., a, b] = full[..., b, a] = second[..., k]
+        out.append((count, sums, full))
+    return out
+
+
+def _normals_from(valid: np.ndarray, count: np.ndarray, sums: np.ndarray, second: np.ndarray, window: int,
+                  min_fill: float) -> tuple[np.ndarray, np.ndarray]:
+    h, w = valid.shape
     ok = valid & (count >= min_fill * window * window)
     normals = np.full((h, w, 3), np.nan)
     variation = np.ones((h, w))
@@ -72,6 +78,43 @@ def grid_normals(xyz: np.ndarray, window: int, min_fill: float = 0.6,
         n, var = _pca(count[ok], sums[ok], second[ok])
         normals[ok] = n
         variation[ok] = var
+    return normals, variation
+
+
+def grid_normals(xyz: np.ndarray, window: int, min_fill: float = 0.6, max_jump_rel: float = 0.1,
+                 coarse_window: int = 0, flat_variation: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Edge-aware normals of an organized grid: a window cell counts only when its range differs from the
+    centre's by at most ``max_jump_rel`` x the centre's range, so windows across a depth discontinuity
+    (a table edge in front of a wall) do not blend the two surfaces.
+
+    Two scales when ``coarse_window`` > ``window``: where the coarse window's points are flat (surface variation
+    below ``flat_variation``) its normal and variation replace the fine window's. Noisy depth (a Kinect's
+    quantised disparity) then gets the normals of a wide window on wide flat surfaces, while at the edges of
+    small surfaces, where the coarse window spans two faces and is not flat, the fine window keeps them apart.
+
+    Args:
+        xyz: (h, w, 3) float points [m], NaN where invalid (as from ``geometry.pointcloud.backproject``).
+        window: odd side of the square neighbourhood [grid cells].
+        min_fill: fraction of the window that must be valid and within the jump.
+        max_jump_rel: relative range jump that separates surfaces.
+        coarse_window: odd side of the coarse neighbourhood [grid cells]; <= ``window``: one scale.
+        flat_variation: surface variation under which the coarse window counts as flat.
+
+    Returns:
+        normals (h, w, 3) float64 (unit, sign arbitrary; NaN where unknown) and variation (h, w) float64
+        (1.0 where unknown).
+    """
+    if xyz.ndim != 3 or xyz.shape[2] != 3:
+        raise InputError(f"xyz must be (h, w, 3), got {xyz.shape}")
+    valid = np.isfinite(xyz).all(axis=2)
+    if coarse_window <= window:
+        return _normals_from(valid, *_window_moments(xyz, (window,), max_jump_rel)[0], window, min_fill)
+    fine, coarse = _window_moments(xyz, (window, coarse_window), max_jump_rel)
+    normals, variation = _normals_from(valid, *fine, window, min_fill)
+    coarse_normals, coarse_variation = _normals_from(valid, *coarse, coarse_window, min_fill)
+    flat = coarse_variation < flat_variation
+    normals[flat] = coarse_normals[flat]
+    variation[flat] = coarse_variation[flat]
     return normals, variation
 
 

@@ -40,6 +40,7 @@ MAX_PLANES_PER_REGION = 8
 RANSAC_HYPOTHESES = 48
 MAX_MEDIAN_NORMAL_FRACTION = 1 / 3  # flat: median normal deviation <= normal_angle_deg / 3
 MIN_POINTS = 30  # fewer points never make a surface (their normals and extent are not reliable)
+CURVATURE_BOUND_SIGMAS = 3.0  # standard errors above the fitted curvature in :func:`curvature_upper_bound`
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class PlaneFit:
     normal_spread_deg: float  # median angle between the local normals and the plane normal
     support_m: float = 0.0  # in-plane standard deviation of the inliers, narrowest direction [m]
     inlier_distance_m: float = 0.0  # largest inlier distance threshold of the inliers [m]
+    curvature_bound_per_m: float = math.inf  # :func:`curvature_upper_bound` over the inliers [1/m]
 
 
 def fit_plane(points: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -110,6 +112,36 @@ def normal_curvature(points: np.ndarray, normals: np.ndarray, normal: np.ndarray
     return float(np.abs(np.linalg.eigvalsh(0.5 * (jac + jac.T))).max())
 
 
+def curvature_upper_bound(points: np.ndarray, normals: np.ndarray, normal: np.ndarray,
+                          samples_per_normal: int = 1) -> float:
+    """Upper confidence bound [1/m] of the largest |principal curvature| of the normal field of a region: the
+    local normals' tangential components (all of them, sign-aligned with ``normal``; NaN rows ignored) fitted as
+    linear functions of the in-plane position, plus :data:`CURVATURE_BOUND_SIGMAS` standard errors of that slope
+    along the region's narrowest direction: residual normal scatter / sqrt(N_eff x in-plane variance), where
+    N_eff = N / ``samples_per_normal`` (each local normal is computed from that many neighbouring samples, so
+    neighbouring normals share their noise: only about one in ``samples_per_normal`` is independent). Many
+    noisy normals over a wide region bound the curvature tightly; a few, or a thin strip, do not (inf when the
+    fit is impossible: fewer than 10 normals or a line)."""
+    ok = np.isfinite(normals).all(axis=1)
+    if ok.sum() < 10:
+        return math.inf
+    local = normals[ok] * np.where(normals[ok] @ normal < 0, -1.0, 1.0)[:, None]
+    e1, e2 = plane_basis(normal)
+    q = points[ok] - points[ok].mean(axis=0)
+    design = np.stack([q @ e1, q @ e2, np.ones(len(q))], axis=1)
+    narrow_var = float(np.linalg.eigvalsh(design[:, :2].T @ design[:, :2] / len(q))[0])
+    if narrow_var < 1e-8:
+        return math.inf
+    target = np.stack([local @ e1, local @ e2], axis=1)
+    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+    residual = target - design @ coef
+    scatter = math.sqrt(float((residual ** 2).sum()) / max(2 * len(q) - 6, 1))
+    jac = coef[:2].T
+    curvature = float(np.abs(np.linalg.eigvalsh(0.5 * (jac + jac.T))).max())
+    effective = max(len(q) / max(samples_per_normal, 1), 1.0)
+    return curvature + CURVATURE_BOUND_SIGMAS * scatter / math.sqrt(effective * narrow_var)
+
+
 def quadric_curvature(points: np.ndarray, normal: np.ndarray) -> float:
     """Largest |principal curvature| [1/m] of the least-squares height field h = a u^2 + b uv + c v^2 + d u + e v + f
     of (N, 3) ``points`` over the plane of ``normal`` (h along the normal, (u, v) in the plane); 0 when the
@@ -135,9 +167,10 @@ class _Segmenter:
     def __init__(self, points: np.ndarray, normals: np.ndarray, variation: np.ndarray, edges: np.ndarray,
                  threshold_m: np.ndarray, area_m2: np.ndarray, config: SurfaceConfig, seed: int,
                  grow_rings: int, footprint: tuple[np.ndarray, np.ndarray] | None,
-                 shape_rings: int = 0) -> None:
+                 shape_rings: int = 0, samples_per_normal: int = 1) -> None:
         self.p, self.n, self.thr, self.area = points, normals, threshold_m, area_m2
         self.shape_rings = shape_rings
+        self.samples_per_normal = samples_per_normal
         self.footprint = footprint
         self.grow_rings = grow_rings
         self.taken = np.zeros(len(points), dtype=bool)
@@ -206,7 +239,8 @@ class _Segmenter:
         else:
             area = float(self.area[inl].sum()) + int(on_plane.sum()) * float(np.median(self.area[inl]))
         return PlaneFit(np.concatenate([inl, grown]), normal, offset, rms, curvature, area, spread, support,
-                        float(self.thr[inl].max()))
+                        float(self.thr[inl].max()), curvature_upper_bound(self.p[inl], self.n[inl], normal,
+                                                                        self.samples_per_normal))
 
     def spread_along(self, core: np.ndarray, links: np.ndarray) -> np.ndarray:
         """``core`` and the points up to ``shape_rings`` smooth-surface links (``links``) away from it, whatever
@@ -256,7 +290,8 @@ class _Segmenter:
                 if (len(fit.indices) >= MIN_POINTS and fit.area_m2 >= self.config.min_area_m2
                         and fit.curvature_per_m <= self.config.max_curvature_per_m
                         and (fit.support_m >= trusted_support_m(fit.inlier_distance_m, self.config)
-                             or fit.normal_spread_deg <= MAX_MEDIAN_NORMAL_FRACTION * self.config.normal_angle_deg)):
+                             or fit.normal_spread_deg <= MAX_MEDIAN_NORMAL_FRACTION * self.config.normal_angle_deg
+                             or fit.curvature_bound_per_m <= self.config.max_curvature_per_m)):
                     planes.append(fit)
                     self.taken[fit.indices] = True
                 remaining = np.setdiff1d(remaining, fit.indices, assume_unique=True)
@@ -267,7 +302,7 @@ def segment_planes(points: np.ndarray, normals: np.ndarray, variation: np.ndarra
                    threshold_m: np.ndarray, area_m2: np.ndarray, config: SurfaceConfig,
                    seed: int = 0, grow_rings: int = 2,
                    footprint: tuple[np.ndarray, np.ndarray] | None = None,
-                   shape_rings: int = 0) -> list[PlaneFit]:
+                   shape_rings: int = 0, samples_per_normal: int = 9) -> list[PlaneFit]:
     """Planar regions of a point set (module docstring).
 
     Args:
@@ -279,7 +314,9 @@ def segment_planes(points: np.ndarray, normals: np.ndarray, variation: np.ndarra
         viewing rays and (N,) footprint side [m] at normal incidence: the area of a plane is then
         sum(side^2 / |normal . ray|) with the fitted normal; shape_rings: when > 0 (clouds), a candidate's
         curvature is also that of the height field (:func:`quadric_curvature`) over its inliers and the points up
-        to this many smooth-surface links beyond them.
+        to this many smooth-surface links beyond them; samples_per_normal: how many neighbouring samples each
+        local normal is computed from in the surface (depth frames: the window's area; clouds: the 3x3 voxels of
+        a plane through a 3x3x3 neighbourhood), for :func:`curvature_upper_bound`.
     """
     return _Segmenter(points, normals, variation, edges, threshold_m, area_m2, config, seed, grow_rings,
-                      footprint, shape_rings).run()
+                      footprint, shape_rings, samples_per_normal).run()
