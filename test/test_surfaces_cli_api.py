@@ -94,6 +94,79 @@ def test_cli_bad_mounting_exits_2_with_one_line(scene_files: dict, tmp_path: Pat
     assert code == 2 and len(err.splitlines()) == 1 and fragment in err, err
 
 
+def test_cli_surface_options_reach_the_finder(scene_files: dict, tmp_path: Path) -> None:
+    """--surface-* options set the finder: a minimum area above the 0.48 m^2 box top drops it (the floor stays),
+    and the report's parameters say so; one surface at most with --surface-max-surfaces 1."""
+    out = tmp_path / "out"
+    args = ["predict", str(scene_files["image"]), "--sparse-depth", str(scene_files["sparse"]), "--intrinsics",
+            "300", "300", "159.5", "119.5", "--out", str(out), "--surfaces", "--camera-height-m", str(HEIGHT_M),
+            "--camera-pitch-deg", str(PITCH_DEG)]
+    assert main([*args, "--surface-min-area-m2", "0.6", "--surface-max-tilt-deg", "5"]) == 0
+    doc = json.loads((out / "scene_surfaces.json").read_text())
+    assert doc["parameters"]["min_area_m2"] == 0.6 and doc["parameters"]["max_tilt_deg"] == 5.0
+    assert "floor" in {s["kind"] for s in doc["surfaces"]}
+    assert not [s for s in doc["surfaces"] if s["kind"] == "horizontal"], doc["surfaces"]
+    assert main([*args, "--surface-max-surfaces", "1", "--surface-normal-window", "7",
+                 "--surface-coarse-normal-window", "0", "--surface-decimation", "3"]) == 0
+    assert len(json.loads((out / "scene_surfaces.json").read_text())["surfaces"]) == 1
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    (["--surface-normal-window", "4"], "normal_window=4"),      # in range, but a window needs a centre pixel
+    (["--surface-coarse-normal-window", "8"], "coarse_normal_window=8"),
+])
+def test_cli_bad_surface_option_exits_2_with_one_line(scene_files: dict, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str], extra: list[str],
+                                                      fragment: str) -> None:
+    code = main(["predict", str(scene_files["image"]), "--out", str(tmp_path / "o"), "--surfaces", *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and fragment in err, err
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    (["--surface-normal-window", "1"], "surfaces.normal_window=1 is below its minimum 3"),
+    (["--surface-max-range-m", "nan"], "surfaces.max_range_m must be finite"),
+    (["--surface-max-surfaces", "2.5"], "surfaces.max_surfaces must be an integer"),
+])
+def test_cli_surface_option_out_of_range_is_a_usage_error(scene_files: dict, tmp_path: Path, extra: list[str],
+                                                          fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Out of the node parameter's range: argparse's usage error (exit 2), naming the option and the range."""
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(scene_files["image"]), "--out", str(tmp_path / "o"), "--surfaces", *extra])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exc.value.code == 2 and f"argument {extra[0]}" in err and fragment in err, err
+
+
+def test_cli_surface_options_are_the_node_parameter_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """One description: every surfaces.* analysis parameter of the node is a --surface-* option whose help is the
+    table's text, with the table's default."""
+    from lingbot_depth_ros.ros.surface_params import SURFACE_ANALYSIS_PARAMS
+
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for spec in SURFACE_ANALYSIS_PARAMS:
+        option = "--surface-" + spec.name.removeprefix("surfaces.").replace("_", "-")
+        assert f"{option} " in text and " ".join(spec.description.split()) in text, option
+        assert f"default {spec.default} (node parameter {spec.name})" in text, option
+
+
+def test_cli_finds_the_floor_of_a_real_nyu_frame(shared_data: Path, tmp_path: Path) -> None:
+    """NYU frame 00000 with its ground truth as sparse input (classical completion) and the camera's mounting
+    (1.48 m, pitched 13.9 deg down, rolled 3 deg: a floor fit of the bottom rows): a floor of > 4 m^2 at the
+    floor's height. Before the surface tuning of issue 18 this frame gave no floor."""
+    nyu = shared_data / "nyu"
+    out = tmp_path / "out"
+    assert main(["predict", str(nyu / "rgb_00000.jpg"), "--sparse-depth", str(nyu / "sync_depth_00000.png"),
+                 "--sparse-scale", "0.001", "--intrinsics", "518.8579", "519.46961", "325.58245", "253.73617",
+                 "--out", str(out), "--surfaces", "--camera-height-m", "1.48", "--camera-pitch-deg", "13.9",
+                 "--camera-roll-deg", "3.0", "--quiet"]) == 0
+    doc = json.loads((out / "rgb_00000_surfaces.json").read_text())
+    floors = [s for s in doc["surfaces"] if s["kind"] == "floor"]
+    assert floors and max(s["area_m2"] for s in floors) > 4.0, doc["surfaces"]
+    assert all(abs(s["height_m"]) < 0.1 and s["tilt_deg"] < 3.0 for s in floors), floors
+
+
 fastapi = pytest.importorskip("fastapi", reason="the server extra is not installed")
 import httpx  # noqa: E402
 

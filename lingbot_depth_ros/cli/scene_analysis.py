@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
 from lingbot_depth_ros.navigation.report_json import report_to_dict as obstacle_report_to_dict
 from lingbot_depth_ros.navigation.sectors import ObstacleSectorAnalyzer, SectorConfig
+from lingbot_depth_ros.ros.param_spec import ParamSpec
+from lingbot_depth_ros.ros.surface_params import (SURFACE_ANALYSIS_PARAMS, SURFACE_PARAMS_BY_NAME,
+                                                  surface_config_from_params)
 from lingbot_depth_ros.surfaces import SurfaceConfig, find_surfaces_in_depth
 from lingbot_depth_ros.surfaces import report_to_dict as surface_report_to_dict
 
@@ -32,13 +35,16 @@ BASE_FRAME = "base_link"
 @dataclass(frozen=True)
 class AnalysisRequest:
     """What to analyse: ``surfaces`` / ``obstacles`` flags and the camera mounting (height [m] above the floor
-    or None, pitch [deg] > 0 down, roll [deg])."""
+    or None, pitch [deg] > 0 down, roll [deg]); the surface finder's settings (None = defaults) and pixel
+    decimation (``surfaces.decimation``)."""
 
     surfaces: bool = False
     obstacles: bool = False
     camera_height_m: float | None = None
     camera_pitch_deg: float = 0.0
     camera_roll_deg: float = 0.0
+    surface_config: SurfaceConfig | None = None
+    surface_decimation: int = int(SURFACE_PARAMS_BY_NAME["surfaces.decimation"].default)
 
     def __post_init__(self) -> None:
         for name in ("camera_pitch_deg", "camera_roll_deg"):
@@ -73,12 +79,42 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--camera-pitch-deg", type=float, default=0.0, help="camera pitch [deg], > 0 looks down")
     group.add_argument("--camera-roll-deg", type=float, default=0.0,
                        help="camera roll [deg] about the viewing direction, > 0 raises the image's left edge")
+    for spec in SURFACE_ANALYSIS_PARAMS:  # one description: the node's surfaces.* parameter table
+        name = spec.name.removeprefix("surfaces.")
+        group.add_argument(f"--surface-{name.replace('_', '-')}", dest=f"surface_{name}", type=_spec_type(spec),
+                           default=spec.default, metavar=type(spec.default).__name__.upper(),
+                           help=f"{spec.description} Range {spec.range_text()}, default {spec.default} (node "
+                                f"parameter {spec.name}).".replace("%", "%%"))
+
+
+def _spec_type(spec: ParamSpec) -> Callable[[str], Any]:
+    """argparse type of a numeric parameter: its Python type, refused with the spec's own message when out of
+    range (argparse then exits 2 naming the option)."""
+    kind = type(spec.default)
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{spec.name} must be a{'n integer' if kind is int else ' number'}, "
+                                             f"got {text!r}") from None
+        problem = spec.check(value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
 
 
 def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
-    """The :class:`AnalysisRequest` of parsed CLI options (InputError when inconsistent)."""
+    """The :class:`AnalysisRequest` of parsed CLI options (InputError / ConfigError when inconsistent)."""
+    values = {spec.name: getattr(args, "surface_" + spec.name.removeprefix("surfaces."), spec.default)
+              for spec in SURFACE_ANALYSIS_PARAMS}
     return AnalysisRequest(surfaces=args.surfaces, obstacles=args.obstacles, camera_height_m=args.camera_height_m,
-                           camera_pitch_deg=args.camera_pitch_deg, camera_roll_deg=args.camera_roll_deg)
+                           camera_pitch_deg=args.camera_pitch_deg, camera_roll_deg=args.camera_roll_deg,
+                           surface_config=surface_config_from_params(values),
+                           surface_decimation=int(values["surfaces.decimation"]))
 
 
 def decimate_for_analysis(depth_m: np.ndarray, intrinsics: CameraIntrinsics,
@@ -113,8 +149,9 @@ def analyse(depth_m: np.ndarray, intrinsics: CameraIntrinsics, request: Analysis
                                      math.radians(request.camera_roll_deg))
     out: dict[str, dict[str, Any]] = {}
     if request.surfaces:
-        config = surface_config or SurfaceConfig()
-        report = find_surfaces_in_depth(depth_m, intrinsics, pose, config, floor_z_m=None if height is None else 0.0)
+        config = surface_config or request.surface_config or SurfaceConfig()
+        report = find_surfaces_in_depth(depth_m, intrinsics, pose, config, stride=request.surface_decimation,
+                                        floor_z_m=None if height is None else 0.0)
         out["surfaces"] = surface_report_to_dict(report, config, frame_id=BASE_FRAME)
     if request.obstacles:
         config = sector_config or SectorConfig()

@@ -11,7 +11,7 @@ P = ParamSpec
 SURFACE_PARAMS: tuple[ParamSpec, ...] = (
     P("surfaces.enabled", False, "Find planar surfaces (floor, tables, shelves, ramps) in the output depth and "
       "publish surfaces (JSON) and surfaces/markers; off by default (CPU: ~0.1 s per 320x240 frame at "
-      "decimation 2, about 4x that at 640x480; on its own thread, rate-limited by surfaces.rate_hz)."),
+      "decimation 2, about 5x that at 640x480; on its own thread, rate-limited by surfaces.rate_hz)."),
     P("surfaces.rate_hz", 1.0, "Most surface analyses per second [Hz]; frames in between are skipped (depth "
       "publishing never waits for the analysis).", min=0.01, max=100.0),
     P("surfaces.decimation", 2, "Pixel stride of the surface analysis in both directions.", min=1, max=32),
@@ -26,6 +26,11 @@ SURFACE_PARAMS: tuple[ParamSpec, ...] = (
       "grows with range).", min=0.0, max=0.5),
     P("surfaces.normal_angle_deg", 10.0, "Local normals within this angle of a plane's normal belong to it "
       "[deg].", min=1.0, max=59.0),
+    P("surfaces.normal_window", 5, "Side of the pixel window (decimated pixels, odd) of the local normals.",
+      min=3, max=31),
+    P("surfaces.coarse_normal_window", 9, "Side of a larger window (odd; 0 = off) whose normal replaces the "
+      "surfaces.normal_window one wherever the surface is flat over it: less normal noise on noisy depth (a "
+      "Kinect's quantised depth) without blurring the edges of small surfaces.", min=0, max=63),
     P("surfaces.max_curvature_per_m", 1.0, "Regions bending more than this (1/radius) [1/m] are curved, not "
       "planes.", min=0.001, max=100.0),
     P("surfaces.max_range_m", 8.0, "Points farther than this from the camera are ignored [m].", min=0.1,
@@ -35,6 +40,10 @@ SURFACE_PARAMS: tuple[ParamSpec, ...] = (
 )
 
 SURFACE_PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in SURFACE_PARAMS}
+#: the settings of the analysis itself (not the node's scheduling and outputs): also ``lingbot-depth predict``
+#: options (``--surface-<name>``, cli/scene_analysis.py)
+SURFACE_ANALYSIS_PARAMS: tuple[ParamSpec, ...] = tuple(
+    p for p in SURFACE_PARAMS if p.name not in ("surfaces.enabled", "surfaces.rate_hz", "surfaces.markers"))
 
 
 def surface_config_from_params(values: Mapping[str, Any]) -> SurfaceConfig:
@@ -43,6 +52,7 @@ def surface_config_from_params(values: Mapping[str, Any]) -> SurfaceConfig:
     return SurfaceConfig(max_tilt_deg=float(v("max_tilt_deg")), clearance_m=float(v("clearance_m")),
                          min_area_m2=float(v("min_area_m2")), distance_threshold_m=float(v("distance_threshold_m")),
                          distance_threshold_rel=float(v("distance_threshold_rel")),
-                         normal_angle_deg=float(v("normal_angle_deg")),
+                         normal_angle_deg=float(v("normal_angle_deg")), normal_window=int(v("normal_window")),
+                         coarse_normal_window=int(v("coarse_normal_window")),
                          max_curvature_per_m=float(v("max_curvature_per_m")), max_range_m=float(v("max_range_m")),
                          max_surfaces=int(v("max_surfaces")))
