@@ -327,6 +327,8 @@ class DepthFusionNode(Node):
         except LingbotDepthError as exc:
             raise _Dropped("bad_input", str(exc)) from None
         cam.last_pose = (stamp, pose)
+        if self.surfaces is not None:
+            self.surfaces.saw_from(pose)  # fused/surfaces normals point towards the cameras that saw them
 
     # ------------------------------------------------------------------ outputs
     def publish_cloud(self) -> None:

@@ -139,7 +139,8 @@ def run_fusion(tmp_path: Path, source: str, **params: object) -> dict:
         wait_until(lambda: len(diags) > reports, 10, "the diagnostics forced after the last frame")
         return {"fused": fused, "clouds": list(clouds), "response": future.result(), "diags": list(diags),
                 "layout": gen.layout, "node_frame": node.map_frame, "surfaces": list(surfaces),
-                "markers": list(markers), "first_pose": gen.pose_at(0)}
+                "markers": list(markers), "first_pose": gen.pose_at(0),
+                "camera_centres": np.array([gen.pose_at(i)[:3, 3] for i in range(N_FRAMES)])}
     finally:
         stop.set()
         thread.join(timeout=5)
@@ -171,7 +172,9 @@ def _floor(out: dict, frame_id: str) -> dict:
 
 def test_fusion_node_pose_topic_end_to_end(tmp_path: Path) -> None:
     out = run_fusion(tmp_path, "pose", **{"fusion.surfaces.enabled": True, "fusion.surfaces.rate_hz": 2.0})
-    _floor(out, "map")  # the map is z up: gravity from the poses
+    report = _floor(out, "map")  # the map is z up: gravity from the poses
+    for s in report["surfaces"]:  # every normal towards the cameras that saw it (the ceiling's down, walls inwards)
+        assert ((out["camera_centres"] - s["centroid"]) @ np.array(s["normal"]) > 0).all(), s
     assert out["fused"] >= N_FRAMES - 1, out["fused"]
     assert out["clouds"], "no fused/points published"
     cloud = out["clouds"][-1]

@@ -12,10 +12,13 @@ marker builder). Frame and gravity:
 
 The node's timer calls :meth:`FusedSurfaces.due` / :meth:`FusedSurfaces.submit` with a freshly extracted
 cloud (a copy); the analysis runs on a worker thread with a one-cloud slot, so integration never waits for it.
+The node reports each fused frame's camera pose (:meth:`FusedSurfaces.saw_from`): the surfaces' normals point
+towards the cameras that saw them (``find_surfaces_in_cloud(viewpoint=...)``; without any, up).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Mapping
 
 import numpy as np
@@ -30,6 +33,8 @@ from lingbot_depth_ros.surfaces import SurfaceConfig, SurfaceReport, find_surfac
 FUSED_SURFACES_TOPIC = "fused/surfaces"
 FUSED_SURFACE_MARKERS_TOPIC = "fused/surfaces/markers"
 PREFIX = "fusion.surfaces."
+CAMERA_CELL_M = 0.25  # camera centres closer than this (same grid cell) are kept once
+MAX_CAMERAS = 512  # camera centres kept (the most recently seen cells)
 
 
 def fused_surface_config(values: Mapping[str, Any]) -> SurfaceConfig:
@@ -55,7 +60,21 @@ class FusedSurfaces(SurfaceWorker):
     marker_lifetime_s = 0.0
 
     def __init__(self, node: Any, qos: QoSProfile | int = 1) -> None:
+        self._cameras: dict[tuple[int, int, int], np.ndarray] = {}  # grid cell -> camera centre in the map [m]
+        self._cameras_lock = threading.Lock()  # fusion callbacks and the surfaces timer may run concurrently
         self._start_worker(node, FUSED_SURFACES_TOPIC, FUSED_SURFACE_MARKERS_TOPIC, qos)
+
+    def saw_from(self, map_from_camera: np.ndarray) -> None:
+        """Record the centre of a camera whose frame was fused (4x4 ``map_from_camera``): one per
+        :data:`CAMERA_CELL_M` cell, the :data:`MAX_CAMERAS` most recently seen cells."""
+        centre = np.asarray(map_from_camera, dtype=np.float64)[:3, 3].copy()
+        cell = (int(np.floor(centre[0] / CAMERA_CELL_M)), int(np.floor(centre[1] / CAMERA_CELL_M)),
+                int(np.floor(centre[2] / CAMERA_CELL_M)))
+        with self._cameras_lock:
+            self._cameras.pop(cell, None)
+            self._cameras[cell] = centre  # newest last
+            if len(self._cameras) > MAX_CAMERAS:
+                del self._cameras[next(iter(self._cameras))]
 
     def idle(self) -> bool:
         """True when no cloud waits or is being analysed (the caller then extracts a new one)."""
@@ -67,9 +86,11 @@ class FusedSurfaces(SurfaceWorker):
         """Hand an (N, 3) float32 cloud [m] in the map frame to the worker (replaces a waiting one); never blocks
         on the analysis."""
         frame_id, frame_t_map = gravity_frame(values, pose_source, map_frame)
+        with self._cameras_lock:
+            cameras = np.array(list(self._cameras.values())) if self._cameras else None
         settings = {"config": fused_surface_config(values), "frame_t_map": frame_t_map, "voxel_m": voxel_m,
                     "floor_z_m": None if frame_t_map is None else 0.0,
-                    "markers": bool(values[PREFIX + "markers"])}
+                    "markers": bool(values[PREFIX + "markers"]), "cameras": cameras}
         with self._cond:
             self._slot = (xyz_map, Header(stamp=stamp, frame_id=frame_id), settings)
             self._cond.notify()
@@ -77,10 +98,14 @@ class FusedSurfaces(SurfaceWorker):
     def _analyse(self, job: Any) -> tuple[SurfaceReport, SurfaceConfig, Header, bool]:
         xyz, header, settings = job
         pts = np.asarray(xyz, dtype=np.float64)
+        cameras = settings["cameras"]
         if settings["frame_t_map"] is not None:
-            pts = pts @ settings["frame_t_map"].rotation.T + settings["frame_t_map"].translation
+            to_frame = settings["frame_t_map"]
+            pts = pts @ to_frame.rotation.T + to_frame.translation
+            cameras = None if cameras is None else cameras @ to_frame.rotation.T + to_frame.translation
         config = settings["config"]
-        report = find_surfaces_in_cloud(pts, config, voxel_m=settings["voxel_m"], floor_z_m=settings["floor_z_m"])
+        report = find_surfaces_in_cloud(pts, config, voxel_m=settings["voxel_m"], floor_z_m=settings["floor_z_m"],
+                                        viewpoint=cameras)
         return report, config, header, settings["markers"]
 
     def diagnose(self) -> dict[str, str]:
