@@ -29,8 +29,10 @@ from lingbot_depth_ros.pipeline import FrameResult
 from lingbot_depth_ros.ros.camera_info import CameraGeometry, camera_geometry, camera_info_for_output
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.compressed_codec import depth_m_from_message, rgb_from_message, transport_topic
+from lingbot_depth_ros.ros.dds import transport_hint
 from lingbot_depth_ros.ros.diagnostics import ERROR, OK, WARN, StatusWrapper
 from lingbot_depth_ros.ros.image_codec import DEPTH_MM_SENTINEL, image_to_numpy, numpy_to_image
+from lingbot_depth_ros.ros.input_timing import InputTiming
 from lingbot_depth_ros.ros.obstacle_outputs import LidarInput, ObstacleOutputs
 from lingbot_depth_ros.ros.surface_outputs import SurfaceOutputs
 from lingbot_depth_ros.stats import LatencyStats, RateMeter
@@ -181,6 +183,7 @@ class CameraChannel:
         self.intrinsics_matrix = "none yet"  # which CameraInfo matrix the last frame's geometry came from
         self._warned_at: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
+        self.timing = InputTiming(transport_hint())  # arrival gaps, late inputs, stale drops from bursts
 
         input_qos = qos_profile_sensor_data if values["input_qos"] == "sensor_data" else RELIABLE_QOS
         output_qos = OUTPUT_RELIABLE_QOS if values["output_qos"] == "reliable" else qos_profile_sensor_data
@@ -231,6 +234,7 @@ class CameraChannel:
     # -- inputs ------------------------------------------------------------------------------
     def on_sparse(self, stream: str, msg: Any) -> None:
         self._last_sparse_rx = time.monotonic()
+        self.timing.sparse_arrived(self._last_sparse_rx)
         if not self.sparse_alive:
             self.set_sparse_alive(True)
         self.on_input(stream, msg)
@@ -264,6 +268,9 @@ class CameraChannel:
             self._fed_since = now  # after a pause, "waiting" counts from here, not from the set before it
         self._last_input_time = now
         self.rates[stream].tick(now)
+        self.timing.observe(stream, self.node.get_clock().now().nanoseconds, stamp_ns(msg))
+        if stream == IMAGE:
+            self.timing.image_stamp(stamp_ns(msg))
         resets = self.sync.stats.resets
         matched = self.sync.add(stream, stamp_ns(msg), msg)
         if self.sync.stats.resets != resets:
@@ -306,8 +313,13 @@ class CameraChannel:
     def watchdog(self) -> None:
         now = time.monotonic()
         values = self.node.values
-        if self.sparse_alive and now - self._last_sparse_rx > values["sparse_timeout_s"]:
+        timeout_s = self.timing.sparse_timeout_s(values["sparse_timeout_s"])  # longer after long arrival gaps
+        if self.sparse_alive and now - self._last_sparse_rx > timeout_s:
             self.set_sparse_alive(False)
+        self.timing.update_stale(now, self.rates[IMAGE].count, self.drops["stale"] + self.sync.stats.dropped_stale)
+        for message in self.timing.check(now, self.input_streams(), values["diagnostics.input_delay_warn_s"],
+                                         self.processing_p95_s()):
+            self.warn(message)
         waiting = now - max(self._last_set_time, self._fed_since)
         recently_fed = self._last_input_time > 0 and now - self._last_input_time < values["no_sync_warn_s"]
         if waiting > values["no_sync_warn_s"] and recently_fed and not self.sync_warned:
@@ -319,6 +331,18 @@ class CameraChannel:
             elif not self._sparse_needed_warned:
                 self._sparse_needed_warned = True
                 self.warn(reason)
+
+    def input_streams(self) -> tuple[str, ...]:
+        """The streams this camera subscribes to (for the arrival checks)."""
+        return (IMAGE, CAMERA_INFO, self.sparse_stream)
+
+    def processing_p95_s(self) -> float | None:
+        """95th percentile of the time [s] from a set's arrival to its outputs (recent frames); None before any."""
+        try:
+            p95_ms = self.latency["total"].summary_ms()[1]  # written by the worker thread meanwhile
+        except RuntimeError:
+            return None
+        return None if np.isnan(p95_ms) else p95_ms / 1e3
 
     # -- processing (worker thread) ----------------------------------------------------------
     def publishing(self, now: float) -> bool:
@@ -461,6 +485,11 @@ class CameraChannel:
         for reason in DROP_REASONS:
             stat.add(f"frames dropped {reason}", self.drops[reason])
         stat.add("synchronizer resets", self.sync.stats.resets)
+        timing_values, timing_problems = self.timing.diagnostics(
+            self.input_streams(), v["diagnostics.input_delay_warn_s"], self.processing_p95_s(),
+            v["sparse_timeout_s"] if mode == AUTO else None)
+        for key, value in timing_values:
+            stat.add(key, value)
         node.diagnose_estimator(stat)
         if v["align_to_sparse"] != "off" and self.last_alignment is not None:
             stat.add(*alignment_diagnostic(self.last_alignment))
@@ -489,6 +518,8 @@ class CameraChannel:
         rate = self.rates["output"].rate_hz(now)
         if expected > 0 and rate < expected * (1.0 - v["diagnostics.rate_tolerance"]):
             stat.summary(WARN, f"output rate {rate:.1f} Hz below expected {expected:.1f} Hz")
+        for problem in timing_problems:
+            stat.summary(WARN, problem)
         if self.sync_warned and needs_sparse is None:
             stat.summary(WARN, f"inputs do not synchronize: {self.sync.explain()}")
         if self.consecutive_failures >= 3:

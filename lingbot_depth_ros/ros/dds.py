@@ -127,3 +127,20 @@ def shared_memory_warning(shm_dir: Path = Path("/dev/shm")) -> str | None:
     return (f"{shm_dir} has only {free / 2**20:.0f} MB free, but every Fast DDS participant using "
             f"{Path(profile).name} maps a {SEGMENT_BYTES // 2**20} MB shared-memory segment: best-effort images "
             "will be lost. In Docker run the containers with --shm-size=512m or --ipc=host")
+
+
+def transport_hint() -> str:
+    """What to do when inputs arrive late or in bursts: every process on the machine on this node's DDS profile.
+
+    Names the variable and file in force (``export FASTRTPS_DEFAULT_PROFILES_FILE=<path>``), or says how to
+    set one when none is (another RMW: its own large-message settings).
+    """
+    rmw = os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    if rmw != "rmw_fastrtps_cpp":
+        return (f"Fix: give every process on the machine, the camera driver included, the same {rmw} settings for "
+                "large messages (README 'On a robot')")
+    var = profile_env_var(fastdds_major_version()) or FASTDDS2_ENV
+    profile = dds_profile_in_use() or "$(ros2 pkg prefix lingbot_depth_ros)/share/lingbot_depth_ros/config/" + \
+        PROFILE_NAMES[3 if var == FASTDDS3_ENV else 2]
+    return (f"Fix: every process on the machine, the camera driver included, must use this node's DDS profile: "
+            f"export {var}={profile} in the robot's environment (README 'On a robot')")

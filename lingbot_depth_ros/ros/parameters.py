@@ -62,7 +62,9 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     P("slop_s", 0.05, "Largest stamp difference [s] between the image and the camera_info / sparse depth "
       "of one set.", min=0.0, max=1.0),
     P("sparse_timeout_s", 1.0, "auto mode: sparse depth counts as stopped when none arrived for this long "
-      "[s]; the node then runs monocular until it resumes.", min=0.05, max=60.0),
+      "[s]; the node then runs monocular until it resumes. The floor of the timeout in force: after longer gaps "
+      "between sparse messages (bursty arrival) it is 2x the longest of the last 20 gaps, at most 10 s "
+      "(diagnostics 'sparse timeout [s]'); a value above that always wins.", min=0.05, max=60.0),
     P("no_sync_warn_s", 3.0, "Warn (once, with the concrete reason) when inputs arrive but nothing has "
       "paired for this long [s].", min=0.5, max=600.0),
     # scale alignment
@@ -93,6 +95,10 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
       min=0.0, max=1.0),
     P("diagnostics.stale_input_s", 2.0, "An input topic that was publishing and is silent for this long [s] "
       "is reported as stopped (WARN).", min=0.1, max=600.0),
+    P("diagnostics.input_delay_warn_s", 0.5, "An input whose messages arrive this much later than their header "
+      "stamps [s] (a quarter of its last 20) is reported as late (log warning, WARN), with the likely cause (a "
+      "publisher not on this node's DDS profile, or a clock off); stamps over 60 s off are taken as another "
+      "clock and not judged. 0 = off.", min=0.0, max=60.0),
     # depth output
     P("depth.min_m", 0.0, "Output depth below this [m] is written as NaN (invalid).", min=0.0, max=1000.0),
     P("depth.max_m", 100.0, "Output depth above this [m] is written as NaN (invalid).", min=0.01, max=1000.0),
