@@ -190,7 +190,12 @@ def test_interrupted_run_resumes_and_a_killed_worker_loses_no_frame(bags: dict[s
     assert not [p for p in out.rglob("*") if ".tmp" in p.name], "temporary files left behind"
 
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
+    # what a worker killed between writing a frame and renaming it leaves (the kill above may or may not): the
+    # next run removes it
+    stale = out / "drive_a" / "depth_npy" / f".{min(_npy(out, 'drive_a'))}.tmp99999.npy"
+    stale.write_bytes(b"\x93NUMPY")
     again = batch(inputs[::-1], out, unit_frames=1, workers=2, read=read)  # reordered inputs keep their output folders
+    assert not stale.exists(), "a killed worker's temporary file was left behind"
     assert again["overall"]["resumed_units"] == 8 and again["overall"]["frames_this_run"] == 0
     assert again["overall"]["frames_ok"] == 8
     assert mtimes == {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}, "finished frames were rewritten"

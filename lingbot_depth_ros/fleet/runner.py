@@ -22,7 +22,7 @@ from typing import Any
 from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
 from lingbot_depth_ros.fleet.manifest import Manifest
 from lingbot_depth_ros.fleet.sources import Unit, plan_input
-from lingbot_depth_ros.fleet.worker import UnitProcessor, UnitResult, WorkerConfig
+from lingbot_depth_ros.fleet.worker import UnitProcessor, UnitResult, WorkerConfig, remove_temporary_files
 from lingbot_depth_ros.optional import require
 from lingbot_depth_ros.progress import ProgressBar
 
@@ -266,6 +266,7 @@ class BatchRunner:
                     self.on_result(self, result)
         if blocks is not None and blocks.error:
             raise LingbotDepthError(f"Ray Data read failed: {blocks.error}")
+        remove_temporary_files(out)  # a worker killed mid-write (retried above, or in an earlier run) left them
         bar.close(done_frames, f"{len(results)} units, {len(unit_errors)} failed")
         wall = time.monotonic() - t_start
         work_span = time.monotonic() - t_work

@@ -79,6 +79,15 @@ def atomic_save(path: Path, write: Any) -> None:
     os.replace(tmp, path)
 
 
+def remove_temporary_files(out_dir: Path) -> int:
+    """Delete the temporary files (``.<name>.tmp*``) under ``out_dir`` that a worker killed between writing and
+    renaming left behind; call it only while no worker writes there. How many were removed."""
+    stale = [p for p in out_dir.rglob(".*.tmp*") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def _prefetch(frames: Iterator[Frame], depth: int) -> Iterator[tuple[Frame, float]]:
     """Read frames in a background thread (decode overlaps estimation) when ``depth`` > 0, else in line;
     yields (frame, seconds spent waiting for it)."""
