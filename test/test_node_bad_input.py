@@ -185,12 +185,15 @@ def test_sparse_stamp_lag_is_explained(running, frame) -> None:
     The explanation compares the newest image with the nearest sparse depth queued when the watchdog logs it.
     With a new stamp per set, that depends on which messages of the latest set are in at that moment (0.15 or
     0.35 s were logged by a loaded machine); so the same set (image + camera_info at one stamp, sparse depth
-    0.25 s before it) is sent again until the warning comes: whatever arrived last, the lag is 0.25 s.
+    0.25 s before it) is sent again until the warning comes: whatever arrived last, the lag is 0.25 s. One
+    older sparse depth (0.9 s before) is queued first: the nearest one is named, not the oldest.
     """
     node, harness = running
     start = len(node.log())
-    stamp = Stamps.next()
+    for _ in range(10):  # 1 s after the earlier tests' stamps: the older sparse depth below is no jump back
+        stamp = Stamps.next()
     header = harness.header(stamp)
+    harness.pub_sparse.publish(harness_sparse(harness, frame, stamp - 900_000_000))
     info = intrinsics_to_camera_info(K, header)
     sparse = harness_sparse(harness, frame, stamp - 250_000_000)
     image = numpy_to_image(frame["rgb"], "rgb8", header)
