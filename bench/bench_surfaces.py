@@ -7,6 +7,8 @@ median analysis time [ms] (process CPU of this machine; the table in docs/surfac
 Then, for clouds (``find_surfaces_in_cloud``): how many noisy cylinder / sphere clouds (radius 0.3-0.5 m,
 noise 3-5 mm, voxel 3-4 cm, ``repeats`` seeds) give a false plane, and on a noisy grid-sampled floor
 (5 mm) whether it is one floor surface, its normal error and the median time.
+Curved depth scenes: how many of 108 analytic scenes (a cylinder and a sphere of radius 0.15-0.5 m at 2, 3.5 and
+5 m, 320x240 and 640x480, camera pitch 10 and 22 deg, noise 0 / 0.1 / 0.3 % of depth) give a false plane.
 Real frames (``--data``, skipped when absent; test/real_surface_frames.py): every NYU frame (Kinect ground-truth
 depth, 640x480, pose from a RANSAC fit of the bottom rows' floor) and both KITTI ground-truth frames
 (accumulated LiDAR, 1242x375, car mounting 1.65 m, level; ``max_range_m`` 30 m, the road is beyond the indoor
@@ -73,6 +75,7 @@ def main() -> None:
         print(f"{distance:9.1f} | {found}/{args.repeats} | {err_n:>20} | {err_h:>19} | "
               f"{statistics.median(times) * 1000:.0f}")
     cloud_rows(args.repeats)
+    curved_depth_rows()
     real_rows(args.data)
 
 
@@ -104,6 +107,29 @@ def cloud_rows(repeats: int) -> None:
     err = f"{max(normal_err):.2f}" if normal_err else "-"
     print(f"floor 2.7 x 1.8 m, 5 mm noise, voxel 3 cm | one floor {found}/{repeats}, normal err max {err} deg | "
           f"{statistics.median(times) * 1000:.0f}")
+
+
+def curved_depth_rows() -> None:
+    """False planes on curved depth scenes (module docstring)."""
+    false, total, times = 0, 0, []
+    for width in (320, 640):
+        k = CameraIntrinsics(300.0 * width / 320, 300.0 * width / 320, (width - 1) / 2, (width * 3 / 4 - 1) / 2,
+                             width, width * 3 // 4)
+        for pitch_deg in (10, 22):
+            pose = camera_pose_from_mounting(1.2, math.radians(pitch_deg))
+            for distance in (2.0, 3.5, 5.0):
+                for radius in (0.15, 0.3, 0.5):
+                    for noise in (0.0, 0.001, 0.003):
+                        scene = Scene([], spheres=[((distance, -1.2 * radius - 0.4, radius + 0.2), radius)],
+                                      cylinders=[((distance, 1.2 * radius + 0.3), radius, 0.0, 1.5)], floor=False)
+                        depth = scene.depth(k, pose, noise_rel=noise, seed=int(distance * 10 + radius * 100))
+                        t0 = time.process_time()
+                        report = find_surfaces_in_depth(depth, k, pose)
+                        times.append(time.process_time() - t0)
+                        false += bool(report.surfaces)
+                        total += 1
+    print(f"depth: cylinder + sphere r 0.15-0.5 m, 2-5 m | scenes with a false plane {false}/{total} | "
+          f"median time {statistics.median(times) * 1000:.0f} ms")
 
 
 def floor_band_area_m2(frame: RealFrame, config: SurfaceConfig, stride: int = 2) -> float:

@@ -34,17 +34,20 @@ def _window_moments(xyz: np.ndarray, windows: tuple[int, ...], max_jump_rel: flo
                     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """For each odd window side in ``windows``, per grid cell: the count (h, w), the sum (h, w, 3) and the sum
     of outer products (h, w, 3, 3) of the window's points relative to the centre point, counting only cells
-    whose range is within ``max_jump_rel`` x the centre's range. One pass over the largest window."""
+    whose range is within ``max_jump_rel`` x the centre's range. One pass over the largest window; float32
+    sums of centred coordinates (a window spans centimetres to a metre, far within float32's precision)."""
     h, w = xyz.shape[:2]
     r = max(windows) // 2
     valid = np.isfinite(xyz).all(axis=2)
-    p = np.pad(np.where(valid[..., None], xyz, np.nan).astype(np.float64), ((r, r), (r, r), (0, 0)),
+    p = np.pad(np.where(valid[..., None], xyz, np.nan).astype(np.float32), ((r, r), (r, r), (0, 0)),
                constant_values=np.nan)
     rng = np.linalg.norm(p, axis=2)
     centre = p[r:r + h, r:r + w]
     centre_rng = rng[r:r + h, r:r + w]
     limit = max_jump_rel * centre_rng
-    acc = [(np.zeros((h, w)), np.zeros((h, w, 3)), np.zeros((h, w, 6))) for _ in windows]
+    acc = [(np.zeros((h, w), np.float32), np.zeros((h, w, 3), np.float32), np.zeros((h, w, 6), np.float32))
+           for _ in windows]
+    outer = np.empty((h, w, 6), np.float32)
     for dy in range(2 * r + 1):
         for dx in range(2 * r + 1):
             inside = [i for i, win in enumerate(windows) if max(abs(dy - r), abs(dx - r)) <= win // 2]
@@ -52,8 +55,9 @@ def _window_moments(xyz: np.ndarray, windows: tuple[int, ...], max_jump_rel: flo
                 continue
             with np.errstate(invalid="ignore"):
                 use = np.abs(rng[dy:dy + h, dx:dx + w] - centre_rng) <= limit
-            q = np.where(use[..., None], p[dy:dy + h, dx:dx + w] - centre, 0.0)
-            outer = np.stack([q[..., a] * q[..., b] for a, b in _PAIRS], axis=-1)
+            q = np.where(use[..., None], p[dy:dy + h, dx:dx + w] - centre, np.float32(0.0))
+            for k, (a, b) in enumerate(_PAIRS):
+                np.multiply(q[..., a], q[..., b], out=outer[..., k])
             for i in inside:
                 count, sums, second = acc[i]
                 count += use
@@ -64,14 +68,17 @@ def _window_moments(xyz: np.ndarray, windows: tuple[int, ...], max_jump_rel: flo
         full = np.empty((h, w, 3, 3))
         for k, (a, b) in enumerate(_PAIRS):
             full[..., a, b] = full[..., b, a] = second[..., k]
-        out.append((count, sums, full))
+        out.append((count.astype(np.float64), sums.astype(np.float64), full))
     return out
 
 
 def _normals_from(valid: np.ndarray, count: np.ndarray, sums: np.ndarray, second: np.ndarray, window: int,
-                  min_fill: float) -> tuple[np.ndarray, np.ndarray]:
+                  min_fill: float, where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Normals (h, w, 3) and variation (h, w) of the cells with enough of the window valid (and ``where``)."""
     h, w = valid.shape
     ok = valid & (count >= min_fill * window * window)
+    if where is not None:
+        ok &= where
     normals = np.full((h, w, 3), np.nan)
     variation = np.ones((h, w))
     if ok.any():
@@ -110,11 +117,11 @@ def grid_normals(xyz: np.ndarray, window: int, min_fill: float = 0.6, max_jump_r
     if coarse_window <= window:
         return _normals_from(valid, *_window_moments(xyz, (window,), max_jump_rel)[0], window, min_fill)
     fine, coarse = _window_moments(xyz, (window, coarse_window), max_jump_rel)
-    normals, variation = _normals_from(valid, *fine, window, min_fill)
-    coarse_normals, coarse_variation = _normals_from(valid, *coarse, coarse_window, min_fill)
-    flat = coarse_variation < flat_variation
-    normals[flat] = coarse_normals[flat]
-    variation[flat] = coarse_variation[flat]
+    normals, variation = _normals_from(valid, *coarse, coarse_window, min_fill)
+    flat = variation < flat_variation
+    fine_normals, fine_variation = _normals_from(valid, *fine, window, min_fill, where=~flat)
+    normals[~flat] = fine_normals[~flat]
+    variation[~flat] = fine_variation[~flat]
     return normals, variation
 
 
