@@ -12,7 +12,8 @@ Curved depth scenes: how many of 108 analytic scenes (a cylinder and a sphere of
 Real frames (``--data``, skipped when absent; test/real_surface_frames.py): every NYU frame (Kinect ground-truth
 depth, 640x480, pose from a RANSAC fit of the bottom rows' floor) and both KITTI ground-truth frames
 (accumulated LiDAR, 1242x375, car mounting 1.65 m, level; ``max_range_m`` 30 m, the road is beyond the indoor
-8 m default) at decimation 2 with the floor at z = 0: whether a ``floor`` surface is found, its area [m^2]
+8 m default), and the 14 KITTI raw frames (real single Velodyne scans, 2 cameras x 7) completed by the
+classical estimator, at decimation 2 with the floor at z = 0: whether a ``floor`` surface is found, its area [m^2]
 (largest floor surface), height of its centroid [cm] and tilt [deg], the area of the samples within twice the
 inlier distance of z = 0 (what a perfect finder could call floor, by the same footprint model), the number of
 surfaces, the camera height the finder estimates without being told the floor (lowest horizontal surface;

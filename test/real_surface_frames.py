@@ -5,6 +5,8 @@ and ``base_T_optical`` in a z-up frame with the floor / road at z = 0:
 
 - KITTI (``kitti_gt``, accumulated-LiDAR ground truth): the car's camera mounting, 1.65 m above the road,
   level (KITTI's published set-up); no fit to the data.
+- KITTI raw (``kitti_lidar``, real single Velodyne scans, 4 % of pixels): completed to dense depth by the
+  classical estimator (what the node publishes on a robot without a learned model), same mounting.
 - NYU (handheld Kinect, no gravity sensor in this sample): pitch, roll and height of a plane fitted by RANSAC
   to the bottom rows of the ground-truth depth (rows 400-470, floor in every frame), an estimate independent
   of the surface finder (it looks at those rows only, with a plain point-to-plane RANSAC).
@@ -25,6 +27,7 @@ from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform
 
 NYU_FRAMES = ("00000", "00050", "00100")
 KITTI_FRAMES = ("0000000050", "0000000100")
+KITTI_LIDAR_FRAMES = tuple(f"{i:010d}" for i in range(7))
 NYU_INTRINSICS = CameraIntrinsics(518.8579, 519.46961, 325.58245, 253.73617, 640, 480)
 KITTI_INTRINSICS = CameraIntrinsics(721.5377, 721.5377, 609.5593, 172.854, 1242, 375)
 KITTI_CAMERA_HEIGHT_M = 1.65
@@ -97,6 +100,24 @@ def kitti_frame(data: Path, frame: str) -> RealFrame:
     return RealFrame(f"kitti {frame}", depth, KITTI_INTRINSICS, pose, (KITTI_CAMERA_HEIGHT_M, 0.0, 0.0))
 
 
+def kitti_lidar_frame(data: Path, camera: str, frame: str) -> RealFrame:
+    """KITTI raw ``camera`` (``image_02`` / ``image_03``) ``frame``: the Velodyne scan completed by the classical
+    estimator, with the nominal car mounting (module docstring)."""
+    from lingbot_depth_ros.estimators import create_estimator
+
+    folder = data / "kitti_lidar"
+    bgr = cv2.imread(str(folder / camera / f"{frame}.png"), cv2.IMREAD_COLOR)
+    raw = cv2.imread(str(folder / "velodyne_raw" / camera / f"{frame}.png"), cv2.IMREAD_UNCHANGED)
+    sparse = (raw.astype(np.float32) / 256.0)
+    estimate = create_estimator("classical").estimate(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), sparse,
+                                                      KITTI_INTRINSICS)
+    depth = np.where(estimate.valid, estimate.depth_m, np.nan).astype(np.float64)
+    pose = camera_pose_from_mounting(KITTI_CAMERA_HEIGHT_M, 0.0)
+    return RealFrame(f"kitti raw {camera[-2:]} {frame[-2:]}", depth, KITTI_INTRINSICS, pose,
+                     (KITTI_CAMERA_HEIGHT_M, 0.0, 0.0))
+
+
 def all_frames(data: Path) -> list[RealFrame]:
-    """Every NYU and KITTI ground-truth frame of the sample."""
-    return [nyu_frame(data, f) for f in NYU_FRAMES] + [kitti_frame(data, f) for f in KITTI_FRAMES]
+    """Every NYU and KITTI ground-truth frame of the sample, then the 14 KITTI raw-LiDAR frames (2 cameras)."""
+    return ([nyu_frame(data, f) for f in NYU_FRAMES] + [kitti_frame(data, f) for f in KITTI_FRAMES]
+            + [kitti_lidar_frame(data, c, f) for c in ("image_02", "image_03") for f in KITTI_LIDAR_FRAMES])

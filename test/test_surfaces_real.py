@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lingbot_depth_ros.surfaces import SurfaceConfig, find_surfaces_in_depth
-from real_surface_frames import KITTI_FRAMES, NYU_FRAMES, kitti_frame, nyu_frame
+from real_surface_frames import KITTI_FRAMES, NYU_FRAMES, kitti_frame, kitti_lidar_frame, nyu_frame
 
 #: smallest floor area [m^2] accepted per NYU frame: 2/3-3/4 of the floor seen (samples within twice the
 #: inlier distance of the floor plane: 7.7, 9.2 and 3.1 m^2; found 6.3, 7.5 and 2.4 m^2, before issue 18
@@ -57,3 +57,18 @@ def test_kitti_road_found(shared_data: Path, frame: str) -> None:
     ahead = road.extent.corners[:, 0]
     assert ahead.min() < 8.0 and ahead.max() > 20.0
 
+
+@pytest.mark.parametrize("camera,frame", [("image_02", "0000000000"), ("image_03", "0000000005")])
+def test_kitti_road_found_on_completed_lidar(shared_data: Path, camera: str, frame: str) -> None:
+    """A real single Velodyne scan (4 % of pixels) completed by the classical estimator, as the node would publish
+    it: the road is a level ``floor`` surface of > 150 m^2 from under 7 m to beyond 25 m ahead, within 12 cm of
+    the wheels' plane (found on all 14 raw frames: 180-258 m^2, bench/bench_surfaces.py)."""
+    real = kitti_lidar_frame(shared_data, camera, frame)
+    report = find_surfaces_in_depth(real.depth_m, real.intrinsics, real.base_T_optical, KITTI_CONFIG,
+                                    floor_z_m=0.0)
+    floors = sorted((s for s in report.surfaces if s.kind == "floor"), key=lambda s: -s.extent.area_m2)
+    assert floors, [(s.kind, s.tilt_deg, s.extent.area_m2) for s in report.surfaces]
+    road = floors[0]
+    assert road.extent.area_m2 > 150.0 and road.tilt_deg < 2.0 and abs(road.centroid[2]) < 0.12
+    ahead = road.extent.corners[:, 0]
+    assert ahead.min() < 7.0 and ahead.max() > 25.0
