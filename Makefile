@@ -47,4 +47,4 @@ bench: setup
 	$(PY) bench/bench_estimators.py
 
 docs:
-	$(PY) -m lingbot_depth_ros.ros.param_docs --write
+	$(PY) -m lingbot_depth_ros.params.docs --write

@@ -36,8 +36,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "depth_node = lingbot_depth_ros.depth_node:main",
-            "depth_fusion_node = lingbot_depth_ros.fusion_node:main",
+            "depth_node = lingbot_depth_ros.ros.depth_node:main",
+            "depth_fusion_node = lingbot_depth_ros.ros.fusion_node:main",
             "lingbot-depth-demo = lingbot_depth_ros.cli.tools:demo_main",
             "lingbot-depth = lingbot_depth_ros.cli.main:main",
             "lingbot-depth-export = lingbot_depth_ros.cli.tools:export_main",

@@ -40,11 +40,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag  # noqa: E402
-from lingbot_depth_ros.fleet.params import node_values  # noqa: E402
-from lingbot_depth_ros.fleet.runner import BatchConfig, BatchRunner  # noqa: E402
-from lingbot_depth_ros.fleet.sources import BagTopics, plan_input  # noqa: E402
-from lingbot_depth_ros.fleet.worker import UnitProcessor, WorkerConfig  # noqa: E402
+from lingbot_depth_ros.bags.datasets import write_scene_bag  # noqa: E402
+from lingbot_depth_ros.batch.params import node_values  # noqa: E402
+from lingbot_depth_ros.batch.runner import BatchConfig, BatchRunner  # noqa: E402
+from lingbot_depth_ros.batch.sources import BagTopics, plan_input  # noqa: E402
+from lingbot_depth_ros.batch.worker import UnitProcessor, WorkerConfig  # noqa: E402
 
 
 def infra_cpu_s() -> float:
@@ -88,7 +88,7 @@ class PipelineProbe:
     """The node's per-frame path alone (no reading, writing or scoring) on frames held in memory."""
 
     def __init__(self, bag: str, values: dict) -> None:
-        from lingbot_depth_ros.fleet.sources import DatasetOptions, read_unit
+        from lingbot_depth_ros.batch.sources import DatasetOptions, read_unit
 
         self.processor = UnitProcessor(WorkerConfig(values=values, out_dir=tempfile.gettempdir()))
         self.bag = bag
@@ -98,7 +98,7 @@ class PipelineProbe:
     def stage_ms(self) -> dict[str, float]:
         """ms per frame of each step of the worker's per-frame path, done in line."""
         from lingbot_depth_ros.evaluation.frames import score_frame
-        from lingbot_depth_ros.fleet.sources import DatasetOptions, read_unit
+        from lingbot_depth_ros.batch.sources import DatasetOptions, read_unit
         from lingbot_depth_ros.io.depth_files import save_depth_png_mm
 
         import numpy as np

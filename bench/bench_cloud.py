@@ -57,7 +57,7 @@ def main() -> None:
                              "as this loop triggers it, handing the multi-MB buffers back to the kernel each time")
     args = parser.parse_args()
     if args.allocator == "retain":
-        from lingbot_depth_ros.memory import retain_freed_memory
+        from lingbot_depth_ros.batch.memory import retain_freed_memory
         retain_freed_memory()
     width, height = (int(v) for v in args.size.lower().split("x"))
     rng = np.random.default_rng(0)

@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lingbot_depth_ros.errors import EncodingError  # noqa: E402
-from lingbot_depth_ros.io.compressed import rvl_decode, rvl_encode  # noqa: E402
+from lingbot_depth_ros.messages.compressed import rvl_decode, rvl_encode  # noqa: E402
 
 DENSITIES = (0.02, 0.5, 1.0)
 

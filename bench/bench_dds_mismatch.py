@@ -1,6 +1,6 @@
 """A camera driver on Fast DDS defaults feeding a node on the package's DDS profile: frames out, stale drops.
 
-Reproduces the field report of issue 18: the node (``python -m lingbot_depth_ros.depth_node``, estimator
+Reproduces the field report of issue 18: the node (``python -m lingbot_depth_ros.ros.depth_node``, estimator
 classical, mode auto) runs with the package's Fast DDS profile (as ``depth_node`` and the launch files set
 it); a publisher process plays the camera driver with the profile variables *removed* (Fast DDS defaults:
 0.5 MB shared-memory segment, large messages as UDP fragments, lost fragments repaired on the writer's 3 s
@@ -144,7 +144,7 @@ def stopped_before(log_text: str, end_time_s: float) -> int:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from lingbot_depth_ros.ros.dds import apply_default_dds_profile
+    from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
 
     node_env = dict(os.environ)
     for var in PROFILE_VARIABLES:
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for var in PROFILE_VARIABLES:
             driver_env.pop(var, None)
     log_path = Path(args.node_log)
-    cmd = [sys.executable, "-m", "lingbot_depth_ros.depth_node", "--ros-args", "-p", "estimator:=classical",
+    cmd = [sys.executable, "-m", "lingbot_depth_ros.ros.depth_node", "--ros-args", "-p", "estimator:=classical",
            "-p", f"input_qos:={args.qos}", "-p", "diagnostics.period_s:=0.5", "-p", "cloud.enabled:=false"]
     with open(log_path, "w") as log:
         node = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=node_env, cwd=REPO_ROOT)

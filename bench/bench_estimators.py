@@ -99,15 +99,15 @@ LEARNED: dict[str, tuple[str, str, str, dict]] = {
 def _tiny_checkpoint(name: str, folder: Path) -> str:
     """Build the tiny random-weight checkpoint of ``name`` under ``folder``; returns what ``checkpoint`` takes."""
     if name == "lingbot":
-        from lingbot_depth_ros.model.testing import make_tiny_checkpoint
+        from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
         return str(make_tiny_checkpoint(folder / "model.pt"))
     if name == "depth_anything":
-        from lingbot_depth_ros.estimators.hf_testing import save_tiny_depth_anything
+        from lingbot_depth_ros.testing.hf_checkpoints import save_tiny_depth_anything
         return str(save_tiny_depth_anything(folder / name))
     if name == "prompt_depth_anything":
-        from lingbot_depth_ros.estimators.hf_testing import save_tiny_prompt_depth_anything
+        from lingbot_depth_ros.testing.hf_checkpoints import save_tiny_prompt_depth_anything
         return str(save_tiny_prompt_depth_anything(folder / name))
-    from lingbot_depth_ros.estimators.tiny_depth_pro_marigold import build_tiny_depth_pro, build_tiny_marigold
+    from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import build_tiny_depth_pro, build_tiny_marigold
     return str((build_tiny_depth_pro if name == "depth_pro" else build_tiny_marigold)(folder / name))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.fusion.ground_truth import distance_to_layout, observed_surface, score_fusion
 from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion
-from lingbot_depth_ros.scene import SceneGenerator
+from lingbot_depth_ros.synthetic import SceneGenerator
 
 
 def main() -> None:

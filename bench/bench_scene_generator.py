@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from lingbot_depth_ros.scene import LidarConfig, SceneGenerator
-from lingbot_depth_ros.scene.raycast import cast_rays, rotate_axis_major
+from lingbot_depth_ros.synthetic import LidarConfig, SceneGenerator
+from lingbot_depth_ros.synthetic.raycast import cast_rays, rotate_axis_major
 
 
 def main() -> None:

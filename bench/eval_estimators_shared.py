@@ -105,7 +105,7 @@ def nyu_cases(data: Path, samples: int, seeds: int) -> Iterator[Case]:
 
 
 def scene_cases() -> Iterator[Case]:
-    from lingbot_depth_ros.scene import LidarConfig, SceneGenerator
+    from lingbot_depth_ros.synthetic import LidarConfig, SceneGenerator
 
     for seed, beams in ((0, 32), (1, 64), (2, 32)):
         gen = SceneGenerator(640, 480, seed=seed, n_boxes=16, lidar=LidarConfig.preset(beams))

@@ -1,6 +1,6 @@
 """Load and soak test of the depth node: fixed-rate 640x480 input for minutes, latency and memory out.
 
-Starts the real node (``python -m lingbot_depth_ros.depth_node``, estimator classical, completion)
+Starts the real node (``python -m lingbot_depth_ros.ros.depth_node``, estimator classical, completion)
 as a subprocess, pre-renders a few frames of the procedural scene once, and publishes them cycled
 (image + camera_info + sparse_depth, re-stamped with the current time) at ``--rate-hz`` for
 ``--duration-s``. It records every ``depth`` output and reports:
@@ -44,7 +44,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [p for p in os.env
     os.pathsep) if p])
 os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
 
-from lingbot_depth_ros.ros.dds import apply_default_dds_profile  # noqa: E402
+from lingbot_depth_ros.deploy.dds import apply_default_dds_profile  # noqa: E402
 
 apply_default_dds_profile()  # before rclpy.init, and inherited by the node subprocess
 
@@ -57,7 +57,7 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info  # noqa: E402
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image, numpy_to_image  # noqa: E402
-from lingbot_depth_ros.scene.generator import SceneGenerator  # noqa: E402
+from lingbot_depth_ros.synthetic.generator import SceneGenerator  # noqa: E402
 
 
 def rss_kib(pid: int) -> int | None:
@@ -94,7 +94,7 @@ class NodeUnderTest:
     """The depth node in a subprocess, its output to a log file."""
 
     def __init__(self, params: dict[str, Any], log_path: Path) -> None:
-        args = [sys.executable, "-m", "lingbot_depth_ros.depth_node", "--ros-args"]
+        args = [sys.executable, "-m", "lingbot_depth_ros.ros.depth_node", "--ros-args"]
         for key, value in params.items():
             args += ["-p", f"{key}:={str(value).lower() if isinstance(value, bool) else value}"]
         self.log_path = log_path

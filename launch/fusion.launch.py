@@ -3,7 +3,7 @@
 Example (the depth node runs in namespace /camera, poses from a PoseStamped topic /camera/pose):
   ros2 launch lingbot_depth_ros fusion.launch.py cameras:=/camera pose_source:=pose voxel_size_m:=0.04
 
-Argument logic: lingbot_depth_ros.ros.fusion_params.launch_parameters (tested without launch installed).
+Argument logic: lingbot_depth_ros.params.fusion.launch_parameters (tested without launch installed).
 """
 
 import os
@@ -13,10 +13,10 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironment
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from lingbot_depth_ros.ros.dds import apply_default_dds_profile
-from lingbot_depth_ros.ros.fusion_params import FUSION_EXECUTABLE, FUSION_NODE_NAME, LAUNCH_ARGUMENTS, \
+from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
+from lingbot_depth_ros.params.fusion import FUSION_EXECUTABLE, FUSION_NODE_NAME, LAUNCH_ARGUMENTS, \
     launch_parameters
-from lingbot_depth_ros.ros.launch_config import PACKAGE
+from lingbot_depth_ros.deploy.launch_config import PACKAGE
 
 ARGUMENTS = [
     ("cameras", "/camera", "comma-separated namespaces of the depth nodes to fuse"),

@@ -5,7 +5,7 @@ Example:
       image:=/camera/color/image_raw camera_info:=/camera/color/camera_info \
       sparse_depth:=/lidar/depth_image estimator:=classical use_rviz:=true camera_frame:=camera_color_optical_frame
 
-Every argument logic lives in lingbot_depth_ros.ros.launch_config (tested without launch installed).
+Every argument logic lives in lingbot_depth_ros.deploy.launch_config (tested without launch installed).
 """
 
 import os
@@ -17,11 +17,11 @@ from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from lingbot_depth_ros.ros.dds import apply_default_dds_profile
-from lingbot_depth_ros.ros.fusion_params import FUSION_EXECUTABLE, FUSION_NODE_NAME, launch_parameters
-from lingbot_depth_ros.ros.launch_config import (EXECUTABLE, NODE_NAME, PACKAGE, LaunchArgument, camera_arguments,
+from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
+from lingbot_depth_ros.params.fusion import FUSION_EXECUTABLE, FUSION_NODE_NAME, launch_parameters
+from lingbot_depth_ros.deploy.launch_config import (EXECUTABLE, NODE_NAME, PACKAGE, LaunchArgument, camera_arguments,
                                                  node_setup, parameter_arguments, rviz_missing)
-from lingbot_depth_ros.ros.rviz_config import DEFAULT_FIXED_FRAME, write_rviz_config
+from lingbot_depth_ros.deploy.rviz_config import DEFAULT_FIXED_FRAME, write_rviz_config
 
 
 def _arguments(share: str) -> list:

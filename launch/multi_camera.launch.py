@@ -25,11 +25,11 @@ from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from lingbot_depth_ros.ros.dds import apply_default_dds_profile
-from lingbot_depth_ros.ros.launch_config import (EXECUTABLE, NODE_NAME, PACKAGE, LaunchArgument, camera_arguments,
+from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
+from lingbot_depth_ros.deploy.launch_config import (EXECUTABLE, NODE_NAME, PACKAGE, LaunchArgument, camera_arguments,
                                                  node_setup, parameter_arguments, rviz_missing,
                                                  single_process_setup)
-from lingbot_depth_ros.ros.rviz_config import write_rviz_config
+from lingbot_depth_ros.deploy.rviz_config import write_rviz_config
 
 CAMERAS = ("front", "rear")
 

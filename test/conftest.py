@@ -24,7 +24,7 @@ os.environ.setdefault("PYTHONUNBUFFERED", "1")
 # Large shared-memory segments so best-effort camera images are not lost between processes: the working
 # tree's profile for the installed Fast DDS (FASTRTPS_* with Fast DDS 2 / Jazzy, FASTDDS_* with 3 / Kilted).
 sys.path.insert(0, str(REPO_ROOT))
-from lingbot_depth_ros.ros import dds as _dds  # noqa: E402
+from lingbot_depth_ros.deploy import dds as _dds  # noqa: E402
 
 _fastdds_major = _dds.fastdds_major_version() or 2
 os.environ.setdefault(_dds.profile_env_var(_fastdds_major),

@@ -5,7 +5,7 @@ How the fixture is made (rerun only on purpose, when a change of the torch outpu
 
     .venv/bin/python test/make_lingbot_regression.py
 
-* model: ``tiny_state(seed=0)`` (tiny config, seeded random weights; lingbot_depth_ros.model.testing),
+* model: ``tiny_state(seed=0)`` (tiny config, seeded random weights; lingbot_depth_ros.testing.lingbot_checkpoints),
   loaded through the real checkpoint loader, CPU, precision fp32;
 * inputs: a 60 x 80 uint8 RGB image (numpy PCG64 seed 11) and a 5 % dense sparse depth map in
   0.5..8 m (seed 12); both are stored in the file;
@@ -44,7 +44,7 @@ def regression_inputs() -> tuple[np.ndarray, np.ndarray]:
 def regression_model(tmp_dir: Path):
     """The fixture's tiny model (fp32, CPU) through the real loader."""
     from lingbot_depth_ros.model import load_model
-    from lingbot_depth_ros.model.testing import make_tiny_checkpoint
+    from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
     return load_model(make_tiny_checkpoint(tmp_dir / "model.pt", seed=0), device="cpu", precision="fp32")
 
 

@@ -20,9 +20,9 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
-from lingbot_depth_ros.depth_node import DepthNode
+from lingbot_depth_ros.ros.depth_node import DepthNode
 from lingbot_depth_ros.estimators.base import DepthEstimator
-from lingbot_depth_ros.evaluation.node_process import stop_node
+from lingbot_depth_ros.deploy.node_process import stop_node
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image
@@ -33,12 +33,12 @@ RELIABLE_INPUT = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, hi
 
 
 class NodeProcess:
-    """``python -m lingbot_depth_ros.depth_node`` in a subprocess with parameters; stderr+stdout to a log."""
+    """``python -m lingbot_depth_ros.ros.depth_node`` in a subprocess with parameters; stderr+stdout to a log."""
 
     def __init__(self, params: dict[str, Any] | None = None, log_path: Path | None = None,
                  params_file: Path | None = None, extra_args: list[str] | None = None,
                  namespace: str | None = None) -> None:
-        args = [sys.executable, "-m", "lingbot_depth_ros.depth_node", "--ros-args"]
+        args = [sys.executable, "-m", "lingbot_depth_ros.ros.depth_node", "--ros-args"]
         if namespace:
             args += ["-r", f"__ns:={namespace}"]
         if params_file:

@@ -22,7 +22,7 @@ from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.scale_alignment import (DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS, check_fit,
                                                         robust_scale_shift)
-from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
+from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
 from hf_scenes import H, W, gradient_rgb
 
 K = CameraIntrinsics(fx=60.0, fy=60.0, cx=31.5, cy=23.5, width=W, height=H)
@@ -142,7 +142,7 @@ def test_the_error_keeps_its_fields_through_pickle() -> None:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     pytest.importorskip("transformers", reason="the estimators extra is not installed")
-    from lingbot_depth_ros.estimators.hf_testing import save_tiny_depth_anything
+    from lingbot_depth_ros.testing.hf_checkpoints import save_tiny_depth_anything
 
     root = tmp_path_factory.mktemp("hf")
     return {"relative": save_tiny_depth_anything(root / "da_relative"),
@@ -263,9 +263,9 @@ def test_api_answers_422_with_the_refused_fit_over_http(checkpoints, disparity) 
 def test_batch_worker_records_the_frame_as_dropped_with_the_reason(checkpoints, disparity, tmp_path) -> None:
     """The batch worker (the code a Ray actor runs) on three frames: the one whose LiDAR runs against the
     prediction is recorded as dropped with the refusal, the others are written."""
-    from lingbot_depth_ros.fleet.params import node_values
-    from lingbot_depth_ros.fleet.sources import Frame, Unit
-    from lingbot_depth_ros.fleet.worker import UnitProcessor, WorkerConfig
+    from lingbot_depth_ros.batch.params import node_values
+    from lingbot_depth_ros.batch.sources import Frame, Unit
+    from lingbot_depth_ros.batch.worker import UnitProcessor, WorkerConfig
 
     values = node_values([f"depth_anything.checkpoint={checkpoints['relative']}", "depth_anything.device=cpu",
                           "mode=monocular", "align_to_sparse=scale_shift"], {"estimator": "depth_anything"})
@@ -326,7 +326,7 @@ def test_reported_case_tiny_marigold_on_nyu_never_writes_a_refusable_fit(shared_
     -0.12 here) and frame 50 (15 % inliers) it refuses."""
     pytest.importorskip("diffusers", reason="the estimators extra is not installed")
     from lingbot_depth_ros.cli.main import main as cli_main
-    from lingbot_depth_ros.estimators.tiny_depth_pro_marigold import build_tiny_marigold
+    from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import build_tiny_marigold
     from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
 
     marigold = build_tiny_marigold(tmp_path / "marigold")

@@ -9,12 +9,12 @@ import pytest
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.errors import EncodingError
-from lingbot_depth_ros.evaluation.bag_messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TYPESTORE, \
+from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TYPESTORE, \
     camera_info_message, image_message, pointcloud_message, xyz_from_message
-from lingbot_depth_ros.evaluation.bags import BagFrame, BagWriter, bag_topics, read_frames, read_raw, write_bag
-from lingbot_depth_ros.evaluation.topics import StreamTopics
+from lingbot_depth_ros.bags.files import BagFrame, BagWriter, bag_topics, read_frames, read_raw, write_bag
+from lingbot_depth_ros.bags.topics import StreamTopics
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.scene import LidarConfig, SceneGenerator
+from lingbot_depth_ros.synthetic import LidarConfig, SceneGenerator
 
 
 def scene_frames(n: int = 3, width: int = 96, height: int = 72) -> list[BagFrame]:

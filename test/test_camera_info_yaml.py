@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lingbot_depth_ros.cli.camera_info import MAX_CAMERA_INFO_BYTES, load_camera_info_yaml
+from lingbot_depth_ros.io.camera_info_yaml import MAX_CAMERA_INFO_BYTES, load_camera_info_yaml
 from lingbot_depth_ros.errors import InputError
 
 # The classic "billion laughs" document: 9 levels of 9 aliases, about 350 bytes, ~390 million

@@ -361,7 +361,7 @@ def test_scanline_gaps_need_samples_on_both_sides_within_the_radius() -> None:
 
 def _node_default_classical(**overrides: object) -> ClassicalCompletionEstimator:
     """The classical estimator as the node builds it from its parameter defaults (ros/parameters.py)."""
-    from lingbot_depth_ros.ros.parameters import ALL_PARAMS, estimator_options
+    from lingbot_depth_ros.params.node import ALL_PARAMS, estimator_options
     options = estimator_options("classical", {spec.name: spec.default for spec in ALL_PARAMS})
     return create_estimator("classical", **{**options, **overrides})
 

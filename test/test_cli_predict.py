@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from lingbot_depth_ros.cli.camera_info import load_camera_info_yaml
+from lingbot_depth_ros.io.camera_info_yaml import load_camera_info_yaml
 from lingbot_depth_ros.cli.main import main
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.io.ply import read_ply
@@ -190,7 +190,7 @@ def test_camera_info_errors_are_specific(tmp_path: Path) -> None:
 
 
 def test_monocular_with_a_tiny_lingbot_checkpoint(shared_data: Path, tmp_path: Path) -> None:
-    testing = pytest.importorskip("lingbot_depth_ros.model.testing", reason="torch is not installed")
+    testing = pytest.importorskip("lingbot_depth_ros.testing.lingbot_checkpoints", reason="torch is not installed")
     checkpoint = testing.make_tiny_checkpoint(tmp_path / "model.pt", seed=0)
     out = tmp_path / "out"
     code = main(["predict", str(shared_data / "nyu" / "rgb_00000.jpg"), "--estimator", "lingbot",

@@ -17,11 +17,11 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from lingbot_depth_ros.io.compressed import decode_compressed_image
+from lingbot_depth_ros.messages.compressed import decode_compressed_image
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.compressed_codec import compressed_depth_msg, compressed_image_msg
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image
-from lingbot_depth_ros.scene.generator import SceneGenerator
+from lingbot_depth_ros.synthetic.generator import SceneGenerator
 from ros_harness import NodeProcess, Recorder, RosHarness, spin_in_background, stop_spinning, wait_until
 
 pytestmark = pytest.mark.ros

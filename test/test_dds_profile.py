@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lingbot_depth_ros.ros import dds
+from lingbot_depth_ros.deploy import dds
 
 ROOT = Path(__file__).resolve().parents[1]
 SEGMENT_BYTES = 64 * 1024 * 1024  # <segment_size> of both profiles
@@ -40,7 +40,7 @@ PROFILE = "fastdds3_localhost.xml" if MAJOR == 3 else "fastdds_localhost.xml"
 
 _APPLY = """
 import json, os
-import lingbot_depth_ros.ros.dds as dds
+import lingbot_depth_ros.deploy.dds as dds
 applied = dds.apply_default_dds_profile()
 print(json.dumps({"module": dds.__file__, "applied": applied,
                   "env": {k: v for k, v in os.environ.items() if k.endswith("_DEFAULT_PROFILES_FILE")}}))
@@ -60,8 +60,8 @@ def _fresh_process(env_extra: dict[str, str], cwd: Path, code: str = _APPLY) -> 
 def test_the_working_tree_is_tested(tmp_path: Path) -> None:
     # fails when the subprocess imports an installed copy (site-packages) instead of this checkout
     seen, _ = _fresh_process({}, tmp_path)
-    assert Path(seen["module"]).resolve() == ROOT / "lingbot_depth_ros" / "ros" / "dds.py"
-    assert Path(dds.__file__).resolve() == ROOT / "lingbot_depth_ros" / "ros" / "dds.py"
+    assert Path(seen["module"]).resolve() == ROOT / "lingbot_depth_ros" / "deploy" / "dds.py"
+    assert Path(dds.__file__).resolve() == ROOT / "lingbot_depth_ros" / "deploy" / "dds.py"
 
 
 def test_profile_for_the_installed_fastdds_without_ament_prefix_path(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_fastdds_version_detection(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 _SEGMENTS = """
 import json, os, sys
-import lingbot_depth_ros.ros.dds as dds
+import lingbot_depth_ros.deploy.dds as dds
 if sys.argv[1] == "apply":
     dds.apply_default_dds_profile()
 import rclpy
@@ -144,7 +144,7 @@ def test_fastdds_parses_and_applies_the_profile(tmp_path: Path, apply: bool) -> 
     seen, stderr = _fresh_process({**ros_env, "AMENT_PREFIX_PATH": sys.prefix,
                                    "ROS_LOG_DIR": str(tmp_path)}, tmp_path,
                                   _SEGMENTS.replace("sys.argv[1]", repr("apply" if apply else "none")))
-    assert Path(seen["module"]).resolve() == ROOT / "lingbot_depth_ros" / "ros" / "dds.py"
+    assert Path(seen["module"]).resolve() == ROOT / "lingbot_depth_ros" / "deploy" / "dds.py"
     assert "XMLPARSER" not in stderr and "Problem loading XML" not in stderr, stderr
     if apply:
         assert seen["largest"] >= SEGMENT_BYTES, f"Fast DDS {MAJOR} did not apply the profile: {seen}"

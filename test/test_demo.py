@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lingbot_depth_ros.evaluation.bags import read_frames
+from lingbot_depth_ros.bags.files import read_frames
 from lingbot_depth_ros.io.ply import read_ply
 
 pytestmark = pytest.mark.ros
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.ros
 
 def test_demo_writes_depth_cloud_and_report(tmp_path: Path) -> None:
     out = tmp_path / "demo_output"
-    result = subprocess.run([sys.executable, "-m", "lingbot_depth_ros.demo", "--out", str(out), "--frames", "4",
+    result = subprocess.run([sys.executable, "-m", "lingbot_depth_ros.cli.demo", "--out", str(out), "--frames", "4",
                              "--width", "320", "--height", "240", "--rate", "max"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

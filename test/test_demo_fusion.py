@@ -17,7 +17,7 @@ pytestmark = pytest.mark.ros
 
 def test_demo_fusion_writes_map_mesh_surfaces_and_picture(tmp_path: Path) -> None:
     out = tmp_path / "demo_output"
-    result = subprocess.run([sys.executable, "-m", "lingbot_depth_ros.demo", "--out", str(out), "--frames", "8",
+    result = subprocess.run([sys.executable, "-m", "lingbot_depth_ros.cli.demo", "--out", str(out), "--frames", "8",
                              "--width", "320", "--height", "240", "--rate", "max", "--no-compare", "--fusion"],
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr

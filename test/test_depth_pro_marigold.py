@@ -18,7 +18,7 @@ pytest.importorskip("diffusers", reason="the estimators extra is not installed")
 from lingbot_depth_ros.cli.main import main as cli_main  # noqa: E402
 from lingbot_depth_ros.errors import CheckpointError, ConfigError, InputError  # noqa: E402
 from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
-from lingbot_depth_ros.estimators.tiny_depth_pro_marigold import (TINY_FOV_DEG, build_tiny_depth_pro,  # noqa: E402
+from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import (TINY_FOV_DEG, build_tiny_depth_pro,  # noqa: E402
                                                                   build_tiny_marigold)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
 from hf_scenes import gradient_rgb  # noqa: E402
@@ -79,7 +79,7 @@ def test_depth_pro_without_a_field_of_view_head(checkpoints, rgb) -> None:
 
 
 def test_repo_ids_resolve_through_the_local_hf_cache_offline(checkpoints, rgb, tmp_path, monkeypatch) -> None:
-    from lingbot_depth_ros.estimators.hf_testing import add_to_hf_cache
+    from lingbot_depth_ros.testing.hf_checkpoints import add_to_hf_cache
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cache = tmp_path / "hub"
     add_to_hf_cache(checkpoints["depth_pro"], cache, "apple/DepthPro-hf")

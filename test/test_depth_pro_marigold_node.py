@@ -16,7 +16,7 @@ pytest.importorskip("diffusers", reason="the estimators extra is not installed")
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 
 from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
-from lingbot_depth_ros.estimators.tiny_depth_pro_marigold import (TINY_FOV_DEG, build_tiny_depth_pro,  # noqa: E402
+from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import (TINY_FOV_DEG, build_tiny_depth_pro,  # noqa: E402
                                                                   build_tiny_marigold)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
 from hf_scenes import H, W, gradient_rgb  # noqa: E402
@@ -90,7 +90,7 @@ def test_evaluation_tool_replays_a_bag_into_depth_pro_and_marigold_nodes(tmp_pat
     import subprocess
     import sys
 
-    from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
+    from lingbot_depth_ros.bags.datasets import write_scene_bag
 
     bag = tmp_path / "bag"
     write_scene_bag(bag, 3, width=160, height=120, seed=2, lidar_beams=32)
@@ -99,7 +99,7 @@ def test_evaluation_tool_replays_a_bag_into_depth_pro_and_marigold_nodes(tmp_pat
     out = tmp_path / "eval"
     # --align sparse: both nodes fit their output to the bag's LiDAR (Marigold's relative depth needs it)
     result = subprocess.run(
-        [sys.executable, "-m", "lingbot_depth_ros.ros.replay_cli", str(bag), "--out", str(out), "--start-node",
+        [sys.executable, "-m", "lingbot_depth_ros.cli.eval", str(bag), "--out", str(out), "--start-node",
          "--estimator", "depth_pro", "--checkpoint", str(depth_pro), "--mode", "monocular", "--align", "sparse",
          "--rate", "max", "--node-param", "depth_pro.device:=cpu", "--node-param", "marigold.device:=cpu",
          "--node-param", f"marigold.checkpoint:={marigold}", "--compare", "marigold", "--pictures", "0",

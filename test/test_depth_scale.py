@@ -12,7 +12,7 @@ import pytest
 from kitti_raw_drive import CX, CY, FX, FY, lidar_depth_m, write_kitti_raw_drive
 from lingbot_depth_ros.cli.main import main
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.evaluation.kitti import kitti_raw_layout, load_kitti_depth_png
+from lingbot_depth_ros.io.kitti import kitti_raw_layout, load_kitti_depth_png
 from lingbot_depth_ros.io.depth_files import (KITTI_M_PER_UNIT, depth_m_from_array, depth_m_from_pixels,
                                               depth_m_from_units, load_depth_file)
 from lingbot_depth_ros.server.codec import decode_sparse_depth
@@ -55,7 +55,7 @@ def test_bag_depth_images_use_the_same_conversion() -> None:
     from rosbags.typesys.stores.ros2_jazzy import sensor_msgs__msg__Image as Image, std_msgs__msg__Header as Header
     from rosbags.typesys.stores.ros2_jazzy import builtin_interfaces__msg__Time as Time
 
-    from lingbot_depth_ros.evaluation.bag_messages import depth_from_message
+    from lingbot_depth_ros.bags.messages import depth_from_message
 
     msg = Image(header=Header(stamp=Time(sec=0, nanosec=0), frame_id="c"), height=256, width=256, encoding="16UC1",
                 is_bigendian=0, step=512, data=np.frombuffer(ALL_UNITS.astype("<u2").tobytes(), np.uint8))

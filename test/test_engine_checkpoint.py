@@ -22,8 +22,8 @@ from lingbot_depth_ros.cli.main import main as cli_main
 from lingbot_depth_ros.errors import CheckpointError
 from lingbot_depth_ros.estimators.lingbot import LingbotEstimator
 from lingbot_depth_ros.model.checkpoint_hash import cache_path
-from lingbot_depth_ros.model.export import main as export_main
-from lingbot_depth_ros.model.testing import make_tiny_checkpoint
+from lingbot_depth_ros.cli.export import main as export_main
+from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
 from ros_harness import NodeProcess
 
 pytest.importorskip("onnxruntime", reason="engine extra (requirements-engine.txt) not installed")

@@ -18,12 +18,12 @@ ray = pytest.importorskip("ray", reason="the fleet extra (ray) is not installed:
 
 from lingbot_depth_ros.cli.main import main  # noqa: E402
 from lingbot_depth_ros.errors import ConfigError, InputError  # noqa: E402
-from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag  # noqa: E402
-from lingbot_depth_ros.evaluation.bags import read_frames  # noqa: E402
-from lingbot_depth_ros.fleet.api import batch  # noqa: E402
-from lingbot_depth_ros.fleet.params import node_values  # noqa: E402
-from lingbot_depth_ros.fleet.sources import DatasetOptions  # noqa: E402
-from lingbot_depth_ros.pipeline import OutputSettings  # noqa: E402
+from lingbot_depth_ros.bags.datasets import write_scene_bag  # noqa: E402
+from lingbot_depth_ros.bags.files import read_frames  # noqa: E402
+from lingbot_depth_ros.batch.api import batch  # noqa: E402
+from lingbot_depth_ros.batch.params import node_values  # noqa: E402
+from lingbot_depth_ros.batch.sources import DatasetOptions  # noqa: E402
+from lingbot_depth_ros.pipeline.depth_pipeline import OutputSettings  # noqa: E402
 
 PARAMS = ["classical.smoothing=0.3", "depth.max_m=60", "cloud.stride=3"]
 
@@ -67,10 +67,10 @@ def test_offline_depth_equals_the_node_output_bit_for_bit(bags: dict[str, Path],
 
     from lingbot_depth_ros.estimators import create_estimator
     from lingbot_depth_ros.ros.image_codec import image_to_numpy
-    from lingbot_depth_ros.ros.parameters import estimator_options
+    from lingbot_depth_ros.params.node import estimator_options
 
-    from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE, stamp_of
-    from lingbot_depth_ros.evaluation.bags import read_raw
+    from lingbot_depth_ros.bags.messages import TYPESTORE, stamp_of
+    from lingbot_depth_ros.bags.files import read_raw
 
     summary = batch([bags["drive_a"]], tmp_path / "out", params=PARAMS, unit_frames=2, workers=1, write="bag")
     assert summary["overall"]["frames_ok"] == 5
@@ -217,7 +217,7 @@ def test_corrupt_and_empty_inputs_are_reported_and_the_others_finish(bags: dict[
     empty.mkdir()
     from rosbags.rosbag2 import Writer
 
-    from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE
+    from lingbot_depth_ros.bags.messages import TYPESTORE
 
     empty_bag = tmp_path / "empty_bag"  # a valid bag whose topics carry no message (a recording that got nothing)
     writer = Writer(empty_bag, version=9)
@@ -258,9 +258,9 @@ def _compressed_copy(src: Path, dst: Path) -> None:
     <sparse>/compressedDepth (16UC1 png), as a bag recorded with image_transport plugins holds them."""
     from rosbags.rosbag2 import Writer
 
-    from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE, depth_from_message, rgb_from_message
-    from lingbot_depth_ros.evaluation.bags import open_reader
-    from lingbot_depth_ros.io.compressed import compress_depth, compress_image
+    from lingbot_depth_ros.bags.messages import TYPESTORE, depth_from_message, rgb_from_message
+    from lingbot_depth_ros.bags.files import open_reader
+    from lingbot_depth_ros.messages.compressed import compress_depth, compress_image
 
     compressed_type = "sensor_msgs/msg/CompressedImage"
     reader = open_reader(src)
@@ -286,8 +286,8 @@ def _compressed_copy(src: Path, dst: Path) -> None:
 
 def test_compressed_bag_gives_the_raw_bags_depth_and_write_bag_adds_the_outputs(bags: dict[str, Path],
                                                                                   tmp_path: Path) -> None:
-    from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE, image_to_array
-    from lingbot_depth_ros.evaluation.bags import bag_topics, read_raw
+    from lingbot_depth_ros.bags.messages import TYPESTORE, image_to_array
+    from lingbot_depth_ros.bags.files import bag_topics, read_raw
 
     compressed = tmp_path / "drive_b_compressed"
     _compressed_copy(bags["drive_b"], compressed)
@@ -334,8 +334,8 @@ def test_without_ray_the_command_names_the_extra(bags: dict[str, Path], tmp_path
 
 
 def test_inputs_keep_their_output_names_across_runs(tmp_path: Path) -> None:
-    from lingbot_depth_ros.fleet.manifest import Manifest
-    from lingbot_depth_ros.fleet.runner import input_ids
+    from lingbot_depth_ros.batch.manifest import Manifest
+    from lingbot_depth_ros.batch.runner import input_ids
 
     a, b = tmp_path / "site_a" / "drive", tmp_path / "site_b" / "drive"  # same folder name, two sites
     a.mkdir(parents=True)
@@ -357,7 +357,7 @@ def test_lidar_pointcloud_bag_equals_the_node_with_sparse_input_pointcloud(tmp_p
     from lingbot_depth_ros.evaluation.replay import lidar_params_from_extrinsics
     from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
     from lingbot_depth_ros.ros.image_codec import image_to_numpy
-    from lingbot_depth_ros.ros.parameters import estimator_options
+    from lingbot_depth_ros.params.node import estimator_options
 
     bag = tmp_path / "lidar_bag"
     write_scene_bag(bag, 3, width=96, height=72, seed=4, lidar_beams=32, lidar_points=True)
@@ -392,8 +392,8 @@ def test_lidar_pointcloud_bag_equals_the_node_with_sparse_input_pointcloud(tmp_p
 def test_finisher_thread_writes_and_scores_like_the_inline_path(bags: dict[str, Path], tmp_path: Path) -> None:
     """GPU workers write + score on a finisher thread: same files, same per-frame records, all in place when the
     unit returns."""
-    from lingbot_depth_ros.fleet.sources import BagTopics, plan_input
-    from lingbot_depth_ros.fleet.worker import UnitProcessor, WorkerConfig
+    from lingbot_depth_ros.batch.sources import BagTopics, plan_input
+    from lingbot_depth_ros.batch.worker import UnitProcessor, WorkerConfig
 
     unit = plan_input("drive_a", bags["drive_a"], BagTopics(), 5)[0]
     records = {}

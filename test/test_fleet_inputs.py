@@ -20,8 +20,8 @@ ray = pytest.importorskip("ray", reason="the fleet extra (ray) is not installed:
 
 from kitti_raw_drive import CX, CY, FX, FY, write_kitti_raw_drive  # noqa: E402
 from lingbot_depth_ros.cli.main import main  # noqa: E402
-from lingbot_depth_ros.fleet.api import batch  # noqa: E402
-from lingbot_depth_ros.fleet.sources import DatasetOptions  # noqa: E402
+from lingbot_depth_ros.batch.api import batch  # noqa: E402
+from lingbot_depth_ros.batch.sources import DatasetOptions  # noqa: E402
 
 K = (FX, FY, CX, CY)
 

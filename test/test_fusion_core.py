@@ -212,7 +212,7 @@ def test_scene_classical_fusion_meets_targets() -> None:
     accuracy p95 <= 2 voxels, completeness >= 0.9 over the area the depth covered."""
     from lingbot_depth_ros.estimators import create_estimator
     from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion
-    from lingbot_depth_ros.scene import SceneGenerator
+    from lingbot_depth_ros.synthetic import SceneGenerator
 
     voxel = 0.04
     gen = SceneGenerator(width=320, height=240, seed=0)

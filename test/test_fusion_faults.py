@@ -17,7 +17,7 @@ from lingbot_depth_ros.cli.main import main
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.fusion.poses import PoseBuffer, PoseJumpError, check_pose_speed
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.scene import SceneGenerator
+from lingbot_depth_ros.synthetic import SceneGenerator
 
 pytest.importorskip("open3d")
 
@@ -268,7 +268,7 @@ def test_fusion_json_blocks_and_memory_are_numbers(tmp_path: Path, capsys) -> No
 def test_fuse_refuses_to_interpolate_a_tum_trajectory_across_a_jump(tmp_path: Path, capsys) -> None:
     """TUM samples half-way between the frames of a scene bag, 1000 km off from the second sample on: the
     frame whose pose would be interpolated across the jump is refused, one line, exit 2."""
-    from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
+    from lingbot_depth_ros.bags.datasets import write_scene_bag
     from lingbot_depth_ros.fusion.poses import pose_to_translation_quaternion
 
     bag = tmp_path / "bag"

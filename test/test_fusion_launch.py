@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lingbot_depth_ros.errors import ConfigError
-from lingbot_depth_ros.ros.fusion_params import PARAMS_BY_NAME, launch_parameters, markdown_table
+from lingbot_depth_ros.params.fusion import PARAMS_BY_NAME, launch_parameters, markdown_table
 from test_launch import launch_run  # noqa: F401 - the fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def test_fusion_launch_file_starts_the_fusion_node(launch_run) -> None:  # noqa:
     assert run.arguments["cameras"] == "/camera"
     (node,) = run.execute(cameras="/front,/rear", pose_source="none", voxel_size_m="0.05")
     assert node.kwargs["executable"] == "depth_fusion_node" and node.kwargs["executable"] in _console_scripts()
-    assert _console_scripts()["depth_fusion_node"] == "lingbot_depth_ros.fusion_node:main"
+    assert _console_scripts()["depth_fusion_node"] == "lingbot_depth_ros.ros.fusion_node:main"
     overrides = node.kwargs["parameters"][-1]
     assert overrides == {"cameras": ["/front", "/rear"], "fusion.pose_source": "none", "fusion.voxel_size_m": 0.05,
                          "use_sim_time": False}

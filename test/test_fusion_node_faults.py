@@ -122,7 +122,7 @@ class _FusionNodeProcess(NodeProcess):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.args[self.args.index("lingbot_depth_ros.depth_node")] = "lingbot_depth_ros.fusion_node"
+        self.args[self.args.index("lingbot_depth_ros.ros.depth_node")] = "lingbot_depth_ros.ros.fusion_node"
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +208,7 @@ class InProcess:
 def in_process(request: pytest.FixtureRequest) -> Iterator[InProcess]:
     """A DepthFusionNode spinning in this process, in a namespace of its own (parameters: ``request.param``,
     indirect parametrization), and a feeder node."""
-    from lingbot_depth_ros.fusion_node import DepthFusionNode
+    from lingbot_depth_ros.ros.fusion_node import DepthFusionNode
 
     params = dict(request.param)
     namespace = f"/ffip{os.getpid()}_{abs(hash(request.node.name)) % 100000}"

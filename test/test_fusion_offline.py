@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from lingbot_depth_ros.cli.main import main
-from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
-from lingbot_depth_ros.evaluation.bags import read_frames
+from lingbot_depth_ros.bags.datasets import write_scene_bag
+from lingbot_depth_ros.bags.files import read_frames
 from lingbot_depth_ros.fusion.ground_truth import distance_to_layout, nearest_distance
 from lingbot_depth_ros.fusion.poses import read_pose_file
 from lingbot_depth_ros.io.ply import read_ply
-from lingbot_depth_ros.scene import SceneGenerator
+from lingbot_depth_ros.synthetic import SceneGenerator
 
 def test_fuse_scene_bag_with_its_pose_topic(tmp_path: Path, capsys) -> None:
     bag = tmp_path / "bag"
@@ -38,8 +38,8 @@ def test_fuse_scene_bag_with_its_pose_topic(tmp_path: Path, capsys) -> None:
 
 
 def test_scene_bag_pose_topics_and_tum_poses_at_the_image_stamps(tmp_path: Path, capsys) -> None:
-    from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE, matrix_from_pose, matrix_from_tf
-    from lingbot_depth_ros.evaluation.bags import BODY_FROM_OPTICAL, read_raw
+    from lingbot_depth_ros.bags.messages import TYPESTORE, matrix_from_pose, matrix_from_tf
+    from lingbot_depth_ros.bags.files import BODY_FROM_OPTICAL, read_raw
     from lingbot_depth_ros.fusion.poses import pose_to_translation_quaternion
 
     bag = tmp_path / "bag"
@@ -103,7 +103,7 @@ def test_fuse_real_kitti_frames_with_their_poses(shared_data: Path, tmp_path: Pa
     assert main(["fuse", str(folder), "--out", str(tmp_path / "wrong"), "--poses", str(identity), "--voxel",
                  str(voxel), "--max-depth", "30", "--no-picture", "--quiet"]) == 0
     capsys.readouterr()
-    from lingbot_depth_ros.evaluation.kitti import kitti_intrinsics, load_kitti_depth_png
+    from lingbot_depth_ros.io.kitti import kitti_intrinsics, load_kitti_depth_png
     from lingbot_depth_ros.geometry.pointcloud import backproject
 
     poses, _ = read_pose_file(folder / "poses.txt")

@@ -19,13 +19,13 @@ from lingbot_depth_ros.cli.main import main as cli_main  # noqa: E402
 from lingbot_depth_ros.errors import CheckpointError, ConfigError, InputError  # noqa: E402
 from lingbot_depth_ros.estimators import check_mode, check_output_alignment, create_estimator  # noqa: E402
 from lingbot_depth_ros.estimators.hf_common import resolve_precision  # noqa: E402
-from lingbot_depth_ros.estimators.hf_testing import (add_to_hf_cache, save_tiny_depth_anything,  # noqa: E402
+from lingbot_depth_ros.testing.hf_checkpoints import (add_to_hf_cache, save_tiny_depth_anything,  # noqa: E402
                                                      save_tiny_prompt_depth_anything)
 from lingbot_depth_ros.estimators.prompt_depth_anything import prompt_from_sparse  # noqa: E402
 from lingbot_depth_ros.evaluation.replay import align_to_ground_truth  # noqa: E402
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
 from lingbot_depth_ros.geometry.scale_alignment import robust_scale_shift  # noqa: E402
-from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings  # noqa: E402
+from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings  # noqa: E402
 from hf_scenes import gradient_rgb  # noqa: E402
 
 W, H = 64, 48  # not multiples of 14: the processor resizes, the output comes back at the image size

@@ -16,10 +16,10 @@ from rcl_interfaces.srv import SetParameters  # noqa: E402
 import rclpy  # noqa: E402
 from rclpy.parameter import Parameter as RclpyParameter  # noqa: E402
 
-from lingbot_depth_ros.depth_node import DepthNode  # noqa: E402
+from lingbot_depth_ros.ros.depth_node import DepthNode  # noqa: E402
 from lingbot_depth_ros.errors import ConfigError  # noqa: E402
 from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
-from lingbot_depth_ros.estimators.hf_testing import save_tiny_depth_anything, save_tiny_prompt_depth_anything  # noqa: E402
+from lingbot_depth_ros.testing.hf_checkpoints import save_tiny_depth_anything, save_tiny_prompt_depth_anything  # noqa: E402
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
 from hf_scenes import H, W, gradient_rgb  # noqa: E402
 from ros_harness import Recorder, node_with_harness, publish_until_depth  # noqa: E402
@@ -107,13 +107,13 @@ def test_evaluation_tool_runs_a_relative_estimator_aligned_to_the_lidar(tmp_path
     import subprocess
     import sys
 
-    from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
+    from lingbot_depth_ros.bags.datasets import write_scene_bag
     bag = tmp_path / "bag"
     write_scene_bag(bag, 2, width=96, height=72, seed=2, lidar_beams=32)
     folder = save_tiny_depth_anything(tmp_path / "da")
     out = tmp_path / "eval"
     result = subprocess.run(
-        [sys.executable, "-m", "lingbot_depth_ros.ros.replay_cli", str(bag), "--out", str(out), "--start-node",
+        [sys.executable, "-m", "lingbot_depth_ros.cli.eval", str(bag), "--out", str(out), "--start-node",
          "--estimator", "depth_anything", "--checkpoint", str(folder), "--mode", "monocular", "--align", "sparse",
          "--node-param", "depth_anything.device:=cpu", "--rate", "max", "--pictures", "1", "--no-progress",
          # random weights: 4-9 % of the LiDAR fits (positive scale), refused by the default align.min_inlier_ratio

@@ -1,4 +1,4 @@
-"""Launch files, their argument logic (lingbot_depth_ros.ros.launch_config) and the RViz config they render.
+"""Launch files, their argument logic (lingbot_depth_ros.deploy.launch_config) and the RViz config they render.
 
 launch / launch_ros are not installable here: the launch files run with recording stand-ins for the
 launch classes (what they declare and start is checked, not how launch executes it), and the RViz
@@ -21,12 +21,12 @@ import rclpy
 import yaml
 from rclpy.parameter import Parameter
 
-from lingbot_depth_ros.depth_node import DepthNode
+from lingbot_depth_ros.ros.depth_node import DepthNode
 from lingbot_depth_ros.errors import ConfigError
-from lingbot_depth_ros.ros.launch_config import (CHECKPOINT_ESTIMATORS, PARAMETER_ARGUMENTS, REMAP_ARGUMENTS,
+from lingbot_depth_ros.deploy.launch_config import (CHECKPOINT_ESTIMATORS, PARAMETER_ARGUMENTS, REMAP_ARGUMENTS,
                                                  node_setup, parameter_overrides, remappings)
-from lingbot_depth_ros.ros.parameters import PARAMS_BY_NAME
-from lingbot_depth_ros.ros.rviz_config import CameraView, render_rviz_config, resolve_topic
+from lingbot_depth_ros.params.node import PARAMS_BY_NAME
+from lingbot_depth_ros.deploy.rviz_config import CameraView, render_rviz_config, resolve_topic
 from waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,7 +222,7 @@ def launch_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
 def test_launch_file_parses_and_uses_the_launch_config_module(name: str) -> None:
     tree = ast.parse((ROOT / "launch" / name).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert {"lingbot_depth_ros.ros.launch_config", "lingbot_depth_ros.ros.dds"} <= imported
+    assert {"lingbot_depth_ros.deploy.launch_config", "lingbot_depth_ros.deploy.dds"} <= imported
     calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     assert "apply_default_dds_profile" in calls
     assert "FASTRTPS" not in (ROOT / "launch" / name).read_text()  # dds.py chooses the variable
@@ -298,7 +298,7 @@ def test_rendered_rviz_configs_are_not_left_behind_per_launch(launch_run, tmp_pa
 
 def test_write_rviz_config_falls_back_when_the_cache_is_not_writable(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from lingbot_depth_ros.ros.rviz_config import write_rviz_config
+    from lingbot_depth_ros.deploy.rviz_config import write_rviz_config
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # mkdir under a file fails
@@ -398,7 +398,7 @@ def _rviz_topics(config: dict[str, Any]) -> set[str]:
 def test_packaged_rviz_config_is_the_default_rendering() -> None:
     text = (ROOT / "rviz" / "lingbot_depth.rviz").read_text()
     assert text == render_rviz_config([CameraView.for_node()]), \
-        "run: python -m lingbot_depth_ros.ros.rviz_config --write"
+        "run: python -m lingbot_depth_ros.deploy.rviz_config --write"
     config = yaml.safe_load(text)
     assert {"/image", "/depth/image", "/depth/colorized", "/points", "/obstacles/scan",
             "/obstacles/markers"} == _rviz_topics(config)

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
-from lingbot_depth_ros.memory import retain_freed_memory
+from lingbot_depth_ros.batch.memory import retain_freed_memory
 
 CHILD = r"""
 import json, resource, sys
 import numpy as np
-from lingbot_depth_ros.memory import retain_freed_memory
+from lingbot_depth_ros.batch.memory import retain_freed_memory
 applied = retain_freed_memory() if sys.argv[1] == "retain" else None
 image = np.random.default_rng(0).random((480, 640))
 for _ in range(3):  # warm: the heap grows to one frame's working set

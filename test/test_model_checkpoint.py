@@ -13,9 +13,9 @@ import torch
 from lingbot_depth_ros.errors import CheckpointError
 from lingbot_depth_ros.model import build_model, load_model, load_network, reference_model_config
 from lingbot_depth_ros.model.checkpoint import match_state_dict, read_checkpoint
-from lingbot_depth_ros.model.export import main as export_main
+from lingbot_depth_ros.cli.export import main as export_main
 from lingbot_depth_ros.model.factory import expected_shapes
-from lingbot_depth_ros.model.testing import make_tiny_checkpoint, tiny_state
+from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint, tiny_state
 
 RGB = np.random.default_rng(0).integers(0, 256, (42, 56, 3), dtype=np.uint8)
 

@@ -14,7 +14,7 @@ import torch
 from lingbot_depth_ros.model import reference_model_config
 from lingbot_depth_ros.model.factory import build_model
 from lingbot_depth_ros.model.inference import DepthModel
-from lingbot_depth_ros.model.testing import tiny_state
+from lingbot_depth_ros.testing.lingbot_checkpoints import tiny_state
 
 H, W = 96, 128
 REL_TOL = 1e-5

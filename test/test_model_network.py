@@ -10,7 +10,7 @@ from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.model import load_model
 from lingbot_depth_ros.model.network.vit import gather_kept_tokens
-from lingbot_depth_ros.model.testing import make_tiny_checkpoint
+from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
 
 H, W = 56, 84
 TOKENS = 24  # 4 x 6 grid on 56 x 84 -> 56 x 84 input

@@ -11,7 +11,7 @@ import torch
 from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.model import inference, load_model
 from lingbot_depth_ros.model.inference import autocast_dtype, cuda_bf16_native
-from lingbot_depth_ros.model.testing import make_tiny_checkpoint
+from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
 
 
 @pytest.mark.parametrize("device_type,precision,bf16_native,expected", [

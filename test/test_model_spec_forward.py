@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from lingbot_depth_ros.model import load_model, tiny_model_config
-from lingbot_depth_ros.model.testing import make_tiny_checkpoint
+from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
 
 
 def _conv3(x: torch.Tensor, sd: dict, key: str) -> torch.Tensor:

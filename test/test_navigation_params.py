@@ -9,10 +9,10 @@ import pytest
 
 from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.navigation import SectorConfig
-from lingbot_depth_ros.ros.navigation_params import (NAVIGATION_PARAMS, camera_mounting_from_params,
+from lingbot_depth_ros.params.navigation import (NAVIGATION_PARAMS, camera_mounting_from_params,
                                                      check_navigation_consistency, lidar_extrinsics_from_params,
                                                      sector_config_from_params)
-from lingbot_depth_ros.ros.parameters import ALL_PARAMS, ESTIMATOR_PARAMS, NODE_PARAMS
+from lingbot_depth_ros.params.node import ALL_PARAMS, ESTIMATOR_PARAMS, NODE_PARAMS
 
 
 def test_table_is_well_formed_and_does_not_clash_with_the_node_table() -> None:

@@ -308,7 +308,7 @@ def test_a_7_cm_bump_is_floor_not_an_obstacle_at_the_default_10_cm_cut_off() -> 
     a 7 cm bump (a door sill, a cable guard) 1.2-1.5 m ahead across the whole view, seen by the level camera 0.5 m
     up, makes no obstacle point in any sector, and the way ahead stays clear; with a 5 cm cut-off its top would
     be an obstacle at 1.2 m. A 13 cm step at the same place is one (the scene does produce obstacle points)."""
-    from lingbot_depth_ros.ros.navigation_params import sector_config_from_params
+    from lingbot_depth_ros.params.navigation import sector_config_from_params
 
     bump = ((1.2, -5.0, 0.0), (1.5, 5.0, 0.07))
     step = ((1.2, -5.0, 0.0), (1.5, 5.0, 0.13))

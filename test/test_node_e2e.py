@@ -16,7 +16,7 @@ from sensor_msgs.msg import PointField
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
+from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_fields, unpack_rgb
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, image_to_numpy
 from ros_harness import NodeProcess, RosHarness, node_with_harness

@@ -22,7 +22,7 @@ from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_to_xyz
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, image_to_numpy, numpy_to_image
 from lingbot_depth_ros.ros.obstacle_outputs import rejection_summary
-from lingbot_depth_ros.scene.generator import SceneGenerator
+from lingbot_depth_ros.synthetic.generator import SceneGenerator
 from ros_harness import NodeProcess, RosHarness, StampClock, in_process_node, wait_until
 from waiting import Pacer, quiet_for, repeat_until
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from lingbot_depth_ros.ros.fusion_params import FUSION_PARAMS
-from lingbot_depth_ros.ros.node_help import DEPTH_NODE_TOPICS, FUSION_NODE_TOPICS, node_arguments
-from lingbot_depth_ros.ros.parameters import ALL_PARAMS
+from lingbot_depth_ros.params.fusion import FUSION_PARAMS
+from lingbot_depth_ros.params.help import DEPTH_NODE_TOPICS, FUSION_NODE_TOPICS, node_arguments
+from lingbot_depth_ros.params.node import ALL_PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -17,8 +17,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from lingbot_depth_ros.ros.input_timing import SPARSE_TIMEOUT_CAP_S, InputTiming
-from lingbot_depth_ros.scene.generator import SceneGenerator
+from lingbot_depth_ros.streams.input_timing import SPARSE_TIMEOUT_CAP_S, InputTiming
+from lingbot_depth_ros.synthetic.generator import SceneGenerator
 from ros_harness import NodeProcess, RosHarness, StampClock
 from test_node_faults import DiagnosticsWatch, level_of, publish_set, values_of, wait_output
 from waiting import Pacer, quiet_for, repeat_until, wait_until

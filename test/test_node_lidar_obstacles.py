@@ -13,10 +13,10 @@ from visualization_msgs.msg import MarkerArray
 
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.navigation.report_json import schema_errors
-from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
+from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.image_codec import image_to_numpy
-from lingbot_depth_ros.scene.generator import SceneGenerator
+from lingbot_depth_ros.synthetic.generator import SceneGenerator
 from ros_harness import NodeProcess, RosHarness
 
 pytestmark = pytest.mark.ros

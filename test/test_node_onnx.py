@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from lingbot_depth_ros.estimators.lingbot import LingbotEstimator
-from lingbot_depth_ros.model.export import main as export_main
-from lingbot_depth_ros.model.testing import make_tiny_checkpoint
+from lingbot_depth_ros.cli.export import main as export_main
+from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image
-from lingbot_depth_ros.scene.generator import SceneGenerator
+from lingbot_depth_ros.synthetic.generator import SceneGenerator
 from ros_harness import NodeProcess, RosHarness, wait_until
 from test_node_faults import StampClock, publish_for, wait_output
 

@@ -126,7 +126,7 @@ def test_lingbot_estimator_without_torch_is_one_clear_line(without_extras: Path,
 
 @pytest.mark.ros
 def test_node_with_lingbot_without_torch_refuses_start_in_one_line(without_extras: Path, tmp_path: Path) -> None:
-    result = _run(["-m", "lingbot_depth_ros.depth_node", "--ros-args", "-p", "estimator:=lingbot"], timeout=120)
+    result = _run(["-m", "lingbot_depth_ros.ros.depth_node", "--ros-args", "-p", "estimator:=lingbot"], timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert "FATAL: estimator 'lingbot' needs the Python package torch" in result.stderr, result.stderr

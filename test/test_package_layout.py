@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from lingbot_depth_ros.ros.param_docs import BEGIN, END, render_markdown_table, render_yaml
-from lingbot_depth_ros.ros.parameters import ALL_PARAMS
+from lingbot_depth_ros.params.docs import BEGIN, END, render_markdown_table, render_yaml
+from lingbot_depth_ros.params.node import ALL_PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,7 +82,7 @@ def test_data_files_install_launch_config_rviz() -> None:
 
 def test_config_yaml_is_complete_and_matches_the_table() -> None:
     path = ROOT / "config" / "lingbot_depth.yaml"
-    assert path.read_text() == render_yaml(), "run: python -m lingbot_depth_ros.ros.param_docs --write"
+    assert path.read_text() == render_yaml(), "run: python -m lingbot_depth_ros.params.docs --write"
     params = yaml.safe_load(path.read_text())["/**"]["ros__parameters"]
     assert set(params) == {p.name for p in ALL_PARAMS}
     for spec in ALL_PARAMS:
@@ -92,7 +92,7 @@ def test_config_yaml_is_complete_and_matches_the_table() -> None:
 def test_readme_parameter_table_is_current() -> None:
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index(BEGIN) + len(BEGIN): readme.index(END)].strip()
-    assert table == render_markdown_table(), "run: python -m lingbot_depth_ros.ros.param_docs --write"
+    assert table == render_markdown_table(), "run: python -m lingbot_depth_ros.params.docs --write"
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:

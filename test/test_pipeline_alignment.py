@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator
-from lingbot_depth_ros.pipeline import DepthPipeline, OutputSettings
-from lingbot_depth_ros.scene.generator import SceneGenerator
+from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
+from lingbot_depth_ros.synthetic.generator import SceneGenerator
 
 
 class RelativeDepthEstimator(DepthEstimator):

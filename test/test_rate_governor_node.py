@@ -14,7 +14,7 @@ from rclpy.parameter import Parameter
 from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, create_estimator
 from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.scene.generator import SceneGenerator
+from lingbot_depth_ros.synthetic.generator import SceneGenerator
 from ros_harness import Recorder, in_process_node
 from waiting import repeat_until
 

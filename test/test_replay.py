@@ -15,17 +15,17 @@ import numpy as np
 import pytest
 
 from lingbot_depth_ros.estimators import create_estimator
-from lingbot_depth_ros.evaluation.bag_tools import write_scene_bag
-from lingbot_depth_ros.evaluation.bags import read_frames
-from lingbot_depth_ros.ros.dds import dds_profile_path
+from lingbot_depth_ros.bags.datasets import write_scene_bag
+from lingbot_depth_ros.bags.files import read_frames
+from lingbot_depth_ros.deploy.dds import dds_profile_path
 from lingbot_depth_ros.evaluation.metrics import depth_metrics
-from lingbot_depth_ros.evaluation.node_process import stop_node
+from lingbot_depth_ros.deploy.node_process import stop_node
 from lingbot_depth_ros.evaluation.replay import cdr_stamp_ns, lidar_params_from_extrinsics, load_bag, \
     node_projection, show_projected_lidar
-from lingbot_depth_ros.evaluation.topics import StreamTopics
+from lingbot_depth_ros.bags.topics import StreamTopics
 from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform
-from lingbot_depth_ros.ros.navigation_params import lidar_extrinsics_from_params
-from lingbot_depth_ros.ros.replay_cli import lidar_setup
+from lingbot_depth_ros.params.navigation import lidar_extrinsics_from_params
+from lingbot_depth_ros.cli.eval import lidar_setup
 from lingbot_depth_ros.io.ply import read_ply
 from waiting import wait_until
 
@@ -43,7 +43,7 @@ def scene_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_cli(args: list[str], timeout: float = 120.0, env: dict[str, str] | None = None
             ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lingbot_depth_ros.ros.replay_cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "lingbot_depth_ros.cli.eval", *args], capture_output=True,
                           text=True, timeout=timeout, env=env)
 
 
@@ -120,7 +120,7 @@ def test_started_node_has_no_public_topic(scene_bag: Path, tmp_path: Path) -> No
     from rclpy.node import Node
 
     cli = subprocess.Popen(
-        [sys.executable, "-m", "lingbot_depth_ros.ros.replay_cli", str(scene_bag), "--out", str(tmp_path / "eval"),
+        [sys.executable, "-m", "lingbot_depth_ros.cli.eval", str(scene_bag), "--out", str(tmp_path / "eval"),
          "--start-node", "--rate", "0.05", "--max-frames", "4", "--pictures", "0", "--no-progress",
          "--node-param", "surfaces.enabled:=true", "--timeout-s", "30"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -171,7 +171,7 @@ def test_replay_into_a_running_node_with_sim_time(scene_bag: Path, tmp_path: Pat
 
     env = dict(os.environ, FASTRTPS_DEFAULT_PROFILES_FILE=str(dds_profile_path()))
     node = subprocess.Popen(
-        [sys.executable, "-m", "lingbot_depth_ros.depth_node", "--ros-args", "-p", "estimator:=classical",
+        [sys.executable, "-m", "lingbot_depth_ros.ros.depth_node", "--ros-args", "-p", "estimator:=classical",
          "-p", "use_sim_time:=true", "-p", "input_qos:=reliable", "-p", "diagnostics.period_s:=0.1",
          "-r", "__ns:=/camera"],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
@@ -189,7 +189,7 @@ def test_replay_into_a_running_node_with_sim_time(scene_bag: Path, tmp_path: Pat
             executor.spin_once(timeout_sec=0.05)  # the listener must hear the node before the clock runs
         assert node.poll() is None, "the depth node exited"
         # The node in namespace /camera reads /camera/image etc. and publishes /camera/depth: the defaults.
-        replay = subprocess.Popen([sys.executable, "-m", "lingbot_depth_ros.ros.replay_cli", str(scene_bag),
+        replay = subprocess.Popen([sys.executable, "-m", "lingbot_depth_ros.cli.eval", str(scene_bag),
                                    "--out", str(tmp_path / "eval"), "--clock", "--rate", "1.0", "--label", "external"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 120
@@ -257,7 +257,7 @@ def test_lidar_clouds_into_a_running_node_in_camera_namespace(scene_bag: Path, t
     assert params == lidar_params_from_extrinsics(bag.camera_from_lidar)
     env = dict(os.environ, FASTRTPS_DEFAULT_PROFILES_FILE=str(dds_profile_path()))
     node = subprocess.Popen(
-        [sys.executable, "-m", "lingbot_depth_ros.depth_node", "--ros-args", "-p", "estimator:=classical",
+        [sys.executable, "-m", "lingbot_depth_ros.ros.depth_node", "--ros-args", "-p", "estimator:=classical",
          "-p", "input_qos:=reliable", "-p", "sparse_input:=pointcloud", *line, "-r", "__ns:=/camera"],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
     try:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.scene import LidarConfig, SceneGenerator
-from lingbot_depth_ros.scene.generator import camera_pose
-from lingbot_depth_ros.scene.lidar import project_to_sparse_depth, transform_points
-from lingbot_depth_ros.scene.raycast import CEILING, FIRST_BOX_ID, FLOOR, WALL_FRONT, WALL_LEFT, Box, cast_rays
+from lingbot_depth_ros.synthetic import LidarConfig, SceneGenerator
+from lingbot_depth_ros.synthetic.generator import camera_pose
+from lingbot_depth_ros.synthetic.lidar import project_to_sparse_depth, transform_points
+from lingbot_depth_ros.synthetic.raycast import CEILING, FIRST_BOX_ID, FLOOR, WALL_FRONT, WALL_LEFT, Box, cast_rays
 
 
 def test_floor_depth_matches_the_analytic_formula() -> None:

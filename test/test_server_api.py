@@ -314,7 +314,7 @@ def test_serve_binds_loopback_by_default() -> None:
 
 
 def test_monocular_with_a_tiny_lingbot_checkpoint(tmp_path: Path, nyu: dict) -> None:
-    testing = pytest.importorskip("lingbot_depth_ros.model.testing", reason="torch is not installed")
+    testing = pytest.importorskip("lingbot_depth_ros.testing.lingbot_checkpoints", reason="torch is not installed")
     checkpoint = testing.make_tiny_checkpoint(tmp_path / "model.pt", seed=0)
     with running_cli(["serve", "--estimator", "lingbot", "--checkpoint", str(checkpoint), "--device", "cpu"],
                      "/health", timeout_s=120) as server:

@@ -140,7 +140,7 @@ def test_cli_surface_option_out_of_range_is_a_usage_error(scene_files: dict, tmp
 def test_cli_surface_options_are_the_node_parameter_table(capsys: pytest.CaptureFixture[str]) -> None:
     """One description: every surfaces.* analysis parameter of the node is a --surface-* option whose help is the
     table's text, with the table's default."""
-    from lingbot_depth_ros.ros.surface_params import SURFACE_ANALYSIS_PARAMS
+    from lingbot_depth_ros.params.surfaces import SURFACE_ANALYSIS_PARAMS
 
     with pytest.raises(SystemExit):
         main(["predict", "--help"])

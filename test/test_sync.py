@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lingbot_depth_ros.errors import ConfigError
-from lingbot_depth_ros.sync import ApproximateTimeSync
+from lingbot_depth_ros.streams.sync import ApproximateTimeSync
 
 MS = 1_000_000
 

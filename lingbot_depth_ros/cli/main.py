@@ -61,11 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "factor to at most this many pixels (default 1280 x 1024)")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
 
-    from lingbot_depth_ros.fleet import cli as fleet_cli
+    from lingbot_depth_ros.cli import batch as fleet_cli
     fleet_cli.add_arguments(commands.add_parser(
         "batch", help="depth and metrics for many bags / dataset folders on Ray (pip install '.[fleet]')"))
 
-    from lingbot_depth_ros.fusion import cli as fuse_cli
+    from lingbot_depth_ros.cli import fuse as fuse_cli
     fuse_cli.add_arguments(commands.add_parser(
         "fuse", help="TSDF fusion of a bag or image folder with poses into fused.ply + mesh.ply (pip install "
                      "'.[fusion]')"))
@@ -118,10 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "fuse":
-        from lingbot_depth_ros.fusion import cli as fuse_cli
+        from lingbot_depth_ros.cli import fuse as fuse_cli
         return fuse_cli.run(args)
     if args.command == "batch":
-        from lingbot_depth_ros.fleet import cli as fleet_cli
+        from lingbot_depth_ros.cli import batch as fleet_cli
         return fleet_cli.run(args)
     return _ui(args)
 

@@ -3,7 +3,7 @@
 For each image it writes, into the output folder, ``<stem>_depth.npy`` ((H, W) float32 [m], NaN
 invalid), ``<stem>_depth_mm.png`` (16-bit [mm], 0 invalid), ``<stem>_depth_color.png`` (turbo) and
 ``<stem>_points.ply`` (binary, xyz [m] in the camera optical frame + rgb); with ``--surfaces`` /
-``--obstacles`` also ``<stem>_surfaces.json`` / ``<stem>_obstacles.json`` (:mod:`lingbot_depth_ros.cli.scene_analysis`).
+``--obstacles`` also ``<stem>_surfaces.json`` / ``<stem>_obstacles.json`` (:mod:`lingbot_depth_ros.pipeline.analysis`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 
 from lingbot_depth_ros.cli.arg_types import non_negative_int, share
-from lingbot_depth_ros.cli.camera_info import load_camera_info_yaml
+from lingbot_depth_ros.io.camera_info_yaml import load_camera_info_yaml
 from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
-from lingbot_depth_ros.cli.scene_analysis import add_analysis_arguments, analyse, request_from_args, write_analysis
-from lingbot_depth_ros.cli.pipeline import ALIGN_CHOICES, REQUEST_MODES, resolve_align, Prediction, predict_depth, resolve_mode
+from lingbot_depth_ros.pipeline.analysis import add_analysis_arguments, analyse, request_from_args, write_analysis
+from lingbot_depth_ros.pipeline.prediction import ALIGN_CHOICES, REQUEST_MODES, resolve_align, Prediction, predict_depth, resolve_mode
 from lingbot_depth_ros.progress import ProgressBar
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES, DepthEstimator, create_estimator

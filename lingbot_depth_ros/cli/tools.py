@@ -27,7 +27,7 @@ def bag_main(argv: Sequence[str] | None = None) -> int:
     status = _missing("lingbot-depth-bag", "rosbags")
     if status is not None:
         return status
-    from lingbot_depth_ros.evaluation.bag_tools import main
+    from lingbot_depth_ros.bags.datasets import main
     return main(None if argv is None else list(argv))
 
 
@@ -36,7 +36,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     status = _missing("lingbot-depth-eval", "rosbags")
     if status is not None:
         return status
-    from lingbot_depth_ros.ros.replay_cli import main
+    from lingbot_depth_ros.cli.eval import main
     return main(None if argv is None else list(argv))
 
 
@@ -45,7 +45,7 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     status = _missing("lingbot-depth-export", "torch", "safetensors")
     if status is not None:
         return status
-    from lingbot_depth_ros.model.export import main
+    from lingbot_depth_ros.cli.export import main
     return main(argv)
 
 
@@ -54,5 +54,5 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     status = _missing("lingbot-depth-demo", "rosbags")
     if status is not None:
         return status
-    from lingbot_depth_ros.demo import main
+    from lingbot_depth_ros.cli.demo import main
     return main(None if argv is None else list(argv))

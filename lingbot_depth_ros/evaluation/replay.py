@@ -2,7 +2,7 @@
 what the node sent back, the LiDAR extrinsics as node parameters, saved depth outputs. No rclpy.
 
 The ROS half (publishing, recording, the command line) is :mod:`lingbot_depth_ros.ros.replay_node`
-and :mod:`lingbot_depth_ros.ros.replay_cli`.
+and :mod:`lingbot_depth_ros.cli.eval`.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ import numpy as np
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.evaluation.alignment import ALIGNMENT_MODES, align_prediction
-from lingbot_depth_ros.evaluation.bag_messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TYPESTORE, \
+from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TYPESTORE, \
     depth_from_message
-from lingbot_depth_ros.evaluation.bags import bag_topics, read_frames, read_raw
+from lingbot_depth_ros.bags.files import bag_topics, read_frames, read_raw
 from lingbot_depth_ros.evaluation.frames import FrameInputs, FrameOutcome, RunResult, score_frame
 from lingbot_depth_ros.evaluation.report import ReportPaths
-from lingbot_depth_ros.evaluation.topics import StreamTopics
-from lingbot_depth_ros.geometry.cloud_fields import message_fields, unpack_rgb
+from lingbot_depth_ros.bags.topics import StreamTopics
+from lingbot_depth_ros.messages.pointcloud_fields import message_fields, unpack_rgb
 from lingbot_depth_ros.geometry.lidar_projection import lidar_to_sparse_depth, projection_model
 from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform
 from lingbot_depth_ros.io.depth_files import save_depth_png_mm
-from lingbot_depth_ros.ros.navigation_params import NAVIGATION_PARAMS_BY_NAME, lidar_extrinsics_from_params
+from lingbot_depth_ros.params.navigation import NAVIGATION_PARAMS_BY_NAME, lidar_extrinsics_from_params
 
 #: the depth node's fallback LiDAR extrinsics parameters, in the order of lidar_extrinsics_from_params
 LIDAR_POSE_PARAMS = ("lidar.x_m", "lidar.y_m", "lidar.z_m", "lidar.roll_rad", "lidar.pitch_rad", "lidar.yaw_rad")

@@ -21,7 +21,7 @@ def fuse_scene_predictions(predictions: dict[int, np.ndarray], out: Path, *, wid
     from lingbot_depth_ros.fusion.offline import render_top_view
     from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion
     from lingbot_depth_ros.io.ply import write_ply
-    from lingbot_depth_ros.scene import SceneGenerator
+    from lingbot_depth_ros.synthetic import SceneGenerator
 
     gen = SceneGenerator(width=width, height=height, seed=seed)
     fusion = TsdfFusion(FusionConfig(voxel_size_m=voxel_m, max_depth_m=max_depth_m))

@@ -3,13 +3,13 @@
 Inputs:
 
 * a rosbag2 (``lingbot-depth-bag`` / scene bags, or recorded node output): frames from
-  :func:`~lingbot_depth_ros.evaluation.bags.read_frames`; depth = the recorded ``--depth-topic`` when the
+  :func:`~lingbot_depth_ros.bags.files.read_frames`; depth = the recorded ``--depth-topic`` when the
   bag has it, else an estimator run on image + sparse depth; poses from the bag's pose topic
   (geometry_msgs/PoseStamped of the optical frame) unless ``--poses`` is given;
 * a folder of RGB images (sorted by name) with ``poses.txt`` beside them (or ``--poses``) and sparse depth
   (``--sparse DIR``) or dense depth (``--depth DIR``): depth files, 16-bit ones in millimetres unless
   ``--sparse-scale`` gives another unit (a KITTI-named path read as millimetres is refused). KITTI raw
-  layout (``.../image_02``, :func:`~lingbot_depth_ros.evaluation.kitti.kitti_raw_layout`) is recognised:
+  layout (``.../image_02``, :func:`~lingbot_depth_ros.io.kitti.kitti_raw_layout`) is recognised:
   ``../calib/calib_cam_to_cam.txt`` and ``../velodyne_raw/image_02`` (read as KITTI's 1/256 m unless
   ``--sparse-scale`` says otherwise) are used by default.
 
@@ -59,7 +59,7 @@ def folder_frames(folder: Path, *, sparse_dir: Path | None, depth_dir: Path | No
                   sparse_scale: float | None = None) -> Iterator[FuseFrame]:
     """Frames of an image folder (see the module docstring); ``sparse_scale``: metres per stored unit of
     16-bit depth files (None: millimetres, KITTI's 1/256 m for the layout's own velodyne_raw)."""
-    from lingbot_depth_ros.evaluation.kitti import kitti_raw_layout
+    from lingbot_depth_ros.io.kitti import kitti_raw_layout
     from lingbot_depth_ros.io.depth_files import KITTI_M_PER_UNIT, load_rgb_file
 
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -81,7 +81,7 @@ def folder_frames(folder: Path, *, sparse_dir: Path | None, depth_dir: Path | No
         if intrinsics is not None:
             k = CameraIntrinsics(intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy, width=w, height=h)
         elif calib is not None:
-            from lingbot_depth_ros.evaluation.kitti import kitti_intrinsics
+            from lingbot_depth_ros.io.kitti import kitti_intrinsics
 
             k = kitti_intrinsics(calib, w, h, camera=folder.name.split("_")[-1] if "_" in folder.name else "02")
         else:
@@ -99,8 +99,8 @@ def folder_frames(folder: Path, *, sparse_dir: Path | None, depth_dir: Path | No
 
 def bag_frames(bag: Path, depth_topic: str) -> Iterator[FuseFrame]:
     """Frames of a rosbag2: recorded depth on ``depth_topic`` when present, else the sparse depth to complete."""
-    from lingbot_depth_ros.evaluation.bag_messages import TYPESTORE, depth_from_message, stamp_of
-    from lingbot_depth_ros.evaluation.bags import bag_topics, read_frames, read_raw
+    from lingbot_depth_ros.bags.messages import TYPESTORE, depth_from_message, stamp_of
+    from lingbot_depth_ros.bags.files import bag_topics, read_frames, read_raw
 
     recorded: dict[int, np.ndarray] = {}
     if depth_topic in bag_topics(bag):

@@ -1,6 +1,6 @@
 """The published depth and its cloud xyz on the model's device (torch), so only those come to the host.
 
-Same result as the host path: :func:`lingbot_depth_ros.pipeline.finalize_depth` followed by
+Same result as the host path: :func:`lingbot_depth_ros.pipeline.depth_pipeline.finalize_depth` followed by
 :func:`lingbot_depth_ros.geometry.pointcloud.depth_to_cloud_points` (the same float32 operations in
 the same order: pixel centres at integer coordinates, x = (u - cx) / fx * z, range = z * |ray|,
 NaN for every dropped point), on any torch device (CPU tests run it).

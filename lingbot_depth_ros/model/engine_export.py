@@ -1,4 +1,4 @@
-"""Fixed-shape ONNX engines of LingBot-Depth (issue 15 §2): one image size and level per folder.
+"""Fixed-shape ONNX engines of LingBot-Depth for the robot's GPU: one image size and level per folder.
 
 ``export_onnx(CHECKPOINT, OUT_DIR, level=L, size=(W, H), fp16=...)`` writes
 

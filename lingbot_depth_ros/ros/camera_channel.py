@@ -25,21 +25,21 @@ from lingbot_depth_ros.errors import AlignmentRejected, EstimatorOutOfMemory, In
 from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, auto_fallback
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.scale_alignment import INVERSE_DEPTH, AlignmentResult
-from lingbot_depth_ros.pipeline import FrameResult
+from lingbot_depth_ros.pipeline.depth_pipeline import FrameResult
 from lingbot_depth_ros.ros.camera_info import CameraGeometry, camera_geometry, camera_info_for_output
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.compressed_codec import depth_m_from_message, rgb_from_message, transport_topic
-from lingbot_depth_ros.ros.dds import transport_hint
+from lingbot_depth_ros.deploy.dds import transport_hint
 from lingbot_depth_ros.ros.diagnostics import ERROR, OK, WARN, StatusWrapper
 from lingbot_depth_ros.ros.image_codec import DEPTH_MM_SENTINEL, image_to_numpy, numpy_to_image
-from lingbot_depth_ros.ros.input_timing import InputTiming
+from lingbot_depth_ros.streams.input_timing import InputTiming
 from lingbot_depth_ros.ros.obstacle_outputs import LidarInput, ObstacleOutputs
 from lingbot_depth_ros.ros.surface_outputs import SurfaceOutputs
-from lingbot_depth_ros.stats import LatencyStats, RateMeter
-from lingbot_depth_ros.sync import ApproximateTimeSync, SyncedSet
+from lingbot_depth_ros.streams.stats import LatencyStats, RateMeter
+from lingbot_depth_ros.streams.sync import ApproximateTimeSync, SyncedSet
 
 if TYPE_CHECKING:
-    from lingbot_depth_ros.depth_node import DepthNode
+    from lingbot_depth_ros.ros.depth_node import DepthNode
 
 IMAGE, CAMERA_INFO, SPARSE, LIDAR = "image", "camera_info", "sparse_depth", "lidar_points"
 RELIABLE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)

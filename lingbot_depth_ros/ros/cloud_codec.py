@@ -15,7 +15,7 @@ from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
 from lingbot_depth_ros.errors import EncodingError
-from lingbot_depth_ros.geometry.cloud_fields import message_fields, unpack_rgb  # noqa: F401 (re-exported)
+from lingbot_depth_ros.messages.pointcloud_fields import message_fields, unpack_rgb  # noqa: F401 (re-exported)
 
 _XYZ_FIELDS = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, n in enumerate("xyz")]
 _XYZRGB_FIELDS = _XYZ_FIELDS + [PointField(name="rgb", offset=12, datatype=PointField.FLOAT32, count=1)]
@@ -85,7 +85,7 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header: Header | None = None, rgb: np.nd
 def pointcloud2_fields(msg: PointCloud2, names: tuple[str, ...]) -> np.ndarray:
     """Read named scalar fields of every point as float64 (N, len(names)) (organized clouds flattened).
 
-    Parsed by :func:`lingbot_depth_ros.geometry.cloud_fields.read_cloud_fields` (the one parser the
+    Parsed by :func:`lingbot_depth_ros.messages.pointcloud_fields.read_cloud_fields` (the one parser the
     package has, also used on bag messages).
 
     Raises:

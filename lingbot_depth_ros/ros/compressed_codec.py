@@ -1,6 +1,6 @@
 """sensor_msgs/CompressedImage <-> numpy for the ``compressed`` and ``compressedDepth`` transports.
 
-Thin adapter over :mod:`lingbot_depth_ros.io.compressed` (the codecs). Decoded depth goes through
+Thin adapter over :mod:`lingbot_depth_ros.messages.compressed` (the codecs). Decoded depth goes through
 :func:`depth_m_from_image`, so a compressed and a raw sparse depth image follow the same REP 118 rules.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from lingbot_depth_ros.io.compressed import (compress_depth, compress_image, decode_compressed_depth,
+from lingbot_depth_ros.messages.compressed import (compress_depth, compress_image, decode_compressed_depth,
                                              decode_compressed_image)
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, numpy_to_image, rgb_from_image
 

@@ -10,8 +10,8 @@ from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 
 from lingbot_depth_ros.errors import LingbotDepthError
-from lingbot_depth_ros.ros.dds import apply_default_dds_profile
-from lingbot_depth_ros.ros.node_help import handle_node_arguments
+from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
+from lingbot_depth_ros.params.help import handle_node_arguments
 
 RCLError = rclpy_implementation.RCLError
 

@@ -1,4 +1,4 @@
-"""Node-side glue for issue 4: obstacle outputs and LiDAR input, for the depth node to own and call.
+"""The depth node's obstacle outputs (sectors, LaserScan, markers) and its LiDAR point-cloud input.
 
 - :class:`ObstacleOutputs` analyses each output depth frame and publishes ``obstacles/scan``
   (sensor_msgs/LaserScan), ``obstacles/recommendation`` (std_msgs/String, JSON) and ``obstacles/markers``
@@ -33,7 +33,7 @@ from lingbot_depth_ros.navigation.scan import dense_scan, sector_scan
 from lingbot_depth_ros.navigation.sectors import ObstacleSectorAnalyzer, SectorReport
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_to_xyz
 from lingbot_depth_ros.ros.navigation_msgs import laser_scan_msg, recommendation_msg, sector_markers_msg
-from lingbot_depth_ros.ros.navigation_params import (NAVIGATION_PARAMS_BY_NAME, camera_mounting_from_params,
+from lingbot_depth_ros.params.navigation import (NAVIGATION_PARAMS_BY_NAME, camera_mounting_from_params,
                                                      lidar_extrinsics_from_params, sector_config_from_params)
 
 SCAN_TOPIC = "obstacles/scan"

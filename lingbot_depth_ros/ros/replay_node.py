@@ -24,10 +24,10 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.evaluation.frames import RunResult
-from lingbot_depth_ros.evaluation.node_process import check_alive
+from lingbot_depth_ros.deploy.node_process import check_alive
 from lingbot_depth_ros.evaluation.replay import Clouds, LoadedBag, ReplayOptions, cdr_stamp_ns, require_lidar, \
     score_run
-from lingbot_depth_ros.evaluation.topics import StreamTopics
+from lingbot_depth_ros.bags.topics import StreamTopics
 from lingbot_depth_ros.progress import ProgressBar
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)

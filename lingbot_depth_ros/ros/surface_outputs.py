@@ -1,4 +1,4 @@
-"""Node-side glue for issue 13 section 2: planar surfaces of the output depth, off the callback thread.
+"""The depth node's surface outputs: planar surfaces of the output depth, off the callback thread.
 
 :class:`SurfaceOutputs` publishes ``surfaces`` (std_msgs/String, JSON schema ``lingbot_depth_ros/surfaces``
 v1) and ``surfaces/markers`` (visualization_msgs/MarkerArray: outlines, normals, free squares, labels), both
@@ -26,9 +26,9 @@ from std_msgs.msg import ColorRGBA, Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.ros.navigation_params import NAVIGATION_PARAMS_BY_NAME, camera_mounting_from_params
+from lingbot_depth_ros.params.navigation import NAVIGATION_PARAMS_BY_NAME, camera_mounting_from_params
 from lingbot_depth_ros.ros.obstacle_outputs import TransformSource
-from lingbot_depth_ros.ros.surface_params import SURFACE_PARAMS_BY_NAME, surface_config_from_params
+from lingbot_depth_ros.params.surfaces import SURFACE_PARAMS_BY_NAME, surface_config_from_params
 from lingbot_depth_ros.surfaces import SurfaceConfig, SurfaceReport, find_surfaces_in_depth, report_to_json
 
 SURFACES_TOPIC = "surfaces"

@@ -33,8 +33,8 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import lingbot_depth_ros
-from lingbot_depth_ros.cli.pipeline import Prediction, predict_depth, resolve_align, resolve_mode
-from lingbot_depth_ros.cli.scene_analysis import AnalysisRequest, analyse, decimate_for_analysis
+from lingbot_depth_ros.pipeline.prediction import Prediction, predict_depth, resolve_align, resolve_mode
+from lingbot_depth_ros.pipeline.analysis import AnalysisRequest, analyse, decimate_for_analysis
 from lingbot_depth_ros.errors import AlignmentRejected, ConfigError, EstimatorError, InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics

@@ -28,7 +28,7 @@ from pathlib import Path  # noqa: E402
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lingbot_depth_ros.cli.pipeline import assumed_intrinsics  # noqa: E402
+from lingbot_depth_ros.pipeline.prediction import assumed_intrinsics  # noqa: E402
 from lingbot_depth_ros.io.ply import write_ply  # noqa: E402
 from lingbot_depth_ros.server.client import ApiError, DepthApiClient  # noqa: E402
 from lingbot_depth_ros.server.codec import encode_png_rgb  # noqa: E402

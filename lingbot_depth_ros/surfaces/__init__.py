@@ -1,4 +1,4 @@
-"""Planar surfaces (floor, tables, shelves, ramps) from depth frames or clouds; no ROS (issue 13 section 2).
+"""Planar surfaces (floor, tables, shelves, ramps) from depth frames or clouds; no ROS.
 
 - :func:`find_surfaces_in_depth` / :func:`find_surfaces_in_cloud` -> :class:`SurfaceReport`;
 - :func:`report_to_dict` / :func:`report_to_json` -> the versioned JSON (``lingbot_depth_ros/surfaces`` v1),

@@ -1,0 +1,328 @@
+"""``lingbot-depth-eval``: replay an evaluation bag into a running depth node over real ROS 2 topics,
+record what it publishes, and score it against the bag's ground truth.
+
+How a run works:
+
+1. The bag (written by ``lingbot-depth-bag`` or any bag with the same streams) is read with
+   ``rosbags``; its serialized CDR messages are published *unchanged* (header stamps kept) through
+   rclpy on the node's input topics: per frame camera_info, sparse depth (and optionally the LiDAR
+   cloud), then the image (:mod:`lingbot_depth_ros.ros.replay_node`).
+2. Pacing: ``--rate 1.0`` (default) replays at the recorded rate, ``--rate 2.0`` twice as fast,
+   ``--rate max`` sends the next frame as soon as the previous frame's depth came back (or after
+   ``--timeout-s``).
+3. The node's ``depth/image`` (and with ``--record-points`` its ``points``) outputs are matched to the
+   input frames by header stamp. Latency = image publish -> depth received; a frame that never got
+   a depth is *dropped*; throughput = answered frames / (last receive - first send).
+4. Each answered depth map is scored against the bag's ground truth twice: on the pixels the
+   prediction covered, and on all valid ground-truth pixels (uncovered ones filled with the nearest
+   predicted depth) (:mod:`lingbot_depth_ros.evaluation.metrics`); report.json, report.md,
+   report.html and pictures are written (:mod:`lingbot_depth_ros.evaluation.report`).
+
+LiDAR clouds (``--send-lidar``): the bag's ``/tf_static`` holds the LiDAR extrinsics. A node started
+here (``--start-node``) gets them as its ``lidar.*`` parameters (with ``lidar.use_tf:=false``) unless
+``--node-param`` sets any of them. For a node already running, the tool publishes ``/tf_static``
+where tf2_msgs is installed and prints the equivalent ``-p lidar.*:=...`` parameters for a node
+without tf2. The "sparse input" pictures then show the clouds projected as the node projects them.
+
+Transport: large images over Fast DDS on one host need shared-memory segments that fit them and
+quick repair of lost fragments; the tool applies the package's profile (config/fastdds_localhost.xml,
+see :mod:`lingbot_depth_ros.deploy.dds`) for itself and the nodes it starts, unless a profile is
+already set.
+
+Clock: the node synchronizes inputs by header stamp, so it needs no clock at all. With
+``--clock`` the tool also publishes ``/clock`` (rosgraph_msgs/Clock) with the bag time of the frame
+being sent (and repeats it at 20 Hz) for nodes started with ``use_sim_time:=true``; with
+``--start-node --clock`` the node is started that way. Without ``--clock`` do not run the node with
+``use_sim_time:=true``: its clock would never advance.
+
+``--start-node`` starts ``python -m lingbot_depth_ros.ros.depth_node`` itself in a private namespace on
+private topics (:mod:`lingbot_depth_ros.deploy.node_process`: none of its outputs is public) and
+stops it at the end; ``--compare nearest`` then replays the same bag into a second node running the ``nearest`` baseline, and the report puts
+both side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from lingbot_depth_ros.errors import LingbotDepthError
+from lingbot_depth_ros.evaluation.alignment import ALIGNMENT_MODES
+from lingbot_depth_ros.evaluation.frames import RunResult
+from lingbot_depth_ros.deploy.node_process import NodeLaunch, node_namespace, private_topics, start_node, \
+    stop_node, with_params
+from lingbot_depth_ros.evaluation.replay import LIDAR_POSE_PARAMS, Clouds, EvaluationResult, LoadedBag, \
+    ReplayOptions, lidar_params_from_extrinsics, load_bag, node_projection, params_line, require_lidar, \
+    save_depth, show_projected_lidar
+from lingbot_depth_ros.evaluation.report import write_report
+from lingbot_depth_ros.evaluation.report_figures import picture_indices
+from lingbot_depth_ros.bags.topics import StreamTopics
+from lingbot_depth_ros.io.ply import write_ply
+from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
+from lingbot_depth_ros.ros.replay_node import replay_run, tf_message_type
+
+_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+EVAL_ALIGNMENTS = ALIGNMENT_MODES + ("sparse",)
+
+
+def replay_with_node(bag: LoadedBag, options: ReplayOptions, launch: NodeLaunch, label: str
+                     ) -> tuple[RunResult, Clouds]:
+    """Start a node in a private namespace on private topics, replay ``bag`` into it, stop it."""
+    options = dataclasses.replace(options, topics=private_topics(options.topics, label), publish_tf=False)
+    process = start_node(launch, options.topics, use_sim_time=options.clock,
+                         namespace=node_namespace(options.topics, label))
+    try:
+        result, clouds = replay_run(bag, options, label, node_process=process, node_log=launch.log_path)
+    finally:
+        stop_node(process)
+    result.settings["node"] = {"estimator": launch.estimator, "mode": launch.mode,
+                               "params_file": str(launch.params_file) if launch.params_file else None,
+                               "params": launch.params}
+    return result, clouds
+
+
+def lidar_setup(bag: LoadedBag, launch: NodeLaunch | None) -> tuple[NodeLaunch | None, str | None]:
+    """The bag's LiDAR extrinsics for the node: added to a started node's parameters (unless the user
+    set any lidar pose parameter), or a note with the parameters to give a running node."""
+    require_lidar(bag)
+    if bag.camera_from_lidar is None:
+        return launch, (f"{bag.path} has no {bag.topics.tf_static}: the node projects the clouds with its own "
+                        "lidar.* parameters or TF")
+    params = lidar_params_from_extrinsics(bag.camera_from_lidar)
+    if launch is not None:
+        if any(name in launch.params for name in LIDAR_POSE_PARAMS):
+            return launch, None
+        return with_params(launch, {**params, "lidar.use_tf": "false"}), None
+    published = ("published on /tf_static" if tf_message_type() is not None
+                 else "not published on /tf_static: tf2_msgs is not installed")
+    return None, (f"the bag's LiDAR extrinsics ({published}); a node without tf2 needs them as parameters: "
+                  f"--ros-args {params_line(params)}")
+
+
+def evaluate(bag_path: str | Path, out_dir: str | Path, options: ReplayOptions, *, launch: NodeLaunch | None = None,
+             compare: list[str] | None = None, label: str | None = None, max_frames: int | None = None,
+             max_pictures: int = 8, bag_topics: StreamTopics | None = None, save_depth_outputs: bool = False,
+             meta: dict[str, Any] | None = None) -> EvaluationResult:
+    """Replay a bag into a node (started here when ``launch`` is given, else already running), then
+    into one freshly started node per ``compare`` estimator, and write the report into ``out_dir``
+    (with ``save_depth_outputs`` also ``<out_dir>/depth/<run>/frame_NNNN.png|.npy``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    apply_default_dds_profile()
+    profile = next((os.environ[v] for v in _PROFILE_VARIABLES if os.environ.get(v)), None)
+    bag = load_bag(bag_path, bag_topics, max_frames)
+    notes: dict[str, Any] = {}
+    if options.send_lidar:
+        launch_with_lidar, note = lidar_setup(bag, launch)
+        launch = launch_with_lidar if launch is not None else None
+        if note:
+            print(f"lingbot-depth-eval: {note}")
+            notes["LiDAR extrinsics"] = note
+        if not options.send_sparse:
+            show_projected_lidar(bag, node_projection(launch.params if launch else {}, bag.camera_from_lidar))
+    runs: list[RunResult] = []
+    clouds: dict[str, Clouds] = {}
+    if launch is not None:
+        primary = label or (launch.estimator or "node")
+        if launch.log_path is None:
+            launch.log_path = out / f"node_{primary}.log"
+        result, frame_clouds = replay_with_node(bag, options, launch, primary)
+    else:
+        primary = label or "node"
+        result, frame_clouds = replay_run(bag, options, primary)
+    runs.append(result)
+    clouds[primary] = frame_clouds
+    for estimator in compare or []:
+        base = launch or NodeLaunch()
+        other = NodeLaunch(estimator=estimator, mode=base.mode, params_file=base.params_file,
+                           params=dict(base.params), log_path=out / f"node_{estimator}.log")
+        if options.send_lidar and launch is None and bag.camera_from_lidar is not None:
+            other = with_params(other, {**lidar_params_from_extrinsics(bag.camera_from_lidar),
+                                        "lidar.use_tf": "false"})
+        name = estimator if estimator not in clouds else f"{estimator}-2"
+        result, frame_clouds = replay_with_node(bag, options, other, name)
+        runs.append(result)
+        clouds[name] = frame_clouds
+    info = {"bag": str(bag.path), "frames": len(bag.frames),
+            "image size": f"{bag.frames[0].inputs.rgb.shape[1]}x{bag.frames[0].inputs.rgb.shape[0]}",
+            "rate": "max (next frame when the previous answered)" if options.rate is None
+            else f"{options.rate:g}x recorded",
+            "Fast DDS profile": str(profile) if profile else "—", **notes, **(meta or {})}
+    report = write_report(out, bag.inputs, runs, meta=info, max_pictures=max_pictures)
+    if options.record_points:
+        write_clouds(out / "clouds", clouds, [bag.frames[i].index for i in picture_indices(len(bag.frames),
+                                                                                           max_pictures)])
+    if save_depth_outputs:
+        save_depth(out / "depth", runs)
+    return EvaluationResult(bag=bag, runs=runs, report=report, clouds=clouds)
+
+
+def write_clouds(folder: Path, clouds: dict[str, Clouds], indices: list[int]) -> list[Path]:
+    """``<folder>/<run>/frame_NNNN.ply`` of the recorded clouds of the frames ``indices``."""
+    written = []
+    for label, frames in clouds.items():
+        for index in indices:
+            if index in frames:
+                xyz, rgb = frames[index]
+                target = folder / re.sub(r"[^A-Za-z0-9_.-]", "_", label)
+                target.mkdir(parents=True, exist_ok=True)
+                written.append(write_ply(target / f"frame_{index:04d}.ply", xyz, rgb))
+    return written
+
+
+# ---------------------------------------------------------------------------------- CLI
+def _rate(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rate takes a positive number or 'max', got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--rate must be > 0, got {value}")
+    return value
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--node-param takes NAME:=VALUE, got '{text}'")
+    return name, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lingbot-depth-eval", description=__doc__.split("\n\n")[0].replace("``", ""),
+                                epilog="See the module documentation (docs/evaluation.md) for the clock "
+                                       "handling and the report contents.")
+    p.add_argument("bag", type=Path, help="evaluation bag (lingbot-depth-bag output): directory, .mcap or .db3")
+    p.add_argument("--out", type=Path, default=Path("eval_output"), help="report folder (default ./eval_output)")
+    p.add_argument("--rate", type=_rate, default=1.0,
+                   help="multiple of the recorded rate (default 1.0), or 'max': next frame once the previous "
+                        "answered or timed out")
+    p.add_argument("--timeout-s", type=float, default=10.0,
+                   help="wait this long [s] for a frame's depth before counting it dropped (default 10)")
+    p.add_argument("--wait-s", type=float, default=30.0, help="wait this long [s] for the node to connect")
+    p.add_argument("--max-frames", type=int, help="replay only the first N frames")
+    p.add_argument("--max-depth", type=float, help="score only ground truth up to this depth [m]")
+    p.add_argument("--pictures", type=int, default=8, help="frame pictures in the report (default 8)")
+    p.add_argument("--label", help="name of the primary run in the report (default: the estimator)")
+    p.add_argument("--save-depth", action="store_true",
+                   help="keep every depth output: <out>/depth/<run>/frame_NNNN.png (16-bit mm) and .npy (float32 m)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    defaults = StreamTopics()
+    source = p.add_argument_group("bag topics (defaults: what lingbot-depth-bag writes)")
+    source.add_argument("--bag-image-topic", default=defaults.image)
+    source.add_argument("--bag-camera-info-topic", default=defaults.camera_info)
+    source.add_argument("--bag-sparse-topic", default=defaults.sparse_depth)
+    source.add_argument("--bag-gt-topic", default=defaults.depth_gt, help="ground truth (Image 32FC1 m / 16UC1 mm)")
+    source.add_argument("--bag-lidar-topic", default=defaults.lidar_points)
+    source.add_argument("--bag-tf-topic", default=defaults.tf_static, help="the LiDAR extrinsics (tf2_msgs/TFMessage)")
+    topics = p.add_argument_group("topics (where the bag streams are sent / outputs read; defaults: a node in "
+                                  "namespace /camera)")
+    topics.add_argument("--image-topic", default=defaults.image)
+    topics.add_argument("--camera-info-topic", default=defaults.camera_info)
+    topics.add_argument("--sparse-topic", default=defaults.sparse_depth)
+    topics.add_argument("--lidar-topic", default=defaults.lidar_points)
+    topics.add_argument("--depth-topic", default=defaults.depth, help="the node's depth output")
+    topics.add_argument("--points-topic", default=defaults.points, help="the node's cloud output")
+    topics.add_argument("--no-sparse", action="store_true", help="do not send the sparse depth (monocular runs)")
+    p.add_argument("--align", choices=EVAL_ALIGNMENTS, default="none",
+                   help="alignment before scoring: none; median / lstsq / lstsq_inverse = per frame to the ground "
+                        "truth (oracle protocols for relative-depth models; lstsq_inverse for disparity outputs); "
+                        "sparse = the node fits its output to the LiDAR itself (a started node gets "
+                        "align_to_sparse:=scale_shift and the sparse depth, also in monocular mode). A relative "
+                        "estimator (depth_anything relative, marigold) always needs the node-side fit: use sparse, "
+                        "or --node-param align_to_sparse:=scale_shift with a ground-truth mode")
+    topics.add_argument("--send-lidar", action="store_true",
+                        help="also send the LiDAR clouds; the bag's /tf_static extrinsics go to a started node as "
+                             "lidar.* parameters, and are published (tf2_msgs installed) and printed otherwise")
+    topics.add_argument("--record-points", action="store_true",
+                        help="record the node's clouds too (point counts in report.json, PLYs of the pictured "
+                             "frames in <out>/clouds/<run>/)")
+    topics.add_argument("--output-qos", choices=("reliable", "sensor_data"), default="reliable",
+                        help="QoS to read the outputs with; sensor_data if the node runs output_qos:=sensor_data")
+    topics.add_argument("--clock", action="store_true",
+                        help="publish /clock from bag time (for nodes with use_sim_time:=true)")
+    node = p.add_argument_group("starting the node")
+    node.add_argument("--start-node", action="store_true", help="start the depth node as a subprocess")
+    node.add_argument("--estimator", default=None, help="estimator of the started node (default classical, or "
+                      "the params file's)")
+    node.add_argument("--checkpoint", default=None,
+                      help="checkpoint of the started node's learned estimator: sets <estimator>.checkpoint (a "
+                           "Hugging Face folder or repo id, or a lingbot model.pt)")
+    node.add_argument("--mode", default="completion", choices=("completion", "monocular", "auto"))
+    node.add_argument("--params-file", type=Path, help="ROS 2 parameters YAML for the started node(s)")
+    node.add_argument("--node-param", type=_param, action="append", default=[], metavar="NAME:=VALUE",
+                      help="extra node parameter (repeatable)")
+    node.add_argument("--compare", nargs="+", default=[], metavar="ESTIMATOR",
+                      help="also replay into a fresh node per estimator (e.g. nearest) and compare")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``lingbot-depth-eval``: 0 = done, 2 = bad input, 3 = the node answered no frame."""
+    args = build_parser().parse_args(argv)
+    topics = StreamTopics(image=args.image_topic, camera_info=args.camera_info_topic, sparse_depth=args.sparse_topic,
+                          lidar_points=args.lidar_topic, depth=args.depth_topic, points=args.points_topic)
+    options = ReplayOptions(rate=args.rate, timeout_s=args.timeout_s, wait_s=args.wait_s, topics=topics,
+                            send_sparse=not args.no_sparse and (args.mode != "monocular" or args.align == "sparse"),
+                            send_lidar=args.send_lidar, align=args.align,
+                            record_points=args.record_points, output_qos=args.output_qos, clock=args.clock,
+                            max_depth_m=args.max_depth, progress=not args.no_progress)
+    launch = None
+    if args.start_node:
+        estimator = args.estimator or (None if args.params_file else "classical")
+        params = dict(args.node_param)
+        if args.align == "sparse":
+            params.setdefault("align_to_sparse", "scale_shift")
+        if args.checkpoint is not None:
+            if estimator is None:
+                print("lingbot-depth-eval: error: --checkpoint needs --estimator", file=sys.stderr)
+                return 2
+            params.setdefault(f"{estimator}.checkpoint", args.checkpoint)
+        launch = NodeLaunch(estimator=estimator, mode=args.mode, params_file=args.params_file, params=params)
+    elif args.estimator or args.params_file or args.node_param or args.checkpoint:
+        print("lingbot-depth-eval: error: --estimator/--checkpoint/--params-file/--node-param need --start-node",
+              file=sys.stderr)
+        return 2
+    try:
+        bag_topics = StreamTopics(image=args.bag_image_topic, camera_info=args.bag_camera_info_topic,
+                                  sparse_depth=args.bag_sparse_topic, depth_gt=args.bag_gt_topic,
+                                  lidar_points=args.bag_lidar_topic, tf_static=args.bag_tf_topic)
+        result = evaluate(args.bag, args.out, options, launch=launch, compare=args.compare, label=args.label,
+                          max_frames=args.max_frames, max_pictures=args.pictures, bag_topics=bag_topics,
+                          save_depth_outputs=args.save_depth,
+                          meta={"command": " ".join(["lingbot-depth-eval"] + (argv or sys.argv[1:]))})
+    except (LingbotDepthError, FileNotFoundError) as exc:
+        print(f"lingbot-depth-eval: error: {exc}", file=sys.stderr)
+        return 2
+    print_summary(result)
+    return 0 if any(o.answered for run in result.runs for o in run.outcomes) else 3
+
+
+def print_summary(result: EvaluationResult) -> None:
+    """A few lines per run on stdout."""
+    for run in result.runs:
+        s = run.summary()
+        lat, m, m_all = s["latency_ms"], s["metrics"], s["metrics_all"]
+        line = (f"{s['label']}: {s['frames_answered']}/{s['frames_sent']} frames answered, "
+                f"{s['frames_dropped']} dropped, throughput {s['throughput_hz']:.1f} Hz")
+        if lat["mean"] is not None:
+            line += f", latency mean {lat['mean']:.1f} ms (p95 {lat['p95']:.1f})"
+        if m.get("rmse_mm") is not None:
+            line += (f", covered px (coverage {m['coverage']:.3f}): RMSE {m['rmse_mm']:.0f} mm, "
+                     f"MAE {m['mae_mm']:.0f} mm, δ1 {m['delta1']:.3f}")
+        if m_all.get("rmse_mm") is not None:
+            line += f"; all GT px: RMSE {m_all['rmse_mm']:.0f} mm, MAE {m_all['mae_mm']:.0f} mm"
+        print(line)
+    if result.report is not None:
+        print(f"report: {result.report.markdown}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""ROS message payloads decoded without rclpy: compressed transports, PointCloud2 fields."""

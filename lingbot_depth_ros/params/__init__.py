@@ -1,0 +1,1 @@
+"""Parameter tables without ROS: the node's, navigation, surfaces, fusion; their YAML/README/--help renderings."""

@@ -1,0 +1,388 @@
+"""The depth node: synchronized camera (+ sparse depth) in, dense metric depth, cloud and colorized depth out.
+
+One process serves one camera (relative topics ``image``, ``depth/image`` ...) or, with
+``cameras: [front, left]``, several cameras (``front/image`` ... ``front/depth/image``) from one
+estimator: each camera is a :class:`~lingbot_depth_ros.ros.camera_channel.CameraChannel`.
+
+Threading: subscription callbacks only stamp-match messages (cheap); each camera's newest synchronized
+set waits in that camera's single slot for one worker thread, which takes every set ready at that
+moment and runs them through the estimator as one batch (``estimate_batch``). Inference never runs on
+the callback thread, and a slow estimator drops frames (counted per camera) instead of queueing them.
+With several cameras, each camera's post-processing and publishing of a batch run concurrently on a
+thread pool (one thread per camera), so one camera's slow output never holds back another's; a camera
+with a frame still being finished is not given its next set (its frames stay in order, its state has
+one writer at a time), so its slot keeps only the newest set meanwhile.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from lingbot_depth_ros.errors import ConfigError, EstimatorOutOfMemory, LingbotDepthError
+from lingbot_depth_ros.estimators import AUTO, DepthEstimator, auto_fallback, check_mode, check_output_alignment, \
+    create_estimator
+from lingbot_depth_ros.estimators.base import DepthEstimate, EstimatorInput
+from lingbot_depth_ros.estimators.rate_governor import RateGovernor
+from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
+from lingbot_depth_ros.ros.camera_channel import CameraChannel, PreparedFrame
+from lingbot_depth_ros.deploy.dds import shared_memory_warning
+from lingbot_depth_ros.ros.diagnostics import StatusWrapper, Updater
+from lingbot_depth_ros.params.help import DEPTH_NODE_TOPICS, usage_text
+from lingbot_depth_ros.ros.node_main import run_node
+from lingbot_depth_ros.params.node import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, \
+    estimator_options
+
+
+def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    """rcl_interfaces descriptor of a parameter spec (description, range, read-only)."""
+    desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+    # Doubles accept integers (`depth.max_m:=5`, `ros2 param set ... depth.max_m 50`), as ROS users expect:
+    # rclpy's static typing would refuse them, so the type is checked by ParamSpec.check instead.
+    desc.dynamic_typing = isinstance(spec.default, float)
+    if spec.choices:
+        desc.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if isinstance(spec.default, float) and (spec.min is not None or spec.max is not None):
+        desc.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max),
+                                                        step=0.0)]
+    elif isinstance(spec.default, int) and not isinstance(spec.default, bool) and spec.min is not None:
+        desc.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
+    return desc
+
+
+def doubles_from_integers(params: list[Parameter]) -> list[Parameter]:
+    """Integer values of double parameters as doubles (so they are stored and reported as doubles)."""
+    out = []
+    for param in params:
+        spec = PARAMS_BY_NAME.get(param.name)
+        if spec is not None and isinstance(spec.default, float) and param.type_ == Parameter.Type.INTEGER:
+            param = Parameter(param.name, Parameter.Type.DOUBLE, float(param.value))
+        out.append(param)
+    return out
+
+
+def _value(spec: ParamSpec, param: Parameter) -> Any:
+    """A declared parameter's value; an unset string array (``cameras`` absent or ``[]`` in YAML) is []."""
+    if isinstance(spec.default, list):
+        return list(param.value) if param.value is not None else []
+    return param.value
+
+
+class DepthNode(Node):
+    """LingBot-Depth / classical completion node (see README for every topic and parameter)."""
+
+    def __init__(self, estimator: DepthEstimator | None = None, **kwargs: Any) -> None:
+        """``estimator``: use this instance instead of building the one the parameters name (tests, embedding)."""
+        super().__init__("lingbot_depth_node", **kwargs)
+        # an empty list has no ROS type: string arrays are declared by type (unset = [])
+        declared = [self.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY if isinstance(spec.default, list)
+                                           else spec.default, descriptor(spec)) for spec in ALL_PARAMS]
+        converted = doubles_from_integers(declared)
+        self.set_parameters([new for old, new in zip(declared, converted) if new is not old])
+        self.add_pre_set_parameters_callback(doubles_from_integers)
+        # (read-only ones stay integers in rclpy; their values here are doubles)
+        self.values: dict[str, Any] = {spec.name: _value(spec, p) for spec, p in zip(ALL_PARAMS, converted)}
+        for spec in ALL_PARAMS:
+            reason = spec.check(self.values[spec.name])
+            if reason:
+                raise ConfigError(reason)
+        reason = check_consistency(self.values)
+        if reason:
+            raise ConfigError(reason)
+
+        name = self.values["estimator"]
+        self.estimator = estimator or create_estimator(name, **estimator_options(name, self.values))
+        check_mode(self.estimator, self.values["mode"])
+        check_output_alignment(self.estimator, self.values["align_to_sparse"])  # relative output: never unaligned
+        self.pipeline = DepthPipeline(self.estimator, OutputSettings.from_params(self.values))
+        self.governor = self._governor(self.values)
+        self.oom_events = 0
+        self.work_ready = threading.Condition()  # guards every channel's slot, the settings and the estimator
+        self._stopping = False
+        self.channels = [CameraChannel(self, camera) for camera in self.values["cameras"] or [""]]
+        # several cameras: each camera's finish + publish of a batch on its own thread (one camera in flight each)
+        self._finishers = ThreadPoolExecutor(len(self.channels), thread_name_prefix="depth_finish") \
+            if len(self.channels) > 1 else None
+
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.diagnostics = Updater(self, self.values["diagnostics.period_s"], hardware_id=self.estimator.describe())
+        for channel in self.channels:
+            self.diagnostics.add(f"{channel.camera}/pipeline" if channel.camera else "pipeline", channel.diagnose)
+        self.create_timer(0.25, self._watchdog)
+        self._worker = threading.Thread(target=self._work, name="depth_worker", daemon=True)
+        self._worker.start()
+        if self.values["mode"] == AUTO and not auto_fallback(self.estimator):
+            self.get_logger().info(f"auto mode: estimator '{self.estimator.name}' cannot run monocular, so depth is "
+                                   f"published only while {self.channels[0].sparse_stream} arrives")
+        cameras = f", cameras {', '.join(self.values['cameras'])}" if self.values["cameras"] else ""
+        # "ready:" is the last start-up line: whoever waits for it (launch, tests) sees every line before it
+        self.get_logger().info(f"ready: estimator {self.estimator.describe()}, mode {self.values['mode']}, "
+                               f"input QoS {self.values['input_qos']}{cameras}")
+
+    # -- the first (single) camera's state, as before multi-camera (tests, embedding) ----------
+    channel = property(lambda self: self.channels[0])
+    drops = property(lambda self: self.channels[0].drops)
+    frames_published = property(lambda self: self.channels[0].frames_published)
+    rates = property(lambda self: self.channels[0].rates)
+    latency = property(lambda self: self.channels[0].latency)
+    last_warning = property(lambda self: self.channels[0].last_warning)
+    last_alignment = property(lambda self: self.channels[0].last_alignment)
+    intrinsics_matrix = property(lambda self: self.channels[0].intrinsics_matrix)
+    sync = property(lambda self: self.channels[0].sync)
+    pub_depth = property(lambda self: self.channels[0].pub_depth)
+    pub_info = property(lambda self: self.channels[0].pub_info)
+    pub_colorized = property(lambda self: self.channels[0].pub_colorized)
+    pub_points = property(lambda self: self.channels[0].pub_points)
+    obstacles = property(lambda self: self.channels[0].obstacles)
+    lidar = property(lambda self: self.channels[0].lidar)
+
+    def _diagnose(self, stat: StatusWrapper) -> None:
+        self.channels[0].diagnose(stat)
+
+    # -- parameters --------------------------------------------------------------------------
+    def _governor(self, values: dict[str, Any]) -> RateGovernor | None:
+        """The resolution-level governor of lingbot.target_hz (None: off, or an estimator without levels)."""
+        if values["lingbot.target_hz"] <= 0 or getattr(self.estimator, "resolution_level", None) is None:
+            return None
+        return RateGovernor(values["lingbot.target_hz"], window=values["lingbot.rate_window"],
+                            up_fraction=values["lingbot.rate_up_fraction"])
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        proposed = dict(self.values)
+        for param in params:
+            spec = PARAMS_BY_NAME.get(param.name)
+            if spec is None:
+                continue  # not ours (e.g. use_sim_time)
+            value = float(param.value) if isinstance(spec.default, float) and isinstance(param.value, int) \
+                else _value(spec, param)
+            reason = spec.check(value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+            if spec.read_only and value != self.values[param.name]:
+                return SetParametersResult(successful=False, reason=f"{param.name} is read-only: restart the node")
+            proposed[param.name] = value
+        reason = check_consistency(proposed)
+        if reason is None and proposed["mode"] != self.values["mode"]:
+            try:
+                check_mode(self.estimator, proposed["mode"])
+            except ConfigError as exc:
+                reason = str(exc)
+        if reason is None and proposed["align_to_sparse"] != self.values["align_to_sparse"]:
+            try:
+                check_output_alignment(self.estimator, proposed["align_to_sparse"])
+            except ConfigError as exc:
+                reason = str(exc)
+        if reason is not None:
+            return SetParametersResult(successful=False, reason=reason)
+        estimator = self._rebuilt_estimator(proposed)
+        if isinstance(estimator, str):
+            return SetParametersResult(successful=False, reason=estimator)
+        if any(proposed[k] != self.values[k] for k in proposed if k.startswith(("obstacles.", "lidar.", "surfaces."))):
+            try:
+                with self.work_ready:
+                    for channel in self.channels:
+                        channel.reconfigure_outputs(proposed)
+            except ConfigError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        previous = self.values
+        with self.work_ready:
+            self.values = proposed
+            self.pipeline.settings = OutputSettings.from_params(self.values)
+            if estimator is not None:
+                self.estimator = self.pipeline.estimator = estimator
+            if any(proposed[k] != previous[k] for k in ("lingbot.target_hz", "lingbot.rate_window",
+                                                        "lingbot.rate_up_fraction")) or estimator is not None:
+                self.governor = self._governor(proposed)
+        for channel in self.channels:
+            channel.apply(proposed)
+        if proposed["diagnostics.period_s"] != previous["diagnostics.period_s"]:
+            self.diagnostics.set_period(proposed["diagnostics.period_s"])
+        return SetParametersResult(successful=True)
+
+    def _rebuilt_estimator(self, proposed: dict[str, Any]) -> Any:
+        """A new estimator if its options changed (None if not; the reason string if they are invalid).
+
+        Weight-free estimators are rebuilt (microseconds); LingBot-Depth only takes a new
+        resolution level at run time, its other options are read-only.
+        """
+        name = proposed["estimator"]
+        options = estimator_options(name, proposed)
+        if options == estimator_options(name, self.values):
+            return None
+        if name == "lingbot":
+            try:
+                self.estimator.resolution_level = options["resolution_level"]
+            except (LingbotDepthError, ValueError) as exc:
+                return str(exc)
+            return None
+        try:
+            return create_estimator(name, **options)
+        except LingbotDepthError as exc:
+            return str(exc)
+
+    def _watchdog(self) -> None:
+        for channel in self.channels:
+            channel.watchdog()
+
+    # -- processing --------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self.work_ready:
+                while not self._stopping and not any(c.ready() for c in self.channels):
+                    self.work_ready.wait()
+                self._gather_batch()
+                if self._stopping:
+                    return
+                taken = [(c, c.take()) for c in self.channels if c.ready()]
+                settings = self.pipeline.settings
+            try:
+                self._process(taken, settings)
+            except Exception as exc:  # noqa: BLE001 - a frame must never take the node down
+                for channel, _ in taken:
+                    channel.fail(exc)
+
+    def _gather_batch(self) -> None:
+        """Several cameras: wait up to batch_wait_s (``work_ready`` held) for the sets of the other cameras that
+        are publishing, so frames of one instant share one forward instead of queueing behind each other."""
+        if len(self.channels) < 2 or self._stopping:
+            return
+        deadline = time.monotonic() + self.values["batch_wait_s"]
+        while not self._stopping:
+            now = time.monotonic()
+            if now >= deadline or not any(not c.ready() and c.publishing(now) for c in self.channels):
+                return
+            self.work_ready.wait(deadline - now)
+
+    def _process(self, taken: list, settings: OutputSettings) -> None:
+        """Convert each camera's set, estimate them as one batch, publish each camera's products."""
+        frames: list[PreparedFrame] = []
+        for channel, (synced, received) in taken:
+            try:
+                frames.append(channel.prepare(synced, received))
+            except Exception as exc:  # noqa: BLE001 - this camera's frame only
+                channel.fail(exc)
+        if not frames:
+            return
+        level = getattr(self.estimator, "resolution_level", None)
+        t0 = time.perf_counter()
+        estimates = self._estimate(frames, self.pipeline.device_cloud_request(settings))
+        inference_s = time.perf_counter() - t0
+        governor = self.governor
+        if governor is not None and level is not None and getattr(self.estimator, "resolution_level", None) == level:
+            new = governor.observe(level, inference_s)
+            if new != level:
+                self.estimator.resolution_level = new
+                self.get_logger().info(f"lingbot.target_hz: resolution level {level} -> {new} ({governor.describe()})")
+        for frame, estimate in zip(frames, estimates):
+            if self._finishers is None:
+                self._finish(frame, estimate, settings, inference_s)
+                continue
+            with self.work_ready:
+                frame.channel.finishing = True  # not given its next set until this one is published
+            self._finishers.submit(self._finish_concurrently, frame, estimate, settings, inference_s)
+
+    def _finish(self, frame: PreparedFrame, estimate: DepthEstimate | BaseException, settings: OutputSettings,
+                inference_s: float) -> None:
+        """Post-process and publish one camera's frame of a batch (its error counts on that camera only)."""
+        try:
+            if isinstance(estimate, BaseException):
+                raise estimate
+            result = self.pipeline.finish(estimate, frame.rgb, frame.intrinsics, settings, frame.sparse_m,
+                                          inference_s)
+            frame.channel.publish(frame, result)
+        except Exception as exc:  # noqa: BLE001 - this camera's frame only
+            frame.channel.fail(exc)
+
+    def _finish_concurrently(self, frame: PreparedFrame, estimate: DepthEstimate | BaseException,
+                             settings: OutputSettings, inference_s: float) -> None:
+        """:meth:`_finish` on a finisher thread; then the camera may take its next set."""
+        try:
+            self._finish(frame, estimate, settings, inference_s)
+        finally:
+            with self.work_ready:
+                frame.channel.finishing = False
+                self.work_ready.notify_all()
+
+    def _estimate(self, frames: list[PreparedFrame], cloud: Any = None) -> list[DepthEstimate | BaseException]:
+        """One estimate (or the error that stopped it) per frame: one batch; frame by frame if the batch fails.
+        ``cloud``: the pipeline's device-cloud request (the estimator then makes each frame's cloud), or None."""
+        inputs = [EstimatorInput(f.rgb, f.estimator_sparse_m, f.intrinsics) for f in frames]
+        batch = (lambda frames_in: self.estimator.estimate_batch(frames_in)) if cloud is None else \
+            (lambda frames_in: self.estimator.estimate_batch(frames_in, cloud=cloud))
+        try:
+            return self._with_oom_retry(lambda: batch(inputs), frames[0].channel)
+        except Exception as exc:  # noqa: BLE001 - attributed to its frame below
+            if len(frames) == 1:
+                return [exc]
+        results: list[DepthEstimate | BaseException] = []
+        for frame, one in zip(frames, inputs):
+            try:
+                results.append(self._with_oom_retry(
+                    (lambda: self.estimator.estimate(one.rgb, one.sparse_depth_m, one.intrinsics)) if cloud is None
+                    else (lambda: batch([one])[0]), frame.channel))
+            except Exception as exc:  # noqa: BLE001 - this frame's error
+                results.append(exc)
+        return results
+
+    def _with_oom_retry(self, run: Callable[[], Any], channel: CameraChannel) -> Any:
+        """``run()``; on out-of-memory optionally step the resolution level down (and keep it) and retry once."""
+        try:
+            return run()
+        except EstimatorOutOfMemory as exc:
+            self.oom_events += 1
+            level = getattr(self.estimator, "resolution_level", None)
+            if not self.values["oom_retry"] or level is None or level <= 0:
+                raise
+            lower = max(0, level - self.values["oom_retry_level_step"])
+            self.estimator.resolution_level = lower
+            channel.warn(f"estimator out of memory at resolution level {level} ({exc}); retrying at level {lower}")
+            return run()
+
+    # -- diagnostics -------------------------------------------------------------------------
+    def diagnose_estimator(self, stat: StatusWrapper) -> None:
+        """Values of the one estimator shared by every camera (added to each camera's status)."""
+        stat.add("out-of-memory events", self.oom_events)
+        level = getattr(self.estimator, "resolution_level", None)
+        if level is not None:
+            stat.add("resolution level", level)
+        governor = self.governor
+        if governor is not None:
+            stat.add("rate governor", governor.describe())
+
+    def destroy_node(self) -> None:
+        with self.work_ready:
+            self._stopping = True
+            self.work_ready.notify_all()
+        self._worker.join(timeout=5.0)
+        if self._finishers is not None:
+            self._finishers.shutdown(wait=True)
+        for channel in self.channels:
+            channel.surfaces.close()
+        super().destroy_node()
+
+
+def usage() -> str:
+    """``depth_node --help``: topics and every parameter with its default (from the parameter table)."""
+    return usage_text("depth_node", "Dense metric depth (LingBot-Depth, classical completion, ...) from a camera "
+                      "and sparse depth / LiDAR; ROS node lingbot_depth_node.", ALL_PARAMS, DEPTH_NODE_TOPICS,
+                      "depth_node --ros-args -p estimator:=classical -r image:=/camera/color/image_raw "
+                      "--params-file my.yaml",
+                      "config/lingbot_depth.yaml (every parameter with its meaning); ros2 launch lingbot_depth_ros "
+                      "lingbot_depth.launch.py --show-args")
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of the ``depth_node`` executable."""
+    return run_node(DepthNode, "lingbot_depth_node", args, usage=usage, program="depth_node",
+                    startup_warning=shared_memory_warning)  # e.g. Docker's 64 MB /dev/shm
+
+
+if __name__ == "__main__":
+    sys.exit(main())

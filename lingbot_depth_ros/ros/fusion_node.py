@@ -1,0 +1,420 @@
+"""``depth_fusion_node``: fuses the dense depth of one or more depth nodes into a TSDF map.
+
+Subscribes, per camera namespace ``<ns>`` (parameter ``cameras``): ``<ns>/depth/image`` (32FC1 [m] or
+16UC1 [mm]), ``<ns>/depth/camera_info`` and, for colour, ``<ns>/image`` (matched by stamp). Each frame's
+pose T_map_camera at the image stamp comes from ``fusion.pose_source``:
+
+* ``tf``: tf2_ros lookup ``fusion.map_frame`` <- image frame (needs tf2_ros, on every ROS robot);
+* ``odometry``: nav_msgs/Odometry on ``fusion.odom_topic`` (T_map_base, interpolated) x the static mounting
+  ``fusion.mount_*`` (T_base_camera, optical frame appended);
+* ``pose``: geometry_msgs/PoseStamped of the optical frame on ``<ns>/<fusion.pose_topic>`` (interpolated);
+* ``none``: every frame at identity, in the first image's frame (a static camera).
+
+Publishes ``fused/points`` (PointCloud2 x y z rgb in the map frame) every 1/``fusion.publish_rate_hz`` s,
+offers ``~/save_mesh`` (std_srvs/Trigger: writes ``mesh.ply`` and ``fused.ply`` into ``fusion.output_dir``)
+and diagnostics (frames fused/refused, blocks against the memory bound). The geometry lives in
+:mod:`lingbot_depth_ros.fusion` (no rclpy here beyond the wiring).
+
+A depth frame that cannot be fused is dropped, counted under one of :data:`DROP_REASONS` (diagnostics
+``frames_dropped_<reason>``) and reported by a warning at most every 2 s per reason and camera; no input
+stops the node (an unexpected exception in any callback is logged and counted, ``internal_error`` for a
+depth frame, ``callback_errors`` for the other callbacks).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import SetParametersResult
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
+from lingbot_depth_ros.fusion.poses import PoseBuffer, PoseJumpError, check_pose_speed, mounting_matrix, pose_matrix
+from lingbot_depth_ros.ros.camera_info import intrinsics_from_camera_info
+from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
+from lingbot_depth_ros.ros.diagnostics import OK, WARN, StatusWrapper, Updater
+from lingbot_depth_ros.ros.fused_surfaces import FusedSurfaces
+from lingbot_depth_ros.params.fusion import FUSION_PARAMS, PARAMS_BY_NAME, check_values
+from lingbot_depth_ros.ros.image_codec import depth_m_from_image, rgb_from_image
+from lingbot_depth_ros.params.help import FUSION_NODE_TOPICS, usage_text
+from lingbot_depth_ros.ros.node_main import run_node
+
+
+#: Why a depth frame was not fused: no CameraInfo yet; a malformed image / CameraInfo / colour image or a pose
+#: the volume refuses; no pose at the stamp; a pose jump faster than fusion.max_pose_speed_m_s; no pixel with
+#: depth to fuse (all NaN / 0 / out of range, or too small an image); an unexpected exception (a bug).
+DROP_REASONS = ("no_camera_info", "bad_input", "no_pose", "pose_jump", "empty_depth", "internal_error")
+_WARN_INTERVAL_S = 2.0
+
+
+class _Dropped(Exception):
+    """A depth frame is not fused for ``reason`` (one of DROP_REASONS), explained by the message."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class _WarningLimiter:
+    """Logs a warning per kind at most every ``interval_s`` [s], adding how many were suppressed since."""
+
+    def __init__(self, log: Callable[[str], Any], interval_s: float = _WARN_INTERVAL_S) -> None:
+        self._log, self._interval_s = log, interval_s
+        self._last: dict[str, float] = {}
+        self._suppressed: Counter[str] = Counter()
+
+    def warn(self, kind: str, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(kind, float("-inf")) < self._interval_s:
+            self._suppressed[kind] += 1
+            return
+        self._last[kind] = now
+        suppressed = self._suppressed.pop(kind, 0)
+        self._log(text + (f" ({suppressed} similar suppressed)" if suppressed else ""))
+
+
+def _stamp_ns(header: Header) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def _pose_msg_matrix(pose: Any) -> np.ndarray:
+    p, q = pose.position, pose.orientation
+    return pose_matrix((p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
+
+
+class _Camera:
+    """Per-namespace state: latest CameraInfo, colour images by stamp, pose buffer, last fused time."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.info: CameraInfo | None = None
+        self.colour: dict[int, Image] = {}
+        self.poses: PoseBuffer | None = None
+        self.last_fused_s = float("-inf")
+        #: stamp [ns] and 4x4 pose of the last frame fused (or refused as a pose jump): the pose jump reference
+        self.last_pose: tuple[int, np.ndarray] | None = None
+
+
+class DepthFusionNode(Node):
+    """TSDF fusion of depth images at known poses (see the module docstring)."""
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__("depth_fusion_node", **node_kwargs)
+        for spec in FUSION_PARAMS:
+            self.declare_parameter(spec.name, spec.default)
+        self.values = {spec.name: self.get_parameter(spec.name).value for spec in FUSION_PARAMS}
+        check_values(self.values)
+        v = self.values
+        from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion  # needs the fusion extra
+
+        self.fusion = TsdfFusion(FusionConfig(
+            voxel_size_m=v["fusion.voxel_size_m"], truncation_voxels=v["fusion.truncation_voxels"],
+            min_depth_m=v["fusion.min_depth_m"], max_depth_m=v["fusion.max_depth_m"],
+            max_weight=v["fusion.max_weight"], weight_threshold=v["fusion.weight_threshold"],
+            max_blocks=int(v["fusion.max_blocks"]), max_distance_m=v["fusion.max_distance_m"],
+            device=v["fusion.device"]))
+        self.source: str = v["fusion.pose_source"]
+        self.map_frame: str = v["fusion.map_frame"]
+        self.drops: Counter[str] = Counter()
+        self.callback_errors = 0
+        self.last_warning = ""
+        self._warned: set[str] = set()
+        self._limiter = _WarningLimiter(self.get_logger().warning)
+        gap_ns = int(v["fusion.max_pose_gap_s"] * 1e9)
+        extrap_ns = int(v["fusion.max_pose_extrapolation_s"] * 1e9)
+        self.odometry: PoseBuffer | None = None
+        self._tf_buffer: Any = None
+        if self.source == "tf":
+            try:
+                import tf2_ros  # noqa: PLC0415 - only with pose_source tf
+            except ImportError:
+                raise ConfigError("fusion.pose_source 'tf' needs tf2_ros (apt: ros-<distro>-tf2-ros-py); "
+                                  "use odometry, pose or none without it") from None
+            self._tf_buffer = tf2_ros.Buffer()
+            self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
+        elif self.source == "odometry":
+            self.odometry = PoseBuffer(max_gap_ns=gap_ns, max_extrapolation_ns=extrap_ns)
+            self.create_subscription(Odometry, v["fusion.odom_topic"], self._guarded("odometry", self._on_odometry), 50)
+        namespaces = [str(n) for n in v["cameras"]] or [""]
+        self.cameras: list[_Camera] = []
+        for ns in namespaces:
+            cam = _Camera(ns)
+            prefix = (ns.rstrip("/") + "/") if ns else ""
+            self.create_subscription(Image, prefix + "depth/image", lambda m, c=cam: self._on_depth(c, m),
+                                     qos_profile_sensor_data)
+            self.create_subscription(CameraInfo, prefix + "depth/camera_info", lambda m, c=cam: setattr(c, "info", m),
+                                     qos_profile_sensor_data)
+            self.create_subscription(Image, prefix + "image", self._guarded("colour", lambda m, c=cam: self._on_colour(
+                c, m)), qos_profile_sensor_data)
+            if self.source == "pose":
+                cam.poses = PoseBuffer(max_gap_ns=gap_ns, max_extrapolation_ns=extrap_ns)
+                self.create_subscription(PoseStamped, prefix + v["fusion.pose_topic"],
+                                         self._guarded("pose", lambda m, c=cam: self._on_pose(c, m)), 50)
+            self.cameras.append(cam)
+        self.points_pub = self.create_publisher(PointCloud2, "fused/points", 1)
+        if v["fusion.publish_rate_hz"] > 0:
+            self.create_timer(1.0 / v["fusion.publish_rate_hz"], self._guarded("publish", self.publish_cloud))
+        self.surfaces: FusedSurfaces | None = None
+        if v["fusion.surfaces.enabled"]:
+            self.surfaces = FusedSurfaces(self)
+            self.create_timer(1.0 / v["fusion.surfaces.rate_hz"], self._guarded("surfaces", self.analyse_surfaces))
+        self.create_service(Trigger, "~/save_mesh", self._on_save_mesh)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.diagnostics = Updater(self, period_s=1.0, hardware_id=v["fusion.device"])
+        self.diagnostics.add("fusion", self._diagnose)  # the Updater reports a failing check itself
+        self.get_logger().info(f"ready: fusing {', '.join(n or '(this namespace)' for n in namespaces)} with poses "
+                               f"from {self.source}, voxel {v['fusion.voxel_size_m']:g} m, "
+                               f"at most {v['fusion.max_blocks']} blocks, device {v['fusion.device']}")
+
+    def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
+        """Live changes of the non-read-only parameters (rate, mounting, publish voxel); the rest need a restart."""
+        changed = dict(self.values)
+        for param in params:
+            spec = PARAMS_BY_NAME.get(param.name)
+            if spec is None:
+                continue
+            if spec.read_only:
+                return SetParametersResult(successful=False, reason=f"{param.name} is read-only: restart the node")
+            changed[param.name] = float(param.value) if isinstance(spec.default, float) and isinstance(
+                param.value, int) else param.value
+        try:
+            check_values(changed)
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self.values = changed
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ inputs
+    def _guarded(self, what: str, callback: Callable[..., None]) -> Callable[..., None]:
+        """``callback`` that logs and counts (``callback_errors``) an unexpected exception instead of letting it
+        end the spin (and the node): the last resort behind each callback's own handling."""
+
+        def run(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception as exc:  # noqa: BLE001 - last resort: a bug must not stop the node
+                self.callback_errors += 1
+                self.last_warning = f"{what} callback failed: {type(exc).__name__}: {exc}"
+                self._limiter.warn(f"callback {what}", self.last_warning)
+
+        return run
+
+    def _warn_once(self, key: str, text: str) -> None:
+        self.last_warning = text
+        if key not in self._warned:
+            self._warned.add(key)
+            self.get_logger().warning(text)
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        if msg.header.frame_id and msg.header.frame_id != self.map_frame:
+            self._warn_once("odom_frame", f"odometry is in '{msg.header.frame_id}', fusion.map_frame is "
+                                          f"'{self.map_frame}': the map is built in '{msg.header.frame_id}'")
+        try:
+            self.odometry.add(_stamp_ns(msg.header), _pose_msg_matrix(msg.pose.pose))  # type: ignore[union-attr]
+        except InputError as exc:
+            self._warn_once("odom_bad", f"odometry message dropped: {exc}")
+
+    def _on_pose(self, cam: _Camera, msg: PoseStamped) -> None:
+        try:
+            cam.poses.add(_stamp_ns(msg.header), _pose_msg_matrix(msg.pose))  # type: ignore[union-attr]
+        except InputError as exc:
+            self._warn_once("pose_bad", f"pose message dropped: {exc}")
+
+    def _on_colour(self, cam: _Camera, msg: Image) -> None:
+        cam.colour[_stamp_ns(msg.header)] = msg
+        while len(cam.colour) > 30:
+            cam.colour.pop(next(iter(cam.colour)))
+
+    def _limited(self, buffer: PoseBuffer) -> PoseBuffer:
+        """``buffer`` with the gap / extrapolation / speed limits of the current (live) parameter values."""
+        v = self.values
+        buffer.max_gap_ns = int(v["fusion.max_pose_gap_s"] * 1e9)
+        buffer.max_extrapolation_ns = int(v["fusion.max_pose_extrapolation_s"] * 1e9)
+        buffer.max_speed_m_s = float(v["fusion.max_pose_speed_m_s"])
+        return buffer
+
+    def camera_pose(self, cam: _Camera, stamp_ns: int, frame_id: str) -> np.ndarray:
+        """T_map_camera at the image stamp (InputError when the pose source has none)."""
+        if self.source == "none":
+            if self.map_frame != frame_id and "none_frame" not in self._warned:
+                self._warned.add("none_frame")
+                self.map_frame = frame_id
+            return np.eye(4)
+        if self.source == "pose":
+            return self._limited(cam.poses).lookup(stamp_ns)  # type: ignore[arg-type]
+        if self.source == "odometry":
+            v = self.values
+            mount = mounting_matrix((v["fusion.mount_x"], v["fusion.mount_y"], v["fusion.mount_z"]),
+                                    (v["fusion.mount_roll"], v["fusion.mount_pitch"], v["fusion.mount_yaw"]))
+            return self._limited(self.odometry).lookup(stamp_ns) @ mount  # type: ignore[arg-type]
+        from rclpy.duration import Duration
+        from rclpy.time import Time
+
+        try:
+            tf = self._tf_buffer.lookup_transform(self.map_frame, frame_id, Time(nanoseconds=stamp_ns),
+                                                  timeout=Duration(seconds=0.0))
+        except Exception as exc:  # noqa: BLE001 - tf2 raises several lookup exception types
+            raise InputError(f"no transform {self.map_frame} <- {frame_id} at the image stamp: {exc}") from None
+        t, q = tf.transform.translation, tf.transform.rotation
+        return pose_matrix((t.x, t.y, t.z), (q.x, q.y, q.z, q.w))
+
+    def _on_depth(self, cam: _Camera, msg: Image) -> None:
+        """Fuse a depth frame, or drop it with a counted reason and a rate-limited warning (never raises)."""
+        now = time.monotonic()
+        rate = self.values["fusion.integration_rate_hz"]
+        if rate > 0 and now - cam.last_fused_s < 1.0 / rate:
+            return
+        try:
+            self._fuse(cam, msg)
+        except _Dropped as drop:
+            self._drop(cam, drop.reason, str(drop))
+            return
+        except Exception as exc:  # noqa: BLE001 - last resort: a bug must not stop the node
+            self._drop(cam, "internal_error", f"{type(exc).__name__}: {exc}")
+            return
+        cam.last_fused_s = now
+
+    def _drop(self, cam: _Camera, reason: str, message: str) -> None:
+        self.drops[reason] += 1
+        self.last_warning = f"depth frame from '{cam.namespace or '/'}' dropped ({reason}): {message}"
+        self._limiter.warn(f"{reason} {cam.namespace}", self.last_warning)
+
+    def _fuse(self, cam: _Camera, msg: Image) -> None:
+        """Integrate ``msg`` into the volume (raises _Dropped with the reason when it cannot be)."""
+        from lingbot_depth_ros.fusion.tsdf import NothingToFuseError
+
+        if cam.info is None:
+            raise _Dropped("no_camera_info", "no depth/camera_info received yet")
+        stamp = _stamp_ns(msg.header)
+        try:
+            depth = depth_m_from_image(msg)
+            intrinsics = intrinsics_from_camera_info(cam.info, msg.width, msg.height, rectified=True)
+        except LingbotDepthError as exc:
+            raise _Dropped("bad_input", str(exc)) from None
+        try:
+            pose = self.camera_pose(cam, stamp, msg.header.frame_id)
+        except PoseJumpError as exc:
+            raise _Dropped("pose_jump", str(exc)) from None
+        except LingbotDepthError as exc:
+            raise _Dropped("no_pose", str(exc)) from None
+        if cam.last_pose is not None:
+            try:
+                check_pose_speed(*cam.last_pose, stamp, pose, self.values["fusion.max_pose_speed_m_s"])
+            except PoseJumpError as exc:
+                cam.last_pose = (stamp, pose)  # the frames after the jump fuse from the new pose
+                raise _Dropped("pose_jump", f"camera {exc} since its last fused frame: not fused (the map is "
+                                            "kept; the next frames fuse from the new pose)") from None
+        try:
+            colour_msg = cam.colour.get(stamp)
+            rgb = None
+            if colour_msg is not None and (colour_msg.width, colour_msg.height) == (msg.width, msg.height):
+                rgb = rgb_from_image(colour_msg)
+            self.fusion.integrate(depth, intrinsics, pose, rgb=rgb)
+        except NothingToFuseError as exc:
+            raise _Dropped("empty_depth", str(exc)) from None
+        except LingbotDepthError as exc:
+            raise _Dropped("bad_input", str(exc)) from None
+        cam.last_pose = (stamp, pose)
+        if self.surfaces is not None:
+            self.surfaces.saw_from(pose)  # fused/surfaces normals point towards the cameras that saw them
+
+    # ------------------------------------------------------------------ outputs
+    def publish_cloud(self) -> None:
+        """Publish the fused cloud (skipped while nothing is fused)."""
+        if self.fusion.stats.frames_integrated == 0:
+            return
+        xyz, rgb = self.fusion.point_cloud(downsample_m=self.values["fusion.publish_voxel_m"])
+        header = Header(frame_id=self.map_frame, stamp=self.get_clock().now().to_msg())
+        self.points_pub.publish(xyz_to_pointcloud2(xyz, header, rgb=rgb))
+
+    def analyse_surfaces(self) -> None:
+        """Hand the fused cloud to the surface worker (skipped while nothing is fused or it is still busy)."""
+        if self.surfaces is None or self.fusion.stats.frames_integrated == 0 or not self.surfaces.idle():
+            return
+        xyz, _ = self.fusion.point_cloud()
+        voxel = self.values["fusion.surfaces.voxel_m"] or self.fusion.config.voxel_size_m
+        self.surfaces.submit(xyz, self.get_clock().now().to_msg(), self.values, self.source, self.map_frame, voxel)
+
+    def destroy_node(self) -> None:
+        if self.surfaces is not None:
+            self.surfaces.close()
+        super().destroy_node()
+
+    def save(self, out_dir: Path) -> tuple[Path, Path, int, int]:
+        """Write mesh.ply and fused.ply into ``out_dir``: (mesh path, cloud path, triangles, points)."""
+        from lingbot_depth_ros.io.ply import write_ply
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        mesh_path, triangles = self.fusion.save_mesh(out_dir / "mesh.ply")
+        xyz, rgb = self.fusion.point_cloud()
+        cloud_path = write_ply(out_dir / "fused.ply", xyz, rgb)
+        return mesh_path, cloud_path, triangles, len(xyz)
+
+    def _on_save_mesh(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            mesh, cloud, triangles, points = self.save(Path(self.values["fusion.output_dir"]))
+        except (LingbotDepthError, OSError) as exc:
+            response.success, response.message = False, f"save failed: {exc}"
+            return response
+        except Exception as exc:  # noqa: BLE001 - last resort: a bug must not stop the node
+            self.callback_errors += 1
+            response.success, response.message = False, f"save failed: {type(exc).__name__}: {exc}"
+            self.get_logger().error(response.message)
+            return response
+        response.success = True
+        response.message = f"{mesh} ({triangles} triangles), {cloud} ({points} points)"
+        self.get_logger().info(f"saved {response.message}")
+        return response
+
+    def _diagnose(self, status: StatusWrapper) -> None:
+        diag = self.fusion.diagnostics()
+        for key, value in diag.items():
+            status.add(key, value)
+        status.add("pose_source", self.source)
+        status.add("frames_dropped", sum(self.drops.values()))
+        for reason in DROP_REASONS:
+            status.add(f"frames_dropped_{reason}", self.drops[reason])
+        status.add("callback_errors", self.callback_errors)
+        if self.surfaces is not None:
+            for key, value in self.surfaces.diagnose().items():
+                status.add(key, value)
+        status.add("last_warning", self.last_warning or "-")
+        full = self.fusion.stats.blocks / max(self.fusion.config.max_blocks, 1)
+        if full >= 0.9:
+            status.summary(WARN, f"memory bound {full:.0%} full: the farthest blocks are being dropped")
+        elif self.fusion.stats.frames_integrated == 0:
+            dropped = sum(self.drops.values())
+            status.summary(WARN, "nothing fused yet" + (f": {dropped} frames dropped, last: {self.last_warning}"
+                                                        if dropped else ""))
+        else:
+            status.summary(OK, f"{self.fusion.stats.frames_integrated} frames fused, {diag['memory_mb']} of "
+                               f"{diag['memory_bound_mb']} MB")
+
+
+def usage() -> str:
+    """``depth_fusion_node --help``: topics and every parameter with its default (from the parameter table)."""
+    return usage_text("depth_fusion_node", "TSDF fusion of the dense depth of one or more depth nodes into a map "
+                      "(needs the fusion extra, open3d).", FUSION_PARAMS, FUSION_NODE_TOPICS,
+                      "depth_fusion_node --ros-args -p \"cameras:=[/front]\" -p fusion.pose_source:=tf",
+                      "docs/fusion.md; ros2 launch lingbot_depth_ros fusion.launch.py --show-args")
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of the ``depth_fusion_node`` executable."""
+    return run_node(DepthFusionNode, "depth_fusion_node", args, usage=usage)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Input streams without ROS: approximate-time synchronization, rates/latency, arrival timing."""
