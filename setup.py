@@ -17,7 +17,7 @@ setup(
         ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.xml")),
         ("share/" + package_name + "/rviz", glob("rviz/*.rviz")),
     ],
-    install_requires=["setuptools", "numpy", "opencv-python-headless", "pyyaml"],
+    install_requires=["setuptools", "numpy", "opencv-python-headless", "pyyaml", "tqdm", "jsonschema"],
     extras_require={
         "model": ["torch", "safetensors", "huggingface_hub"],
         "bags": ["rosbags"],

@@ -6,6 +6,7 @@ import copy
 import json
 import math
 
+import jsonschema
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
@@ -70,7 +71,7 @@ def test_json_report_follows_its_schema(report) -> None:
 def test_schema_checker_rejects_violations(report) -> None:
     good = report_to_dict(report, CFG, stamp_sec=1, stamp_nanosec=2, frame_id="base_link")
     assert schema_errors(good) == []
-    cases = [("recommendation", "reverse", "not in"), ("version", 2, "expected 1")]
+    cases = [("recommendation", "reverse", "'reverse' is not one of"), ("version", 2, "1 was expected")]
     for key, value, message in cases:
         bad = copy.deepcopy(good)
         bad[key] = value
@@ -80,9 +81,11 @@ def test_schema_checker_rejects_violations(report) -> None:
     del bad["sectors"][1]["distance_m"]
     bad["sectors"][2]["n_points"] = 1.5
     errors = schema_errors(bad)
-    assert len(errors) == 3 and "$.sectors[1]: missing 'distance_m'" in errors
-    # The schema itself is valid JSON (it is what the README documents).
+    assert len(errors) == 3 and "$.sectors[1]: 'distance_m' is a required property" in errors
+    assert "$.sectors[2].n_points: 1.5 is not of type 'integer'" in errors
+    # The schema itself is valid JSON and a valid JSON Schema (it is what the README documents).
     assert json.loads(json.dumps(REPORT_JSON_SCHEMA))["properties"]["version"]["const"] == SCHEMA_VERSION
+    jsonschema.Draft202012Validator.check_schema(REPORT_JSON_SCHEMA)
 
 
 def test_laser_scan_msg_round_trips_with_rep117_values(report) -> None:

@@ -100,7 +100,8 @@ def test_readme_rosdep_install_succeeds(rosdep_env: Callable[[str], dict[str, st
     assert result.returncode == 0 and "Cannot locate rosdep definition" not in result.stderr, \
         result.stdout + result.stderr
     # ROS packages come from the distro's apt repository, the rest from Ubuntu's.
-    for package in (f"ros-{distro}-rclpy", f"ros-{distro}-sensor-msgs", f"ros-{distro}-tf2-ros-py", "python3-opencv"):
+    for package in (f"ros-{distro}-rclpy", f"ros-{distro}-sensor-msgs", f"ros-{distro}-tf2-ros-py", "python3-opencv",
+                    "python3-tqdm", "python3-jsonschema"):
         assert f"apt-get install -y {package}\n" in result.stdout, result.stdout
 
 

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -194,11 +195,15 @@ def test_json_is_strict_and_valid(known_scene_report):
     del bad["surfaces"][0]["normal"]
     bad["surfaces"][0]["horizontal"] = 1
     errors = schema_errors(bad)
-    assert len(errors) == 3 and any("shelf" in e for e in errors) and any("normal" in e for e in errors)
+    assert set(errors) == {"$.surfaces[0]: 'normal' is a required property",
+                           "$.surfaces[0].horizontal: 1 is not of type 'boolean'",
+                           "$.surfaces[0].kind: 'shelf' is not one of ['floor', 'horizontal', 'vertical', 'tilted']"}
+    assert len(errors) == 3
 
 
 def test_schema_file_in_sync():
     path = Path(__file__).resolve().parents[1] / "docs" / "surfaces.schema.json"
+    jsonschema.Draft202012Validator.check_schema(SURFACES_JSON_SCHEMA)  # a valid JSON Schema (2020-12)
     assert json.loads(path.read_text()) == SURFACES_JSON_SCHEMA, \
         "run python -m lingbot_depth_ros.surfaces.schema_doc --write"
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lingbot_depth_ros import json_schema
+from lingbot_depth_ros import json_reports
 from lingbot_depth_ros.navigation.sectors import RECOMMENDATIONS, STATUSES, SectorConfig, SectorReport
 
 SCHEMA_NAME = "lingbot_depth_ros/obstacle_sectors"
@@ -45,7 +45,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
     "properties": {
         "schema": {"const": SCHEMA_NAME},
         "version": {"const": SCHEMA_VERSION},
-        "stamp": json_schema.STAMP_SCHEMA,
+        "stamp": json_reports.STAMP_SCHEMA,
         "frame_id": {"type": "string"},
         "recommendation": {"enum": list(RECOMMENDATIONS)},
         "target_sector": {"type": ["string", "null"]},
@@ -98,11 +98,11 @@ def report_to_dict(report: SectorReport, config: SectorConfig, *, stamp_sec: int
 def report_to_json(report: SectorReport, config: SectorConfig, *, stamp_sec: int, stamp_nanosec: int,
                    frame_id: str) -> str:
     """Compact JSON text of :func:`report_to_dict` (no NaN/Infinity tokens: strict JSON)."""
-    return json_schema.dumps_strict(report_to_dict(report, config, stamp_sec=stamp_sec,
-                                                   stamp_nanosec=stamp_nanosec, frame_id=frame_id))
+    return json_reports.dumps_strict(report_to_dict(report, config, stamp_sec=stamp_sec,
+                                                    stamp_nanosec=stamp_nanosec, frame_id=frame_id))
 
 
 def schema_errors(document: Any, schema: dict[str, Any] = REPORT_JSON_SCHEMA, path: str = "$") -> list[str]:
     """Violations of ``schema`` (default :data:`REPORT_JSON_SCHEMA`) by ``document``; empty = valid.
-    See :func:`lingbot_depth_ros.json_schema.schema_errors` (no ``jsonschema`` package needed)."""
-    return json_schema.schema_errors(document, schema, path)
+    Checked with the ``jsonschema`` package (:func:`lingbot_depth_ros.json_reports.schema_errors`)."""
+    return json_reports.schema_errors(document, schema, path)

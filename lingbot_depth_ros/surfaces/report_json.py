@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from lingbot_depth_ros import json_schema
+from lingbot_depth_ros import json_reports
 from lingbot_depth_ros.surfaces.config import SurfaceConfig
 from lingbot_depth_ros.surfaces.detect import KINDS, SurfaceReport
 
@@ -75,7 +75,7 @@ SURFACES_JSON_SCHEMA: dict[str, Any] = {
     "properties": {
         "schema": {"const": SCHEMA_NAME},
         "version": {"const": SCHEMA_VERSION},
-        "stamp": json_schema.STAMP_SCHEMA,
+        "stamp": json_reports.STAMP_SCHEMA,
         "frame_id": {"type": "string"},
         "floor_z_m": {"type": ["number", "null"]},
         "floor_source": {"enum": ["given", "estimated", "none"]},
@@ -131,11 +131,11 @@ def report_to_dict(report: SurfaceReport, config: SurfaceConfig, *, stamp_sec: i
 def report_to_json(report: SurfaceReport, config: SurfaceConfig, *, stamp_sec: int = 0, stamp_nanosec: int = 0,
                    frame_id: str = "base_link") -> str:
     """Compact strict JSON text of :func:`report_to_dict`."""
-    return json_schema.dumps_strict(report_to_dict(report, config, stamp_sec=stamp_sec,
-                                                   stamp_nanosec=stamp_nanosec, frame_id=frame_id))
+    return json_reports.dumps_strict(report_to_dict(report, config, stamp_sec=stamp_sec,
+                                                    stamp_nanosec=stamp_nanosec, frame_id=frame_id))
 
 
 def schema_errors(document: Any, schema: dict[str, Any] = SURFACES_JSON_SCHEMA, path: str = "$") -> list[str]:
     """Violations of ``schema`` (default :data:`SURFACES_JSON_SCHEMA`) by ``document``; empty = valid.
-    See :func:`lingbot_depth_ros.json_schema.schema_errors` (no ``jsonschema`` package needed)."""
-    return json_schema.schema_errors(document, schema, path)
+    Checked with the ``jsonschema`` package (:func:`lingbot_depth_ros.json_reports.schema_errors`)."""
+    return json_reports.schema_errors(document, schema, path)
