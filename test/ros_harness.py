@@ -250,8 +250,9 @@ def in_process_node(estimator: DepthEstimator, **params: Any) -> Iterator[tuple[
             cloud = params.get("sparse_input") == "pointcloud"
             harness.wait_connected(sparse=not cloud, lidar=cloud)
             # The node's own writers must have matched the harness readers too, or the first outputs are lost.
+            channel = node.channels[0]
             wait_until(lambda: all(p.get_subscription_count() > 0 for p in
-                                   (node.pub_depth, node.pub_info, node.pub_colorized)), 10,
+                                   (channel.pub_depth, channel.pub_info, channel.pub_colorized)), 10,
                        "the node's outputs to match the harness subscriptions")
             yield node, harness
         finally:

@@ -59,7 +59,7 @@ def run_camera(node: Any, harness: Any, info: CameraInfo, stamp: int) -> tuple[n
     for topic in ("points", "depth/camera_info", "depth/image"):
         rec = harness.recorders[topic]
         assert rec.wait(lambda msgs: rec.by_stamp(stamp) is not None, 30), \
-            f"no {topic} for stamp {stamp} (last warning: {node.last_warning})"
+            f"no {topic} for stamp {stamp} (last warning: {node.channels[0].last_warning})"
         out[topic] = rec.by_stamp(stamp)
     cloud = out["points"]
     assert (cloud.height, cloud.width) == ((H + STRIDE - 1) // STRIDE, (W + STRIDE - 1) // STRIDE)
@@ -95,8 +95,8 @@ def test_cloud_reprojects_with_the_published_p(rectified: bool) -> None:
             fx_full = full[0]
             expected_fx = fx_full / (2 if name == "binned" else 1)
             assert published.p[0] == pytest.approx(expected_fx)
-            assert node.intrinsics_matrix == ("P (rectified)" if rectified else "K")
+            assert node.channels[0].intrinsics_matrix == ("P (rectified)" if rectified else "K")
         stat = StatusWrapper("pipeline", "test")
-        node._diagnose(stat)
+        node.channels[0].diagnose(stat)
         values = {kv.key: kv.value for kv in stat.to_msg().values}
         assert values["intrinsics"] == ("P (rectified)" if rectified else "K")

@@ -51,7 +51,7 @@ def test_depth_pro_node_publishes_metres_and_reports_its_focal_estimate(tmp_path
 
 
 def test_focal_check_flags_a_calibration_more_than_15_percent_off() -> None:
-    from lingbot_depth_ros.ros.camera_channel import focal_check_text
+    from lingbot_depth_ros.pipeline.frame_report import focal_check_text
     assert focal_check_text(1012.4, 1000.0) == "1012.4 / 1000.0 / 1.012"
     assert focal_check_text(700.0, 1000.0).startswith("700.0 / 1000.0 / 0.700 (differ by more than 15 %: check the "
                                                       "calibration")

@@ -17,7 +17,8 @@ pytest.importorskip("transformers", reason="the estimators extra is not installe
 
 from lingbot_depth_ros.cli.main import main as cli_main  # noqa: E402
 from lingbot_depth_ros.errors import CheckpointError, ConfigError, InputError  # noqa: E402
-from lingbot_depth_ros.estimators import check_mode, check_output_alignment, create_estimator  # noqa: E402
+from lingbot_depth_ros.estimators import check_output_alignment, create_estimator  # noqa: E402
+from lingbot_depth_ros.pipeline.modes import check_mode  # noqa: E402
 from lingbot_depth_ros.estimators.hf_common import resolve_precision  # noqa: E402
 from lingbot_depth_ros.testing.hf_checkpoints import (add_to_hf_cache, save_tiny_depth_anything,  # noqa: E402
                                                      save_tiny_prompt_depth_anything)

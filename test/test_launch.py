@@ -432,6 +432,7 @@ def _launched_nodes(nodes: list[_Recorder]) -> Iterator[list[DepthNode]]:
 def _node_topics(node: DepthNode) -> set[str]:
     """Topics ``node`` publishes or subscribes to, from the ROS graph (not from the node's own fields)."""
     name, namespace = node.get_name(), node.get_namespace()
+    channel = node.channels[0]
     topics: set[str] = set()
 
     def outputs_in_graph() -> bool:
@@ -439,7 +440,7 @@ def _node_topics(node: DepthNode) -> set[str]:
         pubs = node.get_publisher_names_and_types_by_node(name, namespace)
         subs = node.get_subscriber_names_and_types_by_node(name, namespace)
         topics = {t for t, _ in pubs} | {t for t, _ in subs}
-        return {t for t, _ in pubs} >= {node.pub_depth.topic_name, node.pub_points.topic_name}
+        return {t for t, _ in pubs} >= {channel.pub_depth.topic_name, channel.pub_points.topic_name}
 
     wait_until(outputs_in_graph, 20, f"{name}'s depth and points publishers in the graph", poll_s=0.1)
     return topics

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lingbot_depth_ros.errors import CheckpointError, ConfigError
-from lingbot_depth_ros.estimators import check_mode, create_estimator
+from lingbot_depth_ros.estimators import create_estimator
+from lingbot_depth_ros.pipeline.modes import check_mode
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint, tiny_state
 

@@ -187,7 +187,7 @@ def test_no_cameras_is_the_single_camera_node(frames) -> None:
     """cameras: [] keeps today's relative topics (the single-camera tests cover the behaviour)."""
     with multi_camera_node(create_estimator("classical"), [], mode="completion") as (node, _):
         assert len(node.channels) == 1 and node.channels[0].camera == ""
-        assert node.pub_depth.topic_name == "/depth/image"
+        assert node.channels[0].pub_depth.topic_name == "/depth/image"
 
 
 def test_frames_of_one_instant_share_a_forward_and_a_silent_camera_is_not_waited_for(frames) -> None:

@@ -252,7 +252,7 @@ def test_oom_retries_at_a_lower_level_and_keeps_running(scene, capfd) -> None:
     with in_process_node(estimator, mode=COMPLETION, oom_retry=True, oom_retry_level_step=3) as (node, harness):
         first = clock.next()  # 9 fails, the one retry at 6 fails too -> dropped, level stays 6
         send(harness, frame, first)
-        assert wait_until(lambda: node.drops["out_of_memory"] == 1), dict(node.drops)
+        assert wait_until(lambda: node.channels[0].drops["out_of_memory"] == 1), dict(node.channels[0].drops)
         assert estimator.calls == [(9, COMPLETION, False), (6, COMPLETION, False)]
         assert estimator.resolution_level == 6
         second = clock.next()  # 6 fails, retry at 3 succeeds and is published
@@ -265,7 +265,7 @@ def test_oom_retries_at_a_lower_level_and_keeps_running(scene, capfd) -> None:
         wait_output(harness, third)
         assert estimator.calls[4:] == [(3, COMPLETION, True)]
         assert harness.recorders["depth/image"].by_stamp(first) is None
-        assert node.oom_events == 2 and node.drops["out_of_memory"] == 1  # frames that hit out-of-memory
+        assert node.oom_events == 2 and node.channels[0].drops["out_of_memory"] == 1  # frames that hit out-of-memory
     log = capfd.readouterr().err
     assert "out of memory at resolution level 9" in log and "retrying at level 6" in log, log[-2000:]
     assert "dropped frame (out_of_memory)" in log, log[-2000:]
@@ -285,7 +285,8 @@ def test_oom_without_retry_drops_the_frame_then_processes_the_next(scene, capfd)
         for expected_drops in (1, 2, 3):  # three frames in a row fail: each dropped, never retried
             failed.append(clock.next())
             send(harness, frame, failed[-1])
-            assert wait_until(lambda: node.drops["out_of_memory"] == expected_drops), dict(node.drops)
+            drops = node.channels[0].drops
+            assert wait_until(lambda: drops["out_of_memory"] == expected_drops), dict(drops)
         assert [c[0] for c in estimator.calls] == [9, 9, 9, 9], "no retry and no level change without oom_retry"
         status = watch.wait_for(lambda s: level_of(s) == ERROR, since=watch.mark())
         assert "estimator failing: the last 3 frames failed" in status.message, status.message

@@ -116,7 +116,7 @@ def test_millimetre_cloud_is_reported_as_beyond_max_depth_not_outside_the_image(
             cloud = int_cloud(points, PointField.FLOAT64, 1000.0, harness.header(bad, "lidar"))
         harness.pub_lidar.publish(cloud)
         harness.publish_frame(frame.rgb, frame.intrinsics, None, bad)
-        assert wait_until(lambda: node.drops["bad_input"] == 1, 20), dict(node.drops)
+        assert wait_until(lambda: node.channels[0].drops["bad_input"] == 1, 20), dict(node.channels[0].drops)
         assert harness.recorders[DEPTH].by_stamp(bad) is None
     log = capfd.readouterr().err
     forward = points[:, 0] * 1000.0  # LiDAR x = camera optical z (no offset), now in "metres" that are mm
@@ -144,7 +144,7 @@ def test_all_0xffff_sparse_is_dropped_not_a_65_m_plane_and_warned_once(frame, ca
         harness.pub_info.publish(intrinsics_to_camera_info(frame.intrinsics, header))
         harness.pub_sparse.publish(numpy_to_image(np.full((h, w), 0xFFFF, np.uint16), "16UC1", header))
         harness.pub_image.publish(numpy_to_image(frame.rgb, "rgb8", header))
-        assert wait_until(lambda: node.drops["bad_input"] == 1, 20), dict(node.drops)
+        assert wait_until(lambda: node.channels[0].drops["bad_input"] == 1, 20), dict(node.channels[0].drops)
         # a real frame whose "no return" pixels are 0xFFFF: used, and no pixel comes out at 65.535 m
         good = Clock.next()
         mm = image_to_numpy(depth_m_to_image(frame.sparse_depth_m, None, "16UC1")).copy()
@@ -179,7 +179,7 @@ def test_sparse_or_camera_info_in_another_frame_warns_once_per_pair(frame, capfd
         wait_output(harness, send("lidar", "camera_info_frame"))
         wait_output(harness, send("cam_optical", "cam_optical"))
         wait_output(harness, send("lidar_2", "cam_optical"))
-        assert node.drops["bad_input"] == 0
+        assert node.channels[0].drops["bad_input"] == 0
     log = capfd.readouterr().err
     first = ("sparse_depth frame 'lidar' differs from image frame 'cam_optical': the sparse image must be "
              "registered to the colour camera")
@@ -218,7 +218,7 @@ def test_pause_then_sparse_first_and_image_later_is_not_a_sync_failure(frame, ca
         harness.pub_image.publish(numpy_to_image(frame.rgb, "rgb8", header))
         wait_output(harness, stamp)
         quiet_for(warn_s + 0.5, "nothing is reported afterwards either (a window longer than no_sync_warn_s)")
-        assert node.drops["no_sync"] == 0, dict(node.drops)
+        assert node.channels[0].drops["no_sync"] == 0, dict(node.channels[0].drops)
         assert "no synchronized set" not in capfd.readouterr().err
 
         # A real failure after a pause is still reported: sparse + camera_info keep coming, images do not.
@@ -229,13 +229,13 @@ def test_pause_then_sparse_first_and_image_later_is_not_a_sync_failure(frame, ca
             harness.pub_sparse.publish(depth_m_to_image(frame.sparse_depth_m, header, "32FC1"))
             harness.pub_info.publish(intrinsics_to_camera_info(frame.intrinsics, header))
 
-        repeat_until(sparse_and_info_without_image, lambda: node.drops["no_sync"] == 1, 10 * warn_s,
-                     "the no_sync drop while images do not come", detail=lambda: dict(node.drops))
+        repeat_until(sparse_and_info_without_image, lambda: node.channels[0].drops["no_sync"] == 1, 10 * warn_s,
+                     "the no_sync drop while images do not come", detail=lambda: dict(node.channels[0].drops))
         pacer = Pacer(10.0)  # the same stall goes on (15 sets, whatever their spacing): said once
         for _ in range(15):
             sparse_and_info_without_image()
             pacer.wait()
-        assert node.drops["no_sync"] == 1, dict(node.drops)
+        assert node.channels[0].drops["no_sync"] == 1, dict(node.channels[0].drops)
     assert "no synchronized set for" in capfd.readouterr().err
 
 

@@ -84,6 +84,7 @@ def test_node_monocular_aligned_to_lidar_over_rclpy(frame) -> None:
         rec = harness.recorders["depth/image"]
         assert rec.wait(lambda m: rec.by_stamp(stamp) is not None, 20)
         depth = depth_m_from_image(rec.by_stamp(stamp))
-        assert node.last_alignment is not None and node.last_alignment.scale == pytest.approx(2.5, rel=0.01)
+        alignment = node.channels[0].last_alignment
+        assert alignment is not None and alignment.scale == pytest.approx(2.5, rel=0.01)
     assert estimator.calls == [False]
     np.testing.assert_allclose(depth, frame.depth_gt_m, rtol=0.01, atol=0.02)

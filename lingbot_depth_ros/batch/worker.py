@@ -1,11 +1,11 @@
 """One batch worker: holds one estimator and runs the node's pipeline over the frames of a unit. No Ray here
 (the runner wraps :class:`UnitProcessor` in a Ray actor; the bench and tests also call it directly).
 
-Per frame it does what the node does with a synchronized set (``DepthNode._process``): the mode rules
-(auto: completion with sparse depth, else monocular when the estimator can; monocular + align uses the
-sparse depth only for the fit), the same drop reasons, then :meth:`DepthPipeline.process` with the
-node's output settings. Files are written to a temporary name and renamed, so a worker that dies
-leaves no half-written file and a retried unit rewrites the same names.
+Per frame it does what the node does with a synchronized set (``DepthNode._process``): the node's mode
+rules (:mod:`lingbot_depth_ros.pipeline.modes`: auto runs completion with sparse depth, else monocular when
+the estimator can; monocular + align uses the sparse depth only for the fit), the same drop reasons, then
+:meth:`DepthPipeline.process` with the node's output settings. Files are written to a temporary name and
+renamed, so a worker that dies leaves no half-written file and a retried unit rewrites the same names.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ import numpy as np
 
 from lingbot_depth_ros.errors import AlignmentRejected, InputError, LingbotDepthError
 from lingbot_depth_ros import estimators
-from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, auto_fallback, check_mode, create_estimator
+from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.evaluation.frames import score_frame
 from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions, Frame, Unit, read_unit
 from lingbot_depth_ros.io.depth_files import save_depth_png_mm
 from lingbot_depth_ros.batch.memory import retain_freed_memory
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, FrameResult, OutputSettings
+from lingbot_depth_ros.pipeline.modes import check_mode, estimator_gets_sparse, needs_sparse
 from lingbot_depth_ros.params.node import estimator_options
 
 
@@ -154,13 +155,12 @@ class UnitProcessor:
     def run_frame(self, frame: Frame) -> FrameResult:
         """The node's per-frame path (mode rules, drop reasons, pipeline); InputError = the node drops it."""
         v = self.config.values
-        mode, sparse = v["mode"], frame.sparse_m
+        mode, sparse, supported = v["mode"], frame.sparse_m, self.estimator.supported_modes
         if sparse is not None and not (sparse > 0).any():  # NaN compares False: no valid measurement at all
             raise InputError("sparse depth has no valid measurement")
-        if sparse is None and (mode == COMPLETION or (mode == AUTO and not auto_fallback(self.estimator))
-                               or (mode == MONOCULAR and v["align_to_sparse"] != "off")):
+        if sparse is None and needs_sparse(mode, supported, False, v["align_to_sparse"]):
             raise InputError(f"no sparse depth for this frame (mode {mode}, estimator '{self.estimator.name}')")
-        estimator_sparse = None if mode == MONOCULAR else sparse
+        estimator_sparse = sparse if estimator_gets_sparse(mode, supported, sparse is not None) else None
         return self.pipeline.process(frame.rgb, estimator_sparse, frame.intrinsics, self.settings, sparse)
 
     def process_unit(self, unit: Unit) -> UnitResult:

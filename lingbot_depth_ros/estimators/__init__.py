@@ -84,26 +84,6 @@ def create_estimator(name: str, **options: Any) -> DepthEstimator:
     return factory(**options)
 
 
-def check_mode(estimator: DepthEstimator, mode: str) -> None:
-    """Raise ConfigError if ``estimator`` cannot run in ``mode``.
-
-    ``auto`` needs completion (run while sparse depth arrives); monocular is its optional fallback, so a
-    completion-only estimator may run ``auto`` and simply waits for sparse depth (see :func:`auto_fallback`).
-    """
-    if mode not in MODES:
-        raise ConfigError(f"unknown mode '{mode}'; choose one of: {', '.join(MODES)}")
-    needed = {COMPLETION} if mode == AUTO else {mode}
-    missing = needed - set(estimator.supported_modes)
-    if missing:
-        hint = ""
-        if estimator.supported_modes == {MONOCULAR}:
-            hint = ("; for a camera + LiDAR robot run it with mode:=monocular and align_to_sparse:=scale_shift "
-                    "(the LiDAR then only fits its scale), or pick a completion estimator")
-        raise ConfigError(f"estimator '{estimator.name}' cannot run mode '{mode}': it does not support "
-                          f"{', '.join(sorted(missing))} (it supports "
-                          f"{', '.join(sorted(estimator.supported_modes)) or 'nothing'}){hint}")
-
-
 def check_output_alignment(estimator: DepthEstimator, align_to_sparse: str) -> None:
     """Raise ConfigError if ``estimator``'s output is relative and ``align_to_sparse`` is off.
 
@@ -118,11 +98,6 @@ def check_output_alignment(estimator: DepthEstimator, align_to_sparse: str) -> N
                           "or a metric checkpoint")
 
 
-def auto_fallback(estimator: DepthEstimator) -> bool:
-    """Whether ``auto`` mode can fall back to monocular without sparse depth (else it waits for sparse depth)."""
-    return MONOCULAR in estimator.supported_modes
-
-
 __all__ = ["AUTO", "COMPLETION", "METRIC", "MODES", "MONOCULAR", "OUTPUT_KINDS", "RELATIVE_DEPTH",
-           "RELATIVE_DISPARITY", "DepthEstimate", "DepthEstimator", "ESTIMATOR_FACTORIES", "auto_fallback",
-           "check_mode", "check_output_alignment", "create_estimator"]
+           "RELATIVE_DISPARITY", "DepthEstimate", "DepthEstimator", "ESTIMATOR_FACTORIES", "check_output_alignment",
+           "create_estimator"]

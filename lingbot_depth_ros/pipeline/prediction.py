@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from lingbot_depth_ros.errors import AlignmentRejected, InputError
-from lingbot_depth_ros.estimators import COMPLETION, METRIC, MONOCULAR, DepthEstimator, check_mode
+from lingbot_depth_ros.estimators import AUTO, COMPLETION, METRIC, MONOCULAR, DepthEstimator
 from lingbot_depth_ros.estimators.base import sparse_valid_mask
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.scale_alignment import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS, AlignmentResult
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
+from lingbot_depth_ros.pipeline.modes import check_mode, estimator_gets_sparse, frame_mode, needs_sparse
 
 REQUEST_MODES = (MONOCULAR, COMPLETION)
 # Fit of the prediction to the sparse depth: auto = scale_shift for relative estimators, off for metric ones.
@@ -93,23 +94,25 @@ def resolve_align(estimator: DepthEstimator, requested: str | None) -> str:
 
 def resolve_mode(requested: str | None, has_sparse: bool, default: str | None = None, *, align: str = "off",
                  supported: frozenset[str] | None = None) -> str:
-    """The mode to run: ``requested``, else ``default``, else inferred from whether sparse depth came.
+    """The mode to run: ``requested``, else ``default``, else auto's choice for this frame
+    (:func:`~lingbot_depth_ros.pipeline.modes.frame_mode`: completion if sparse depth came and the estimator
+    (``supported`` modes; None: not known yet, both) can complete, else monocular).
 
-    With ``align`` other than "off" the sparse depth may serve only the fit (monocular); an inferred
-    mode is then completion only if the estimator (``supported`` modes) can do it.
+    With ``align`` other than "off" the sparse depth may serve only the fit (monocular).
 
     Raises:
         InputError: unknown mode, completion without sparse depth, or monocular with sparse depth
             (and no alignment to use it for).
     """
-    completion_ok = supported is None or COMPLETION in supported
-    mode = requested or default or (COMPLETION if has_sparse and completion_ok else MONOCULAR)
+    capabilities = frozenset(REQUEST_MODES) if supported is None else supported
+    # an estimator that can run neither is refused later by check_mode, with its own message
+    mode = requested or default or frame_mode(AUTO, capabilities, has_sparse) or MONOCULAR
     if mode not in REQUEST_MODES:
         raise InputError(f"unknown mode '{mode}'; choose one of: {', '.join(REQUEST_MODES)}")
     if mode == COMPLETION and not has_sparse:
         raise InputError("mode 'completion' needs sparse depth (a 16-bit PNG in mm or a float .npy in m); "
                          "send it, or ask for mode 'monocular'")
-    if mode == MONOCULAR and has_sparse and align == "off":
+    if has_sparse and not needs_sparse(mode, capabilities, has_sparse, align):  # sparse depth it would not use
         raise InputError("mode 'monocular' takes no sparse depth; ask for mode 'completion' to use it, or "
                          "leave the sparse depth out")
     return mode
@@ -157,7 +160,8 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
                                    align_min_inliers=align_min_inliers)
     align_to = sparse_depth_m if align != "off" else None
     pipeline = DepthPipeline(estimator, settings)
-    sparse_in = sparse_depth_m if mode == COMPLETION else None
+    sparse_in = sparse_depth_m if estimator_gets_sparse(mode, estimator.supported_modes,
+                                                        sparse_depth_m is not None) else None
     if intrinsics is None and estimator.estimates_focal:
         # the estimator measures the focal length itself: estimate first, then build the intrinsics
         # (centred principal point) from that estimate for the point cloud

@@ -3,7 +3,10 @@
 The node owns the parameters, the one estimator and the worker thread; it serves one channel per
 camera (``cameras: [front, left]`` -> channels in ``front/`` and ``left/``; no cameras -> one channel
 with today's relative topic names). A channel never sees another camera's messages: its topics,
-synchronizer, single-slot hand-off, counters and warnings are its own.
+synchronizer, single-slot hand-off, counters and warnings are its own. It sees the node only through a
+:class:`~lingbot_depth_ros.ros.channel_link.TopicScope` and a :class:`~lingbot_depth_ros.ros.channel_link.NodeLink`
+(settings, estimator traits, hand-off, estimator diagnostics); the mode rules are
+:mod:`lingbot_depth_ros.pipeline.modes`.
 
 Hooks for new per-camera outputs: create publishers in :meth:`CameraChannel.__init__` through
 ``self.ros`` (names are put under the camera's namespace), publish in :meth:`CameraChannel.publish`.
@@ -11,22 +14,24 @@ Hooks for new per-camera outputs: create publishers in :meth:`CameraChannel.__in
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from lingbot_depth_ros.errors import AlignmentRejected, EstimatorOutOfMemory, InputError, LingbotDepthError
-from lingbot_depth_ros.estimators import AUTO, COMPLETION, MONOCULAR, auto_fallback
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.estimators import AUTO, COMPLETION
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.geometry.scale_alignment import INVERSE_DEPTH, AlignmentResult
+from lingbot_depth_ros.geometry.scale_alignment import AlignmentResult
 from lingbot_depth_ros.pipeline.depth_pipeline import FrameResult
+from lingbot_depth_ros.pipeline.frame_report import DROP_REASONS, alignment_diagnostic, drop_reason, focal_check_text
+from lingbot_depth_ros.pipeline.modes import can_fall_back, estimator_gets_sparse, frame_mode, needs_sparse
 from lingbot_depth_ros.ros.camera_info import CameraGeometry, camera_geometry, camera_info_for_output
+from lingbot_depth_ros.ros.channel_link import NodeLink, TopicScope
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.compressed_codec import depth_m_from_message, rgb_from_message, transport_topic
 from lingbot_depth_ros.deploy.dds import transport_hint
@@ -37,17 +42,11 @@ from lingbot_depth_ros.ros.obstacle_outputs import LidarInput, ObstacleOutputs
 from lingbot_depth_ros.ros.surface_outputs import SurfaceOutputs
 from lingbot_depth_ros.streams.stats import LatencyStats, RateMeter
 from lingbot_depth_ros.streams.sync import ApproximateTimeSync, SyncedSet
-
-if TYPE_CHECKING:
-    from lingbot_depth_ros.ros.depth_node import DepthNode
+from lingbot_depth_ros.streams.warning_limiter import WarningLimiter
 
 IMAGE, CAMERA_INFO, SPARSE, LIDAR = "image", "camera_info", "sparse_depth", "lidar_points"
 RELIABLE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 OUTPUT_RELIABLE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-DROP_REASONS = ("stale", "no_sync", "bad_input", "alignment_rejected", "estimator_error", "out_of_memory",
-                "internal_error")
-# Numbers in a warning (sizes, byte counts, K values, NaN/inf): masked to group warnings of one kind.
-_NUMBERS = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|\b(?:nan|inf)\b", re.IGNORECASE)
 
 
 def invalid_values(msg: Any) -> str:
@@ -62,70 +61,6 @@ def invalid_values(msg: Any) -> str:
 
 def stamp_ns(msg: Any) -> int:
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-
-
-def drop_reason(exc: BaseException) -> str:
-    """The diagnostics counter a failed frame is counted under."""
-    if isinstance(exc, EstimatorOutOfMemory):
-        return "out_of_memory"
-    if isinstance(exc, AlignmentRejected):  # a relative output whose fit to the LiDAR was refused
-        return "alignment_rejected"
-    if isinstance(exc, InputError):
-        return "bad_input"
-    if isinstance(exc, LingbotDepthError):
-        return "estimator_error"
-    return "internal_error"
-
-
-
-#: |estimated / CameraInfo focal - 1| above which the diagnostics flag the calibration
-FOCAL_MISMATCH = 0.15
-
-
-def alignment_diagnostic(a: AlignmentResult) -> tuple[str, str]:
-    """The diagnostics key and value of an align_to_sparse fit, labelled with the units of its space: a
-    depth fit's shift is in m, an inverse-depth (disparity) fit's in 1/m."""
-    unit = "1/m" if a.space == INVERSE_DEPTH else "m"
-    prefix = "alignment inverse-depth" if a.space == INVERSE_DEPTH else "alignment"
-    return f"{prefix} scale / shift [{unit}] / inliers", f"{a.scale:.4f} / {a.shift:.3f} / {a.inlier_ratio:.2f}"
-
-
-def focal_check_text(estimated_px: float, camera_info_px: float) -> str:
-    """``"612.3 / 600.0 / 1.021"``, plus a hint when the two focal lengths [px] disagree by more than 15 %."""
-    ratio = estimated_px / camera_info_px if camera_info_px > 0 else float("nan")
-    text = f"{estimated_px:.1f} / {camera_info_px:.1f} / {ratio:.3f}"
-    if not abs(ratio - 1.0) <= FOCAL_MISMATCH:
-        text += " (differ by more than 15 %: check the calibration, or a crop/resize between camera and CameraInfo)"
-    return text
-
-class TopicScope:
-    """The node as seen by one camera: relative topic names go under ``prefix``, the logger is the camera's.
-
-    Absolute names (``/tf``, ``/diagnostics``) are left alone; everything else is the node's.
-    """
-
-    def __init__(self, node: DepthNode, prefix: str) -> None:
-        self._node = node
-        self.prefix = prefix.strip("/")
-        self._logger = node.get_logger().get_child(self.prefix) if self.prefix else node.get_logger()
-
-    def topic(self, name: str) -> str:
-        return name if not self.prefix or name.startswith(("/", "~")) else f"{self.prefix}/{name}"
-
-    def create_publisher(self, msg_type: Any, topic: str, *args: Any, **kwargs: Any) -> Any:
-        return self._node.create_publisher(msg_type, self.topic(topic), *args, **kwargs)
-
-    def create_subscription(self, msg_type: Any, topic: str, *args: Any, **kwargs: Any) -> Any:
-        return self._node.create_subscription(msg_type, self.topic(topic), *args, **kwargs)
-
-    def resolve_topic_name(self, topic: str, **kwargs: Any) -> str:
-        return self._node.resolve_topic_name(self.topic(topic), **kwargs)
-
-    def get_logger(self) -> Any:
-        return self._logger
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._node, name)
 
 
 @dataclass
@@ -150,13 +85,17 @@ class PreparedFrame:
 
 
 class CameraChannel:
-    """Inputs, synchronization, outputs and per-camera diagnostics of one camera (see module docstring)."""
+    """Inputs, synchronization, outputs and per-camera diagnostics of one camera (see module docstring).
 
-    def __init__(self, node: DepthNode, camera: str = "") -> None:
-        self.node = node
+    ``ros``: the node's topics, logger and clock under this camera's prefix; ``link``: the rest of the node
+    the channel uses. ``camera``: its name ("" for the single camera of a node without ``cameras``).
+    """
+
+    def __init__(self, ros: TopicScope, link: NodeLink, camera: str = "") -> None:
+        self.ros = ros
+        self.link = link
         self.camera = camera
-        self.ros = TopicScope(node, camera)
-        values = node.values
+        values = link.settings()
         self.sparse_stream = LIDAR if values["sparse_input"] == "pointcloud" else SPARSE
         self.sync = ApproximateTimeSync([IMAGE, CAMERA_INFO, SPARSE, LIDAR], IMAGE, values["queue_size"],
                                         values["slop_s"], required=self.required_streams(sparse_alive=False))
@@ -166,7 +105,7 @@ class CameraChannel:
         self.latency = {stage: LatencyStats() for stage in ("convert", "inference", "postprocess", "publish",
                                                             "obstacles", "total")}
         self.last_warning = ""
-        self.last_alignment = None
+        self.last_alignment: AlignmentResult | None = None
         self.last_focal_px: tuple[float, float] | None = None  # (estimator's estimate, CameraInfo fx) [px]
         self.slot: tuple[SyncedSet, float] | None = None  # newest set and its monotonic receive time
         self.finishing = False  # a frame of this camera is being post-processed / published (finisher thread)
@@ -181,13 +120,11 @@ class CameraChannel:
         self.sync_warned = False
         self._sparse_needed_warned = False  # auto mode without a monocular fallback: said once per absence
         self.intrinsics_matrix = "none yet"  # which CameraInfo matrix the last frame's geometry came from
-        self._warned_at: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
+        self._warnings = WarningLimiter(interval_s=2.0)
         self.timing = InputTiming(transport_hint())  # arrival gaps, late inputs, stale drops from bursts
 
         input_qos = qos_profile_sensor_data if values["input_qos"] == "sensor_data" else RELIABLE_QOS
         output_qos = OUTPUT_RELIABLE_QOS if values["output_qos"] == "reliable" else qos_profile_sensor_data
-        ros = self.ros
         # image_transport naming: the transport's topic hangs off the *remapped* base name
         image_transport = values["image_transport"]
         ros.create_subscription(CompressedImage if image_transport == "compressed" else Image,
@@ -212,10 +149,10 @@ class CameraChannel:
 
     # -- configuration -----------------------------------------------------------------------
     def required_streams(self, sparse_alive: bool) -> tuple[str, ...]:
-        values, estimator = self.node.values, self.node.estimator
-        mode = values["mode"]
-        if mode == COMPLETION or (mode == AUTO and (sparse_alive or not auto_fallback(estimator))) or \
-                (mode == MONOCULAR and values["align_to_sparse"] != "off"):
+        """The streams a synchronized set needs (:func:`~lingbot_depth_ros.pipeline.modes.needs_sparse`)."""
+        values = self.link.settings()
+        if needs_sparse(values["mode"], self.link.estimator().supported_modes, sparse_alive,
+                        values["align_to_sparse"]):
             return (IMAGE, CAMERA_INFO, self.sparse_stream)
         return (IMAGE, CAMERA_INFO)
 
@@ -241,11 +178,11 @@ class CameraChannel:
 
     def set_sparse_alive(self, alive: bool) -> None:
         self.sparse_alive = alive
-        if self.node.values["mode"] == AUTO:
+        if self.link.settings()["mode"] == AUTO:
             self.sync.set_required(self.required_streams(alive))
             if alive:
                 self._sparse_needed_warned = False
-            if alive or auto_fallback(self.node.estimator):
+            if alive or can_fall_back(self.link.estimator().supported_modes):
                 self.ros.get_logger().info("sparse depth arriving: auto mode runs completion" if alive else
                                            "sparse depth stopped: auto mode runs monocular until it resumes")
             else:
@@ -254,8 +191,8 @@ class CameraChannel:
 
     def sparse_needed_reason(self) -> str | None:
         """Why nothing is published: auto mode, an estimator that cannot run monocular, no sparse depth arriving."""
-        estimator = self.node.estimator
-        if self.node.values["mode"] != AUTO or self.sparse_alive or auto_fallback(estimator):
+        estimator = self.link.estimator()
+        if frame_mode(self.link.settings()["mode"], estimator.supported_modes, self.sparse_alive) is not None:
             return None
         stream = self.sparse_stream
         state = f"no {stream} received" if self.rates[stream].count == 0 else f"{stream} stopped"
@@ -264,11 +201,11 @@ class CameraChannel:
 
     def on_input(self, stream: str, msg: Any) -> None:
         now = time.monotonic()
-        if self._last_input_time < 0 or now - self._last_input_time >= self.node.values["no_sync_warn_s"]:
+        if self._last_input_time < 0 or now - self._last_input_time >= self.link.settings()["no_sync_warn_s"]:
             self._fed_since = now  # after a pause, "waiting" counts from here, not from the set before it
         self._last_input_time = now
         self.rates[stream].tick(now)
-        self.timing.observe(stream, self.node.get_clock().now().nanoseconds, stamp_ns(msg))
+        self.timing.observe(stream, self.ros.get_clock().now().nanoseconds, stamp_ns(msg))
         if stream == IMAGE:
             self.timing.image_stamp(stamp_ns(msg))
         resets = self.sync.stats.resets
@@ -280,11 +217,11 @@ class CameraChannel:
         self._last_set_time = now
         self.sync_warned = False
         self.rates["synchronized"].tick(now)
-        with self.node.work_ready:
+        with self.link.hand_off:
             if self.slot is not None:
                 self.drops["stale"] += 1
             self.slot = (matched, now)
-            self.node.work_ready.notify()
+            self.link.hand_off.notify()
 
     def warn(self, message: str) -> None:
         """Log a warning at most every 2 s per kind, and remember it for diagnostics.
@@ -293,17 +230,9 @@ class CameraChannel:
         only in sizes or values log one line per 2 s (with how many were suppressed), not one each.
         """
         self.last_warning = message
-        kind = _NUMBERS.sub("#", message)
-        now = time.monotonic()
-        if now - self._warned_at.get(kind, -1e9) > 2.0:
-            if len(self._warned_at) > 256:
-                self._warned_at.clear()
-                self._suppressed.clear()
-            self._warned_at[kind] = now
-            suppressed = self._suppressed.pop(kind, 0)
-            self.ros.get_logger().warning(message + (f" ({suppressed} similar suppressed)" if suppressed else ""))
-        else:
-            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+        line = self._warnings.line(message, time.monotonic())
+        if line is not None:
+            self.ros.get_logger().warning(line)
 
     def warn_once(self, message: str) -> None:
         """Log a warning now (no per-kind rate limit) and remember it for diagnostics; callers log it once."""
@@ -312,7 +241,7 @@ class CameraChannel:
 
     def watchdog(self) -> None:
         now = time.monotonic()
-        values = self.node.values
+        values = self.link.settings()
         timeout_s = self.timing.sparse_timeout_s(values["sparse_timeout_s"])  # longer after long arrival gaps
         if self.sparse_alive and now - self._last_sparse_rx > timeout_s:
             self.set_sparse_alive(False)
@@ -351,11 +280,11 @@ class CameraChannel:
         return age is not None and age < 1.0
 
     def ready(self) -> bool:
-        """A set waits and no earlier frame of this camera is still being finished (``work_ready`` held)."""
+        """A set waits and no earlier frame of this camera is still being finished (``link.hand_off`` held)."""
         return self.slot is not None and not self.finishing
 
     def take(self) -> tuple[SyncedSet, float] | None:
-        """The waiting set (call with the node's ``work_ready`` held)."""
+        """The waiting set (call with ``link.hand_off`` held)."""
         taken, self.slot = self.slot, None
         return taken
 
@@ -373,7 +302,7 @@ class CameraChannel:
     def prepare(self, synced: SyncedSet, received: float) -> PreparedFrame:
         """Convert a synchronized set (raises InputError for a malformed or unusable one)."""
         t0 = time.monotonic()
-        values = self.node.values
+        values = self.link.settings()
         image: Image = synced.messages[IMAGE]
         info: CameraInfo = synced.messages[CAMERA_INFO]
         rgb = rgb_from_message(image)
@@ -400,7 +329,8 @@ class CameraChannel:
         self._check_frame_ids(image, info, synced.messages.get(SPARSE))
         t1 = time.monotonic()
         # monocular + align_to_sparse: the sparse depth is only used to fit the scale, not as input
-        estimator_sparse = None if values["mode"] == MONOCULAR else sparse
+        estimator_sparse = sparse if estimator_gets_sparse(values["mode"], self.link.estimator().supported_modes,
+                                                           sparse is not None) else None
         return PreparedFrame(self, image.header, geometry, geometry.intrinsics, rgb, sparse, estimator_sparse,
                              received, t1, t1 - t0)
 
@@ -421,7 +351,7 @@ class CameraChannel:
         if result.cloud is not None:
             self.pub_points.publish(xyz_to_pointcloud2(result.cloud.xyz, header, result.cloud.rgb))
         t3 = time.monotonic()
-        if self.node.values["obstacles.enabled"]:
+        if self.link.settings()["obstacles.enabled"]:
             self.obstacles.process(result.depth_m, frame.intrinsics, header)
         self.surfaces.submit(result.depth_m, frame.intrinsics, header)  # hands over to its thread, never waits
         t4 = time.monotonic()
@@ -463,16 +393,14 @@ class CameraChannel:
     # -- diagnostics -------------------------------------------------------------------------
     def diagnose(self, stat: StatusWrapper) -> None:
         """This camera's pipeline status (the estimator-wide values are added by the node)."""
-        node = self.node
         now = time.monotonic()
-        v = node.values
+        v = self.link.settings()
+        estimator = self.link.estimator()
         mode = v["mode"]
-        active = COMPLETION if mode == COMPLETION or (mode == AUTO and self.sparse_alive) else MONOCULAR
-        if mode == AUTO and not self.sparse_alive and not auto_fallback(node.estimator):
-            active = "waiting for sparse depth"
+        active = frame_mode(mode, estimator.supported_modes, self.sparse_alive) or "waiting for sparse depth"
         if self.camera:
             stat.add("camera", self.camera)
-        stat.add("estimator", node.estimator.describe())
+        stat.add("estimator", estimator.describe())
         stat.add("intrinsics", self.intrinsics_matrix)
         stat.add("mode", mode if mode != AUTO else f"auto ({active})")
         for stream in (IMAGE, CAMERA_INFO, self.sparse_stream, "synchronized", "output"):
@@ -490,12 +418,12 @@ class CameraChannel:
             v["sparse_timeout_s"] if mode == AUTO else None)
         for key, value in timing_values:
             stat.add(key, value)
-        node.diagnose_estimator(stat)
+        self.link.diagnose_estimator(stat)
         if v["align_to_sparse"] != "off" and self.last_alignment is not None:
             stat.add(*alignment_diagnostic(self.last_alignment))
         if self.last_focal_px is not None:
             stat.add("focal estimated / CameraInfo [px] / ratio", focal_check_text(*self.last_focal_px))
-        if node.values["surfaces.enabled"]:
+        if v["surfaces.enabled"]:
             for key, value in self.surfaces.diagnose().items():
                 stat.add(key, value)
         stat.add("last warning", self.last_warning or "none")

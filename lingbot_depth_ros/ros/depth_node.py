@@ -27,12 +27,13 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from lingbot_depth_ros.errors import ConfigError, EstimatorOutOfMemory, LingbotDepthError
-from lingbot_depth_ros.estimators import AUTO, DepthEstimator, auto_fallback, check_mode, check_output_alignment, \
-    create_estimator
+from lingbot_depth_ros.estimators import AUTO, DepthEstimator, check_output_alignment, create_estimator
 from lingbot_depth_ros.estimators.base import DepthEstimate, EstimatorInput
 from lingbot_depth_ros.estimators.rate_governor import RateGovernor
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
+from lingbot_depth_ros.pipeline.modes import can_fall_back, check_mode
 from lingbot_depth_ros.ros.camera_channel import CameraChannel, PreparedFrame
+from lingbot_depth_ros.ros.channel_link import NodeLink, TopicScope
 from lingbot_depth_ros.deploy.dds import shared_memory_warning
 from lingbot_depth_ros.ros.diagnostics import StatusWrapper, Updater
 from lingbot_depth_ros.params.help import DEPTH_NODE_TOPICS, usage_text
@@ -106,7 +107,10 @@ class DepthNode(Node):
         self.oom_events = 0
         self.work_ready = threading.Condition()  # guards every channel's slot, the settings and the estimator
         self._stopping = False
-        self.channels = [CameraChannel(self, camera) for camera in self.values["cameras"] or [""]]
+        link = NodeLink(settings=lambda: self.values, estimator=lambda: self.estimator, hand_off=self.work_ready,
+                        diagnose_estimator=self.diagnose_estimator)
+        self.channels = [CameraChannel(TopicScope(self, camera), link, camera)
+                         for camera in self.values["cameras"] or [""]]
         # several cameras: each camera's finish + publish of a batch on its own thread (one camera in flight each)
         self._finishers = ThreadPoolExecutor(len(self.channels), thread_name_prefix="depth_finish") \
             if len(self.channels) > 1 else None
@@ -118,33 +122,13 @@ class DepthNode(Node):
         self.create_timer(0.25, self._watchdog)
         self._worker = threading.Thread(target=self._work, name="depth_worker", daemon=True)
         self._worker.start()
-        if self.values["mode"] == AUTO and not auto_fallback(self.estimator):
+        if self.values["mode"] == AUTO and not can_fall_back(self.estimator.supported_modes):
             self.get_logger().info(f"auto mode: estimator '{self.estimator.name}' cannot run monocular, so depth is "
                                    f"published only while {self.channels[0].sparse_stream} arrives")
         cameras = f", cameras {', '.join(self.values['cameras'])}" if self.values["cameras"] else ""
         # "ready:" is the last start-up line: whoever waits for it (launch, tests) sees every line before it
         self.get_logger().info(f"ready: estimator {self.estimator.describe()}, mode {self.values['mode']}, "
                                f"input QoS {self.values['input_qos']}{cameras}")
-
-    # -- the first (single) camera's state, as before multi-camera (tests, embedding) ----------
-    channel = property(lambda self: self.channels[0])
-    drops = property(lambda self: self.channels[0].drops)
-    frames_published = property(lambda self: self.channels[0].frames_published)
-    rates = property(lambda self: self.channels[0].rates)
-    latency = property(lambda self: self.channels[0].latency)
-    last_warning = property(lambda self: self.channels[0].last_warning)
-    last_alignment = property(lambda self: self.channels[0].last_alignment)
-    intrinsics_matrix = property(lambda self: self.channels[0].intrinsics_matrix)
-    sync = property(lambda self: self.channels[0].sync)
-    pub_depth = property(lambda self: self.channels[0].pub_depth)
-    pub_info = property(lambda self: self.channels[0].pub_info)
-    pub_colorized = property(lambda self: self.channels[0].pub_colorized)
-    pub_points = property(lambda self: self.channels[0].pub_points)
-    obstacles = property(lambda self: self.channels[0].obstacles)
-    lidar = property(lambda self: self.channels[0].lidar)
-
-    def _diagnose(self, stat: StatusWrapper) -> None:
-        self.channels[0].diagnose(stat)
 
     # -- parameters --------------------------------------------------------------------------
     def _governor(self, values: dict[str, Any]) -> RateGovernor | None:

@@ -1,0 +1,85 @@
+"""What a camera channel of the depth node sees of the node: a topic scope and a few explicit hooks.
+
+The depth node (:mod:`lingbot_depth_ros.ros.depth_node`) gives each
+:class:`~lingbot_depth_ros.ros.camera_channel.CameraChannel` a :class:`TopicScope` of itself (topics,
+logger, clock) and one :class:`NodeLink` (settings, estimator traits, hand-off, estimator diagnostics).
+The channel holds nothing else of the node, so the dependency runs one way: node -> channel.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from rclpy.clock import Clock
+from rclpy.node import Node
+from rclpy.subscription import Subscription
+
+from lingbot_depth_ros.ros.diagnostics import StatusWrapper
+
+
+class EstimatorView(Protocol):
+    """The traits of the node's estimator a camera channel reads (every DepthEstimator has them)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def supported_modes(self) -> AbstractSet[str]: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class NodeLink:
+    """The node's side of a camera channel.
+
+    ``settings()``: the node's current parameter values (name -> value; a new mapping after each accepted
+    change, never modified in place). ``estimator()``: the estimator in use (it can be rebuilt by a parameter
+    change). ``hand_off``: the condition that guards every channel's single slot (and the node's settings
+    and estimator); a channel puts its newest synchronized set in its slot with it held and notifies it.
+    ``diagnose_estimator(stat)``: adds the values of the one estimator shared by every camera to a status.
+    """
+
+    settings: Callable[[], Mapping[str, Any]]
+    estimator: Callable[[], EstimatorView]
+    hand_off: threading.Condition
+    diagnose_estimator: Callable[[StatusWrapper], None]
+
+
+class TopicScope:
+    """The node as seen by one camera: relative topic names go under ``prefix``, the logger is the camera's.
+
+    Absolute names (``/tf``, ``/diagnostics``) and ``~`` names are left alone. Offers what the channel and
+    its outputs (obstacles, LiDAR input, surfaces, tf2's TransformListener) call on a node, nothing more.
+    """
+
+    def __init__(self, node: Node, prefix: str) -> None:
+        self._node = node
+        self.prefix = prefix.strip("/")
+        self._logger = node.get_logger().get_child(self.prefix) if self.prefix else node.get_logger()
+
+    def topic(self, name: str) -> str:
+        """``name`` under this camera's prefix (relative names only)."""
+        return name if not self.prefix or name.startswith(("/", "~")) else f"{self.prefix}/{name}"
+
+    def create_publisher(self, msg_type: Any, topic: str, *args: Any, **kwargs: Any) -> Any:
+        return self._node.create_publisher(msg_type, self.topic(topic), *args, **kwargs)
+
+    def create_subscription(self, msg_type: Any, topic: str, *args: Any, **kwargs: Any) -> Subscription:
+        return self._node.create_subscription(msg_type, self.topic(topic), *args, **kwargs)
+
+    def destroy_subscription(self, subscription: Subscription) -> bool:
+        return self._node.destroy_subscription(subscription)
+
+    def resolve_topic_name(self, topic: str, **kwargs: Any) -> str:
+        return self._node.resolve_topic_name(self.topic(topic), **kwargs)
+
+    def get_logger(self) -> Any:
+        return self._logger
+
+    def get_clock(self) -> Clock:
+        return self._node.get_clock()
