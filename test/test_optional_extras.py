@@ -2,7 +2,9 @@
 
 The node and the CLI run the weight-free estimators without ever importing torch; a feature that needs
 a missing extra fails with one line naming the pip package. The extras are made unimportable in the
-child processes by a ``sitecustomize`` module that records every attempt to import them.
+child processes by a ``sitecustomize`` module that records every attempt to import them. tqdm (progress bars)
+and jsonschema (report validation) are not extras but run-time dependencies, in package.xml and setup.py
+(test_package_layout.py): small packages from Ubuntu's archive that rosdep installs on every robot.
 """
 
 from __future__ import annotations

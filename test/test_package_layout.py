@@ -59,6 +59,25 @@ def _setup_kwargs() -> dict[str, Any]:
     return {kw.arg: kw.value for kw in call.keywords}
 
 
+#: pip name -> rosdep key of each run-time dependency of the package (setup.py install_requires, package.xml)
+PIP_TO_ROSDEP = {"numpy": "python3-numpy", "opencv-python-headless": "python3-opencv", "pyyaml": "python3-yaml",
+                 "tqdm": "python3-tqdm", "jsonschema": "python3-jsonschema"}
+
+
+def test_pip_and_rosdep_run_time_dependencies_agree() -> None:
+    """Every pip run-time dependency has its rosdep key in package.xml and the other way round, and both venvs
+    pin it (the Kilted venv runs the package's node tests too); the optional extras are neither."""
+    requires = {ast.literal_eval(e) for e in _setup_kwargs()["install_requires"].elts} - {"setuptools"}
+    assert requires <= set(PIP_TO_ROSDEP), f"add the rosdep key of {requires - set(PIP_TO_ROSDEP)} to PIP_TO_ROSDEP"
+    root = ET.parse(ROOT / "package.xml").getroot()
+    python_keys = {e.text for e in root.iter("exec_depend") if e.text and e.text.startswith("python3-")}
+    assert {PIP_TO_ROSDEP[name] for name in requires} == python_keys
+    for requirements in ("requirements.txt", "requirements/kilted.txt"):
+        pinned = {line.split("==")[0].split("[")[0].strip().lower() for line in
+                  (ROOT / requirements).read_text().splitlines() if "==" in line and not line.startswith("#")}
+        assert requires <= pinned, f"{requirements} does not pin {requires - pinned}"
+
+
 def _console_scripts() -> dict[str, str]:
     text = (ROOT / "setup.py").read_text()
     return dict(re.findall(r'"([\w-]+) = ([\w.]+:\w+)"', text))

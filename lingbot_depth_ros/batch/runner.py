@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
 from lingbot_depth_ros.batch.manifest import Manifest
 from lingbot_depth_ros.batch.sources import Unit, plan_input
 from lingbot_depth_ros.batch.worker import UnitProcessor, UnitResult, WorkerConfig, remove_temporary_files
 from lingbot_depth_ros.optional import require
-from lingbot_depth_ros.progress import ProgressBar
 
 
 @dataclass
@@ -213,8 +214,9 @@ class BatchRunner:
         results = [r for r in finished.values() if r.input_id in units_by_input]
         total = sum(u.stop - u.start for units in units_by_input.values() for u in units)
         done_frames = sum(r.stop - r.start for r in results)
-        bar = ProgressBar("batch", total, enabled=c.progress, min_interval_s=0.2)
-        bar.update(done_frames, "resumed" if done_frames else "")
+        # disable=None: no bar (no \r in logs) when stderr is not a terminal
+        bar = tqdm(total=total, initial=done_frames, desc="batch", unit="frame",
+                   postfix="resumed" if done_frames else None, disable=None if c.progress else True)
         attempts: dict[str, int] = {}
         unit_errors: dict[str, str] = {}
         retried = 0
@@ -260,14 +262,16 @@ class BatchRunner:
                     blocks.release(unit.key)
                 results.append(result)
                 done_frames += result.stop - result.start
-                bar.update(done_frames, f"{len(results)} units")
+                bar.set_postfix_str(f"{len(results)} units", refresh=False)
+                bar.update(result.stop - result.start)
                 idle.append(actor)
                 if self.on_result is not None:
                     self.on_result(self, result)
         if blocks is not None and blocks.error:
             raise LingbotDepthError(f"Ray Data read failed: {blocks.error}")
         remove_temporary_files(out)  # a worker killed mid-write (retried above, or in an earlier run) left them
-        bar.close(done_frames, f"{len(results)} units, {len(unit_errors)} failed")
+        bar.set_postfix_str(f"{len(results)} units, {len(unit_errors)} failed", refresh=False)
+        bar.close()
         wall = time.monotonic() - t_start
         work_span = time.monotonic() - t_work
         workers: dict[str, dict[str, float]] = {}

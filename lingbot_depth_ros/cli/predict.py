@@ -16,13 +16,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from lingbot_depth_ros.cli.arg_types import non_negative_int, share
 from lingbot_depth_ros.io.camera_info_yaml import load_camera_info_yaml
 from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
 from lingbot_depth_ros.pipeline.analysis import add_analysis_arguments, analyse, request_from_args, write_analysis
 from lingbot_depth_ros.pipeline.prediction import ALIGN_CHOICES, REQUEST_MODES, resolve_align, Prediction, predict_depth, resolve_mode
-from lingbot_depth_ros.progress import ProgressBar
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES, DepthEstimator, create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
@@ -261,13 +261,14 @@ def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace,
     prediction = predict_depth(estimator, rgb, sparse, intrinsics, mode, align,
                                align_min_inlier_ratio=args.align_min_inlier_ratio,
                                align_min_inliers=args.align_min_inliers)
+    # tqdm.write: a line of its own above the progress bar of a folder run (a plain print when there is none)
     if prediction.alignment is not None:
         a = prediction.alignment
-        print(f"{job.image.name}: {prediction.output_kind} output aligned to the sparse depth in {a.space} "
-              f"(scale {a.scale:.4g}, shift {a.shift:.4g}, inliers {a.inlier_ratio:.2f} of {a.n_points})",
-              file=sys.stderr)
+        tqdm.write(f"{job.image.name}: {prediction.output_kind} output aligned to the sparse depth in {a.space} "
+                   f"(scale {a.scale:.4g}, shift {a.shift:.4g}, inliers {a.inlier_ratio:.2f} of {a.n_points})",
+                   file=sys.stderr)
     if prediction.focal_source != "assumed" or prediction.estimated_focal_px is not None:
-        print(f"{job.image.name}: {focal_text(prediction)}", file=sys.stderr)
+        tqdm.write(f"{job.image.name}: {focal_text(prediction)}", file=sys.stderr)
     try:
         written = write_outputs(prediction, args.out, job.image.stem)
         request = getattr(args, "analysis", None)
@@ -300,23 +301,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"lingbot-depth predict: error: {exc}", file=sys.stderr)
         return 2
     show_progress = len(jobs) > 1 and not args.quiet
-    progress = ProgressBar("predict", len(jobs), enabled=show_progress)
+    # disable=None: no bar (no \r in logs) when stderr is not a terminal
+    progress = tqdm(total=len(jobs), desc="predict", unit="image", disable=None if show_progress else True)
     failures = 0
-    for index, job in enumerate(jobs, start=1):
+    for job in jobs:
         try:
             written = run_job(estimator, job, args, camera_info)
         except LingbotDepthError as exc:
             failures += 1
-            if show_progress:
-                sys.stderr.write("\n")
-            print(f"lingbot-depth predict: {job.image.name}: error: {exc}", file=sys.stderr)
+            progress.write(f"lingbot-depth predict: {job.image.name}: error: {exc}", file=sys.stderr)
             if len(jobs) == 1:
                 return 2
         else:
             if not show_progress:
                 for path in written:
                     print(path)
-        progress.update(index, job.image.name[:40])
+        progress.set_postfix_str(job.image.name[:40], refresh=False)
+        progress.update()
     progress.close()
     if len(jobs) > 1:
         print(f"{len(jobs) - failures}/{len(jobs)} images written to {args.out}", file=sys.stderr)

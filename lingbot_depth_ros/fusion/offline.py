@@ -170,10 +170,11 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
         InputError: unreadable input, missing poses or depth, a pose count that does not match the frames,
             no frame with anything to fuse.
     """
+    from tqdm import tqdm
+
     from lingbot_depth_ros.estimators import create_estimator
     from lingbot_depth_ros.fusion.tsdf import FusionConfig, NothingToFuseError, TsdfFusion
     from lingbot_depth_ros.io.ply import write_ply
-    from lingbot_depth_ros.progress import ProgressBar
 
     source = Path(source)
     if not source.exists():
@@ -211,9 +212,10 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
     est = None
     fusion = TsdfFusion(FusionConfig(voxel_size_m=voxel_m, max_depth_m=max_depth_m,
                                      weight_threshold=weight_threshold, max_blocks=400000))
-    bar = ProgressBar("fuse", len(frames), enabled=progress)
+    # disable=None: no bar (no \r in logs) when stderr is not a terminal
+    bar = tqdm(total=len(frames), desc="fuse", unit="frame", disable=None if progress else True)
     skipped_empty: list[str] = []
-    for i, frame in enumerate(frames):
+    for frame in frames:
         depth = frame.depth_m
         if depth is None:
             if frame.sparse_depth_m is None:
@@ -225,9 +227,9 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
             fusion.integrate(depth, frame.intrinsics, frame.pose, rgb=frame.rgb)  # type: ignore[arg-type]
         except NothingToFuseError as exc:
             skipped_empty.append(frame.name)
-            print(("\n" if bar.enabled else "") + f"lingbot-depth fuse: warning: frame {frame.name} skipped: {exc}",
-                  file=sys.stderr)
-        bar.update(i + 1, frame.name)
+            bar.write(f"lingbot-depth fuse: warning: frame {frame.name} skipped: {exc}", file=sys.stderr)
+        bar.set_postfix_str(frame.name, refresh=False)
+        bar.update()
     bar.close()
     if len(skipped_empty) == len(frames):
         raise InputError(f"{source}: nothing to fuse: all {len(frames)} frames have no depth in "

@@ -9,7 +9,6 @@ to the frames by header stamp; scoring is ROS-free (:func:`lingbot_depth_ros.eva
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from tqdm import tqdm
 
 from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.evaluation.frames import RunResult
@@ -28,7 +28,6 @@ from lingbot_depth_ros.deploy.node_process import check_alive
 from lingbot_depth_ros.evaluation.replay import Clouds, LoadedBag, ReplayOptions, cdr_stamp_ns, require_lidar, \
     score_run
 from lingbot_depth_ros.bags.topics import StreamTopics
-from lingbot_depth_ros.progress import ProgressBar
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 RECEIVE_RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -162,11 +161,12 @@ def replay_run(bag: LoadedBag, options: ReplayOptions, label: str, *,
             time.sleep(0.05)
         time.sleep(0.3)  # let the other side finish matching too
         sent_ns: dict[int, int] = {}
-        progress = ProgressBar(f"replay {label}", len(bag.frames), min_interval_s=0.2,
-                               enabled=options.progress and sys.stderr.isatty())  # no \r spam in logs
+        # disable=None: no bar (no \r in logs) when stderr is not a terminal
+        progress = tqdm(total=len(bag.frames), desc=f"replay {label}", unit="frame",
+                        disable=None if options.progress else True)
         start_wall = time.monotonic()
         first_stamp = bag.frames[0].stamp_ns
-        for count, frame in enumerate(bag.frames):
+        for frame in bag.frames:
             if options.rate is not None:
                 due = start_wall + (frame.stamp_ns - first_stamp) / 1e9 / options.rate
                 while (delay := due - time.monotonic()) > 0:
@@ -180,13 +180,15 @@ def replay_run(bag: LoadedBag, options: ReplayOptions, label: str, *,
             if options.rate is None:
                 node.wait_for(frame.stamp_ns, time.monotonic() + options.timeout_s)
             check_alive(node_process, node_log)
-            progress.update(count + 1, f"sent, {len(node.depth_outputs)} answered")
+            progress.set_postfix_str(f"sent, {len(node.depth_outputs)} answered", refresh=False)
+            progress.update()
         final_deadline = time.monotonic() + options.timeout_s
         for frame in bag.frames:
             if not node.wait_for(frame.stamp_ns, final_deadline):
                 break
         time.sleep(0.05)
-        progress.close(note=f"sent, {len(node.depth_outputs)} answered")
+        progress.set_postfix_str(f"sent, {len(node.depth_outputs)} answered", refresh=False)
+        progress.close()
         with node.arrived:
             depth_outputs = dict(node.depth_outputs)
             points_outputs = dict(node.points_outputs)
