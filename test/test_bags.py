@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.errors import EncodingError
-from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TYPESTORE, \
-    camera_info_message, image_message, pointcloud_message, xyz_from_message
+from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, TYPESTORE, camera_info_message, \
+    image_message
 from lingbot_depth_ros.bags.files import BagFrame, BagWriter, bag_topics, read_frames, read_raw, write_bag
 from lingbot_depth_ros.bags.topics import StreamTopics
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
@@ -146,19 +146,26 @@ def test_recorded_bags_with_log_times_after_the_stamps(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back[2].rgb, frames[2].rgb)
 
 
-def test_bag_clouds_use_the_checked_parser() -> None:
-    """Bag clouds go through the one PointCloud2 parser (geometry/cloud_fields): int16 fields read, a field
-    past point_step refused (the bag reader's own copy had no such check and read the next point's bytes)."""
-    xyz = np.array([[1.0, 2.0, 3.0], [4.0, np.nan, 6.0], [7.0, 8.0, 9.0]], np.float32)
-    msg = pointcloud_message(xyz, 5, "lidar")
-    np.testing.assert_array_equal(xyz_from_message(msg), xyz[[0, 2]])
-    msg.fields[2].offset = 10  # z would read bytes 10..13: past the 12-byte point
-    with pytest.raises(EncodingError, match="overruns point_step"):
-        xyz_from_message(msg)
-    PointField = TYPESTORE.types["sensor_msgs/msg/PointField"]
-    ints = np.array([[1000, -2000, 3000]], "<i2")
-    msg = TYPESTORE.types[POINTCLOUD2_TYPE](
-        header=msg.header, height=1, width=1, is_bigendian=False, point_step=6, row_step=6, is_dense=True,
-        fields=[PointField(name=n, offset=2 * i, datatype=3, count=1) for i, n in enumerate("xyz")],
-        data=ints.view(np.uint8).reshape(-1))
-    np.testing.assert_array_equal(xyz_from_message(msg), [[1000, -2000, 3000]])
+@pytest.mark.parametrize("encoding", ["bgr8", "mono16", "yuv422", "yuyv", "bayer_rggb8", "bayer_gbrg8", "rgb16"])
+def test_bags_of_any_camera_encoding_are_read_as_the_node_reads_them(tmp_path: Path, encoding: str) -> None:
+    """read_frames (lingbot-depth-eval, fuse) decodes every encoding the node does, with the node's decoder."""
+    from rosbags.rosbag2 import Writer
+
+    from lingbot_depth_ros.messages.encoding_table import ENCODINGS
+    from lingbot_depth_ros.ros.image_codec import numpy_to_image, rgb_from_image
+
+    frame = scene_frames(n=1)[0]
+    pixels = ENCODINGS[encoding].from_rgb(frame.rgb)
+    with Writer(tmp_path / "bag", version=9) as writer:
+        image_conn = writer.add_connection("/camera/image", IMAGE_TYPE, typestore=TYPESTORE)
+        info_conn = writer.add_connection("/camera/camera_info", CAMERA_INFO_TYPE, typestore=TYPESTORE)
+        writer.write(info_conn, frame.stamp_ns, TYPESTORE.serialize_cdr(
+            camera_info_message(frame.intrinsics, frame.stamp_ns, "cam"), CAMERA_INFO_TYPE))
+        writer.write(image_conn, frame.stamp_ns, TYPESTORE.serialize_cdr(
+            image_message(pixels, encoding, frame.stamp_ns, "cam"), IMAGE_TYPE))
+    (read,) = read_frames(tmp_path / "bag")
+    assert read.intrinsics == frame.intrinsics
+    assert np.array_equal(read.rgb, rgb_from_image(numpy_to_image(pixels, encoding)))  # what the node decodes
+    grey = np.repeat(cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    expected = grey if ENCODINGS[encoding].monochrome else frame.rgb
+    assert np.abs(read.rgb.astype(int) - expected).mean() < 8  # the picture, up to 4:2:2 / demosaicing losses

@@ -1,4 +1,5 @@
-"""Back-projection, cloud packing and intrinsics scaling against hand-computed numbers."""
+"""Back-projection, cloud packing (the rclpy encoder) and intrinsics scaling against hand-computed numbers.
+Reading clouds is tested in test_messages_pointcloud.py."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import PointField
 
-from lingbot_depth_ros.errors import EncodingError, InputError
+from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.pointcloud import backproject, depth_to_cloud_points
-from lingbot_depth_ros.ros.cloud_codec import (pack_rgb, pointcloud2_fields, pointcloud2_to_xyz, unpack_rgb,
-                                              xyz_to_pointcloud2)
+from lingbot_depth_ros.messages.pointcloud_fields import pointcloud_xyz, unpack_rgb
+from lingbot_depth_ros.ros.cloud_codec import pack_rgb, xyz_to_pointcloud2
 
 K = CameraIntrinsics(fx=100.0, fy=200.0, cx=2.0, cy=1.0, width=5, height=3)
 
@@ -61,7 +62,7 @@ def test_pointcloud2_layout_xyzrgb_organized() -> None:
     raw = np.frombuffer(bytes(msg.data), dtype=np.float32).reshape(3, 5, 4)
     np.testing.assert_array_equal(raw[..., :3], cloud.xyz)
     assert np.array_equal(unpack_rgb(raw[..., 3]), rgb)
-    assert pointcloud2_to_xyz(msg).shape == (14, 3)  # the NaN point is skipped
+    assert pointcloud_xyz(msg).shape == (14, 3)  # the NaN point is skipped
 
 
 def test_pack_rgb_byte_order_is_pcl_convention() -> None:
@@ -75,28 +76,7 @@ def test_xyz_only_unorganized_cloud_is_dense() -> None:
     pts = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
     msg = xyz_to_pointcloud2(pts)
     assert (msg.height, msg.width, msg.point_step, msg.is_dense) == (1, 2, 12, True)
-    np.testing.assert_array_equal(pointcloud2_to_xyz(msg), pts)
-
-
-def test_reading_foreign_cloud_with_padding_and_float64() -> None:
-    pts = np.array([(1.0, 2.0, 3.0, 7), (4.0, 5.0, 6.0, 9)], dtype=[("x", "<f8"), ("y", "<f8"), ("z", "<f8"),
-                                                                      ("intensity", "<u2")])
-    from sensor_msgs.msg import PointCloud2
-    msg = PointCloud2()
-    msg.height, msg.width, msg.point_step = 1, 2, 32
-    msg.row_step = 64
-    msg.fields = [PointField(name=n, offset=8 * i, datatype=PointField.FLOAT64, count=1) for i, n in enumerate("xyz")]
-    msg.fields.append(PointField(name="intensity", offset=24, datatype=PointField.UINT16, count=1))
-    buf = np.zeros((2, 32), np.uint8)
-    buf[:, :26] = np.frombuffer(pts.tobytes(), np.uint8).reshape(2, 26)
-    msg.data = buf.tobytes()
-    np.testing.assert_array_equal(pointcloud2_to_xyz(msg), [[1, 2, 3], [4, 5, 6]])
-    np.testing.assert_array_equal(pointcloud2_fields(msg, ("intensity",))[:, 0], [7, 9])
-    with pytest.raises(EncodingError, match="lacks field"):
-        pointcloud2_fields(msg, ("rgb",))
-    msg.data = bytes(10)
-    with pytest.raises(EncodingError, match="expected row_step\\*height"):
-        pointcloud2_to_xyz(msg)
+    np.testing.assert_array_equal(pointcloud_xyz(msg), pts)
 
 
 def test_intrinsics_scaling_pixel_centre_convention() -> None:

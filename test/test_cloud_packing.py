@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from lingbot_depth_ros.ros.cloud_codec import pack_rgb, pack_rgb_uint32, pointcloud2_fields, unpack_rgb, \
-    xyz_to_pointcloud2
+from lingbot_depth_ros.messages.pointcloud_fields import pointcloud_fields, unpack_rgb
+from lingbot_depth_ros.ros.cloud_codec import pack_rgb, pack_rgb_uint32, xyz_to_pointcloud2
 
 
 def legacy_data(xyz: np.ndarray, rgb: np.ndarray) -> bytes:
@@ -38,7 +38,7 @@ def test_organized_xyzrgb_is_bit_identical_to_the_old_packing(shape: tuple[int, 
     msg = xyz_to_pointcloud2(xyz, None, rgb)
     assert bytes(msg.data) == legacy_data(xyz, rgb)
     assert (msg.height, msg.width, msg.point_step) == (shape[0], shape[1], 16)
-    assert np.array_equal(unpack_rgb(pointcloud2_fields(msg, ("rgb",))[:, 0].astype(np.float32)),
+    assert np.array_equal(unpack_rgb(pointcloud_fields(msg, ("rgb",))[:, 0].astype(np.float32)),
                           rgb.reshape(-1, 3))
 
 

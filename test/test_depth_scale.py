@@ -55,11 +55,11 @@ def test_bag_depth_images_use_the_same_conversion() -> None:
     from rosbags.typesys.stores.ros2_jazzy import sensor_msgs__msg__Image as Image, std_msgs__msg__Header as Header
     from rosbags.typesys.stores.ros2_jazzy import builtin_interfaces__msg__Time as Time
 
-    from lingbot_depth_ros.bags.messages import depth_from_message
+    from lingbot_depth_ros.messages.image import depth_m_zero_none
 
     msg = Image(header=Header(stamp=Time(sec=0, nanosec=0), frame_id="c"), height=256, width=256, encoding="16UC1",
                 is_bigendian=0, step=512, data=np.frombuffer(ALL_UNITS.astype("<u2").tobytes(), np.uint8))
-    assert np.array_equal(depth_from_message(msg), _zero_none(depth_m_from_pixels(ALL_UNITS)))
+    assert np.array_equal(depth_m_zero_none(msg), _zero_none(depth_m_from_pixels(ALL_UNITS)))
 
 
 @pytest.mark.parametrize("scale", [0.0, -0.001, float("nan"), float("inf")])

@@ -69,8 +69,9 @@ def test_offline_depth_equals_the_node_output_bit_for_bit(bags: dict[str, Path],
     from lingbot_depth_ros.ros.image_codec import image_to_numpy
     from lingbot_depth_ros.params.node import estimator_options
 
-    from lingbot_depth_ros.bags.messages import TYPESTORE, stamp_of
+    from lingbot_depth_ros.bags.messages import TYPESTORE
     from lingbot_depth_ros.bags.files import read_raw
+    from lingbot_depth_ros.messages.header import stamp_ns
 
     summary = batch([bags["drive_a"]], tmp_path / "out", params=PARAMS, unit_frames=2, workers=1, write="bag")
     assert summary["overall"]["frames_ok"] == 5
@@ -78,7 +79,7 @@ def test_offline_depth_equals_the_node_output_bit_for_bit(bags: dict[str, Path],
     bag_out = {}  # (topic, stamp) -> message of the output bag
     for raw in read_raw(tmp_path / "out" / "drive_a" / "bag", ["/camera/points", "/camera/depth/camera_info"]):
         msg = TYPESTORE.deserialize_cdr(raw.data, raw.msgtype)
-        bag_out[(raw.topic, stamp_of(msg))] = msg
+        bag_out[(raw.topic, stamp_ns(msg))] = msg
     values = node_values(PARAMS)
     params = {name: value for name, value in values.items() if name.startswith("classical.")}
     params.update({"depth.max_m": 60.0, "cloud.stride": 3})
@@ -104,6 +105,100 @@ def test_offline_depth_equals_the_node_output_bit_for_bit(bags: dict[str, Path],
                 bag_out[("/camera/depth/camera_info", frame.stamp_ns)]
             assert np.array_equal(np.asarray(info.k), my_info.k) and np.array_equal(np.asarray(info.p), my_info.p)
     assert len(offline) == 5
+
+
+def _node_outputs_for_bag(bag: Path, values: dict, params: dict) -> dict[int, dict[str, object]]:
+    """Every input message of ``bag`` published, frame by frame and as recorded, to a depth node (in this process,
+    over real rclpy topics; its topics are the bag's without ``/camera``) -> stamp -> its depth/image, points and
+    depth/camera_info. The bag's CDR bytes are deserialized by rclpy itself, so the node gets the very messages
+    ``lingbot-depth batch`` read."""
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from rclpy.serialization import deserialize_message
+    from ros_harness import RosHarness, _spinning_depth_node, wait_until
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+    from lingbot_depth_ros.bags.files import read_raw
+    from lingbot_depth_ros.bags.stamps import cdr_stamp_ns
+    from lingbot_depth_ros.estimators import create_estimator
+    from lingbot_depth_ros.params.node import estimator_options
+
+    types = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CompressedImage": CompressedImage,
+             "sensor_msgs/msg/CameraInfo": CameraInfo}
+    inputs = ("/camera/image", "/camera/image/compressed", "/camera/camera_info", "/camera/sparse_depth",
+              "/camera/sparse_depth/compressedDepth")
+    frames: dict[int, list[tuple[str, object]]] = {}
+    for raw in read_raw(bag, inputs):
+        frames.setdefault(cdr_stamp_ns(raw.data), []).append(
+            (raw.topic, deserialize_message(raw.data, types[raw.msgtype])))
+    estimator = create_estimator("classical", **estimator_options("classical", values))
+    outputs: dict[int, dict[str, object]] = {}
+    with _spinning_depth_node(estimator, [Parameter(k, value=v) for k, v in params.items()]):
+        harness = RosHarness()
+        try:
+            pubs = {topic: harness.node.create_publisher(type(msg), topic[len("/camera/"):], qos_profile_sensor_data)
+                    for messages in frames.values() for topic, msg in messages}
+            wait_until(lambda: all(pub.get_subscription_count() > 0 for pub in pubs.values()), 20,
+                       "the node to subscribe to the bag's input topics")
+            for stamp, messages in sorted(frames.items()):
+                recorders = {name: harness.recorders[name] for name in ("depth/image", "points", "depth/camera_info")}
+                for _ in range(3):  # the node's first outputs may race the harness subscriptions: publish again
+                    for topic, msg in messages:
+                        pubs[topic].publish(msg)
+                    if all(r.wait(lambda _, r=r, stamp=stamp: r.by_stamp(stamp) is not None, 15) for r in recorders.values()):
+                        break
+                outputs[stamp] = {name: r.by_stamp(stamp) for name, r in recorders.items()}
+                assert all(outputs[stamp].values()), f"the node gave no full output for stamp {stamp}"
+        finally:
+            harness.close()
+    return outputs
+
+
+@pytest.mark.parametrize("camera", ["yuv422", "bayer_grbg8 stereo_p", "rgb8 stereo_p", "jpeg+png", "jpeg+rvl"])
+def test_bags_of_other_cameras_give_the_nodes_depth_cloud_and_camera_info(bags: dict[str, Path], tmp_path: Path,
+                                                                         camera: str) -> None:
+    """A bag as a yuv422 camera (usb_cam), a Bayer camera (rectified right camera of a stereo pair: P != K with
+    Tx) or image_transport's compressed plugins (jpeg image, compressedDepth png / rvl sparse depth) record it:
+    ``lingbot-depth batch`` and the node fed the bag's messages over real topics give the same depth, the same
+    cloud (coloured from the decoded image; the RGB-guided refinement makes the depth depend on it too) and the
+    same depth/camera_info, bit for bit."""
+    image, _, extra = camera.partition(" ")
+    image, _, sparse = image.partition("+")
+    bag = tmp_path / "bag"
+    _transcoded_copy(bags["drive_b"], bag, image=image, sparse=sparse or "16UC1", stereo_p=extra == "stereo_p")
+    params = PARAMS + ["classical.rgb_refine=true"] + (["camera.rectified=true"] if extra == "stereo_p" else [])
+    summary = batch([bag], tmp_path / "out", params=params, unit_frames=2, workers=1, write="bag")
+    assert summary["overall"]["frames_ok"] == 3, summary["inputs"]
+    values = node_values(params)
+    node_params = {name: values[name] for name in values if name.startswith("classical.")} | {
+        "depth.max_m": 60.0, "cloud.stride": 3, "camera.rectified": extra == "stereo_p",
+        "image_transport": "compressed" if sparse else "raw", "sparse_transport": "compressedDepth" if sparse else "raw"}
+    node = _node_outputs_for_bag(bag, values, node_params)
+
+    from lingbot_depth_ros.bags.files import read_raw
+    from lingbot_depth_ros.bags.messages import TYPESTORE
+    from lingbot_depth_ros.messages.header import stamp_ns
+    from lingbot_depth_ros.messages.image import image_pixels
+
+    offline = _npy(tmp_path / "out", "bag")
+    written = {}
+    for raw in read_raw(tmp_path / "out" / "bag" / "bag", ["/camera/points", "/camera/depth/camera_info"]):
+        msg = TYPESTORE.deserialize_cdr(raw.data, raw.msgtype)
+        written[(raw.topic, stamp_ns(msg))] = msg
+    assert sorted(offline) == sorted(str(stamp) for stamp in node) and len(node) == 3
+    for stamp, out in node.items():
+        mine, published = offline[str(stamp)], image_pixels(out["depth/image"])
+        assert np.isfinite(mine).mean() > 0.5
+        assert np.array_equal(mine.view(np.uint32), published.view(np.uint32)), f"depth of {stamp} differs"
+        cloud, my_cloud = out["points"], written[("/camera/points", stamp)]
+        assert [f.name for f in my_cloud.fields] == [f.name for f in cloud.fields] == ["x", "y", "z", "rgb"]
+        assert bytes(my_cloud.data) == bytes(cloud.data), f"cloud of {stamp} differs"
+        info, my_info = out["depth/camera_info"], written[("/camera/depth/camera_info", stamp)]
+        for field in ("k", "p", "d", "r"):
+            assert np.array_equal(np.asarray(getattr(info, field)), getattr(my_info, field)), field
+        assert (info.width, info.height, info.distortion_model) == (my_info.width, my_info.height,
+                                                                   my_info.distortion_model)
+        assert (np.asarray(info.p)[3] != 0) == (extra == "stereo_p")  # the right camera's Tx reaches both
 
 
 def test_datasets_and_bags_together_with_metrics_and_report(bags: dict[str, Path], shared_data: Path,
@@ -253,14 +348,22 @@ def test_bad_options_are_one_line_errors(bags: dict[str, Path], tmp_path: Path,
     assert len(err) == 1 and "a worker could not start" in err[0] and "needs a checkpoint" in err[0], err
 
 
-def _compressed_copy(src: Path, dst: Path) -> None:
-    """``src`` with the colour image as <image>/compressed (png, lossless) and the sparse depth as
-    <sparse>/compressedDepth (16UC1 png), as a bag recorded with image_transport plugins holds them."""
+def _transcoded_copy(src: Path, dst: Path, image: str = "rgb8", sparse: str = "16UC1",
+                     stereo_p: bool = False) -> None:
+    """``src`` as another camera would have recorded it: the colour image in Image encoding ``image`` (e.g.
+    ``yuv422``, ``bayer_grbg8``) or as ``jpeg`` / ``png`` on <image>/compressed; the sparse depth as 16UC1 or as
+    ``png`` / ``rvl`` compressedDepth on <sparse>/compressedDepth (as image_transport plugins write them); with
+    ``stereo_p`` the CameraInfo P of a rectified right camera (P != K, Tx != 0)."""
+    import dataclasses
+
     from rosbags.rosbag2 import Writer
 
-    from lingbot_depth_ros.bags.messages import TYPESTORE, depth_from_message, rgb_from_message
     from lingbot_depth_ros.bags.files import open_reader
+    from lingbot_depth_ros.bags.messages import TYPESTORE, image_message
     from lingbot_depth_ros.messages.compressed import compress_depth, compress_image
+    from lingbot_depth_ros.messages.encoding_table import ENCODINGS
+    from lingbot_depth_ros.messages.header import stamp_ns
+    from lingbot_depth_ros.messages.image import depth_m_zero_none, rgb_from_message
 
     compressed_type = "sensor_msgs/msg/CompressedImage"
     reader = open_reader(src)
@@ -270,13 +373,23 @@ def _compressed_copy(src: Path, dst: Path) -> None:
     for connection, log_ns, data in reader.messages():
         msg = TYPESTORE.deserialize_cdr(bytes(data), connection.msgtype)
         topic, msgtype = connection.topic, connection.msgtype
-        if topic in ("/camera/image", "/camera/sparse_depth"):
-            payload = compress_image(rgb_from_message(msg), "png") if topic == "/camera/image" else \
-                compress_depth(depth_from_message(msg), "png", "16UC1")
+        payload = None
+        if topic == "/camera/image" and image in ("jpeg", "png"):
+            payload, topic = compress_image(rgb_from_message(msg), image, quality=90), topic + "/compressed"
+        elif topic == "/camera/image":
+            pixels = ENCODINGS[image].from_rgb(rgb_from_message(msg))
+            msg = image_message(pixels, image, stamp_ns(msg), msg.header.frame_id)
+        elif topic == "/camera/sparse_depth" and sparse in ("png", "rvl"):
+            payload, topic = compress_depth(depth_m_zero_none(msg), sparse, "16UC1"), topic + "/compressedDepth"
+        elif topic == "/camera/camera_info" and stereo_p:
+            k = np.asarray(msg.k).reshape(3, 3)
+            p = np.array([[0.9 * k[0, 0], 0.0, k[0, 2] + 3.0, -0.9 * k[0, 0] * 0.12],
+                          [0.0, 0.9 * k[1, 1], k[1, 2] - 2.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+            msg = dataclasses.replace(msg, p=p.reshape(-1))
+        if payload is not None:
             msg = TYPESTORE.types[compressed_type](header=msg.header, format=payload.format,
                                                    data=np.frombuffer(payload.data, dtype=np.uint8))
-            topic, msgtype = topic + ("/compressed" if topic == "/camera/image" else "/compressedDepth"), \
-                compressed_type
+            msgtype = compressed_type
         if topic not in connections:
             connections[topic] = writer.add_connection(topic, msgtype, typestore=TYPESTORE)
         writer.write(connections[topic], log_ns, TYPESTORE.serialize_cdr(msg, msgtype))
@@ -284,10 +397,17 @@ def _compressed_copy(src: Path, dst: Path) -> None:
     reader.close()
 
 
+def _compressed_copy(src: Path, dst: Path) -> None:
+    """``src`` with the colour image as <image>/compressed (png, lossless) and the sparse depth as
+    <sparse>/compressedDepth (16UC1 png), as a bag recorded with image_transport plugins holds them."""
+    _transcoded_copy(src, dst, image="png", sparse="png")
+
+
 def test_compressed_bag_gives_the_raw_bags_depth_and_write_bag_adds_the_outputs(bags: dict[str, Path],
                                                                                   tmp_path: Path) -> None:
-    from lingbot_depth_ros.bags.messages import TYPESTORE, image_to_array
+    from lingbot_depth_ros.bags.messages import TYPESTORE
     from lingbot_depth_ros.bags.files import bag_topics, read_raw
+    from lingbot_depth_ros.messages.image import image_pixels
 
     compressed = tmp_path / "drive_b_compressed"
     _compressed_copy(bags["drive_b"], compressed)
@@ -307,7 +427,7 @@ def test_compressed_bag_gives_the_raw_bags_depth_and_write_bag_adds_the_outputs(
         msg = TYPESTORE.deserialize_cdr(message.data, message.msgtype)
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         assert msg.encoding == "32FC1" and msg.header.frame_id == "camera_optical_frame"
-        assert np.array_equal(image_to_array(msg), raw[str(stamp)], equal_nan=True)
+        assert np.array_equal(image_pixels(msg), raw[str(stamp)], equal_nan=True)
 
 
 def test_without_ray_the_command_names_the_extra(bags: dict[str, Path], tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ def test_fuse_scene_bag_with_its_pose_topic(tmp_path: Path, capsys) -> None:
 
 
 def test_scene_bag_pose_topics_and_tum_poses_at_the_image_stamps(tmp_path: Path, capsys) -> None:
-    from lingbot_depth_ros.bags.messages import TYPESTORE, matrix_from_pose, matrix_from_tf
+    from lingbot_depth_ros.bags.messages import TYPESTORE
+    from lingbot_depth_ros.messages.poses import matrix_from_pose, matrix_from_tf
     from lingbot_depth_ros.bags.files import BODY_FROM_OPTICAL, read_raw
     from lingbot_depth_ros.fusion.poses import pose_to_translation_quaternion
 

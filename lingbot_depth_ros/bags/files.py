@@ -35,11 +35,15 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, ODOMETRY_TYPE, POINTCLOUD2_TYPE, \
-    POSE_TYPE, TF_TYPE, TYPESTORE, camera_info_message, depth_from_message, image_message, intrinsics_from_message, \
-    matrix_from_pose, matrix_from_tf, odometry_message, pointcloud_message, pose_stamped_message, rgb_from_message, \
-    stamp_of, tf_static_message, xyz_from_message
+    POSE_TYPE, TF_TYPE, TYPESTORE, camera_info_message, image_message, odometry_message, pointcloud_message, \
+    pose_stamped_message, tf_static_message
 from lingbot_depth_ros.bags.topics import StreamTopics
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.messages.camera_model import intrinsics_from_camera_info
+from lingbot_depth_ros.messages.header import stamp_ns
+from lingbot_depth_ros.messages.image import depth_m_zero_none, rgb_from_message
+from lingbot_depth_ros.messages.pointcloud_fields import pointcloud_xyz
+from lingbot_depth_ros.messages.poses import matrix_from_pose, matrix_from_tf
 
 CAMERA_FRAME_ID = "camera_optical_frame"
 LIDAR_FRAME_ID = "lidar"
@@ -293,17 +297,18 @@ def read_frames(path: str | Path, topics: StreamTopics | None = None,
         if "info" not in parts:
             raise InputError(f"image at stamp {stamp} ns on {t.image} has no {t.camera_info} with the same stamp")
         image = parts["image"]
+        rgb = rgb_from_message(image)
         return BagFrame(
-            stamp_ns=stamp, rgb=rgb_from_message(image), intrinsics=intrinsics_from_message(parts["info"]),
-            sparse_depth_m=depth_from_message(parts["sparse"]) if "sparse" in parts else None,
-            depth_gt_m=depth_from_message(parts["gt"]) if "gt" in parts else None,
-            lidar_points=xyz_from_message(parts["lidar"]) if "lidar" in parts else None,
+            stamp_ns=stamp, rgb=rgb, intrinsics=intrinsics_from_camera_info(parts["info"], rgb.shape[1], rgb.shape[0]),
+            sparse_depth_m=depth_m_zero_none(parts["sparse"]) if "sparse" in parts else None,
+            depth_gt_m=depth_m_zero_none(parts["gt"]) if "gt" in parts else None,
+            lidar_points=pointcloud_xyz(parts["lidar"]) if "lidar" in parts else None,
             camera_from_lidar=extrinsics["matrix"], camera_frame_id=image.header.frame_id,
             camera_pose=matrix_from_pose(parts["pose"]) if "pose" in parts else None,
             lidar_frame_id=parts["lidar"].header.frame_id if "lidar" in parts else extrinsics["child"])
 
     for raw in read_raw(path, wanted):
-        msg = TYPESTORE.deserialize_cdr(raw.data, raw.msgtype)
+        msg: Any = TYPESTORE.deserialize_cdr(raw.data, raw.msgtype)
         role = wanted[raw.topic]
         if role == "tf":
             if msg.transforms:
@@ -314,7 +319,7 @@ def read_frames(path: str | Path, topics: StreamTopics | None = None,
             frame = complete(stamp)
             if frame is not None:
                 yield frame
-        pending.setdefault(stamp_of(msg), {})[role] = msg
+        pending.setdefault(stamp_ns(msg), {})[role] = msg
     for stamp in sorted(pending):
         frame = complete(stamp)
         if frame is not None:

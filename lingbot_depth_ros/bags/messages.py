@@ -1,7 +1,8 @@
-"""rosbags (no rclpy) sensor_msgs / tf2_msgs messages of the evaluation bags: build and decode.
+"""rosbags (no rclpy) sensor_msgs / geometry_msgs / tf2_msgs messages for bags: the builders (numpy -> message).
 
-Messages are serialized to CDR with the ROS 2 Jazzy typestore (:data:`TYPESTORE`). In numpy, "no
-measurement" is always 0 (sparse and ground truth), whatever the encoding in the message.
+Messages are serialized to CDR with the ROS 2 Jazzy typestore (:data:`TYPESTORE`). Reading them back is
+ROS-free and shared with the node: :mod:`lingbot_depth_ros.messages` (images of every encoding and transport,
+the camera model, PointCloud2 fields, stamps, poses).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from typing import Any
 import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
-from lingbot_depth_ros.errors import EncodingError, InputError
-from lingbot_depth_ros.messages.pointcloud_fields import message_xyz
+from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import RigidTransform
+from lingbot_depth_ros.messages.camera_model import CameraInfoFields
 
 TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -36,11 +37,6 @@ def _header(stamp_ns: int, frame_id: str) -> Any:
                   frame_id=frame_id)
 
 
-def stamp_of(msg: Any) -> int:
-    """Header stamp of a rosbags message [ns]."""
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
-
-
 def image_message(pixels: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Any:
     """A rosbags sensor_msgs/Image of ``pixels`` (tight rows, little endian)."""
     pixels = np.ascontiguousarray(pixels)
@@ -53,17 +49,20 @@ def image_message(pixels: np.ndarray, encoding: str, stamp_ns: int, frame_id: st
                  data=pixels.view(np.uint8).reshape(-1))
 
 
+def camera_info_fields_message(fields: CameraInfoFields, header: Any) -> Any:
+    """A rosbags sensor_msgs/CameraInfo of ``fields`` (binning 0, ROI all zero) with ``header``."""
+    RegionOfInterest = TYPESTORE.types["sensor_msgs/msg/RegionOfInterest"]
+    return TYPESTORE.types[CAMERA_INFO_TYPE](
+        header=header, height=fields.height, width=fields.width, distortion_model=fields.distortion_model,
+        d=np.asarray(fields.d, dtype=np.float64), k=np.asarray(fields.k, dtype=np.float64),
+        r=np.asarray(fields.r, dtype=np.float64), p=np.asarray(fields.p, dtype=np.float64),
+        binning_x=fields.binning_x, binning_y=fields.binning_y,
+        roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+
+
 def camera_info_message(intrinsics: CameraIntrinsics, stamp_ns: int, frame_id: str) -> Any:
     """A rosbags sensor_msgs/CameraInfo: pinhole K, P = [K | 0], R = I, plumb_bob with zero distortion."""
-    CameraInfo = TYPESTORE.types[CAMERA_INFO_TYPE]
-    RegionOfInterest = TYPESTORE.types["sensor_msgs/msg/RegionOfInterest"]
-    k = intrinsics.matrix()
-    p = np.zeros((3, 4))
-    p[:, :3] = k
-    return CameraInfo(header=_header(stamp_ns, frame_id), height=intrinsics.height, width=intrinsics.width,
-                      distortion_model="plumb_bob", d=np.zeros(5), k=k.reshape(-1), r=np.eye(3).reshape(-1),
-                      p=p.reshape(-1), binning_x=0, binning_y=0,
-                      roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+    return camera_info_fields_message(CameraInfoFields.pinhole(intrinsics), _header(stamp_ns, frame_id))
 
 
 def pointcloud_message(xyz: np.ndarray, stamp_ns: int, frame_id: str) -> Any:
@@ -117,84 +116,3 @@ def odometry_message(map_from_base: np.ndarray, stamp_ns: int, map_frame: str, b
         covariance=np.zeros(36))
     return types[ODOMETRY_TYPE](header=_header(stamp_ns, map_frame), child_frame_id=base_frame, pose=pose,
                                 twist=twist)
-
-
-def matrix_from_pose(msg: Any) -> np.ndarray:
-    """4x4 float64 pose of a rosbags PoseStamped or Odometry message."""
-    pose = msg.pose.pose if hasattr(msg.pose, "covariance") else msg.pose
-    p, q = pose.position, pose.orientation
-    return RigidTransform.from_quaternion((q.x, q.y, q.z, q.w), (p.x, p.y, p.z)).matrix()
-
-
-def image_to_array(msg: Any) -> np.ndarray:
-    """Pixels of a rosbags Image: (H, W) or (H, W, C) array (row padding and byte order handled).
-
-    Raises:
-        EncodingError: unsupported encoding, or a buffer that does not match the header.
-    """
-    layouts = {"rgb8": ("u1", 3), "bgr8": ("u1", 3), "rgba8": ("u1", 4), "bgra8": ("u1", 4), "mono8": ("u1", 1),
-               "16UC1": ("u2", 1), "mono16": ("u2", 1), "32FC1": ("f4", 1)}
-    if msg.encoding not in layouts:
-        raise EncodingError(f"unsupported image encoding '{msg.encoding}' (supported: {', '.join(layouts)})")
-    kind, channels = layouts[msg.encoding]
-    dtype = np.dtype(kind).newbyteorder(">" if msg.is_bigendian else "<")
-    row_bytes = msg.width * channels * dtype.itemsize
-    data = np.asarray(msg.data, dtype=np.uint8)
-    if msg.step < row_bytes or data.size < msg.step * msg.height:
-        raise EncodingError(f"{msg.encoding} image {msg.width}x{msg.height}: step {msg.step} / data size "
-                            f"{data.size} do not fit")
-    rows = data[: msg.step * msg.height].reshape(msg.height, msg.step)[:, :row_bytes]
-    pixels = np.ascontiguousarray(rows).view(dtype).astype(dtype.newbyteorder("="))
-    return pixels.reshape(msg.height, msg.width) if channels == 1 else pixels.reshape(msg.height, msg.width, channels)
-
-
-def rgb_from_message(msg: Any) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of a colour rosbags Image (rgb8, bgr8, rgba8, bgra8, mono8)."""
-    pixels = image_to_array(msg)
-    if msg.encoding == "rgb8":
-        return pixels
-    if msg.encoding == "bgr8":
-        return np.ascontiguousarray(pixels[..., ::-1])
-    if msg.encoding in ("rgba8", "bgra8"):
-        rgb = pixels[..., :3]
-        return np.ascontiguousarray(rgb if msg.encoding == "rgba8" else rgb[..., ::-1])
-    if msg.encoding == "mono8":
-        return np.repeat(pixels[..., None], 3, axis=2)
-    raise EncodingError(f"image encoding '{msg.encoding}' is not a colour encoding")
-
-
-def depth_from_message(msg: Any) -> np.ndarray:
-    """(H, W) float32 depth [m] of a rosbags depth Image (16UC1/mono16 mm, 32FC1 m); 0 = no value (16-bit: 0 and
-    0xFFFF, converted by :func:`~lingbot_depth_ros.io.depth_files.depth_m_from_units` as the node does)."""
-    from lingbot_depth_ros.io.depth_files import depth_m_from_array
-
-    pixels = image_to_array(msg)
-    if msg.encoding in ("16UC1", "mono16"):
-        return depth_m_from_array(pixels, msg.encoding)
-    if msg.encoding == "32FC1":
-        depth = pixels.astype(np.float32)
-        with np.errstate(invalid="ignore"):
-            return np.where(np.isfinite(depth) & (depth > 0), depth, np.float32(0.0)).astype(np.float32)
-    raise EncodingError(f"image encoding '{msg.encoding}' is not a depth encoding (16UC1, mono16, 32FC1)")
-
-
-def intrinsics_from_message(msg: Any) -> CameraIntrinsics:
-    """CameraIntrinsics from a rosbags CameraInfo (K)."""
-    return CameraIntrinsics.from_matrix(np.asarray(msg.k, dtype=np.float64), int(msg.width), int(msg.height))
-
-
-def xyz_from_message(msg: Any) -> np.ndarray:
-    """(N, 3) float32 x, y, z [m] of a rosbags PointCloud2 (any point layout; non-finite points dropped).
-
-    Raises:
-        EncodingError: see :func:`lingbot_depth_ros.messages.pointcloud_fields.read_cloud_fields`.
-    """
-    return message_xyz(msg)
-
-
-def matrix_from_tf(msg: Any) -> np.ndarray:
-    """4x4 float64 T_parent_child of the first transform in a rosbags TFMessage."""
-    t = msg.transforms[0].transform
-    q = t.rotation
-    return RigidTransform.from_quaternion((q.x, q.y, q.z, q.w), (t.translation.x, t.translation.y,
-                                                                 t.translation.z)).matrix()

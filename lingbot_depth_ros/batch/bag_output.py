@@ -2,9 +2,9 @@
 
 For every colour image of the input bag that has a depth file, the copy gets, at the image's log time
 and with its header: ``<ns>/depth/image`` (32FC1 [m], NaN = invalid, the NPY written by the worker),
-``<ns>/depth/camera_info`` (the geometry the node publishes: K with binning/ROI applied, P = [K | 0]
-for a raw image or P for a rectified one, D and R carried over) and ``<ns>/points`` (the node's cloud
-settings), where ``<ns>`` is the namespace of the image topic (``/camera/image`` -> ``/camera``).
+``<ns>/depth/camera_info`` (what the node publishes, from the same camera model,
+:mod:`lingbot_depth_ros.messages.camera_model`: K with binning/ROI applied, P = [K | 0] for a raw image or P
+for a rectified one, D and R carried over) and ``<ns>/points`` (the node's cloud settings), where ``<ns>`` is the namespace of the image topic (``/camera/image`` -> ``/camera``).
 Every message of the input is copied unchanged. The bag is written to a temporary folder and renamed,
 so an existing ``<out>/<input>/bag`` is complete (and is not rewritten on resume).
 """
@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.batch.sources import BagTopics, bag_intrinsics, bag_layout, _decode_rgb
+from lingbot_depth_ros.batch.sources import BagTopics, bag_layout
+from lingbot_depth_ros.messages.camera_model import camera_geometry
+from lingbot_depth_ros.messages.header import stamp_ns
+from lingbot_depth_ros.messages.image import rgb_from_message
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
 
 _FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
@@ -52,21 +55,6 @@ def _pointcloud(xyz: np.ndarray, rgb: np.ndarray | None, header: Any) -> Any:
         data=points.view(np.uint8).reshape(-1), is_dense=bool(np.isfinite(xyz).all()))
 
 
-def _output_camera_info(info: Any, width: int, height: int, rectified: bool, header: Any) -> Any:
-    from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, TYPESTORE
-
-    k = bag_intrinsics(info, width, height, rectified=False).matrix()
-    used = bag_intrinsics(info, width, height, rectified).matrix()
-    p = np.zeros((3, 4))
-    p[:, :3] = used
-    roi = TYPESTORE.types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0,
-                                                              do_rectify=False)
-    return TYPESTORE.types[CAMERA_INFO_TYPE](
-        header=header, height=height, width=width, distortion_model=info.distortion_model,
-        d=np.asarray(info.d, dtype=np.float64), k=k.reshape(-1), r=np.asarray(info.r, dtype=np.float64),
-        p=p.reshape(-1), binning_x=0, binning_y=0, roi=roi)
-
-
 def _copy_connection(writer: Any, connection: Any, typestore: Any) -> Any:
     """The input's connection in the output: its own message definition when the bag carries one (custom
     types), else the Jazzy typestore's."""
@@ -87,7 +75,7 @@ def write_output_bag(input_path: str, depth_dir: str, target: str, values: Mappi
     from rosbags.rosbag2 import Writer
 
     from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, \
-        TYPESTORE, image_message, stamp_of
+        TYPESTORE, camera_info_fields_message, image_message
     from lingbot_depth_ros.bags.files import open_reader
 
     target_path = Path(target)
@@ -114,24 +102,25 @@ def write_output_bag(input_path: str, depth_dir: str, target: str, values: Mappi
                 writer.write(copies[connection.id], log_ns, data)
                 if connection.topic == layout["info"]:
                     msg = TYPESTORE.deserialize_cdr(bytes(data), connection.msgtype)
-                    infos[stamp_of(msg)] = msg
+                    infos[stamp_ns(msg)] = msg
                 if connection.topic != layout["image"]:
                     continue
-                image = TYPESTORE.deserialize_cdr(bytes(data), connection.msgtype)
-                depth_file = Path(depth_dir) / f"{stamp_of(image)}.npy"
-                info = infos.get(stamp_of(image))
+                image: Any = TYPESTORE.deserialize_cdr(bytes(data), connection.msgtype)
+                depth_file = Path(depth_dir) / f"{stamp_ns(image)}.npy"
+                info = infos.get(stamp_ns(image))
                 if not depth_file.is_file() or info is None:
                     continue
                 depth = np.load(depth_file)
                 height, width = depth.shape
                 header = image.header
+                geometry = camera_geometry(info, width, height, rectified)
                 writer.write(outs["depth/image"], log_ns, TYPESTORE.serialize_cdr(
-                    image_message(depth, "32FC1", stamp_of(image), header.frame_id), IMAGE_TYPE))
+                    image_message(depth, "32FC1", stamp_ns(image), header.frame_id), IMAGE_TYPE))
                 writer.write(outs["depth/camera_info"], log_ns, TYPESTORE.serialize_cdr(
-                    _output_camera_info(info, width, height, rectified, header), CAMERA_INFO_TYPE))
+                    camera_info_fields_message(geometry.info, header), CAMERA_INFO_TYPE))
                 if settings.cloud:
-                    rgb = _decode_rgb(image, connection.msgtype)
-                    cloud = DepthPipeline.cloud(depth, rgb, bag_intrinsics(info, width, height, rectified), settings)
+                    rgb = rgb_from_message(image)
+                    cloud = DepthPipeline.cloud(depth, rgb, geometry.intrinsics, settings)
                     writer.write(outs["points"], log_ns, TYPESTORE.serialize_cdr(
                         _pointcloud(cloud.xyz, cloud.rgb, header), POINTCLOUD2_TYPE))
                 added += 1

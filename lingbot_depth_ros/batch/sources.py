@@ -2,9 +2,10 @@
 
 Kinds of input (:func:`detect_kind`):
 
-* ``bag``: a rosbag2 folder (metadata.yaml): colour images (sensor_msgs/Image or CompressedImage)
-  with CameraInfo, optional sparse depth (Image 16UC1/32FC1 or compressedDepth) and ground truth,
-  on the topics of :class:`BagTopics`. Split by time range (image log times) into units.
+* ``bag``: a rosbag2 folder (metadata.yaml): colour images (sensor_msgs/Image of any encoding the node reads, or
+  CompressedImage) with CameraInfo, optional sparse depth (Image 16UC1/32FC1 or compressedDepth) and ground
+  truth, on the topics of :class:`BagTopics`. Split by time range (image log times) into units. Messages are
+  decoded by the node's own decoders and camera model (:mod:`lingbot_depth_ros.messages`).
 * ``nyu``: NYU Depth V2 files ``rgb_*.jpg`` + ``sync_depth_*.png`` (sparse = random GT pixels, the
   standard protocol, as ``lingbot-depth-bag nyu``).
 * ``kitti``: KITTI depth-completion files ``rgb_*.png`` + ``gt_*.png`` (+ ``velodyne_raw_*.png`` sparse,
@@ -34,16 +35,17 @@ import numpy as np
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.bags.topics import StreamTopics
-from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics, SensorWindow, reduce_camera_matrix
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.io.depth_files import depth_m_from_pixels
+from lingbot_depth_ros.messages.camera_model import intrinsics_from_camera_info
+from lingbot_depth_ros.messages.header import stamp_ns
+from lingbot_depth_ros.messages.image import depth_m_from_message, rgb_from_message
 
 if TYPE_CHECKING:
     from lingbot_depth_ros.batch.lidar import LidarProjector
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPARSE_SUFFIXES = (".png", ".npy", ".tif", ".tiff")
-IMAGE_TYPE = "sensor_msgs/msg/Image"
-COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 
 
 @dataclass(frozen=True)
@@ -157,26 +159,6 @@ def sparse_from_array_m(depth_m: np.ndarray) -> np.ndarray:
     return depth_m_from_pixels(np.clip(mm, 0, 65535).astype(np.uint16))
 
 
-def bag_intrinsics(info: Any, width: int, height: int, rectified: bool) -> CameraIntrinsics:
-    """Intrinsics of a ``width`` x ``height`` image from a rosbags CameraInfo, as the node computes them
-    (K, or P when ``rectified`` and P is not zero; binning and ROI applied)."""
-    k_full = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
-    p_full = np.asarray(info.p, dtype=np.float64).reshape(3, 4)
-    roi = info.roi
-    window = SensorWindow(binning_x=int(info.binning_x), binning_y=int(info.binning_y), x_offset=int(roi.x_offset),
-                          y_offset=int(roi.y_offset), width=int(roi.width), height=int(roi.height))
-    if (int(info.width), int(info.height)) != (0, 0) and \
-            window.image_size(int(info.width), int(info.height)) != (width, height):
-        raise InputError(f"camera_info is for {info.width}x{info.height} but the image is {width}x{height}")
-    used = reduce_camera_matrix(k_full, window)
-    if rectified and np.any(p_full[:, :3]):
-        used = reduce_camera_matrix(p_full, window)[:, :3]
-    fx, fy = used[0, 0], used[1, 1]
-    if not np.all(np.isfinite(used)) or fx <= 0 or fy <= 0:
-        raise InputError(f"camera_info has invalid intrinsics fx={fx:g} fy={fy:g}")
-    return CameraIntrinsics.from_matrix(used, width, height)
-
-
 # ---------------------------------------------------------------------------------- bags
 def _topic_choice(available: dict[str, str], base: str, transport: str, alt_suffix: str) -> str | None:
     """Which topic to read for ``base``: the raw one or ``base + alt_suffix`` (per ``transport``)."""
@@ -234,28 +216,6 @@ def bag_units(input_id: str, path: Path, log_times: Sequence[int], unit_frames: 
     return units
 
 
-def _decode_rgb(msg: Any, msgtype: str) -> np.ndarray:
-    from lingbot_depth_ros.bags.messages import rgb_from_message
-    from lingbot_depth_ros.messages.compressed import decode_compressed_image
-
-    if msgtype == COMPRESSED_TYPE:
-        return decode_compressed_image(msg.format, bytes(msg.data))
-    return rgb_from_message(msg)
-
-
-def _decode_depth_pixels(msg: Any, msgtype: str) -> np.ndarray:
-    """Sparse/GT message -> uint16 mm or float32 m pixels (compressedDepth decoded)."""
-    from lingbot_depth_ros.bags.messages import image_to_array
-    from lingbot_depth_ros.messages.compressed import decode_compressed_depth
-
-    if msgtype == COMPRESSED_TYPE:
-        pixels, _ = decode_compressed_depth(msg.format, bytes(msg.data))
-        return pixels
-    if msg.encoding not in ("16UC1", "mono16", "32FC1"):
-        raise InputError(f"depth encoding '{msg.encoding}' is not supported (16UC1 mm or 32FC1 m)")
-    return image_to_array(msg)
-
-
 def _nearest_partner(by_stamp: dict[int, Any], stamp: int, slop_ns: int) -> Any:
     if stamp in by_stamp:
         return by_stamp[stamp]
@@ -268,16 +228,16 @@ def read_bag_unit(unit: Unit, topics: BagTopics, *, rectified: bool = False, slo
     """Frames of a bag unit: images logged in ``unit.span_ns`` with their partners (same header stamp, else
     the nearest within ``slop_s``) among messages logged up to ``window_s`` around the span. With
     ``topics.sparse_input`` pointcloud the sparse depth is the LiDAR cloud projected by ``lidar``."""
-    from lingbot_depth_ros.bags.messages import TYPESTORE, stamp_of
     from lingbot_depth_ros.bags.files import open_reader
+    from lingbot_depth_ros.bags.messages import TYPESTORE
 
     assert unit.span_ns is not None
     layout = bag_layout(Path(unit.path), topics)
     roles = {topic: role for role, topic in layout.items()}
     window_ns, slop_ns = int(window_s * 1e9), int(slop_s * 1e9)
     first, end = unit.span_ns
-    images: list[tuple[Any, str]] = []
-    partners: dict[str, dict[int, tuple[Any, str]]] = {"info": {}, "sparse": {}, "gt": {}, "lidar": {}}
+    images: list[Any] = []
+    partners: dict[str, dict[int, Any]] = {"info": {}, "sparse": {}, "gt": {}, "lidar": {}}
     reader = open_reader(unit.path)
     try:
         connections = [c for c in reader.connections if c.topic in roles]
@@ -289,42 +249,42 @@ def read_bag_unit(unit: Unit, topics: BagTopics, *, rectified: bool = False, slo
                 continue
             msg = TYPESTORE.deserialize_cdr(bytes(data), connection.msgtype)
             if role == "image":
-                images.append((msg, connection.msgtype))
+                images.append(msg)
             else:
-                partners[role][stamp_of(msg)] = (msg, connection.msgtype)
+                partners[role][stamp_ns(msg)] = msg
     finally:
         reader.close()
     if len(images) != unit.stop - unit.start:
         raise InputError(f"bag {unit.path}: expected {unit.stop - unit.start} images in unit {unit.key}, read "
                          f"{len(images)} (bag changed since it was scanned?)")
-    for offset, (image, msgtype) in enumerate(images):
-        stamp = stamp_of(image)
+    for offset, image in enumerate(images):
+        stamp = stamp_ns(image)
         info = _nearest_partner(partners["info"], stamp, slop_ns)
         if info is None:
             raise InputError(f"image at stamp {stamp} ns on {layout['image']} has no {layout['info']} within "
                              f"{slop_s} s")
-        rgb = _decode_rgb(image, msgtype)
+        rgb = rgb_from_message(image)
         height, width = rgb.shape[:2]
         sparse = _nearest_partner(partners["sparse"], stamp, slop_ns)
         gt = _nearest_partner(partners["gt"], stamp, slop_ns)
-        sparse_m = depth_m_from_pixels(_decode_depth_pixels(*sparse)) if sparse is not None else None
+        sparse_m = depth_m_from_message(sparse) if sparse is not None else None
         cloud = _nearest_partner(partners["lidar"], stamp, slop_ns)
         if cloud is not None:
             if lidar is None:
                 from lingbot_depth_ros.batch.lidar import LidarProjector
 
                 lidar = LidarProjector({"camera.rectified": rectified})
-            sparse_m = lidar.sparse_depth(cloud[0], info[0], width, height)
+            sparse_m = lidar.sparse_depth(cloud, info, width, height)
         gt_m = None
         if gt is not None:
-            gt_m = np.nan_to_num(depth_m_from_pixels(_decode_depth_pixels(*gt)), nan=0.0)
+            gt_m = np.nan_to_num(depth_m_from_message(gt), nan=0.0)
         for name, depth in (("sparse depth", sparse_m), ("ground truth", gt_m)):
             if depth is not None and depth.shape != (height, width):
                 raise InputError(f"{name} at stamp {stamp} ns is {depth.shape[1]}x{depth.shape[0]}, the image "
                                  f"{width}x{height}")
         yield Frame(index=unit.start + offset, name=str(stamp), stamp_ns=stamp, rgb=rgb,
-                    intrinsics=bag_intrinsics(info[0], width, height, rectified), sparse_m=sparse_m, gt_m=gt_m,
-                    camera_info=info[0], extras={"header": image.header})
+                    intrinsics=intrinsics_from_camera_info(info, width, height, rectified), sparse_m=sparse_m,
+                    gt_m=gt_m, camera_info=info, extras={"header": image.header})
 
 
 # ---------------------------------------------------------------------------------- folders

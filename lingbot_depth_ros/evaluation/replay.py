@@ -17,13 +17,14 @@ import numpy as np
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.evaluation.alignment import ALIGNMENT_MODES, align_prediction
-from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TYPESTORE, \
-    depth_from_message
+from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TYPESTORE
 from lingbot_depth_ros.bags.files import bag_topics, read_frames, read_raw
 from lingbot_depth_ros.evaluation.frames import FrameInputs, FrameOutcome, RunResult, score_frame
 from lingbot_depth_ros.evaluation.report import ReportPaths
 from lingbot_depth_ros.bags.topics import StreamTopics
-from lingbot_depth_ros.messages.pointcloud_fields import message_fields, unpack_rgb
+from lingbot_depth_ros.messages.camera_model import camera_geometry
+from lingbot_depth_ros.messages.image import depth_m_from_message
+from lingbot_depth_ros.messages.pointcloud_fields import pointcloud_fields, unpack_rgb
 from lingbot_depth_ros.geometry.lidar_projection import lidar_to_sparse_depth, projection_model
 from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform
 from lingbot_depth_ros.io.depth_files import save_depth_png_mm
@@ -220,9 +221,10 @@ def show_projected_lidar(bag: LoadedBag, projection: Mapping[str, Any]) -> None:
     for frame in bag.frames:
         if frame.lidar_points is None or "camera_info" not in frame.raw:
             continue
-        info = TYPESTORE.deserialize_cdr(frame.raw["camera_info"], CAMERA_INFO_TYPE)
+        info: Any = TYPESTORE.deserialize_cdr(frame.raw["camera_info"], CAMERA_INFO_TYPE)
         height, width = frame.inputs.rgb.shape[:2]
-        intrinsics, distortion = projection_model(info.k, info.d, info.distortion_model, info.p, width, height,
+        camera = camera_geometry(info, width, height, projection["rectified"]).info  # as the node's LiDAR input
+        intrinsics, distortion = projection_model(camera.k, camera.d, camera.distortion_model, camera.p, width, height,
                                                   projection["rectified"])
         frame.inputs.sparse_depth_m = lidar_to_sparse_depth(
             frame.lidar_points, projection["optical_T_lidar"], intrinsics, distortion,
@@ -271,8 +273,8 @@ def score_run(bag: LoadedBag, options: ReplayOptions, label: str, sent_ns: dict[
             continue
         received_ns, data = output
         receive_times.append(received_ns)
-        pred = depth_from_message(TYPESTORE.deserialize_cdr(data, IMAGE_TYPE))
-        pred = np.where(pred > 0, pred, np.float32(np.nan)).astype(np.float32)
+        depth_msg: Any = TYPESTORE.deserialize_cdr(data, IMAGE_TYPE)
+        pred = depth_m_from_message(depth_msg)  # NaN = none
         gt = frame.inputs.depth_gt_m
         pred = align_to_ground_truth(pred, gt, options.align, options.max_depth_m)
         predictions[frame.index] = pred
@@ -283,11 +285,11 @@ def score_run(bag: LoadedBag, options: ReplayOptions, label: str, sent_ns: dict[
         outcomes.append(outcome)
         if frame.stamp_ns in points_outputs:
             cloud = TYPESTORE.deserialize_cdr(points_outputs[frame.stamp_ns], POINTCLOUD2_TYPE)
-            xyz = message_fields(cloud, ("x", "y", "z")).astype(np.float32)
+            xyz = pointcloud_fields(cloud, ("x", "y", "z")).astype(np.float32)
             keep = np.isfinite(xyz).all(axis=1)
             rgb = None
             if any(f.name == "rgb" for f in cloud.fields):
-                rgb = unpack_rgb(message_fields(cloud, ("rgb",))[:, 0].astype(np.float32))[keep]
+                rgb = unpack_rgb(pointcloud_fields(cloud, ("rgb",))[:, 0].astype(np.float32))[keep]
             clouds[frame.index] = (xyz[keep], rgb)
             outcome.cloud_points = int(np.count_nonzero(keep))
     first_send = min(sent_ns.values()) / 1e9 if sent_ns else 0.0

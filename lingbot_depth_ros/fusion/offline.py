@@ -24,6 +24,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,14 +100,16 @@ def folder_frames(folder: Path, *, sparse_dir: Path | None, depth_dir: Path | No
 
 def bag_frames(bag: Path, depth_topic: str) -> Iterator[FuseFrame]:
     """Frames of a rosbag2: recorded depth on ``depth_topic`` when present, else the sparse depth to complete."""
-    from lingbot_depth_ros.bags.messages import TYPESTORE, depth_from_message, stamp_of
     from lingbot_depth_ros.bags.files import bag_topics, read_frames, read_raw
+    from lingbot_depth_ros.bags.messages import TYPESTORE
+    from lingbot_depth_ros.messages.header import stamp_ns
+    from lingbot_depth_ros.messages.image import depth_m_zero_none
 
     recorded: dict[int, np.ndarray] = {}
     if depth_topic in bag_topics(bag):
         for raw in read_raw(bag, [depth_topic]):
-            msg = TYPESTORE.deserialize_cdr(raw.data, raw.msgtype)
-            recorded[stamp_of(msg)] = depth_from_message(msg)
+            msg: Any = TYPESTORE.deserialize_cdr(raw.data, raw.msgtype)
+            recorded[stamp_ns(msg)] = depth_m_zero_none(msg)
     for frame in read_frames(bag):
         depth = recorded.get(frame.stamp_ns)
         if recorded and depth is None:

@@ -1,9 +1,9 @@
-"""Read named fields of a sensor_msgs/PointCloud2 buffer into numpy, without ROS.
+"""sensor_msgs/PointCloud2 -> numpy: named fields of every point, for messages of any origin (no rclpy).
 
-One parser for every PointCloud2 the package reads: rclpy messages in the node
-(:mod:`lingbot_depth_ros.ros.cloud_codec`) and rosbags messages in the evaluation tools
-(:mod:`lingbot_depth_ros.bags.files`). Both message kinds have the same attribute names, so
-:func:`message_fields` takes either; :func:`read_cloud_fields` takes the fields one by one.
+One parser for every PointCloud2 the package reads: rclpy messages in the node (LiDAR input, tests) and
+rosbags messages in the bag readers and ``lingbot-depth batch``. Both message kinds have the same attribute
+names, so :func:`pointcloud_fields` and :func:`pointcloud_xyz` take either; :func:`read_cloud_fields` takes the
+fields one by one. (The encoder, numpy -> PointCloud2, is ``ros/cloud_codec.py``; for bags ``bags/messages.py``.)
 
 Layout rules checked (each violation is an :class:`~lingbot_depth_ros.errors.EncodingError`):
 ``point_step > 0``, ``row_step >= point_step * width``, ``len(data) >= row_step * height``, every
@@ -13,11 +13,12 @@ requested field known, of a known datatype, and inside ``point_step``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from lingbot_depth_ros.errors import EncodingError
+from lingbot_depth_ros.messages.buffers import byte_view
 
 #: sensor_msgs/PointField datatype constant -> numpy dtype (byte order applied when reading).
 POINTFIELD_DTYPES: dict[int, np.dtype] = {
@@ -51,16 +52,14 @@ def read_cloud_fields(fields: Sequence[Any], names: Sequence[str], *, height: in
     if point_step <= 0 or row_step < point_step * width:
         raise EncodingError(f"PointCloud2 point_step {point_step} / row_step {row_step} inconsistent "
                             f"with width {width}")
-    buffer = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1)
-    if buffer.dtype != np.uint8:
-        buffer = np.ascontiguousarray(buffer).view(np.uint8)
+    buffer = byte_view(data)
     if buffer.size < row_step * height:
         raise EncodingError(f"PointCloud2 data has {buffer.size} bytes, expected row_step*height = "
                             f"{row_step * height}")
     rows = buffer[: row_step * height].reshape(height, row_step)[:, : point_step * width]
     points = np.ascontiguousarray(rows).reshape(n_points, point_step)
     out = np.empty((n_points, len(names)), dtype=np.float64)
-    order = ">" if is_bigendian else "<"
+    order: Literal[">", "<"] = ">" if is_bigendian else "<"
     for i, name in enumerate(names):
         field = by_name[name]
         dtype = POINTFIELD_DTYPES.get(int(field.datatype))
@@ -74,16 +73,18 @@ def read_cloud_fields(fields: Sequence[Any], names: Sequence[str], *, height: in
     return out
 
 
-def message_fields(msg: Any, names: Sequence[str]) -> np.ndarray:
-    """:func:`read_cloud_fields` of a PointCloud2 message (rclpy or rosbags: same attribute names)."""
+def pointcloud_fields(msg: Any, names: Sequence[str]) -> np.ndarray:
+    """Named scalar fields of every point of a PointCloud2 message as float64 (N, len(names)), organized clouds
+    flattened row-major (see :func:`read_cloud_fields` for the checks)."""
     return read_cloud_fields(msg.fields, names, height=msg.height, width=msg.width, point_step=msg.point_step,
                              row_step=msg.row_step, data=msg.data, is_bigendian=bool(msg.is_bigendian))
 
 
-def message_xyz(msg: Any) -> np.ndarray:
-    """(N, 3) float32 x, y, z of a PointCloud2 message, points with a non-finite coordinate dropped."""
-    xyz = message_fields(msg, ("x", "y", "z")).astype(np.float32)
-    return xyz[np.isfinite(xyz).all(axis=1)]
+def pointcloud_xyz(msg: Any, skip_nans: bool = True) -> np.ndarray:
+    """(N, 3) float32 x, y, z [m] of a PointCloud2 message (points with a non-finite coordinate dropped when
+    ``skip_nans``)."""
+    xyz = pointcloud_fields(msg, ("x", "y", "z")).astype(np.float32)
+    return xyz[np.isfinite(xyz).all(axis=1)] if skip_nans else xyz
 
 
 def unpack_rgb(packed: np.ndarray) -> np.ndarray:

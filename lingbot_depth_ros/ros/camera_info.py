@@ -1,150 +1,47 @@
-"""sensor_msgs/CameraInfo <-> CameraIntrinsics, the REP 104 way.
+"""CameraInfo fields -> sensor_msgs/CameraInfo (rclpy): the encoder of the one camera model.
 
-- Which matrix: a rectified image (``camera.rectified``) is described by P (fx' = P[0], fy' = P[5],
-  cx' = P[2], cy' = P[6]); a raw image by K. A P of all zeros (some drivers) falls back to K.
-  P's Tx / Ty (P[3], P[7]) place a stereo camera relative to the reference camera of the pair: they
-  matter only when projecting points expressed in *that* camera's frame. The depth image is stamped
-  with this camera's own optical frame, so back-projecting it (cloud, obstacles) ignores them, and so
-  does the LiDAR projection (the LiDAR points are transformed into this camera's frame first).
-- Binning and ROI: the image may be a binned and/or cropped view of the calibrated camera (CameraInfo
-  ``binning_x/y``, ``roi``). K and P are adjusted as image_geometry's ``PinholeCameraModel`` does
-  (see :func:`lingbot_depth_ros.geometry.intrinsics.reduce_camera_matrix`).
-- The published ``depth/camera_info`` (:func:`camera_info_for_output`) describes the depth image on its
-  own: width/height of the image, binning 0 and ROI all zero, K and P already adjusted, and P's left
-  3x3 equal to the matrix the cloud used (for a raw image P is rewritten to [K | 0], which is what the
-  cloud assumed: an ideal pinhole with K). So ``u = P[0] * x / z + P[2]`` reprojects every cloud point
-  onto its depth pixel, for image_geometry users and for tools that read P directly alike. D and R are
-  carried over.
+The camera model (which matrix, binning, ROI, checks, the output camera info) is ROS-free and shared with the
+offline tools: :mod:`lingbot_depth_ros.messages.camera_model`; this module re-exports what the node reads from it
+and turns its :class:`~lingbot_depth_ros.messages.camera_model.CameraInfoFields` into messages.
 """
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
-
-import numpy as np
 from sensor_msgs.msg import CameraInfo, RegionOfInterest
 from std_msgs.msg import Header
 
-from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics, SensorWindow, reduce_camera_matrix
-
-MATRIX_P = "P (rectified)"
-MATRIX_K = "K"
-MATRIX_K_NO_P = "K (rectified, but P is all zero)"
-
-
-@dataclass(frozen=True)
-class CameraGeometry:
-    """The geometry of one image: what the cloud/obstacles use and what ``depth/camera_info`` publishes.
-
-    ``intrinsics``: pinhole model of the image [px]; ``matrix``: which CameraInfo matrix it came from
-    (:data:`MATRIX_P`, :data:`MATRIX_K`, :data:`MATRIX_K_NO_P`); ``info``: a CameraInfo describing the image
-    itself (binning/ROI folded into K and P, header not set); ``window``: the binning/ROI it had.
-    """
-
-    intrinsics: CameraIntrinsics
-    matrix: str
-    info: CameraInfo
-    window: SensorWindow
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.messages.camera_model import (  # noqa: F401 (re-exported)
+    MATRIX_K,
+    MATRIX_K_NO_P,
+    MATRIX_P,
+    CameraGeometry,
+    CameraInfoFields,
+    camera_geometry,
+)
 
 
-def sensor_window(info: CameraInfo) -> SensorWindow:
-    """The binning and ROI fields of ``info``."""
-    roi = info.roi
-    return SensorWindow(binning_x=int(info.binning_x), binning_y=int(info.binning_y), x_offset=int(roi.x_offset),
-                        y_offset=int(roi.y_offset), width=int(roi.width), height=int(roi.height))
-
-
-def _matrix(values: object, size: int, name: str) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64).reshape(-1)
-    if array.size != size:
-        raise InputError(f"camera_info {name} has {array.size} elements, expected {size}")
-    return array.reshape(3, size // 3)
-
-
-def _check_focal(m: np.ndarray, name: str) -> None:
-    fx, fy, cx, cy = m[0, 0], m[1, 1], m[0, 2], m[1, 2]
-    if not np.all(np.isfinite(m)) or fx <= 0 or fy <= 0:
-        raise InputError(f"camera_info has invalid intrinsics fx={fx:g} fy={fy:g} cx={cx:g} cy={cy:g} in {name} "
-                         "(an uncalibrated camera publishes K = 0)")
-
-
-def camera_geometry(info: CameraInfo, width: int, height: int, rectified: bool) -> CameraGeometry:
-    """Geometry of a ``width`` x ``height`` image from its CameraInfo (K, or P when ``rectified``), with the
-    CameraInfo's binning and ROI applied.
-
-    A CameraInfo with width/height 0 (some drivers) is taken to describe the image (before binning / ROI).
-
-    Raises:
-        InputError: K (or P when used) has a zero/negative/non-finite focal length or principal point, the
-            ROI does not fit the camera, or the binned/cropped size is not the image's size.
-    """
-    k_full = _matrix(info.k, 9, "K")
-    p_full = _matrix(info.p, 12, "P")
-    window = sensor_window(info)
-    info_w, info_h = int(info.width), int(info.height)
-    if (info_w, info_h) != (0, 0):
-        if window.x_offset + window.width > info_w or window.y_offset + window.height > info_h:
-            raise InputError(f"camera_info ROI {window.width}x{window.height}+{window.x_offset}+{window.y_offset} "
-                             f"does not fit the {info_w}x{info_h} camera")
-        expected = window.image_size(info_w, info_h)
-        if expected != (width, height):
-            plain = window.is_identity and window.width == 0 and window.height == 0
-            detail = "" if plain else (f" (binning {max(window.binning_x, 1)}x{max(window.binning_y, 1)}, ROI "
-                                       f"{window.width}x{window.height}+{window.x_offset}+{window.y_offset} "
-                                       f"give {expected[0]}x{expected[1]})")
-            raise InputError(f"camera_info is for {info_w}x{info_h}{detail} but the image is {width}x{height}")
-    k = reduce_camera_matrix(k_full, window)
-    _check_focal(k, "K")
-    p = reduce_camera_matrix(p_full, window)
-    p_is_zero = not np.any(p_full[:, :3])
-    if rectified and not p_is_zero:
-        _check_focal(p[:, :3], "P")
-        used, matrix = p[:, :3], MATRIX_P
-    else:
-        used, matrix = k, MATRIX_K_NO_P if rectified else MATRIX_K
-    if not rectified or p_is_zero:
-        p = np.zeros((3, 4))
-        p[:, :3] = k
-    intrinsics = CameraIntrinsics.from_matrix(used, width, height)
-
-    out = CameraInfo()
-    out.width, out.height = int(width), int(height)
-    out.distortion_model = info.distortion_model
-    out.d = list(info.d)
-    out.k = k.reshape(-1).tolist()
-    out.r = list(info.r)
-    out.p = p.reshape(-1).tolist()
-    out.binning_x = out.binning_y = 0
-    out.roi = RegionOfInterest()
-    return CameraGeometry(intrinsics=intrinsics, matrix=matrix, info=out, window=window)
-
-
-def intrinsics_from_camera_info(info: CameraInfo, width: int, height: int, rectified: bool = False) -> CameraIntrinsics:
-    """Intrinsics of a ``width`` x ``height`` image from its CameraInfo (see :func:`camera_geometry`)."""
-    return camera_geometry(info, width, height, rectified).intrinsics
+def camera_info_msg(fields: CameraInfoFields, header: Header | None = None) -> CameraInfo:
+    """A CameraInfo with ``fields`` (binning 0, ROI all zero) and ``header`` (or an empty one)."""
+    info = CameraInfo()
+    if header is not None:
+        info.header = header
+    info.width, info.height = fields.width, fields.height
+    info.distortion_model = fields.distortion_model
+    info.d = list(fields.d)
+    info.k = list(fields.k)
+    info.r = list(fields.r)
+    info.p = list(fields.p)
+    info.binning_x, info.binning_y = fields.binning_x, fields.binning_y
+    info.roi = RegionOfInterest()
+    return info
 
 
 def camera_info_for_output(geometry: CameraGeometry, header: Header) -> CameraInfo:
     """The CameraInfo of an output image with ``geometry`` (same size as the input image), stamped ``header``."""
-    out = copy.deepcopy(geometry.info)
-    out.header = header
-    return out
+    return camera_info_msg(geometry.info, header)
 
 
 def intrinsics_to_camera_info(intrinsics: CameraIntrinsics, header: Header | None = None) -> CameraInfo:
     """A plumb_bob CameraInfo with zero distortion for ``intrinsics`` (rectified image)."""
-    info = CameraInfo()
-    if header is not None:
-        info.header = header
-    info.width, info.height = intrinsics.width, intrinsics.height
-    info.distortion_model = "plumb_bob"
-    info.d = [0.0] * 5
-    k = intrinsics.matrix()
-    info.k = k.reshape(-1).tolist()
-    info.r = np.eye(3).reshape(-1).tolist()
-    p = np.zeros((3, 4))
-    p[:, :3] = k
-    info.p = p.reshape(-1).tolist()
-    return info
+    return camera_info_msg(CameraInfoFields.pinhole(intrinsics), header)

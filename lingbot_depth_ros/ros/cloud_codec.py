@@ -1,7 +1,9 @@
-"""sensor_msgs/PointCloud2 <-> numpy, vectorized (our own small sensor_msgs_py equivalent).
+"""numpy -> sensor_msgs/PointCloud2 (rclpy), vectorized (the encoder of our own small sensor_msgs_py equivalent).
 
 Output clouds carry float32 ``x, y, z`` [m] and optionally ``rgb`` (the PCL/RViz convention: a
-float32 field whose 4 bytes are 0x00RRGGBB in little-endian order).
+float32 field whose 4 bytes are 0x00RRGGBB in little-endian order). Reading clouds (any origin) is ROS-free:
+:mod:`lingbot_depth_ros.messages.pointcloud_fields`; :func:`pointcloud2_fields` / :func:`pointcloud2_to_xyz` are its
+rclpy-typed names.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
 from lingbot_depth_ros.errors import EncodingError
-from lingbot_depth_ros.messages.pointcloud_fields import message_fields, unpack_rgb  # noqa: F401 (re-exported)
+from lingbot_depth_ros.messages.pointcloud_fields import (
+    pointcloud_fields,
+    pointcloud_xyz,
+    unpack_rgb,  # noqa: F401 (re-exported)
+)
 
 _XYZ_FIELDS = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, n in enumerate("xyz")]
 _XYZRGB_FIELDS = _XYZ_FIELDS + [PointField(name="rgb", offset=12, datatype=PointField.FLOAT32, count=1)]
@@ -83,21 +89,11 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header: Header | None = None, rgb: np.nd
 
 
 def pointcloud2_fields(msg: PointCloud2, names: tuple[str, ...]) -> np.ndarray:
-    """Read named scalar fields of every point as float64 (N, len(names)) (organized clouds flattened).
-
-    Parsed by :func:`lingbot_depth_ros.messages.pointcloud_fields.read_cloud_fields` (the one parser the
-    package has, also used on bag messages).
-
-    Raises:
-        EncodingError: missing field, unsupported datatype, a field past point_step, or a buffer
-            shorter than the header says.
-    """
-    return message_fields(msg, names)
+    """Named scalar fields of every point as float64 (N, len(names))
+    (:func:`lingbot_depth_ros.messages.pointcloud_fields.pointcloud_fields`)."""
+    return pointcloud_fields(msg, names)
 
 
 def pointcloud2_to_xyz(msg: PointCloud2, skip_nans: bool = True) -> np.ndarray:
-    """(N, 3) float32 x, y, z [m] of a PointCloud2 (non-finite points dropped when ``skip_nans``)."""
-    xyz = pointcloud2_fields(msg, ("x", "y", "z")).astype(np.float32)
-    if skip_nans:
-        xyz = xyz[np.isfinite(xyz).all(axis=1)]
-    return xyz
+    """(N, 3) float32 x, y, z [m] of a PointCloud2 (:func:`lingbot_depth_ros.messages.pointcloud_fields.pointcloud_xyz`)."""
+    return pointcloud_xyz(msg, skip_nans)

@@ -1,7 +1,8 @@
-"""sensor_msgs/CompressedImage <-> numpy for the ``compressed`` and ``compressedDepth`` transports.
+"""numpy -> sensor_msgs/CompressedImage (rclpy) for the ``compressed`` and ``compressedDepth`` transports, and the
+transports' topic names.
 
-Thin adapter over :mod:`lingbot_depth_ros.messages.compressed` (the codecs). Decoded depth goes through
-:func:`depth_m_from_image`, so a compressed and a raw sparse depth image follow the same REP 118 rules.
+The payload codecs are :mod:`lingbot_depth_ros.messages.compressed`; decoding a message of either transport is
+:mod:`lingbot_depth_ros.messages.image` (ROS-free, shared with the offline tools), re-exported here for the node.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from lingbot_depth_ros.messages.compressed import (compress_depth, compress_image, decode_compressed_depth,
-                                             decode_compressed_image)
-from lingbot_depth_ros.ros.image_codec import depth_m_from_image, numpy_to_image, rgb_from_image
+from lingbot_depth_ros.messages import image as decoders
+from lingbot_depth_ros.messages.compressed import compress_depth, compress_image
 
 COMPRESSED_SUFFIX = {"compressed": "/compressed", "compressedDepth": "/compressedDepth"}
 
@@ -47,22 +47,13 @@ def compressed_depth_msg(depth_m: np.ndarray, header: Header | None = None, code
     return _message(compress_depth(depth_m, codec, encoding, **options), header)
 
 
-def rgb_from_compressed(msg: CompressedImage) -> np.ndarray:
-    """CompressedImage (jpeg/png) -> (H, W, 3) uint8 RGB. Raises EncodingError for a bad payload."""
-    return decode_compressed_image(msg.format, bytes(msg.data))
-
-
-def depth_m_from_compressed(msg: CompressedImage) -> np.ndarray:
-    """compressedDepth CompressedImage -> (H, W) float32 depth [m], NaN where there is no measurement."""
-    pixels, encoding = decode_compressed_depth(msg.format, bytes(msg.data))
-    return depth_m_from_image(numpy_to_image(pixels, "16UC1" if encoding == "mono16" else encoding, msg.header))
-
-
 def rgb_from_message(msg: Image | CompressedImage) -> np.ndarray:
-    """Colour input of either transport -> (H, W, 3) uint8 RGB."""
-    return rgb_from_compressed(msg) if isinstance(msg, CompressedImage) else rgb_from_image(msg)
+    """Colour input of either transport -> (H, W, 3) uint8 RGB
+    (:func:`lingbot_depth_ros.messages.image.rgb_from_message`)."""
+    return decoders.rgb_from_message(msg)
 
 
 def depth_m_from_message(msg: Image | CompressedImage) -> np.ndarray:
-    """Sparse depth of either transport -> (H, W) float32 depth [m], NaN = none."""
-    return depth_m_from_compressed(msg) if isinstance(msg, CompressedImage) else depth_m_from_image(msg)
+    """Sparse depth of either transport -> (H, W) float32 depth [m], NaN = none
+    (:func:`lingbot_depth_ros.messages.image.depth_m_from_message`)."""
+    return decoders.depth_m_from_message(msg)

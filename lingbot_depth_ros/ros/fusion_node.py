@@ -42,12 +42,12 @@ from std_srvs.srv import Trigger
 
 from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
 from lingbot_depth_ros.fusion.poses import PoseBuffer, PoseJumpError, check_pose_speed, mounting_matrix, pose_matrix
-from lingbot_depth_ros.ros.camera_info import intrinsics_from_camera_info
+from lingbot_depth_ros.messages.camera_model import intrinsics_from_camera_info
+from lingbot_depth_ros.messages.image import depth_m_from_image, rgb_from_image
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.diagnostics import OK, WARN, StatusWrapper, Updater
 from lingbot_depth_ros.ros.fused_surfaces import FusedSurfaces
 from lingbot_depth_ros.params.fusion import FUSION_PARAMS, PARAMS_BY_NAME, check_values
-from lingbot_depth_ros.ros.image_codec import depth_m_from_image, rgb_from_image
 from lingbot_depth_ros.params.help import FUSION_NODE_TOPICS, usage_text
 from lingbot_depth_ros.ros.node_main import run_node
 

@@ -20,7 +20,7 @@ import rclpy.time
 from geometry_msgs.msg import Quaternion, Transform, Vector3
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
-from sensor_msgs.msg import CameraInfo, LaserScan, PointCloud2
+from sensor_msgs.msg import LaserScan, PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
@@ -29,9 +29,10 @@ from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.lidar_projection import ProjectionCounts, lidar_to_sparse_depth_counted, \
     projection_model
 from lingbot_depth_ros.geometry.transforms import RigidTransform
+from lingbot_depth_ros.messages.camera_model import CameraInfoFields
+from lingbot_depth_ros.messages.pointcloud_fields import pointcloud_xyz
 from lingbot_depth_ros.navigation.scan import dense_scan, sector_scan
 from lingbot_depth_ros.navigation.sectors import ObstacleSectorAnalyzer, SectorReport
-from lingbot_depth_ros.ros.cloud_codec import pointcloud2_to_xyz
 from lingbot_depth_ros.ros.navigation_msgs import laser_scan_msg, recommendation_msg, sector_markers_msg
 from lingbot_depth_ros.params.navigation import (NAVIGATION_PARAMS_BY_NAME, camera_mounting_from_params,
                                                      lidar_extrinsics_from_params, sector_config_from_params)
@@ -224,7 +225,7 @@ class LidarInput:
         self.min_depth_m: float = v["lidar.min_depth_m"]
         self.max_depth_m: float = v["lidar.max_depth_m"]
 
-    def sparse_depth(self, cloud: PointCloud2, camera_info: CameraInfo, camera_frame: str, width: int,
+    def sparse_depth(self, cloud: PointCloud2, camera_info: CameraInfoFields, camera_frame: str, width: int,
                      height: int) -> np.ndarray | None:
         """(height, width) float32 sparse depth of ``cloud`` seen by the camera of ``camera_info``
         (optical frame ``camera_frame``); None when tf2 is in use and the transform is not available."""
@@ -243,7 +244,7 @@ class LidarInput:
         intrinsics, distortion = projection_model(camera_info.k, camera_info.d, camera_info.distortion_model,
                                                   camera_info.p, width, height, self.rectified)
         depth, self.last_counts = lidar_to_sparse_depth_counted(
-            pointcloud2_to_xyz(cloud, skip_nans=False), optical_t_lidar, intrinsics, distortion,
+            pointcloud_xyz(cloud, skip_nans=False), optical_t_lidar, intrinsics, distortion,
             min_depth_m=self.min_depth_m, max_depth_m=self.max_depth_m)
         return depth
 
