@@ -8,11 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, TYPESTORE, camera_info_message, \
-    image_message
 from lingbot_depth_ros.bags.files import BagFrame, BagWriter, bag_topics, read_frames, read_raw, write_bag
+from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, TYPESTORE, camera_info_message, image_message
 from lingbot_depth_ros.bags.topics import StreamTopics
+from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.synthetic import LidarConfig, SceneGenerator
 
@@ -169,3 +168,18 @@ def test_bags_of_any_camera_encoding_are_read_as_the_node_reads_them(tmp_path: P
     grey = np.repeat(cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     expected = grey if ENCODINGS[encoding].monochrome else frame.rgb
     assert np.abs(read.rgb.astype(int) - expected).mean() < 8  # the picture, up to 4:2:2 / demosaicing losses
+
+
+def test_image_builder_checks_the_pixels_against_the_encoding_table() -> None:
+    from lingbot_depth_ros.errors import EncodingError
+    from lingbot_depth_ros.messages.image import image_pixels
+
+    big = (np.arange(12, dtype=">u2").reshape(3, 4) * 300)
+    msg = image_message(big, "16UC1", 1, "cam")  # any byte order in, little endian out
+    assert msg.is_bigendian == 0 and msg.step == 8 and np.array_equal(image_pixels(msg), big)
+    for pixels, encoding, match in ((np.zeros((2, 4), np.uint8), "rgb8", "does not fit encoding rgb8"),
+                                    (np.zeros((2, 4, 3), np.uint8), "uyvy", "does not fit encoding uyvy"),
+                                    (np.zeros((2, 4), np.float64), "32FC1", "does not fit encoding 32FC1"),
+                                    (np.zeros((2, 4), np.uint8), "nv21", "unsupported image encoding 'nv21'")):
+        with pytest.raises(EncodingError, match=match):
+            image_message(pixels, encoding, 1, "cam")

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
-from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.errors import EncodingError, InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import RigidTransform
 from lingbot_depth_ros.messages.camera_model import CameraInfoFields
+from lingbot_depth_ros.messages.encoding_table import ENCODINGS, listed
 
 TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -38,11 +39,24 @@ def _header(stamp_ns: int, frame_id: str) -> Any:
 
 
 def image_message(pixels: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Any:
-    """A rosbags sensor_msgs/Image of ``pixels`` (tight rows, little endian)."""
-    pixels = np.ascontiguousarray(pixels)
-    if pixels.dtype.byteorder == ">":
-        pixels = pixels.astype(pixels.dtype.newbyteorder("<"))
-    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    """A rosbags sensor_msgs/Image of ``pixels`` (tight rows, little endian).
+
+    Args:
+        pixels: (H, W) or (H, W, C) array whose dtype and channels match ``encoding`` (any byte order).
+        encoding: one of :data:`~lingbot_depth_ros.messages.encoding_table.ENCODINGS`.
+
+    Raises:
+        EncodingError: an unknown encoding, or pixels that do not fit it.
+    """
+    entry = ENCODINGS.get(encoding)
+    if entry is None:
+        raise EncodingError(f"unsupported image encoding '{encoding}' (supported: {listed(ENCODINGS)})")
+    pixels = np.asarray(pixels)
+    channels = 1 if pixels.ndim == 2 else pixels.shape[-1]
+    if pixels.ndim not in (2, 3) or channels != entry.channels or pixels.dtype.newbyteorder("=") != entry.dtype:
+        raise EncodingError(f"array of shape {pixels.shape} dtype {pixels.dtype} does not fit encoding {encoding} "
+                            f"({entry.channels} channel(s) of {entry.dtype})")
+    pixels = np.ascontiguousarray(pixels, dtype=entry.dtype.newbyteorder("<"))
     Image = TYPESTORE.types[IMAGE_TYPE]
     return Image(header=_header(stamp_ns, frame_id), height=int(pixels.shape[0]), width=int(pixels.shape[1]),
                  encoding=encoding, is_bigendian=0, step=int(pixels.shape[1] * channels * pixels.dtype.itemsize),
