@@ -178,12 +178,20 @@ def test_wrong_shapes_and_types_raise_input_error() -> None:
 
 @pytest.mark.parametrize("options", [{"smoothing": -0.1}, {"smoothing": 5}, {"max_levels": 2.5},
                                      {"min_depth_m": 10, "max_depth_m": 5}, {"min_depth_m": 0},
-                                     {"support_margin_px": -1}, {"rgb_refine_eps": 0},
+                                     {"support_margin_px": -2}, {"rgb_refine_eps": 0},
                                      {"occlusion_filter_px": -1}, {"occlusion_filter_px": 1.5},
                                      {"occlusion_filter_rel": 0}])
 def test_bad_options_raise_config_error(options: dict) -> None:
     with pytest.raises(ConfigError):
         ClassicalCompletionEstimator(**options)
+
+
+def test_none_values_of_the_table_mean_none_in_the_constructor_too() -> None:
+    """-1 (support_margin_px) and 0 (nearest max_distance_px) mean automatic / unlimited for the node parameter,
+    so for the constructor as well: one table, one meaning."""
+    assert ClassicalCompletionEstimator(support_margin_px=-1).support_margin_px is None
+    assert ClassicalCompletionEstimator(support_margin_px=-1.0).support_margin_px is None
+    assert NearestFillEstimator(max_distance_px=0).max_distance_px is None
 
 
 # ------------------------------------------------------------------------------- output contract
@@ -236,8 +244,8 @@ def test_nearest_fill_copies_the_closest_sample() -> None:
     np.testing.assert_array_equal(estimate.depth_m[:, 5:], 5.0)
     limited = NearestFillEstimator(max_distance_px=2.5).estimate(rgb, sparse, None)
     assert limited.valid[2, 2] and not limited.valid[2, 4] and np.isnan(limited.depth_m[2, 4])
-    with pytest.raises(ConfigError):
-        NearestFillEstimator(max_distance_px=0)
+    with pytest.raises(ConfigError, match=r"nearest.max_distance_px=-1.0 is below its minimum 0"):
+        NearestFillEstimator(max_distance_px=-1)
 
 
 # ------------------------------------------------------------------------------- real LiDAR defaults

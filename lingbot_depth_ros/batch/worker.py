@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 
 from lingbot_depth_ros.errors import AlignmentRejected, InputError, LingbotDepthError
-from lingbot_depth_ros import estimators
-from lingbot_depth_ros.estimators import create_estimator
+from lingbot_depth_ros.estimators import check_output_alignment, create_estimator
 from lingbot_depth_ros.evaluation.frames import score_frame
 from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions, Frame, Unit, read_unit
 from lingbot_depth_ros.io.depth_files import save_depth_png_mm
@@ -132,9 +131,7 @@ class UnitProcessor:
         name = v["estimator"]
         self.estimator = create_estimator(name, **estimator_options(name, v))
         check_mode(self.estimator, v["mode"])
-        check_alignment = getattr(estimators, "check_output_alignment", None)  # relative outputs need a fit
-        if check_alignment is not None:
-            check_alignment(self.estimator, v["align_to_sparse"])
+        check_output_alignment(self.estimator, v["align_to_sparse"])  # relative outputs need a fit
         self.settings = OutputSettings.from_params(v)
         self.pipeline = DepthPipeline(self.estimator, self.settings)
         self.lidar = None

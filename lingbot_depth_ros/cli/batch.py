@@ -15,7 +15,7 @@ from pathlib import Path
 from lingbot_depth_ros.cli.arg_types import non_negative_float, positive_int
 from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
 from lingbot_depth_ros.errors import LingbotDepthError
-from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES
+from lingbot_depth_ros.estimators import estimator_names
 from lingbot_depth_ros.bags.topics import StreamTopics
 
 
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "velodyne_raw/ and calib/, as lingbot-depth fuse reads them) or image folders")
     parser.add_argument("--out", type=Path, required=True,
                         help="output folder: <input>/depth_npy, <input>/depth_png, report.*, manifest (resume)")
-    parser.add_argument("--estimator", choices=sorted(ESTIMATOR_FACTORIES), default=None,
+    parser.add_argument("--estimator", choices=sorted(estimator_names()), default=None,
                         help="the node's estimator parameter (default: the node's default)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a depth-node parameter (README table), repeatable: --param depth.max_m=80")

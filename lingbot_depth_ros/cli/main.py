@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 from lingbot_depth_ros.cli import predict
 from lingbot_depth_ros.cli.arg_types import port, positive_float, positive_int
+from lingbot_depth_ros.cli.estimator_args import add_estimator_arguments, estimator_flag_options
 from lingbot_depth_ros.errors import LingbotDepthError
+from lingbot_depth_ros.estimators import estimator_names
 
 DEFAULT_API_PORT = 8000
 DEFAULT_UI_PORT = 7860
@@ -35,11 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="HTTP API (FastAPI): POST /predict, GET /health, docs at /docs")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     serve.add_argument("--port", type=port, default=DEFAULT_API_PORT)
-    serve.add_argument("--estimator", choices=sorted(predict.ESTIMATOR_FACTORIES), default="classical")
-    serve.add_argument("--checkpoint", default=None,
-                       help="learned estimators: lingbot model.pt, or a Hugging Face checkpoint folder / repo id")
-    serve.add_argument("--device", default=None, help="torch device of a learned estimator (e.g. cpu, cuda)")
-    predict.add_model_arguments(serve)
+    serve.add_argument("--estimator", choices=sorted(estimator_names()), default="classical")
+    add_estimator_arguments(serve)  # --checkpoint, --device, --precision ...: every estimator option
     serve.add_argument("--mode-default", choices=("auto",) + predict.REQUEST_MODES, default="auto",
                        help="mode when a request names none; auto = completion if sparse depth is sent, "
                             "else monocular")
@@ -90,7 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         return _missing_extra(exc)
     try:
-        options = {**predict.estimator_options(args.checkpoint, args.device), **predict.model_options(args)}
+        options = estimator_flag_options(args)
     except LingbotDepthError as exc:
         print(f"lingbot-depth serve: error: {exc}", file=sys.stderr)
         return 2

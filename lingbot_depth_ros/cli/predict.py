@@ -21,10 +21,11 @@ from tqdm import tqdm
 from lingbot_depth_ros.cli.arg_types import non_negative_int, share
 from lingbot_depth_ros.io.camera_info_yaml import load_camera_info_yaml
 from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
+from lingbot_depth_ros.cli.estimator_args import add_estimator_arguments, estimator_flag_options
 from lingbot_depth_ros.pipeline.analysis import add_analysis_arguments, analyse, request_from_args, write_analysis
 from lingbot_depth_ros.pipeline.prediction import ALIGN_CHOICES, REQUEST_MODES, resolve_align, Prediction, predict_depth, resolve_mode
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
-from lingbot_depth_ros.estimators import ESTIMATOR_FACTORIES, DepthEstimator, create_estimator
+from lingbot_depth_ros.estimators import DepthEstimator, create_estimator, estimator_names
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.scale_alignment import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS
 from lingbot_depth_ros.io.depth_files import (DEFAULT_MAX_PIXELS, load_depth_file, load_rgb_file,
@@ -57,13 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="camera calibration YAML (ROS calibration file or a CameraInfo message)")
     parser.add_argument("--mode", choices=REQUEST_MODES, default=None,
                         help="default: completion when sparse depth is given, else monocular")
-    parser.add_argument("--estimator", choices=sorted(ESTIMATOR_FACTORIES), default="classical",
+    parser.add_argument("--estimator", choices=sorted(estimator_names()), default="classical",
                         help="depth estimator (monocular needs 'lingbot' with a checkpoint)")
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="learned estimators: lingbot model.pt, or a Hugging Face checkpoint folder / repo id "
-                             "(resolved through the local HF cache); default: the estimator's default repo id")
-    parser.add_argument("--device", default=None, help="torch device of a learned estimator (e.g. cpu, cuda)")
-    add_model_arguments(parser)
+    add_estimator_arguments(parser)  # --checkpoint, --device, --precision ...: every estimator option
     parser.add_argument("--align", choices=ALIGN_CHOICES, default="auto",
                         help="robust fit of the prediction to --sparse-depth: scale or scale_shift (relative estimators "
                              "need it; their output is never written as metres unaligned); auto (default) = "
@@ -81,81 +78,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "sizes are read from file headers before decoding")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_analysis_arguments(parser)
-
-
-#: model-specific CLI flags (argparse dest) -> (estimators taking it, estimator keyword)
-MODEL_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
-    "precision": (("lingbot", "depth_anything", "prompt_depth_anything", "depth_pro", "marigold"), "precision"),
-    "use_fov_estimate": (("depth_pro",), "use_fov_estimate"),
-    "denoising_steps": (("marigold",), "denoising_steps"),
-    "ensemble_size": (("marigold",), "ensemble_size"),
-    "processing_resolution": (("marigold",), "processing_resolution"),
-    "seed": (("marigold",), "seed"),
-    "input_size": (("depth_anything", "prompt_depth_anything"), "input_size"),
-    "prompt_max_side": (("prompt_depth_anything",), "prompt_max_side"),
-    "backend": (("lingbot",), "backend"),
-    "engine_dir": (("lingbot",), "engine_dir"),
-    "providers": (("lingbot",), "providers"),
-}
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Model-specific options of ``predict`` and ``serve`` (Depth Pro focal, Marigold knobs)."""
-    group = parser.add_argument_group("learned estimators (depth_pro, marigold...)")
-    group.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default=None,
-                       help="reduced precision runs on CUDA only (CPU: fp32)")
-    group.add_argument("--use-fov-estimate", action=argparse.BooleanOptionalAction, default=None,
-                       help="depth_pro: scale depth with the model's focal-length estimate even when intrinsics are "
-                            "given (default: with the given intrinsics' fx; without intrinsics the estimate is used)")
-    group.add_argument("--denoising-steps", type=int, default=None,
-                       help="marigold: diffusion steps (0 = the checkpoint's default)")
-    group.add_argument("--ensemble-size", type=int, default=None,
-                       help="marigold: predictions merged per image (>= 1)")
-    group.add_argument("--processing-resolution", type=int, default=None,
-                       help="marigold: longer side [px] processed (0 = the checkpoint's default)")
-    group.add_argument("--seed", type=int, default=None, help="marigold: noise seed (same image -> same depth)")
-    group.add_argument("--input-size", type=int, default=None,
-                       help="depth_anything / prompt_depth_anything: processor resize side [px] (multiple of 14; "
-                            "0 = the checkpoint's)")
-    group.add_argument("--prompt-max-side", type=int, default=None,
-                       help="prompt_depth_anything: longer side [px] of the low-resolution LiDAR prompt (default 256)")
-    group.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
-                       help="lingbot: torch (the checkpoint) or onnxruntime (needs --engine-dir; with --checkpoint "
-                            "too, the engine must have been exported from that checkpoint)")
-    group.add_argument("--engine-dir", default=None,
-                       help="lingbot --backend onnxruntime: folder written by lingbot-depth-export CHECKPOINT DIR "
-                            "--onnx")
-    group.add_argument("--providers", default=None,
-                       help="lingbot --backend onnxruntime: execution providers in order of preference, e.g. "
-                            "CUDAExecutionProvider,CPUExecutionProvider")
-
-
-def model_options(args: argparse.Namespace) -> dict[str, object]:
-    """Keyword options for ``create_estimator`` from the model-specific flags given (see MODEL_FLAGS).
-
-    Raises:
-        InputError: a flag given that the chosen estimator does not take.
-    """
-    options: dict[str, object] = {}
-    for dest, (estimators, keyword) in MODEL_FLAGS.items():
-        value = getattr(args, dest, None)
-        if value is None:
-            continue
-        if args.estimator not in estimators:
-            raise InputError(f"--{dest.replace('_', '-')} applies to estimator {' / '.join(estimators)}, "
-                             f"not '{args.estimator}'")
-        options[keyword] = value
-    return options
-
-
-def estimator_options(checkpoint: Path | None, device: str | None) -> dict[str, object]:
-    """Keyword options for ``create_estimator`` from CLI flags (only those given)."""
-    options: dict[str, object] = {}
-    if checkpoint is not None:
-        options["checkpoint"] = str(checkpoint)
-    if device is not None:
-        options["device"] = device
-    return options
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -295,8 +217,7 @@ def run(args: argparse.Namespace) -> int:
         camera_info = load_camera_info_yaml(args.camera_info) if args.camera_info is not None else None
         args.analysis = request_from_args(args)
         prepare_out_dir(args.out)
-        estimator = create_estimator(args.estimator, **estimator_options(args.checkpoint, args.device),
-                                     **model_options(args))
+        estimator = create_estimator(args.estimator, **estimator_flag_options(args))
     except LingbotDepthError as exc:
         print(f"lingbot-depth predict: error: {exc}", file=sys.stderr)
         return 2

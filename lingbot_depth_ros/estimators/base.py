@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.estimators.options import node_params, resolve_options
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.pointcloud import CloudPoints
+from lingbot_depth_ros.param_spec import ParamSpec
 
 COMPLETION = "completion"
 MONOCULAR = "monocular"
@@ -63,7 +66,10 @@ class DepthEstimator(abc.ABC):
     """Base class: validates inputs once, then calls :meth:`_estimate`.
 
     Subclasses set ``name``, ``supported_modes`` (and ``output_kind`` when the output is not metric)
-    and implement ``_estimate``.
+    and implement ``_estimate``. A registered estimator (``estimators/registry.py``) also sets ``summary``,
+    ``options`` (its option table: node parameters ``<name>.<option>``, CLI flags ``--<option>``, constructor
+    keywords; the constructor fills and checks them with :meth:`resolve_options`), ``live_options`` and
+    ``requires``.
 
     ``output_kind`` says what ``DepthEstimate.depth_m`` holds: ``"metric"`` (metres),
     ``"relative_depth"`` (affine in depth) or ``"relative_disparity"`` (affine in inverse depth). A relative
@@ -78,6 +84,34 @@ class DepthEstimator(abc.ABC):
     output_kind: str = METRIC
     #: True when the estimator can estimate the focal length itself (then intrinsics may be None)
     estimates_focal: ClassVar[bool] = False
+    #: a few words for the node's ``estimator`` parameter description, e.g. "nearest-neighbour fill baseline"
+    summary: ClassVar[str] = ""
+    #: the option table, names without the ``<name>.`` prefix; ``read_only`` options need a node restart
+    options: ClassVar[tuple[ParamSpec, ...]] = ()
+    #: options a running estimator takes by attribute assignment (``estimator.<option> = value``); the node
+    #: rebuilds the estimator when any other (not read-only) option changes
+    live_options: ClassVar[frozenset[str]] = frozenset()
+    #: import names of the optional packages the estimator needs (checked before it is built, one-line error)
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def node_params(cls) -> tuple[ParamSpec, ...]:
+        """The node parameters of :attr:`options` (``<name>.<option>``)."""
+        return node_params(cls.name, cls.options)
+
+    @classmethod
+    def option_default(cls, option: str) -> Any:
+        """The default of ``option`` in :attr:`options` (KeyError: no such option)."""
+        for spec in cls.options:
+            if spec.name == option:
+                return spec.default
+        raise KeyError(f"estimator '{cls.name}' has no option '{option}'")
+
+    @classmethod
+    def resolve_options(cls, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Every option of :attr:`options`: the given value (checked) or the table's default; see
+        :func:`lingbot_depth_ros.estimators.options.resolve_options` (ConfigError naming ``<name>.<option>``)."""
+        return resolve_options(cls.name, cls.options, given)
 
     def estimate(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
                  intrinsics: CameraIntrinsics | None) -> DepthEstimate:

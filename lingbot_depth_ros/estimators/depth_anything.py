@@ -14,24 +14,36 @@ What the output is depends on the checkpoint, read from its ``config.json``:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lingbot_depth_ros.errors import CheckpointError, ConfigError
 from lingbot_depth_ros.estimators.base import METRIC, MONOCULAR, RELATIVE_DISPARITY, DepthEstimate
-from lingbot_depth_ros.estimators.hf_common import HFDepthEstimator
+from lingbot_depth_ros.estimators.hf_common import HFDepthEstimator, hf_options
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.param_spec import ParamSpec
 
-MAX_INPUT_SIZE = 4096
+P = ParamSpec
+#: the depth_anything estimator's options (node parameters ``depth_anything.<option>``, CLI flags ``--<option>``)
+OPTIONS: tuple[ParamSpec, ...] = hf_options(
+    "Depth Anything", "depth-anything/Depth-Anything-V2-Small-hf", "Depth Anything V1/V2 checkpoint: "
+    "a local folder in the Hugging Face layout, or a repo id resolved through the local HF cache (downloaded "
+    "only when missing and online). Relative checkpoints output disparity and need align_to_sparse; metric "
+    "fine-tunes (e.g. depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf) publish metres.",
+    "fp32, fp16 or bf16 (reduced precision on CUDA only, bf16 only with native support; the CPU runs fp32).") + (
+    P("input_size", 0, "Side [px] of the image processor's aspect-preserving resize (rounded to a "
+      "multiple of 14; the checkpoints use 518): smaller is faster and coarser; 0 = the checkpoint's.",
+      min=0, max=4096, none_value=0, read_only=True),
+)
+MIN_INPUT_SIZE = 14  # [px]: one ViT patch; 1..13 are refused (0 = the checkpoint's)
 
 
-def check_input_size(value: object, estimator: str) -> int | None:
-    """``input_size`` option: None / 0 = the checkpoint's processor size, else an int in [14, 4096] [px]."""
-    if value is None or value == 0:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 14 <= value <= MAX_INPUT_SIZE:
-        raise ConfigError(f"{estimator}.input_size must be 0 (the checkpoint's) or an integer in "
-                          f"14..{MAX_INPUT_SIZE} [px], got {value!r}")
+def check_input_size(value: int | None, estimator: str) -> int | None:
+    """An ``input_size`` option already in its table range (None = the checkpoint's): refuse 1..13 [px]."""
+    if value is not None and value < MIN_INPUT_SIZE:
+        raise ConfigError(f"{estimator}.input_size must be 0 (the checkpoint's) or at least {MIN_INPUT_SIZE} [px], "
+                          f"got {value!r}")
     return value
 
 
@@ -43,22 +55,22 @@ def size_override(input_size: int | None) -> dict[str, object]:
 class DepthAnythingEstimator(HFDepthEstimator):
     """Depth Anything V1/V2 (relative or metric checkpoints), monocular.
 
-    Args (besides :class:`~lingbot_depth_ros.estimators.hf_common.HFDepthEstimator`'s):
-        input_size: target side [px] of the processor's aspect-preserving resize (multiple of 14 after
-            rounding; the checkpoints use 518); None / 0 = the checkpoint's processor setting. Smaller
-            is faster and coarser.
+    Options: :data:`OPTIONS` (``input_size`` None / 0 = the checkpoint's processor setting);
+    ``cache_dir``: Hugging Face hub cache for repo ids (default: huggingface_hub's).
     """
 
     name = "depth_anything"
+    summary = "Depth Anything V1/V2: monocular, relative checkpoints need align_to_sparse"
     supported_modes = frozenset({MONOCULAR})
+    options = OPTIONS
+    requires = ("torch", "transformers", "PIL")
     model_types = ("depth_anything",)
     model_class = "DepthAnythingForDepthEstimation"
-    example_repo = "depth-anything/Depth-Anything-V2-Small-hf"
 
-    def __init__(self, checkpoint: str | None = None, device: str = "auto", precision: str = "bf16",
-                 input_size: int | None = None, cache_dir: str | Path | None = None) -> None:
-        self.input_size = check_input_size(input_size, self.name)
-        super().__init__(checkpoint, device=device, precision=precision, cache_dir=cache_dir)
+    def __init__(self, *, cache_dir: str | Path | None = None, **options: Any) -> None:
+        o = self.resolve_options(options)
+        self.input_size = check_input_size(o["input_size"], self.name)
+        super().__init__(o, cache_dir=cache_dir)
         kind = getattr(self.model.config, "depth_estimation_type", "relative")
         if kind not in ("relative", "metric"):
             raise CheckpointError(f"{self.source}: unknown depth_estimation_type {kind!r} (relative or metric)")

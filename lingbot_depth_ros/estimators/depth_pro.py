@@ -28,8 +28,9 @@ import numpy as np
 from lingbot_depth_ros.errors import CheckpointError, ConfigError, EstimatorError, InputError
 from lingbot_depth_ros.estimators.base import METRIC, MONOCULAR, DepthEstimate, DepthEstimator
 from lingbot_depth_ros.estimators.hf_common import (
-    device_and_dtype, read_model_type, resolve_hf_checkpoint, run_guarded, short_error)
+    device_and_dtype, hf_options, read_model_type, resolve_hf_checkpoint, run_guarded, short_error)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.param_spec import ParamSpec
 
 DEFAULT_REPO = "apple/DepthPro-hf"
 # Depth Pro's processor clamps the inverse depth to [1e-4, 1e4] (depth 1e-4..1e4 m).
@@ -63,36 +64,47 @@ def focal_from_fov(fov_deg: float, width: int) -> float:
     return 0.5 * width / math.tan(0.5 * math.radians(fov_deg))
 
 
+#: the depth_pro estimator's options (node parameters ``depth_pro.<option>``, CLI flags ``--<option>``)
+OPTIONS: tuple[ParamSpec, ...] = hf_options(
+    "Depth Pro", DEFAULT_REPO, "Depth Pro checkpoint: a local folder in the Hugging Face "
+    "layout, or a repo id resolved through the local HF cache (downloaded only when missing and online).",
+    "fp32, fp16 or bf16 (reduced precision on CUDA only; the CPU runs fp32).") + (
+    ParamSpec("use_fov_estimate", False, "Scale Depth Pro's depth with its own focal-length estimate (true) "
+              "or with CameraInfo's fx (false: CameraInfo stays the truth). Either way diagnostics report the "
+              "estimate vs CameraInfo (a calibration check).", read_only=True),
+)
+
+
 class DepthProEstimator(DepthEstimator):
     """Depth Pro: monocular metric depth with its own focal-length estimate.
 
-    Args:
-        checkpoint: a local folder in the Hugging Face layout (``config.json``, ``model.safetensors``,
-            ``preprocessor_config.json``) or a repo id resolved through the local HF cache
-            (default :data:`DEFAULT_REPO`).
-        device: 'auto' (CUDA if available), 'cuda', 'cuda:N' or 'cpu'.
-        precision: 'fp32', 'fp16' or 'bf16' (CPU always runs fp32).
-        use_fov_estimate: True = scale depth with the model's focal estimate; False (default) = with the
-            camera's fx (the estimate is then only reported). Without intrinsics the estimate is always used.
+    Options: :data:`OPTIONS`: ``checkpoint`` a local folder in the Hugging Face layout (``config.json``,
+    ``model.safetensors``, ``preprocessor_config.json``) or a repo id resolved through the local HF cache;
+    ``use_fov_estimate`` True = scale depth with the model's focal estimate, False = with the camera's fx (the
+    estimate is then only reported); without intrinsics the estimate is always used. ``cache_dir``: Hugging
+    Face hub cache for repo ids.
 
     Raises:
         CheckpointError: missing or unreadable checkpoint.
-        ConfigError: bad device/precision, or ``use_fov_estimate`` with a checkpoint that has no
-            field-of-view head.
+        ConfigError: an unknown option or value out of range, an unusable device, or ``use_fov_estimate``
+            with a checkpoint that has no field-of-view head.
     """
 
     name = "depth_pro"
+    summary = "Apple Depth Pro: monocular metric"
     supported_modes = frozenset({MONOCULAR})
     output_kind = METRIC
     estimates_focal = True
+    options = OPTIONS
+    requires = ("torch", "transformers")
 
-    def __init__(self, checkpoint: str = DEFAULT_REPO, device: str = "auto", precision: str = "bf16",
-                 use_fov_estimate: bool = False, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, *, cache_dir: str | Path | None = None, **options: Any) -> None:
+        o = self.resolve_options(options)
         import torch
         from transformers import DepthProForDepthEstimation
 
-        if not isinstance(use_fov_estimate, bool):
-            raise ConfigError(f"depth_pro.use_fov_estimate must be true or false, got {use_fov_estimate!r}")
+        checkpoint, device, precision, use_fov_estimate = (o["checkpoint"], o["device"], o["precision"],
+                                                           o["use_fov_estimate"])
         self.device, self.dtype, self.precision = device_and_dtype(device, precision)
         folder, self.checkpoint = resolve_hf_checkpoint(checkpoint, "depth_pro", DEFAULT_REPO, cache_dir=cache_dir)
         read_model_type(folder, "depth_pro", ("depth_pro",))

@@ -22,12 +22,14 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
 from lingbot_depth_ros.errors import CheckpointError, ConfigError, EstimatorError, EstimatorOutOfMemory
 from lingbot_depth_ros.estimators.base import DepthEstimator
+from lingbot_depth_ros.param_spec import ParamSpec
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -221,18 +223,26 @@ def run_guarded(fn: Callable[[], T], label: str, device: Any) -> T:
         raise EstimatorError(f"{label} inference failed on {device}: {detail}") from exc
 
 
+def hf_options(label: str, checkpoint: str, checkpoint_text: str, precision_text: str) -> tuple[ParamSpec, ...]:
+    """The ``checkpoint``, ``device`` and ``precision`` options of an estimator that loads a Hugging Face
+    checkpoint (``label``: its name for people, e.g. "Depth Pro"; ``checkpoint``: the default repo id)."""
+    return (ParamSpec("checkpoint", checkpoint, checkpoint_text, read_only=True),
+            ParamSpec("device", "auto", f"Device for {label}: auto (CUDA if available), cuda, cuda:N or cpu.",
+                      read_only=True),
+            ParamSpec("precision", "bf16", precision_text, choices=PRECISIONS, read_only=True))
+
+
 class HFDepthEstimator(DepthEstimator):
     """Base of the transformers depth estimators: checkpoint, device, precision, inference guard.
 
-    Subclasses set ``name``, ``supported_modes``, ``model_types`` (accepted ``config.json``
-    ``model_type`` values), ``model_class`` (transformers class name), ``example_repo``, and implement
-    ``_estimate`` using :meth:`run_model`.
+    Subclasses set ``name``, ``supported_modes``, ``options`` (starting with :func:`hf_options`),
+    ``model_types`` (accepted ``config.json`` ``model_type`` values), ``model_class`` (transformers class
+    name), and implement ``_estimate`` using :meth:`run_model`.
 
     Args:
-        checkpoint: a local folder in the Hugging Face layout or a repo id (see :func:`resolve_hf_checkpoint`);
-            None = ``example_repo`` (the estimator's default repo id, from the local HF cache).
-        device: 'auto' (CUDA if available), 'cuda', 'cuda:N' or 'cpu'.
-        precision: 'fp32', 'fp16' or 'bf16' (see :func:`resolve_precision`).
+        options: the subclass's resolved options (:meth:`resolve_options`), of which this reads
+            ``checkpoint`` (a local folder in the Hugging Face layout or a repo id, see
+            :func:`resolve_hf_checkpoint`), ``device`` and ``precision`` (see :func:`resolve_precision`).
         cache_dir: Hugging Face hub cache for repo ids (default: huggingface_hub's).
 
     Raises:
@@ -242,17 +252,14 @@ class HFDepthEstimator(DepthEstimator):
 
     model_types: tuple[str, ...] = ()
     model_class: str = ""
-    example_repo: str = ""
 
-    def __init__(self, checkpoint: str | None = None, device: str = "auto", precision: str = "bf16",
-                 cache_dir: str | Path | None = None) -> None:
+    def __init__(self, options: Mapping[str, Any], cache_dir: str | Path | None = None) -> None:
         import torch
         import transformers
 
-        self.device, self.dtype, self.precision = device_and_dtype(device, precision)
-        checkpoint = self.example_repo if checkpoint is None else checkpoint  # the default repo id
-        self.folder, self.source = resolve_hf_checkpoint(checkpoint, self.name, self.example_repo,
-                                                         cache_dir=cache_dir)
+        self.device, self.dtype, self.precision = device_and_dtype(options["device"], options["precision"])
+        self.folder, self.source = resolve_hf_checkpoint(options["checkpoint"], self.name,
+                                                         self.option_default("checkpoint"), cache_dir=cache_dir)
         self.config_dict = read_model_type(self.folder, self.name, self.model_types)
         restore = _quiet_transformers()
         try:

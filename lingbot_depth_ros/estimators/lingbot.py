@@ -14,7 +14,7 @@ aligned on the host), the cloud xyz is back-projected there too and downloaded w
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from lingbot_depth_ros.estimators.base import (COMPLETION, MONOCULAR, DepthEstim
                                                validate_sparse)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.pointcloud import CloudPoints
+from lingbot_depth_ros.param_spec import ParamSpec
 
 if TYPE_CHECKING:
     from lingbot_depth_ros.model.device_cloud import CloudRequest
@@ -31,10 +32,40 @@ PRECISIONS = ("bf16", "fp32")
 BACKENDS = ("torch", "onnxruntime")
 DEFAULT_PROVIDERS = "TensorrtExecutionProvider,CUDAExecutionProvider,CPUExecutionProvider"
 
+P = ParamSpec
+#: the lingbot estimator's options (node parameters ``lingbot.<option>``, CLI flags ``--<option>``)
+OPTIONS: tuple[ParamSpec, ...] = (
+    P("checkpoint", "", "LingBot-Depth checkpoint: a local model.pt / .safetensors path, or a Hugging "
+      "Face repo id (e.g. robbyant/lingbot-depth-postrain-dc-vitl14) resolved through the local HF cache.",
+      read_only=True),
+    P("device", "auto", "Device for LingBot-Depth: auto (CUDA if available), cuda, cuda:N or cpu.", read_only=True),
+    P("precision", "bf16", "bf16 (autocast on CUDA GPUs with native bf16, compute capability >= 8.0) or fp32. "
+      "Older GPUs and the CPU always run fp32.",
+      choices=PRECISIONS, read_only=True),
+    P("resolution_level", 9, "Token budget level 0..9 (1200..3600 ViT tokens): lower is faster.",
+      min=0, max=9),
+    P("backend", "torch", "torch (the checkpoint, any image size and level) or onnxruntime (an engine "
+      "folder from lingbot-depth-export --onnx: fixed size and level, TensorRT/CUDA/CPU providers).",
+      choices=BACKENDS, read_only=True),
+    P("providers", DEFAULT_PROVIDERS,
+      "onnxruntime backend: execution providers in order of preference; the installed ones are used "
+      "(diagnostics 'estimator' says which one runs).", read_only=True),
+    P("engine_dir", "", "onnxruntime backend (required there): folder written by lingbot-depth-export "
+      "CHECKPOINT DIR --onnx (engine.json, model.onnx, model_monocular.onnx). With lingbot.checkpoint set too, "
+      "the node refuses to start unless the checkpoint's sha256 is the one engine.json records (cached per file).",
+      read_only=True),
+    P("trt_cache_dir", "", "onnxruntime backend: TensorRT engine cache folder (built on the first run, "
+      "minutes); empty = <engine_dir>/trt_cache.", read_only=True),
+)
+
 
 def _check_level(level: object) -> int:
-    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9:
-        raise ConfigError(f"resolution_level must be an integer in 0..9, got {level!r}")
+    """``level`` if the ``resolution_level`` option's range takes it (ConfigError naming lingbot.resolution_level)."""
+    spec = next(spec for spec in LingbotEstimator.node_params() if spec.name.endswith(".resolution_level"))
+    problem = spec.check(level)
+    if problem is not None:
+        raise ConfigError(problem)
+    assert isinstance(level, int)  # the spec checked its type
     return level
 
 
@@ -49,53 +80,54 @@ def _check_tokens(num_tokens: object) -> int | None:
 class LingbotEstimator(DepthEstimator):
     """LingBot-Depth loaded from an official checkpoint.
 
+    Options: :data:`OPTIONS` (keywords of the constructor, node parameters ``lingbot.<option>``):
+    ``checkpoint`` (also the first positional argument) is a ``model.pt`` / ``model.safetensors``
+    (+ ``config.json``) / a directory, or a Hugging Face repo id (downloaded into the HF cache when online);
+    ``precision`` bf16 autocasts on CUDA only (the CPU runs float32); ``backend`` onnxruntime needs
+    ``engine_dir`` (``checkpoint`` is then not loaded, only compared with the sha256 the engine records when
+    given: another checkpoint is refused); ``providers`` are used in order where installed (``describe()``
+    says which one runs); ``trt_cache_dir`` '' = ``<engine_dir>/trt_cache``. ``resolution_level`` left out
+    (or None): the table's default with torch, the engine's level with onnxruntime (the CLI's default).
+
     Args:
-        checkpoint: path to ``model.pt`` / ``model.safetensors`` (+ ``config.json``) / a directory,
-            or a Hugging Face repo id (downloaded into the HF cache when online).
-        device: 'auto' (CUDA if available), 'cuda', 'cuda:N' or 'cpu'.
-        precision: 'bf16' (autocast on CUDA; CPU always runs float32) or 'fp32'.
-        resolution_level: 0..9, token budget (9 = finest, slowest); None = 9 with torch, the engine's
-            level with onnxruntime (the CLI, which has no level flag).
-        num_tokens: explicit token budget, overrides ``resolution_level`` when set.
-        backend: 'torch' or 'onnxruntime' (needs ``engine_dir``; ``checkpoint`` is then not loaded, only
-            compared with the sha256 the engine records when given: another checkpoint is refused).
-        providers: onnxruntime execution providers in order of preference ('A,B,C'); the installed
-            ones are used, ``describe()`` says which one runs.
-        engine_dir: folder written by ``lingbot-depth-export CHECKPOINT OUT_DIR --onnx``.
-        trt_cache_dir: TensorRT engine cache folder ('' = ``<engine_dir>/trt_cache``).
+        checkpoint: the ``checkpoint`` option.
+        num_tokens: explicit token budget, overrides ``resolution_level`` when set (not a node parameter).
+        options: the other options of :data:`OPTIONS`.
 
     Raises:
         CheckpointError: the checkpoint (engine folder) is missing, unsafe, or does not match its
             config (the message names the file and the problem).
-        ConfigError: invalid device, precision, level, token count, backend or providers.
+        ConfigError: an unknown option, a value outside its range or choices, an unusable device or providers,
+            a bad token count.
     """
 
     name = "lingbot"
+    summary = "LingBot-Depth network"
     supported_modes = frozenset({COMPLETION, MONOCULAR})
+    options = OPTIONS
+    live_options = frozenset({"resolution_level"})  # settable between frames (the rate governor, ros2 param set)
+    requires = ("torch",)
     device_cloud = True  # estimate_batch(..., cloud=CloudRequest) makes the cloud on the model's device
 
-    def __init__(self, checkpoint: str = "", device: str = "auto", precision: str = "bf16",
-                 resolution_level: int | None = None, num_tokens: int | None = None, backend: str = "torch",
-                 providers: str = DEFAULT_PROVIDERS, engine_dir: str = "", trt_cache_dir: str = "") -> None:
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        if backend not in BACKENDS:
-            raise ConfigError(f"lingbot.backend must be one of {BACKENDS}, got {backend!r}")
-        self._resolution_level = 9 if resolution_level is None else _check_level(resolution_level)
+    def __init__(self, checkpoint: str | None = None, *, num_tokens: int | None = None, **options: Any) -> None:
+        o = self.resolve_options({"checkpoint": checkpoint, **options})
+        level_given = options.get("resolution_level") is not None
+        self._resolution_level: int = o["resolution_level"]
         self._num_tokens = _check_tokens(num_tokens)
-        self.backend = backend
-        if backend == "onnxruntime":
+        self.backend: str = o["backend"]
+        device, precision = o["device"], o["precision"]
+        if self.backend == "onnxruntime":
             from lingbot_depth_ros.optional import require
             require("lingbot.backend onnxruntime", "torch", "onnxruntime")
             from lingbot_depth_ros.model.engine_runtime import OnnxDepthModel
-            self.checkpoint = str(engine_dir)
-            self.model = OnnxDepthModel(engine_dir, providers=providers, trt_cache_dir=trt_cache_dir, device=device,
-                                        checkpoint=checkpoint)
-            if resolution_level is None:
+            self.checkpoint = o["engine_dir"]
+            self.model = OnnxDepthModel(o["engine_dir"], providers=o["providers"], trt_cache_dir=o["trt_cache_dir"],
+                                        device=device, checkpoint=o["checkpoint"])
+            if not level_given:
                 self._resolution_level = self.model.level
             self.model.check_budget(self._resolution_level, self._num_tokens)
             return
-        if not checkpoint:
+        if not o["checkpoint"]:
             raise CheckpointError("the lingbot estimator needs a checkpoint: a path to model.pt or a Hugging "
                                   "Face repo id such as robbyant/lingbot-depth-pretrain-vitl-14-v0.5")
         try:
@@ -103,7 +135,7 @@ class LingbotEstimator(DepthEstimator):
         except ImportError as exc:
             raise CheckpointError(f"the lingbot estimator needs torch (pip install -r requirements.txt -r "
                                   f"requirements-model.txt): {exc}") from exc
-        self.checkpoint = str(checkpoint)
+        self.checkpoint = o["checkpoint"]
         self.model = load_model(self.checkpoint, device=device, precision=precision)
 
     @property

@@ -18,55 +18,64 @@ from typing import Any
 
 import numpy as np
 
-from lingbot_depth_ros.errors import CheckpointError, ConfigError
+from lingbot_depth_ros.errors import CheckpointError
 from lingbot_depth_ros.estimators.base import MONOCULAR, RELATIVE_DEPTH, DepthEstimate, DepthEstimator
 from lingbot_depth_ros.estimators.hf_common import (
-    PIPELINE_MARKERS, device_and_dtype, resolve_hf_checkpoint, run_guarded, short_error)
+    PIPELINE_MARKERS, device_and_dtype, hf_options, resolve_hf_checkpoint, run_guarded, short_error)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.param_spec import ParamSpec
 
 DEFAULT_REPO = "prs-eth/marigold-depth-v1-1"
 
 
-def _non_negative_int(name: str, value: object, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"marigold.{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+P = ParamSpec
+#: the marigold estimator's options (node parameters ``marigold.<option>``, CLI flags ``--<option>``)
+OPTIONS: tuple[ParamSpec, ...] = hf_options(
+    "Marigold", DEFAULT_REPO, "Marigold pipeline: a local folder in the diffusers "
+    "layout (model_index.json, unet/, vae/...), or a repo id resolved through the local HF cache. Its output is "
+    "relative depth: set align_to_sparse.",
+    "fp32, fp16 or bf16 (reduced precision on CUDA only; the CPU runs fp32).") + (
+    P("denoising_steps", 0, "Diffusion steps per prediction; 0 = the checkpoint's default (v1-1: 4).",
+      min=0, max=100, read_only=True),
+    P("ensemble_size", 1, "Predictions merged per frame (test-time ensembling): smoother, "
+      "proportionally slower.", min=1, max=20, read_only=True),
+    P("processing_resolution", 0, "Longer image side [px] Marigold runs at; 0 = the checkpoint's "
+      "default (v1-1: 768).", min=0, max=4096, read_only=True),
+    P("seed", 0, "Seed of the noise, re-drawn every frame: the same image gives the same depth.",
+      min=0, max=2**31 - 1, read_only=True),
+)
 
 
 class MarigoldEstimator(DepthEstimator):
     """Marigold: monocular affine-invariant depth (output kind ``relative_depth``).
 
-    Args:
-        checkpoint: a local pipeline folder (``model_index.json``, ``unet/``, ``vae/``, ``scheduler/``,
-            ``text_encoder/``, ``tokenizer/``) or a repo id resolved through the local HF cache
-            (default :data:`DEFAULT_REPO`).
-        device: 'auto' (CUDA if available), 'cuda', 'cuda:N' or 'cpu'.
-        precision: 'fp32', 'fp16' or 'bf16' (CPU always runs fp32).
-        denoising_steps: diffusion steps per prediction; 0 = the checkpoint's default (v1-1: 4).
-        ensemble_size: predictions merged per frame (>= 1; more = smoother, proportionally slower).
-        processing_resolution: longer side [px] the image is processed at; 0 = the checkpoint's default
-            (v1-1: 768). The output is resized back to the input size.
-        seed: seed of the noise generator, re-seeded every frame (same frame -> same output).
+    Options: :data:`OPTIONS`: ``checkpoint`` a local pipeline folder (``model_index.json``, ``unet/``,
+    ``vae/``, ``scheduler/``, ``text_encoder/``, ``tokenizer/``) or a repo id resolved through the local HF
+    cache; ``processing_resolution``: the output is resized back to the input size; ``seed``: the noise
+    generator is re-seeded every frame (same frame -> same output). ``cache_dir``: Hugging Face hub cache.
 
     Raises:
         CheckpointError: missing or unreadable pipeline folder.
-        ConfigError: bad device, precision or knob value.
+        ConfigError: an unknown option or value out of range, an unusable device.
     """
 
     name = "marigold"
+    summary = "diffusion: monocular relative depth, needs align_to_sparse"
     supported_modes = frozenset({MONOCULAR})
     output_kind = RELATIVE_DEPTH
+    options = OPTIONS
+    requires = ("torch", "transformers", "diffusers", "scipy")
 
-    def __init__(self, checkpoint: str = DEFAULT_REPO, device: str = "auto", precision: str = "bf16",
-                 denoising_steps: int = 0, ensemble_size: int = 1, processing_resolution: int = 0,
-                 seed: int = 0, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, *, cache_dir: str | Path | None = None, **options: Any) -> None:
+        o = self.resolve_options(options)
         import torch
         from diffusers import MarigoldDepthPipeline
 
-        self.denoising_steps = _non_negative_int("denoising_steps", denoising_steps)
-        self.ensemble_size = _non_negative_int("ensemble_size", ensemble_size, minimum=1)
-        self.processing_resolution = _non_negative_int("processing_resolution", processing_resolution)
-        self.seed = _non_negative_int("seed", seed)
+        checkpoint, device, precision = o["checkpoint"], o["device"], o["precision"]
+        self.denoising_steps: int = o["denoising_steps"]
+        self.ensemble_size: int = o["ensemble_size"]
+        self.processing_resolution: int = o["processing_resolution"]
+        self.seed: int = o["seed"]
         self.device, self.dtype, self.precision = device_and_dtype(device, precision)
         folder, self.checkpoint = resolve_hf_checkpoint(checkpoint, "marigold", DEFAULT_REPO,
                                                         markers=PIPELINE_MARKERS, cache_dir=cache_dir)

@@ -7,12 +7,15 @@ estimators are measured against, and a building block of the classical estimator
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
-from lingbot_depth_ros.errors import ConfigError, InputError
+from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.estimators.base import COMPLETION, DepthEstimate, DepthEstimator, sparse_valid_mask
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.param_spec import ParamSpec
 
 
 def nearest_fill(sparse_depth_m: np.ndarray, sample_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,21 +44,26 @@ def nearest_fill(sparse_depth_m: np.ndarray, sample_mask: np.ndarray) -> tuple[n
     return lut[labels], distance_px
 
 
+#: the nearest estimator's options (node parameters ``nearest.<option>``, CLI flags ``--<option>``)
+OPTIONS: tuple[ParamSpec, ...] = (
+    ParamSpec("max_distance_px", 0.0, "nearest estimator: pixels farther than this [px] from any sample are "
+              "invalid; 0 = unlimited.", min=0.0, max=10000.0, none_value=0.0),
+)
+
+
 class NearestFillEstimator(DepthEstimator):
     """Completion baseline: copy the nearest LiDAR / sparse sample into every pixel.
 
-    Options:
-        max_distance_px: pixels farther than this from every sample are marked invalid; None
-            (default) fills the whole image.
+    Options: :data:`OPTIONS`; ``max_distance_px`` None (or 0) fills the whole image.
     """
 
     name = "nearest"
+    summary = "nearest-neighbour fill baseline"
     supported_modes = frozenset({COMPLETION})
+    options = OPTIONS
 
-    def __init__(self, *, max_distance_px: float | None = None) -> None:
-        if max_distance_px is not None and not max_distance_px > 0:
-            raise ConfigError(f"nearest.max_distance_px must be > 0 or None, got {max_distance_px}")
-        self.max_distance_px = max_distance_px
+    def __init__(self, **options: Any) -> None:
+        self.max_distance_px: float | None = self.resolve_options(options)["max_distance_px"]
 
     def _estimate(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
                   intrinsics: CameraIntrinsics | None) -> DepthEstimate:

@@ -18,16 +18,18 @@ expects (:func:`prompt_from_sparse`):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from lingbot_depth_ros.errors import ConfigError, InputError
+from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.estimators.base import COMPLETION, METRIC, DepthEstimate, sparse_valid_mask
 from lingbot_depth_ros.estimators.depth_anything import check_input_size, size_override
-from lingbot_depth_ros.estimators.hf_common import HFDepthEstimator
+from lingbot_depth_ros.estimators.hf_common import HFDepthEstimator, hf_options
 from lingbot_depth_ros.estimators.nearest import nearest_fill
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.param_spec import ParamSpec
 
 DEFAULT_PROMPT_MAX_SIDE = 256
 
@@ -62,31 +64,41 @@ def prompt_from_sparse(sparse_depth_m: np.ndarray, max_side: int = DEFAULT_PROMP
     return filled
 
 
+#: the prompt_depth_anything estimator's options (node parameters ``prompt_depth_anything.<option>``)
+OPTIONS: tuple[ParamSpec, ...] = hf_options(
+    "Prompt Depth Anything", "depth-anything/prompt-depth-anything-vits-hf", "Prompt Depth Anything "
+    "checkpoint (vits / vitb / vitl): a local folder in the Hugging Face layout, or a repo id resolved through "
+    "the local HF cache. Completion only: the LiDAR / sparse depth is its prompt.",
+    "fp32, fp16 or bf16 (reduced precision on CUDA only; the CPU runs fp32).") + (
+    ParamSpec("input_size", 0, "Side [px] of the image resize (multiple of 14); 0 = the checkpoint's.",
+              min=0, max=4096, none_value=0, read_only=True),
+    ParamSpec("prompt_max_side", DEFAULT_PROMPT_MAX_SIDE, "Longer side [px] of the low-resolution prompt the "
+              "sparse depth is resampled to (mean of the samples per cell, empty cells nearest-filled; the models "
+              "were trained with 256x192 LiDAR depth).", min=8, max=4096, read_only=True),
+)
+
+
 class PromptDepthAnythingEstimator(HFDepthEstimator):
     """Prompt Depth Anything: RGB + LiDAR prompt -> metric depth (completion only).
 
-    Args (besides :class:`~lingbot_depth_ros.estimators.hf_common.HFDepthEstimator`'s):
-        input_size: target side [px] of the image resize (multiple of 14); None / 0 = the checkpoint's.
-        prompt_max_side: longer side [px] of the prompt depth grid (see :func:`prompt_from_sparse`).
+    Options: :data:`OPTIONS` (``input_size`` None / 0 = the checkpoint's; ``prompt_max_side``: see
+    :func:`prompt_from_sparse`); ``cache_dir``: Hugging Face hub cache for repo ids.
     """
 
     name = "prompt_depth_anything"
+    summary = "completion: LiDAR-prompted Depth Anything"
     supported_modes = frozenset({COMPLETION})
     output_kind = METRIC
+    options = OPTIONS
+    requires = ("torch", "transformers", "PIL")
     model_types = ("prompt_depth_anything",)
     model_class = "PromptDepthAnythingForDepthEstimation"
-    example_repo = "depth-anything/prompt-depth-anything-vits-hf"
 
-    def __init__(self, checkpoint: str | None = None, device: str = "auto", precision: str = "bf16",
-                 input_size: int | None = None, prompt_max_side: int = DEFAULT_PROMPT_MAX_SIDE,
-                 cache_dir: str | Path | None = None) -> None:
-        self.input_size = check_input_size(input_size, self.name)
-        if isinstance(prompt_max_side, bool) or not isinstance(prompt_max_side, int) or \
-                not 8 <= prompt_max_side <= 4096:
-            raise ConfigError(f"{self.name}.prompt_max_side must be an integer in 8..4096 [px], "
-                              f"got {prompt_max_side!r}")
-        self.prompt_max_side = prompt_max_side
-        super().__init__(checkpoint, device=device, precision=precision, cache_dir=cache_dir)
+    def __init__(self, *, cache_dir: str | Path | None = None, **options: Any) -> None:
+        o = self.resolve_options(options)
+        self.input_size = check_input_size(o["input_size"], self.name)
+        self.prompt_max_side: int = o["prompt_max_side"]
+        super().__init__(o, cache_dir=cache_dir)
 
     def _estimate(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
                   intrinsics: CameraIntrinsics | None) -> DepthEstimate:

@@ -11,23 +11,24 @@ import re
 from typing import Any, Mapping
 
 from lingbot_depth_ros.colorize import COLORMAPS
+from lingbot_depth_ros.estimators.registry import estimator_class, estimator_classes, estimator_names, estimator_params
 from lingbot_depth_ros.geometry.scale_alignment import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS
 from lingbot_depth_ros.params.navigation import NAVIGATION_PARAMS, check_navigation_consistency
 from lingbot_depth_ros.param_spec import ParamSpec
 from lingbot_depth_ros.params.surfaces import SURFACE_PARAMS
 
 
+def _estimator_description() -> str:
+    """The ``estimator`` parameter's meaning: every registered estimator with its summary."""
+    named = [f"{name} ({cls.summary})" for name, cls in estimator_classes().items()]
+    listed = ", ".join(named[:-1]) + " or " + named[-1] if len(named) > 1 else named[0]
+    return f"Depth estimator: {listed}; README 'Estimators'."
+
+
 P = ParamSpec
 NODE_PARAMS: tuple[ParamSpec, ...] = (
     # estimator and mode
-    P("estimator", "classical", "Depth estimator: classical (weight-free IP-Basic-class completion), nearest "
-      "(nearest-neighbour fill baseline), lingbot (LingBot-Depth network), depth_anything (Depth Anything "
-      "V1/V2: monocular, relative checkpoints need align_to_sparse), prompt_depth_anything (completion: "
-      "LiDAR-prompted Depth Anything), depth_pro (Apple Depth Pro: "
-      "monocular metric) or marigold (diffusion: monocular relative depth, needs align_to_sparse); README "
-      "'Estimators'.",
-      choices=("classical", "nearest", "lingbot", "depth_anything", "prompt_depth_anything", "depth_pro",
-               "marigold"), read_only=True),
+    P("estimator", "classical", _estimator_description(), choices=estimator_names(), read_only=True),
     P("mode", "auto", "auto (completion while sparse depth arrives, otherwise monocular if the estimator can; "
       "a completion-only estimator then publishes nothing and warns), completion (RGB + sparse depth) or "
       "monocular (RGB only; must be supported by the estimator).",
@@ -123,103 +124,9 @@ NODE_PARAMS: tuple[ParamSpec, ...] = (
     P("cloud.max_range_m", 20.0, "Points farther than this range [m] are dropped.", min=0.01, max=1000.0),
 )
 
-# Options of one estimator: passed to create_estimator(<estimator>, **{suffix: value}) for the
-# selected estimator only ("lingbot.checkpoint" -> checkpoint=...).
-ESTIMATOR_PARAMS: tuple[ParamSpec, ...] = (
-    P("classical.smoothing", 0.5, "Blur per pixel of distance to the nearest LiDAR sample; 0 = pure nearest fill.",
-      min=0.0, max=4.0),
-    P("classical.max_levels", 6, "Gaussian-pyramid levels of the distance-adaptive smoothing.", min=0, max=12),
-    P("classical.min_depth_m", 0.05, "Sparse samples below this depth [m] are ignored; output clamped to it.",
-      min=0.001, max=1000.0),
-    P("classical.max_depth_m", 100.0, "Sparse samples above this depth [m] are ignored; output clamped to it.",
-      min=0.01, max=1000.0),
-    P("classical.extrapolate", False, "Fill every pixel (nearest sample, top rows extended upward) instead of "
-      "marking pixels far outside the LiDAR's coverage invalid."),
-    P("classical.support_margin_px", -1.0, "How far [px] beyond the samples' vertical extent the output stays "
-      "valid; -1 = automatic (the sample spacing).", min=-1.0, max=10000.0, none_value=-1.0),
-    P("classical.rgb_refine", False, "RGB-guided (guided filter) refinement away from the samples "
-      "(+~7-10 ms at 1242x375: below 60 Hz there; ~3 % lower RMSE on real LiDAR, 1-3 % on clean input)."),
-    P("classical.rgb_refine_eps", 0.001, "Guided-filter regularisation of rgb_refine.", min=1e-6, max=1.0),
-    P("classical.occlusion_filter_px", 3, "Drop LiDAR samples that have a clearly nearer sample within this "
-      "horizontal radius r [px] along the scan line (window 2r+1 wide, 2*ceil(r/3)+1 tall): parallax "
-      "bleed-through at edges of a LiDAR mounted apart from the camera. 3 fits a real LiDAR (KITTI Velodyne "
-      "hold-out: RMSE -5 %, MAE -10 % vs off); 4 and more also drop real background at edges; harmless on "
-      "clean sparse depth; 0 = off.", min=0, max=15),
-    P("classical.occlusion_filter_rel", 0.3, "Relative depth gap that counts as clearly nearer for the "
-      "occlusion filter.", min=0.001, max=10.0),
-    P("nearest.max_distance_px", 0.0, "nearest estimator: pixels farther than this [px] from any sample are "
-      "invalid; 0 = unlimited.", min=0.0, max=10000.0, none_value=0.0),
-    P("lingbot.checkpoint", "", "LingBot-Depth checkpoint: a local model.pt / .safetensors path, or a Hugging "
-      "Face repo id (e.g. robbyant/lingbot-depth-postrain-dc-vitl14) resolved through the local HF cache.",
-      read_only=True),
-    P("lingbot.device", "auto", "Device for LingBot-Depth: auto (CUDA if available), cuda or cpu.",
-      choices=("auto", "cuda", "cpu"), read_only=True),
-    P("lingbot.precision", "bf16", "bf16 (autocast on CUDA GPUs with native bf16, compute capability >= 8.0) or fp32. "
-      "Older GPUs and the CPU always run fp32.",
-      choices=("bf16", "fp32"), read_only=True),
-    P("lingbot.resolution_level", 9, "Token budget level 0..9 (1200..3600 ViT tokens): lower is faster.",
-      min=0, max=9),
-    P("lingbot.backend", "torch", "torch (the checkpoint, any image size and level) or onnxruntime (an engine "
-      "folder from lingbot-depth-export --onnx: fixed size and level, TensorRT/CUDA/CPU providers).",
-      choices=("torch", "onnxruntime"), read_only=True),
-    P("lingbot.providers", "TensorrtExecutionProvider,CUDAExecutionProvider,CPUExecutionProvider",
-      "onnxruntime backend: execution providers in order of preference; the installed ones are used "
-      "(diagnostics 'estimator' says which one runs).", read_only=True),
-    P("lingbot.engine_dir", "", "onnxruntime backend (required there): folder written by lingbot-depth-export "
-      "CHECKPOINT DIR --onnx (engine.json, model.onnx, model_monocular.onnx). With lingbot.checkpoint set too, "
-      "the node refuses to start unless the checkpoint's sha256 is the one engine.json records (cached per file).",
-      read_only=True),
-    P("lingbot.trt_cache_dir", "", "onnxruntime backend: TensorRT engine cache folder (built on the first run, "
-      "minutes); empty = <engine_dir>/trt_cache.", read_only=True),
-    P("depth_anything.checkpoint", "depth-anything/Depth-Anything-V2-Small-hf", "Depth Anything V1/V2 checkpoint: "
-      "a local folder in the Hugging Face layout, or a repo id resolved through the local HF cache (downloaded "
-      "only when missing and online). Relative checkpoints output disparity and need align_to_sparse; metric "
-      "fine-tunes (e.g. depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf) publish metres.", read_only=True),
-    P("depth_anything.device", "auto", "Device for Depth Anything: auto (CUDA if available), cuda, cuda:N or cpu.",
-      read_only=True),
-    P("depth_anything.precision", "bf16", "fp32, fp16 or bf16 (reduced precision on CUDA only, bf16 only with "
-      "native support; the CPU runs fp32).", choices=("fp32", "fp16", "bf16"), read_only=True),
-    P("depth_anything.input_size", 0, "Side [px] of the image processor's aspect-preserving resize (rounded to a "
-      "multiple of 14; the checkpoints use 518): smaller is faster and coarser; 0 = the checkpoint's.",
-      min=0, max=4096, none_value=0, read_only=True),
-    P("prompt_depth_anything.checkpoint", "depth-anything/prompt-depth-anything-vits-hf", "Prompt Depth Anything "
-      "checkpoint (vits / vitb / vitl): a local folder in the Hugging Face layout, or a repo id resolved through "
-      "the local HF cache. Completion only: the LiDAR / sparse depth is its prompt.", read_only=True),
-    P("prompt_depth_anything.device", "auto", "Device for Prompt Depth Anything: auto (CUDA if available), cuda, "
-      "cuda:N or cpu.", read_only=True),
-    P("prompt_depth_anything.precision", "bf16", "fp32, fp16 or bf16 (reduced precision on CUDA only; the CPU "
-      "runs fp32).", choices=("fp32", "fp16", "bf16"), read_only=True),
-    P("prompt_depth_anything.input_size", 0, "Side [px] of the image resize (multiple of 14); 0 = the "
-      "checkpoint's.", min=0, max=4096, none_value=0, read_only=True),
-    P("prompt_depth_anything.prompt_max_side", 256, "Longer side [px] of the low-resolution prompt the sparse "
-      "depth is resampled to (mean of the samples per cell, empty cells nearest-filled; the models were trained "
-      "with 256x192 LiDAR depth).", min=8, max=4096, read_only=True),
-    P("depth_pro.checkpoint", "apple/DepthPro-hf", "Depth Pro checkpoint: a local folder in the Hugging Face "
-      "layout, or a repo id resolved through the local HF cache (downloaded only when missing and online).",
-      read_only=True),
-    P("depth_pro.device", "auto", "Device for Depth Pro: auto (CUDA if available), cuda, cuda:N or cpu.",
-      read_only=True),
-    P("depth_pro.precision", "bf16", "fp32, fp16 or bf16 (reduced precision on CUDA only; the CPU runs fp32).",
-      choices=("fp32", "fp16", "bf16"), read_only=True),
-    P("depth_pro.use_fov_estimate", False, "Scale Depth Pro's depth with its own focal-length estimate (true) "
-      "or with CameraInfo's fx (false: CameraInfo stays the truth). Either way diagnostics report the estimate "
-      "vs CameraInfo (a calibration check).", read_only=True),
-    P("marigold.checkpoint", "prs-eth/marigold-depth-v1-1", "Marigold pipeline: a local folder in the diffusers "
-      "layout (model_index.json, unet/, vae/...), or a repo id resolved through the local HF cache. Its output is "
-      "relative depth: set align_to_sparse.", read_only=True),
-    P("marigold.device", "auto", "Device for Marigold: auto (CUDA if available), cuda, cuda:N or cpu.",
-      read_only=True),
-    P("marigold.precision", "bf16", "fp32, fp16 or bf16 (reduced precision on CUDA only; the CPU runs fp32).",
-      choices=("fp32", "fp16", "bf16"), read_only=True),
-    P("marigold.denoising_steps", 0, "Diffusion steps per prediction; 0 = the checkpoint's default (v1-1: 4).",
-      min=0, max=100, read_only=True),
-    P("marigold.ensemble_size", 1, "Predictions merged per frame (test-time ensembling): smoother, "
-      "proportionally slower.", min=1, max=20, read_only=True),
-    P("marigold.processing_resolution", 0, "Longer image side [px] Marigold runs at; 0 = the checkpoint's "
-      "default (v1-1: 768).", min=0, max=4096, read_only=True),
-    P("marigold.seed", 0, "Seed of the noise, re-drawn every frame: the same image gives the same depth.",
-      min=0, max=2**31 - 1, read_only=True),
-)
+# Options of the estimators, from each estimator's own table (estimators/registry.py): "<estimator>.<option>",
+# passed to create_estimator(<estimator>, **{option: value}) for the selected estimator only.
+ESTIMATOR_PARAMS: tuple[ParamSpec, ...] = estimator_params()
 
 # The resolution-level governor of the node (estimators/rate_governor.py): node options, not estimator options.
 GOVERNOR_PARAMS: tuple[ParamSpec, ...] = (
@@ -238,19 +145,18 @@ ALL_PARAMS: tuple[ParamSpec, ...] = (NODE_PARAMS + ESTIMATOR_PARAMS + GOVERNOR_P
 PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in ALL_PARAMS}
 
 
-_NOT_ESTIMATOR_OPTIONS = frozenset(p.name for p in GOVERNOR_PARAMS)
 _CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*")
 
 
 def estimator_options(estimator: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword options for ``create_estimator(estimator, ...)`` from parameter values."""
-    prefix = estimator + "."
+    """Keyword options for ``create_estimator(estimator, ...)`` from parameter values: every option of the
+    estimator's table that ``values`` holds (``<estimator>.<option>``), its ``none_value`` turned into None."""
     options = {}
-    for name, value in values.items():
-        if name.startswith(prefix) and name not in _NOT_ESTIMATOR_OPTIONS:
-            spec = PARAMS_BY_NAME.get(name)
-            none_value = spec.none_value if spec is not None else None
-            options[name[len(prefix):]] = None if none_value is not None and value == none_value else value
+    for spec in estimator_class(estimator).options:
+        name = f"{estimator}.{spec.name}"
+        if name in values:
+            value = values[name]
+            options[spec.name] = None if spec.none_value is not None and value == spec.none_value else value
     return options
 
 

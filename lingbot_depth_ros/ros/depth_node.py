@@ -193,16 +193,20 @@ class DepthNode(Node):
     def _rebuilt_estimator(self, proposed: dict[str, Any]) -> Any:
         """A new estimator if its options changed (None if not; the reason string if they are invalid).
 
-        Weight-free estimators are rebuilt (microseconds); LingBot-Depth only takes a new
-        resolution level at run time, its other options are read-only.
+        Options the running estimator declares live (``live_options``, e.g. LingBot-Depth's resolution level)
+        are set on it; any other change rebuilds it (weight-free estimators: microseconds; a learned estimator's
+        other options are read-only, refused before this).
         """
         name = proposed["estimator"]
         options = estimator_options(name, proposed)
-        if options == estimator_options(name, self.values):
+        previous = estimator_options(name, self.values)
+        changed = {option: value for option, value in options.items() if previous.get(option) != value}
+        if not changed:
             return None
-        if name == "lingbot":
+        if changed.keys() <= self.estimator.live_options:
             try:
-                self.estimator.resolution_level = options["resolution_level"]
+                for option, value in changed.items():
+                    setattr(self.estimator, option, value)
             except (LingbotDepthError, ValueError) as exc:
                 return str(exc)
             return None
