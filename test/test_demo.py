@@ -48,3 +48,12 @@ def test_demo_writes_depth_cloud_and_report(tmp_path: Path) -> None:
     assert [run["label"] for run in report["runs"]] == ["classical", "nearest"]
     assert (out / "report" / "report.md").is_file() and (out / "report" / "error_vs_distance.png").is_file()
     assert len(list((out / "report" / "frames").glob("frame_*.png"))) == 4
+
+
+@pytest.mark.parametrize("rate", ["abc", "0", "-1"])
+def test_demo_refuses_a_bad_rate_in_one_line(tmp_path: Path, rate: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "lingbot_depth_ros.cli.demo", "--out", str(tmp_path / "out"),
+                             "--rate", rate], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == f"lingbot-depth-demo: error: --rate must be > 0 or 'max', got {rate}\n"
+    assert not (tmp_path / "out").exists()  # refused before anything was rendered

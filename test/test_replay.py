@@ -20,12 +20,13 @@ from lingbot_depth_ros.bags.files import read_frames
 from lingbot_depth_ros.deploy.dds import dds_profile_path
 from lingbot_depth_ros.evaluation.metrics import depth_metrics
 from lingbot_depth_ros.deploy.node_process import stop_node
-from lingbot_depth_ros.evaluation.replay import cdr_stamp_ns, lidar_params_from_extrinsics, load_bag, \
-    node_projection, show_projected_lidar
+from lingbot_depth_ros.bags.stamps import cdr_stamp_ns
+from lingbot_depth_ros.evaluation.replay import lidar_params_from_extrinsics, load_bag, node_projection, \
+    show_projected_lidar
 from lingbot_depth_ros.bags.topics import StreamTopics
 from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform
 from lingbot_depth_ros.params.navigation import lidar_extrinsics_from_params
-from lingbot_depth_ros.cli.eval import lidar_setup
+from lingbot_depth_ros.replay.evaluate import lidar_setup
 from lingbot_depth_ros.io.ply import read_ply
 from waiting import wait_until
 

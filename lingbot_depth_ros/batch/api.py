@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lingbot_depth_ros.cli.predict import prepare_out_dir
 from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.io.output_folder import prepare_out_dir
 from lingbot_depth_ros.batch.manifest import Manifest
 from lingbot_depth_ros.batch.params import node_values
 from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions
@@ -53,17 +52,3 @@ def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str
                          progress=progress, write_bag=write == "bag", read=read)
     outcome = BatchRunner(config, on_result).run()
     return write_report(out, outcome)
-
-
-def batch_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """:func:`batch` with the ``lingbot-depth batch`` options."""
-    topics = BagTopics(image=args.image_topic, camera_info=args.camera_info_topic, sparse_depth=args.sparse_topic,
-                       depth_gt=args.gt_topic, lidar_points=args.lidar_topic)
-    dataset = DatasetOptions(intrinsics=tuple(args.intrinsics) if args.intrinsics else None,
-                             kitti_calib=args.kitti_calib, kitti_scanlines=args.kitti_scanlines,
-                             nyu_sparse_points=args.nyu_sparse_points, sparse_scale=args.sparse_scale,
-                             kitti_camera=args.kitti_camera)
-    return batch(args.inputs, args.out, params=args.param, estimator=args.estimator, topics=topics, dataset=dataset,
-                 workers=args.workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
-                 unit_frames=args.unit_frames, address=args.address, write=args.write, read=args.read,
-                 progress=not args.quiet and sys.stderr.isatty())

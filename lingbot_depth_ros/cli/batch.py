@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from lingbot_depth_ros.cli.arg_types import non_negative_float, positive_int
 from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
@@ -71,11 +72,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def batch_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`~lingbot_depth_ros.batch.api.batch` with the ``lingbot-depth batch`` options."""
+    from lingbot_depth_ros.batch.api import batch
+    from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions
+
+    topics = BagTopics(image=args.image_topic, camera_info=args.camera_info_topic, sparse_depth=args.sparse_topic,
+                       depth_gt=args.gt_topic, lidar_points=args.lidar_topic)
+    dataset = DatasetOptions(intrinsics=tuple(args.intrinsics) if args.intrinsics else None,
+                             kitti_calib=args.kitti_calib, kitti_scanlines=args.kitti_scanlines,
+                             nyu_sparse_points=args.nyu_sparse_points, sparse_scale=args.sparse_scale,
+                             kitti_camera=args.kitti_camera)
+    return batch(args.inputs, args.out, params=args.param, estimator=args.estimator, topics=topics, dataset=dataset,
+                 workers=args.workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
+                 unit_frames=args.unit_frames, address=args.address, write=args.write, read=args.read,
+                 progress=not args.quiet and sys.stderr.isatty())
+
+
 def run(args: argparse.Namespace) -> int:
     """Run a batch; 0 when every input finished, 1 when some failed (see the report), 2 on bad options."""
     try:
-        from lingbot_depth_ros.batch.api import batch_from_args
-
         summary = batch_from_args(args)
     except LingbotDepthError as exc:
         print(f"lingbot-depth batch: error: {exc}", file=sys.stderr)

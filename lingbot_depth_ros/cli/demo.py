@@ -13,20 +13,22 @@
 
 Needs no GPU, no model weights and no dataset. ROS discovery stays on this host
 (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` unless set).
+
+This module parses the command line and prints the summary; the run is
+:func:`lingbot_depth_ros.replay.demo.run_demo`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
+
+if TYPE_CHECKING:
+    from lingbot_depth_ros.replay.demo import DemoResult
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,77 +51,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def write_outputs(out: Path, predictions: dict[int, np.ndarray],
-                  clouds: dict[int, tuple[np.ndarray, np.ndarray | None]]) -> dict[str, Path | int | None]:
-    """Depth PNG [mm] + NPY [m] per answered frame, and a PLY of the last recorded cloud."""
-    from lingbot_depth_ros.io.depth_files import save_depth_png_mm
-    from lingbot_depth_ros.io.ply import write_ply
+def _rate(text: str) -> float | None:
+    """``--rate``: a multiple of the recorded rate, or None for ``max``.
 
-    depth_dir = out / "depth"
-    if depth_dir.exists():
-        shutil.rmtree(depth_dir)
-    depth_dir.mkdir(parents=True)
-    for index, depth in sorted(predictions.items()):
-        save_depth_png_mm(depth_dir / f"frame_{index:04d}.png", depth)
-        np.save(depth_dir / f"frame_{index:04d}.npy", depth.astype(np.float32))
-    for old in out.glob("cloud_*.ply"):
-        old.unlink()
-    ply = None
-    if clouds:
-        last = max(clouds)
-        xyz, rgb = clouds[last]
-        ply = write_ply(out / f"cloud_{last:04d}.ply", xyz, rgb)
-    return {"depth_dir": depth_dir, "depth_frames": len(predictions), "ply": ply}
+    Raises:
+        InputError: not a number > 0 and not ``max``.
+    """
+    if text == "max":
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = float("nan")
+    if not rate > 0:
+        raise InputError(f"--rate must be > 0 or 'max', got {text}")
+    return rate
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    from lingbot_depth_ros.bags.datasets import write_scene_bag
-    from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
-    from lingbot_depth_ros.deploy.node_process import NodeLaunch
-    from lingbot_depth_ros.evaluation.replay import ReplayOptions
-    from lingbot_depth_ros.cli.eval import evaluate
-
-    apply_default_dds_profile()
-    if args.frames < 1:
-        raise InputError(f"--frames must be >= 1, got {args.frames}")
-    rate = None if args.rate == "max" else float(args.rate)
-    if rate is not None and not rate > 0:
-        raise InputError(f"--rate must be > 0 or 'max', got {args.rate}")
-    t0 = time.monotonic()
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    bag_path = out / "bag"
-    if bag_path.exists():
-        shutil.rmtree(bag_path)
-    print(f"[1/4] rendering {args.frames} frames {args.width}x{args.height} of the procedural scene -> {bag_path}")
-    summary = write_scene_bag(bag_path, args.frames, storage=args.storage, width=args.width, height=args.height,
-                              seed=args.seed, lidar_beams=args.lidar_beams)
-    t_bag = time.monotonic() - t0
-
-    print(f"[2/4] starting the depth node (estimator {args.estimator}, completion) and replaying the bag "
-          f"({'as fast as it answers' if rate is None else f'{rate:g}x recorded rate'})")
-    options = ReplayOptions(rate=rate, timeout_s=args.timeout_s, record_points=True, progress=True)
-    launch = NodeLaunch(estimator=args.estimator, mode="completion")
-    result = evaluate(bag_path, out / "report", options, launch=launch,
-                      compare=[] if args.no_compare else ["nearest"], max_pictures=6,
-                      meta={"scene": f"procedural room, seed {args.seed}, {args.lidar_beams}-beam LiDAR",
-                            "bag": f"{bag_path} ({summary.storage}, {summary.n_frames} frames)"})
-    primary = result.runs[0]
-    print("[3/4] writing depth PNG/NPY per frame and the last point cloud")
-    written = write_outputs(out, primary.predictions, result.clouds.get(primary.label, {}))
-    fused = None
-    if args.fusion:
-        from lingbot_depth_ros.fusion.demo_scene import fuse_scene_predictions
-
-        print(f"[3b/4] fusing {len(primary.predictions)} depth frames at the scene's exact poses "
-              f"(voxel {args.fusion_voxel:g} m)")
-        fused = fuse_scene_predictions(primary.predictions, out, width=args.width, height=args.height,
-                                       seed=args.seed, voxel_m=args.fusion_voxel)
-    total = time.monotonic() - t0
-    print("[4/4] done\n")
-    print(f"lingbot_depth_ros demo — {total:.1f} s in all (scene + bag {t_bag:.1f} s)")
-    for run in result.runs:
+def print_summary(result: DemoResult, out: Path) -> None:
+    """The runs' latency, throughput, drops and accuracy, the files written and the fusion score."""
+    evaluation, written, fused = result.evaluation, result.written, result.fused
+    print(f"lingbot_depth_ros demo — {result.total_s:.1f} s in all (scene + bag {result.bag_s:.1f} s)")
+    for run in evaluation.runs:
         s = run.summary()
         lat, m = s["latency_ms"], s["metrics"]
         line = f"  {s['label']:>10}: {s['frames_answered']}/{s['frames_sent']} frames, {s['frames_dropped']} dropped"
@@ -131,24 +84,31 @@ def run_demo(args: argparse.Namespace) -> int:
                      f"AbsRel {m['abs_rel']:.3f}, δ1 {m['delta1']:.3f}, coverage {m['coverage']:.2f}")
         print(line)
     print(f"  outputs: {written['depth_dir']}/ ({written['depth_frames']} frames, PNG mm + NPY m), "
-          f"{written['ply'] or 'no cloud received'}, {result.report.markdown if result.report else '-'}")
+          f"{written['ply'] or 'no cloud received'}, {evaluation.report.markdown if evaluation.report else '-'}")
     if fused is not None:
-        score = fused["score"]
+        score: Any = fused["score"]
         print(f"  fusion: {fused['points']} points, {fused['triangles']} triangles | vs true surfaces: accuracy "
               f"mean {score['accuracy_mean_m'] * 1000:.0f} mm / p95 {score['accuracy_p95_m'] * 1000:.0f} mm "
               f"({score['accuracy_p95_voxels']:.2f} voxels), completeness {score['completeness']:.3f} | "
               f"{fused['surfaces']} surfaces -> {out}/fused.ply, mesh.ply, surfaces.json, fused_map.png")
-    return 0 if primary.predictions else 3
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``lingbot-depth-demo``: 0 = ok, 2 = error, 3 = the node answered no frame."""
     args = _parser().parse_args(argv)
+    from lingbot_depth_ros.replay.demo import DemoSettings, run_demo  # rclpy, rosbags: after --help
+
     try:
-        return run_demo(args)
+        settings = DemoSettings(out=args.out, frames=args.frames, width=args.width, height=args.height,
+                                seed=args.seed, lidar_beams=args.lidar_beams, estimator=args.estimator,
+                                rate=_rate(args.rate), compare=not args.no_compare, storage=args.storage,
+                                timeout_s=args.timeout_s, fusion=args.fusion, fusion_voxel_m=args.fusion_voxel)
+        result = run_demo(settings)
     except (LingbotDepthError, OSError) as exc:
         print(f"lingbot-depth-demo: error: {exc}", file=sys.stderr)
         return 2
+    print_summary(result, args.out)
+    return 0 if result.evaluation.runs[0].predictions else 3
 
 
 if __name__ == "__main__":

@@ -10,38 +10,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
 from tqdm import tqdm
 
 from lingbot_depth_ros.cli.arg_types import non_negative_int, share
 from lingbot_depth_ros.io.camera_info_yaml import load_camera_info_yaml
 from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
 from lingbot_depth_ros.cli.estimator_args import add_estimator_arguments, estimator_flag_options
-from lingbot_depth_ros.pipeline.analysis import add_analysis_arguments, analyse, request_from_args, write_analysis
+from lingbot_depth_ros.cli.analysis_options import add_analysis_arguments, request_from_args
+from lingbot_depth_ros.pipeline.analysis import analyse, write_analysis
+from lingbot_depth_ros.pipeline.prediction_files import write_outputs
 from lingbot_depth_ros.pipeline.prediction import ALIGN_CHOICES, REQUEST_MODES, resolve_align, Prediction, predict_depth, resolve_mode
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import DepthEstimator, create_estimator, estimator_names
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.scale_alignment import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS
-from lingbot_depth_ros.io.depth_files import (DEFAULT_MAX_PIXELS, load_depth_file, load_rgb_file,
-                                              refuse_kitti_path_as_mm, save_depth_png_mm)
-from lingbot_depth_ros.io.ply import write_ply
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-SPARSE_SUFFIXES = (".png", ".npy", ".tif", ".tiff")
-
-
-@dataclass
-class Job:
-    """One image to process and its optional sparse depth file."""
-
-    image: Path
-    sparse: Path | None
+from lingbot_depth_ros.io.depth_files import DEFAULT_MAX_PIXELS, load_depth_file, load_rgb_file, \
+    refuse_kitti_path_as_mm
+from lingbot_depth_ros.io.image_jobs import Job, collect_jobs
+from lingbot_depth_ros.io.output_folder import prepare_out_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,58 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_analysis_arguments(parser)
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def collect_jobs(image: Path, sparse: Path | None) -> list[Job]:
-    """Pair images with sparse depth files (by stem when both are folders).
-
-    Raises:
-        InputError: missing paths, an empty folder, a folder paired with a single sparse file, or an
-            image without a sparse file of the same stem.
-    """
-    if image.is_file():
-        if sparse is not None and not sparse.is_file():
-            raise InputError(f"--sparse-depth must be a file when IMAGE is a file: {sparse}")
-        return [Job(image, sparse)]
-    if not image.is_dir():
-        raise InputError(f"image not found: {image}")
-    images = _images_in(image)
-    if not images:
-        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {image}")
-    if sparse is None:
-        return [Job(p, None) for p in images]
-    if not sparse.is_dir():
-        raise InputError(f"IMAGE is a folder, so --sparse-depth must be a folder of files named like the "
-                         f"images: {sparse}")
-    by_stem = {p.stem: p for p in sorted(sparse.iterdir()) if p.suffix.lower() in SPARSE_SUFFIXES}
-    missing = [p.name for p in images if p.stem not in by_stem]
-    if missing:
-        raise InputError(f"no sparse depth file in {sparse} for: {', '.join(missing[:5])}"
-                         f"{' ...' if len(missing) > 5 else ''}")
-    return [Job(p, by_stem[p.stem]) for p in images]
-
-
-def prepare_out_dir(out: Path) -> None:
-    """Create the output folder (with parents) and prove it writable, before any work is done.
-
-    Raises:
-        InputError: ``out`` is an existing file, lies inside a file, or cannot be created or written
-            (e.g. under /proc or read-only).
-    """
-    for parent in (out, *out.parents):
-        if parent.exists() and not parent.is_dir():
-            where = "is a file" if parent == out else f"lies inside the file {parent}"
-            raise InputError(f"--out {out} {where}; give a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):  # a real write, not just os.access (root, /proc, read-only mounts)
-            pass
-    except OSError as exc:
-        raise InputError(f"--out {out}: cannot write there ({exc.strerror or type(exc).__name__})") from None
-
-
 def _intrinsics_for(args: argparse.Namespace, camera_info: CameraIntrinsics | None, width: int,
                     height: int) -> CameraIntrinsics | None:
     if args.intrinsics is not None:
@@ -153,19 +89,6 @@ def focal_text(prediction: Prediction) -> str:
         ratio = prediction.estimated_focal_px / prediction.focal_px
         text += f", estimated {prediction.estimated_focal_px:.1f} px (ratio {ratio:.3f})"
     return text
-
-
-def write_outputs(prediction: Prediction, out_dir: Path, stem: str) -> list[Path]:
-    """Write the four output files of one prediction; returns their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    npy_path = out_dir / f"{stem}_depth.npy"
-    np.save(npy_path, prediction.depth_m, allow_pickle=False)
-    png_path = save_depth_png_mm(out_dir / f"{stem}_depth_mm.png", prediction.depth_m)
-    color_path = out_dir / f"{stem}_depth_color.png"
-    if not cv2.imwrite(str(color_path), cv2.cvtColor(prediction.colorized, cv2.COLOR_RGB2BGR)):
-        raise InputError(f"cannot write {color_path}")
-    ply_path = write_ply(out_dir / f"{stem}_points.ply", prediction.points_xyz, prediction.points_rgb)
-    return [npy_path, png_path, color_path, ply_path]
 
 
 def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace,

@@ -27,7 +27,7 @@ def bag_main(argv: Sequence[str] | None = None) -> int:
     status = _missing("lingbot-depth-bag", "rosbags")
     if status is not None:
         return status
-    from lingbot_depth_ros.bags.datasets import main
+    from lingbot_depth_ros.cli.bag import main
     return main(None if argv is None else list(argv))
 
 

@@ -1,14 +1,14 @@
 """The ROS-free half of ``lingbot-depth-eval``: load an evaluation bag, settings of a replay, score
 what the node sent back, the LiDAR extrinsics as node parameters, saved depth outputs. No rclpy.
 
-The ROS half (publishing, recording, the command line) is :mod:`lingbot_depth_ros.ros.replay_node`
-and :mod:`lingbot_depth_ros.cli.eval`.
+The ROS half (publishing, recording) is :mod:`lingbot_depth_ros.ros.replay_node`; the orchestration
+(node processes, replays, report) :mod:`lingbot_depth_ros.replay.evaluate`; the command line
+:mod:`lingbot_depth_ros.cli.eval`.
 """
 
 from __future__ import annotations
 
 import re
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,6 +19,7 @@ from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.evaluation.alignment import ALIGNMENT_MODES, align_prediction
 from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TYPESTORE
 from lingbot_depth_ros.bags.files import bag_topics, read_frames, read_raw
+from lingbot_depth_ros.bags.stamps import cdr_stamp_ns
 from lingbot_depth_ros.evaluation.frames import FrameInputs, FrameOutcome, RunResult, score_frame
 from lingbot_depth_ros.evaluation.report import ReportPaths
 from lingbot_depth_ros.bags.topics import StreamTopics
@@ -105,15 +106,6 @@ class EvaluationResult:
 
 
 # ---------------------------------------------------------------------------------- bag loading
-def cdr_stamp_ns(data: bytes) -> int:
-    """Header stamp [ns] of a serialized message whose first field is std_msgs/Header."""
-    if len(data) < 12:
-        raise InputError("serialized message too short to hold a header")
-    endian = "<" if data[1] & 1 else ">"
-    sec, nanosec = struct.unpack_from(endian + "iI", data, 4)
-    return sec * 1_000_000_000 + nanosec
-
-
 def load_bag(path: str | Path, bag_topics_: StreamTopics | None = None, max_frames: int | None = None) -> LoadedBag:
     """Read an evaluation bag: raw messages per frame (grouped by header stamp) plus decoded inputs.
 

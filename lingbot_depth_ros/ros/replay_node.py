@@ -1,9 +1,10 @@
-"""The ROS side of ``lingbot-depth-eval``: publish a loaded bag on a depth node's inputs over real
+"""The ROS side of ``lingbot-depth-eval``: publish recorded frames on a depth node's inputs over real
 rclpy topics and record what the node publishes (serialized, with receive times).
 
-Bag messages are published *unchanged* (serialized CDR, header stamps kept): per frame camera_info,
-sparse depth (and optionally the LiDAR cloud), then the image. The node's depth outputs are matched
-to the frames by header stamp; scoring is ROS-free (:func:`lingbot_depth_ros.evaluation.replay.score_run`).
+Frames are published *unchanged* (serialized CDR, header stamps kept): per frame camera_info, sparse
+depth (and optionally the LiDAR cloud), then the image. What comes back is returned raw
+(:class:`RecordedRun`); matching it to the frames and scoring it is the caller's
+(:mod:`lingbot_depth_ros.replay.evaluate` with :func:`lingbot_depth_ros.evaluation.replay.score_run`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -22,12 +25,10 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from tqdm import tqdm
 
-from lingbot_depth_ros.errors import LingbotDepthError
-from lingbot_depth_ros.evaluation.frames import RunResult
-from lingbot_depth_ros.deploy.node_process import check_alive
-from lingbot_depth_ros.evaluation.replay import Clouds, LoadedBag, ReplayOptions, cdr_stamp_ns, require_lidar, \
-    score_run
+from lingbot_depth_ros.bags.stamps import cdr_stamp_ns
 from lingbot_depth_ros.bags.topics import StreamTopics
+from lingbot_depth_ros.deploy.node_process import check_alive
+from lingbot_depth_ros.errors import LingbotDepthError
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 RECEIVE_RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -36,6 +37,58 @@ TF_STATIC_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, hist
                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
 _ROLE_TYPES = {"camera_info": CameraInfo, "sparse_depth": Image, "lidar_points": PointCloud2, "image": Image}
 _SEND_ORDER = ("camera_info", "sparse_depth", "lidar_points", "image")
+#: the input roles a replay can send, in the order they go out per frame
+SEND_ROLES = _SEND_ORDER
+
+
+class ReplayFrame(Protocol):
+    """One frame to send: its index, header stamp [ns] and serialized messages by role
+    (``camera_info``, ``sparse_depth``, ``lidar_points``, ``image``; missing roles are not sent)."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def stamp_ns(self) -> int: ...
+
+    @property
+    def raw(self) -> Mapping[str, bytes]: ...
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """How to replay: ``send_roles`` (subset of :data:`SEND_ROLES`) go to ``topics``; ``rate`` is a
+    multiple of the recorded rate, or None = next frame once the previous one's depth came back or
+    ``timeout_s`` [s] passed; ``wait_s`` [s] for the node to connect; ``output_qos`` ``reliable`` or
+    ``sensor_data``; ``clock``: publish ``/clock`` with the frame stamps; ``tf_static``: a serialized
+    tf2_msgs/TFMessage to publish on ``topics.tf_static`` (when tf2_msgs is installed)."""
+
+    topics: StreamTopics = field(default_factory=StreamTopics)
+    send_roles: tuple[str, ...] = ("camera_info", "image")
+    rate: float | None = 1.0
+    timeout_s: float = 10.0
+    wait_s: float = 30.0
+    record_points: bool = False
+    output_qos: str = "reliable"
+    clock: bool = False
+    progress: bool = True
+    tf_static: bytes | None = None
+
+
+@dataclass
+class RecordedRun:
+    """What a replay sent and got back.
+
+    ``sent_ns``: frame index -> monotonic time [ns] its image was published;
+    ``depth_outputs``: header stamp [ns] -> (monotonic receive time [ns], serialized sensor_msgs/Image);
+    ``points_outputs``: header stamp [ns] -> serialized sensor_msgs/PointCloud2 (with ``record_points``);
+    ``tf_published``: whether ``tf_static`` went out on /tf_static.
+    """
+
+    sent_ns: dict[int, int]
+    depth_outputs: dict[int, tuple[int, bytes]]
+    points_outputs: dict[int, bytes]
+    tf_published: bool
 
 
 def tf_message_type() -> Any | None:
@@ -97,6 +150,8 @@ class ReplayNode(Node):
             self._send_clock(self._bag_time_ns)
 
     def _send_clock(self, stamp_ns: int) -> None:
+        if self.clock_pub is None:
+            return
         msg = Clock()
         msg.clock.sec, msg.clock.nanosec = divmod(int(stamp_ns), 1_000_000_000)
         self.clock_pub.publish(msg)
@@ -120,55 +175,49 @@ class ReplayNode(Node):
             return True
 
 
-def replay_run(bag: LoadedBag, options: ReplayOptions, label: str, *,
-               node_process: subprocess.Popen[bytes] | None = None, node_log: Path | None = None
-               ) -> tuple[RunResult, Clouds]:
-    """Replay ``bag`` into the node listening on ``options.topics`` and score its outputs.
-
-    Returns:
-        The run's result and, with ``record_points``, the node's clouds per frame index.
+def replay_frames(frames: Sequence[ReplayFrame], settings: ReplaySettings, label: str, *,
+                  node_process: subprocess.Popen[bytes] | None = None, node_log: Path | None = None) -> RecordedRun:
+    """Publish ``frames`` (stamp order) on the inputs of the node listening on ``settings.topics`` and record
+    its outputs; ``label`` names the run on the progress bar. ``node_process`` / ``node_log``: a node started
+    for this replay, checked to be alive (its log's tail in the error).
 
     Raises:
-        LingbotDepthError: no node connected within ``wait_s``, the node process died, or
-            ``send_lidar`` with a bag without clouds.
+        LingbotDepthError: no node connected within ``wait_s``, or the node process died.
     """
-    roles = ["camera_info", "image"]
-    if options.send_sparse and any("sparse_depth" in f.raw for f in bag.frames):
-        roles.append("sparse_depth")
-    if options.send_lidar:
-        require_lidar(bag)
-        roles.append("lidar_points")
+    unknown = set(settings.send_roles) - set(SEND_ROLES)
+    if unknown:
+        raise ValueError(f"unknown send roles {sorted(unknown)}; known: {', '.join(SEND_ROLES)}")
     context = rclpy.Context()
     rclpy.init(args=[], context=context)  # our own CLI arguments are not ROS arguments
     node: ReplayNode | None = None
     executor = SingleThreadedExecutor(context=context)
     spinner: threading.Thread | None = None
     try:
-        node = ReplayNode(options.topics, send_roles=tuple(roles), record_points=options.record_points,
-                          output_qos=options.output_qos, clock=options.clock, context=context,
-                          tf_static=bag.tf_static if options.send_lidar and options.publish_tf else None)
+        node = ReplayNode(settings.topics, send_roles=settings.send_roles, record_points=settings.record_points,
+                          output_qos=settings.output_qos, clock=settings.clock, context=context,
+                          tf_static=settings.tf_static)
         executor.add_node(node)
         spinner = threading.Thread(target=executor.spin, name="replay_spin", daemon=True)
         spinner.start()
-        deadline = time.monotonic() + options.wait_s
+        deadline = time.monotonic() + settings.wait_s
         while missing := node.missing_peers():
             check_alive(node_process, node_log)
             if time.monotonic() > deadline:
                 raise LingbotDepthError(
-                    f"no depth node connected within {options.wait_s:.0f} s: {'; '.join(missing)}. Start the "
+                    f"no depth node connected within {settings.wait_s:.0f} s: {'; '.join(missing)}. Start the "
                     "node with matching remaps (or in namespace /camera), use --no-sparse for a monocular node "
                     "or a node reading sparse_input:=pointcloud (with --send-lidar), or use --start-node")
             time.sleep(0.05)
         time.sleep(0.3)  # let the other side finish matching too
         sent_ns: dict[int, int] = {}
         # disable=None: no bar (no \r in logs) when stderr is not a terminal
-        progress = tqdm(total=len(bag.frames), desc=f"replay {label}", unit="frame",
-                        disable=None if options.progress else True)
+        progress = tqdm(total=len(frames), desc=f"replay {label}", unit="frame",
+                        disable=None if settings.progress else True)
         start_wall = time.monotonic()
-        first_stamp = bag.frames[0].stamp_ns
-        for frame in bag.frames:
-            if options.rate is not None:
-                due = start_wall + (frame.stamp_ns - first_stamp) / 1e9 / options.rate
+        first_stamp = frames[0].stamp_ns
+        for frame in frames:
+            if settings.rate is not None:
+                due = start_wall + (frame.stamp_ns - first_stamp) / 1e9 / settings.rate
                 while (delay := due - time.monotonic()) > 0:
                     time.sleep(min(delay, 0.05))
             node.publish_clock(frame.stamp_ns)
@@ -177,13 +226,13 @@ def replay_run(bag: LoadedBag, options: ReplayOptions, label: str, *,
                     if role == "image":
                         sent_ns[frame.index] = time.monotonic_ns()
                     node.publishers_by_role[role].publish(frame.raw[role])
-            if options.rate is None:
-                node.wait_for(frame.stamp_ns, time.monotonic() + options.timeout_s)
+            if settings.rate is None:
+                node.wait_for(frame.stamp_ns, time.monotonic() + settings.timeout_s)
             check_alive(node_process, node_log)
             progress.set_postfix_str(f"sent, {len(node.depth_outputs)} answered", refresh=False)
             progress.update()
-        final_deadline = time.monotonic() + options.timeout_s
-        for frame in bag.frames:
+        final_deadline = time.monotonic() + settings.timeout_s
+        for frame in frames:
             if not node.wait_for(frame.stamp_ns, final_deadline):
                 break
         time.sleep(0.05)
@@ -200,7 +249,5 @@ def replay_run(bag: LoadedBag, options: ReplayOptions, label: str, *,
         rclpy.shutdown(context=context)
         if spinner is not None:
             spinner.join(timeout=2.0)
-    result, clouds = score_run(bag, options, label, sent_ns, depth_outputs, points_outputs)
-    if options.send_lidar:
-        result.settings["tf_static_published"] = tf_published
-    return result, clouds
+    return RecordedRun(sent_ns=sent_ns, depth_outputs=depth_outputs, points_outputs=points_outputs,
+                       tf_published=tf_published)

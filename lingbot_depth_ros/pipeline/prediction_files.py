@@ -1,0 +1,33 @@
+"""The files of one prediction off the robot (``lingbot-depth predict``): depth as NPY [m] and 16-bit PNG [mm],
+the colorized depth and the coloured point cloud."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.io.depth_files import save_depth_png_mm
+from lingbot_depth_ros.io.ply import write_ply
+from lingbot_depth_ros.pipeline.prediction import Prediction
+
+
+def write_outputs(prediction: Prediction, out_dir: Path, stem: str) -> list[Path]:
+    """Write ``<stem>_depth.npy`` ((H, W) float32 [m], NaN invalid), ``<stem>_depth_mm.png`` (16-bit [mm],
+    0 invalid), ``<stem>_depth_color.png`` (turbo) and ``<stem>_points.ply`` (xyz [m] + rgb) into ``out_dir``;
+    returns their paths.
+
+    Raises:
+        InputError: the colour PNG could not be written. OSError: the other files could not be.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    npy_path = out_dir / f"{stem}_depth.npy"
+    np.save(npy_path, prediction.depth_m, allow_pickle=False)
+    png_path = save_depth_png_mm(out_dir / f"{stem}_depth_mm.png", prediction.depth_m)
+    color_path = out_dir / f"{stem}_depth_color.png"
+    if not cv2.imwrite(str(color_path), cv2.cvtColor(prediction.colorized, cv2.COLOR_RGB2BGR)):
+        raise InputError(f"cannot write {color_path}")
+    ply_path = write_ply(out_dir / f"{stem}_points.ply", prediction.points_xyz, prediction.points_rgb)
+    return [npy_path, png_path, color_path, ply_path]
