@@ -47,7 +47,7 @@ def load_frame(dataset: str) -> dict[str, Any]:
     import cv2
     import numpy as np
 
-    from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
+    from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
     from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
     if dataset == "nyu":

@@ -39,7 +39,7 @@ from ipbasic_reference import ipbasic_complete  # noqa: E402
 
 from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
 from lingbot_depth_ros.evaluation.metrics import depth_metrics  # noqa: E402
-from lingbot_depth_ros.evaluation.sparse_sampling import sample_random, sample_scanlines  # noqa: E402
+from lingbot_depth_ros.synthetic.sparse_sampling import sample_random, sample_scanlines  # noqa: E402
 
 OLD_DEFAULTS = {"occlusion_filter_px": 0, "occlusion_filter_rel": 0.1}  # before the real-LiDAR tuning
 HOLDOUT_FRACTION = 0.15

@@ -7,11 +7,6 @@ catch the package's errors without catching programming errors. Input errors als
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from lingbot_depth_ros.geometry.scale_alignment import AlignmentResult
-
 
 class LingbotDepthError(Exception):
     """Base class of all errors raised by lingbot_depth_ros."""
@@ -19,23 +14,6 @@ class LingbotDepthError(Exception):
 
 class InputError(LingbotDepthError, ValueError):
     """Input data (an image, a depth map, intrinsics, a message) is malformed or inconsistent."""
-
-
-class AlignmentRejected(InputError):
-    """A fit of the prediction to sparse depth was made but is not trusted: its scale is <= 0 (the prediction
-    runs against the sparse depth) or too few sparse points agree with it (share or count below the minimum).
-
-    ``reason``: ``"scale_not_positive"``, ``"few_inliers"`` or ``"low_inlier_share"``; ``fit``: the rejected
-    :class:`~lingbot_depth_ros.geometry.scale_alignment.AlignmentResult` (None where not known).
-    """
-
-    def __init__(self, message: str, reason: str, fit: AlignmentResult | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.fit = fit
-
-    def __reduce__(self) -> tuple[type[AlignmentRejected], tuple[str, str, AlignmentResult | None]]:
-        return type(self), (str(self), self.reason, self.fit)  # picklable (Ray, process pools) with its fields
 
 
 class EncodingError(InputError):

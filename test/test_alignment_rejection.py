@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
-from lingbot_depth_ros.errors import AlignmentRejected, InputError
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.scale_alignment import (DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS, check_fit,
@@ -327,7 +328,7 @@ def test_reported_case_tiny_marigold_on_nyu_never_writes_a_refusable_fit(shared_
     pytest.importorskip("diffusers", reason="the estimators extra is not installed")
     from lingbot_depth_ros.cli.main import main as cli_main
     from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import build_tiny_marigold
-    from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
+    from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
 
     marigold = build_tiny_marigold(tmp_path / "marigold")
     outcomes = {}

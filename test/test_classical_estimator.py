@@ -15,7 +15,7 @@ from lingbot_depth_ros.estimators.classical import (ClassicalCompletionEstimator
                                                     occlusion_window_px, scanline_gaps)
 from lingbot_depth_ros.estimators.nearest import NearestFillEstimator
 from lingbot_depth_ros.evaluation.metrics import depth_metrics
-from lingbot_depth_ros.evaluation.sparse_sampling import sample_random, sample_scanlines
+from lingbot_depth_ros.synthetic.sparse_sampling import sample_random, sample_scanlines
 
 KITTI_FRAMES = ("0000000050", "0000000100")
 NYU_FRAMES = ("00000", "00050", "00100")

@@ -205,7 +205,7 @@ def test_datasets_and_bags_together_with_metrics_and_report(bags: dict[str, Path
                                                              tmp_path: Path) -> None:
     import shutil
 
-    from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
+    from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
     from lingbot_depth_ros.io.depth_files import load_depth_file, save_depth_png_mm
 
     images = tmp_path / "images"  # an image folder: photos + sparse/ depth PNGs [mm] with the same stems

@@ -53,7 +53,7 @@ def _assert_bit_identical(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) ->
 
 def _image_folder(root: Path, shared: Path) -> Path:
     """NYU photos with sparse depth as a 16-bit mm PNG and as a float32 .npy [m] (random GT pixels)."""
-    from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
+    from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
     from lingbot_depth_ros.io.depth_files import load_depth_file, save_depth_png_mm
 
     images = root / "images"

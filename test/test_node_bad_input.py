@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
-from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
+from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image, image_to_numpy, numpy_to_image

@@ -14,7 +14,7 @@ from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import PointField
 
 from lingbot_depth_ros.estimators import create_estimator
-from lingbot_depth_ros.evaluation.sparse_sampling import sample_random
+from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_fields, unpack_rgb

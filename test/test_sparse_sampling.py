@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.evaluation.sparse_sampling import sample_random, sample_scanlines
+from lingbot_depth_ros.synthetic.sparse_sampling import sample_random, sample_scanlines
 
 
 def _ground_truth() -> np.ndarray:

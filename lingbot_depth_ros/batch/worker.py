@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from lingbot_depth_ros.errors import AlignmentRejected, InputError, LingbotDepthError
+from lingbot_depth_ros.errors import InputError, LingbotDepthError
+from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
 from lingbot_depth_ros.estimators import check_output_alignment, create_estimator
 from lingbot_depth_ros.evaluation.frames import score_frame
 from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions, Frame, Unit, read_unit

@@ -24,7 +24,7 @@ Two spaces (``space``):
   first order, the same relative error in depth); the aligned depth is ``1 / (scale * pred + shift)``,
   invalid (NaN) where that inverse depth is <= 0.
 
-Acceptance: a fit is refused (:class:`~lingbot_depth_ros.errors.AlignmentRejected`) when its scale is <= 0
+Acceptance: a fit is refused (:class:`AlignmentRejected`) when its scale is <= 0
 (the prediction runs against the sparse depth: published, it would be the scene upside down; RANSAC only
 samples positive scales, but the least-squares refinement and Theil-Sen can still end negative), or when
 fewer than ``min_inliers`` points or a share below ``min_inlier_ratio`` of the points agree with it within
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lingbot_depth_ros.errors import AlignmentRejected, InputError
+from lingbot_depth_ros.errors import InputError
 
 METHODS = ("ransac", "irls")
 DEPTH = "depth"
@@ -75,6 +75,23 @@ class AlignmentResult:
             return fitted
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(fitted > 0, np.float32(1.0) / fitted, np.float32(np.nan)).astype(np.float32, copy=False)
+
+
+class AlignmentRejected(InputError):
+    """A fit of the prediction to sparse depth was made but is not trusted: its scale is <= 0 (the prediction
+    runs against the sparse depth) or too few sparse points agree with it (share or count below the minimum).
+
+    ``reason``: ``"scale_not_positive"``, ``"few_inliers"`` or ``"low_inlier_share"``; ``fit``: the rejected
+    :class:`AlignmentResult` (None where not known).
+    """
+
+    def __init__(self, message: str, reason: str, fit: AlignmentResult | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.fit = fit
+
+    def __reduce__(self) -> tuple[type[AlignmentRejected], tuple[str, str, AlignmentResult | None]]:
+        return type(self), (str(self), self.reason, self.fit)  # picklable (Ray, process pools) with its fields
 
 
 def _weighted_fit(p: np.ndarray, z: np.ndarray, weights: np.ndarray, fit_shift: bool) -> tuple[float, float]:

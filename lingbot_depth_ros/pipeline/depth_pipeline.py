@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from lingbot_depth_ros.colorize import colorize_depth
-from lingbot_depth_ros.errors import AlignmentRejected, InputError
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
 from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator, EstimatorInput
 from lingbot_depth_ros.estimators.base import METRIC, RELATIVE_DISPARITY
 from lingbot_depth_ros.geometry.scale_alignment import (DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS, DEPTH,

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lingbot_depth_ros.errors import AlignmentRejected, InputError
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
 from lingbot_depth_ros.estimators import AUTO, COMPLETION, METRIC, MONOCULAR, DepthEstimator
 from lingbot_depth_ros.estimators.base import sparse_valid_mask
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics

@@ -35,7 +35,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import lingbot_depth_ros
 from lingbot_depth_ros.pipeline.prediction import Prediction, predict_depth, resolve_align, resolve_mode
 from lingbot_depth_ros.pipeline.analysis import AnalysisRequest, analyse, decimate_for_analysis
-from lingbot_depth_ros.errors import AlignmentRejected, ConfigError, EstimatorError, InputError, LingbotDepthError
+from lingbot_depth_ros.errors import ConfigError, EstimatorError, InputError, LingbotDepthError
+from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
 from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.server.codec import (PayloadTooLargeError, b64decode_field, b64encode_bytes,

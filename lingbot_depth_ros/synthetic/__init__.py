@@ -1,4 +1,5 @@
-"""Procedural test scenes without ROS: analytic ray-cast RGB, ground-truth depth and simulated LiDAR."""
+"""Procedural scenes and simulated inputs without ROS: ray-cast RGB, ground-truth depth, simulated LiDAR and
+sparse samples of ground truth."""
 
 from lingbot_depth_ros.synthetic.generator import SceneFrame, SceneGenerator
 from lingbot_depth_ros.synthetic.lidar import LidarConfig
