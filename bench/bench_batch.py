@@ -40,11 +40,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lingbot_depth_ros.bags.datasets import write_scene_bag  # noqa: E402
-from lingbot_depth_ros.batch.params import node_values  # noqa: E402
-from lingbot_depth_ros.batch.runner import BatchConfig, BatchRunner  # noqa: E402
-from lingbot_depth_ros.batch.sources import BagTopics, plan_input  # noqa: E402
-from lingbot_depth_ros.batch.worker import UnitProcessor, WorkerConfig  # noqa: E402
+from lingbot_depth_ros.bags.datasets import write_scene_bag
+from lingbot_depth_ros.batch.params import node_values
+from lingbot_depth_ros.batch.runner import BatchConfig, BatchRunner
+from lingbot_depth_ros.batch.sources import BagTopics, plan_input
+from lingbot_depth_ros.batch.worker import UnitProcessor, WorkerConfig
 
 
 def infra_cpu_s() -> float:
@@ -97,11 +97,11 @@ class PipelineProbe:
 
     def stage_ms(self) -> dict[str, float]:
         """ms per frame of each step of the worker's per-frame path, done in line."""
-        from lingbot_depth_ros.evaluation.frames import score_frame
-        from lingbot_depth_ros.batch.sources import DatasetOptions, read_unit
-        from lingbot_depth_ros.io.depth_files import save_depth_png_mm
-
         import numpy as np
+
+        from lingbot_depth_ros.batch.sources import DatasetOptions, read_unit
+        from lingbot_depth_ros.evaluation.frames import score_frame
+        from lingbot_depth_ros.io.depth_files import save_depth_png_mm
 
         unit = plan_input("bag", Path(self.bag), BagTopics(), 4)[0]
         out = Path(tempfile.mkdtemp(prefix="stages_"))

@@ -12,13 +12,13 @@ import array
 import statistics
 import sys
 import time
-from typing import Callable
-
-import numpy as np
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2  # noqa: E402
+from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 
 
 def legacy_xyzrgb_bytes(xyz: np.ndarray, rgb: np.ndarray) -> array.array:

@@ -18,16 +18,17 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lingbot_depth_ros.errors import EncodingError  # noqa: E402
-from lingbot_depth_ros.messages.compressed import rvl_decode, rvl_encode  # noqa: E402
-from lingbot_depth_ros.messages.encoding_table import ENCODINGS  # noqa: E402
-from lingbot_depth_ros.messages.image import depth_m_from_message, rgb_from_message  # noqa: E402
+from lingbot_depth_ros.errors import EncodingError
+from lingbot_depth_ros.messages.compressed import rvl_decode, rvl_encode
+from lingbot_depth_ros.messages.encoding_table import ENCODINGS
+from lingbot_depth_ros.messages.image import depth_m_from_message, rgb_from_message
 
 #: decoder of each origin: (colour, depth)
 DECODERS: dict[str, tuple[Callable[[Any], np.ndarray], Callable[[Any], np.ndarray]]] = {

@@ -47,8 +47,8 @@ def load_frame(dataset: str) -> dict[str, Any]:
     import cv2
     import numpy as np
 
-    from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
     from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+    from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
 
     if dataset == "nyu":
         rgb = cv2.cvtColor(cv2.imread(str(DATA / "nyu" / "rgb_00050.jpg")), cv2.COLOR_BGR2RGB)

@@ -31,8 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
-from lingbot_depth_ros.synthetic.sparse_sampling import sample_random, sample_scanlines  # noqa: E402
+from lingbot_depth_ros.estimators import create_estimator
+from lingbot_depth_ros.synthetic.sparse_sampling import sample_random, sample_scanlines
 
 CONFIGS: dict[str, tuple[str, dict]] = {
     "nearest": ("nearest", {}),

@@ -45,18 +45,19 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lingbot_depth_ros.model import reference_model_config, resolve_device, tiny_model_config  # noqa: E402
-from lingbot_depth_ros.model.factory import build_model  # noqa: E402
-from lingbot_depth_ros.model.flops import forward_flops  # noqa: E402
-from lingbot_depth_ros.model.inference import DepthModel  # noqa: E402
+from lingbot_depth_ros.model import reference_model_config, resolve_device, tiny_model_config
+from lingbot_depth_ros.model.factory import build_model
+from lingbot_depth_ros.model.flops import forward_flops
+from lingbot_depth_ros.model.inference import DepthModel
 
 PEAK_FLOPS = 800e12  # H100/H200 dense bf16 tensor-core FLOP/s used for the floor
 DEFAULT_PROVIDERS = "TensorrtExecutionProvider,CUDAExecutionProvider,CPUExecutionProvider"

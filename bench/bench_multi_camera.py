@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
 
-from lingbot_depth_ros.deploy.dds import apply_default_dds_profile  # noqa: E402
+from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
 
 apply_default_dds_profile()  # the package's 64 MB shared-memory segment: images between processes, none lost
 
@@ -44,10 +44,10 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from lingbot_depth_ros.ros.depth_node import DepthNode  # noqa: E402
 from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
 from lingbot_depth_ros.estimators.base import DepthEstimator, EstimatorInput  # noqa: E402
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info  # noqa: E402
+from lingbot_depth_ros.ros.depth_node import DepthNode  # noqa: E402
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image, numpy_to_image  # noqa: E402
 from lingbot_depth_ros.synthetic.generator import SceneGenerator  # noqa: E402
 

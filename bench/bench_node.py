@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
 
-from lingbot_depth_ros.deploy.dds import apply_default_dds_profile  # noqa: E402
+from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
 
 apply_default_dds_profile()
 
@@ -37,11 +37,9 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings  # noqa: E402
-from lingbot_depth_ros.ros.camera_info import (camera_geometry, camera_info_for_output,  # noqa: E402
-                                               intrinsics_to_camera_info)
+from lingbot_depth_ros.ros.camera_info import camera_geometry, camera_info_for_output, intrinsics_to_camera_info  # noqa: E402
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2  # noqa: E402
-from lingbot_depth_ros.ros.image_codec import (depth_m_from_image, depth_m_to_image, numpy_to_image,  # noqa: E402
-                                              rgb_from_image)
+from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image, rgb_from_image  # noqa: E402
 
 
 def synthetic_frame(width: int, height: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -34,11 +34,11 @@ def main() -> None:
     culled, full = [], []
     for index in range(args.frames):
         pose = gen.pose_at(index)
-        rays = rotate_axis_major(pose[:3, :3], gen._rays_optical)  # noqa: SLF001 - benchmark internals
+        rays = rotate_axis_major(pose[:3, :3], gen._rays_optical)
         origin = pose[:3, 3]
         t = time.perf_counter()
         cast_rays(origin, rays, gen.layout.room_min, gen.layout.room_max, gen.layout.boxes,
-                  candidates=gen._box_pixel_candidates(pose), axis_major=True)  # noqa: SLF001
+                  candidates=gen._box_pixel_candidates(pose), axis_major=True)
         culled.append(time.perf_counter() - t)
         t = time.perf_counter()
         cast_rays(origin, rays, gen.layout.room_min, gen.layout.room_max, gen.layout.boxes, axis_major=True)

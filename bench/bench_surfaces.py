@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
-from real_surface_frames import RealFrame, all_frames  # noqa: E402
-from surface_scenes import Scene, box, cylinder_cloud, noisy_floor_cloud, sphere_cloud  # noqa: E402
+from real_surface_frames import RealFrame, all_frames
+from surface_scenes import Scene, box, cylinder_cloud, noisy_floor_cloud, sphere_cloud
 
-from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
-from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting  # noqa: E402
-from lingbot_depth_ros.surfaces import SurfaceConfig, find_surfaces_in_cloud, find_surfaces_in_depth  # noqa: E402
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
+from lingbot_depth_ros.surfaces import SurfaceConfig, find_surfaces_in_cloud, find_surfaces_in_depth
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 KITTI_MAX_RANGE_M = 30.0

@@ -8,15 +8,14 @@ Argument logic: lingbot_depth_ros.params.fusion.launch_parameters (tested withou
 
 import os
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from launch import LaunchDescription
 from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
-from lingbot_depth_ros.params.fusion import FUSION_EXECUTABLE, FUSION_NODE_NAME, LAUNCH_ARGUMENTS, \
-    launch_parameters
 from lingbot_depth_ros.deploy.launch_config import PACKAGE
+from lingbot_depth_ros.params.fusion import FUSION_EXECUTABLE, FUSION_NODE_NAME, LAUNCH_ARGUMENTS, launch_parameters
 
 ARGUMENTS = [
     ("cameras", "/camera", "comma-separated namespaces of the depth nodes to fuse"),

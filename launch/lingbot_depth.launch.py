@@ -11,17 +11,25 @@ Every argument logic lives in lingbot_depth_ros.deploy.launch_config (tested wit
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from launch import LaunchDescription
 from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
-from lingbot_depth_ros.params.fusion import FUSION_EXECUTABLE, FUSION_NODE_NAME, launch_parameters
-from lingbot_depth_ros.deploy.launch_config import (EXECUTABLE, NODE_NAME, PACKAGE, LaunchArgument, camera_arguments,
-                                                 node_setup, parameter_arguments, rviz_missing)
+from lingbot_depth_ros.deploy.launch_config import (
+    EXECUTABLE,
+    NODE_NAME,
+    PACKAGE,
+    LaunchArgument,
+    camera_arguments,
+    node_setup,
+    parameter_arguments,
+    rviz_missing,
+)
 from lingbot_depth_ros.deploy.rviz_config import DEFAULT_FIXED_FRAME, write_rviz_config
+from lingbot_depth_ros.params.fusion import FUSION_EXECUTABLE, FUSION_NODE_NAME, launch_parameters
 
 
 def _arguments(share: str) -> list:

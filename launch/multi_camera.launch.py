@@ -19,16 +19,24 @@ parameter set for both cameras (/lingbot_depth_node or /** in params_file).
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from launch import LaunchDescription
 from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
-from lingbot_depth_ros.deploy.launch_config import (EXECUTABLE, NODE_NAME, PACKAGE, LaunchArgument, camera_arguments,
-                                                 node_setup, parameter_arguments, rviz_missing,
-                                                 single_process_setup)
+from lingbot_depth_ros.deploy.launch_config import (
+    EXECUTABLE,
+    NODE_NAME,
+    PACKAGE,
+    LaunchArgument,
+    camera_arguments,
+    node_setup,
+    parameter_arguments,
+    rviz_missing,
+    single_process_setup,
+)
 from lingbot_depth_ros.deploy.rviz_config import write_rviz_config
 
 CAMERAS = ("front", "rear")

@@ -8,8 +8,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -19,14 +20,14 @@ from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
+from waiting import wait_until
 
-from lingbot_depth_ros.ros.depth_node import DepthNode
-from lingbot_depth_ros.estimators.base import DepthEstimator
 from lingbot_depth_ros.deploy.node_process import stop_node
+from lingbot_depth_ros.estimators.base import DepthEstimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
+from lingbot_depth_ros.ros.depth_node import DepthNode
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image
-from waiting import wait_until  # noqa: F401  (re-exported: tests import it from here too)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RELIABLE_INPUT = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -51,7 +52,7 @@ class NodeProcess:
         self.log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"depth_node_{os.getpid()}_{time.time_ns()}.log"
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "NodeProcess":
+    def __enter__(self) -> NodeProcess:
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         return self

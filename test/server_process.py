@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from waiting import wait_until
 
 

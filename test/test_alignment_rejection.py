@@ -7,7 +7,6 @@ checkpoint (relative disparity, fitted in inverse depth) and, for the reported c
 from __future__ import annotations
 
 import base64
-import io
 import pickle
 import re
 from fractions import Fraction
@@ -16,15 +15,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hf_scenes import H, W, gradient_rgb
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.geometry.scale_alignment import (DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS, check_fit,
-                                                        robust_scale_shift)
+from lingbot_depth_ros.geometry.scale_alignment import (
+    DEFAULT_MIN_INLIER_RATIO,
+    DEFAULT_MIN_INLIERS,
+    AlignmentRejected,
+    check_fit,
+    robust_scale_shift,
+)
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
-from hf_scenes import H, W, gradient_rgb
 
 K = CameraIntrinsics(fx=60.0, fy=60.0, cx=31.5, cy=23.5, width=W, height=H)
 
@@ -327,8 +330,8 @@ def test_reported_case_tiny_marigold_on_nyu_never_writes_a_refusable_fit(shared_
     -0.12 here) and frame 50 (15 % inliers) it refuses."""
     pytest.importorskip("diffusers", reason="the estimators extra is not installed")
     from lingbot_depth_ros.cli.main import main as cli_main
-    from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import build_tiny_marigold
     from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
+    from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import build_tiny_marigold
 
     marigold = build_tiny_marigold(tmp_path / "marigold")
     outcomes = {}

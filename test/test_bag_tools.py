@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.bags.datasets import frame_key
-from lingbot_depth_ros.cli.bag import main
-from lingbot_depth_ros.io.kitti import kitti_camera_from_velodyne, kitti_intrinsics
 from lingbot_depth_ros.bags.files import bag_topics, read_frames
+from lingbot_depth_ros.cli.bag import main
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.io.kitti import kitti_camera_from_velodyne, kitti_intrinsics
 
 KITTI_K = ("721.5377", "721.5377", "609.5593", "172.854")
 

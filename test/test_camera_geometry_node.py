@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from ros_harness import in_process_node
 from sensor_msgs.msg import CameraInfo, RegionOfInterest
 
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_to_xyz
 from lingbot_depth_ros.ros.diagnostics import StatusWrapper
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image
-from ros_harness import in_process_node
 
 pytestmark = pytest.mark.ros
 STRIDE = 2

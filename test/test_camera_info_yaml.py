@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lingbot_depth_ros.io.camera_info_yaml import MAX_CAMERA_INFO_BYTES, load_camera_info_yaml
 from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.io.camera_info_yaml import MAX_CAMERA_INFO_BYTES, load_camera_info_yaml
 
 # The classic "billion laughs" document: 9 levels of 9 aliases, about 350 bytes, ~390 million
 # strings once expanded (PyYAML's safe_load needs tens of seconds and gigabytes for it).

@@ -11,8 +11,12 @@ import pytest
 
 from lingbot_depth_ros.errors import ConfigError, InputError
 from lingbot_depth_ros.estimators import create_estimator
-from lingbot_depth_ros.estimators.classical import (ClassicalCompletionEstimator, drop_occluded_samples,
-                                                    occlusion_window_px, scanline_gaps)
+from lingbot_depth_ros.estimators.classical import (
+    ClassicalCompletionEstimator,
+    drop_occluded_samples,
+    occlusion_window_px,
+    scanline_gaps,
+)
 from lingbot_depth_ros.estimators.nearest import NearestFillEstimator
 from lingbot_depth_ros.evaluation.metrics import depth_metrics
 from lingbot_depth_ros.synthetic.sparse_sampling import sample_random, sample_scanlines

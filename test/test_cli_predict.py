@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import yaml
 
-from lingbot_depth_ros.io.camera_info_yaml import load_camera_info_yaml
 from lingbot_depth_ros.cli.main import main
 from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.io.camera_info_yaml import load_camera_info_yaml
 from lingbot_depth_ros.io.ply import read_ply
 
 NYU_K = (518.8579, 519.46961, 325.58245, 253.73617)

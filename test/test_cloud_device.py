@@ -17,9 +17,9 @@ from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.pointcloud import depth_to_cloud_points
 from lingbot_depth_ros.model.device_cloud import CloudRequest, cloud_xyz, published_depth
-from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings, finalize_depth
 from lingbot_depth_ros.synthetic.generator import SceneGenerator
+from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
 
 W, H = 97, 61  # odd sizes: strides that do not divide them
 

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]

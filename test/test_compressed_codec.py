@@ -11,10 +11,20 @@ import numpy as np
 import pytest
 
 from lingbot_depth_ros.errors import EncodingError
-from lingbot_depth_ros.messages.compressed import (CONFIG_HEADER, RvlOversizeError, compress_depth, compress_image,
-                                             decode_compressed_depth, decode_compressed_image, parse_depth_format,
-                                             rvl_decode, rvl_decode_sequential, rvl_encode, rvl_max_bytes,
-                                             rvl_max_values)
+from lingbot_depth_ros.messages.compressed import (
+    CONFIG_HEADER,
+    RvlOversizeError,
+    compress_depth,
+    compress_image,
+    decode_compressed_depth,
+    decode_compressed_image,
+    parse_depth_format,
+    rvl_decode,
+    rvl_decode_sequential,
+    rvl_encode,
+    rvl_max_bytes,
+    rvl_max_values,
+)
 
 RNG = np.random.default_rng(7)
 

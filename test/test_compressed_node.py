@@ -8,13 +8,15 @@ frame in both forms; their depth must agree, and each must ignore the other tran
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from ros_harness import NodeProcess, Recorder, RosHarness, spin_in_background, stop_spinning, wait_until
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from lingbot_depth_ros.messages.compressed import decode_compressed_image
@@ -22,7 +24,6 @@ from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.compressed_codec import compressed_depth_msg, compressed_image_msg
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image
 from lingbot_depth_ros.synthetic.generator import SceneGenerator
-from ros_harness import NodeProcess, Recorder, RosHarness, spin_in_background, stop_spinning, wait_until
 
 pytestmark = pytest.mark.ros
 # Unique names: other test processes on this machine share the ROS graph.

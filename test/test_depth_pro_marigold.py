@@ -15,13 +15,17 @@ import pytest
 pytest.importorskip("transformers", reason="the estimators extra is not installed")
 pytest.importorskip("diffusers", reason="the estimators extra is not installed")
 
-from lingbot_depth_ros.cli.main import main as cli_main  # noqa: E402
-from lingbot_depth_ros.errors import CheckpointError, ConfigError, InputError  # noqa: E402
-from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
-from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import (TINY_FOV_DEG, build_tiny_depth_pro,  # noqa: E402
-                                                                  build_tiny_marigold)
-from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
-from hf_scenes import gradient_rgb  # noqa: E402
+from hf_scenes import gradient_rgb
+
+from lingbot_depth_ros.cli.main import main as cli_main
+from lingbot_depth_ros.errors import CheckpointError, ConfigError, InputError
+from lingbot_depth_ros.estimators import create_estimator
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import (
+    TINY_FOV_DEG,
+    build_tiny_depth_pro,
+    build_tiny_marigold,
+)
 
 W, H = 64, 48
 # the tiny Depth Pro's field-of-view head always answers TINY_FOV_DEG: its focal estimate for a W-wide image

@@ -13,14 +13,17 @@ import pytest
 pytest.importorskip("transformers", reason="the estimators extra is not installed")
 pytest.importorskip("diffusers", reason="the estimators extra is not installed")
 
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray
+from hf_scenes import H, W, gradient_rgb
+from ros_harness import Recorder, node_with_harness, publish_until_depth
 
-from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
-from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import (TINY_FOV_DEG, build_tiny_depth_pro,  # noqa: E402
-                                                                  build_tiny_marigold)
-from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
-from hf_scenes import H, W, gradient_rgb  # noqa: E402
-from ros_harness import Recorder, node_with_harness, publish_until_depth  # noqa: E402
+from lingbot_depth_ros.estimators import create_estimator
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import (
+    TINY_FOV_DEG,
+    build_tiny_depth_pro,
+    build_tiny_marigold,
+)
 
 pytestmark = pytest.mark.ros
 K = CameraIntrinsics(fx=64.0, fy=64.0, cx=31.5, cy=23.5, width=W, height=H)

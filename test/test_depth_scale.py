@@ -8,13 +8,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from kitti_raw_drive import CX, CY, FX, FY, lidar_depth_m, write_kitti_raw_drive
+
 from lingbot_depth_ros.cli.main import main
 from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.io.depth_files import (
+    KITTI_M_PER_UNIT,
+    depth_m_from_array,
+    depth_m_from_pixels,
+    depth_m_from_units,
+    load_depth_file,
+)
 from lingbot_depth_ros.io.kitti import kitti_raw_layout, load_kitti_depth_png
-from lingbot_depth_ros.io.depth_files import (KITTI_M_PER_UNIT, depth_m_from_array, depth_m_from_pixels,
-                                              depth_m_from_units, load_depth_file)
 from lingbot_depth_ros.server.codec import decode_sparse_depth
 
 ALL_UNITS = np.arange(65536, dtype=np.uint16).reshape(256, 256)  # every 16-bit value once
@@ -52,8 +57,9 @@ def test_one_conversion_gives_every_reader_the_same_float32(tmp_path: Path) -> N
 
 
 def test_bag_depth_images_use_the_same_conversion() -> None:
-    from rosbags.typesys.stores.ros2_jazzy import sensor_msgs__msg__Image as Image, std_msgs__msg__Header as Header
     from rosbags.typesys.stores.ros2_jazzy import builtin_interfaces__msg__Time as Time
+    from rosbags.typesys.stores.ros2_jazzy import sensor_msgs__msg__Image as Image
+    from rosbags.typesys.stores.ros2_jazzy import std_msgs__msg__Header as Header
 
     from lingbot_depth_ros.messages.image import depth_m_zero_none
 

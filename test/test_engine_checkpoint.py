@@ -17,14 +17,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from ros_harness import NodeProcess
 
+from lingbot_depth_ros.cli.export import main as export_main
 from lingbot_depth_ros.cli.main import main as cli_main
 from lingbot_depth_ros.errors import CheckpointError
 from lingbot_depth_ros.estimators.lingbot import LingbotEstimator
 from lingbot_depth_ros.model.checkpoint_hash import cache_path
-from lingbot_depth_ros.cli.export import main as export_main
 from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
-from ros_harness import NodeProcess
 
 pytest.importorskip("onnxruntime", reason="engine extra (requirements-engine.txt) not installed")
 H, W, LEVEL = 48, 64, 0
@@ -137,6 +137,7 @@ def test_onnxruntime_backend_without_engine_dir_says_so(files) -> None:
 
 def test_providers_keep_the_requested_order_not_the_installed_one(files) -> None:
     import onnxruntime as ort
+
     from lingbot_depth_ros.model.engine_runtime import OnnxDepthModel, choose_providers
     assert choose_providers(["CPUExecutionProvider", "CUDAExecutionProvider"],
                             ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]) == \

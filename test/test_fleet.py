@@ -16,13 +16,13 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the fleet extra (ray) is not installed: pip install '.[fleet]'")
 
-from lingbot_depth_ros.cli.main import main  # noqa: E402
-from lingbot_depth_ros.errors import ConfigError, InputError  # noqa: E402
 from lingbot_depth_ros.bags.datasets import write_scene_bag  # noqa: E402
 from lingbot_depth_ros.bags.files import read_frames  # noqa: E402
 from lingbot_depth_ros.batch.api import batch  # noqa: E402
 from lingbot_depth_ros.batch.params import node_values  # noqa: E402
 from lingbot_depth_ros.batch.sources import DatasetOptions  # noqa: E402
+from lingbot_depth_ros.cli.main import main  # noqa: E402
+from lingbot_depth_ros.errors import ConfigError, InputError  # noqa: E402
 from lingbot_depth_ros.pipeline.depth_pipeline import OutputSettings  # noqa: E402
 
 PARAMS = ["classical.smoothing=0.3", "depth.max_m=60", "cloud.stride=3"]
@@ -65,13 +65,12 @@ def test_node_parameters_are_parsed_and_checked_with_the_node_table() -> None:
 def test_offline_depth_equals_the_node_output_bit_for_bit(bags: dict[str, Path], tmp_path: Path) -> None:
     from ros_harness import in_process_node  # rclpy: only this test needs ROS
 
-    from lingbot_depth_ros.estimators import create_estimator
-    from lingbot_depth_ros.ros.image_codec import image_to_numpy
-    from lingbot_depth_ros.params.node import estimator_options
-
-    from lingbot_depth_ros.bags.messages import TYPESTORE
     from lingbot_depth_ros.bags.files import read_raw
+    from lingbot_depth_ros.bags.messages import TYPESTORE
+    from lingbot_depth_ros.estimators import create_estimator
     from lingbot_depth_ros.messages.header import stamp_ns
+    from lingbot_depth_ros.params.node import estimator_options
+    from lingbot_depth_ros.ros.image_codec import image_to_numpy
 
     summary = batch([bags["drive_a"]], tmp_path / "out", params=PARAMS, unit_frames=2, workers=1, write="bag")
     assert summary["overall"]["frames_ok"] == 5
@@ -205,8 +204,8 @@ def test_datasets_and_bags_together_with_metrics_and_report(bags: dict[str, Path
                                                              tmp_path: Path) -> None:
     import shutil
 
-    from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
     from lingbot_depth_ros.io.depth_files import load_depth_file, save_depth_png_mm
+    from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
 
     images = tmp_path / "images"  # an image folder: photos + sparse/ depth PNGs [mm] with the same stems
     (images / "sparse").mkdir(parents=True)
@@ -258,7 +257,7 @@ def test_interrupted_run_resumes_and_a_killed_worker_loses_no_frame(bags: dict[s
     out = tmp_path / "out"
     inputs = [bags["drive_a"], bags["drive_b"]]  # 5 + 3 frames in units of 1
 
-    def interrupt(runner, result) -> None:  # noqa: ANN001
+    def interrupt(runner, result) -> None:
         raise KeyboardInterrupt  # the operator stops the run after its first finished unit
 
     with pytest.raises(KeyboardInterrupt):
@@ -268,7 +267,7 @@ def test_interrupted_run_resumes_and_a_killed_worker_loses_no_frame(bags: dict[s
 
     killed: list[str] = []
 
-    def kill_busy_worker(runner, result) -> None:  # noqa: ANN001
+    def kill_busy_worker(runner, result) -> None:
         if not killed and runner.busy:
             future, (actor, unit) = next(iter(runner.busy.items()))
             killed.append(unit.key)
@@ -405,8 +404,8 @@ def _compressed_copy(src: Path, dst: Path) -> None:
 
 def test_compressed_bag_gives_the_raw_bags_depth_and_write_bag_adds_the_outputs(bags: dict[str, Path],
                                                                                   tmp_path: Path) -> None:
-    from lingbot_depth_ros.bags.messages import TYPESTORE
     from lingbot_depth_ros.bags.files import bag_topics, read_raw
+    from lingbot_depth_ros.bags.messages import TYPESTORE
     from lingbot_depth_ros.messages.image import image_pixels
 
     compressed = tmp_path / "drive_b_compressed"
@@ -475,9 +474,9 @@ def test_lidar_pointcloud_bag_equals_the_node_with_sparse_input_pointcloud(tmp_p
 
     from lingbot_depth_ros.estimators import create_estimator
     from lingbot_depth_ros.evaluation.replay import lidar_params_from_extrinsics
+    from lingbot_depth_ros.params.node import estimator_options
     from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
     from lingbot_depth_ros.ros.image_codec import image_to_numpy
-    from lingbot_depth_ros.params.node import estimator_options
 
     bag = tmp_path / "lidar_bag"
     write_scene_bag(bag, 3, width=96, height=72, seed=4, lidar_beams=32, lidar_points=True)

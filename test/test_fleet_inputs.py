@@ -12,16 +12,16 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray", reason="the fleet extra (ray) is not installed: pip install '.[fleet]'")
 
 from kitti_raw_drive import CX, CY, FX, FY, write_kitti_raw_drive  # noqa: E402
-from lingbot_depth_ros.cli.main import main  # noqa: E402
+
 from lingbot_depth_ros.batch.api import batch  # noqa: E402
 from lingbot_depth_ros.batch.sources import DatasetOptions  # noqa: E402
+from lingbot_depth_ros.cli.main import main  # noqa: E402
 
 K = (FX, FY, CX, CY)
 
@@ -53,8 +53,8 @@ def _assert_bit_identical(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) ->
 
 def _image_folder(root: Path, shared: Path) -> Path:
     """NYU photos with sparse depth as a 16-bit mm PNG and as a float32 .npy [m] (random GT pixels)."""
-    from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
     from lingbot_depth_ros.io.depth_files import load_depth_file, save_depth_png_mm
+    from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
 
     images = root / "images"
     (images / "sparse").mkdir(parents=True)

@@ -10,10 +10,16 @@ import numpy as np
 import pytest
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.fusion.ground_truth import distance_to_layout, nearest_distance, observed_surface, \
-    score_fusion
-from lingbot_depth_ros.fusion.poses import PoseBuffer, camera_pose_from_odometry, chain, interpolate_pose, \
-    mounting_matrix, pose_matrix, read_pose_file, slerp
+from lingbot_depth_ros.fusion.ground_truth import distance_to_layout, nearest_distance, observed_surface, score_fusion
+from lingbot_depth_ros.fusion.poses import (
+    PoseBuffer,
+    camera_pose_from_odometry,
+    chain,
+    interpolate_pose,
+    mounting_matrix,
+    read_pose_file,
+    slerp,
+)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
 

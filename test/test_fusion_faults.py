@@ -21,8 +21,12 @@ from lingbot_depth_ros.synthetic import SceneGenerator
 
 pytest.importorskip("open3d")
 
-from lingbot_depth_ros.fusion.tsdf import MAX_COORDINATE_VOXELS, FusionConfig, NothingToFuseError, \
-    TsdfFusion  # noqa: E402  (after the open3d skip)
+from lingbot_depth_ros.fusion.tsdf import (
+    MAX_COORDINATE_VOXELS,
+    FusionConfig,
+    NothingToFuseError,
+    TsdfFusion,
+)
 
 K = CameraIntrinsics(fx=80.0, fy=80.0, cx=39.5, cy=29.5, width=80, height=60)
 WALL_M = 2.03  # off the voxel grid, so the surface crosses between voxels

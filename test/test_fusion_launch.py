@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
+from test_launch import launch_run  # noqa: F401 - the fixture
 
 from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.params.fusion import PARAMS_BY_NAME, launch_parameters, markdown_table
-from test_launch import launch_run  # noqa: F401 - the fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 

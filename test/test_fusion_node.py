@@ -21,20 +21,20 @@ from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
-from visualization_msgs.msg import MarkerArray
 from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
+from waiting import wait_until
 
 from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.fusion.ground_truth import distance_to_layout
 from lingbot_depth_ros.fusion.poses import mounting_matrix, pose_to_translation_quaternion
-from lingbot_depth_ros.ros.fusion_node import DepthFusionNode
 from lingbot_depth_ros.io.ply import read_ply
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_fields, pointcloud2_to_xyz
+from lingbot_depth_ros.ros.fusion_node import DepthFusionNode
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image, numpy_to_image
-from lingbot_depth_ros.synthetic import SceneGenerator
 from lingbot_depth_ros.surfaces import schema_errors
-from waiting import wait_until
+from lingbot_depth_ros.synthetic import SceneGenerator
 
 VOXEL = 0.05
 N_FRAMES = 8

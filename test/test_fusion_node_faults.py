@@ -15,7 +15,6 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,14 +24,14 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
+from ros_harness import NodeProcess, Recorder, spin_in_background, stop_spinning
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
+from waiting import repeat_until, wait_until
 
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image, numpy_to_image
-from ros_harness import NodeProcess, Recorder, spin_in_background, stop_spinning
-from waiting import repeat_until, wait_until
 
 pytestmark = pytest.mark.ros
 pytest.importorskip("open3d")

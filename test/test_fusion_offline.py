@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from lingbot_depth_ros.cli.main import main
 from lingbot_depth_ros.bags.datasets import write_scene_bag
 from lingbot_depth_ros.bags.files import read_frames
+from lingbot_depth_ros.cli.main import main
 from lingbot_depth_ros.fusion.ground_truth import distance_to_layout, nearest_distance
 from lingbot_depth_ros.fusion.poses import read_pose_file
 from lingbot_depth_ros.io.ply import read_ply
 from lingbot_depth_ros.synthetic import SceneGenerator
+
 
 def test_fuse_scene_bag_with_its_pose_topic(tmp_path: Path, capsys) -> None:
     bag = tmp_path / "bag"
@@ -38,10 +38,10 @@ def test_fuse_scene_bag_with_its_pose_topic(tmp_path: Path, capsys) -> None:
 
 
 def test_scene_bag_pose_topics_and_tum_poses_at_the_image_stamps(tmp_path: Path, capsys) -> None:
-    from lingbot_depth_ros.bags.messages import TYPESTORE
-    from lingbot_depth_ros.messages.poses import matrix_from_pose, matrix_from_tf
     from lingbot_depth_ros.bags.files import BODY_FROM_OPTICAL, read_raw
+    from lingbot_depth_ros.bags.messages import TYPESTORE
     from lingbot_depth_ros.fusion.poses import pose_to_translation_quaternion
+    from lingbot_depth_ros.messages.poses import matrix_from_pose, matrix_from_tf
 
     bag = tmp_path / "bag"
     write_scene_bag(bag, 3, width=96, height=72, seed=2)
@@ -104,8 +104,8 @@ def test_fuse_real_kitti_frames_with_their_poses(shared_data: Path, tmp_path: Pa
     assert main(["fuse", str(folder), "--out", str(tmp_path / "wrong"), "--poses", str(identity), "--voxel",
                  str(voxel), "--max-depth", "30", "--no-picture", "--quiet"]) == 0
     capsys.readouterr()
-    from lingbot_depth_ros.io.kitti import kitti_intrinsics, load_kitti_depth_png
     from lingbot_depth_ros.geometry.pointcloud import backproject
+    from lingbot_depth_ros.io.kitti import kitti_intrinsics, load_kitti_depth_png
 
     poses, _ = read_pose_file(folder / "poses.txt")
     lidar = []

@@ -15,19 +15,23 @@ import pytest
 
 pytest.importorskip("transformers", reason="the estimators extra is not installed")
 
-from lingbot_depth_ros.cli.main import main as cli_main  # noqa: E402
-from lingbot_depth_ros.errors import CheckpointError, ConfigError, InputError  # noqa: E402
-from lingbot_depth_ros.estimators import check_output_alignment, create_estimator  # noqa: E402
-from lingbot_depth_ros.pipeline.modes import check_mode  # noqa: E402
-from lingbot_depth_ros.estimators.hf_common import resolve_precision  # noqa: E402
-from lingbot_depth_ros.testing.hf_checkpoints import (add_to_hf_cache, save_tiny_depth_anything,  # noqa: E402
-                                                     save_tiny_prompt_depth_anything)
-from lingbot_depth_ros.estimators.prompt_depth_anything import prompt_from_sparse  # noqa: E402
-from lingbot_depth_ros.evaluation.replay import align_to_ground_truth  # noqa: E402
-from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
-from lingbot_depth_ros.geometry.scale_alignment import robust_scale_shift  # noqa: E402
-from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings  # noqa: E402
-from hf_scenes import gradient_rgb  # noqa: E402
+from hf_scenes import gradient_rgb
+
+from lingbot_depth_ros.cli.main import main as cli_main
+from lingbot_depth_ros.errors import CheckpointError, ConfigError, InputError
+from lingbot_depth_ros.estimators import check_output_alignment, create_estimator
+from lingbot_depth_ros.estimators.hf_common import resolve_precision
+from lingbot_depth_ros.estimators.prompt_depth_anything import prompt_from_sparse
+from lingbot_depth_ros.evaluation.replay import align_to_ground_truth
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.geometry.scale_alignment import robust_scale_shift
+from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
+from lingbot_depth_ros.pipeline.modes import check_mode
+from lingbot_depth_ros.testing.hf_checkpoints import (
+    add_to_hf_cache,
+    save_tiny_depth_anything,
+    save_tiny_prompt_depth_anything,
+)
 
 W, H = 64, 48  # not multiples of 14: the processor resizes, the output comes back at the image size
 K = CameraIntrinsics(fx=60.0, fy=60.0, cx=31.5, cy=23.5, width=W, height=H)

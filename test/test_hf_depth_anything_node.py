@@ -9,21 +9,20 @@ import pytest
 
 pytest.importorskip("transformers", reason="the estimators extra is not installed")
 
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from hf_scenes import H, W, gradient_rgb
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter as RclpyParameter
+from ros_harness import Recorder, node_with_harness, publish_until_depth
+from waiting import wait_until
 
-import rclpy  # noqa: E402
-from rclpy.parameter import Parameter as RclpyParameter  # noqa: E402
-
-from lingbot_depth_ros.ros.depth_node import DepthNode  # noqa: E402
-from lingbot_depth_ros.errors import ConfigError  # noqa: E402
-from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
-from lingbot_depth_ros.testing.hf_checkpoints import save_tiny_depth_anything, save_tiny_prompt_depth_anything  # noqa: E402
-from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
-from hf_scenes import H, W, gradient_rgb  # noqa: E402
-from ros_harness import Recorder, node_with_harness, publish_until_depth  # noqa: E402
-from waiting import wait_until  # noqa: E402
+from lingbot_depth_ros.errors import ConfigError
+from lingbot_depth_ros.estimators import create_estimator
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.ros.depth_node import DepthNode
+from lingbot_depth_ros.testing.hf_checkpoints import save_tiny_depth_anything, save_tiny_prompt_depth_anything
 
 pytestmark = pytest.mark.ros
 K = CameraIntrinsics(fx=60.0, fy=60.0, cx=31.5, cy=23.5, width=W, height=H)

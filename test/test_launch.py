@@ -13,21 +13,28 @@ import contextlib
 import re
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import rclpy
 import yaml
 from rclpy.parameter import Parameter
-
-from lingbot_depth_ros.ros.depth_node import DepthNode
-from lingbot_depth_ros.errors import ConfigError
-from lingbot_depth_ros.deploy.launch_config import (CHECKPOINT_ESTIMATORS, PARAMETER_ARGUMENTS, REMAP_ARGUMENTS,
-                                                 node_setup, parameter_overrides, remappings)
-from lingbot_depth_ros.params.node import PARAMS_BY_NAME
-from lingbot_depth_ros.deploy.rviz_config import CameraView, render_rviz_config, resolve_topic
 from waiting import wait_until
+
+from lingbot_depth_ros.deploy.launch_config import (
+    CHECKPOINT_ESTIMATORS,
+    PARAMETER_ARGUMENTS,
+    REMAP_ARGUMENTS,
+    node_setup,
+    parameter_overrides,
+    remappings,
+)
+from lingbot_depth_ros.deploy.rviz_config import CameraView, render_rviz_config, resolve_topic
+from lingbot_depth_ros.errors import ConfigError
+from lingbot_depth_ros.params.node import PARAMS_BY_NAME
+from lingbot_depth_ros.ros.depth_node import DepthNode
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = ("lingbot_depth.launch.py", "multi_camera.launch.py", "fusion.launch.py")
@@ -157,7 +164,7 @@ class _Configuration(_Recorder):
 class _LaunchRun:
     """One ``generate_launch_description()`` with stand-ins, then its OpaqueFunction with argument values."""
 
-    current: "_LaunchRun"
+    current: _LaunchRun
 
     def __init__(self, name: str, monkeypatch: pytest.MonkeyPatch, missing: tuple[str, ...] = ()) -> None:
         """``missing``: packages the ament index does not have here (e.g. rviz2 on a robot)."""

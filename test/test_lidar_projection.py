@@ -8,9 +8,15 @@ import pytest
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.geometry.lidar_projection import (Distortion, ProjectionCounts, lidar_to_sparse_depth,
-                                                         lidar_to_sparse_depth_counted, project_points,
-                                                         project_points_to_depth, project_points_to_depth_counted)
+from lingbot_depth_ros.geometry.lidar_projection import (
+    Distortion,
+    ProjectionCounts,
+    lidar_to_sparse_depth,
+    lidar_to_sparse_depth_counted,
+    project_points,
+    project_points_to_depth,
+    project_points_to_depth_counted,
+)
 from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform
 
 K = CameraIntrinsics(fx=500.0, fy=400.0, cx=320.0, cy=240.0, width=640, height=480)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from lingbot_depth_ros.cli.export import main as export_main
 from lingbot_depth_ros.errors import CheckpointError
 from lingbot_depth_ros.model import build_model, load_model, load_network, reference_model_config
 from lingbot_depth_ros.model.checkpoint import match_state_dict, read_checkpoint
-from lingbot_depth_ros.cli.export import main as export_main
 from lingbot_depth_ros.model.factory import expected_shapes
 from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint, tiny_state
 

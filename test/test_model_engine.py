@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lingbot_depth_ros.cli.export import main as export_main
 from lingbot_depth_ros.errors import ConfigError, InputError
 from lingbot_depth_ros.estimators.base import EstimatorInput
 from lingbot_depth_ros.estimators.lingbot import LingbotEstimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.model import load_model
-from lingbot_depth_ros.cli.export import main as export_main
 from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
 
 pytest.importorskip("onnxruntime", reason="engine extra (requirements-engine.txt) not installed")

@@ -9,8 +9,8 @@ import torch
 
 from lingbot_depth_ros.errors import CheckpointError, ConfigError
 from lingbot_depth_ros.estimators import create_estimator
-from lingbot_depth_ros.pipeline.modes import check_mode
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.pipeline.modes import check_mode
 from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint, tiny_state
 
 NYU_K = CameraIntrinsics(fx=518.8579, fy=519.46961, cx=325.58245, cy=253.73617, width=640, height=480)

@@ -12,8 +12,13 @@ import torch.nn.functional as F
 from lingbot_depth_ros.errors import ConfigError, InputError
 from lingbot_depth_ros.model import build_model, num_tokens_for_level, tiny_model_config, token_grid
 from lingbot_depth_ros.model.network.mdm import uv_map
-from lingbot_depth_ros.model.preprocess import (Preprocessor, depth_token_keep, remap_depth, resize_depth_nearest,
-                                                resize_image)
+from lingbot_depth_ros.model.preprocess import (
+    Preprocessor,
+    depth_token_keep,
+    remap_depth,
+    resize_depth_nearest,
+    resize_image,
+)
 
 
 def test_token_budget_per_level():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from make_lingbot_regression import FIXTURE, LEVELS, MODES, regression_inputs, regression_model, regression_outputs
 
 TOL = 1e-6

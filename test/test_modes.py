@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from lingbot_depth_ros.errors import ConfigError, InputError
-from lingbot_depth_ros.pipeline.modes import can_fall_back, check_mode, estimator_gets_sparse, frame_mode, \
-    needs_sparse
+from lingbot_depth_ros.pipeline.modes import can_fall_back, check_mode, estimator_gets_sparse, frame_mode, needs_sparse
 from lingbot_depth_ros.pipeline.prediction import resolve_mode
 
 CAPABILITIES = {

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from lingbot_depth_ros.errors import ConfigError
-from lingbot_depth_ros.deploy.launch_config import single_process_setup
 from test_launch import _launched_nodes, _node_topics, _rviz_topics, launch_run  # noqa: F401 (fixture)
+
+from lingbot_depth_ros.deploy.launch_config import single_process_setup
+from lingbot_depth_ros.errors import ConfigError
 
 ARGS = {"front_image": "/front_camera/image_raw", "rear_sparse_depth": "lidar/depth", "use_rviz": "true"}
 

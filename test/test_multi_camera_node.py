@@ -12,25 +12,26 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from ros_harness import Recorder, multi_camera_node
+from waiting import Pacer, wait_until
 
 from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.estimators.base import DepthEstimate, EstimatorInput
 from lingbot_depth_ros.estimators.classical import ClassicalCompletionEstimator
 from lingbot_depth_ros.estimators.lingbot import LingbotEstimator
-from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_to_xyz
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image
 from lingbot_depth_ros.synthetic.generator import SceneGenerator
-from ros_harness import Recorder, RosHarness, multi_camera_node
-from waiting import Pacer, wait_until
+from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
 
 pytestmark = pytest.mark.ros
 CAMERAS = ["front", "left"]

@@ -18,10 +18,21 @@ from visualization_msgs.msg import Marker, MarkerArray
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
 from lingbot_depth_ros.navigation import ObstacleSectorAnalyzer, SectorConfig, dense_scan, sector_scan
-from lingbot_depth_ros.navigation.report_json import (REPORT_JSON_SCHEMA, SCHEMA_NAME, SCHEMA_VERSION,
-                                                      report_to_dict, schema_errors)
-from lingbot_depth_ros.ros.navigation_msgs import (LABEL_NAMESPACE, STATUS_COLORS, WEDGE_NAMESPACE, laser_scan_msg,
-                                                   recommendation_msg, sector_markers_msg)
+from lingbot_depth_ros.navigation.report_json import (
+    REPORT_JSON_SCHEMA,
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    report_to_dict,
+    schema_errors,
+)
+from lingbot_depth_ros.ros.navigation_msgs import (
+    LABEL_NAMESPACE,
+    STATUS_COLORS,
+    WEDGE_NAMESPACE,
+    laser_scan_msg,
+    recommendation_msg,
+    sector_markers_msg,
+)
 
 K = CameraIntrinsics(fx=320.0, fy=320.0, cx=319.5, cy=239.5, width=640, height=480)
 POSE = camera_pose_from_mounting(height_m=0.5, pitch_rad=0.0)

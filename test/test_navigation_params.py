@@ -9,9 +9,13 @@ import pytest
 
 from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.navigation import SectorConfig
-from lingbot_depth_ros.params.navigation import (NAVIGATION_PARAMS, camera_mounting_from_params,
-                                                     check_navigation_consistency, lidar_extrinsics_from_params,
-                                                     sector_config_from_params)
+from lingbot_depth_ros.params.navigation import (
+    NAVIGATION_PARAMS,
+    camera_mounting_from_params,
+    check_navigation_consistency,
+    lidar_extrinsics_from_params,
+    sector_config_from_params,
+)
 from lingbot_depth_ros.params.node import ALL_PARAMS, ESTIMATOR_PARAMS, NODE_PARAMS
 
 

@@ -14,8 +14,20 @@ import pytest
 from lingbot_depth_ros.errors import ConfigError, InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import RigidTransform, camera_pose_from_mounting
-from lingbot_depth_ros.navigation import (BLOCKED, CAUTION, CLEAR, FORWARD, STOP, TURN_LEFT, TURN_RIGHT, UNKNOWN,
-                                          ObstacleSectorAnalyzer, SectorConfig, dense_scan, sector_scan)
+from lingbot_depth_ros.navigation import (
+    BLOCKED,
+    CAUTION,
+    CLEAR,
+    FORWARD,
+    STOP,
+    TURN_LEFT,
+    TURN_RIGHT,
+    UNKNOWN,
+    ObstacleSectorAnalyzer,
+    SectorConfig,
+    dense_scan,
+    sector_scan,
+)
 
 # 90 degrees horizontal field of view: with 3 sectors, left = [15, 45] deg, center = [-15, 15], right = [-45, -15].
 K = CameraIntrinsics(fx=320.0, fy=320.0, cx=319.5, cy=239.5, width=640, height=480)

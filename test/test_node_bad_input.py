@@ -8,14 +8,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from ros_harness import NodeProcess, RosHarness, StampClock, node_with_harness
 from sensor_msgs.msg import Image
+from waiting import repeat_until, wait_until
 
-from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image, image_to_numpy, numpy_to_image
-from ros_harness import NodeProcess, RosHarness, StampClock, node_with_harness
-from waiting import repeat_until, wait_until
+from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
 
 pytestmark = pytest.mark.ros
 K = CameraIntrinsics(518.8579, 519.46961, 325.58245, 253.73617, 640, 480)

@@ -11,16 +11,16 @@ import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
+from ros_harness import NodeProcess, RosHarness, node_with_harness
 from sensor_msgs.msg import PointField
+from waiting import wait_until
 
 from lingbot_depth_ros.estimators import create_estimator
-from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_fields, unpack_rgb
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, image_to_numpy
-from ros_harness import NodeProcess, RosHarness, node_with_harness
-from waiting import wait_until
+from lingbot_depth_ros.synthetic.sparse_sampling import sample_random
 
 pytestmark = pytest.mark.ros
 NYU_K = CameraIntrinsics(518.8579, 519.46961, 325.58245, 253.73617, 640, 480)

@@ -14,26 +14,27 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.parameter import Parameter
+from ros_harness import NodeProcess, Recorder, RosHarness, StampClock, in_process_node, wait_until
 from sensor_msgs.msg import Image
+from waiting import Pacer, quiet_for, repeat_until
 
 from lingbot_depth_ros.errors import EstimatorOutOfMemory
 from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR
 from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint, tiny_state
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, numpy_to_image
 from lingbot_depth_ros.synthetic.generator import SceneGenerator
-from ros_harness import NodeProcess, Recorder, RosHarness, StampClock, in_process_node, wait_until
-from waiting import Pacer, quiet_for, repeat_until
+from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint, tiny_state
 
 pytestmark = pytest.mark.ros
 OK, WARN, ERROR = 0, 1, 2

@@ -14,7 +14,9 @@ import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
+from ros_harness import NodeProcess, RosHarness, StampClock, in_process_node, wait_until
 from sensor_msgs.msg import PointCloud2, PointField
+from waiting import Pacer, quiet_for, repeat_until
 
 from lingbot_depth_ros.estimators import COMPLETION, create_estimator
 from lingbot_depth_ros.geometry.lidar_projection import ProjectionCounts
@@ -23,8 +25,6 @@ from lingbot_depth_ros.ros.cloud_codec import pointcloud2_to_xyz
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image, image_to_numpy, numpy_to_image
 from lingbot_depth_ros.ros.obstacle_outputs import rejection_summary
 from lingbot_depth_ros.synthetic.generator import SceneGenerator
-from ros_harness import NodeProcess, RosHarness, StampClock, in_process_node, wait_until
-from waiting import Pacer, quiet_for, repeat_until
 
 pytestmark = pytest.mark.ros
 DEPTH = "depth/image"

@@ -12,16 +12,17 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from ros_harness import NodeProcess, RosHarness, StampClock
+from test_node_faults import DiagnosticsWatch, level_of, publish_set, values_of, wait_output
+from waiting import Pacer, quiet_for, repeat_until
 
 from lingbot_depth_ros.streams.input_timing import SPARSE_TIMEOUT_CAP_S, InputTiming
 from lingbot_depth_ros.synthetic.generator import SceneGenerator
-from ros_harness import NodeProcess, RosHarness, StampClock
-from test_node_faults import DiagnosticsWatch, level_of, publish_set, values_of, wait_output
-from waiting import Pacer, quiet_for, repeat_until, wait_until
 
 OK, WARN = 0, 1
 HINT = "Fix: every process on the machine, the camera driver included, must use this node's DDS profile: export "

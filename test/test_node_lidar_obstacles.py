@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from ros_harness import NodeProcess, RosHarness
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
@@ -17,7 +18,6 @@ from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSetti
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.image_codec import image_to_numpy
 from lingbot_depth_ros.synthetic.generator import SceneGenerator
-from ros_harness import NodeProcess, RosHarness
 
 pytestmark = pytest.mark.ros
 OBSTACLE_TOPICS = {"obstacles/scan": LaserScan, "obstacles/recommendation": String,

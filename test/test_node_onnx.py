@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from lingbot_depth_ros.estimators.lingbot import LingbotEstimator
-from lingbot_depth_ros.cli.export import main as export_main
-from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
-from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image
-from lingbot_depth_ros.synthetic.generator import SceneGenerator
 from ros_harness import NodeProcess, RosHarness, wait_until
 from test_node_faults import StampClock, publish_for, wait_output
+
+from lingbot_depth_ros.cli.export import main as export_main
+from lingbot_depth_ros.estimators.lingbot import LingbotEstimator
+from lingbot_depth_ros.ros.image_codec import depth_m_from_image, depth_m_to_image
+from lingbot_depth_ros.synthetic.generator import SceneGenerator
+from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
 
 pytest.importorskip("onnxruntime", reason="engine extra (requirements-engine.txt) not installed")
 LEVEL = 0

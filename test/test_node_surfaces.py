@@ -9,15 +9,15 @@ import math
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
+from ros_harness import Recorder, in_process_node
 from std_msgs.msg import String
+from surface_scenes import Scene, box
 from visualization_msgs.msg import Marker, MarkerArray
 
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
 from lingbot_depth_ros.surfaces import schema_errors
-from ros_harness import Recorder, in_process_node
-from surface_scenes import Scene, box
 
 pytestmark = pytest.mark.ros
 K = CameraIntrinsics(300.0, 300.0, 159.5, 119.5, 320, 240)

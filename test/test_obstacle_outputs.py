@@ -6,7 +6,8 @@ import json
 import math
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,9 +15,11 @@ import rclpy
 from builtin_interfaces.msg import Time
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ros_harness import spin_in_background, stop_spinning
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
+from waiting import wait_until
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
@@ -24,10 +27,12 @@ from lingbot_depth_ros.geometry.transforms import RigidTransform, camera_pose_fr
 from lingbot_depth_ros.navigation.report_json import schema_errors
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
-from lingbot_depth_ros.ros.obstacle_outputs import (LidarInput, ObstacleOutputs, rigid_transform_from_msg,
-                                                    transform_msg_from_rigid)
-from ros_harness import spin_in_background, stop_spinning
-from waiting import wait_until
+from lingbot_depth_ros.ros.obstacle_outputs import (
+    LidarInput,
+    ObstacleOutputs,
+    rigid_transform_from_msg,
+    transform_msg_from_rigid,
+)
 
 pytestmark = pytest.mark.ros
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from ros_harness import node_with_harness
 
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image
-from ros_harness import node_with_harness
 
 EXTRAS = ("torch", "safetensors", "huggingface_hub", "rosbags")
 

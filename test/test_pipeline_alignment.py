@@ -22,7 +22,7 @@ class RelativeDepthEstimator(DepthEstimator):
         self.depth_gt_m = depth_gt_m
         self.calls: list[bool] = []
 
-    def _estimate(self, rgb, sparse_depth_m, intrinsics) -> DepthEstimate:  # noqa: ANN001
+    def _estimate(self, rgb, sparse_depth_m, intrinsics) -> DepthEstimate:
         self.calls.append(sparse_depth_m is not None)
         return DepthEstimate(depth_m=(0.4 * self.depth_gt_m + 0.7).astype(np.float32),
                              valid=np.ones(self.depth_gt_m.shape, bool))
@@ -74,6 +74,7 @@ def test_too_few_points_publishes_unaligned_with_a_reason(frame) -> None:
 def test_node_monocular_aligned_to_lidar_over_rclpy(frame) -> None:
     """mode monocular + align_to_sparse over real topics: sparse depth only fits the scale, output is metric."""
     from ros_harness import in_process_node
+
     from lingbot_depth_ros.ros.image_codec import depth_m_from_image
 
     estimator = RelativeDepthEstimator(frame.depth_gt_m)

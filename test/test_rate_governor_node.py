@@ -4,19 +4,18 @@ stepped down until it holds the rate, diagnostics show the level in use; 0 turns
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
+from ros_harness import Recorder, in_process_node
+from waiting import repeat_until
 
 from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, create_estimator
 from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.synthetic.generator import SceneGenerator
-from ros_harness import Recorder, in_process_node
-from waiting import repeat_until
 
 pytestmark = pytest.mark.ros
 

@@ -13,22 +13,26 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from waiting import wait_until
 
-from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.bags.datasets import write_scene_bag
 from lingbot_depth_ros.bags.files import read_frames
-from lingbot_depth_ros.deploy.dds import dds_profile_path
-from lingbot_depth_ros.evaluation.metrics import depth_metrics
-from lingbot_depth_ros.deploy.node_process import stop_node
 from lingbot_depth_ros.bags.stamps import cdr_stamp_ns
-from lingbot_depth_ros.evaluation.replay import lidar_params_from_extrinsics, load_bag, node_projection, \
-    show_projected_lidar
 from lingbot_depth_ros.bags.topics import StreamTopics
+from lingbot_depth_ros.deploy.dds import dds_profile_path
+from lingbot_depth_ros.deploy.node_process import stop_node
+from lingbot_depth_ros.estimators import create_estimator
+from lingbot_depth_ros.evaluation.metrics import depth_metrics
+from lingbot_depth_ros.evaluation.replay import (
+    lidar_params_from_extrinsics,
+    load_bag,
+    node_projection,
+    show_projected_lidar,
+)
 from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform
+from lingbot_depth_ros.io.ply import read_ply
 from lingbot_depth_ros.params.navigation import lidar_extrinsics_from_params
 from lingbot_depth_ros.replay.evaluate import lidar_setup
-from lingbot_depth_ros.io.ply import read_ply
-from waiting import wait_until
 
 pytestmark = pytest.mark.ros
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -9,8 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from lingbot_depth_ros.evaluation.frames import FrameInputs, FrameOutcome, RunResult, latency_stats, mean_metrics, \
-    score_frame
+from lingbot_depth_ros.evaluation.frames import (
+    FrameInputs,
+    FrameOutcome,
+    RunResult,
+    latency_stats,
+    mean_metrics,
+    score_frame,
+)
 from lingbot_depth_ros.evaluation.report import write_report
 from lingbot_depth_ros.evaluation.report_figures import distance_edges, error_by_distance, frame_panel, picture_indices
 

@@ -152,7 +152,7 @@ def test_parallax_bleed_through_at_foreground_edges() -> None:
 
 def _ray_count_in_range(gen: SceneGenerator) -> np.ndarray:
     """(n_beams,) number of beam directions per ring (the closed room returns every ray in range)."""
-    return np.bincount(gen._lidar_ring, minlength=gen.lidar.n_beams)  # noqa: SLF001 - test of internals
+    return np.bincount(gen._lidar_ring, minlength=gen.lidar.n_beams)
 
 
 def test_lidar_dropout_rate_overall_and_per_beam() -> None:

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="the server extra is not installed (pip install -r requirements-server.txt)")
-import httpx  # noqa: E402
+import httpx
+from server_process import running_cli
 
-from lingbot_depth_ros.cli.main import build_parser  # noqa: E402
-from lingbot_depth_ros.estimators.base import DepthEstimator  # noqa: E402
-from lingbot_depth_ros.server.client import ApiError, DepthApiClient  # noqa: E402
-from server_process import running_cli  # noqa: E402
+from lingbot_depth_ros.cli.main import build_parser
+from lingbot_depth_ros.estimators.base import DepthEstimator
+from lingbot_depth_ros.server.client import ApiError, DepthApiClient
 
 NYU_K = (518.8579, 519.46961, 325.58245, 253.73617)
 MAX_PIXELS = 400_000  # NYU frames (307,200 px) fit; 700 x 700 does not
@@ -345,7 +345,7 @@ def failing_estimator(error: Exception) -> DepthEstimator:
         name = "failing"
         supported_modes = frozenset({"completion"})
 
-        def _estimate(self, rgb, sparse_depth_m, intrinsics):  # noqa: ANN001, ANN202
+        def _estimate(self, rgb, sparse_depth_m, intrinsics):
             raise error
 
     return Failing()
@@ -359,10 +359,10 @@ def test_estimator_failures_answer_503_and_crashes_500(nyu: dict, error: str, st
     import threading
 
     import uvicorn
+    from server_process import free_port
 
     from lingbot_depth_ros.errors import EstimatorError
     from lingbot_depth_ros.server.api import create_app
-    from server_process import free_port
 
     exc = EstimatorError("device lost") if error == "EstimatorError" else ZeroDivisionError("secret detail")
     port = free_port()
@@ -392,10 +392,11 @@ def test_analysis_of_a_large_image_runs_on_decimated_depth() -> None:
     decimated by 4 (analysis_size says so) and the reports still measure the scene (box top height, its distance)."""
     import math
 
+    from surface_scenes import Scene, box
+
     from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
     from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
     from lingbot_depth_ros.surfaces import schema_errors
-    from surface_scenes import Scene, box
 
     k = CameraIntrinsics(1200.0, 1200.0, 639.5, 479.5, 1280, 960)
     height_m, pitch_deg, box_top_m, box_front_m = 1.2, 22.0, 0.45, 2.7  # box 0.6 x 0.8 x 0.45 m, 3 m ahead
@@ -432,11 +433,11 @@ def test_the_model_serves_the_next_request_while_one_is_analysed(monkeypatch: py
     import threading
 
     import uvicorn
+    from server_process import free_port
+    from waiting import wait_until
 
     from lingbot_depth_ros.estimators import create_estimator
     from lingbot_depth_ros.server import api as api_module
-    from server_process import free_port
-    from waiting import wait_until
 
     analysing, b_answered = threading.Event(), threading.Event()
     real_analyse = api_module.analyse

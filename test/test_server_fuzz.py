@@ -12,13 +12,17 @@ import time
 import pytest
 
 pytest.importorskip("schemathesis", reason="the server test extra is not installed (requirements-server.txt)")
-import httpx  # noqa: E402
-import schemathesis  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.checks import (content_type_conformance, not_a_server_error,  # noqa: E402
-                                 response_schema_conformance, status_code_conformance)
-from server_process import running_cli  # noqa: E402
+import httpx
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from server_process import running_cli
 
 EXAMPLES_PER_OPERATION_AND_MODE = 100
 TIME_BUDGET_S = 90.0
@@ -70,7 +74,7 @@ def test_fuzz_finds_no_server_errors(api: str, generation_mode: GenerationMode) 
     print(f"{generation_mode.value}: HTTP status counts {dict(sorted(calls.items()))}")
 
 
-def _encoded_payloads():  # noqa: ANN202 - a hypothesis strategy
+def _encoded_payloads():
     """Strategy: (image, sparse) base64 payloads that decode, mis-shaped or odd ones included."""
     import base64
 

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fastapi", reason="the server extra is not installed (pip install -r requirements-server.txt)")
-import httpx  # noqa: E402
-
-from server_process import RunningServer, running_cli  # noqa: E402
-from waiting import wait_until  # noqa: E402
+import httpx
+from server_process import RunningServer, running_cli
+from waiting import wait_until
 
 BODY_BYTES = 20_000_000  # one large request body
 MAX_BODY = 25_000_000

@@ -10,13 +10,20 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
+from surface_scenes import Rect, Scene, box, cylinder_cloud, noisy_floor_cloud, sphere_cloud
 
 from lingbot_depth_ros.errors import ConfigError, InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
-from lingbot_depth_ros.surfaces import (SURFACES_JSON_SCHEMA, SurfaceConfig, find_surfaces_in_cloud,
-                                        find_surfaces_in_depth, report_to_dict, report_to_json, schema_errors)
-from surface_scenes import Rect, Scene, box, cylinder_cloud, noisy_floor_cloud, sphere_cloud
+from lingbot_depth_ros.surfaces import (
+    SURFACES_JSON_SCHEMA,
+    SurfaceConfig,
+    find_surfaces_in_cloud,
+    find_surfaces_in_depth,
+    report_to_dict,
+    report_to_json,
+    schema_errors,
+)
 
 K = CameraIntrinsics(300.0, 300.0, 159.5, 119.5, 320, 240)
 POSE = camera_pose_from_mounting(1.2, math.radians(22))

@@ -13,13 +13,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from surface_scenes import Scene, box
 
 from lingbot_depth_ros.cli.main import main
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
 from lingbot_depth_ros.navigation.report_json import schema_errors as obstacle_schema_errors
 from lingbot_depth_ros.surfaces import schema_errors as surface_schema_errors
-from surface_scenes import Scene, box
 
 K = CameraIntrinsics(300.0, 300.0, 159.5, 119.5, 320, 240)
 HEIGHT_M, PITCH_DEG = 1.2, 22.0
@@ -169,7 +169,6 @@ def test_cli_finds_the_floor_of_a_real_nyu_frame(shared_data: Path, tmp_path: Pa
 
 fastapi = pytest.importorskip("fastapi", reason="the server extra is not installed")
 import httpx  # noqa: E402
-
 from server_process import running_cli  # noqa: E402
 
 

@@ -13,10 +13,10 @@ import pytest
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.pointcloud import backproject
 from lingbot_depth_ros.geometry.transforms import RigidTransform
-from lingbot_depth_ros.synthetic import SceneGenerator
 from lingbot_depth_ros.surfaces import SurfaceConfig, find_surfaces_in_cloud, find_surfaces_in_depth, schema_errors
 from lingbot_depth_ros.surfaces.merge import merge_coplanar
 from lingbot_depth_ros.surfaces.planes import PlaneFit
+from lingbot_depth_ros.synthetic import SceneGenerator
 
 
 def _faces_cameras(surface_normal: np.ndarray, centroid: np.ndarray, cameras: np.ndarray) -> float:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from real_surface_frames import KITTI_FRAMES, NYU_FRAMES, kitti_frame, kitti_lidar_frame, nyu_frame
 
 from lingbot_depth_ros.surfaces import SurfaceConfig, find_surfaces_in_depth
-from real_surface_frames import KITTI_FRAMES, NYU_FRAMES, kitti_frame, kitti_lidar_frame, nyu_frame
 
 #: smallest floor area [m^2] accepted per NYU frame: 2/3-3/4 of the floor seen (samples within twice the
 #: inlier distance of the floor plane: 7.7, 9.2 and 3.1 m^2; found 6.3, 7.5 and 2.4 m^2, before issue 18

@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.geometry.transforms import (BODY_R_OPTICAL, RigidTransform, camera_pose_from_mounting,
-                                                   rotation_from_rpy)
+from lingbot_depth_ros.geometry.transforms import (
+    BODY_R_OPTICAL,
+    RigidTransform,
+    camera_pose_from_mounting,
+    rotation_from_rpy,
+)
 
 
 def test_yaw_90_maps_x_to_y_and_translation_adds() -> None:

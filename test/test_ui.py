@@ -28,12 +28,12 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("gradio_client", reason="the server extra is not installed (requirements-server.txt)")
-from gradio_client import Client, handle_file  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from server_process import RunningServer, running_cli
+from waiting import wait_until
 
-from lingbot_depth_ros.io.ply import read_ply  # noqa: E402
-from server_process import RunningServer, running_cli  # noqa: E402
-from waiting import wait_until  # noqa: E402
+from lingbot_depth_ros.io.ply import read_ply
 
 CHROMIUM = Path("/usr/bin/chromium")
 NYU_K = (518.8579, 519.46961, 325.58245, 253.73617)

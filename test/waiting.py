@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import inspect
 import time
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 POLL_S = 0.02  # how often a condition is checked [s]
 

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.bags.files import BagFrame, BagSummary, write_bag
-from lingbot_depth_ros.io.kitti import kitti_intrinsics, load_kitti_depth_png, load_velodyne_bin
-from lingbot_depth_ros.synthetic.sparse_sampling import sample_random, sample_scanlines
+from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import RigidTransform
 from lingbot_depth_ros.io.depth_files import load_depth_file, load_rgb_file
+from lingbot_depth_ros.io.kitti import kitti_intrinsics, load_kitti_depth_png, load_velodyne_bin
+from lingbot_depth_ros.synthetic.sparse_sampling import sample_random, sample_scanlines
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 START_NS = 1_700_000_000_000_000_000

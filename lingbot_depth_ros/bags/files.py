@@ -33,11 +33,23 @@ from typing import Any, Literal
 import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
-from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, ODOMETRY_TYPE, POINTCLOUD2_TYPE, \
-    POSE_TYPE, TF_TYPE, TYPESTORE, camera_info_message, image_message, odometry_message, pointcloud_message, \
-    pose_stamped_message, tf_static_message
+from lingbot_depth_ros.bags.messages import (
+    CAMERA_INFO_TYPE,
+    IMAGE_TYPE,
+    ODOMETRY_TYPE,
+    POINTCLOUD2_TYPE,
+    POSE_TYPE,
+    TF_TYPE,
+    TYPESTORE,
+    camera_info_message,
+    image_message,
+    odometry_message,
+    pointcloud_message,
+    pose_stamped_message,
+    tf_static_message,
+)
 from lingbot_depth_ros.bags.topics import StreamTopics
+from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.messages.camera_model import intrinsics_from_camera_info
 from lingbot_depth_ros.messages.header import stamp_ns
@@ -127,7 +139,7 @@ class BagWriter:
         self._last_stamp = -1
         self._start_ns = 0
 
-    def __enter__(self) -> "BagWriter":
+    def __enter__(self) -> BagWriter:
         self._writer.open()
         return self
 

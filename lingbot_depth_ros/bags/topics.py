@@ -31,7 +31,7 @@ class StreamTopics:
     #: the node's inputs and outputs, the topics a replay remaps (never depth_gt or tf_static)
     NODE_ROLES = ("image", "camera_info", "sparse_depth", "lidar_points", "depth", "points")
 
-    def under(self, prefix: str) -> "StreamTopics":
+    def under(self, prefix: str) -> StreamTopics:
         """The node's topics moved under ``prefix`` (``/p/camera/image``...); ``depth_gt`` and
         ``tf_static`` unchanged."""
         prefix = "/" + prefix.strip("/")

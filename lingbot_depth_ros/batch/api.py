@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.io.output_folder import prepare_out_dir
 from lingbot_depth_ros.batch.manifest import Manifest
 from lingbot_depth_ros.batch.params import node_values
 from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions
 from lingbot_depth_ros.batch.worker import WorkerConfig
+from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.io.output_folder import prepare_out_dir
 
 
 def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str] = (),

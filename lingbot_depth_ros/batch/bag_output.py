@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.batch.sources import BagTopics, bag_layout
+from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.messages.camera_model import camera_geometry
 from lingbot_depth_ros.messages.header import stamp_ns
 from lingbot_depth_ros.messages.image import rgb_from_message
@@ -74,9 +74,15 @@ def write_output_bag(input_path: str, depth_dir: str, target: str, values: Mappi
     every image with a ``<stamp_ns>.npy`` in ``depth_dir``; returns the number of depth images added."""
     from rosbags.rosbag2 import Writer
 
-    from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, \
-        TYPESTORE, camera_info_fields_message, image_message
     from lingbot_depth_ros.bags.files import open_reader
+    from lingbot_depth_ros.bags.messages import (
+        CAMERA_INFO_TYPE,
+        IMAGE_TYPE,
+        POINTCLOUD2_TYPE,
+        TYPESTORE,
+        camera_info_fields_message,
+        image_message,
+    )
 
     target_path = Path(target)
     if target_path.exists():

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions, Frame, Unit, read_unit
+from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
 _NONE = np.zeros((0, 0), np.float32)

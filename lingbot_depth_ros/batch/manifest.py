@@ -27,8 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.batch.worker import UnitResult, atomic_save
+from lingbot_depth_ros.errors import InputError
 
 #: fields of a manifest line and their JSON types
 LINE_FIELDS: dict[str, type] = {"unit": str, "input": str, "start": int, "stop": int, "result": str}

@@ -12,10 +12,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lingbot_depth_ros.evaluation.frames import mean_metrics
-from lingbot_depth_ros.evaluation.report import PIXEL_SETS, _finite, _fmt, _json_default, accuracy_table, \
-    markdown_to_html
 from lingbot_depth_ros.batch.runner import RunOutcome
+from lingbot_depth_ros.evaluation.frames import mean_metrics
+from lingbot_depth_ros.evaluation.report import (
+    PIXEL_SETS,
+    _finite,
+    _fmt,
+    _json_default,
+    accuracy_table,
+    markdown_to_html,
+)
 
 
 def summarize(outcome: RunOutcome) -> dict[str, Any]:

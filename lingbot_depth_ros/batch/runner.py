@@ -21,10 +21,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
 from lingbot_depth_ros.batch.manifest import Manifest
 from lingbot_depth_ros.batch.sources import Unit, plan_input
 from lingbot_depth_ros.batch.worker import UnitProcessor, UnitResult, WorkerConfig, remove_temporary_files
+from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
 from lingbot_depth_ros.optional import require
 
 
@@ -110,7 +110,7 @@ def _cause(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
 
 
-def run_batch(config: BatchConfig, on_result: Callable[["BatchRunner", UnitResult], None] | None = None
+def run_batch(config: BatchConfig, on_result: Callable[[BatchRunner, UnitResult], None] | None = None
               ) -> RunOutcome:
     """Run a batch (see :class:`BatchRunner`)."""
     return BatchRunner(config, on_result).run()
@@ -121,7 +121,7 @@ class BatchRunner:
     (tests use it to kill a busy worker)."""
 
     def __init__(self, config: BatchConfig,
-                 on_result: Callable[["BatchRunner", UnitResult], None] | None = None) -> None:
+                 on_result: Callable[[BatchRunner, UnitResult], None] | None = None) -> None:
         require("lingbot-depth batch", "ray")
         import ray
 
@@ -299,7 +299,7 @@ class _BlockFeed:
         import queue
         import threading
 
-        import ray.data  # noqa: F401 - ray.data.read_datasource below
+        import ray.data
 
         from lingbot_depth_ros.batch.datasource import unit_datasource, unit_key_of
 

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.bags.topics import StreamTopics
+from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.io.depth_files import depth_m_from_pixels
 from lingbot_depth_ros.messages.camera_model import intrinsics_from_camera_info
@@ -224,7 +224,7 @@ def _nearest_partner(by_stamp: dict[int, Any], stamp: int, slop_ns: int) -> Any:
 
 
 def read_bag_unit(unit: Unit, topics: BagTopics, *, rectified: bool = False, slop_s: float = 0.05,
-                  window_s: float = 1.0, lidar: "LidarProjector | None" = None) -> Iterator[Frame]:
+                  window_s: float = 1.0, lidar: LidarProjector | None = None) -> Iterator[Frame]:
     """Frames of a bag unit: images logged in ``unit.span_ns`` with their partners (same header stamp, else
     the nearest within ``slop_s``) among messages logged up to ``window_s`` around the span. With
     ``topics.sparse_input`` pointcloud the sparse depth is the LiDAR cloud projected by ``lidar``."""
@@ -418,7 +418,7 @@ def read_folder_unit(unit: Unit, options: DatasetOptions) -> Iterator[Frame]:
 
 
 def read_unit(unit: Unit, topics: BagTopics, options: DatasetOptions, *, rectified: bool = False,
-              slop_s: float = 0.05, lidar: "LidarProjector | None" = None) -> Iterator[Frame]:
+              slop_s: float = 0.05, lidar: LidarProjector | None = None) -> Iterator[Frame]:
     """Frames of any unit (``lidar``: the projection of bag PointCloud2 input, see :func:`read_bag_unit`)."""
     if unit.kind == "bag":
         return read_bag_unit(unit, topics, rectified=rectified, slop_s=slop_s, lidar=lidar)

@@ -11,29 +11,28 @@ renamed, so a worker that dies leaves no half-written file and a retried unit re
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import threading
 import time
-import queue
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lingbot_depth_ros.batch.memory import retain_freed_memory
+from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions, Frame, Unit, read_unit
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
-from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
 from lingbot_depth_ros.estimators import check_output_alignment, create_estimator
 from lingbot_depth_ros.evaluation.frames import score_frame
-from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions, Frame, Unit, read_unit
+from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
 from lingbot_depth_ros.io.depth_files import save_depth_png_mm
-from lingbot_depth_ros.batch.memory import retain_freed_memory
+from lingbot_depth_ros.params.node import estimator_options
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, FrameResult, OutputSettings
 from lingbot_depth_ros.pipeline.modes import check_mode, estimator_gets_sparse, needs_sparse
-from lingbot_depth_ros.params.node import estimator_options
-
 
 
 @dataclass(frozen=True)

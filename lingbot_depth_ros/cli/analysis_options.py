@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lingbot_depth_ros.param_spec import ParamSpec
 from lingbot_depth_ros.params.surfaces import SURFACE_ANALYSIS_PARAMS, surface_config_from_params

@@ -25,8 +25,13 @@ import math
 import sys
 from pathlib import Path
 
-from lingbot_depth_ros.bags.datasets import NYU_INTRINSICS, extrinsics_from_xyz_rpy, kitti_frames, nyu_frames, \
-    write_scene_bag
+from lingbot_depth_ros.bags.datasets import (
+    NYU_INTRINSICS,
+    extrinsics_from_xyz_rpy,
+    kitti_frames,
+    nyu_frames,
+    write_scene_bag,
+)
 from lingbot_depth_ros.bags.files import BagSummary, bag_topics, write_bag
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.io.kitti import calib_entries, kitti_camera_from_velodyne, resolve_camera

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lingbot_depth_ros.bags.topics import StreamTopics
 from lingbot_depth_ros.cli.arg_types import non_negative_float, positive_int
 from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
 from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.estimators import estimator_names
-from lingbot_depth_ros.bags.topics import StreamTopics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.model.export import DTYPES, export_checkpoint

@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``fuse``: 0 = ok, 2 = bad input (one line on stderr)."""
-    from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
     from lingbot_depth_ros.fusion.offline import fuse
+    from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
     try:
         intrinsics = None

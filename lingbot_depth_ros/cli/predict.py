@@ -14,22 +14,28 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from lingbot_depth_ros.cli.analysis_options import add_analysis_arguments, request_from_args
 from lingbot_depth_ros.cli.arg_types import non_negative_int, share
-from lingbot_depth_ros.io.camera_info_yaml import load_camera_info_yaml
 from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
 from lingbot_depth_ros.cli.estimator_args import add_estimator_arguments, estimator_flag_options
-from lingbot_depth_ros.cli.analysis_options import add_analysis_arguments, request_from_args
-from lingbot_depth_ros.pipeline.analysis import analyse, write_analysis
-from lingbot_depth_ros.pipeline.prediction_files import write_outputs
-from lingbot_depth_ros.pipeline.prediction import ALIGN_CHOICES, REQUEST_MODES, resolve_align, Prediction, predict_depth, resolve_mode
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import DepthEstimator, create_estimator, estimator_names
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.scale_alignment import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS
-from lingbot_depth_ros.io.depth_files import DEFAULT_MAX_PIXELS, load_depth_file, load_rgb_file, \
-    refuse_kitti_path_as_mm
+from lingbot_depth_ros.io.camera_info_yaml import load_camera_info_yaml
+from lingbot_depth_ros.io.depth_files import DEFAULT_MAX_PIXELS, load_depth_file, load_rgb_file, refuse_kitti_path_as_mm
 from lingbot_depth_ros.io.image_jobs import Job, collect_jobs
 from lingbot_depth_ros.io.output_folder import prepare_out_dir
+from lingbot_depth_ros.pipeline.analysis import analyse, write_analysis
+from lingbot_depth_ros.pipeline.prediction import (
+    ALIGN_CHOICES,
+    REQUEST_MODES,
+    Prediction,
+    predict_depth,
+    resolve_align,
+    resolve_mode,
+)
+from lingbot_depth_ros.pipeline.prediction_files import write_outputs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ instead of a traceback; then it runs the tool's own ``main``.
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from lingbot_depth_ros.optional import MissingExtraError, require
 

@@ -8,13 +8,14 @@ overrides one parameter and leaves the others to ``params_file``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from lingbot_depth_ros.deploy.rviz_config import CameraView, resolve_topic
 from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.params.node import PARAMS_BY_NAME
-from lingbot_depth_ros.deploy.rviz_config import CameraView, resolve_topic
 
 PACKAGE = "lingbot_depth_ros"
 EXECUTABLE = "depth_node"

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lingbot_depth_ros
-from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.bags.topics import StreamTopics
+from lingbot_depth_ros.errors import LingbotDepthError
 
 #: node topic name (relative, as the node declares it) -> StreamTopics role
 _NODE_TOPICS = (("image", "image"), ("camera_info", "camera_info"), ("sparse_depth", "sparse_depth"),
@@ -71,7 +71,7 @@ def start_node(launch: NodeLaunch, topics: StreamTopics, use_sim_time: bool = Fa
     package_root = str(Path(lingbot_depth_ros.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.setdefault("PYTHONUNBUFFERED", "1")
-    log = open(launch.log_path, "wb") if launch.log_path is not None else subprocess.DEVNULL  # noqa: SIM115
+    log = open(launch.log_path, "wb") if launch.log_path is not None else subprocess.DEVNULL
     try:
         return subprocess.Popen(node_command(launch, topics, use_sim_time, namespace), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env)

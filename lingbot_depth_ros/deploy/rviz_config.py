@@ -17,9 +17,10 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 DEFAULT_FIXED_FRAME = "camera_color_optical_frame"
 PACKAGED_CONFIG = Path(__file__).resolve().parents[2] / "rviz" / "lingbot_depth.rviz"
@@ -62,7 +63,7 @@ class CameraView:
 
     @classmethod
     def for_node(cls, namespace: str = "", image: str = "image", image_transport: str = "raw",
-                 label: str = "") -> "CameraView":
+                 label: str = "") -> CameraView:
         """The topics of a node in ``namespace`` whose ``image`` input is remapped to ``image``."""
         if image_transport not in ("raw", "compressed"):
             raise ValueError(f"image_transport must be raw or compressed, got '{image_transport}'")

@@ -9,8 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from lingbot_depth_ros.errors import ConfigError
-from lingbot_depth_ros.estimators.base import (AUTO, COMPLETION, METRIC, MODES, MONOCULAR, OUTPUT_KINDS,
-                                               RELATIVE_DEPTH, RELATIVE_DISPARITY, DepthEstimate, DepthEstimator)
+from lingbot_depth_ros.estimators.base import (
+    AUTO,
+    COMPLETION,
+    METRIC,
+    MODES,
+    MONOCULAR,
+    OUTPUT_KINDS,
+    RELATIVE_DEPTH,
+    RELATIVE_DISPARITY,
+    DepthEstimate,
+    DepthEstimator,
+)
 from lingbot_depth_ros.estimators.registry import estimator_class, estimator_names
 
 

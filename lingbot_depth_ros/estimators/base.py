@@ -7,8 +7,8 @@ metric depth map. It knows nothing about ROS: the node converts messages to nump
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np

@@ -28,7 +28,13 @@ import numpy as np
 from lingbot_depth_ros.errors import CheckpointError, ConfigError, EstimatorError, InputError
 from lingbot_depth_ros.estimators.base import METRIC, MONOCULAR, DepthEstimate, DepthEstimator
 from lingbot_depth_ros.estimators.hf_common import (
-    device_and_dtype, hf_options, read_model_type, resolve_hf_checkpoint, run_guarded, short_error)
+    device_and_dtype,
+    hf_options,
+    read_model_type,
+    resolve_hf_checkpoint,
+    run_guarded,
+    short_error,
+)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.param_spec import ParamSpec
 
@@ -112,7 +118,7 @@ class DepthProEstimator(DepthEstimator):
         self._settings = _processor_settings(folder)
         try:
             model = DepthProForDepthEstimation.from_pretrained(str(folder), local_files_only=True, dtype=self.dtype)
-        except Exception as exc:  # noqa: BLE001 - transformers raises many types for bad folders
+        except Exception as exc:
             raise CheckpointError(f"depth_pro.checkpoint {self.checkpoint}: transformers could not load it as "
                                   f"DepthProForDepthEstimation ({short_error(exc)})") from exc
         self.model = model.to(self.device).eval().requires_grad_(False)

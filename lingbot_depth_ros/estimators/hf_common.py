@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from pathlib import Path
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -266,7 +266,7 @@ class HFDepthEstimator(DepthEstimator):
             model_cls = getattr(transformers, self.model_class)
             try:
                 self.model = model_cls.from_pretrained(str(self.folder), local_files_only=True, dtype=self.dtype)
-            except Exception as exc:  # noqa: BLE001 - transformers raises many types for bad folders
+            except Exception as exc:
                 raise CheckpointError(f"{self.name}.checkpoint {self.source}: transformers could not load it as "
                                       f"{self.model_class} ({short_error(exc)})") from exc
             if not (self.folder / "preprocessor_config.json").is_file():
@@ -275,7 +275,7 @@ class HFDepthEstimator(DepthEstimator):
             try:
                 self.processor = transformers.AutoImageProcessor.from_pretrained(str(self.folder),
                                                                                  local_files_only=True)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise CheckpointError(f"{self.name}.checkpoint {self.source}: unreadable image processor config "
                                       f"({type(exc).__name__}: {exc})") from exc
         finally:

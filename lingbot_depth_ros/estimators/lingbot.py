@@ -14,13 +14,20 @@ aligned on the host), the cloud xyz is back-projected there too and downloaded w
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lingbot_depth_ros.errors import CheckpointError, ConfigError, EstimatorError, EstimatorOutOfMemory, InputError
-from lingbot_depth_ros.estimators.base import (COMPLETION, MONOCULAR, DepthEstimate, DepthEstimator, validate_rgb,
-                                               validate_sparse)
+from lingbot_depth_ros.estimators.base import (
+    COMPLETION,
+    MONOCULAR,
+    DepthEstimate,
+    DepthEstimator,
+    validate_rgb,
+    validate_sparse,
+)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.pointcloud import CloudPoints
 from lingbot_depth_ros.param_spec import ParamSpec

@@ -21,7 +21,13 @@ import numpy as np
 from lingbot_depth_ros.errors import CheckpointError
 from lingbot_depth_ros.estimators.base import MONOCULAR, RELATIVE_DEPTH, DepthEstimate, DepthEstimator
 from lingbot_depth_ros.estimators.hf_common import (
-    PIPELINE_MARKERS, device_and_dtype, hf_options, resolve_hf_checkpoint, run_guarded, short_error)
+    PIPELINE_MARKERS,
+    device_and_dtype,
+    hf_options,
+    resolve_hf_checkpoint,
+    run_guarded,
+    short_error,
+)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.param_spec import ParamSpec
 
@@ -81,7 +87,7 @@ class MarigoldEstimator(DepthEstimator):
                                                         markers=PIPELINE_MARKERS, cache_dir=cache_dir)
         try:
             pipe = MarigoldDepthPipeline.from_pretrained(str(folder), local_files_only=True, dtype=self.dtype)
-        except Exception as exc:  # noqa: BLE001 - diffusers raises many types for bad folders
+        except Exception as exc:
             raise CheckpointError(f"marigold.checkpoint {self.checkpoint}: diffusers could not load it as "
                                   f"MarigoldDepthPipeline ({short_error(exc)})") from exc
         pipe.set_progress_bar_config(disable=True)

@@ -9,26 +9,27 @@ The ROS half (publishing, recording) is :mod:`lingbot_depth_ros.ros.replay_node`
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
+from lingbot_depth_ros.bags.files import bag_topics, read_frames, read_raw
+from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TYPESTORE
+from lingbot_depth_ros.bags.stamps import cdr_stamp_ns
+from lingbot_depth_ros.bags.topics import StreamTopics
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.evaluation.alignment import ALIGNMENT_MODES, align_prediction
-from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, IMAGE_TYPE, POINTCLOUD2_TYPE, TYPESTORE
-from lingbot_depth_ros.bags.files import bag_topics, read_frames, read_raw
-from lingbot_depth_ros.bags.stamps import cdr_stamp_ns
 from lingbot_depth_ros.evaluation.frames import FrameInputs, FrameOutcome, RunResult, score_frame
 from lingbot_depth_ros.evaluation.report import ReportPaths
-from lingbot_depth_ros.bags.topics import StreamTopics
-from lingbot_depth_ros.messages.camera_model import camera_geometry
-from lingbot_depth_ros.messages.image import depth_m_from_message
-from lingbot_depth_ros.messages.pointcloud_fields import pointcloud_fields, unpack_rgb
 from lingbot_depth_ros.geometry.lidar_projection import lidar_to_sparse_depth, projection_model
 from lingbot_depth_ros.geometry.transforms import BODY_R_OPTICAL, RigidTransform
 from lingbot_depth_ros.io.depth_files import save_depth_png_mm
+from lingbot_depth_ros.messages.camera_model import camera_geometry
+from lingbot_depth_ros.messages.image import depth_m_from_message
+from lingbot_depth_ros.messages.pointcloud_fields import pointcloud_fields, unpack_rgb
 from lingbot_depth_ros.params.navigation import NAVIGATION_PARAMS_BY_NAME, lidar_extrinsics_from_params
 
 #: the depth node's fallback LiDAR extrinsics parameters, in the order of lidar_extrinsics_from_params

@@ -33,8 +33,14 @@ import numpy as np
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.evaluation.frames import FrameInputs, RunResult
 from lingbot_depth_ros.evaluation.metrics import ERROR_KEYS
-from lingbot_depth_ros.evaluation.report_figures import distance_edges, error_by_distance, frame_panel, \
-    picture_indices, plot_error_vs_distance, write_png
+from lingbot_depth_ros.evaluation.report_figures import (
+    distance_edges,
+    error_by_distance,
+    frame_panel,
+    picture_indices,
+    plot_error_vs_distance,
+    write_png,
+)
 
 # (title, key, format) of the accuracy table columns
 TABLE_METRICS = (("RMSE [mm]", "rmse_mm", "{:.1f}"), ("MAE [mm]", "mae_mm", "{:.1f}"),

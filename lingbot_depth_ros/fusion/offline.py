@@ -60,8 +60,8 @@ def folder_frames(folder: Path, *, sparse_dir: Path | None, depth_dir: Path | No
                   sparse_scale: float | None = None) -> Iterator[FuseFrame]:
     """Frames of an image folder (see the module docstring); ``sparse_scale``: metres per stored unit of
     16-bit depth files (None: millimetres, KITTI's 1/256 m for the layout's own velodyne_raw)."""
-    from lingbot_depth_ros.io.kitti import kitti_raw_layout
     from lingbot_depth_ros.io.depth_files import KITTI_M_PER_UNIT, load_rgb_file
+    from lingbot_depth_ros.io.kitti import kitti_raw_layout
 
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:

@@ -35,7 +35,7 @@ class CameraIntrinsics:
             raise InputError(f"image size must be > 0, got {self.width}x{self.height}")
 
     @classmethod
-    def from_matrix(cls, k: np.ndarray, width: int, height: int) -> "CameraIntrinsics":
+    def from_matrix(cls, k: np.ndarray, width: int, height: int) -> CameraIntrinsics:
         """Build from a 3x3 camera matrix (or the 9-element row-major ``CameraInfo.k``)."""
         k = np.asarray(k, dtype=np.float64).reshape(3, 3)
         return cls(fx=float(k[0, 0]), fy=float(k[1, 1]), cx=float(k[0, 2]), cy=float(k[1, 2]),
@@ -45,7 +45,7 @@ class CameraIntrinsics:
         """The 3x3 camera matrix K, float64."""
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
-    def scaled(self, width: int, height: int) -> "CameraIntrinsics":
+    def scaled(self, width: int, height: int) -> CameraIntrinsics:
         """Intrinsics of the same camera after resizing the image to ``width`` x ``height``.
 
         Uses the pixel-centre convention of ``cv2.resize``/``F.interpolate(align_corners=False)``:

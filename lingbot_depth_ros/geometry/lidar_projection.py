@@ -20,9 +20,10 @@ When several points fall on one pixel the nearest (smallest z) wins.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence, Union
+from typing import Union
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class Distortion:
         object.__setattr__(self, "coefficients", coeffs)
 
     @classmethod
-    def from_camera_info(cls, d: Sequence[float], model: str) -> "Distortion | None":
+    def from_camera_info(cls, d: Sequence[float], model: str) -> Distortion | None:
         """From ``CameraInfo.d`` and ``.distortion_model``; None when D is empty or all zeros (no distortion)."""
         coeffs = [float(c) for c in d]
         if not coeffs or all(c == 0.0 for c in coeffs):

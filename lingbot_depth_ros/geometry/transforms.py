@@ -11,8 +11,8 @@ Quaternions are (x, y, z, w), as in ``geometry_msgs/Quaternion``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -75,18 +75,18 @@ class RigidTransform:
 
     # ---------------------------------------------------------------- constructors
     @classmethod
-    def identity(cls) -> "RigidTransform":
+    def identity(cls) -> RigidTransform:
         return cls(np.eye(3), np.zeros(3))
 
     @classmethod
     def from_xyz_rpy(cls, x: float = 0.0, y: float = 0.0, z: float = 0.0,
-                     roll: float = 0.0, pitch: float = 0.0, yaw: float = 0.0) -> "RigidTransform":
+                     roll: float = 0.0, pitch: float = 0.0, yaw: float = 0.0) -> RigidTransform:
         """Translation [m] and ROS roll/pitch/yaw [rad] (``R = Rz(yaw) Ry(pitch) Rx(roll)``)."""
         return cls(rotation_from_rpy(roll, pitch, yaw), np.array([x, y, z], dtype=np.float64))
 
     @classmethod
     def from_quaternion(cls, xyzw: Sequence[float], translation: Sequence[float] = (0.0, 0.0, 0.0)
-                        ) -> "RigidTransform":
+                        ) -> RigidTransform:
         """Quaternion (x, y, z, w) (normalised here; must not be ~zero) and translation [m]."""
         q = np.asarray(xyzw, dtype=np.float64).reshape(-1)
         if q.shape != (4,) or not np.all(np.isfinite(q)):
@@ -103,7 +103,7 @@ class RigidTransform:
         return cls(rot, np.asarray(translation, dtype=np.float64).reshape(-1))
 
     @classmethod
-    def from_matrix(cls, matrix: np.ndarray) -> "RigidTransform":
+    def from_matrix(cls, matrix: np.ndarray) -> RigidTransform:
         """From a 4x4 homogeneous matrix (last row must be 0 0 0 1)."""
         m = np.asarray(matrix, dtype=np.float64)
         if m.shape != (4, 4) or not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0]):
@@ -166,19 +166,19 @@ class RigidTransform:
         trans = self.translation.astype(dtype)
         return pts.astype(dtype, copy=False) @ rot.T + trans
 
-    def inverse(self) -> "RigidTransform":
+    def inverse(self) -> RigidTransform:
         """``b_T_a`` for ``self = a_T_b``."""
         rot_t = self.rotation.T
         return RigidTransform(rot_t, -rot_t @ self.translation)
 
-    def compose(self, other: "RigidTransform") -> "RigidTransform":
+    def compose(self, other: RigidTransform) -> RigidTransform:
         """``self @ other``: with ``self = a_T_b`` and ``other = b_T_c`` returns ``a_T_c``."""
         return RigidTransform(self.rotation @ other.rotation, self.rotation @ other.translation + self.translation)
 
-    def __matmul__(self, other: "RigidTransform") -> "RigidTransform":
+    def __matmul__(self, other: RigidTransform) -> RigidTransform:
         return self.compose(other)
 
-    def almost_equal(self, other: "RigidTransform", atol: float = 1e-9) -> bool:
+    def almost_equal(self, other: RigidTransform, atol: float = 1e-9) -> bool:
         return bool(np.allclose(self.rotation, other.rotation, atol=atol)
                     and np.allclose(self.translation, other.translation, atol=atol))
 

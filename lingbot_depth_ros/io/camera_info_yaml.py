@@ -33,7 +33,7 @@ class _AliasRefused(yaml.YAMLError):
 class _NoAliasSafeLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses anchors (``&a``) and aliases (``*a``) while composing."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401 (PyYAML's untyped API)
+    def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             mark = event.start_mark
@@ -64,7 +64,7 @@ def _matrix_numbers(doc: dict[str, Any], path: Path) -> list[float]:
         raise InputError(f"{path}: no 'camera_matrix' (calibration file) or 'k' (CameraInfo message) entry")
     try:
         numbers = [float(v) for v in data]
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError):
         raise InputError(f"{path}: the camera matrix must be 9 numbers, got {_summary(data)}") from None
     if len(numbers) != 9:
         raise InputError(f"{path}: the camera matrix must be 9 numbers, got {len(numbers)}")
@@ -89,7 +89,7 @@ def load_camera_info_yaml(path: str | Path) -> CameraIntrinsics:
     if len(raw) > MAX_CAMERA_INFO_BYTES:
         raise InputError(f"{path}: larger than {MAX_CAMERA_INFO_BYTES} bytes; not a camera calibration file")
     try:
-        doc = yaml.load(raw.decode("utf-8"), Loader=_NoAliasSafeLoader)  # noqa: S506 (a SafeLoader subclass)
+        doc = yaml.load(raw.decode("utf-8"), Loader=_NoAliasSafeLoader)
     except _AliasRefused as exc:
         raise InputError(f"{path}: {exc}") from None
     except UnicodeDecodeError:

@@ -10,9 +10,8 @@ Importing this package needs torch; the rest of lingbot_depth_ros does not.
 """
 
 from lingbot_depth_ros.model.checkpoint import match_state_dict, read_checkpoint
-from lingbot_depth_ros.model.config import (ModelConfig, parse_model_config, reference_model_config,
-                                            tiny_model_config)
-from lingbot_depth_ros.model.factory import (build_model, load_model, load_network, model_from_config)
+from lingbot_depth_ros.model.config import ModelConfig, parse_model_config, reference_model_config, tiny_model_config
+from lingbot_depth_ros.model.factory import build_model, load_model, load_network, model_from_config
 from lingbot_depth_ros.model.inference import DepthModel, resolve_device
 from lingbot_depth_ros.model.preprocess import Preprocessor, TokenGrid, num_tokens_for_level, token_grid
 

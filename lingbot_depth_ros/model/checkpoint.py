@@ -17,15 +17,15 @@ any other missing, unexpected or mis-shaped key raises :class:`CheckpointError` 
 
 from __future__ import annotations
 
-import os
-
 import json
 import logging
+import os
 import pickle
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -213,7 +213,7 @@ def cached_hub_file(repo_id: str, filename: str = CHECKPOINT_FILENAME, *,
         from huggingface_hub import hf_hub_download
         return Path(hf_hub_download(repo_id=repo_id, filename=filename, repo_type="model",
                                     cache_dir=None if cache_dir is None else str(cache_dir), local_files_only=True))
-    except Exception as exc:  # noqa: BLE001 - ImportError, not cached, unreadable cache: one message
+    except Exception as exc:
         raise CheckpointError(f"'{filename}' of Hugging Face repo '{repo_id}' is not in the local cache "
                               f"({type(exc).__name__})") from exc
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -118,7 +119,7 @@ def verify_engine_checkpoint(meta: dict[str, Any], engine_dir: Path, checkpoint:
     text = str(checkpoint)
     try:
         path = checkpoint_file(text, download=False)
-    except CheckpointError as exc:
+    except CheckpointError:
         same_repo = recorded.get("source") == f"hf://{text}"
         if same_repo and not Path(text).expanduser().exists() and looks_like_repo_id(text):
             return f"checkpoint {text} not hashed (not in the local HF cache), engine.json names the same repo"

@@ -15,8 +15,13 @@ from pathlib import Path
 
 import torch
 
-from lingbot_depth_ros.model.checkpoint import (CONFIG_FILENAME, SAFETENSORS_CONFIG_METADATA, SAFETENSORS_FILENAME,
-                                                match_state_dict, read_checkpoint)
+from lingbot_depth_ros.model.checkpoint import (
+    CONFIG_FILENAME,
+    SAFETENSORS_CONFIG_METADATA,
+    SAFETENSORS_FILENAME,
+    match_state_dict,
+    read_checkpoint,
+)
 from lingbot_depth_ros.model.factory import build_model, expected_shapes
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from lingbot_depth_ros.param_spec import ParamSpec
 

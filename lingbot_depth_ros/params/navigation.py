@@ -11,7 +11,8 @@ in ``obstacles.base_frame`` (see :mod:`lingbot_depth_ros.navigation.scan`), so n
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

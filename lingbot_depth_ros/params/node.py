@@ -8,13 +8,14 @@ read anywhere; :func:`descriptor` builds the rcl_interfaces descriptor.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from lingbot_depth_ros.colorize import COLORMAPS
 from lingbot_depth_ros.estimators.registry import estimator_class, estimator_classes, estimator_names, estimator_params
 from lingbot_depth_ros.geometry.scale_alignment import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS
-from lingbot_depth_ros.params.navigation import NAVIGATION_PARAMS, check_navigation_consistency
 from lingbot_depth_ros.param_spec import ParamSpec
+from lingbot_depth_ros.params.navigation import NAVIGATION_PARAMS, check_navigation_consistency
 from lingbot_depth_ros.params.surfaces import SURFACE_PARAMS
 
 

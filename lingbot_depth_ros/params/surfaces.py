@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from lingbot_depth_ros.param_spec import ParamSpec
 from lingbot_depth_ros.surfaces.config import SurfaceConfig

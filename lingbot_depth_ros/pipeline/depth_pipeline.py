@@ -15,13 +15,18 @@ import numpy as np
 
 from lingbot_depth_ros.colorize import colorize_depth
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
-from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator, EstimatorInput
-from lingbot_depth_ros.estimators.base import METRIC, RELATIVE_DISPARITY
-from lingbot_depth_ros.geometry.scale_alignment import (DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS, DEPTH,
-                                                        INVERSE_DEPTH, AlignmentResult, robust_scale_shift)
+from lingbot_depth_ros.estimators.base import METRIC, RELATIVE_DISPARITY, DepthEstimate, DepthEstimator, EstimatorInput
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.pointcloud import CloudPoints, depth_to_cloud_points
+from lingbot_depth_ros.geometry.scale_alignment import (
+    DEFAULT_MIN_INLIER_RATIO,
+    DEFAULT_MIN_INLIERS,
+    DEPTH,
+    INVERSE_DEPTH,
+    AlignmentRejected,
+    AlignmentResult,
+    robust_scale_shift,
+)
 
 
 @dataclass

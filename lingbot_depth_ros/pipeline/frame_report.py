@@ -4,8 +4,7 @@ diagnostics text of a frame's scale fit and focal-length check."""
 from __future__ import annotations
 
 from lingbot_depth_ros.errors import EstimatorOutOfMemory, InputError, LingbotDepthError
-from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
-from lingbot_depth_ros.geometry.scale_alignment import INVERSE_DEPTH, AlignmentResult
+from lingbot_depth_ros.geometry.scale_alignment import INVERSE_DEPTH, AlignmentRejected, AlignmentResult
 
 #: the counters of frames a camera lost, by reason (diagnostics ``frames dropped <reason>``)
 DROP_REASONS = ("stale", "no_sync", "bad_input", "alignment_rejected", "estimator_error", "out_of_memory",

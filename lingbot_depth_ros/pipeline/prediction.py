@@ -13,11 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
 from lingbot_depth_ros.estimators import AUTO, COMPLETION, METRIC, MONOCULAR, DepthEstimator
 from lingbot_depth_ros.estimators.base import sparse_valid_mask
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.geometry.scale_alignment import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS, AlignmentResult
+from lingbot_depth_ros.geometry.scale_alignment import (
+    DEFAULT_MIN_INLIER_RATIO,
+    DEFAULT_MIN_INLIERS,
+    AlignmentRejected,
+    AlignmentResult,
+)
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.pipeline.modes import check_mode, estimator_gets_sparse, frame_mode, needs_sparse
 

@@ -15,12 +15,30 @@ from typing import Any
 
 from lingbot_depth_ros.bags.topics import StreamTopics
 from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
-from lingbot_depth_ros.deploy.node_process import NodeLaunch, node_namespace, private_topics, start_node, \
-    stop_node, with_params
+from lingbot_depth_ros.deploy.node_process import (
+    NodeLaunch,
+    node_namespace,
+    private_topics,
+    start_node,
+    stop_node,
+    with_params,
+)
 from lingbot_depth_ros.evaluation.frames import RunResult
-from lingbot_depth_ros.evaluation.replay import LIDAR_POSE_PARAMS, Clouds, EvaluationResult, LoadedBag, \
-    ReplayOptions, lidar_params_from_extrinsics, load_bag, node_projection, params_line, require_lidar, \
-    save_depth, score_run, show_projected_lidar
+from lingbot_depth_ros.evaluation.replay import (
+    LIDAR_POSE_PARAMS,
+    Clouds,
+    EvaluationResult,
+    LoadedBag,
+    ReplayOptions,
+    lidar_params_from_extrinsics,
+    load_bag,
+    node_projection,
+    params_line,
+    require_lidar,
+    save_depth,
+    score_run,
+    show_projected_lidar,
+)
 from lingbot_depth_ros.evaluation.report import write_report
 from lingbot_depth_ros.evaluation.report_figures import picture_indices
 from lingbot_depth_ros.io.ply import write_ply

@@ -23,6 +23,7 @@ import numpy as np
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+from lingbot_depth_ros.deploy.dds import transport_hint
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.estimators import AUTO, COMPLETION
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
@@ -34,12 +35,11 @@ from lingbot_depth_ros.ros.camera_info import CameraGeometry, camera_geometry, c
 from lingbot_depth_ros.ros.channel_link import NodeLink, TopicScope
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.compressed_codec import depth_m_from_message, rgb_from_message, transport_topic
-from lingbot_depth_ros.deploy.dds import transport_hint
 from lingbot_depth_ros.ros.diagnostics import ERROR, OK, WARN, StatusWrapper
 from lingbot_depth_ros.ros.image_codec import DEPTH_MM_SENTINEL, image_to_numpy, numpy_to_image
-from lingbot_depth_ros.streams.input_timing import InputTiming
 from lingbot_depth_ros.ros.obstacle_outputs import LidarInput, ObstacleOutputs
 from lingbot_depth_ros.ros.surface_outputs import SurfaceOutputs
+from lingbot_depth_ros.streams.input_timing import InputTiming
 from lingbot_depth_ros.streams.stats import LatencyStats, RateMeter
 from lingbot_depth_ros.streams.sync import ApproximateTimeSync, SyncedSet
 from lingbot_depth_ros.streams.warning_limiter import WarningLimiter

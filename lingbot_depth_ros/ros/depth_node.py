@@ -19,27 +19,27 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from lingbot_depth_ros.deploy.dds import shared_memory_warning
 from lingbot_depth_ros.errors import ConfigError, EstimatorOutOfMemory, LingbotDepthError
 from lingbot_depth_ros.estimators import AUTO, DepthEstimator, check_output_alignment, create_estimator
 from lingbot_depth_ros.estimators.base import DepthEstimate, EstimatorInput
 from lingbot_depth_ros.estimators.rate_governor import RateGovernor
+from lingbot_depth_ros.params.help import DEPTH_NODE_TOPICS, usage_text
+from lingbot_depth_ros.params.node import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, estimator_options
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.pipeline.modes import can_fall_back, check_mode
 from lingbot_depth_ros.ros.camera_channel import CameraChannel, PreparedFrame
 from lingbot_depth_ros.ros.channel_link import NodeLink, TopicScope
-from lingbot_depth_ros.deploy.dds import shared_memory_warning
 from lingbot_depth_ros.ros.diagnostics import StatusWrapper, Updater
-from lingbot_depth_ros.params.help import DEPTH_NODE_TOPICS, usage_text
 from lingbot_depth_ros.ros.node_main import run_node
-from lingbot_depth_ros.params.node import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, \
-    estimator_options
 
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:

@@ -7,11 +7,11 @@ timer, tasks are added with ``updater.add(name, callback)``, and each callback f
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-
 
 
 def level_int(value: Any) -> int:

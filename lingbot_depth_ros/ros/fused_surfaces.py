@@ -19,15 +19,16 @@ towards the cameras that saw them (``find_surfaces_in_cloud(viewpoint=...)``; wi
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from rclpy.qos import QoSProfile
 from std_msgs.msg import Header
 
 from lingbot_depth_ros.geometry.transforms import RigidTransform, camera_pose_from_mounting
-from lingbot_depth_ros.ros.surface_outputs import SurfaceWorker
 from lingbot_depth_ros.params.surfaces import surface_config_from_params
+from lingbot_depth_ros.ros.surface_outputs import SurfaceWorker
 from lingbot_depth_ros.surfaces import SurfaceConfig, SurfaceReport, find_surfaces_in_cloud
 
 FUSED_SURFACES_TOPIC = "fused/surfaces"

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import SetParametersResult
 from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -44,13 +44,12 @@ from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
 from lingbot_depth_ros.fusion.poses import PoseBuffer, PoseJumpError, check_pose_speed, mounting_matrix, pose_matrix
 from lingbot_depth_ros.messages.camera_model import intrinsics_from_camera_info
 from lingbot_depth_ros.messages.image import depth_m_from_image, rgb_from_image
+from lingbot_depth_ros.params.fusion import FUSION_PARAMS, PARAMS_BY_NAME, check_values
+from lingbot_depth_ros.params.help import FUSION_NODE_TOPICS, usage_text
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.diagnostics import OK, WARN, StatusWrapper, Updater
 from lingbot_depth_ros.ros.fused_surfaces import FusedSurfaces
-from lingbot_depth_ros.params.fusion import FUSION_PARAMS, PARAMS_BY_NAME, check_values
-from lingbot_depth_ros.params.help import FUSION_NODE_TOPICS, usage_text
 from lingbot_depth_ros.ros.node_main import run_node
-
 
 #: Why a depth frame was not fused: no CameraInfo yet; a malformed image / CameraInfo / colour image or a pose
 #: the volume refuses; no pose at the stamp; a pose jump faster than fusion.max_pose_speed_m_s; no pixel with
@@ -138,7 +137,7 @@ class DepthFusionNode(Node):
         self._tf_buffer: Any = None
         if self.source == "tf":
             try:
-                import tf2_ros  # noqa: PLC0415 - only with pose_source tf
+                import tf2_ros
             except ImportError:
                 raise ConfigError("fusion.pose_source 'tf' needs tf2_ros (apt: ros-<distro>-tf2-ros-py); "
                                   "use odometry, pose or none without it") from None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import rclpy
 from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 
-from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
+from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.params.help import handle_node_arguments
 
 RCLError = rclpy_implementation.RCLError

@@ -13,7 +13,8 @@ All geometry lives in :mod:`lingbot_depth_ros.navigation` and :mod:`lingbot_dept
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import rclpy.time
@@ -26,16 +27,23 @@ from visualization_msgs.msg import MarkerArray
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.geometry.lidar_projection import ProjectionCounts, lidar_to_sparse_depth_counted, \
-    projection_model
+from lingbot_depth_ros.geometry.lidar_projection import (
+    ProjectionCounts,
+    lidar_to_sparse_depth_counted,
+    projection_model,
+)
 from lingbot_depth_ros.geometry.transforms import RigidTransform
 from lingbot_depth_ros.messages.camera_model import CameraInfoFields
 from lingbot_depth_ros.messages.pointcloud_fields import pointcloud_xyz
 from lingbot_depth_ros.navigation.scan import dense_scan, sector_scan
 from lingbot_depth_ros.navigation.sectors import ObstacleSectorAnalyzer, SectorReport
+from lingbot_depth_ros.params.navigation import (
+    NAVIGATION_PARAMS_BY_NAME,
+    camera_mounting_from_params,
+    lidar_extrinsics_from_params,
+    sector_config_from_params,
+)
 from lingbot_depth_ros.ros.navigation_msgs import laser_scan_msg, recommendation_msg, sector_markers_msg
-from lingbot_depth_ros.params.navigation import (NAVIGATION_PARAMS_BY_NAME, camera_mounting_from_params,
-                                                     lidar_extrinsics_from_params, sector_config_from_params)
 
 SCAN_TOPIC = "obstacles/scan"
 RECOMMENDATION_TOPIC = "obstacles/recommendation"
@@ -114,7 +122,7 @@ class TransformSource:
         for when in (rclpy.time.Time.from_msg(stamp), rclpy.time.Time()):
             try:
                 return rigid_transform_from_msg(self._buffer.lookup_transform(target, source, when).transform)
-            except Exception as exc:  # noqa: BLE001 - filtered to tf2 failures just below
+            except Exception as exc:
                 if not is_tf2_error(exc, self._errors):
                     raise
                 self.last_error = f"{type(exc).__name__}: {exc}"

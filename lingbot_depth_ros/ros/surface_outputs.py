@@ -16,7 +16,8 @@ from __future__ import annotations
 import abc
 import threading
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Duration
@@ -27,8 +28,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.params.navigation import NAVIGATION_PARAMS_BY_NAME, camera_mounting_from_params
-from lingbot_depth_ros.ros.obstacle_outputs import TransformSource
 from lingbot_depth_ros.params.surfaces import SURFACE_PARAMS_BY_NAME, surface_config_from_params
+from lingbot_depth_ros.ros.obstacle_outputs import TransformSource
 from lingbot_depth_ros.surfaces import SurfaceConfig, SurfaceReport, find_surfaces_in_depth, report_to_json
 
 SURFACES_TOPIC = "surfaces"

@@ -33,18 +33,32 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import lingbot_depth_ros
-from lingbot_depth_ros.pipeline.prediction import Prediction, predict_depth, resolve_align, resolve_mode
-from lingbot_depth_ros.pipeline.analysis import AnalysisRequest, analyse, decimate_for_analysis
 from lingbot_depth_ros.errors import ConfigError, EstimatorError, InputError, LingbotDepthError
-from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
 from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.server.codec import (PayloadTooLargeError, b64decode_field, b64encode_bytes,
-                                            decode_rgb_image, decode_sparse_depth, encode_npy, encode_png_rgb)
+from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
+from lingbot_depth_ros.pipeline.analysis import AnalysisRequest, analyse, decimate_for_analysis
+from lingbot_depth_ros.pipeline.prediction import Prediction, predict_depth, resolve_align, resolve_mode
+from lingbot_depth_ros.server.codec import (
+    PayloadTooLargeError,
+    b64decode_field,
+    b64encode_bytes,
+    decode_rgb_image,
+    decode_sparse_depth,
+    encode_npy,
+    encode_png_rgb,
+)
 from lingbot_depth_ros.server.docs import install_docs
 from lingbot_depth_ros.server.limits import RequestLimitsMiddleware, limited_h11_protocol
-from lingbot_depth_ros.server.schemas import (AlignmentOut, AlignmentRejectedResponse, ErrorResponse, HealthResponse,
-                                              IntrinsicsOut, PredictRequest, PredictResponse)
+from lingbot_depth_ros.server.schemas import (
+    AlignmentOut,
+    AlignmentRejectedResponse,
+    ErrorResponse,
+    HealthResponse,
+    IntrinsicsOut,
+    PredictRequest,
+    PredictResponse,
+)
 
 LOG = logging.getLogger("lingbot_depth_ros.server")
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

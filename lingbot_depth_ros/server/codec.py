@@ -18,8 +18,15 @@ import cv2
 import numpy as np
 
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.io.depth_files import (NPY_MAGIC, PayloadTooLargeError, check_pixels, decode_image_bytes,
-                                              depth_m_from_array, read_npy, read_npy_header)
+from lingbot_depth_ros.io.depth_files import (
+    NPY_MAGIC,
+    PayloadTooLargeError,
+    check_pixels,
+    decode_image_bytes,
+    depth_m_from_array,
+    read_npy,
+    read_npy_header,
+)
 
 __all__ = ["PayloadTooLargeError", "b64decode_field", "b64encode_bytes", "decode_npy", "decode_rgb_image",
            "decode_sparse_depth", "encode_npy", "encode_png_rgb", "sniff_image"]

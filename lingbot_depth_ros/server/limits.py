@@ -226,7 +226,7 @@ class _LingeringTransport:
         self._started = self._last_data = 0.0
         self._timer: asyncio.TimerHandle | None = None
 
-    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 (any attribute of the wrapped transport)
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
     def is_closing(self) -> bool:
@@ -284,11 +284,11 @@ def limited_h11_protocol(*, header_timeout_s: float, max_connections: int, linge
         _header_timer: asyncio.TimerHandle | None = None
         transport: _LingeringTransport  # type: ignore[assignment]
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 (uvicorn's signature)
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.app = self._capped(self.app)
 
-        def _capped(self, app: Any) -> Any:  # noqa: ANN401 (an ASGI 3 application)
+        def _capped(self, app: Any) -> Any:
             async def capped_app(scope: Scope, receive: Receive, send: Send) -> None:
                 open_connections = len(self.connections)
                 if open_connections > max_connections or len(self.tasks) > max_connections:
@@ -299,7 +299,7 @@ def limited_h11_protocol(*, header_timeout_s: float, max_connections: int, linge
 
             return capped_app
 
-        def connection_made(self, transport: Any) -> None:  # noqa: ANN401 (asyncio's signature)
+        def connection_made(self, transport: Any) -> None:
             super().connection_made(_LingeringTransport(transport, self.conn, self.loop, linger_s))
             self._arm_header_timer()
 

@@ -20,18 +20,18 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import logging  # noqa: E402
-import math  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
+import logging
+import math
+import tempfile
+from pathlib import Path
 
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
+import gradio as gr
+import numpy as np
 
-from lingbot_depth_ros.pipeline.prediction import assumed_intrinsics  # noqa: E402
-from lingbot_depth_ros.io.ply import write_ply  # noqa: E402
-from lingbot_depth_ros.server.client import ApiError, DepthApiClient  # noqa: E402
-from lingbot_depth_ros.server.codec import encode_png_rgb  # noqa: E402
+from lingbot_depth_ros.io.ply import write_ply
+from lingbot_depth_ros.pipeline.prediction import assumed_intrinsics
+from lingbot_depth_ros.server.client import ApiError, DepthApiClient
+from lingbot_depth_ros.server.codec import encode_png_rgb
 
 LOG = logging.getLogger("lingbot_depth_ros.ui")
 AUTO = "auto"
@@ -103,7 +103,7 @@ def _summary(meta: dict, range_m: tuple[float, float] | None) -> str:
             f"**inference:** {meta['inference_s'] * 1000:.0f} ms")
 
 
-def make_predict_fn(client: DepthApiClient):  # noqa: ANN201 - gradio inspects the returned function
+def make_predict_fn(client: DepthApiClient):
     """The click handler: (image, mode, sparse file, fx, fy, cx, cy) -> (depth image, npy, ply, summary)."""
 
     def predict(image: np.ndarray | None, mode: str, sparse_file: str | None, fx: str | float | None,
@@ -140,7 +140,7 @@ def _server_modes(client: DepthApiClient) -> tuple[list[str] | None, str]:
                                    f"modes: {', '.join(health['modes'])}")
 
 
-def make_status_fn(client: DepthApiClient):  # noqa: ANN201
+def make_status_fn(client: DepthApiClient):
     """Page-load handler: (one line about the API server or why it cannot be reached, the mode choices it runs)."""
 
     def status() -> tuple[str, dict]:

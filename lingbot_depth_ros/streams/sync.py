@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from lingbot_depth_ros.errors import ConfigError
 

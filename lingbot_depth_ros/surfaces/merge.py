@@ -10,7 +10,7 @@ The merged fit is the union of the points, refitted; its area is the sum of the 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

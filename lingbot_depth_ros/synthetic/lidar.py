@@ -63,7 +63,7 @@ class LidarConfig:
                              f"{self.beam_dropout_spread}, {self.range_dropout}")
 
     @classmethod
-    def preset(cls, n_beams: int, **overrides: float | int | tuple[float, float]) -> "LidarConfig":
+    def preset(cls, n_beams: int, **overrides: float | int | tuple[float, float]) -> LidarConfig:
         """Typical sensors: 16 beams (±15°), 32 beams (-25°..+15°), 64 beams (-24.9°..+2°), else ±15°."""
         fovs = {16: (-15.0, 15.0), 32: (-25.0, 15.0), 64: (-24.9, 2.0), 128: (-25.0, 15.0)}
         return cls(n_beams=n_beams, vertical_fov_deg=fovs.get(n_beams, (-15.0, 15.0)), **overrides)

@@ -12,8 +12,9 @@ valid). The values carry no meaning beyond that.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 

@@ -8,7 +8,7 @@ Every 3x3 conv pads with ``replicate``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
