@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -168,8 +169,8 @@ def bench_rvl(width: int, height: int, repeats: int) -> None:
         data = rvl_encode(image)
         for decode in (rvl_decode, legacy_rvl_decode):
             assert np.array_equal(decode(data, image.size).reshape(image.shape), image)
-        got = timings_ms({"old": lambda: legacy_rvl_decode(data, image.size),
-                          "new": lambda: rvl_decode(data, image.size)}, repeats)
+        got = timings_ms({"old": partial(legacy_rvl_decode, data, image.size),
+                          "new": partial(rvl_decode, data, image.size)}, repeats)
         (old_min, old_med), (new_min, new_med) = got["old"], got["new"]
         print(f"{density * 100:>11.0f}% | {len(data):>8} | {old_min:>8.1f} / {old_med:>8.1f} | "
               f"{new_min:>7.1f} / {new_med:>7.1f} | x{old_med / new_med:.1f}")

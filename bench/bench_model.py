@@ -26,7 +26,8 @@ Examples::
     python bench/bench_model.py --config tiny --device cpu --levels 0 1 2 3 4 5 6 7 8 9 --batches 1
     python bench/bench_model.py --config reference --device cpu --levels 0 --batches 1 --modes completion \
         --backend torch onnxruntime --iters 2 --warmup 1
-    python bench/bench_model.py --config tiny --device cpu --levels 9 --batches 1 --cameras 1 2 3 --backend torch onnxruntime
+    python bench/bench_model.py --config tiny --device cpu --levels 9 --batches 1 --cameras 1 2 3 \
+        --backend torch onnxruntime
     python bench/bench_model.py --config reference --device cuda                      # GPU, torch bf16 + fp32
     python bench/bench_model.py --config reference --device cuda --backend onnxruntime --fp16 \
         --providers CUDAExecutionProvider          # or TensorrtExecutionProvider,CUDAExecutionProvider
@@ -205,8 +206,9 @@ def bench_cameras(model: Any, *, cameras: int, level: int, mode: str, density: f
             "fps": cameras / batched, "batched_over_sequential": batched / sequential}
 
 
-CAMERA_HEADER = ("| backend | precision | cameras | level | mode | 1 camera ms | N batched ms (each camera's latency) | "
-                 "N one after another ms | extra latency vs 1 camera ms | frames/s (all cameras) | batched/sequential |")
+CAMERA_HEADER = ("| backend | precision | cameras | level | mode | 1 camera ms "
+                 "| N batched ms (each camera's latency) | N one after another ms | extra latency vs 1 camera ms "
+                 "| frames/s (all cameras) | batched/sequential |")
 
 
 def format_camera_row(row: dict[str, Any]) -> str:

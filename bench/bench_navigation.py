@@ -14,6 +14,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -67,10 +68,10 @@ def main() -> None:
     for decimation in (8, 4, 2, 1):
         cfg = SectorConfig(decimation=decimation, blocked_distance_m=0.8, caution_distance_m=1.5)
         analyzer = ObstacleSectorAnalyzer(cfg)
-        med, p90 = timeit(lambda: analyzer.analyze_depth(depth, K, pose), args.repeat)
+        med, p90 = timeit(partial(analyzer.analyze_depth, depth, K, pose), args.repeat)
         report = analyzer.analyze_depth(depth, K, pose)
         n_pts = report.ground.angle_rad.size
-        dmed, dp90 = timeit(lambda: dense_scan(report.ground, cfg, 160), args.repeat)
+        dmed, dp90 = timeit(partial(dense_scan, report.ground, cfg, 160), args.repeat)
         print(f"  decimation {decimation}: {n_pts:6d} points  analyze_depth {med:6.2f} / {p90:6.2f}   "
               f"dense_scan(160 rays) {dmed:5.2f} / {dp90:5.2f}")
     cfg = SectorConfig(decimation=4, blocked_distance_m=0.8, caution_distance_m=1.5)
@@ -96,8 +97,8 @@ def main() -> None:
     dist = Distortion("plumb_bob", (-0.28, 0.07, 0.001, -0.0005, 0.0))
     for n in (30_000, 120_000, 300_000):
         pts = np.column_stack([rng.uniform(-6, 6, n), rng.uniform(-2, 2, n), rng.uniform(-3, 12, n)]).astype(np.float32)
-        med, p90 = timeit(lambda: project_points_to_depth(pts, K), max(5, args.repeat // 5))
-        dmed, dp90 = timeit(lambda: project_points_to_depth(pts, K, dist), max(5, args.repeat // 5))
+        med, p90 = timeit(partial(project_points_to_depth, pts, K), max(5, args.repeat // 5))
+        dmed, dp90 = timeit(partial(project_points_to_depth, pts, K, dist), max(5, args.repeat // 5))
         print(f"  {n:7d} points: pinhole {med:6.2f} / {p90:6.2f}   plumb_bob {dmed:6.2f} / {dp90:6.2f}")
 
 

@@ -72,7 +72,8 @@ def bench_overhead(frames: int, width: int, height: int) -> dict[str, float]:
         sub_node.create_subscription(kind, topic, lambda m: received.__setitem__("n", received["n"] + 1),
                                      qos_profile_sensor_data)
     pubs = {t: pub_node.create_publisher(kind, t, 5) for t, kind in
-            (("depth/image", Image), ("depth/camera_info", CameraInfo), ("depth/colorized", Image), ("points", PointCloud2))}
+            (("depth/image", Image), ("depth/camera_info", CameraInfo), ("depth/colorized", Image),
+             ("points", PointCloud2))}
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(sub_node)
     spin = threading.Thread(target=executor.spin, daemon=True)
@@ -100,7 +101,8 @@ def bench_overhead(frames: int, width: int, height: int) -> dict[str, float]:
         cloud = DepthPipeline.cloud(depth, rgb_in, kk, settings)
         t4 = time.perf_counter()
         header = in_image.header
-        msgs = {"depth/image": numpy_to_image(depth, "32FC1", header), "depth/camera_info": camera_info_for_output(geometry, header),
+        msgs = {"depth/image": numpy_to_image(depth, "32FC1", header),
+                "depth/camera_info": camera_info_for_output(geometry, header),
                 "depth/colorized": numpy_to_image(colour, "rgb8", header),
                 "points": xyz_to_pointcloud2(cloud.xyz, header, cloud.rgb)}
         t5 = time.perf_counter()
