@@ -123,7 +123,9 @@ def sector_config_from_params(values: Mapping[str, Any]) -> SectorConfig:
     reason = check_navigation_consistency({n: _value(values, n) for n in NAVIGATION_PARAMS_BY_NAME})
     if reason:
         raise ConfigError(reason)
-    v = lambda name: _value(values, "obstacles." + name)  # noqa: E731
+    def v(name: str) -> Any:
+        return _value(values, "obstacles." + name)
+
     return SectorConfig(num_sectors=int(v("num_sectors")), fov_rad=float(v("fov_rad")),
                         center_rad=float(v("center_rad")), floor_z_m=float(v("floor_z_m")),
                         min_obstacle_height_m=float(v("min_height_m")), max_obstacle_height_m=float(v("max_height_m")),
@@ -137,7 +139,9 @@ def sector_config_from_params(values: Mapping[str, Any]) -> SectorConfig:
 
 def camera_mounting_from_params(values: Mapping[str, Any]) -> RigidTransform:
     """Fallback ``base_T_optical`` from the obstacles.camera.* parameters (used without tf2)."""
-    v = lambda name: float(_value(values, "obstacles.camera." + name))  # noqa: E731
+    def v(name: str) -> float:
+        return float(_value(values, "obstacles.camera." + name))
+
     return camera_pose_from_mounting(height_m=v("height_m"), pitch_rad=v("pitch_rad"), roll_rad=v("roll_rad"),
                                      yaw_rad=v("yaw_rad"), x_m=v("x_m"), y_m=v("y_m"))
 
@@ -145,7 +149,9 @@ def camera_mounting_from_params(values: Mapping[str, Any]) -> RigidTransform:
 def lidar_extrinsics_from_params(values: Mapping[str, Any]) -> RigidTransform:
     """Fallback ``optical_T_lidar`` from the lidar.* parameters, which give the LiDAR pose in the camera *body*
     frame (x forward, y left, z up at the optical centre): all zeros = a LiDAR at the camera with REP 103 axes."""
-    v = lambda name: float(_value(values, "lidar." + name))  # noqa: E731
+    def v(name: str) -> float:
+        return float(_value(values, "lidar." + name))
+
     body_t_lidar = RigidTransform.from_xyz_rpy(v("x_m"), v("y_m"), v("z_m"), v("roll_rad"), v("pitch_rad"),
                                                v("yaw_rad"))
     optical_t_body = RigidTransform(BODY_R_OPTICAL, np.zeros(3)).inverse()

@@ -49,7 +49,9 @@ SURFACE_ANALYSIS_PARAMS: tuple[ParamSpec, ...] = tuple(
 
 def surface_config_from_params(values: Mapping[str, Any]) -> SurfaceConfig:
     """:class:`SurfaceConfig` from surfaces.* values (missing names take their defaults); ConfigError if invalid."""
-    v = lambda name: values.get("surfaces." + name, SURFACE_PARAMS_BY_NAME["surfaces." + name].default)  # noqa: E731
+    def v(name: str) -> Any:
+        return values.get("surfaces." + name, SURFACE_PARAMS_BY_NAME["surfaces." + name].default)
+
     return SurfaceConfig(max_tilt_deg=float(v("max_tilt_deg")), clearance_m=float(v("clearance_m")),
                          min_area_m2=float(v("min_area_m2")), distance_threshold_m=float(v("distance_threshold_m")),
                          distance_threshold_rel=float(v("distance_threshold_rel")),
