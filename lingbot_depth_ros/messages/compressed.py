@@ -75,10 +75,10 @@ def _vle_nibbles(values: np.ndarray) -> np.ndarray:
     groups = np.ones(values.shape, dtype=np.int64)
     for j in range(1, _VLE_MAX_NIBBLES):
         groups += (values >> (3 * j)) > 0
-    j = np.arange(_VLE_MAX_NIBBLES, dtype=np.int64)
-    payload = (values[:, None] >> (3 * j[None, :])) & 7
-    more = (j[None, :] < groups[:, None] - 1).astype(np.int64) << 3
-    keep = j[None, :] < groups[:, None]
+    group = np.arange(_VLE_MAX_NIBBLES, dtype=np.int64)
+    payload = (values[:, None] >> (3 * group[None, :])) & 7
+    more = (group[None, :] < groups[:, None] - 1).astype(np.int64) << 3
+    keep = group[None, :] < groups[:, None]
     return (payload | more)[keep]
 
 
@@ -126,10 +126,10 @@ def _rvl_values(data: bytes, num_values: int) -> np.ndarray:
         raise RvlOversizeError(f"RVL stream of {len(data)} bytes is longer than any encoding of {num_values} pixels "
                                f"(at most {rvl_max_bytes(num_values)} bytes): corrupt or hostile payload")
     words = np.frombuffer(data, dtype=np.uint8, count=len(data) // 4 * 4).reshape(-1, 4)[:, ::-1]
-    nibbles = np.empty((words.shape[0], 8), dtype=np.uint8)
-    nibbles[:, 0::2] = words >> 4
-    nibbles[:, 1::2] = words & 15
-    nibbles = nibbles.reshape(-1)
+    word_nibbles = np.empty((words.shape[0], 8), dtype=np.uint8)
+    word_nibbles[:, 0::2] = words >> 4
+    word_nibbles[:, 1::2] = words & 15
+    nibbles = word_nibbles.reshape(-1)
     last = nibbles < 8  # a varint's last nibble
     count = int(np.count_nonzero(last))
     if count > rvl_max_values(num_values):  # counted before any per-value array exists
@@ -390,19 +390,20 @@ def compress_depth(depth_m: np.ndarray, codec: str = "png", encoding: str = "16U
         raise EncodingError(f"compressedDepth codec must be png or rvl, got '{codec}'")
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(depth) & (depth > 0)
+    shape = (depth.shape[0], depth.shape[1])  # (H, W)
     if encoding == "16UC1":
         limit_m = MAX_16UC1_M if depth_max_m is None else min(float(depth_max_m), MAX_16UC1_M)
-        mm = np.zeros(depth.shape, dtype=np.uint16)
+        mm = np.zeros(shape, dtype=np.uint16)
         keep = valid & (depth <= limit_m)
         mm[keep] = np.round(depth[keep] * 1000.0).astype(np.uint16)  # as ros.image_codec.depth_m_to_image
-        values, quant_a, quant_b = mm, 0.0, 0.0
+        values, quant_a, quant_b = mm, np.float32(0.0), np.float32(0.0)
     elif encoding == "32FC1":
         depth_max = DEFAULT_DEPTH_MAX_32FC1_M if depth_max_m is None else float(depth_max_m)
         z0 = np.float32(depth_quantization)
         quant_a = np.float32(z0 * (z0 + np.float32(1.0)))
         quant_b = np.float32(np.float32(1.0) - quant_a / np.float32(depth_max))
-        values = np.zeros(depth.shape, dtype=np.uint16)
-        inverse = np.zeros(depth.shape, dtype=np.float32)
+        values = np.zeros(shape, dtype=np.uint16)
+        inverse = np.zeros(shape, dtype=np.float32)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             inverse[valid] = quant_a / depth[valid] + quant_b
         keep = valid & (depth < depth_max) & (inverse >= 1.0) & (inverse < 65536.0)
