@@ -11,9 +11,10 @@ KILTED_TESTS ?= test/test_node_e2e.py test/test_node_bad_input.py test/test_node
 	test/test_compressed_node.py test/test_camera_geometry_node.py test/test_dds_profile.py \
 	test/test_image_codec.py test/test_messages_image.py test/test_messages_pointcloud.py test/test_camera_model.py \
 	test/test_navigation_msgs.py test/test_obstacle_outputs.py \
-	test/test_cloud_geometry.py test/test_transform_source.py
+	test/test_cloud_geometry.py test/test_transform_source.py test/test_node_help.py \
+	test/test_channel_link.py test/test_modes.py
 
-.PHONY: setup setup-kilted demo test test-jazzy test-kilted test-slow bench docs
+.PHONY: setup setup-kilted demo test lint test-jazzy test-kilted test-slow bench docs
 
 setup:
 	VENV=$(VENV) scripts/setup.sh jazzy
@@ -24,13 +25,23 @@ setup-kilted:
 demo: setup
 	$(VENV)/bin/lingbot-depth-demo --out demo_output $(DEMO_ARGS)
 
-# The full suite on Jazzy, then the node tests on Kilted; both always run, and either failing fails.
+# The linters, the full suite on Jazzy, then the node tests on Kilted; all always run, and any failing fails.
 test: setup setup-kilted
 	scripts/install_browser.sh
 	@status=0; \
+	$(MAKE) --no-print-directory lint || status=1; \
 	$(PY) -m pytest || status=1; \
 	echo "[test] ROS 2 Kilted (Fast DDS 3): $(KILTED_TESTS)"; \
 	$(KILTED_PY) -m pytest $(KILTED_TESTS) || status=1; \
+	exit $$status
+
+# Architecture contracts (.importlinter), ruff (ruff.toml), mypy (mypy.ini); the package's working tree is checked.
+# All three always run; any finding fails.
+lint: setup
+	@status=0; \
+	echo "[lint] import-linter (.importlinter)"; PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports --no-cache || status=1; \
+	echo "[lint] ruff (ruff.toml)"; $(VENV)/bin/ruff check . || status=1; \
+	echo "[lint] mypy (mypy.ini)"; $(VENV)/bin/mypy || status=1; \
 	exit $$status
 
 test-jazzy: setup
