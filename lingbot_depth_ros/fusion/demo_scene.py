@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.fusion.ground_truth import FusionScore, distance_to_layout, observed_surface, score_fusion
 
 
@@ -70,6 +71,8 @@ def _draw_outlines(picture: Path, xyz: np.ndarray, corners: list[np.ndarray], si
     import cv2
 
     image = cv2.imread(str(picture))
+    if image is None:
+        raise InputError(f"could not read back the fused map picture {picture}")
     plane = xyz[:, :2].astype(np.float64)
     lo, hi = np.percentile(plane, 0.5, axis=0), np.percentile(plane, 99.5, axis=0)
     scale = (size_px - 40) / max(float((hi - lo).max()), 1e-6)

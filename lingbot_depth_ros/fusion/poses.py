@@ -74,7 +74,7 @@ def interpolate_pose(pose0: np.ndarray, pose1: np.ndarray, fraction: float) -> n
     """Pose between ``pose0`` (fraction 0) and ``pose1`` (fraction 1): translation linear, rotation slerp."""
     t0, q0 = pose_to_translation_quaternion(pose0)
     t1, q1 = pose_to_translation_quaternion(pose1)
-    return pose_matrix(t0 + fraction * (t1 - t0), slerp(q0, q1, fraction))
+    return pose_matrix((t0 + fraction * (t1 - t0)).tolist(), slerp(q0, q1, fraction).tolist())
 
 
 @dataclass

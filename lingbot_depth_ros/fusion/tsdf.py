@@ -127,8 +127,8 @@ class TsdfFusion:
         # Initial capacity; the hash map grows on demand (the bound keeps it near max_blocks).
         return self._o3d.t.geometry.VoxelBlockGrid(
             attr_names=("tsdf", "weight", "color"), attr_dtypes=(o3c.float32, o3c.float32, o3c.float32),
-            attr_channels=((1), (1), (3)), voxel_size=self.config.voxel_size_m,
-            block_resolution=self.config.block_resolution,
+            attr_channels=(o3c.SizeVector([1]), o3c.SizeVector([1]), o3c.SizeVector([3])),
+            voxel_size=self.config.voxel_size_m, block_resolution=self.config.block_resolution,
             block_count=min(self.config.max_blocks, self._INITIAL_BLOCKS),
             device=self._device)
 
@@ -242,7 +242,7 @@ class TsdfFusion:
             order = np.argsort(np.where(drop, np.inf, distance))  # nearest first
             drop[order[cfg.max_blocks:]] = True
         if drop.any():
-            self._grid.hashmap().erase(self._o3c.Tensor(keys[drop].astype(np.int32)).to(self._device))
+            self._grid.hashmap().erase(self._o3c.Tensor(keys[drop].astype(np.int32), self._o3c.int32, self._device))
             self.stats.blocks_dropped += int(drop.sum())
         self.stats.blocks = int(len(keys) - drop.sum())
 
@@ -272,7 +272,7 @@ class TsdfFusion:
         mesh = self.mesh() if self.stats.blocks else self._o3d.t.geometry.TriangleMesh()
         legacy = mesh.to_legacy()
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not self._o3d.io.write_triangle_mesh(str(path), legacy):
+        if not self._o3d.io.write_triangle_mesh(path, legacy):
             raise InputError(f"could not write mesh {path}")
         return path, len(legacy.triangles)
 
