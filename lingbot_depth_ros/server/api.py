@@ -36,7 +36,7 @@ import lingbot_depth_ros
 from lingbot_depth_ros.errors import ConfigError, EstimatorError, InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
-from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
+from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected, AlignmentResult
 from lingbot_depth_ros.pipeline.analysis import AnalysisRequest, analyse, decimate_for_analysis
 from lingbot_depth_ros.pipeline.prediction import Prediction, predict_depth, resolve_align, resolve_mode
 from lingbot_depth_ros.server.codec import (
@@ -51,6 +51,11 @@ from lingbot_depth_ros.server.codec import (
 from lingbot_depth_ros.server.docs import install_docs
 from lingbot_depth_ros.server.limits import RequestLimitsMiddleware, limited_h11_protocol
 from lingbot_depth_ros.server.schemas import (
+    ALIGNMENT_SPACES,
+    FOCAL_SOURCES,
+    MODES,
+    OUTPUT_KINDS,
+    REJECTION_REASONS,
     AlignmentOut,
     AlignmentRejectedResponse,
     ErrorResponse,
@@ -58,6 +63,7 @@ from lingbot_depth_ros.server.schemas import (
     IntrinsicsOut,
     PredictRequest,
     PredictResponse,
+    one_of,
 )
 
 LOG = logging.getLogger("lingbot_depth_ros.server")
@@ -115,9 +121,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AlignmentRejected)
     async def _on_alignment_rejected(_: Request, exc: AlignmentRejected) -> JSONResponse:
         fit = exc.fit
-        rejected = None if fit is None else AlignmentOut(space=fit.space, scale=fit.scale, shift=fit.shift,
-                                                          inlier_ratio=fit.inlier_ratio, num_points=fit.n_points)
-        body = AlignmentRejectedResponse(error=str(exc), reason=exc.reason, rejected_alignment=rejected)
+        body = AlignmentRejectedResponse(error=str(exc), reason=one_of(exc.reason, REJECTION_REASONS),
+                                         rejected_alignment=None if fit is None else _alignment_out(fit))
         return JSONResponse(status_code=422, content=body.model_dump())
 
     @app.exception_handler(ConfigError)
@@ -238,6 +243,11 @@ def _estimate(estimator: DepthEstimator, body: PredictRequest, default_mode: str
         raise EstimatorError("out of memory while estimating depth") from exc
 
 
+def _alignment_out(fit: AlignmentResult) -> AlignmentOut:
+    return AlignmentOut(space=one_of(fit.space, ALIGNMENT_SPACES), scale=fit.scale, shift=fit.shift,
+                        inlier_ratio=fit.inlier_ratio, num_points=fit.n_points)
+
+
 def _respond(estimator: DepthEstimator, result: Prediction, analysis: AnalysisRequest, analysis_lock: threading.Lock,
              max_analysis_pixels: int) -> PredictResponse:
     """The requested analyses (under ``analysis_lock``, on depth decimated to at most ``max_analysis_pixels``)
@@ -255,14 +265,13 @@ def _respond(estimator: DepthEstimator, result: Prediction, analysis: AnalysisRe
         depth_image=b64encode_bytes(encode_png_rgb(result.colorized)),
         depth_npy=b64encode_bytes(encode_npy(result.depth_m)),
         point_cloud=b64encode_bytes(encode_npy(result.points_xyz)),
-        depth_range=result.depth_range_m, mode=result.mode, estimator=estimator.name, width=width,
+        depth_range=result.depth_range_m, mode=one_of(result.mode, MODES), estimator=estimator.name, width=width,
         height=height, num_points=int(result.points_xyz.shape[0]),
         intrinsics=IntrinsicsOut(fx=used.fx, fy=used.fy, cx=used.cx, cy=used.cy, assumed=result.intrinsics_assumed),
-        inference_s=result.elapsed_s, focal_px=result.focal_px, focal_source=result.focal_source,
-        estimated_focal_px=result.estimated_focal_px, output_kind=result.output_kind,
-        alignment=None if result.alignment is None else AlignmentOut(
-            space=result.alignment.space, scale=result.alignment.scale, shift=result.alignment.shift,
-            inlier_ratio=result.alignment.inlier_ratio, num_points=result.alignment.n_points),
+        inference_s=result.elapsed_s, focal_px=result.focal_px,
+        focal_source=one_of(result.focal_source, FOCAL_SOURCES), estimated_focal_px=result.estimated_focal_px,
+        output_kind=one_of(result.output_kind, OUTPUT_KINDS),
+        alignment=None if result.alignment is None else _alignment_out(result.alignment),
         surfaces=reports.get("surfaces"), obstacles=reports.get("obstacles"), analysis_size=analysis_size)
 
 

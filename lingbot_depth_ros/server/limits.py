@@ -33,7 +33,7 @@ import json
 import logging
 import sys
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -300,7 +300,9 @@ def limited_h11_protocol(*, header_timeout_s: float, max_connections: int, linge
             return capped_app
 
         def connection_made(self, transport: Any) -> None:
-            super().connection_made(_LingeringTransport(transport, self.conn, self.loop, linger_s))
+            lingering = _LingeringTransport(transport, self.conn, self.loop, linger_s)
+            # a Transport by delegation: every attribute it does not define is the wrapped transport's
+            super().connection_made(cast(asyncio.Transport, lingering))
             self._arm_header_timer()
 
         def data_received(self, data: bytes) -> None:

@@ -6,7 +6,7 @@ The field names and meanings are the contract existing clients use; fields added
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import cv2
 import numpy as np
@@ -17,6 +17,29 @@ from lingbot_depth_ros.server.codec import b64encode_bytes, encode_png_rgb
 # Generous but finite bounds: anything outside them is a unit or sign mistake, not a camera.
 MAX_FOCAL_PX = 1.0e7
 MAX_PRINCIPAL_PX = 1.0e7
+
+Mode = Literal["monocular", "completion"]
+AlignmentSpace = Literal["depth", "inverse_depth"]
+FocalSource = Literal["camera_info", "estimated", "assumed"]
+OutputKind = Literal["metric", "relative_depth", "relative_disparity"]
+RejectionReason = Literal["scale_not_positive", "few_inliers", "low_inlier_share"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+ALIGNMENT_SPACES: tuple[AlignmentSpace, ...] = get_args(AlignmentSpace)
+FOCAL_SOURCES: tuple[FocalSource, ...] = get_args(FocalSource)
+OUTPUT_KINDS: tuple[OutputKind, ...] = get_args(OutputKind)
+REJECTION_REASONS: tuple[RejectionReason, ...] = get_args(RejectionReason)
+
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def one_of(value: str, choices: tuple[_Choice, ...]) -> _Choice:
+    """``value`` as the one of ``choices`` (a Literal's values) it equals; ValueError when it is none of them
+    (what validating the response field would raise)."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ValueError(f"'{value}' is not one of: {', '.join(choices)}")
+
 
 FocalPx = Annotated[float, Field(gt=0, le=MAX_FOCAL_PX, allow_inf_nan=False)]
 PrincipalPx = Annotated[float, Field(ge=-MAX_PRINCIPAL_PX, le=MAX_PRINCIPAL_PX, allow_inf_nan=False)]
@@ -55,7 +78,7 @@ class PredictRequest(BaseModel):
 
     image: str = Field(min_length=1, description="base64 of a PNG/JPEG/BMP/WebP/TIFF colour or grey image "
                                                  "(a data: URL prefix is accepted)")
-    mode: Literal["monocular", "completion"] | None = Field(
+    mode: Mode | None = Field(
         default=None, description="monocular: image only; completion: densify sparse_depth. Default: the "
                                   "server's default mode, else completion when sparse_depth is sent")
     sparse_depth: str | None = Field(
@@ -91,7 +114,7 @@ class PredictRequest(BaseModel):
 class AlignmentOut(BaseModel):
     """The fit of the prediction to the request's sparse depth."""
 
-    space: Literal["depth", "inverse_depth"] = Field(description="depth: aligned = scale * pred + shift; "
+    space: AlignmentSpace = Field(description="depth: aligned = scale * pred + shift; "
                                                                  "inverse_depth: aligned = 1 / (scale * pred + shift)")
     scale: float
     shift: float
@@ -120,7 +143,7 @@ class PredictResponse(BaseModel):
                                          "(x right, y down, z forward), one per valid pixel in row-major order")
     depth_range: tuple[float, float] | None = Field(description="[min, max] of the valid depths [m]; null when "
                                                                 "no pixel is valid")
-    mode: Literal["monocular", "completion"]
+    mode: Mode
     estimator: str
     width: int
     height: int
@@ -128,14 +151,14 @@ class PredictResponse(BaseModel):
     intrinsics: IntrinsicsOut
     inference_s: float = Field(description="time spent in the estimator [s]")
     focal_px: float = Field(description="horizontal focal length [px] the metric depth scale rests on")
-    focal_source: Literal["camera_info", "estimated", "assumed"] = Field(
+    focal_source: FocalSource = Field(
         description="camera_info: the request's camera_intrinsics; estimated: the estimator's own estimate "
                     "(depth_pro: its field-of-view head); assumed: longer image side (no intrinsics sent and the "
                     "estimator cannot estimate them)")
     estimated_focal_px: float | None = Field(
         default=None, description="the estimator's own focal-length estimate [px], also when the request's "
                                   "intrinsics were used (compare: a calibration check); null when it makes none")
-    output_kind: Literal["metric", "relative_depth", "relative_disparity"] = Field(
+    output_kind: OutputKind = Field(
         default="metric", description="what the estimator itself outputs; a relative output is returned only "
                                       "aligned to the sparse depth (alignment), so depth_npy is always metres")
     alignment: AlignmentOut | None = Field(default=None, description="the fit applied (align), null when none")
@@ -161,7 +184,7 @@ class ErrorResponse(BaseModel):
 class AlignmentRejectedResponse(ErrorResponse):
     """422 for a fit to the sparse depth that was made but refused (and the other 422s, without the extra fields)."""
 
-    reason: Literal["scale_not_positive", "few_inliers", "low_inlier_share"] | None = Field(
+    reason: RejectionReason | None = Field(
         default=None, description="why the fit was refused: its scale is <= 0 (the prediction runs against the "
                                   "sparse depth), or too few points (count / share) lie within 5 % of it")
     rejected_alignment: AlignmentOut | None = Field(default=None, description="the refused fit")

@@ -23,6 +23,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import logging
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -103,7 +104,12 @@ def _summary(meta: dict, range_m: tuple[float, float] | None) -> str:
             f"**inference:** {meta['inference_s'] * 1000:.0f} ms")
 
 
-def make_predict_fn(client: DepthApiClient):
+#: the click handler's inputs (image, mode, sparse file, fx, fy, cx, cy) and outputs (depth image, npy, ply, summary)
+PredictFn = Callable[[np.ndarray | None, str, str | None, str | float | None, str | float | None, str | float | None,
+                      str | float | None], tuple[np.ndarray, str, str, str]]
+
+
+def make_predict_fn(client: DepthApiClient) -> PredictFn:
     """The click handler: (image, mode, sparse file, fx, fy, cx, cy) -> (depth image, npy, ply, summary)."""
 
     def predict(image: np.ndarray | None, mode: str, sparse_file: str | None, fx: str | float | None,
@@ -140,7 +146,7 @@ def _server_modes(client: DepthApiClient) -> tuple[list[str] | None, str]:
                                    f"modes: {', '.join(health['modes'])}")
 
 
-def make_status_fn(client: DepthApiClient):
+def make_status_fn(client: DepthApiClient) -> Callable[[], tuple[str, dict]]:
     """Page-load handler: (one line about the API server or why it cannot be reached, the mode choices it runs)."""
 
     def status() -> tuple[str, dict]:
