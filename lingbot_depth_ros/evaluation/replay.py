@@ -175,6 +175,7 @@ def lidar_params_from_extrinsics(camera_from_lidar: np.ndarray) -> dict[str, str
     params = {}
     for name, value in zip(LIDAR_POSE_PARAMS, values):
         spec = NAVIGATION_PARAMS_BY_NAME[name]
+        assert spec.min is not None and spec.max is not None, f"{name} has no range"  # every lidar.* pose one has
         if not spec.min - 1e-9 <= value <= spec.max + 1e-9:
             raise InputError(f"the bag's LiDAR extrinsics give {name} = {value:.4f}, outside [{spec.min}, {spec.max}]")
         params[name] = _param_text(float(value))
@@ -277,7 +278,7 @@ def score_run(bag: LoadedBag, options: ReplayOptions, label: str, sent_ns: dict[
                                metrics_all=score_frame(pred, gt, options.max_depth_m, invalid="nearest"))
         outcomes.append(outcome)
         if frame.stamp_ns in points_outputs:
-            cloud = TYPESTORE.deserialize_cdr(points_outputs[frame.stamp_ns], POINTCLOUD2_TYPE)
+            cloud: Any = TYPESTORE.deserialize_cdr(points_outputs[frame.stamp_ns], POINTCLOUD2_TYPE)
             xyz = pointcloud_fields(cloud, ("x", "y", "z")).astype(np.float32)
             keep = np.isfinite(xyz).all(axis=1)
             rgb = None

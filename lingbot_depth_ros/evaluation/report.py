@@ -34,6 +34,7 @@ from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.evaluation.frames import FrameInputs, RunResult
 from lingbot_depth_ros.evaluation.metrics import ERROR_KEYS
 from lingbot_depth_ros.evaluation.report_figures import (
+    DistanceErrors,
     distance_edges,
     error_by_distance,
     frame_panel,
@@ -117,13 +118,13 @@ def write_report(out_dir: str | Path, inputs: list[FrameInputs], runs: list[RunR
     summaries = [run.summary() for run in runs]
 
     gts = [f.depth_gt_m for f in inputs if f.depth_gt_m is not None]
-    curves: dict[str, dict[str, list[float | None]]] = {}
+    curves: dict[str, DistanceErrors] = {}
     plot_path: Path | None = None
     if gts:
         edges = distance_edges(gts)
         for run in runs:
-            pairs = [(pred, by_index[i].depth_gt_m) for i, pred in run.predictions.items()
-                     if i in by_index and by_index[i].depth_gt_m is not None]
+            pairs = [(pred, gt) for i, pred in run.predictions.items()
+                     if i in by_index and (gt := by_index[i].depth_gt_m) is not None]
             curves[run.label] = error_by_distance(pairs, edges)
         if any(any(c > 0 for c in curve["count"]) for curve in curves.values()):
             plot_path = plot_error_vs_distance(curves, out / "error_vs_distance.png")
@@ -164,11 +165,11 @@ def write_report(out_dir: str | Path, inputs: list[FrameInputs], runs: list[RunR
                   accuracy_table(summaries, key)]
     if curves:
         lines += ["", "## Error vs distance (MAE / RMSE [m], pixels)", ""]
-        edges = next(iter(curves.values()))["edges_m"]
+        edges_m = next(iter(curves.values()))["edges_m"]
         header = ["distance [m]"] + [f"{label} MAE / RMSE" for label in curves] + ["GT pixels"]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for b in range(len(edges) - 1):
-            row = [f"{edges[b]:g}-{edges[b + 1]:g}"]
+        for b in range(len(edges_m) - 1):
+            row = [f"{edges_m[b]:g}-{edges_m[b + 1]:g}"]
             row += [f"{_fmt(c['mae_m'][b], '{:.3f}')} / {_fmt(c['rmse_m'][b], '{:.3f}')}" for c in curves.values()]
             row.append(str(next(iter(curves.values()))["gt_count"][b]))
             lines.append("| " + " | ".join(row) + " |")

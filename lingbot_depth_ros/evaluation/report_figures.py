@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TypedDict
 
 import cv2
 import numpy as np
@@ -16,6 +17,16 @@ _RUN_COLOURS_BGR = ((40, 90, 230), (200, 120, 30), (60, 170, 60), (160, 60, 160)
 
 
 # ---------------------------------------------------------------------------------- error vs distance
+class DistanceErrors(TypedDict):
+    """Errors per ground-truth distance bin (report.json ``error_vs_distance``); None: no pixel in the bin."""
+
+    edges_m: list[float]  # (B + 1,) bin edges [m]
+    mae_m: list[float | None]  # (B,) [m]
+    rmse_m: list[float | None]  # (B,) [m]
+    count: list[int]  # (B,) pixels with valid prediction and ground truth
+    gt_count: list[int]  # (B,) pixels with valid ground truth
+
+
 def distance_edges(gts: list[np.ndarray], n_bins: int = 10) -> np.ndarray:
     """Bin edges [m] from 0 to a round number above the 99th percentile of the valid ground truth."""
     valid = [g[(g > 0) & np.isfinite(g)] for g in gts]
@@ -27,7 +38,7 @@ def distance_edges(gts: list[np.ndarray], n_bins: int = 10) -> np.ndarray:
     return np.arange(0.0, step * (math.ceil(top / step) + 1) + 1e-9, step)
 
 
-def error_by_distance(pairs: list[tuple[np.ndarray, np.ndarray]], edges: np.ndarray) -> dict[str, list[float | None]]:
+def error_by_distance(pairs: list[tuple[np.ndarray, np.ndarray]], edges: np.ndarray) -> DistanceErrors:
     """MAE, RMSE [m] and pixel counts per ground-truth distance bin, pooled over ``pairs`` of (pred, gt).
 
     ``count``: pixels where both are valid (finite, > 0), the ones the errors use; ``gt_count``:
@@ -71,7 +82,7 @@ def _nice_step(raw: float) -> float:
     return 10.0 * power
 
 
-def plot_error_vs_distance(curves: dict[str, dict[str, list[float | None]]], path: Path,
+def plot_error_vs_distance(curves: dict[str, DistanceErrors], path: Path,
                            size: tuple[int, int] = (900, 540)) -> Path:
     """Line plot (drawn with cv2) of MAE (thick) and RMSE (thin) [m] vs ground-truth distance per run.
 
@@ -86,7 +97,7 @@ def plot_error_vs_distance(curves: dict[str, dict[str, list[float | None]]], pat
         raise InputError("no curves to plot")
     edges = np.asarray(next(iter(curves.values()))["edges_m"], dtype=np.float64)
     centres = 0.5 * (edges[:-1] + edges[1:])
-    y_values = [v for c in curves.values() for key in ("mae_m", "rmse_m") for v in c[key] if v is not None]
+    y_values = [v for c in curves.values() for errors in (c["mae_m"], c["rmse_m"]) for v in errors if v is not None]
     y_top = max(y_values) * 1.1 if y_values else 1.0
     y_step = _nice_step(y_top / 5)
     y_top = y_step * math.ceil(y_top / y_step) if y_top > 0 else 1.0
@@ -112,8 +123,8 @@ def plot_error_vs_distance(curves: dict[str, dict[str, list[float | None]]], pat
     cv2.putText(canvas, "error [m]: MAE (thick), RMSE (thin)", (left, 30), font, 0.55, black, 1, cv2.LINE_AA)
     for k, (label, curve) in enumerate(curves.items()):
         colour = _RUN_COLOURS_BGR[k % len(_RUN_COLOURS_BGR)]
-        for key, thickness in (("mae_m", 3), ("rmse_m", 1)):
-            points = [to_px(float(x), float(v)) for x, v in zip(centres, curve[key]) if v is not None]
+        for errors, thickness in ((curve["mae_m"], 3), (curve["rmse_m"], 1)):
+            points = [to_px(float(x), float(v)) for x, v in zip(centres, errors) if v is not None]
             if len(points) > 1:
                 cv2.polylines(canvas, [np.array(points, np.int32)], False, colour, thickness, cv2.LINE_AA)
             for p in points:
