@@ -8,10 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from lingbot_depth_ros.bags.datasets import frame_key
+from lingbot_depth_ros.bags.datasets import frame_key, intrinsics_from_values
 from lingbot_depth_ros.bags.files import bag_topics, read_frames
 from lingbot_depth_ros.cli.bag import main
 from lingbot_depth_ros.errors import InputError
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.io.kitti import kitti_camera_from_velodyne, kitti_intrinsics
 
 KITTI_K = ("721.5377", "721.5377", "609.5593", "172.854")
@@ -225,3 +226,11 @@ def test_calibration_for_another_image_size_is_refused(shared_data: Path, tmp_pa
                  "--calib", str(other)]) == 2
     assert "S_rect_02 is for 1216x352" in capsys.readouterr().err
     assert not (tmp_path / "bag").exists()
+
+
+def test_intrinsics_values_are_fx_fy_cx_cy() -> None:
+    """The converters' intrinsics: four numbers in that order; any other count is an InputError (not a TypeError)."""
+    assert intrinsics_from_values([500, 501.5, 320, 240], 640, 480) == CameraIntrinsics(500.0, 501.5, 320.0, 240.0,
+                                                                                        640, 480)
+    with pytest.raises(InputError, match="4 numbers"):
+        intrinsics_from_values([500.0, 500.0, 320.0], 640, 480)

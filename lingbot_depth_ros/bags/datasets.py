@@ -17,10 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 
-from lingbot_depth_ros.bags.files import BagFrame, BagSummary, write_bag
+from lingbot_depth_ros.bags.files import BagFrame, BagSummary, SparseEncoding, write_bag
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import RigidTransform
@@ -113,6 +114,14 @@ def pair_files(primary: list[Path], others: dict[str, list[Path]], pattern: str 
 
 
 # ---------------------------------------------------------------------------------- KITTI
+def intrinsics_from_values(values: Sequence[float], width: int, height: int) -> CameraIntrinsics:
+    """Intrinsics from fx fy cx cy [px] of an image of ``width`` x ``height`` pixels."""
+    if len(values) != 4:
+        raise InputError(f"--intrinsics takes 4 numbers (fx fy cx cy), got {len(values)}")
+    fx, fy, cx, cy = (float(v) for v in values)
+    return CameraIntrinsics(fx, fy, cx, cy, width=width, height=height)
+
+
 def extrinsics_from_xyz_rpy(values: Sequence[float]) -> np.ndarray:
     """4x4 T_camera_lidar from x y z [m] roll pitch yaw [rad] (camera optical frame <- LiDAR frame)."""
     if len(values) != 6:
@@ -155,14 +164,17 @@ def kitti_frames(rgb: Sequence[str | Path], gt: Sequence[str | Path], *, sparse:
         if gt_m.shape != (height, width):
             raise InputError(f"{parts['gt'].name} is {gt_m.shape[1]}x{gt_m.shape[0]}, {rgb_path.name} is "
                              f"{width}x{height}")
-        if "sparse" in parts:
+        if simulate_scanlines is None:  # then the velodyne_raw PNGs (exactly one sparse source, checked above)
             sparse_m = load_kitti_depth_png(parts["sparse"])
             if sparse_m.shape != (height, width):
                 raise InputError(f"{parts['sparse'].name} does not match the size of {rgb_path.name}")
         else:
             sparse_m = sample_scanlines(gt_m, n_rows=int(simulate_scanlines), seed=seed + index)
-        k = (kitti_intrinsics(calib, width, height, camera) if calib is not None else
-             CameraIntrinsics(*[float(v) for v in intrinsics], width=width, height=height))
+        if calib is not None:
+            k = kitti_intrinsics(calib, width, height, camera)
+        else:
+            assert intrinsics is not None  # exactly one of calib / intrinsics (checked above)
+            k = intrinsics_from_values(intrinsics, width, height)
         yield BagFrame(stamp_ns=start_ns + int(round(index * 1e9 / rate_hz)), rgb=image, intrinsics=k,
                        sparse_depth_m=sparse_m, depth_gt_m=gt_m,
                        lidar_points=load_velodyne_bin(parts["lidar"]) if "lidar" in parts else None,
@@ -183,7 +195,7 @@ def nyu_frames(rgb: Sequence[str | Path], depth: Sequence[str | Path], *, intrin
         gt_m = load_depth_file(parts["depth"])
         if gt_m.shape != (height, width):
             raise InputError(f"{parts['depth'].name} does not match the size of {rgb_path.name}")
-        k = CameraIntrinsics(*[float(v) for v in intrinsics], width=width, height=height)
+        k = intrinsics_from_values(intrinsics, width, height)
         yield BagFrame(stamp_ns=start_ns + int(round(index * 1e9 / rate_hz)), rgb=image, intrinsics=k,
                        sparse_depth_m=sample_random(gt_m, n_points=sparse_points, seed=seed + index), depth_gt_m=gt_m)
 
@@ -204,10 +216,21 @@ def scene_frames(n_frames: int, *, width: int = 640, height: int = 480, seed: in
                        camera_pose=frame.camera_pose)
 
 
-def write_scene_bag(path: str | Path, n_frames: int, *, storage: str = "mcap", sparse_encoding: str = "16UC1",
-                    **scene_options: int | float | bool) -> BagSummary:
+class SceneOptions(TypedDict, total=False):
+    """The keyword options of :func:`scene_frames`."""
+
+    width: int
+    height: int
+    seed: int
+    lidar_beams: int
+    rate_hz: float
+    lidar_points: bool
+    n_boxes: int
+
+
+def write_scene_bag(path: str | Path, n_frames: int, *, storage: str = "mcap",
+                    sparse_encoding: SparseEncoding = "16UC1", **scene_options: Unpack[SceneOptions]) -> BagSummary:
     """Write ``n_frames`` of the procedural scene to a new bag (options as :func:`scene_frames`)."""
     if n_frames < 1:
         raise InputError(f"need at least one frame, got {n_frames}")
-    return write_bag(path, scene_frames(n_frames, **scene_options), storage=storage,
-                     sparse_encoding=sparse_encoding)  # type: ignore[arg-type]
+    return write_bag(path, scene_frames(n_frames, **scene_options), storage=storage, sparse_encoding=sparse_encoding)
