@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from lingbot_depth_ros.batch.runner import RunOutcome
 from lingbot_depth_ros.evaluation.frames import mean_metrics
@@ -24,6 +24,23 @@ from lingbot_depth_ros.evaluation.report import (
 )
 
 
+class InputSummary(TypedDict):
+    """One input in report.json ``inputs``."""
+
+    label: str
+    path: str
+    kind: str
+    status: str  # ok | empty | incomplete | failed
+    error: str | None
+    failed_units: list[str]  # "<unit key>: <reason>"
+    frames: int
+    frames_ok: int
+    frames_dropped: int
+    drop_reasons: list[str]
+    metrics: dict[str, float | None]  # mean over the estimated frames (covered pixels); {} for none
+    metrics_all: dict[str, float | None]  # the same over all valid-GT pixels
+
+
 def summarize(outcome: RunOutcome) -> dict[str, Any]:
     """Per input and overall counts, metrics, throughput; per worker load. JSON-ready (NaN -> None)."""
     frames_by_input: dict[str, dict[int, dict[str, Any]]] = {i: {} for i in outcome.input_ids}
@@ -33,7 +50,7 @@ def summarize(outcome: RunOutcome) -> dict[str, Any]:
     failed_units_by_input: dict[str, list[str]] = {}
     for key, reason in outcome.unit_errors.items():
         failed_units_by_input.setdefault(key.rsplit(":", 1)[0], []).append(f"{key}: {reason}")
-    inputs = []
+    inputs: list[InputSummary] = []
     all_ok: list[dict[str, Any]] = []
     for input_id, path in outcome.input_ids.items():
         records = [frames_by_input[input_id][i] for i in sorted(frames_by_input.get(input_id, {}))]

@@ -140,8 +140,9 @@ class BatchRunner:
                 instead of restarting workers that cannot start.
         """
         c = self.config
-        cls = self.ray.remote(num_cpus=c.cpus_per_worker, num_gpus=c.gpus_per_worker, max_restarts=0,
-                              max_concurrency=1)(UnitProcessor)
+        # ray's keyword overload of remote() lists the task options only, not the actor ones (max_concurrency)
+        cls = self.ray.remote(num_cpus=c.cpus_per_worker, num_gpus=c.gpus_per_worker,  # type: ignore[call-overload]
+                              max_restarts=0, max_concurrency=1)(UnitProcessor)
         worker = c.worker
         if c.gpus_per_worker > 0 and worker.prefetch_frames == 0:  # keep the GPU fed while frames decode
             worker = dataclasses.replace(worker, prefetch_frames=2, finish_thread=True)  # ... and while it writes

@@ -398,8 +398,7 @@ def read_folder_unit(unit: Unit, options: DatasetOptions) -> Iterator[Frame]:
     if unit.kind == "nyu":
         frames = bag_tools.nyu_frames([p["rgb"] for p in parts], [p["depth"] for p in parts],
                                       sparse_points=options.nyu_sparse_points, seed=options.seed + unit.start,
-                                      start_ns=start_ns,
-                                      **({"intrinsics": options.intrinsics} if options.intrinsics else {}))
+                                      start_ns=start_ns, intrinsics=options.intrinsics or bag_tools.NYU_INTRINSICS)
     else:
         calib = Path(options.kitti_calib) if options.kitti_calib else path / "calib_cam_to_cam.txt"
         if options.intrinsics is None and not calib.is_file():
