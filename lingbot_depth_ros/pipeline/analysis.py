@@ -95,14 +95,15 @@ def analyse(depth_m: np.ndarray, intrinsics: CameraIntrinsics, request: Analysis
                                      math.radians(request.camera_roll_deg))
     out: dict[str, dict[str, Any]] = {}
     if request.surfaces:
-        config = surface_config or request.surface_config or SurfaceConfig()
-        report = find_surfaces_in_depth(depth_m, intrinsics, pose, config, stride=request.surface_decimation,
+        surface_settings = surface_config or request.surface_config or SurfaceConfig()
+        report = find_surfaces_in_depth(depth_m, intrinsics, pose, surface_settings, stride=request.surface_decimation,
                                         floor_z_m=None if height is None else 0.0)
-        out["surfaces"] = surface_report_to_dict(report, config, frame_id=BASE_FRAME)
+        out["surfaces"] = surface_report_to_dict(report, surface_settings, frame_id=BASE_FRAME)
     if request.obstacles:
-        config = sector_config or SectorConfig()
-        sectors = ObstacleSectorAnalyzer(config).analyze_depth(depth_m, intrinsics, pose)
-        out["obstacles"] = obstacle_report_to_dict(sectors, config, stamp_sec=0, stamp_nanosec=0, frame_id=BASE_FRAME)
+        sector_settings = sector_config or SectorConfig()
+        sectors = ObstacleSectorAnalyzer(sector_settings).analyze_depth(depth_m, intrinsics, pose)
+        out["obstacles"] = obstacle_report_to_dict(sectors, sector_settings, stamp_sec=0, stamp_nanosec=0,
+                                                   frame_id=BASE_FRAME)
     return out
 
 

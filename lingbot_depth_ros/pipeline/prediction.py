@@ -192,11 +192,13 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
         focal_px, focal_source = result.estimated_focal_px, FOCAL_ESTIMATED
     else:
         focal_px, focal_source = intrinsics.fx, (FOCAL_ASSUMED if assumed else FOCAL_CAMERA_INFO)
-    depth = result.depth_m
+    depth, colorized, cloud = result.depth_m, result.colorized, result.cloud
+    # _DOWNLOAD_SETTINGS asks for the colorized depth and a coloured cloud
+    assert colorized is not None and cloud is not None and cloud.rgb is not None
     valid = np.isfinite(depth)
     depth_range = (float(depth[valid].min()), float(depth[valid].max())) if valid.any() else None
-    return Prediction(depth_m=depth, valid=valid, colorized=result.colorized, points_xyz=result.cloud.xyz,
-                      points_rgb=result.cloud.rgb, intrinsics=intrinsics, intrinsics_assumed=assumed, mode=mode,
+    return Prediction(depth_m=depth, valid=valid, colorized=colorized, points_xyz=cloud.xyz,
+                      points_rgb=cloud.rgb, intrinsics=intrinsics, intrinsics_assumed=assumed, mode=mode,
                       depth_range_m=depth_range, elapsed_s=result.timings_s["inference"],
                       focal_px=float(focal_px), focal_source=focal_source,
                       estimated_focal_px=result.estimated_focal_px, output_kind=estimator.output_kind,
