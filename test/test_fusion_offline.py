@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from lingbot_depth_ros.bags.datasets import write_scene_bag
-from lingbot_depth_ros.bags.files import read_frames
+from lingbot_depth_ros.bags.datasets import scene_frames, write_scene_bag
+from lingbot_depth_ros.bags.files import read_frames, write_bag
 from lingbot_depth_ros.cli.main import main
 from lingbot_depth_ros.fusion.ground_truth import distance_to_layout, nearest_distance
 from lingbot_depth_ros.fusion.poses import read_pose_file
@@ -89,6 +90,24 @@ def test_fuse_errors_are_one_line(tmp_path: Path, capsys) -> None:
     images.mkdir()
     assert main(["fuse", str(images), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "no .png/.jpg images" in capsys.readouterr().err
+
+
+def test_fuse_without_poses_or_depth_is_one_line(tmp_path: Path, capsys) -> None:
+    """A bag without a pose topic (and no --poses), an image folder with neither --sparse nor --depth: exit 2."""
+    bag = tmp_path / "unposed"
+    frames = list(scene_frames(2, width=64, height=48, lidar_points=False))
+    for frame in frames:
+        frame.camera_pose = None
+    write_bag(bag, frames)
+    assert main(["fuse", str(bag), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no pose for 2 frames" in err and "give --poses FILE" in err, err
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "0000.png"), np.zeros((48, 64, 3), np.uint8))
+    assert main(["fuse", str(images), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "give --sparse DIR" in err, err
 
 
 def test_fuse_real_kitti_frames_with_their_poses(shared_data: Path, tmp_path: Path, capsys) -> None:

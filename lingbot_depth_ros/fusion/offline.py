@@ -71,10 +71,11 @@ def folder_frames(folder: Path, *, sparse_dir: Path | None, depth_dir: Path | No
     calib = calib or kitti_calib
     if sparse_dir is None and depth_dir is None:
         sparse_dir = kitti_sparse
-    if sparse_dir is None and depth_dir is None:
+    source_dir = depth_dir or sparse_dir
+    if source_dir is None:
         raise InputError(f"{folder}: give --sparse DIR (sparse depth to complete) or --depth DIR (dense depth)")
     if sparse_scale is None and depth_dir is None and kitti_sparse is not None \
-            and sparse_dir.resolve() == kitti_sparse.resolve():  # type: ignore[union-attr]
+            and source_dir.resolve() == kitti_sparse.resolve():
         sparse_scale = KITTI_M_PER_UNIT  # the layout's own LiDAR depth: KITTI's unit
     for image in images:
         rgb = load_rgb_file(image)
@@ -87,8 +88,7 @@ def folder_frames(folder: Path, *, sparse_dir: Path | None, depth_dir: Path | No
             k = kitti_intrinsics(calib, w, h, camera=folder.name.split("_")[-1] if "_" in folder.name else "02")
         else:
             raise InputError(f"{folder}: no intrinsics: give --intrinsics fx,fy,cx,cy or --calib")
-        source_dir = depth_dir or sparse_dir
-        matches = sorted(p for p in source_dir.glob(image.stem + ".*"))  # type: ignore[union-attr]
+        matches = sorted(p for p in source_dir.glob(image.stem + ".*"))
         if not matches:
             raise InputError(f"no depth file {image.stem}.* in {source_dir} for {image.name}")
         depth = _depth_from_file(matches[0], sparse_scale)
@@ -207,8 +207,9 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
             poses = [poses[int(n)] for n in numbers]
         for frame, pose in zip(frames, poses):
             frame.pose = pose
-    missing = [f.name for f in frames if f.pose is None]
-    if missing:
+    camera_poses = [f.pose for f in frames if f.pose is not None]  # 4x4 T_map_camera of each frame
+    if len(camera_poses) != len(frames):
+        missing = [f.name for f in frames if f.pose is None]
         raise InputError(f"{source}: no pose for {len(missing)} frames (first {missing[0]}): the bag has no pose "
                          "topic; give --poses FILE")
     out.mkdir(parents=True, exist_ok=True)
@@ -218,7 +219,7 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
     # disable=None: no bar (no \r in logs) when stderr is not a terminal
     bar = tqdm(total=len(frames), desc="fuse", unit="frame", disable=None if progress else True)
     skipped_empty: list[str] = []
-    for frame in frames:
+    for frame, pose in zip(frames, camera_poses):
         depth = frame.depth_m
         if depth is None:
             if frame.sparse_depth_m is None:
@@ -227,7 +228,7 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
             result = est.estimate(frame.rgb, frame.sparse_depth_m, frame.intrinsics)
             depth = np.where(result.valid, result.depth_m, 0.0).astype(np.float32)
         try:
-            fusion.integrate(depth, frame.intrinsics, frame.pose, rgb=frame.rgb)  # type: ignore[arg-type]
+            fusion.integrate(depth, frame.intrinsics, pose, rgb=frame.rgb)
         except NothingToFuseError as exc:
             skipped_empty.append(frame.name)
             bar.write(f"lingbot-depth fuse: warning: frame {frame.name} skipped: {exc}", file=sys.stderr)
@@ -249,7 +250,7 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
                                   "memory_mb": round(fusion.stats.memory_mb(fusion.config), 1)}
     if picture and len(xyz):
         # top view: the map's "up" is -y for camera-frame maps (KITTI poses), +z for ROS maps
-        camera_map = is_camera_frame_map([f.pose for f in frames])  # type: ignore[misc]
+        camera_map = is_camera_frame_map(camera_poses)
         summary["picture"] = str(render_top_view(xyz, rgb, out / "fused_top.png", up_axis=1 if camera_map else 2,
                                                  up_sign=-1.0 if camera_map else 1.0, splat_m=voxel_m,
                                                  title=f"{source.name}: {fusion.stats.frames_integrated} frames "
