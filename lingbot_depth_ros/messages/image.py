@@ -18,7 +18,7 @@ measurement, the same REP 118 rules for raw and compressed depth.
 from __future__ import annotations
 
 import sys
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from lingbot_depth_ros.errors import EncodingError
 from lingbot_depth_ros.messages.buffers import byte_view
 from lingbot_depth_ros.messages.compressed import decode_compressed_depth, decode_compressed_image
 from lingbot_depth_ros.messages.encoding_table import COLOR_ENCODINGS, ENCODINGS, listed
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13
 
 _HOST_BIG_ENDIAN = sys.byteorder == "big"
 
@@ -136,19 +139,19 @@ def depth_m_from_compressed(msg: CompressedImageMessage) -> np.ndarray:
     return to_depth_m(pixels)
 
 
-def is_compressed(msg: ImageMessage | CompressedImageMessage) -> bool:
+def is_compressed(msg: ImageMessage | CompressedImageMessage) -> TypeIs[CompressedImageMessage]:
     """True for a CompressedImage (it has ``format``; an Image has ``encoding``)."""
     return hasattr(msg, "format")
 
 
 def rgb_from_message(msg: ImageMessage | CompressedImageMessage) -> np.ndarray:
     """Colour input of either transport -> (H, W, 3) uint8 RGB."""
-    return rgb_from_compressed(msg) if is_compressed(msg) else rgb_from_image(msg)  # type: ignore[arg-type]
+    return rgb_from_compressed(msg) if is_compressed(msg) else rgb_from_image(msg)
 
 
 def depth_m_from_message(msg: ImageMessage | CompressedImageMessage) -> np.ndarray:
     """Depth of either transport -> (H, W) float32 depth [m], NaN = none."""
-    return depth_m_from_compressed(msg) if is_compressed(msg) else depth_m_from_image(msg)  # type: ignore[arg-type]
+    return depth_m_from_compressed(msg) if is_compressed(msg) else depth_m_from_image(msg)
 
 
 def depth_m_zero_none(msg: ImageMessage | CompressedImageMessage) -> np.ndarray:
