@@ -282,7 +282,7 @@ def limited_h11_protocol(*, header_timeout_s: float, max_connections: int, linge
 
     class LimitedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
-        transport: _LingeringTransport  # type: ignore[assignment]
+        _lingering: _LingeringTransport  # the connection's transport (self.transport), set by connection_made
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -300,14 +300,14 @@ def limited_h11_protocol(*, header_timeout_s: float, max_connections: int, linge
             return capped_app
 
         def connection_made(self, transport: Any) -> None:
-            lingering = _LingeringTransport(transport, self.conn, self.loop, linger_s)
+            self._lingering = _LingeringTransport(transport, self.conn, self.loop, linger_s)
             # a Transport by delegation: every attribute it does not define is the wrapped transport's
-            super().connection_made(cast(asyncio.Transport, lingering))
+            super().connection_made(cast(asyncio.Transport, self._lingering))
             self._arm_header_timer()
 
         def data_received(self, data: bytes) -> None:
-            if self.transport.lingering:
-                self.transport.discarded()
+            if self._lingering.lingering:
+                self._lingering.discarded()
                 return
             super().data_received(data)
 
@@ -334,15 +334,15 @@ def limited_h11_protocol(*, header_timeout_s: float, max_connections: int, linge
             self._arm_header_timer()
 
         def shutdown(self) -> None:
-            if self.transport.lingering:
-                self.transport.close_now()
+            if self._lingering.lingering:
+                self._lingering.close_now()
                 return
             super().shutdown()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._header_timer is not None:
                 self._header_timer.cancel()
-            self.transport.close_now()  # no-op on the closed socket; stops a linger timer
+            self._lingering.close_now()  # no-op on the closed socket; stops a linger timer
             super().connection_lost(exc)
 
         def _arm_header_timer(self) -> None:
