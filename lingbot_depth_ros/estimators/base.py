@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TypeGuard
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from lingbot_depth_ros.estimators.options import node_params, resolve_options
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.pointcloud import CloudPoints
 from lingbot_depth_ros.param_spec import ParamSpec
+
+if TYPE_CHECKING:
+    from lingbot_depth_ros.model.device_cloud import CloudRequest
 
 COMPLETION = "completion"
 MONOCULAR = "monocular"
@@ -162,6 +165,33 @@ class DepthEstimator(abc.ABC):
     def describe(self) -> str:
         """One line for logs and diagnostics (estimator, device...)."""
         return self.name
+
+
+class LevelledEstimator(Protocol):
+    """An estimator whose token-budget level is in use and settable between frames (LingBot-Depth on torch):
+    the node's rate governor and its out-of-memory step move ``resolution_level`` (see :func:`has_resolution_level`)."""
+
+    resolution_level: int
+
+
+def has_resolution_level(estimator: object) -> TypeGuard[LevelledEstimator]:
+    """True when ``estimator`` has a ``resolution_level`` in use now (not None, e.g. not a fixed-level engine)."""
+    return getattr(estimator, "resolution_level", None) is not None
+
+
+class DeviceCloudEstimator(Protocol):
+    """An estimator that makes each frame's cloud on its device when asked (LingBot-Depth: class attribute
+    ``device_cloud = True``; see :func:`makes_device_cloud`)."""
+
+    def estimate_batch(self, frames: Sequence[EstimatorInput], cloud: CloudRequest | None = None
+                       ) -> list[DepthEstimate]:
+        """:meth:`DepthEstimator.estimate_batch`; with ``cloud``, ``DepthEstimate.cloud`` is made on the device."""
+        ...
+
+
+def makes_device_cloud(estimator: object) -> TypeGuard[DeviceCloudEstimator]:
+    """True when ``estimator.estimate_batch(frames, cloud=CloudRequest(...))`` makes the clouds on its device."""
+    return bool(getattr(estimator, "device_cloud", False))
 
 
 def validate_rgb(rgb: np.ndarray) -> None:

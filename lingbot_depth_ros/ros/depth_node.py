@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
@@ -30,7 +31,7 @@ from rclpy.parameter import Parameter
 from lingbot_depth_ros.deploy.dds import shared_memory_warning
 from lingbot_depth_ros.errors import ConfigError, EstimatorOutOfMemory, LingbotDepthError
 from lingbot_depth_ros.estimators import AUTO, DepthEstimator, check_output_alignment, create_estimator
-from lingbot_depth_ros.estimators.base import DepthEstimate, EstimatorInput
+from lingbot_depth_ros.estimators.base import DepthEstimate, EstimatorInput, has_resolution_level, makes_device_cloud
 from lingbot_depth_ros.estimators.rate_governor import RateGovernor
 from lingbot_depth_ros.params.help import DEPTH_NODE_TOPICS, usage_text
 from lingbot_depth_ros.params.node import ALL_PARAMS, PARAMS_BY_NAME, ParamSpec, check_consistency, estimator_options
@@ -50,10 +51,12 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     desc.dynamic_typing = isinstance(spec.default, float)
     if spec.choices:
         desc.additional_constraints = "one of: " + ", ".join(spec.choices)
-    if isinstance(spec.default, float) and (spec.min is not None or spec.max is not None):
+    if spec.min is None or spec.max is None:  # a ROS range has both ends (every bounded parameter has them)
+        return desc
+    if isinstance(spec.default, float):
         desc.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max),
                                                         step=0.0)]
-    elif isinstance(spec.default, int) and not isinstance(spec.default, bool) and spec.min is not None:
+    elif isinstance(spec.default, int) and not isinstance(spec.default, bool):
         desc.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
     return desc
 
@@ -262,11 +265,12 @@ class DepthNode(Node):
         t0 = time.perf_counter()
         estimates = self._estimate(frames, self.pipeline.device_cloud_request(settings))
         inference_s = time.perf_counter() - t0
-        governor = self.governor
-        if governor is not None and level is not None and getattr(self.estimator, "resolution_level", None) == level:
+        governor, estimator = self.governor, self.estimator
+        if governor is not None and level is not None and has_resolution_level(estimator) \
+                and estimator.resolution_level == level:
             new = governor.observe(level, inference_s)
             if new != level:
-                self.estimator.resolution_level = new
+                estimator.resolution_level = new
                 self.get_logger().info(f"lingbot.target_hz: resolution level {level} -> {new} ({governor.describe()})")
         for frame, estimate in zip(frames, estimates):
             if self._finishers is None:
@@ -302,22 +306,33 @@ class DepthNode(Node):
         """One estimate (or the error that stopped it) per frame: one batch; frame by frame if the batch fails.
         ``cloud``: the pipeline's device-cloud request (the estimator then makes each frame's cloud), or None."""
         inputs = [EstimatorInput(f.rgb, f.estimator_sparse_m, f.intrinsics) for f in frames]
-        batch = (lambda frames_in: self.estimator.estimate_batch(frames_in)) if cloud is None else \
-            (lambda frames_in: self.estimator.estimate_batch(frames_in, cloud=cloud))
         try:
-            return self._with_oom_retry(lambda: batch(inputs), frames[0].channel)
+            return self._with_oom_retry(partial(self._estimate_batch, inputs, cloud), frames[0].channel)
         except Exception as exc:  # noqa: BLE001 - attributed to its frame below
             if len(frames) == 1:
                 return [exc]
         results: list[DepthEstimate | BaseException] = []
         for frame, one in zip(frames, inputs):
             try:
-                results.append(self._with_oom_retry(
-                    (lambda: self.estimator.estimate(one.rgb, one.sparse_depth_m, one.intrinsics)) if cloud is None
-                    else (lambda: batch([one])[0]), frame.channel))
+                results.append(self._with_oom_retry(partial(self._estimate_one, one, cloud), frame.channel))
             except Exception as exc:  # noqa: BLE001 - this frame's error
                 results.append(exc)
         return results
+
+    def _estimate_batch(self, inputs: list[EstimatorInput], cloud: Any) -> list[DepthEstimate]:
+        """The estimator's ``estimate_batch``, asked to make the clouds on its device when ``cloud`` is a request."""
+        estimator = self.estimator
+        if cloud is None:
+            return estimator.estimate_batch(inputs)
+        if not makes_device_cloud(estimator):  # the pipeline asks only an estimator that makes them
+            raise ConfigError(f"estimator '{estimator.name}' cannot make the point cloud on its device")
+        return estimator.estimate_batch(inputs, cloud=cloud)
+
+    def _estimate_one(self, one: EstimatorInput, cloud: Any) -> DepthEstimate:
+        """One frame alone (after its batch failed): ``estimate``, or a batch of one when clouds are asked for."""
+        if cloud is None:
+            return self.estimator.estimate(one.rgb, one.sparse_depth_m, one.intrinsics)
+        return self._estimate_batch([one], cloud)[0]
 
     def _with_oom_retry(self, run: Callable[[], Any], channel: CameraChannel) -> Any:
         """``run()``; on out-of-memory optionally step the resolution level down (and keep it) and retry once."""
@@ -325,11 +340,12 @@ class DepthNode(Node):
             return run()
         except EstimatorOutOfMemory as exc:
             self.oom_events += 1
-            level = getattr(self.estimator, "resolution_level", None)
-            if not self.values["oom_retry"] or level is None or level <= 0:
+            estimator = self.estimator
+            if not (self.values["oom_retry"] and has_resolution_level(estimator) and estimator.resolution_level > 0):
                 raise
+            level = estimator.resolution_level
             lower = max(0, level - self.values["oom_retry_level_step"])
-            self.estimator.resolution_level = lower
+            estimator.resolution_level = lower
             channel.warn(f"estimator out of memory at resolution level {level} ({exc}); retrying at level {lower}")
             return run()
 
