@@ -311,6 +311,7 @@ class CameraChannel:
         self.intrinsics_matrix = geometry.matrix
         sparse = None
         if LIDAR in synced.messages:
+            assert self.lidar is not None, "LiDAR clouds come only from the subscription made with self.lidar"
             sparse = self.lidar.sparse_depth(synced.messages[LIDAR], geometry.info, image.header.frame_id, width,
                                              height)
             if sparse is None:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from rclpy.clock import Clock
 from rclpy.node import Node
+from rclpy.qos import QoSProfile
 from rclpy.subscription import Subscription
 
 from lingbot_depth_ros.ros.diagnostics import StatusWrapper
@@ -48,6 +49,17 @@ class NodeLink:
     estimator: Callable[[], EstimatorView]
     hand_off: threading.Condition
     diagnose_estimator: Callable[[StatusWrapper], None]
+
+
+class NodeScope(Protocol):
+    """What the node's outputs and inputs (obstacles, LiDAR input, surfaces, tf2's TransformListener) call on a
+    node: an rclpy ``Node`` or one camera's :class:`TopicScope` of it."""
+
+    def create_publisher(self, msg_type: Any, topic: str, qos_profile: QoSProfile | int) -> Any: ...
+
+    def get_logger(self) -> Any: ...
+
+    def get_clock(self) -> Clock: ...
 
 
 class TopicScope:

@@ -95,5 +95,6 @@ def pointcloud2_fields(msg: PointCloud2, names: tuple[str, ...]) -> np.ndarray:
 
 
 def pointcloud2_to_xyz(msg: PointCloud2, skip_nans: bool = True) -> np.ndarray:
-    """(N, 3) float32 x, y, z [m] of a PointCloud2 (:func:`lingbot_depth_ros.messages.pointcloud_fields.pointcloud_xyz`)."""
+    """(N, 3) float32 x, y, z [m] of a PointCloud2
+    (:func:`lingbot_depth_ros.messages.pointcloud_fields.pointcloud_xyz`)."""
     return pointcloud_xyz(msg, skip_nans)

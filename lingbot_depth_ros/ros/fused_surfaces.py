@@ -28,6 +28,7 @@ from std_msgs.msg import Header
 
 from lingbot_depth_ros.geometry.transforms import RigidTransform, camera_pose_from_mounting
 from lingbot_depth_ros.params.surfaces import surface_config_from_params
+from lingbot_depth_ros.ros.channel_link import NodeScope
 from lingbot_depth_ros.ros.surface_outputs import SurfaceWorker
 from lingbot_depth_ros.surfaces import SurfaceConfig, SurfaceReport, find_surfaces_in_cloud
 
@@ -60,7 +61,7 @@ class FusedSurfaces(SurfaceWorker):
     label = "fused surfaces"
     marker_lifetime_s = 0.0
 
-    def __init__(self, node: Any, qos: QoSProfile | int = 1) -> None:
+    def __init__(self, node: NodeScope, qos: QoSProfile | int = 1) -> None:
         self._cameras: dict[tuple[int, int, int], np.ndarray] = {}  # grid cell -> camera centre in the map [m]
         self._cameras_lock = threading.Lock()  # fusion callbacks and the surfaces timer may run concurrently
         self._start_worker(node, FUSED_SURFACES_TOPIC, FUSED_SURFACE_MARKERS_TOPIC, qos)

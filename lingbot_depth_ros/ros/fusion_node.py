@@ -27,6 +27,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -151,12 +152,12 @@ class DepthFusionNode(Node):
         for ns in namespaces:
             cam = _Camera(ns)
             prefix = (ns.rstrip("/") + "/") if ns else ""
-            self.create_subscription(Image, prefix + "depth/image", lambda m, c=cam: self._on_depth(c, m),
+            self.create_subscription(Image, prefix + "depth/image", partial(self._on_depth, cam),
                                      qos_profile_sensor_data)
-            self.create_subscription(CameraInfo, prefix + "depth/camera_info", lambda m, c=cam: setattr(c, "info", m),
+            self.create_subscription(CameraInfo, prefix + "depth/camera_info", partial(self._on_camera_info, cam),
                                      qos_profile_sensor_data)
-            self.create_subscription(Image, prefix + "image", self._guarded("colour", lambda m, c=cam: self._on_colour(
-                c, m)), qos_profile_sensor_data)
+            self.create_subscription(Image, prefix + "image", self._guarded("colour", partial(self._on_colour, cam)),
+                                     qos_profile_sensor_data)
             if self.source == "pose":
                 cam.poses = PoseBuffer(max_gap_ns=gap_ns, max_extrapolation_ns=extrap_ns)
                 self.create_subscription(PoseStamped, prefix + v["fusion.pose_topic"],
@@ -230,6 +231,10 @@ class DepthFusionNode(Node):
             cam.poses.add(_stamp_ns(msg.header), _pose_msg_matrix(msg.pose))  # type: ignore[union-attr]
         except InputError as exc:
             self._warn_once("pose_bad", f"pose message dropped: {exc}")
+
+    @staticmethod
+    def _on_camera_info(cam: _Camera, msg: CameraInfo) -> None:
+        cam.info = msg
 
     def _on_colour(self, cam: _Camera, msg: Image) -> None:
         cam.colour[_stamp_ns(msg.header)] = msg

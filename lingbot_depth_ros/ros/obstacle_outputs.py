@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import rclpy.time
 from geometry_msgs.msg import Quaternion, Transform, Vector3
-from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import LaserScan, PointCloud2
 from std_msgs.msg import Header, String
@@ -43,6 +42,7 @@ from lingbot_depth_ros.params.navigation import (
     lidar_extrinsics_from_params,
     sector_config_from_params,
 )
+from lingbot_depth_ros.ros.channel_link import NodeScope
 from lingbot_depth_ros.ros.navigation_msgs import laser_scan_msg, recommendation_msg, sector_markers_msg
 
 SCAN_TOPIC = "obstacles/scan"
@@ -92,7 +92,7 @@ class TransformSource:
     ``geometry_msgs/TransformStamped`` (default: a tf2_ros.Buffer fed by a TransformListener on ``node``).
     """
 
-    def __init__(self, node: Node, use_tf: bool, buffer: Any = None) -> None:
+    def __init__(self, node: NodeScope, use_tf: bool, buffer: Any = None) -> None:
         self._node = node
         self._buffer: Any = None
         self._listener: Any = None
@@ -132,7 +132,7 @@ class TransformSource:
 class ObstacleOutputs:
     """Obstacle sectors on every depth frame, published on three topics (relative to the node's namespace)."""
 
-    def __init__(self, node: Node, values: Mapping[str, Any], qos: QoSProfile) -> None:
+    def __init__(self, node: NodeScope, values: Mapping[str, Any], qos: QoSProfile) -> None:
         self._node = node
         self.reconfigure(values)
         self.transforms = TransformSource(node, bool(values.get("obstacles.use_tf", True)))
@@ -217,7 +217,7 @@ def rejection_summary(counts: ProjectionCounts, min_depth_m: float, max_depth_m:
 class LidarInput:
     """PointCloud2 -> sparse depth [m] in the camera image (nearest point per pixel, 0 = none)."""
 
-    def __init__(self, node: Node, values: Mapping[str, Any]) -> None:
+    def __init__(self, node: NodeScope, values: Mapping[str, Any]) -> None:
         self._node = node
         self.reconfigure(values)
         self.transforms = TransformSource(node, bool(values.get("lidar.use_tf", True)))

@@ -29,6 +29,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.params.navigation import NAVIGATION_PARAMS_BY_NAME, camera_mounting_from_params
 from lingbot_depth_ros.params.surfaces import SURFACE_PARAMS_BY_NAME, surface_config_from_params
+from lingbot_depth_ros.ros.channel_link import NodeScope
 from lingbot_depth_ros.ros.obstacle_outputs import TransformSource
 from lingbot_depth_ros.surfaces import SurfaceConfig, SurfaceReport, find_surfaces_in_depth, report_to_json
 
@@ -93,7 +94,7 @@ class SurfaceWorker(abc.ABC):
     failure_note = ""  # appended to the analysis-failed warning
     marker_lifetime_s = 2.0
 
-    def _start_worker(self, node: Any, json_topic: str, markers_topic: str, qos: QoSProfile | int) -> None:
+    def _start_worker(self, node: NodeScope, json_topic: str, markers_topic: str, qos: QoSProfile | int) -> None:
         self._node = node
         self.pub_json = node.create_publisher(String, json_topic, qos)
         self.pub_markers = node.create_publisher(MarkerArray, markers_topic, qos)
@@ -160,7 +161,7 @@ class SurfaceOutputs(SurfaceWorker):
 
     failure_note = "; frame skipped"
 
-    def __init__(self, node: Any, values: Mapping[str, Any], qos: QoSProfile,
+    def __init__(self, node: NodeScope, values: Mapping[str, Any], qos: QoSProfile,
                  transforms: TransformSource | None = None) -> None:
         self.reconfigure(values)
         self.transforms = transforms or TransformSource(node, bool(values.get("obstacles.use_tf", True)))
