@@ -9,13 +9,20 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lingbot_depth_ros.colorize import colorize_depth
 from lingbot_depth_ros.errors import InputError
-from lingbot_depth_ros.estimators.base import METRIC, RELATIVE_DISPARITY, DepthEstimate, DepthEstimator, EstimatorInput
+from lingbot_depth_ros.estimators.base import (
+    METRIC,
+    RELATIVE_DISPARITY,
+    DepthEstimate,
+    DepthEstimator,
+    EstimatorInput,
+    makes_device_cloud,
+)
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.pointcloud import CloudPoints, depth_to_cloud_points
 from lingbot_depth_ros.geometry.scale_alignment import (
@@ -27,6 +34,9 @@ from lingbot_depth_ros.geometry.scale_alignment import (
     AlignmentResult,
     robust_scale_shift,
 )
+
+if TYPE_CHECKING:
+    from lingbot_depth_ros.model.device_cloud import CloudRequest
 
 
 @dataclass
@@ -138,11 +148,12 @@ class DepthPipeline:
         """
         t0 = time.perf_counter()
         request = self.device_cloud_request(settings or self.settings)
+        estimator = self.estimator
         if request is None:
-            estimate = self.estimator.estimate(rgb, sparse_depth_m, intrinsics)
+            estimate = estimator.estimate(rgb, sparse_depth_m, intrinsics)
         else:
-            estimate = self.estimator.estimate_batch([EstimatorInput(rgb, sparse_depth_m, intrinsics)],
-                                                     cloud=request)[0]
+            assert makes_device_cloud(estimator)  # the only estimators device_cloud_request asks
+            estimate = estimator.estimate_batch([EstimatorInput(rgb, sparse_depth_m, intrinsics)], cloud=request)[0]
         return self.finish(estimate, rgb, intrinsics, settings, align_depth_m, time.perf_counter() - t0)
 
     def finish(self, estimate: DepthEstimate, rgb: np.ndarray, intrinsics: CameraIntrinsics,
@@ -180,11 +191,11 @@ class DepthPipeline:
                            estimated_focal_px=estimate.estimated_focal_px,
                            focal_from_estimate=estimate.focal_from_estimate)
 
-    def device_cloud_request(self, s: OutputSettings) -> Any:
+    def device_cloud_request(self, s: OutputSettings) -> CloudRequest | None:
         """The ``CloudRequest`` to pass to ``estimate_batch(..., cloud=)`` when the estimator makes the cloud
         on its device (LingBot-Depth), the cloud is on and the depth is published as estimated (no
         align_to_sparse, which rescales it on the host); else None: the cloud is made here from the depth."""
-        if not (s.cloud and s.align == "off" and getattr(self.estimator, "device_cloud", False)):
+        if not (s.cloud and s.align == "off" and makes_device_cloud(self.estimator)):
             return None
         from lingbot_depth_ros.model.device_cloud import CloudRequest  # torch: only with such an estimator
         return CloudRequest(depth_min_m=s.depth_min_m, depth_max_m=s.depth_max_m, stride=s.cloud_stride,
