@@ -78,17 +78,21 @@ def download_from_hub(repo_id: str, filename: str = CHECKPOINT_FILENAME, *, revi
         raise CheckpointError(f"'{repo_id}' looks like a Hugging Face repo id but huggingface_hub is not "
                               "installed (pip install -r requirements-model.txt); or pass a local path "
                               "to model.pt") from exc
-    kwargs = {"repo_id": repo_id, "filename": filename, "repo_type": "model", "revision": revision,
-              "cache_dir": None if cache_dir is None else str(cache_dir)}
+
+    def download(local_files_only: bool) -> Path:
+        return Path(hf_hub_download(repo_id, filename, repo_type="model", revision=revision,
+                                    cache_dir=None if cache_dir is None else str(cache_dir),
+                                    local_files_only=local_files_only))
+
     try:  # a cached copy wins: instant, works offline, and the robot keeps the weights it was tested with
-        return Path(hf_hub_download(**kwargs, local_files_only=True))
+        return download(local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - not cached (or cache unreadable): try the network below
         cache_miss = exc
     try:
         if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
             # read at call time (huggingface_hub reads it only at import): no 20 s of retries offline
             raise cache_miss
-        return Path(hf_hub_download(**kwargs))
+        return download(local_files_only=False)
     except Exception as exc:  # offline, unknown repo, gated repo, disk full: one clear message
         raise CheckpointError(
             f"could not get '{filename}' of Hugging Face repo '{repo_id}' ({type(exc).__name__}: "

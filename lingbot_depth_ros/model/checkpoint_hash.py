@@ -87,8 +87,8 @@ def cached_sha256(path: Path, *, cache: Path | None = None, refresh: bool = Fals
     before = resolved.stat()
     key = str(resolved)
     entry = _read_entries(cache).get(key)
-    current = entry is not None and (entry.get("size"), entry.get("mtime_ns")) == (before.st_size, before.st_mtime_ns)
-    if current and not refresh and isinstance(entry.get("sha256"), str):
+    if entry is not None and not refresh and isinstance(entry.get("sha256"), str) \
+            and (entry.get("size"), entry.get("mtime_ns")) == (before.st_size, before.st_mtime_ns):
         return entry["sha256"]
     digest = sha256_of(resolved)
     after = resolved.stat()

@@ -248,6 +248,20 @@ def _convstack(spec: Any, name: str) -> ConvStackConfig:
     return cfg
 
 
+def _head(spec: Any, key: str, neck: ConvStackConfig) -> ConvStackConfig:
+    """The head ``key`` (depth_head, mask_head): a conv stack on the neck's levels, one channel out."""
+    head = _convstack(spec, key)
+    if head.levels != neck.levels:
+        raise ConfigError(f"{key} has {head.levels} levels but the neck has {neck.levels}")
+    for level in range(head.levels):
+        if head.dim_in[level] not in (None, neck.out_channels(level)):
+            raise ConfigError(f"{key}.dim_in[{level}] is {head.dim_in[level]} but the neck outputs "
+                              f"{neck.out_channels(level)} channels there")
+    if head.dim_out[-1] != 1:
+        raise ConfigError(f"{key}.dim_out[-1] must be 1 (one channel per pixel), got {head.dim_out[-1]!r}")
+    return head
+
+
 def parse_model_config(model_config: Mapping[str, Any]) -> ModelConfig:
     """Validate an official-format ``model_config`` dict and resolve it into a :class:`ModelConfig`.
 
@@ -272,22 +286,9 @@ def parse_model_config(model_config: Mapping[str, Any]) -> ModelConfig:
         if neck.dim_in[level] not in (None, 2):
             raise ConfigError(f"neck.dim_in[{level}] is {neck.dim_in[level]}; levels > 0 receive the 2-channel "
                               "UV map (use 2, or None for no input)")
-    heads = {}
-    for key in ("depth_head", "mask_head"):
-        spec = model_config.get(key)
-        if spec is None:
-            heads[key] = None
-            continue
-        head = _convstack(spec, key)
-        if head.levels != neck.levels:
-            raise ConfigError(f"{key} has {head.levels} levels but the neck has {neck.levels}")
-        for level in range(head.levels):
-            if head.dim_in[level] not in (None, neck.out_channels(level)):
-                raise ConfigError(f"{key}.dim_in[{level}] is {head.dim_in[level]} but the neck outputs "
-                                  f"{neck.out_channels(level)} channels there")
-        if head.dim_out[-1] != 1:
-            raise ConfigError(f"{key}.dim_out[-1] must be 1 (one channel per pixel), got {head.dim_out[-1]!r}")
-        heads[key] = head
+    depth_head = _head(model_config["depth_head"], "depth_head", neck)
+    mask_spec = model_config.get("mask_head")
+    mask_head = None if mask_spec is None else _head(mask_spec, "mask_head", neck)
     remap_in = model_config.get("remap_depth_in", "log")
     remap_out = model_config.get("remap_depth_out", "exp")
     if remap_in not in ("log", "linear"):
@@ -298,7 +299,7 @@ def parse_model_config(model_config: Mapping[str, Any]) -> ModelConfig:
     if (not isinstance(tok, (list, tuple)) or len(tok) != 2
             or any(isinstance(t, bool) or not isinstance(t, int) for t in tok) or not 0 < tok[0] <= tok[1]):
         raise ConfigError(f"num_tokens_range must be [min, max] positive ints with min <= max, got {tok!r}")
-    return ModelConfig(encoder=encoder, neck=neck, depth_head=heads["depth_head"], mask_head=heads["mask_head"],
+    return ModelConfig(encoder=encoder, neck=neck, depth_head=depth_head, mask_head=mask_head,
                        remap_depth_in=remap_in, remap_depth_out=remap_out,
                        num_tokens_range=(int(tok[0]), int(tok[1])), raw=copy.deepcopy(dict(model_config)))
 

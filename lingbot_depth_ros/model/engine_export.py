@@ -65,6 +65,7 @@ class FixedShapeEngine(nn.Module):
         if self.monocular:
             out = self.network(image, None, None, self.out_hw, pos_embed=self.pos)
         else:
+            assert depth is not None, "a completion engine takes a depth input"
             out = self.network(image, depth.to(self.dtype), depth_keep, self.out_hw, key_padding=True,
                                pos_embed=self.pos)
         if "mask_prob" in out:
@@ -131,6 +132,7 @@ def export_engine_module(engine: FixedShapeEngine, path: Path, grid: TokenGrid, 
         program = torch.onnx.export(engine, args, None, input_names=names, output_names=outputs,
                                     dynamic_shapes={name: {0: dim} for name in names}, dynamo=True,
                                     opset_version=OPSET, verbose=False)
+        assert program is not None, "the dynamo exporter returns its ONNXProgram (None: only the TorchScript one)"
         program.save(str(path), external_data=external)
         return
     if exporter != "torchscript":

@@ -110,7 +110,8 @@ def verify_engine_checkpoint(meta: dict[str, Any], engine_dir: Path, checkpoint:
         CheckpointError: another checkpoint (naming both digests and the export command that rebuilds
             the engine), an unreadable checkpoint, or an engine.json without the digest.
     """
-    recorded = meta.get("checkpoint") if isinstance(meta.get("checkpoint"), dict) else {}
+    entry = meta.get("checkpoint")
+    recorded: dict[str, Any] = entry if isinstance(entry, dict) else {}
     expected = recorded.get("sha256")
     if not isinstance(expected, str) or not expected:
         raise CheckpointError(f"{engine_dir / ENGINE_JSON} records no checkpoint sha256, so it cannot be checked "
@@ -277,6 +278,7 @@ class OnnxDepthModel(DepthModel):
         kind = self.engine_for(inputs)
         feeds = {"image": inputs.image.float().contiguous()}
         if kind == "completion":
+            assert inputs.depth_keep is not None, "engine_for: completion only with depth tokens"
             feeds["depth"] = inputs.depth.float().contiguous()
             feeds["depth_keep"] = inputs.depth_keep.contiguous()
         session = self.sessions[kind]

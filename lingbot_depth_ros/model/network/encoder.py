@@ -23,6 +23,9 @@ class RGBDEncoder(nn.Module):
     preprocessing step reads them from the loaded model and normalises on the model device.
     """
 
+    image_mean: torch.Tensor  # (1, 3, 1, 1) buffer
+    image_std: torch.Tensor  # (1, 3, 1, 1) buffer
+
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
         self.cfg = cfg
