@@ -87,8 +87,8 @@ def distance_adaptive_smooth(filled: np.ndarray, distance_px: np.ndarray, smooth
     if smoothing == 0 or max_levels == 0:
         return filled.copy()
     level_coord = cv2.log(1.0 + np.float32(smoothing) * distance_px) * np.float32(1.0 / math.log(2.0))
-    values = [filled]
-    coords = [level_coord]
+    values: list[np.ndarray] = [filled]
+    coords: list[np.ndarray] = [level_coord]
     while len(values) <= max_levels and min(values[-1].shape) >= 2 * _MIN_LEVEL_SIZE_PX:
         values.append(cv2.pyrDown(values[-1]))
         coords.append(cv2.pyrDown(coords[-1]))

@@ -141,16 +141,16 @@ class DepthProEstimator(DepthEstimator):
         if fov_deg is not None and FOV_RANGE_DEG[0] < fov_deg < FOV_RANGE_DEG[1]:
             estimated = focal_from_fov(fov_deg, width)
         use_estimate = self.use_fov_estimate or intrinsics is None
-        if use_estimate:
-            if estimated is None:
-                why = ("this checkpoint has no field-of-view head" if fov_deg is None
-                       else f"its field-of-view estimate {fov_deg:.1f} deg is outside {FOV_RANGE_DEG} deg")
-                if intrinsics is None:
-                    raise InputError(f"depth_pro needs camera intrinsics for this image: {why}")
-                raise EstimatorError(f"depth_pro cannot scale this frame with its own focal length: {why}")
+        if intrinsics is not None and not use_estimate:
+            focal_px = float(intrinsics.fx)
+        elif estimated is not None:
             focal_px = estimated
         else:
-            focal_px = float(intrinsics.fx)
+            why = ("this checkpoint has no field-of-view head" if fov_deg is None
+                   else f"its field-of-view estimate {fov_deg:.1f} deg is outside {FOV_RANGE_DEG} deg")
+            if intrinsics is None:
+                raise InputError(f"depth_pro needs camera intrinsics for this image: {why}")
+            raise EstimatorError(f"depth_pro cannot scale this frame with its own focal length: {why}")
         inverse = torch.nn.functional.interpolate(inverse[None, None], size=(height, width), mode="bilinear",
                                                   align_corners=False)[0, 0]
         inverse = torch.clamp(inverse * (width / focal_px), min=_MIN_INVERSE, max=_MAX_INVERSE)

@@ -34,6 +34,8 @@ from lingbot_depth_ros.param_spec import ParamSpec
 
 if TYPE_CHECKING:
     from lingbot_depth_ros.model.device_cloud import CloudRequest
+    from lingbot_depth_ros.model.engine_runtime import OnnxDepthModel
+    from lingbot_depth_ros.model.inference import DepthModel
 
 PRECISIONS = ("bf16", "fp32")
 BACKENDS = ("torch", "onnxruntime")
@@ -122,17 +124,21 @@ class LingbotEstimator(DepthEstimator):
         self._resolution_level: int = o["resolution_level"]
         self._num_tokens = _check_tokens(num_tokens)
         self.backend: str = o["backend"]
+        #: the ONNX engine (backend onnxruntime; also :attr:`model`), whose level and token budget are fixed
+        self.engine: OnnxDepthModel | None = None
+        self.model: DepthModel
         device, precision = o["device"], o["precision"]
         if self.backend == "onnxruntime":
             from lingbot_depth_ros.optional import require
             require("lingbot.backend onnxruntime", "torch", "onnxruntime")
             from lingbot_depth_ros.model.engine_runtime import OnnxDepthModel
             self.checkpoint = o["engine_dir"]
-            self.model = OnnxDepthModel(o["engine_dir"], providers=o["providers"], trt_cache_dir=o["trt_cache_dir"],
-                                        device=device, checkpoint=o["checkpoint"])
+            self.model = self.engine = OnnxDepthModel(o["engine_dir"], providers=o["providers"],
+                                                      trt_cache_dir=o["trt_cache_dir"], device=device,
+                                                      checkpoint=o["checkpoint"])
             if not level_given:
-                self._resolution_level = self.model.level
-            self.model.check_budget(self._resolution_level, self._num_tokens)
+                self._resolution_level = self.engine.level
+            self.engine.check_budget(self._resolution_level, self._num_tokens)
             return
         if not o["checkpoint"]:
             raise CheckpointError("the lingbot estimator needs a checkpoint: a path to model.pt or a Hugging "
@@ -158,14 +164,14 @@ class LingbotEstimator(DepthEstimator):
     @resolution_level.setter
     def resolution_level(self, level: int) -> None:
         level = _check_level(level)
-        if self.backend == "onnxruntime":
-            self.model.check_budget(level)  # ConfigError: the engine's level is fixed at export
+        if self.engine is not None:
+            self.engine.check_budget(level)  # ConfigError: the engine's level is fixed at export
         self._resolution_level = level
 
     @property
     def available_levels(self) -> tuple[int, ...]:
         """Levels :attr:`resolution_level` accepts: 0..9 (torch), the exported one (onnxruntime)."""
-        return (self.model.level,) if self.backend == "onnxruntime" else tuple(range(10))
+        return (self.engine.level,) if self.engine is not None else tuple(range(10))
 
     @property
     def num_tokens(self) -> int | None:
@@ -175,8 +181,8 @@ class LingbotEstimator(DepthEstimator):
     @num_tokens.setter
     def num_tokens(self, value: int | None) -> None:
         value = _check_tokens(value)
-        if self.backend == "onnxruntime":
-            self.model.check_budget(None, value)
+        if self.engine is not None:
+            self.engine.check_budget(None, value)
         self._num_tokens = value
 
     def describe(self) -> str:
@@ -213,8 +219,9 @@ class LingbotEstimator(DepthEstimator):
         for (_, monocular), indices in groups.items():
             rgb = np.stack([frames[i][0] for i in indices])
             sparse = None if monocular else np.stack([np.asarray(frames[i][1], np.float32) for i in indices])
-            intrinsics = [frames[i][2] for i in indices] if cloud is not None else None
-            for index, estimate in zip(indices, self._run(rgb, sparse, intrinsics, cloud)):
+            # with a cloud request every frame has intrinsics (checked above)
+            cameras = [k for k in (frames[i][2] for i in indices) if k is not None] if cloud is not None else None
+            for index, estimate in zip(indices, self._run(rgb, sparse, cameras, cloud)):
                 results[index] = estimate
         return results  # type: ignore[return-value]
 
@@ -237,6 +244,8 @@ class LingbotEstimator(DepthEstimator):
                 depth = self.model.infer_published(rgb, sparse_depth_m, resolution_level=self._resolution_level,
                                                    num_tokens=self._num_tokens)
             else:
+                if intrinsics is None:
+                    raise InputError("the device cloud needs the intrinsics of every frame")
                 depth, xyz, keep = self.model.infer_published_cloud(
                     rgb, sparse_depth_m, intrinsics, cloud, resolution_level=self._resolution_level,
                     num_tokens=self._num_tokens)

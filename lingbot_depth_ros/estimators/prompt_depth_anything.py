@@ -53,8 +53,8 @@ def prompt_from_sparse(sparse_depth_m: np.ndarray, max_side: int = DEFAULT_PROMP
     height, width = sparse_depth_m.shape
     scale = min(1.0, max_side / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))  # cv2 order: (w, h)
-    values = np.where(mask, sparse_depth_m, 0).astype(np.float32)
-    weights = mask.astype(np.float32)
+    values: np.ndarray = np.where(mask, sparse_depth_m, 0).astype(np.float32)
+    weights: np.ndarray = mask.astype(np.float32)
     if scale < 1.0:
         values = cv2.resize(values, size, interpolation=cv2.INTER_AREA)
         weights = cv2.resize(weights, size, interpolation=cv2.INTER_AREA)
