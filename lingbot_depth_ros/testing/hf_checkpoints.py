@@ -24,8 +24,12 @@ TINY_INPUT_SIZE = 56  # px, processor target side (4 x 14)
 
 def _tiny_backbone() -> Any:
     from transformers import Dinov2Config
-    return Dinov2Config(image_size=TINY_INPUT_SIZE, patch_size=14, hidden_size=32, num_hidden_layers=4,
-                        num_attention_heads=2, intermediate_size=64, out_indices=[1, 2, 3, 4],
+
+    # The config takes other keywords than its declared fields at run time (out_indices: the backbone
+    # property, intermediate_size: kept as an attribute, unused by Dinov2, which sizes its MLP by mlp_ratio);
+    # transformers' generated __init__ signature lists only the fields.
+    return Dinov2Config(image_size=TINY_INPUT_SIZE, patch_size=14, hidden_size=32,  # type: ignore[call-arg]
+                        num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, out_indices=[1, 2, 3, 4],
                         reshape_hidden_states=False, initializer_range=0.2)
 
 

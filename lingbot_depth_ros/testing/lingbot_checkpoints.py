@@ -17,12 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from lingbot_depth_ros.model.config import tiny_model_config
 from lingbot_depth_ros.model.factory import build_model
+from lingbot_depth_ros.model.network.convstack import ConvStack
 
 TINY_DEPTH_BIAS_M = 2.0
 TINY_MASK_BIAS = 4.0
+
+
+def _output_conv(head: ConvStack) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of the 1x1 output convolution of a head's last level (one channel out)."""
+    last = head.output_blocks[-1]
+    assert isinstance(last, nn.Conv2d) and last.bias is not None, f"a head ends in a 1x1 conv, not {last}"
+    return last.weight, last.bias
 
 
 def tiny_state(model_config: Mapping[str, Any] | None = None, *, seed: int = 0) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -31,11 +40,11 @@ def tiny_state(model_config: Mapping[str, Any] | None = None, *, seed: int = 0) 
     torch.manual_seed(seed)
     network, _ = build_model(config, device="cpu")
     with torch.no_grad():
-        last = network.depth_head.output_blocks[-1]
-        last.weight.mul_(0.1)
-        last.bias.fill_(math.log(TINY_DEPTH_BIAS_M) if network.cfg.remap_depth_out == "exp" else TINY_DEPTH_BIAS_M)
+        weight, bias = _output_conv(network.depth_head)
+        weight.mul_(0.1)
+        bias.fill_(math.log(TINY_DEPTH_BIAS_M) if network.cfg.remap_depth_out == "exp" else TINY_DEPTH_BIAS_M)
         if network.mask_head is not None:
-            network.mask_head.output_blocks[-1].bias.fill_(TINY_MASK_BIAS)
+            _output_conv(network.mask_head)[1].fill_(TINY_MASK_BIAS)
     state = {key: value.detach().clone() for key, value in network.state_dict().items()}
     return config, state
 
