@@ -98,6 +98,8 @@ def apply_default_dds_profile() -> str | None:
     if os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp") != "rmw_fastrtps_cpp":
         return None
     major = fastdds_major_version()
+    if major is None:  # Fast DDS version unknown: no variable to set
+        return None
     var = profile_env_var(major)
     if var is None or os.environ.get(var):
         return None

@@ -34,7 +34,7 @@ PARAMETER_ARGUMENTS: dict[str, str] = {
 # launch argument, else params_file's estimator for this node, else the parameter table's default.
 CHECKPOINT_ARGUMENT = "checkpoint"
 CHECKPOINT_ESTIMATORS: tuple[str, ...] = tuple(
-    name for name in PARAMS_BY_NAME["estimator"].choices if f"{name}.checkpoint" in PARAMS_BY_NAME)
+    name for name in PARAMS_BY_NAME["estimator"].choices or () if f"{name}.checkpoint" in PARAMS_BY_NAME)
 # launch argument -> the node's input topic it remaps (default: the node's own relative name)
 REMAP_ARGUMENTS: dict[str, str] = {
     "image": "Input image topic (the raw topic name also for image_transport:=compressed)",

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import lingbot_depth_ros
 from lingbot_depth_ros.bags.topics import StreamTopics
@@ -71,13 +72,15 @@ def start_node(launch: NodeLaunch, topics: StreamTopics, use_sim_time: bool = Fa
     package_root = str(Path(lingbot_depth_ros.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.setdefault("PYTHONUNBUFFERED", "1")
-    log = open(launch.log_path, "wb") if launch.log_path is not None else subprocess.DEVNULL
-    try:
-        return subprocess.Popen(node_command(launch, topics, use_sim_time, namespace), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env)
-    finally:
-        if launch.log_path is not None:
-            log.close()  # the child holds its own descriptor
+    if launch.log_path is None:
+        return _popen(node_command(launch, topics, use_sim_time, namespace), subprocess.DEVNULL, env)
+    with open(launch.log_path, "wb") as log:  # closed on return: the child holds its own descriptor
+        return _popen(node_command(launch, topics, use_sim_time, namespace), log, env)
+
+
+def _popen(command: list[str], stdout: IO[bytes] | int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The node process: stdout and stderr to ``stdout`` (a file or ``subprocess.DEVNULL``), no stdin."""
+    return subprocess.Popen(command, stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
 
 def stop_node(process: subprocess.Popen[bytes], timeout_s: float = 5.0) -> int:

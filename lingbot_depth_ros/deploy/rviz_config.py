@@ -70,7 +70,8 @@ class CameraView:
         image_topic = resolve_topic(image, namespace) + ("/compressed" if image_transport == "compressed" else "")
         return cls(label=label, image=image_topic, depth=resolve_topic("depth/image", namespace),
                    colorized=resolve_topic("depth/colorized", namespace), points=resolve_topic("points", namespace),
-                   scan=resolve_topic("obstacles/scan", namespace), markers=resolve_topic("obstacles/markers", namespace))
+                   scan=resolve_topic("obstacles/scan", namespace),
+                   markers=resolve_topic("obstacles/markers", namespace))
 
     def topics(self) -> tuple[str, ...]:
         return (self.image, self.depth, self.colorized, self.points, self.scan, self.markers)

@@ -109,7 +109,8 @@ def reduce_camera_matrix(matrix: np.ndarray, window: SensorWindow) -> np.ndarray
         raise InputError(f"camera matrix must be 3x3 or 3x4, got shape {m.shape}")
     m[0, 2] -= window.x_offset
     m[1, 2] -= window.y_offset
-    translation = (3,) if m.shape[1] == 4 else ()
+    _, cols = m.shape
+    translation = (3,) if cols == 4 else ()
     m[0, (0, 2) + translation] /= max(window.binning_x, 1)  # fx, cx (, Tx)
     m[1, (1, 2) + translation] /= max(window.binning_y, 1)  # fy, cy (, Ty)
     return m

@@ -23,7 +23,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Union
 
 import numpy as np
 
@@ -69,7 +68,7 @@ class Distortion:
         return np.asarray(self.coefficients + (0.0,) * (8 - len(self.coefficients)))
 
 
-DistortionLike = Union[Distortion, tuple, None]
+DistortionLike = Distortion | tuple[Sequence[float], str] | None  # a Distortion, a (D, model) tuple or None
 
 
 def as_distortion(distortion: DistortionLike) -> Distortion | None:

@@ -161,7 +161,7 @@ class RigidTransform:
         pts = np.asarray(points)
         if pts.shape[-1:] != (3,):
             raise InputError(f"points must have shape (..., 3), got {pts.shape}")
-        dtype = np.float32 if pts.dtype == np.float32 else np.float64
+        dtype: type[np.floating] = np.float32 if pts.dtype == np.float32 else np.float64
         rot = self.rotation.astype(dtype)
         trans = self.translation.astype(dtype)
         return pts.astype(dtype, copy=False) @ rot.T + trans

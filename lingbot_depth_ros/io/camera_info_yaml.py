@@ -14,7 +14,7 @@ laughs" document), and error messages never echo the parsed values beyond a shor
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import yaml
@@ -34,12 +34,18 @@ class _NoAliasSafeLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses anchors (``&a``) and aliases (``*a``) while composing."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
+        # types-PyYAML leaves Parser.peek_event unannotated (it returns the next yaml.Event)
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             mark = event.start_mark
             raise _AliasRefused(f"line {mark.line + 1}, column {mark.column + 1}: YAML anchors and aliases "
                                 "(&name, *name) are not accepted in a camera-info file")
         return super().compose_node(parent, index)
+
+
+def _is_integer(value: object) -> TypeGuard[int]:
+    """An int that is not a bool (YAML ``true`` is not a size)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _summary(value: object) -> str:
@@ -102,7 +108,7 @@ def load_camera_info_yaml(path: str | Path) -> CameraIntrinsics:
         raise InputError(f"{path}: expected a YAML mapping at the top level")
     width = doc.get("image_width", doc.get("width"))
     height = doc.get("image_height", doc.get("height"))
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (width, height)):
+    if not (_is_integer(width) and _is_integer(height)):
         raise InputError(f"{path}: needs integer 'image_width'/'image_height' (or 'width'/'height'), "
                          f"got {_summary(width)} x {_summary(height)}")
     return CameraIntrinsics.from_matrix(np.array(_matrix_numbers(doc, path)), width, height)

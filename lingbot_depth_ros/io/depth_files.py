@@ -306,7 +306,8 @@ def load_depth_file(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXEL
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     else:
-        array = decode_image_bytes(_read_file(path, "depth file", max_pixels), cv2.IMREAD_UNCHANGED, str(path), max_pixels)
+        array = decode_image_bytes(_read_file(path, "depth file", max_pixels), cv2.IMREAD_UNCHANGED, str(path),
+                                   max_pixels)
     if m_per_unit is None and array.dtype == np.uint16:
         refuse_kitti_path_as_mm(path)
     return depth_m_from_array(array, str(path), scale)

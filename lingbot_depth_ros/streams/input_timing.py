@@ -115,11 +115,17 @@ class InputTiming:
 
     def bursty(self, processing_p95_s: float | None) -> bool:
         """Stale drops from bursts: a share of stale drops although the estimator keeps up with the stamps."""
+        return self.burst_evidence(processing_p95_s) is not None
+
+    def burst_evidence(self, processing_p95_s: float | None) -> tuple[int, int, float, float] | None:
+        """(stale drops, images, stamp period [s], processing p95 [s]) when :meth:`bursty`, else None."""
         period = self.stamp_period_s()
         if self.stale_share is None or period is None or processing_p95_s is None:
-            return False
+            return None
         stale, images = self.stale_share
-        return stale >= STALE_SHARE * images and processing_p95_s < FAST_ESTIMATOR_FRACTION * period
+        if stale >= STALE_SHARE * images and processing_p95_s < FAST_ESTIMATOR_FRACTION * period:
+            return stale, images, period, processing_p95_s
+        return None
 
     # -- reporting -------------------------------------------------------------------------------
     def late_text(self, stream: str, threshold_s: float) -> str | None:
@@ -139,11 +145,11 @@ class InputTiming:
         due = []
         if found:
             due.append(("late", "; ".join(found) + f"; {late_cause}. {self.dds_hint}"))
-        if self.bursty(processing_p95_s):
-            stale, images = self.stale_share
-            period = self.stamp_period_s()
+        evidence = self.burst_evidence(processing_p95_s)
+        if evidence is not None:
+            stale, images, period, p95_s = evidence
             due.append(("stale", f"{stale} of the last {images} images were dropped as stale although 95 % of frames "
-                                 f"take under {processing_p95_s * 1e3:.0f} ms and the camera's stamps are "
+                                 f"take under {p95_s * 1e3:.0f} ms and the camera's stamps are "
                                  f"{period * 1e3:.0f} ms apart: inputs arrive in bursts (likely cause: DDS transport "
                                  f"settings differ between the publisher and this node). {self.dds_hint}"))
         out = []

@@ -81,7 +81,7 @@ def describe_extent(region: np.ndarray, normal: np.ndarray, offset: float, other
     occupied = raster(st)
     gap = max(1, int(gap_cells))
     closing = np.ones((2 * gap + 1, 2 * gap + 1), np.uint8)
-    padded = cv2.morphologyEx(np.pad(occupied, gap + 1), cv2.MORPH_CLOSE, closing)
+    padded: np.ndarray = cv2.morphologyEx(np.pad(occupied, gap + 1), cv2.MORPH_CLOSE, closing)
     occupied = padded[gap + 1:-gap - 1, gap + 1:-gap - 1]
     area = float(occupied.sum()) * cell * cell if area_m2 is None else float(area_m2)
     kernel = np.ones((3, 3), np.uint8)

@@ -123,7 +123,8 @@ def random_layout(rng: np.random.Generator, n_boxes: int, path_length_m: float,
     for k in range(n_boxes):
         size_xy = rng.uniform(0.35, 1.1, size=2)
         height = float(rng.uniform(0.3, 1.7))
-        color = tuple(float(c) for c in rng.uniform(0.25, 0.95, size=3))
+        red, green, blue = rng.uniform(0.25, 0.95, size=3)
+        color = (float(red), float(green), float(blue))
         if k % 2 == 0:  # ahead of the path
             x0 = float(rng.uniform(path_length_m + 1.5, length - 0.3 - size_xy[0]))
             y0 = float(rng.uniform(-half_width + 0.05, half_width - 0.05 - size_xy[1]))

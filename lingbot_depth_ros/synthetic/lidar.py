@@ -7,6 +7,7 @@ LiDAR frame (REP 103): x forward, y left, z up. Beam ``ring`` r has elevation
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -63,8 +64,9 @@ class LidarConfig:
                              f"{self.beam_dropout_spread}, {self.range_dropout}")
 
     @classmethod
-    def preset(cls, n_beams: int, **overrides: float | int | tuple[float, float]) -> LidarConfig:
-        """Typical sensors: 16 beams (±15°), 32 beams (-25°..+15°), 64 beams (-24.9°..+2°), else ±15°."""
+    def preset(cls, n_beams: int, **overrides: Any) -> LidarConfig:
+        """Typical sensors: 16 beams (±15°), 32 beams (-25°..+15°), 64 beams (-24.9°..+2°), else ±15°;
+        ``overrides``: other fields of the config (checked by the constructor)."""
         fovs = {16: (-15.0, 15.0), 32: (-25.0, 15.0), 64: (-24.9, 2.0), 128: (-25.0, 15.0)}
         return cls(n_beams=n_beams, vertical_fov_deg=fovs.get(n_beams, (-15.0, 15.0)), **overrides)
 

@@ -33,7 +33,7 @@ class Box:
     color: tuple[float, float, float] = (0.6, 0.6, 0.6)
 
     def __post_init__(self) -> None:
-        if not all(h > l for l, h in zip(self.lo, self.hi)):
+        if not all(high > low for low, high in zip(self.lo, self.hi)):
             raise InputError(f"box must have hi > lo on every axis, got lo={self.lo} hi={self.hi}")
 
 
