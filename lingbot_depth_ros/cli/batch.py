@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=positive_int, default=1, help="actor workers, one model each")
     parser.add_argument("--gpus-per-worker", type=non_negative_float, default=0.0,
                         help="GPUs per worker (Ray num_gpus; 1 for estimator lingbot on a GPU cluster)")
-    parser.add_argument("--cpus-per-worker", type=non_negative_float, default=1.0, help="CPUs per worker (Ray num_cpus)")
+    parser.add_argument("--cpus-per-worker", type=non_negative_float, default=1.0,
+                        help="CPUs per worker (Ray num_cpus)")
     parser.add_argument("--unit-frames", type=positive_int, default=16,
                         help="frames per unit of work (resume and retry granularity)")
     parser.add_argument("--write", choices=("files", "bag"), default="files",

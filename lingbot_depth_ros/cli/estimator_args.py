@@ -46,7 +46,8 @@ class EstimatorFlag:
     def help(self) -> str:
         """Which estimators take it and what it means (their node parameters' descriptions), for --help."""
         descriptions = {spec.description for spec in self.specs.values()}
-        meaning = descriptions.pop() if len(descriptions) == 1 else f"as the node parameters <estimator>.{self.option} (README parameter table)."
+        meaning = (descriptions.pop() if len(descriptions) == 1
+                   else f"as the node parameters <estimator>.{self.option} (README parameter table).")
         text = f"{_estimators_text(self.specs)}: {meaning}"
         ranges = {spec.range_text() for spec in self.specs.values() if not spec.choices}
         if len(ranges) == 1 and (only := ranges.pop()) != "—":

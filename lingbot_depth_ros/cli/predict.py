@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="depth estimator (monocular needs 'lingbot' with a checkpoint)")
     add_estimator_arguments(parser)  # --checkpoint, --device, --precision ...: every estimator option
     parser.add_argument("--align", choices=ALIGN_CHOICES, default="auto",
-                        help="robust fit of the prediction to --sparse-depth: scale or scale_shift (relative estimators "
-                             "need it; their output is never written as metres unaligned); auto (default) = "
+                        help="robust fit of the prediction to --sparse-depth: scale or scale_shift (relative "
+                             "estimators need it; their output is never written as metres unaligned); auto (default) = "
                              "scale_shift for relative estimators, off for metric ones")
     parser.add_argument("--align-min-inlier-ratio", type=share, default=DEFAULT_MIN_INLIER_RATIO,
                         help="smallest share of the sparse points within 5 %% of an accepted fit (default "

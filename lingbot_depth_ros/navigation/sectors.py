@@ -98,7 +98,8 @@ class SectorConfig:
         checks = (
             (1 <= self.num_sectors <= 64, f"num_sectors must be in [1, 64], got {self.num_sectors}"),
             (0.0 <= self.fov_rad <= 2 * math.pi, f"fov_rad must be in [0, 2 pi], got {self.fov_rad}"),
-            (math.isfinite(self.center_rad) and math.isfinite(self.floor_z_m), "center_rad and floor_z_m must be finite"),
+            (math.isfinite(self.center_rad) and math.isfinite(self.floor_z_m),
+             "center_rad and floor_z_m must be finite"),
             (self.min_obstacle_height_m < self.max_obstacle_height_m,
              f"min_obstacle_height_m ({self.min_obstacle_height_m}) must be below max_obstacle_height_m "
              f"({self.max_obstacle_height_m})"),
@@ -110,7 +111,8 @@ class SectorConfig:
             (self.hysteresis_m >= 0.0, f"hysteresis_m must be >= 0, got {self.hysteresis_m}"),
             (0.0 <= self.percentile <= 100.0, f"percentile must be in [0, 100], got {self.percentile}"),
             (self.min_points >= 1, f"min_points must be >= 1, got {self.min_points}"),
-            (0.0 <= self.min_valid_fraction <= 1.0, f"min_valid_fraction must be in [0, 1], got {self.min_valid_fraction}"),
+            (0.0 <= self.min_valid_fraction <= 1.0,
+             f"min_valid_fraction must be in [0, 1], got {self.min_valid_fraction}"),
             (1 <= self.decimation <= 64, f"decimation must be in [1, 64], got {self.decimation}"),
             (1 <= self.sub_bins <= 64, f"sub_bins must be in [1, 64], got {self.sub_bins}"),
         )
