@@ -49,7 +49,8 @@ class NodeProcess:
             args += ["-p", f"{key}:={text}"]
         args += extra_args or []
         self.args = args
-        self.log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"depth_node_{os.getpid()}_{time.time_ns()}.log"
+        self.log_path = log_path or (Path(os.environ.get("TMPDIR", "/tmp"))
+                                     / f"depth_node_{os.getpid()}_{time.time_ns()}.log")
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> NodeProcess:
@@ -150,7 +151,8 @@ class RosHarness:
 
     OUTPUTS = {"depth/image": Image, "depth/camera_info": CameraInfo, "depth/colorized": Image, "points": PointCloud2}
 
-    def __init__(self, namespace: str = "", input_qos=qos_profile_sensor_data, extra_outputs: dict | None = None) -> None:
+    def __init__(self, namespace: str = "", input_qos=qos_profile_sensor_data,
+                 extra_outputs: dict | None = None) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = Node(f"test_harness_{os.getpid()}", context=self.context)
@@ -214,8 +216,8 @@ def publish_until_depth(harness: RosHarness, rgb: np.ndarray, intrinsics: Camera
     recorder = harness.recorders["depth/image"]
     for attempt in range(3):
         harness.publish_frame(rgb, intrinsics, sparse_m, stamp + attempt)
-        if recorder.wait(lambda _: any(recorder.by_stamp(stamp + a) is not None for a in range(attempt + 1)),
-                         timeout):
+        sent = [stamp + a for a in range(attempt + 1)]
+        if recorder.wait(lambda _, sent=sent: any(recorder.by_stamp(s) is not None for s in sent), timeout):
             break
     msg = next((recorder.by_stamp(stamp + a) for a in range(3) if recorder.by_stamp(stamp + a) is not None), None)
     assert msg is not None, "no depth/image"
@@ -288,7 +290,7 @@ def multi_camera_node(estimator: DepthEstimator | None, cameras: list[str], /,
             for camera in cameras:
                 harnesses[camera] = RosHarness(namespace=camera, input_qos=RELIABLE_INPUT if reliable else
                                                qos_profile_sensor_data)
-            for camera, harness in harnesses.items():
+            for harness in harnesses.values():
                 harness.wait_connected()
             if cameras:
                 wait_until(lambda: all(c.pub_depth.get_subscription_count() > 0 for c in node.channels), 10,

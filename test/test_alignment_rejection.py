@@ -136,8 +136,8 @@ def test_the_error_keeps_its_fields_through_pickle() -> None:
     with pytest.raises(AlignmentRejected) as caught:
         robust_scale_shift(pred, depth)
     copy = pickle.loads(pickle.dumps(caught.value))
-    assert (type(copy), str(copy), copy.reason, copy.fit) == (AlignmentRejected, str(caught.value), "scale_not_positive",
-                                                             caught.value.fit)
+    assert (type(copy), str(copy), copy.reason, copy.fit) == (AlignmentRejected, str(caught.value),
+                                                             "scale_not_positive", caught.value.fit)
 
 
 # -- the tiny Depth Anything scene: LiDAR running against its disparity ----------------------------------------
@@ -275,9 +275,11 @@ def test_batch_worker_records_the_frame_as_dropped_with_the_reason(checkpoints, 
                           "mode=monocular", "align_to_sparse=scale_shift"], {"estimator": "depth_anything"})
     sparse = {"a": lidar_along(disparity), "b": lidar_against(disparity), "c": lidar_along(disparity)}
     frames = [Frame(index=i, name=name, stamp_ns=i, rgb=gradient_rgb(), intrinsics=K,
-                    sparse_m=np.where(s > 0, s, np.nan).astype(np.float32)) for i, (name, s) in enumerate(sparse.items())]
+                    sparse_m=np.where(s > 0, s, np.nan).astype(np.float32))
+              for i, (name, s) in enumerate(sparse.items())]
     unit = Unit(input_id="scene", kind="images", path=str(tmp_path), start=0, stop=3)
-    result = UnitProcessor(WorkerConfig(values=values, out_dir=str(tmp_path / "out"))).process_frames(unit, iter(frames))
+    processor = UnitProcessor(WorkerConfig(values=values, out_dir=str(tmp_path / "out")))
+    result = processor.process_frames(unit, iter(frames))
     status = {r["name"]: r["status"] for r in result.frames}
     assert status == {"a": "ok", "b": "dropped", "c": "ok"}
     dropped = next(r for r in result.frames if r["name"] == "b")

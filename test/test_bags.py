@@ -117,7 +117,8 @@ def test_writer_refuses_bad_input_and_leaves_no_partial_bag(tmp_path: Path) -> N
 
 
 def test_custom_topic_names(tmp_path: Path) -> None:
-    topics = StreamTopics(image="/cam/rgb", camera_info="/cam/info", sparse_depth="/cam/lidar_depth", depth_gt="/cam/gt")
+    topics = StreamTopics(image="/cam/rgb", camera_info="/cam/info", sparse_depth="/cam/lidar_depth",
+                          depth_gt="/cam/gt")
     with BagWriter(tmp_path / "bag", storage="db3", topics=topics) as writer:
         for frame in scene_frames(n=2):
             writer.write(frame)

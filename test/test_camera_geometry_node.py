@@ -58,7 +58,7 @@ def run_camera(node: Any, harness: Any, info: CameraInfo, stamp: int) -> tuple[n
     out = {}
     for topic in ("points", "depth/camera_info", "depth/image"):
         rec = harness.recorders[topic]
-        assert rec.wait(lambda msgs: rec.by_stamp(stamp) is not None, 30), \
+        assert rec.wait(lambda msgs, rec=rec: rec.by_stamp(stamp) is not None, 30), \
             f"no {topic} for stamp {stamp} (last warning: {node.channels[0].last_warning})"
         out[topic] = rec.by_stamp(stamp)
     cloud = out["points"]

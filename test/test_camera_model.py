@@ -91,7 +91,8 @@ def test_invalid_p_is_rejected_when_rectified(origin: str) -> None:
     (4, (0, 0, 0, 0), (160, 120)),
 ])
 @pytest.mark.parametrize("origin", ORIGINS)
-def test_binning_and_roi_follow_image_geometry(origin: str, rectified: bool, binning: int, roi: tuple, size: tuple) -> None:
+def test_binning_and_roi_follow_image_geometry(origin: str, rectified: bool, binning: int, roi: tuple,
+                                               size: tuple) -> None:
     p = P_FULL.copy()
     p[0, 3] = -30.0
     g = camera_geometry(info(p, binning, roi, origin=origin), *size, rectified=rectified)
@@ -133,7 +134,8 @@ def test_reduce_camera_matrix_scales_p_translation() -> None:
     (0, (400, 0, 320, 240), (320, 240), r"ROI 320x240\+400\+0 does not fit the 640x480 camera"),
 ])
 @pytest.mark.parametrize("origin", ORIGINS)
-def test_inconsistent_sizes_are_rejected_clearly(origin: str, binning: int, roi: tuple, size: tuple, match: str) -> None:
+def test_inconsistent_sizes_are_rejected_clearly(origin: str, binning: int, roi: tuple, size: tuple,
+                                                 match: str) -> None:
     with pytest.raises(InputError, match=match):
         camera_geometry(info(binning=binning, roi=roi, origin=origin), *size, rectified=False)
 
@@ -169,8 +171,8 @@ def test_the_output_camera_info_is_one_message_from_both_encoders(rectified: boo
     from lingbot_depth_ros.bags.messages import CAMERA_INFO_TYPE, TYPESTORE, camera_info_fields_message
 
     def fields(msg: object) -> dict:
-        return {name: np.asarray(getattr(msg, name)).tolist() for name in ("width", "height", "distortion_model",
-                                                                          "d", "k", "r", "p", "binning_x", "binning_y")} | {
+        names = ("width", "height", "distortion_model", "d", "k", "r", "p", "binning_x", "binning_y")
+        return {name: np.asarray(getattr(msg, name)).tolist() for name in names} | {
             "roi": (msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height, msg.roi.do_rectify),
             "header": (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id)}
 

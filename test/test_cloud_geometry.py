@@ -88,8 +88,8 @@ def test_intrinsics_scaling_pixel_centre_convention() -> None:
     np.testing.assert_allclose(k.normalized()[0], [500 / 640, 0, 319.5 / 640])
 
 
-@pytest.mark.parametrize("kw,match", [(dict(fx=0.0), "focal"), (dict(fy=-1.0), "focal"), (dict(cx=float("nan")), "finite"),
-                                      (dict(width=0), "size")])
+@pytest.mark.parametrize("kw,match", [(dict(fx=0.0), "focal"), (dict(fy=-1.0), "focal"),
+                                      (dict(cx=float("nan")), "finite"), (dict(width=0), "size")])
 def test_bad_intrinsics_rejected(kw: dict, match: str) -> None:
     args = dict(fx=1.0, fy=1.0, cx=0.0, cy=0.0, width=2, height=2) | kw
     with pytest.raises(InputError, match=match):

@@ -79,8 +79,8 @@ def test_installed_node_help_prints_usage_without_starting(workspace: Path, node
 
 def test_installed_tools_import_the_installed_package(workspace: Path) -> None:
     python = sys.executable
-    result = subprocess.run(_sourced(workspace, f'"{python}" -c "import lingbot_depth_ros; print(lingbot_depth_ros.__file__)"'),
-                            capture_output=True, text=True, timeout=60, cwd=workspace)
+    where = f'"{python}" -c "import lingbot_depth_ros; print(lingbot_depth_ros.__file__)"'
+    result = subprocess.run(_sourced(workspace, where), capture_output=True, text=True, timeout=60, cwd=workspace)
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()).is_relative_to(workspace / "install"), result.stdout
 

@@ -152,7 +152,8 @@ def test_each_node_ignores_the_other_transport(system, scene) -> None:
     # output (a node taking the other transport's set) would have come out before it
     fence = raw_only + 500_000_000
     feed.publish(fence, both_forms(scene))
-    assert feed.depth("/raw/depth/image", fence) is not None and feed.depth("/compressed/depth/image", fence) is not None
+    assert feed.depth("/raw/depth/image", fence) is not None
+    assert feed.depth("/compressed/depth/image", fence) is not None
     assert feed.recorders["/raw/depth/image"].by_stamp(compressed_only) is None
     assert feed.recorders["/compressed/depth/image"].by_stamp(raw_only) is None
 

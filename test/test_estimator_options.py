@@ -79,7 +79,8 @@ def test_node_parameters_are_the_table(name: str) -> None:
         assert (param.default, param.description, param.min, param.max, param.choices, param.read_only,
                 param.none_value) == (spec.default, spec.description, spec.min, spec.max, spec.choices,
                                       spec.read_only, spec.none_value)
-    assert name in (PARAMS_BY_NAME["estimator"].choices or ()) and cls.summary in PARAMS_BY_NAME["estimator"].description
+    assert name in (PARAMS_BY_NAME["estimator"].choices or ())
+    assert cls.summary in PARAMS_BY_NAME["estimator"].description
     defaults = {f"{name}.{spec.name}": spec.default for spec in cls.options}
     assert estimator_options(name, defaults) == {spec.name: _as_none(spec) for spec in cls.options}
 
@@ -222,7 +223,8 @@ def test_a_registered_toy_estimator_gets_node_parameters_docs_and_cli_flags(toy_
     refused = _run("-m", "lingbot_depth_ros.cli.main", "predict", *_frame(tmp_path), "--estimator", "classical",
                    "--offset-m", "2", "--out", str(out))
     assert refused.returncode == 2
-    assert refused.stderr.strip() == "lingbot-depth predict: error: --offset-m applies to estimator toy, not 'classical'"
+    assert refused.stderr.strip() == \
+        "lingbot-depth predict: error: --offset-m applies to estimator toy, not 'classical'"
     too_far = _run("-m", "lingbot_depth_ros.cli.main", "predict", *_frame(tmp_path), "--estimator", "toy",
                    "--offset-m", "11", "--out", str(out))
     assert too_far.returncode == 2

@@ -144,7 +144,8 @@ def _node_outputs_for_bag(bag: Path, values: dict, params: dict) -> dict[int, di
                 for _ in range(3):  # the node's first outputs may race the harness subscriptions: publish again
                     for topic, msg in messages:
                         pubs[topic].publish(msg)
-                    if all(r.wait(lambda _, r=r, stamp=stamp: r.by_stamp(stamp) is not None, 15) for r in recorders.values()):
+                    if all(r.wait(lambda _, r=r, stamp=stamp: r.by_stamp(stamp) is not None, 15)
+                           for r in recorders.values()):
                         break
                 outputs[stamp] = {name: r.by_stamp(stamp) for name, r in recorders.items()}
                 assert all(outputs[stamp].values()), f"the node gave no full output for stamp {stamp}"
@@ -171,7 +172,8 @@ def test_bags_of_other_cameras_give_the_nodes_depth_cloud_and_camera_info(bags: 
     values = node_values(params)
     node_params = {name: values[name] for name in values if name.startswith("classical.")} | {
         "depth.max_m": 60.0, "cloud.stride": 3, "camera.rectified": extra == "stereo_p",
-        "image_transport": "compressed" if sparse else "raw", "sparse_transport": "compressedDepth" if sparse else "raw"}
+        "image_transport": "compressed" if sparse else "raw",
+        "sparse_transport": "compressedDepth" if sparse else "raw"}
     node = _node_outputs_for_bag(bag, values, node_params)
 
     from lingbot_depth_ros.bags.files import read_raw
@@ -490,7 +492,8 @@ def test_lidar_pointcloud_bag_equals_the_node_with_sparse_input_pointcloud(tmp_p
     offline = _npy(tmp_path / "out", "lidar_bag")
     values = node_values(params)
     node_params = {name: values[name] for name in values
-                   if name.startswith(("classical.", "lidar.")) or name in ("sparse_input", "depth.max_m", "cloud.stride")}
+                   if name.startswith(("classical.", "lidar."))
+                   or name in ("sparse_input", "depth.max_m", "cloud.stride")}
     estimator = create_estimator("classical", **estimator_options("classical", values))
     with in_process_node(estimator, **node_params) as (node, harness):
         depth_rec = harness.recorders["depth/image"]

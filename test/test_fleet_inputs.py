@@ -33,7 +33,8 @@ def ray_session():
     ray.shutdown()
 
 
-def _predict(images: Path, sparse: Path, out: Path, intrinsics: tuple[float, ...], *extra: str) -> dict[str, np.ndarray]:
+def _predict(images: Path, sparse: Path, out: Path, intrinsics: tuple[float, ...],
+             *extra: str) -> dict[str, np.ndarray]:
     assert main(["predict", str(images), "--sparse-depth", str(sparse), "--intrinsics", *map(str, intrinsics),
                  "--out", str(out), "--quiet", *extra]) == 0
     return {p.name[: -len("_depth.npy")]: np.load(p) for p in sorted(out.glob("*_depth.npy"))}

@@ -114,15 +114,15 @@ def run_fusion(tmp_path: Path, source: str, **params: object) -> dict:
                     _fill_pose(odom.pose.pose, cam_pose @ np.linalg.inv(mount))
                     pubs["odom"].publish(odom)
             if poses is not None:  # both poses around the image stamp are in before its depth (other topic)
-                wait_until(lambda: len(poses()) >= i + 2, 10, f"the poses around frame {i}")
+                wait_until(lambda i=i: len(poses()) >= i + 2, 10, f"the poses around frame {i}")
             header = _header(frame.stamp_ns, "camera_optical_frame")
             pubs["depth/camera_info"].publish(intrinsics_to_camera_info(frame.intrinsics, header))
             pubs["image"].publish(numpy_to_image(frame.rgb, "rgb8", header))
-            wait_until(lambda: cam.info is not None and frame.stamp_ns in cam.colour, 10,
+            wait_until(lambda stamp=frame.stamp_ns: cam.info is not None and stamp in cam.colour, 10,
                        f"the camera_info and colour image of frame {i}")
             before = handled()
             pubs["depth/image"].publish(depth_m_to_image(frame.depth_gt_m, header))
-            wait_until(lambda: handled() > before, 15, f"depth frame {i} to be fused or dropped",
+            wait_until(lambda before=before: handled() > before, 15, f"depth frame {i} to be fused or dropped",
                        detail=lambda: f"drops {dict(node.drops)}")
         fused = node.fusion.stats.frames_integrated
         clouds.clear()

@@ -256,7 +256,8 @@ def test_api_aligns_relative_output_and_refuses_it_without_lidar(checkpoints, re
     image = base64.b64encode(encoded.tobytes()).decode()
     client = TestClient(create_app(relative))
     assert client.get("/health").json()["output_kind"] == "relative_disparity"
-    answer = client.post("/predict", json={"image": image, "sparse_depth": base64.b64encode(buffer.getvalue()).decode()})
+    answer = client.post("/predict",
+                         json={"image": image, "sparse_depth": base64.b64encode(buffer.getvalue()).decode()})
     body = answer.json()
     assert answer.status_code == 200, body
     assert body["mode"] == "monocular" and body["output_kind"] == "relative_disparity"

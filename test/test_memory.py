@@ -22,7 +22,8 @@ for _ in range(3):  # warm: the heap grows to one frame's working set
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(20):  # a frame's worth of float64 temporaries, 2.4 MB each
     (np.log(image + 1.0) * 2.0 - image).sum()
-print(json.dumps({"applied": applied, "faults_per_frame": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20}))
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+print(json.dumps({"applied": applied, "faults_per_frame": faults / 20}))
 """
 
 

@@ -15,7 +15,7 @@ from lingbot_depth_ros.errors import ConfigError
 ARGS = {"front_image": "/front_camera/image_raw", "rear_sparse_depth": "lidar/depth", "use_rviz": "true"}
 
 
-def test_single_process_is_one_node_with_cameras_and_namespaced_remaps(launch_run) -> None:
+def test_single_process_is_one_node_with_cameras_and_namespaced_remaps(launch_run) -> None:  # noqa: F811 - fixture
     run = launch_run("multi_camera.launch.py")
     assert run.arguments["single_process"] == "false"
     actions = run.execute(single_process="true", estimator="classical", **ARGS)
@@ -33,7 +33,7 @@ def test_single_process_is_one_node_with_cameras_and_namespaced_remaps(launch_ru
 
 
 @pytest.mark.ros
-def test_single_process_uses_the_topics_of_the_per_camera_nodes(launch_run) -> None:
+def test_single_process_uses_the_topics_of_the_per_camera_nodes(launch_run) -> None:  # noqa: F811 - the fixture
     run = launch_run("multi_camera.launch.py")
     per_camera = [a for a in run.execute(**ARGS) if a.kwargs["executable"] == "depth_node"]
     actions = run.execute(single_process="true", **ARGS)

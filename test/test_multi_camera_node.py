@@ -95,7 +95,8 @@ def test_two_cameras_one_estimator_own_depth_no_leak_and_batched(frames) -> None
             pacer.wait()
         for camera in CAMERAS:
             rec = harnesses[camera].recorders["depth/image"]
-            assert rec.wait(lambda msgs: any(stamp_of(m) == stamps[camera][-1] for m in msgs), 30), \
+            last = stamps[camera][-1]
+            assert rec.wait(lambda msgs, last=last: any(stamp_of(m) == last for m in msgs), 30), \
                 f"{camera}: last frame not published"
         reference = ClassicalCompletionEstimator()
         for camera, other in (("front", "left"), ("left", "front")):
@@ -153,7 +154,7 @@ def test_one_tiny_lingbot_model_serves_both_cameras(frames, tmp_path: Path) -> N
             harnesses[camera].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamps[camera])
         for camera in CAMERAS:
             rec = harnesses[camera].recorders["depth/image"]
-            assert rec.wait(lambda msgs: any(stamp_of(m) == stamps[camera] for m in msgs), 60), camera
+            assert rec.wait(lambda msgs, stamp=stamps[camera]: any(stamp_of(m) == stamp for m in msgs), 60), camera
         node_bytes = node.estimator.model.transfers.device_to_host_bytes  # the node's frames only (so far)
         for camera, other in (("front", "left"), ("left", "front")):
             msgs = harnesses[camera].recorders["depth/image"].messages
@@ -165,7 +166,7 @@ def test_one_tiny_lingbot_model_serves_both_cameras(frames, tmp_path: Path) -> N
             assert not np.allclose(depth, expected_depth(node.estimator, frames[other]), rtol=1e-3, equal_nan=True)
             # the cloud, made on the model's device (torch) from that depth, is the host's cloud of it
             points = harnesses[camera].recorders["points"]
-            assert points.wait(lambda msgs: any(stamp_of(m) == stamps[camera] for m in msgs), 30), camera
+            assert points.wait(lambda msgs, stamp=stamps[camera]: any(stamp_of(m) == stamp for m in msgs), 30), camera
             host = DepthPipeline.cloud(depth, frames[camera].rgb, frames[camera].intrinsics, node.pipeline.settings)
             xyz = pointcloud2_to_xyz(points.messages[0], skip_nans=not node.values["cloud.organized"])
             np.testing.assert_allclose(xyz, host.xyz.reshape(-1, 3), rtol=0, atol=1e-6, equal_nan=True)
@@ -200,7 +201,7 @@ def test_frames_of_one_instant_share_a_forward_and_a_silent_camera_is_not_waited
         stamp = 13_000_000_000_000
         joined: list[list[int]] = []  # the batches of each instant whose cameras counted as publishing
         last_publish = None
-        for instant in range(20):  # both cameras, same stamp, a few ms apart: one batch each time
+        for _instant in range(20):  # both cameras, same stamp, a few ms apart: one batch each time
             if len(joined) == 4:
                 break
             stamp += 100_000_000
@@ -214,7 +215,7 @@ def test_frames_of_one_instant_share_a_forward_and_a_silent_camera_is_not_waited
             last_publish = time.monotonic()
             for camera in CAMERAS:
                 rec = harnesses[camera].recorders["depth/image"]
-                assert rec.wait(lambda msgs: any(stamp_of(m) == stamp for m in msgs), 20), camera
+                assert rec.wait(lambda msgs, stamp=stamp: any(stamp_of(m) == stamp for m in msgs), 20), camera
             if expect_join:
                 joined.append(estimator.batches[first:])
         assert len(joined) == 4, f"the machine stalled > 0.7 s before most of 20 instants: {estimator.batches}"
@@ -229,7 +230,8 @@ def test_frames_of_one_instant_share_a_forward_and_a_silent_camera_is_not_waited
             harnesses["front"].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamp)
             rec = harnesses["front"].recorders["depth/image"]
             # held back for left, it would come out after the 10 s batch wait
-            assert rec.wait(lambda msgs: any(stamp_of(m) == stamp for m in msgs), 5.0), "held back for left"
+            assert rec.wait(lambda msgs, stamp=stamp: any(stamp_of(m) == stamp for m in msgs), 5.0), \
+                "held back for left"
         assert estimator.batches == [1, 1, 1]
 
 
@@ -275,7 +277,7 @@ def test_a_slow_publish_on_one_camera_does_not_hold_back_the_other(frames) -> No
             for stamp in stamps[1:]:  # left keeps going while front is still blocked
                 f = frames["left"]
                 harnesses["left"].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamp)
-                assert left.wait(lambda msgs: any(stamp_of(m) == stamp for m in msgs), 30), stamp
+                assert left.wait(lambda msgs, stamp=stamp: any(stamp_of(m) == stamp for m in msgs), 30), stamp
             f = frames["front"]
             synchronized = front.rates["synchronized"].count
             harnesses["front"].publish_frame(f.rgb, f.intrinsics, f.sparse_depth_m, stamps[1])

@@ -48,8 +48,8 @@ def test_values_reach_the_config_and_contradictions_are_refused() -> None:
 
 
 def test_fallback_camera_mounting() -> None:
-    pose = camera_mounting_from_params({"obstacles.camera.height_m": 0.8, "obstacles.camera.pitch_rad": math.radians(30),
-                                        "obstacles.camera.x_m": 0.25})
+    pose = camera_mounting_from_params({"obstacles.camera.height_m": 0.8,
+                                        "obstacles.camera.pitch_rad": math.radians(30), "obstacles.camera.x_m": 0.25})
     # The optical axis meets the floor 0.8 / tan(30 deg) ahead of the camera.
     hit = pose.apply(np.array([[0.0, 0.0, 0.8 / math.sin(math.radians(30))]]))[0]
     np.testing.assert_allclose(hit, [0.25 + 0.8 / math.tan(math.radians(30)), 0.0, 0.0], atol=1e-9)

@@ -48,7 +48,7 @@ def send_and_receive(harness: RosHarness, frame: dict, stamp: int, topics=("dept
     out = {}
     for topic in topics:
         rec = harness.recorders[topic]
-        assert rec.wait(lambda msgs: rec.by_stamp(stamp) is not None, 20), f"no {topic} for stamp {stamp}"
+        assert rec.wait(lambda msgs, rec=rec: rec.by_stamp(stamp) is not None, 20), f"no {topic} for stamp {stamp}"
         out[topic] = rec.by_stamp(stamp)
     return out
 
@@ -56,7 +56,8 @@ def send_and_receive(harness: RosHarness, frame: dict, stamp: int, topics=("dept
 def test_outputs_headers_units_accuracy(running, nyu) -> None:
     node, harness = running
     stamp = 1_700_000_000_123_456_789
-    out = send_and_receive(harness, nyu, stamp, topics=("depth/image", "depth/camera_info", "depth/colorized", "points"))
+    out = send_and_receive(harness, nyu, stamp,
+                           topics=("depth/image", "depth/camera_info", "depth/colorized", "points"))
     depth_msg, info, colour, cloud = (out[t] for t in ("depth/image", "depth/camera_info", "depth/colorized", "points"))
 
     # header passthrough on every output

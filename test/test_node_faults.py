@@ -287,7 +287,7 @@ def test_oom_without_retry_drops_the_frame_then_processes_the_next(scene, capfd)
             failed.append(clock.next())
             send(harness, frame, failed[-1])
             drops = node.channels[0].drops
-            assert wait_until(lambda: drops["out_of_memory"] == expected_drops), dict(drops)
+            assert wait_until(lambda drops=drops, n=expected_drops: drops["out_of_memory"] == n), dict(drops)
         assert [c[0] for c in estimator.calls] == [9, 9, 9, 9], "no retry and no level change without oom_retry"
         status = watch.wait_for(lambda s: level_of(s) == ERROR, since=watch.mark())
         assert "estimator failing: the last 3 frames failed" in status.message, status.message
@@ -351,7 +351,7 @@ def prime(harness: RosHarness, frame: Any, clock: StampClock, timeout: float = 2
     while time.monotonic() < deadline:
         stamp = clock.next()
         send(harness, frame, stamp)
-        if rec.wait(lambda _: rec.by_stamp(stamp) is not None, 0.5):
+        if rec.wait(lambda _, stamp=stamp: rec.by_stamp(stamp) is not None, 0.5):
             return
     raise AssertionError("the node under test never answered")
 
@@ -378,7 +378,9 @@ def test_stream_stops_warn_names_it_and_recovers(classical_node, scene) -> None:
     wait_output(harness, stamps[-1])
 
     mark = watch.mark()  # the camera stops (image and camera_info), LiDAR goes on: both are named
-    camera_stopped = lambda s: level_of(s) == WARN and "image stopped" in s.message and         "camera_info stopped" in s.message  # noqa: E731
+    def camera_stopped(s: DiagnosticStatus) -> bool:
+        return level_of(s) == WARN and "image stopped" in s.message and "camera_info stopped" in s.message
+
     publish_until(harness, frame, clock, lambda: watch.find(camera_stopped, since=mark),
                   "WARN naming image and camera_info stopped", image=False, info=False)
     mark = watch.mark()
@@ -466,7 +468,8 @@ def test_stamps_jumping_backwards_reset_the_synchronizer_without_stale_pairs(cla
         harness.pub_sparse.publish(depth_m_to_image(_const_sparse((h, w), 1.5), header, "16UC1"))
         harness.pub_info.publish(intrinsics_to_camera_info(new_k, header))
         for rec, start in ((depth_rec, before), (info_rec, infos_before)):
-            assert rec.wait(lambda m: any(x.header.stamp == header.stamp for x in m[start:]), 15),                 f"no output for the new stamp {stamp}"
+            assert rec.wait(lambda m, start=start, sent=header.stamp: any(x.header.stamp == sent for x in m[start:]),
+                            15), f"no output for the new stamp {stamp}"
     after = depth_rec.messages[before:]
     assert len(after) == 10, f"{len(after)} outputs for the 10 frames after the jump"
     for msg in after:
@@ -627,7 +630,8 @@ def test_auto_mode_falls_back_to_monocular_while_sparse_stops(tiny_checkpoint, s
             mono: list[int] = []
 
             def three_monocular_outputs() -> bool:  # frames without any sparse depth
-                return "sparse depth stopped: auto mode runs monocular until it resumes" in node.log() and                     sum(rec.by_stamp(s) is not None for s in mono) >= 3
+                return ("sparse depth stopped: auto mode runs monocular until it resumes" in node.log()
+                        and sum(rec.by_stamp(s) is not None for s in mono) >= 3)
 
             publish_until(harness, frame, clock, three_monocular_outputs, "3 monocular outputs", rate_hz=8.0,
                           sparse=False, into=mono)

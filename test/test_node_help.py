@@ -46,7 +46,8 @@ def test_help_prints_usage_parameters_topics_and_exits_0_without_ros(executable:
     assert result.stdout.startswith(f"usage: {executable} [-h] [--ros-args"), result.stdout[:300]
     assert "Traceback" not in result.stderr and "ready:" not in result.stdout + result.stderr
     for spec in specs:  # every parameter of the table, with its default
-        assert re.search(rf"^  {re.escape(spec.name)} \({re.escape(spec.type_name)}\) = ", result.stdout, re.MULTILINE), spec.name
+        line = rf"^  {re.escape(spec.name)} \({re.escape(spec.type_name)}\) = "
+        assert re.search(line, result.stdout, re.MULTILINE), spec.name
     assert "  estimator (string) = 'classical'" in result.stdout or executable != "depth_node"
     assert "  sparse_timeout_s (double) = 1.0  [0.05, 60]" in result.stdout or executable != "depth_node"
     assert "  fusion.voxel_size_m (double) = 0.04  [0.002, 1]  read-only" in result.stdout or \

@@ -52,7 +52,7 @@ def test_late_inputs_are_judged_on_the_receive_clock_only() -> None:
         timing.observe("image", now_ns + i * 10**8, now_ns + i * 10**8 - 20_000_000)  # 20 ms: on time
         timing.observe("sparse_depth", now_ns, 10 * 10**9 + i)  # a test clock / bag without sim time: not judged
     assert timing.late("image", 0.5) is None and timing.late("sparse_depth", 0.5) is None
-    for i in range(5):  # a quarter of the window 2 s late
+    for _ in range(5):  # a quarter of the window 2 s late
         timing.observe("image", now_ns, now_ns - 2 * 10**9)
     count, total, low, high = timing.late("image", 0.5)
     assert (count, total) == (5, 20) and low == high == pytest.approx(2.0)

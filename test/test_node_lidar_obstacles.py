@@ -45,7 +45,9 @@ def test_pointcloud_input_completes_depth_and_obstacles_are_published(tmp_path, 
                 harness.pub_lidar.publish(xyz_to_pointcloud2(frame.lidar_points_lidar, header))
                 harness.publish_frame(frame.rgb, frame.intrinsics, None, frame.stamp_ns)
                 rec = harness.recorders["depth/image"]
-                assert rec.wait(lambda m: rec.by_stamp(frame.stamp_ns) is not None, 20), node.log()[-3000:]
+                stamp = frame.stamp_ns
+                assert rec.wait(lambda m, rec=rec, stamp=stamp: rec.by_stamp(stamp) is not None, 20), \
+                    node.log()[-3000:]
             for topic in OBSTACLE_TOPICS:
                 rec = harness.recorders[topic]
                 assert rec.wait(lambda m: len(m) >= len(scene), 10), f"no {topic}"

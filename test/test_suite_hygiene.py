@@ -57,7 +57,8 @@ def _bench_modules_imported_by_tests() -> list[Path]:
 def _docstring_nodes(tree: ast.AST) -> set[int]:
     """ids of the string constants that are docstrings or other bare string statements (prose, not paths)."""
     return {id(node.value) for node in ast.walk(tree)
-            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)}
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)}
 
 
 def shared_path_uses(source: str, filename: str = "<source>") -> list[str]:
