@@ -8,7 +8,7 @@ package_name = "lingbot_depth_ros"
 
 setup(
     name=package_name,
-    version="0.2.0",
+    version="0.3.0",
     packages=find_packages(exclude=["test", "test.*", "bench", "bench.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
@@ -27,7 +27,8 @@ setup(
         "estimators": ["torch", "transformers", "diffusers", "accelerate"],
         "engine": ["torch", "onnx", "onnxscript", "onnxruntime"],
         "fusion": ["open3d-cpu"],
-        "fleet": ["ray", "pyarrow"],  # pyarrow: Ray Data (--read data)
+        "batch": ["ray", "pyarrow"],  # lingbot-depth batch; pyarrow: Ray Data (--read data)
+        "fleet": ["ray", "pyarrow"],  # former name of "batch", kept for release 0.3 only
     },
     zip_safe=True,
     maintainer="lingbot_depth_ros maintainers",

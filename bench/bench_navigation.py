@@ -25,7 +25,7 @@ from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.lidar_projection import Distortion, project_points_to_depth
 from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
 from lingbot_depth_ros.navigation import ObstacleSectorAnalyzer, SectorConfig, dense_scan, sector_scan
-from lingbot_depth_ros.navigation.report_json import report_to_json
+from lingbot_depth_ros.navigation.obstacle_report import report_to_json
 
 K = CameraIntrinsics(fx=525.0, fy=525.0, cx=319.5, cy=239.5, width=640, height=480)
 

@@ -1,3 +1,3 @@
 """lingbot_depth_ros: dense metric depth for ROS 2 from a camera and (optionally) a sparse LiDAR."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -5,7 +5,7 @@
 #
 #   jazzy -> $VENV (.venv):               ROS 2 Jazzy (Fast DDS 2) wheels, torch CPU, every extra:
 #            requirements.txt requirements-model.txt requirements-server.txt requirements-dev.txt
-#            requirements-estimators.txt requirements-engine.txt requirements-fusion.txt requirements-fleet.txt
+#            requirements-estimators.txt requirements-engine.txt requirements-fusion.txt requirements-batch.txt
 #   kilted -> $KILTED_VENV (.venv-kilted): ROS 2 Kilted (Fast DDS 3) wheels and the node's run-time
 #            and test dependencies only: requirements/kilted.txt
 #
@@ -20,7 +20,7 @@ PYTHON=${PYTHON:-python3.11}
 VENV=${VENV:-.venv}
 KILTED_VENV=${KILTED_VENV:-.venv-kilted}
 JAZZY_FILES=(requirements.txt requirements-model.txt requirements-server.txt requirements-dev.txt
-             requirements-estimators.txt requirements-engine.txt requirements-fusion.txt requirements-fleet.txt)
+             requirements-estimators.txt requirements-engine.txt requirements-fusion.txt requirements-batch.txt)
 KILTED_FILES=(requirements/kilted.txt)
 
 # Every requirements*.txt at the top level belongs to the Jazzy venv: refuse one that is not listed

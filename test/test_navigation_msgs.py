@@ -18,7 +18,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
 from lingbot_depth_ros.navigation import ObstacleSectorAnalyzer, SectorConfig, dense_scan, sector_scan
-from lingbot_depth_ros.navigation.report_json import (
+from lingbot_depth_ros.navigation.obstacle_report import (
     REPORT_JSON_SCHEMA,
     SCHEMA_NAME,
     SCHEMA_VERSION,

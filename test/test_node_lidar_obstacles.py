@@ -13,7 +13,7 @@ from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
 from lingbot_depth_ros.estimators import create_estimator
-from lingbot_depth_ros.navigation.report_json import schema_errors
+from lingbot_depth_ros.navigation.obstacle_report import schema_errors
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.image_codec import image_to_numpy

@@ -24,7 +24,7 @@ from waiting import wait_until
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import RigidTransform, camera_pose_from_mounting
-from lingbot_depth_ros.navigation.report_json import schema_errors
+from lingbot_depth_ros.navigation.obstacle_report import schema_errors
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.obstacle_outputs import (

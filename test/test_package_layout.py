@@ -25,7 +25,7 @@ def test_one_version_everywhere() -> None:
                       if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setup")
     setup_version = next(k.value.value for k in setup_call.keywords if k.arg == "version")
     xml_version = ET.parse(ROOT / "package.xml").getroot().findtext("version")
-    assert setup_version == xml_version == lingbot_depth_ros.__version__ == "0.2.0"
+    assert setup_version == xml_version == lingbot_depth_ros.__version__ == "0.3.0"
     assert "version=lingbot_depth_ros.__version__" in (ROOT / "lingbot_depth_ros/server/api.py").read_text()
 
 

@@ -18,7 +18,7 @@ from surface_scenes import Scene, box
 from lingbot_depth_ros.cli.main import main
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
-from lingbot_depth_ros.navigation.report_json import schema_errors as obstacle_schema_errors
+from lingbot_depth_ros.navigation.obstacle_report import schema_errors as obstacle_schema_errors
 from lingbot_depth_ros.surfaces import schema_errors as surface_schema_errors
 
 K = CameraIntrinsics(300.0, 300.0, 159.5, 119.5, 320, 240)

@@ -5,6 +5,6 @@ and a frame range); Ray actors that each hold one estimator run the node's :clas
 every frame of a unit and write depth files atomically; the driver records finished units in a
 manifest (resume), retries the units of dead workers, and writes an aggregated report.
 
-``ray`` is an optional extra (``pip install .[fleet]``): only :mod:`~lingbot_depth_ros.batch.runner`
+``ray`` is an optional extra (``pip install .[batch]``): only :mod:`~lingbot_depth_ros.batch.runner`
 imports it.
 """

@@ -15,9 +15,13 @@ from lingbot_depth_ros.batch.worker import WorkerConfig
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.io.output_folder import prepare_out_dir
 
+#: defaults of :func:`batch` (frozen: shared safely between calls)
+DEFAULT_TOPICS = BagTopics()
+DEFAULT_DATASET = DatasetOptions()
+
 
 def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str] = (),
-          estimator: str | None = None, topics: BagTopics = BagTopics(), dataset: DatasetOptions = DatasetOptions(),
+          estimator: str | None = None, topics: BagTopics = DEFAULT_TOPICS, dataset: DatasetOptions = DEFAULT_DATASET,
           workers: int = 1, gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0, unit_frames: int = 16,
           address: str | None = None, write: str = "files", progress: bool = False,
           on_result: Any = None, read: str = "worker") -> dict[str, Any]:

@@ -4,7 +4,8 @@ For every colour image of the input bag that has a depth file, the copy gets, at
 and with its header: ``<ns>/depth/image`` (32FC1 [m], NaN = invalid, the NPY written by the worker),
 ``<ns>/depth/camera_info`` (what the node publishes, from the same camera model,
 :mod:`lingbot_depth_ros.messages.camera_model`: K with binning/ROI applied, P = [K | 0] for a raw image or P
-for a rectified one, D and R carried over) and ``<ns>/points`` (the node's cloud settings), where ``<ns>`` is the namespace of the image topic (``/camera/image`` -> ``/camera``).
+for a rectified one, D and R carried over) and ``<ns>/points`` (the node's cloud settings), where ``<ns>`` is the
+namespace of the image topic (``/camera/image`` -> ``/camera``).
 Every message of the input is copied unchanged. The bag is written to a temporary folder and renamed,
 so an existing ``<out>/<input>/bag`` is complete (and is not rewritten on resume).
 """

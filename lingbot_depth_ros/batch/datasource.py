@@ -3,7 +3,8 @@ a time range of it), each producing one block of that unit's frames, read in par
 tasks (``--read data``).
 
 A block is a table with one row per frame: ``unit`` (the unit key), ``error`` ("" or why the unit could not be
-read: then the block has that one row and no frame columns, so a corrupt unit is reported, not fatal), ``index``, ``name``, ``stamp_ns``,
+read: then the block has that one row and no frame columns, so a corrupt unit is reported, not fatal), ``index``,
+``name``, ``stamp_ns``,
 ``rgb`` (H, W, 3) uint8, ``sparse_m`` / ``gt_m`` (H, W) float32 [m] (a (0, 0) array = none), ``intrinsics``
 (fx, fy, cx, cy [px]). :func:`frames_from_block` turns it back into the :class:`Frame` objects the worker
 processes, so both read paths feed the same per-frame code.

@@ -3,7 +3,8 @@ pointcloud``). No rclpy.
 
 The same steps as the node's ``LidarInput.sparse_depth``: x, y, z read with NaN points kept (the
 projection drops them), the node's camera model of the CameraInfo (:mod:`lingbot_depth_ros.messages.camera_model`:
-binning / ROI applied; K and D, or P without distortion when ``camera.rectified``), the fallback extrinsics from the ``lidar.*`` parameters and the
+binning / ROI applied; K and D, or P without distortion when ``camera.rectified``), the fallback extrinsics from the
+``lidar.*`` parameters and the
 ``lidar.min_depth_m`` / ``lidar.max_depth_m`` limits. Like a node without tf2_ros (or with
 ``lidar.use_tf: false``), the bag's /tf is not read: give the LiDAR pose with ``--param lidar.x_m=...``
 (``lingbot-depth-eval --send-lidar`` prints the values of a bag's /tf_static).

@@ -204,7 +204,8 @@ class Manifest:
             unit_key, result = self._check_line(entry, where)
             if result is None:
                 if warn is not None:
-                    warn(f"{where}: the result file {entry['result']} of unit {unit_key} is missing: the unit is redone")
+                    warn(f"{where}: the result file {entry['result']} of unit {unit_key} is missing: "
+                         "the unit is redone")
                 continue
             done[unit_key] = result
         return done

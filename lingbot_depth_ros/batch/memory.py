@@ -8,7 +8,8 @@ about 10,000 minor page faults and 38 ms per frame, against about 0 faults and 1
 (``bench/bench_batch.py`` shows the whole-frame effect).
 
 :func:`retain_freed_memory` keeps such blocks in the process for reuse: the resident memory stays at the peak
-of one frame's working set instead of going up and down every frame. It changes no result. The batch workers call it at start; set the environment variable
+of one frame's working set instead of going up and down every frame. It changes no result. The batch workers call it at
+start; set the environment variable
 ``LINGBOT_DEPTH_ALLOCATOR=default`` to keep glibc's own behaviour (e.g. to compare). The ROS node does not:
 measured over real topics, its steady state already has about 10 minor page faults per 640x480 frame, and
 retaining changed nothing there.

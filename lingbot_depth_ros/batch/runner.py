@@ -41,9 +41,9 @@ class BatchConfig:
     address: str | None = None
     max_attempts: int = 3
     progress: bool = True
-    write_bag: bool = False  # also a copy of each bag input with the outputs added (fleet/bag_output.py)
+    write_bag: bool = False  # also a copy of each bag input with the outputs added (batch/bag_output.py)
     #: "worker": each actor reads its unit from the input file; "data": Ray Data read tasks read the units
-    #: (fleet/datasource.py) and the actors get the blocks
+    #: (batch/datasource.py) and the actors get the blocks
     read: str = "worker"
 
 

@@ -60,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "factor to at most this many pixels (default 1280 x 1024)")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
 
-    from lingbot_depth_ros.cli import batch as fleet_cli
-    fleet_cli.add_arguments(commands.add_parser(
-        "batch", help="depth and metrics for many bags / dataset folders on Ray (pip install '.[fleet]')"))
+    from lingbot_depth_ros.cli import batch as batch_cli
+    batch_cli.add_arguments(commands.add_parser(
+        "batch", help="depth and metrics for many bags / dataset folders on Ray (pip install '.[batch]')"))
 
     from lingbot_depth_ros.cli import fuse as fuse_cli
     fuse_cli.add_arguments(commands.add_parser(
@@ -120,8 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lingbot_depth_ros.cli import fuse as fuse_cli
         return fuse_cli.run(args)
     if args.command == "batch":
-        from lingbot_depth_ros.cli import batch as fleet_cli
-        return fleet_cli.run(args)
+        from lingbot_depth_ros.cli import batch as batch_cli
+        return batch_cli.run(args)
     return _ui(args)
 
 

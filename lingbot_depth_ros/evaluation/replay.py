@@ -202,7 +202,8 @@ def node_projection(node_params: Mapping[str, str], camera_from_lidar: np.ndarra
         optical_t_lidar = lidar_extrinsics_from_params(values)
     else:
         optical_t_lidar = RigidTransform.from_matrix(np.asarray(camera_from_lidar, dtype=np.float64))
-    limit = {name: _as_float(node_params[name], name) if name in node_params else NAVIGATION_PARAMS_BY_NAME[name].default
+    limit = {name: _as_float(node_params[name], name) if name in node_params
+             else NAVIGATION_PARAMS_BY_NAME[name].default
              for name in ("lidar.min_depth_m", "lidar.max_depth_m")}
     rectified = node_params.get("camera.rectified", node_params.get("lidar.image_rectified", "false"))
     return {"optical_T_lidar": optical_t_lidar, "rectified": rectified.strip().lower() == "true",

@@ -103,7 +103,7 @@ def check_values(values: dict[str, Any]) -> None:
     if values.get("fusion.min_depth_m", 0.0) >= values.get("fusion.max_depth_m", 1.0):
         raise ConfigError("fusion.min_depth_m must be below fusion.max_depth_m")
     device = str(values.get("fusion.device", "CPU:0"))
-    if not (device.startswith("CPU:") or device.startswith("CUDA:")):
+    if not device.startswith(("CPU:", "CUDA:")):
         raise ConfigError(f"fusion.device='{device}' is not CPU:<n> or CUDA:<n>")
 
 

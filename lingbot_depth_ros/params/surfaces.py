@@ -1,4 +1,4 @@
-"""Parameters of the surface outputs (planes, free squares, markers), in the node's ParamSpec table format (no rclpy)."""
+"""Parameters of the surface outputs (planes, free squares, markers) in the node's ParamSpec table format."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ import numpy as np
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.transforms import camera_pose_from_mounting
-from lingbot_depth_ros.navigation.report_json import report_to_dict as obstacle_report_to_dict
+from lingbot_depth_ros.navigation.obstacle_report import report_to_dict as obstacle_report_to_dict
 from lingbot_depth_ros.navigation.sectors import ObstacleSectorAnalyzer, SectorConfig
 from lingbot_depth_ros.params.surfaces import SURFACE_PARAMS_BY_NAME
 from lingbot_depth_ros.surfaces import SurfaceConfig, find_surfaces_in_depth

@@ -15,7 +15,7 @@ from sensor_msgs.msg import LaserScan
 from std_msgs.msg import ColorRGBA, Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
-from lingbot_depth_ros.navigation.report_json import report_to_json
+from lingbot_depth_ros.navigation.obstacle_report import report_to_json
 from lingbot_depth_ros.navigation.scan import ScanRanges
 from lingbot_depth_ros.navigation.sectors import BLOCKED, CAUTION, CLEAR, UNKNOWN, SectorConfig, SectorReport
 
@@ -57,7 +57,7 @@ def laser_scan_msg(scan: ScanRanges, header: Header, scan_time_s: float = 0.0) -
 
 
 def recommendation_msg(report: SectorReport, config: SectorConfig, header: Header) -> String:
-    """``std_msgs/String`` with the JSON report (schema in :mod:`lingbot_depth_ros.navigation.report_json`)."""
+    """``std_msgs/String`` with the JSON report (schema in :mod:`lingbot_depth_ros.navigation.obstacle_report`)."""
     return String(data=report_to_json(report, config, stamp_sec=header.stamp.sec,
                                       stamp_nanosec=header.stamp.nanosec, frame_id=header.frame_id))
 

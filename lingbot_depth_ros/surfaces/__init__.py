@@ -7,7 +7,12 @@
 
 from lingbot_depth_ros.surfaces.config import SurfaceConfig
 from lingbot_depth_ros.surfaces.detect import Surface, SurfaceReport, find_surfaces_in_cloud, find_surfaces_in_depth
-from lingbot_depth_ros.surfaces.report_json import SURFACES_JSON_SCHEMA, report_to_dict, report_to_json, schema_errors
+from lingbot_depth_ros.surfaces.surface_report import (
+    SURFACES_JSON_SCHEMA,
+    report_to_dict,
+    report_to_json,
+    schema_errors,
+)
 
 __all__ = ["SurfaceConfig", "Surface", "SurfaceReport", "find_surfaces_in_cloud", "find_surfaces_in_depth",
            "SURFACES_JSON_SCHEMA", "report_to_dict", "report_to_json", "schema_errors"]

@@ -6,7 +6,7 @@ Entry points:
   frame such as ``base_link``, from TF or from ``camera_pose_from_mounting``);
 - :func:`find_surfaces_in_cloud` (an (N, 3) cloud already in a z-up frame such as ``map``, e.g. the fused map).
 
-Both return a :class:`SurfaceReport`; :mod:`lingbot_depth_ros.surfaces.report_json` turns it into JSON.
+Both return a :class:`SurfaceReport`; :mod:`lingbot_depth_ros.surfaces.surface_report` turns it into JSON.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from lingbot_depth_ros.surfaces.report_json import SURFACES_JSON_SCHEMA
+from lingbot_depth_ros.surfaces.surface_report import SURFACES_JSON_SCHEMA
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "surfaces.schema.json"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ray = pytest.importorskip("ray", reason="the fleet extra (ray) is not installed: pip install '.[fleet]'")
+ray = pytest.importorskip("ray", reason="the batch extra (ray) is not installed: pip install '.[batch]'")
 
 from lingbot_depth_ros.bags.datasets import write_scene_bag  # noqa: E402
 from lingbot_depth_ros.bags.files import read_frames  # noqa: E402

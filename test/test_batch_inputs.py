@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ray = pytest.importorskip("ray", reason="the fleet extra (ray) is not installed: pip install '.[fleet]'")
+ray = pytest.importorskip("ray", reason="the batch extra (ray) is not installed: pip install '.[batch]'")
 
 from kitti_raw_drive import CX, CY, FX, FY, write_kitti_raw_drive  # noqa: E402
 
