@@ -64,6 +64,7 @@ class DepthAnythingEstimator(HFDepthEstimator):
     supported_modes = frozenset({MONOCULAR})
     options = OPTIONS
     requires = ("torch", "transformers", "PIL")
+    learned = True  # weights: checked by the LiDAR agreement guard
     model_types = ("depth_anything",)
     model_class = "DepthAnythingForDepthEstimation"
 

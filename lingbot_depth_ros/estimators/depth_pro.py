@@ -103,6 +103,7 @@ class DepthProEstimator(DepthEstimator):
     estimates_focal = True
     options = OPTIONS
     requires = ("torch", "transformers")
+    learned = True  # weights: checked by the LiDAR agreement guard
 
     def __init__(self, *, cache_dir: str | Path | None = None, **options: Any) -> None:
         o = self.resolve_options(options)

@@ -116,6 +116,7 @@ class LingbotEstimator(DepthEstimator):
     options = OPTIONS
     live_options = frozenset({"resolution_level"})  # settable between frames (the rate governor, ros2 param set)
     requires = ("torch",)
+    learned = True  # weights: checked by the LiDAR agreement guard
     device_cloud = True  # estimate_batch(..., cloud=CloudRequest) makes the cloud on the model's device
 
     def __init__(self, checkpoint: str | None = None, *, num_tokens: int | None = None, **options: Any) -> None:

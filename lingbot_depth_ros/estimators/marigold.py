@@ -71,6 +71,7 @@ class MarigoldEstimator(DepthEstimator):
     output_kind = RELATIVE_DEPTH
     options = OPTIONS
     requires = ("torch", "transformers", "diffusers", "scipy")
+    learned = True  # weights: checked by the LiDAR agreement guard
 
     def __init__(self, *, cache_dir: str | Path | None = None, **options: Any) -> None:
         o = self.resolve_options(options)

@@ -91,6 +91,7 @@ class PromptDepthAnythingEstimator(HFDepthEstimator):
     output_kind = METRIC
     options = OPTIONS
     requires = ("torch", "transformers", "PIL")
+    learned = True  # weights: checked by the LiDAR agreement guard
     model_types = ("prompt_depth_anything",)
     model_class = "PromptDepthAnythingForDepthEstimation"
 
