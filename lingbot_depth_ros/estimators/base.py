@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TypeGuard
 
 import numpy as np
@@ -46,6 +46,9 @@ class DepthEstimate:
     the metric scale of ``depth_m`` rests on that estimate rather than on the given intrinsics.
     ``cloud``: the cloud of the published depth when the estimator made it on its device (LingBot-Depth
     asked with a ``CloudRequest``), else None (the pipeline back-projects on the host).
+    ``cues``: the estimator's own per-pixel confidence cues, (H, W) arrays by name (:data:`CUE_NAMES`), for
+    ``lingbot_depth_ros.confidence``; estimators fill in what they have, cheap ones always, costly ones only
+    when :attr:`DepthEstimator.confidence_cues` is True.
     """
 
     depth_m: np.ndarray
@@ -53,6 +56,16 @@ class DepthEstimate:
     estimated_focal_px: float | None = None
     focal_from_estimate: bool = False
     cloud: CloudPoints | None = None
+    cues: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+#: ``DepthEstimate.cues`` an estimator may fill in: (H, W) float ``sparse_input`` (the sparse depth [m] it was
+#: given: set for every completion by :meth:`DepthEstimator.estimate` / ``estimate_batch``), (H, W) bool
+#: ``samples`` (the sparse samples the output was completed from) and ``dropped_samples`` (samples it discarded
+#: as occluded: classical's occlusion filter), (H, W) float32 ``mask_prob`` (LingBot-Depth's mask-head
+#: probability of a valid pixel, 0..1) and ``spread`` (Marigold's ensemble standard deviation, in the units of
+#: ``depth_m``)
+CUE_NAMES = ("sparse_input", "samples", "dropped_samples", "mask_prob", "spread")
 
 
 class EstimatorInput(NamedTuple):
@@ -99,6 +112,9 @@ class DepthEstimator(abc.ABC):
     live_options: ClassVar[frozenset[str]] = frozenset()
     #: import names of the optional packages the estimator needs (checked before it is built, one-line error)
     requires: ClassVar[tuple[str, ...]] = ()
+    #: set True (instance attribute) to have the estimator fill in the confidence cues that cost time or
+    #: transfers (LingBot-Depth's mask probability); cheap cues are filled in regardless
+    confidence_cues: bool = False
 
     @classmethod
     def node_params(cls) -> tuple[ParamSpec, ...]:
@@ -149,6 +165,8 @@ class DepthEstimator(abc.ABC):
             raise InputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is "
                              f"{rgb.shape[1]}x{rgb.shape[0]}")
         result = self._estimate(rgb, sparse_depth_m, intrinsics)
+        if sparse_depth_m is not None:  # what the output was completed from (the confidence's LiDAR support)
+            result.cues.setdefault("sparse_input", sparse_depth_m)
         return result
 
     @abc.abstractmethod

@@ -298,9 +298,11 @@ class ClassicalCompletionEstimator(DepthEstimator):
         if not samples.any():
             raise InputError(f"sparse depth has no valid measurements within [{self.min_depth_m:g}, "
                              f"{self.max_depth_m:g}] m ({int(measured.sum())} outside that range)")
+        in_range = samples
         if self.occlusion_filter_px > 0:
             horizontal, vertical = occlusion_window_px(self.occlusion_filter_px)
             samples = drop_occluded_samples(sparse, samples, horizontal, self.occlusion_filter_rel, vertical)
+        cues = {"samples": samples, "dropped_samples": in_range & ~samples}
 
         spacing_px = sample_spacing_px(samples)
         margin_px = int(math.ceil(spacing_px if self.support_margin_px is None else self.support_margin_px))
@@ -325,12 +327,12 @@ class ClassicalCompletionEstimator(DepthEstimator):
         np.clip(band, self.min_depth_m, self.max_depth_m, out=band)
 
         if self.extrapolate:
-            return DepthEstimate(depth_m=band, valid=np.ones(band.shape, bool))
+            return DepthEstimate(depth_m=band, valid=np.ones(band.shape, bool), cues=cues)
         valid = np.zeros(samples.shape, bool)
         valid[top:bottom] = support_mask(band_samples, margin_px)
         depth = np.full(samples.shape, np.nan, np.float32)
         depth[top:bottom] = np.where(valid[top:bottom], band, np.float32(np.nan))
-        return DepthEstimate(depth_m=depth, valid=valid)
+        return DepthEstimate(depth_m=depth, valid=valid, cues=cues)
 
     def _refine_with_rgb(self, rgb: np.ndarray, depth: np.ndarray, distance_px: np.ndarray,
                          spacing_px: float) -> np.ndarray:

@@ -223,6 +223,9 @@ class LingbotEstimator(DepthEstimator):
             # with a cloud request every frame has intrinsics (checked above)
             cameras = [k for k in (frames[i][2] for i in indices) if k is not None] if cloud is not None else None
             for index, estimate in zip(indices, self._run(rgb, sparse, cameras, cloud)):
+                given = frames[index][1]
+                if given is not None:  # what the output was completed from (the confidence's LiDAR support)
+                    estimate.cues.setdefault("sparse_input", given)
                 results[index] = estimate
         return results  # type: ignore[return-value]
 
@@ -239,17 +242,21 @@ class LingbotEstimator(DepthEstimator):
              ) -> list[DepthEstimate]:
         """(H, W, 3) or (B, H, W, 3) frames -> one estimate each; downloads only depth (NaN = invalid), and
         with ``cloud`` (and one intrinsics per frame) the cloud xyz made on the device."""
-        xyz = keep = None
-        try:  # the device -> host copies: the published depth, 4 B/px (+ the cloud xyz, 12 B per point)
+        xyz = keep = mask_prob = None
+        try:  # the device -> host copies: the published depth, 4 B/px (+ the cloud xyz, 12 B per point; + the mask
+            # probability, 4 B/px, only with confidence_cues)
             if cloud is None:
-                depth = self.model.infer_published(rgb, sparse_depth_m, resolution_level=self._resolution_level,
-                                                   num_tokens=self._num_tokens)
+                depth, mask_prob = self.model.infer_published_cues(
+                    rgb, sparse_depth_m, resolution_level=self._resolution_level, num_tokens=self._num_tokens,
+                    mask_prob=self.confidence_cues)
             else:
                 if intrinsics is None:
                     raise InputError("the device cloud needs the intrinsics of every frame")
+                probs: list[np.ndarray] | None = [] if self.confidence_cues else None
                 depth, xyz, keep = self.model.infer_published_cloud(
                     rgb, sparse_depth_m, intrinsics, cloud, resolution_level=self._resolution_level,
-                    num_tokens=self._num_tokens)
+                    num_tokens=self._num_tokens, mask_prob_out=probs)
+                mask_prob = probs[0] if probs else None
         except (InputError, ConfigError):
             raise
         except (RuntimeError, MemoryError) as exc:  # CUDA OOM, driver errors
@@ -261,8 +268,12 @@ class LingbotEstimator(DepthEstimator):
             raise EstimatorError(f"LingBot-Depth inference failed on {self.model.device}: {detail}") from exc
         if depth.ndim == 2:
             depth = depth[None]
+        probs_per_frame: list[dict[str, np.ndarray]] = [{} for _ in depth]
+        if mask_prob is not None:
+            for cues, prob in zip(probs_per_frame, mask_prob.reshape(depth.shape)):
+                cues["mask_prob"] = prob
         if xyz is None or cloud is None:
-            return [DepthEstimate(depth_m=d, valid=np.isfinite(d)) for d in depth]
+            return [DepthEstimate(depth_m=d, valid=np.isfinite(d), cues=c) for d, c in zip(depth, probs_per_frame)]
         images = rgb if rgb.ndim == 4 else rgb[None]
         estimates = []
         for i, d in enumerate(depth):
@@ -271,7 +282,8 @@ class LingbotEstimator(DepthEstimator):
                 colours = np.ascontiguousarray(images[i, ::cloud.stride, ::cloud.stride, :3])
                 if keep is not None:
                     colours = colours[keep[i]]
-            estimates.append(DepthEstimate(depth_m=d, valid=np.isfinite(d), cloud=CloudPoints(xyz[i], colours)))
+            estimates.append(DepthEstimate(depth_m=d, valid=np.isfinite(d), cloud=CloudPoints(xyz[i], colours),
+                                           cues=probs_per_frame[i]))
         return estimates
 
     def _budget_text(self) -> str:

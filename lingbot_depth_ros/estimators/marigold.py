@@ -8,7 +8,8 @@ LiDAR (``align_to_sparse``).
 
 Test-time ensembling (``ensemble_size > 1``) runs several denoisings from different noise and merges
 them (the pipeline's scale/shift-invariant ensembling); every frame draws its noise from a generator
-seeded with ``seed``, so a frame always gives the same output.
+seeded with ``seed``, so a frame always gives the same output. With ensembling, the members' spread is
+returned as a confidence cue (``DepthEstimate.cues["spread"]``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.param_spec import ParamSpec
 
 DEFAULT_REPO = "prs-eth/marigold-depth-v1-1"
+MAD_TO_STD = 1.4826  # standard deviation / median absolute deviation of a Gaussian
 
 
 P = ParamSpec
@@ -103,21 +105,29 @@ class MarigoldEstimator(DepthEstimator):
 
     def _estimate(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
                   intrinsics: CameraIntrinsics | None) -> DepthEstimate:
-        relative = run_guarded(lambda: self._predict(rgb), "Marigold", self.device)
+        relative, spread = run_guarded(lambda: self._predict(rgb), "Marigold", self.device)
         valid = np.isfinite(relative)
-        return DepthEstimate(depth_m=relative, valid=valid)
+        cues = {"spread": spread} if spread is not None else {}
+        return DepthEstimate(depth_m=relative, valid=valid, cues=cues)
 
-    def _predict(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W) float32 affine-invariant depth in [0, 1] for an (H, W, 3) uint8 image."""
+    def _predict(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(H, W) float32 affine-invariant depth in [0, 1] for an (H, W, 3) uint8 image, and with ``ensemble_size``
+        > 1 its ensemble spread (H, W) float32 in the same units (the pipeline's median absolute deviation of the
+        aligned members x 1.4826: the standard deviation for Gaussian members), else None."""
         torch = self._torch
         image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div_(255.0)
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        ensembled = self.ensemble_size > 1
         options: dict[str, Any] = {"ensemble_size": self.ensemble_size, "generator": generator,
-                                   "output_type": "np", "batch_size": min(self.ensemble_size, 4)}
+                                   "output_type": "np", "batch_size": min(self.ensemble_size, 4),
+                                   "output_uncertainty": ensembled}
         if self.denoising_steps:
             options["num_inference_steps"] = self.denoising_steps
         if self.processing_resolution:
             options["processing_resolution"] = self.processing_resolution
         with torch.inference_mode():
             out = self.pipe(image.to(self.device), **options)
-        return np.asarray(out.prediction, dtype=np.float32)[0, :, :, 0]
+        prediction = np.asarray(out.prediction, dtype=np.float32)[0, :, :, 0]
+        if not ensembled or out.uncertainty is None:
+            return prediction, None
+        return prediction, np.asarray(out.uncertainty, dtype=np.float32)[0, :, :, 0] * np.float32(MAD_TO_STD)

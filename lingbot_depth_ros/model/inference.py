@@ -298,12 +298,24 @@ class DepthModel:
         Everything (preprocessing, network, output resize, validity) runs on the device; the uint8
         image and the sparse depth go up once and this one float32 array comes back (4 B/px).
         """
+        return self.infer_published_cues(rgb, sparse_depth, resolution_level=resolution_level, num_tokens=num_tokens,
+                                         mask_prob=False)[0]
+
+    def infer_published_cues(self, rgb: np.ndarray, sparse_depth: np.ndarray | None = None, *,
+                             resolution_level: int = 9, num_tokens: int | None = None, mask_prob: bool = True
+                             ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`infer_published` and, with ``mask_prob`` and a mask head, the mask head's probability of a
+        valid pixel ((H, W) / (B, H, W) float32 in [0, 1], a confidence cue; one more 4 B/px download), else None.
+        """
         out = self.infer(rgb, sparse_depth, resolution_level=resolution_level, num_tokens=num_tokens, output="torch")
         depth = out["depth_m"]
-        return self.download(torch.where(out["valid"], depth, torch.full_like(depth, float("nan"))))
+        published = self.download(torch.where(out["valid"], depth, torch.full_like(depth, float("nan"))))
+        prob = out.get("mask_prob") if mask_prob else None
+        return published, (self.download(prob) if prob is not None else None)
 
     def infer_published_cloud(self, rgb: np.ndarray, sparse_depth: np.ndarray | None, intrinsics: IntrinsicsLike,
-                              request: CloudRequest, *, resolution_level: int = 9, num_tokens: int | None = None
+                              request: CloudRequest, *, resolution_level: int = 9, num_tokens: int | None = None,
+                              mask_prob_out: list[np.ndarray] | None = None
                               ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray] | None]:
         """The published depth and its cloud, both made on the device; only they are downloaded.
 
@@ -317,8 +329,13 @@ class DepthModel:
             depth the node publishes); ``xyz`` per frame: (h, w, 3) float32 [m] organized (NaN points) or
             (N, 3) valid points; ``keep`` per frame: (h, w) bool kept points, downloaded only for an
             unorganized cloud with colours (else None). Always batched (B = 1 for one frame).
+            ``mask_prob_out``: a list that receives the (B, H, W) float32 mask probability (a confidence cue, see
+            :meth:`infer_published_cues`) when the model has a mask head; None = not downloaded.
         """
         out = self.infer(rgb, sparse_depth, resolution_level=resolution_level, num_tokens=num_tokens, output="torch")
+        if mask_prob_out is not None and "mask_prob" in out:
+            prob = out["mask_prob"]
+            mask_prob_out.append(self.download(prob if prob.ndim == 3 else prob[None]))
         depth_dev = published_depth(out["depth_m"], out["valid"], request.depth_min_m, request.depth_max_m)
         if depth_dev.ndim == 2:
             depth_dev = depth_dev[None]

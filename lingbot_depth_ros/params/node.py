@@ -15,6 +15,7 @@ from lingbot_depth_ros.colorize import COLORMAPS
 from lingbot_depth_ros.estimators.registry import estimator_class, estimator_classes, estimator_names, estimator_params
 from lingbot_depth_ros.geometry.scale_alignment import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS
 from lingbot_depth_ros.param_spec import ParamSpec
+from lingbot_depth_ros.params.confidence import CONFIDENCE_PARAMS
 from lingbot_depth_ros.params.navigation import NAVIGATION_PARAMS, check_navigation_consistency
 from lingbot_depth_ros.params.surfaces import SURFACE_PARAMS
 
@@ -141,8 +142,8 @@ GOVERNOR_PARAMS: tuple[ParamSpec, ...] = (
       "is below this fraction of the budget (hysteresis).", min=0.1, max=0.95),
 )
 
-ALL_PARAMS: tuple[ParamSpec, ...] = (NODE_PARAMS + ESTIMATOR_PARAMS + GOVERNOR_PARAMS + NAVIGATION_PARAMS
-                                     + SURFACE_PARAMS)
+ALL_PARAMS: tuple[ParamSpec, ...] = (NODE_PARAMS + CONFIDENCE_PARAMS + ESTIMATOR_PARAMS + GOVERNOR_PARAMS
+                                     + NAVIGATION_PARAMS + SURFACE_PARAMS)
 PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in ALL_PARAMS}
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lingbot_depth_ros.colorize import colorize_depth
+from lingbot_depth_ros.confidence.maps import confidence_map, frame_kind, profile_for
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.estimators.base import (
     METRIC,
@@ -62,6 +63,7 @@ class OutputSettings:
     align_inlier_threshold: float = 0.05  # relative residual of an inlier
     align_min_inlier_ratio: float = DEFAULT_MIN_INLIER_RATIO  # smallest inlier share of an accepted fit
     align_min_inliers: int = DEFAULT_MIN_INLIERS  # fewest inliers of an accepted fit
+    confidence: bool = False  # make the per-pixel confidence map (lingbot_depth_ros.confidence)
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any]) -> OutputSettings:
@@ -76,7 +78,7 @@ class OutputSettings:
             cloud_stride=v["cloud.stride"], cloud_min_range_m=v["cloud.min_range_m"],
             cloud_max_range_m=v["cloud.max_range_m"], align=v["align_to_sparse"], align_method=v["align.method"],
             align_inlier_threshold=v["align.inlier_threshold"], align_min_inlier_ratio=v["align.min_inlier_ratio"],
-            align_min_inliers=v["align.min_inliers"])
+            align_min_inliers=v["align.min_inliers"], confidence=v["confidence.enabled"])
 
 
 @dataclass
@@ -85,7 +87,10 @@ class FrameResult:
 
     ``depth_m``: (H, W) float32 [m], NaN where invalid. ``colorized``: (H, W, 3) uint8 RGB or None.
     ``cloud``: points for the PointCloud2 or None. ``timings_s``: seconds per stage
-    (``inference``, ``postprocess``).
+    (``inference``, ``postprocess``; ``confidence``, part of postprocess, when made). ``confidence``: (H, W)
+    float32 probability that the depth is within max(0.10 m, 5 %) of the truth (``confidence/definition.py``),
+    0..1 where ``depth_m`` is finite and NaN exactly where it is NaN; None unless ``OutputSettings.confidence``.
+    ``confidence_profile``: the calibration profile that made it (e.g. ``completion/classical``).
     """
 
     depth_m: np.ndarray
@@ -97,6 +102,8 @@ class FrameResult:
     alignment_rejection: AlignmentRejected | None = None  # the fit made but refused (scale <= 0, few inliers)
     estimated_focal_px: float | None = None  # the estimator's own focal estimate [px] (depth_pro), if any
     focal_from_estimate: bool = False  # the depth scale rests on that estimate, not on the given intrinsics
+    confidence: np.ndarray | None = None
+    confidence_profile: str | None = None
 
 
 def finalize_depth(depth_m: np.ndarray, valid: np.ndarray, min_m: float, max_m: float) -> np.ndarray:
@@ -130,8 +137,29 @@ class DepthPipeline:
     """Runs an estimator and turns its output into the node's products."""
 
     def __init__(self, estimator: DepthEstimator, settings: OutputSettings | None = None) -> None:
+        self._settings = settings or OutputSettings()
         self.estimator = estimator
-        self.settings = settings or OutputSettings()
+
+    @property
+    def estimator(self) -> DepthEstimator:
+        """The estimator; setting it (or :attr:`settings`) asks it for the confidence cues that cost time
+        (``DepthEstimator.confidence_cues``) exactly when the settings make the confidence."""
+        return self._estimator
+
+    @estimator.setter
+    def estimator(self, estimator: DepthEstimator) -> None:
+        self._estimator = estimator
+        estimator.confidence_cues = self._settings.confidence
+
+    @property
+    def settings(self) -> OutputSettings:
+        """The settings of frames processed without their own snapshot."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: OutputSettings) -> None:
+        self._settings = settings
+        self._estimator.confidence_cues = settings.confidence
 
     def process(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None, intrinsics: CameraIntrinsics,
                 settings: OutputSettings | None = None, align_depth_m: np.ndarray | None = None) -> FrameResult:
@@ -184,12 +212,35 @@ class DepthPipeline:
         if s.cloud:  # made on the estimator's device when it was asked to (device_cloud_request), else here
             cloud = estimate.cloud if estimate.cloud is not None and alignment is None else \
                 self.cloud(depth, rgb, intrinsics, s)
+        confidence = profile = None
+        confidence_s = None
+        if s.confidence:
+            tc = time.perf_counter()
+            confidence, profile = self.confidence(depth, estimate, intrinsics, align_depth_m, alignment)
+            confidence_s = time.perf_counter() - tc
         t2 = time.perf_counter()
-        return FrameResult(depth_m=depth, colorized=colorized, cloud=cloud,
-                           timings_s={"inference": inference_s, "postprocess": t2 - t1},
+        timings = {"inference": inference_s, "postprocess": t2 - t1}
+        if confidence_s is not None:
+            timings["confidence"] = confidence_s
+        return FrameResult(depth_m=depth, colorized=colorized, cloud=cloud, timings_s=timings,
+                           confidence=confidence, confidence_profile=profile,
                            alignment=alignment, alignment_error=alignment_error, alignment_rejection=rejection,
                            estimated_focal_px=estimate.estimated_focal_px,
                            focal_from_estimate=estimate.focal_from_estimate)
+
+    def confidence(self, depth_m: np.ndarray, estimate: DepthEstimate, intrinsics: CameraIntrinsics,
+                   align_depth_m: np.ndarray | None, alignment: AlignmentResult | None) -> tuple[np.ndarray, str]:
+        """(confidence map (H, W) float32, profile key) of the published ``depth_m`` (see :class:`FrameResult`):
+        completion cues from the sparse depth the estimator got (``estimate.cues["sparse_input"]``), else the
+        fit's residuals against the LiDAR it was aligned to, else the output's own cues
+        (``lingbot_depth_ros.confidence.maps``)."""
+        completed_from = estimate.cues.get("sparse_input")
+        kind = frame_kind(completed_from is not None, alignment is not None)
+        profile = profile_for(self.estimator.name, kind)
+        sparse = completed_from if completed_from is not None else (align_depth_m if alignment is not None else None)
+        scale = alignment.scale if alignment is not None and alignment.space == DEPTH else None
+        return confidence_map(depth_m, intrinsics.fx, profile, sparse_m=sparse, estimator_cues=estimate.cues,
+                              alignment_scale=scale), profile.key
 
     def device_cloud_request(self, s: OutputSettings) -> CloudRequest | None:
         """The ``CloudRequest`` to pass to ``estimate_batch(..., cloud=)`` when the estimator makes the cloud
