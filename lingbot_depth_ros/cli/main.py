@@ -1,4 +1,7 @@
-"""``lingbot-depth``: depth off the robot — ``predict`` (files), ``serve`` (HTTP API), ``ui`` (Gradio).
+"""``lingbot-depth``: depth off the robot (predict, serve, ui, batch, fuse) and why a robot gets none (doctor).
+
+``predict`` (files), ``serve`` (HTTP API), ``ui`` (Gradio), ``batch`` (Ray), ``fuse`` (TSDF) and ``doctor``
+(install, GPU, model and live-graph checks).
 
 ``serve`` and ``ui`` need the optional web dependencies (``pip install .[server]``); ``predict``
 needs only the core package.
@@ -29,7 +32,7 @@ DEFAULT_MAX_ANALYSIS_PIXELS = 1280 * 1024
 def build_parser() -> argparse.ArgumentParser:
     """The ``lingbot-depth`` argument parser with its three subcommands."""
     parser = argparse.ArgumentParser(prog="lingbot-depth", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve,batch,fuse,ui}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve,batch,fuse,ui,doctor}")
 
     predict.add_arguments(commands.add_parser(
         "predict", help="depth for an image or a folder of images, written as .npy, PNG and PLY"))
@@ -68,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     fuse_cli.add_arguments(commands.add_parser(
         "fuse", help="TSDF fusion of a bag or image folder with poses into fused.ply + mesh.ply (pip install "
                      "'.[fusion]')"))
+
+    from lingbot_depth_ros.cli import doctor as doctor_cli
+    doctor_cli.add_arguments(commands.add_parser(
+        "doctor", help="why there is no depth: install, GPU, model and (--ros) the live graph, each OK / WARN / FAIL "
+                       "with advice"))
 
     ui = commands.add_parser("ui", help="Gradio web UI that calls the HTTP API")
     ui.add_argument("--api-url", default=f"http://127.0.0.1:{DEFAULT_API_PORT}", help="where `serve` listens")
@@ -122,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "batch":
         from lingbot_depth_ros.cli import batch as batch_cli
         return batch_cli.run(args)
+    if args.command == "doctor":
+        from lingbot_depth_ros.cli import doctor as doctor_cli
+        return doctor_cli.run(args)
     return _ui(args)
 
 
