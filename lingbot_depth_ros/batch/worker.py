@@ -180,10 +180,14 @@ class UnitProcessor:
         result.read_s += decode_s  # the block's decode (the read itself ran in a Ray Data read task)
         return result
 
-    def _finish(self, out: Path, frame: Frame, depth_m: np.ndarray, record: dict[str, Any]) -> None:
-        """Write a frame's NPY/PNG and score it into ``record`` (on the finisher thread when there is one)."""
+    def _finish(self, out: Path, frame: Frame, depth_m: np.ndarray, record: dict[str, Any],
+                confidence: np.ndarray | None = None) -> None:
+        """Write a frame's NPY/PNG (and with ``confidence`` on, its confidence_npy/<frame>.npy: (H, W) float32
+        0..1, NaN where the depth is NaN) and score it into ``record`` (on the finisher thread when there is one)."""
         if self.config.write_npy:
             atomic_save(out / "depth_npy" / f"{frame.name}.npy", lambda p: np.save(p, depth_m))
+            if confidence is not None:
+                atomic_save(out / "confidence_npy" / f"{frame.name}.npy", lambda p: np.save(p, confidence))
         if self.config.write_png:
             atomic_save(out / "depth_png" / f"{frame.name}.png", lambda p: save_depth_png_mm(p, depth_m))
         record.update(metrics=score_frame(depth_m, frame.gt_m),
@@ -195,6 +199,8 @@ class UnitProcessor:
         out = Path(self.config.out_dir) / unit.input_id
         (out / "depth_npy").mkdir(parents=True, exist_ok=True)
         (out / "depth_png").mkdir(parents=True, exist_ok=True)
+        if self.settings.confidence and self.config.write_npy:
+            (out / "confidence_npy").mkdir(parents=True, exist_ok=True)
         result = UnitResult(unit.key, unit.input_id, unit.start, unit.stop, worker=self.worker_id,
                             started_at=time.time())
         t_unit, cpu_unit = time.perf_counter(), time.process_time()
@@ -215,11 +221,11 @@ class UnitProcessor:
                 record["alignment_error"] = output.alignment_error
             result.frames.append(record)
             if self._finisher is None:
-                self._finish(out, frame, output.depth_m, record)
+                self._finish(out, frame, output.depth_m, record, output.confidence)
                 continue
             while len(pending) >= 2:  # at most two frames' outputs held while the next one is estimated
                 pending.pop(0).result()
-            pending.append(self._finisher.submit(self._finish, out, frame, output.depth_m, record))
+            pending.append(self._finisher.submit(self._finish, out, frame, output.depth_m, record, output.confidence))
         for future in pending:  # every file renamed into place before the unit counts as finished
             future.result()
         result.busy_s = time.perf_counter() - t_unit - result.read_s

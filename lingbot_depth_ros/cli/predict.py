@@ -2,7 +2,9 @@
 
 For each image it writes, into the output folder, ``<stem>_depth.npy`` ((H, W) float32 [m], NaN
 invalid), ``<stem>_depth_mm.png`` (16-bit [mm], 0 invalid), ``<stem>_depth_color.png`` (turbo) and
-``<stem>_points.ply`` (binary, xyz [m] in the camera optical frame + rgb); with ``--surfaces`` /
+``<stem>_points.ply`` (binary, xyz [m] in the camera optical frame + rgb); with ``--confidence`` also
+``<stem>_confidence.npy`` ((H, W) float32 0..1, NaN where the depth is NaN) and ``<stem>_confidence.png`` (16-bit,
+confidence x 65535, 0 where the depth is invalid); with ``--surfaces`` /
 ``--obstacles`` also ``<stem>_surfaces.json`` / ``<stem>_obstacles.json`` (:mod:`lingbot_depth_ros.pipeline.analysis`).
 """
 
@@ -65,6 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "exit 2 (one image) with the reason")
     parser.add_argument("--align-min-inliers", type=non_negative_int, default=DEFAULT_MIN_INLIERS,
                         help=f"fewest sparse points within 5 %% of an accepted fit (default {DEFAULT_MIN_INLIERS})")
+    parser.add_argument("--confidence", action="store_true",
+                        help="also write the per-pixel confidence (the probability that the depth is within "
+                             "max(0.10 m, 5 %%) of the truth): <stem>_confidence.npy (float32 0..1, NaN where the "
+                             "depth is NaN) and <stem>_confidence.png (16-bit, x 65535, 0 where the depth is invalid)")
     parser.add_argument("--out", type=Path, default=Path("lingbot_depth_out"),
                         help="output folder (created if missing; must be writable)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
@@ -111,7 +117,8 @@ def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace,
     intrinsics = _intrinsics_for(args, camera_info, rgb.shape[1], rgb.shape[0])
     prediction = predict_depth(estimator, rgb, sparse, intrinsics, mode, align,
                                align_min_inlier_ratio=args.align_min_inlier_ratio,
-                               align_min_inliers=args.align_min_inliers)
+                               align_min_inliers=args.align_min_inliers,
+                               confidence=args.confidence)
     # tqdm.write: a line of its own above the progress bar of a folder run (a plain print when there is none)
     if prediction.alignment is not None:
         a = prediction.alignment

@@ -109,6 +109,8 @@ def confidence_map(depth_m: np.ndarray, fx_px: float, profile: Profile, *, spars
         return np.full(depth.shape, np.nan, np.float32)
     cues = frame_cues(profile, depth, fx_px, sparse_m=sparse_m, estimator_cues=estimator_cues,
                       alignment_scale=alignment_scale)
-    prob = profile.probability(cues, depth.shape)
-    prob = np.clip(np.nan_to_num(prob, nan=0.0), 0.0, 1.0)
-    return np.where(valid, prob, np.float32(np.nan)).astype(np.float32)
+    at_valid = {name: np.asarray(cue)[valid] for name, cue in cues.items()}  # the score only where it is published
+    prob = profile.probability(at_valid, (int(np.count_nonzero(valid)),))
+    out = np.full(depth.shape, np.nan, np.float32)
+    out[valid] = np.clip(np.nan_to_num(prob, nan=0.0), 0.0, 1.0)
+    return out

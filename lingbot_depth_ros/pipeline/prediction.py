@@ -50,6 +50,9 @@ class Prediction:
     where it came from (``camera_info``: the caller's intrinsics; ``estimated``: the estimator's own
     estimate, e.g. Depth Pro's field of view; ``assumed``: :func:`assumed_intrinsics`).
     ``estimated_focal_px``: the estimator's estimate [px] whether used or not (None if it makes none).
+    ``confidence``: (H, W) float32 per-pixel confidence (``lingbot_depth_ros.confidence.definition``: the probability
+    that the depth is within max(0.10 m, 5 %) of the truth), 0..1, NaN exactly where ``depth_m`` is NaN; None
+    unless asked for.
     """
 
     depth_m: np.ndarray
@@ -67,6 +70,7 @@ class Prediction:
     estimated_focal_px: float | None = None
     output_kind: str = METRIC  # what the estimator produced before alignment (see DepthEstimator.output_kind)
     alignment: AlignmentResult | None = None  # the fit to the sparse depth, when one was applied
+    confidence: np.ndarray | None = None
 
 
 def assumed_intrinsics(width: int, height: int) -> CameraIntrinsics:
@@ -126,7 +130,7 @@ def resolve_mode(requested: str | None, has_sparse: bool, default: str | None = 
 def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
                   intrinsics: CameraIntrinsics | None, mode: str, align: str = "off", *,
                   align_min_inlier_ratio: float = DEFAULT_MIN_INLIER_RATIO,
-                  align_min_inliers: int = DEFAULT_MIN_INLIERS) -> Prediction:
+                  align_min_inliers: int = DEFAULT_MIN_INLIERS, confidence: bool = False) -> Prediction:
     """Run ``estimator`` once and derive everything a user downloads.
 
     Args:
@@ -141,6 +145,7 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
             as metres unaligned).
         align_min_inlier_ratio, align_min_inliers: the smallest inlier share (0..1) and count of an
             accepted fit (see :func:`~lingbot_depth_ros.geometry.scale_alignment.robust_scale_shift`).
+        confidence: also make the per-pixel confidence (``Prediction.confidence``).
 
     Raises:
         ConfigError: the estimator cannot run ``mode``.
@@ -162,7 +167,7 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
         raise InputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is "
                          f"{width}x{height}")
     settings = dataclasses.replace(_DOWNLOAD_SETTINGS, align=align, align_min_inlier_ratio=align_min_inlier_ratio,
-                                   align_min_inliers=align_min_inliers)
+                                   align_min_inliers=align_min_inliers, confidence=confidence)
     align_to = sparse_depth_m if align != "off" else None
     pipeline = DepthPipeline(estimator, settings)
     sparse_in = sparse_depth_m if estimator_gets_sparse(mode, estimator.supported_modes,
@@ -202,4 +207,4 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
                       depth_range_m=depth_range, elapsed_s=result.timings_s["inference"],
                       focal_px=float(focal_px), focal_source=focal_source,
                       estimated_focal_px=result.estimated_focal_px, output_kind=estimator.output_kind,
-                      alignment=result.alignment)
+                      alignment=result.alignment, confidence=result.confidence)

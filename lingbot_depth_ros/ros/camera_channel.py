@@ -143,6 +143,7 @@ class CameraChannel:
         self.pub_depth = ros.create_publisher(Image, "depth/image", output_qos)
         self.pub_info = ros.create_publisher(CameraInfo, "depth/camera_info", output_qos)
         self.pub_colorized = ros.create_publisher(Image, "depth/colorized", output_qos)
+        self.pub_confidence = ros.create_publisher(Image, "depth/confidence", output_qos)
         self.pub_points = ros.create_publisher(PointCloud2, "points", output_qos)
         self.obstacles = ObstacleOutputs(ros, values, output_qos)
         self.surfaces = SurfaceOutputs(ros, values, output_qos, self.obstacles.transforms)  # own thread
@@ -349,6 +350,8 @@ class CameraChannel:
         self.pub_info.publish(camera_info_for_output(frame.geometry, header))
         if result.colorized is not None:
             self.pub_colorized.publish(numpy_to_image(result.colorized, "rgb8", header))
+        if result.confidence is not None:  # 0..1, NaN exactly where the depth is NaN
+            self.pub_confidence.publish(numpy_to_image(result.confidence, "32FC1", header))
         if result.cloud is not None:
             self.pub_points.publish(xyz_to_pointcloud2(result.cloud.xyz, header, result.cloud.rgb))
         t3 = time.monotonic()

@@ -238,7 +238,7 @@ def _estimate(estimator: DepthEstimator, body: PredictRequest, default_mode: str
         k = body.camera_intrinsics
         intrinsics = CameraIntrinsics(fx=k.fx, fy=k.fy, cx=k.cx, cy=k.cy, width=width, height=height)
     try:
-        return predict_depth(estimator, rgb, sparse, intrinsics, mode, align), analysis
+        return predict_depth(estimator, rgb, sparse, intrinsics, mode, align, confidence=body.confidence), analysis
     except MemoryError as exc:
         raise EstimatorError("out of memory while estimating depth") from exc
 
@@ -265,6 +265,7 @@ def _respond(estimator: DepthEstimator, result: Prediction, analysis: AnalysisRe
         depth_image=b64encode_bytes(encode_png_rgb(result.colorized)),
         depth_npy=b64encode_bytes(encode_npy(result.depth_m)),
         point_cloud=b64encode_bytes(encode_npy(result.points_xyz)),
+        confidence_npy=None if result.confidence is None else b64encode_bytes(encode_npy(result.confidence)),
         depth_range=result.depth_range_m, mode=one_of(result.mode, MODES), estimator=estimator.name, width=width,
         height=height, num_points=int(result.points_xyz.shape[0]),
         intrinsics=IntrinsicsOut(fx=used.fx, fy=used.fy, cx=used.cx, cy=used.cy, assumed=result.intrinsics_assumed),

@@ -27,7 +27,8 @@ class ApiPrediction:
 
     ``depth_m``: (H, W) float32 [m], NaN invalid. ``colorized``: (H, W, 3) uint8 RGB.
     ``points_xyz``: (N, 3) float32 [m], one per valid pixel of ``depth_m`` in row-major order.
-    ``response``: the raw JSON (without the large base64 fields).
+    ``response``: the raw JSON (without the large base64 fields). ``confidence``: (H, W) float32 per-pixel
+    confidence (0..1, NaN where ``depth_m`` is NaN) when asked for, else None.
     """
 
     depth_m: np.ndarray
@@ -35,6 +36,7 @@ class ApiPrediction:
     points_xyz: np.ndarray
     depth_range_m: tuple[float, float] | None
     response: dict[str, Any]
+    confidence: np.ndarray | None = None
 
 
 class DepthApiClient:
@@ -63,7 +65,8 @@ class DepthApiClient:
         return self._request("GET", "/health")
 
     def predict(self, image: bytes, *, mode: str | None = None, sparse_depth: bytes | None = None,
-                intrinsics: tuple[float, float, float, float] | None = None) -> ApiPrediction:
+                intrinsics: tuple[float, float, float, float] | None = None,
+                confidence: bool = False) -> ApiPrediction:
         """Send an encoded image (PNG/JPEG bytes) and optional sparse depth file bytes.
 
         Args:
@@ -71,13 +74,14 @@ class DepthApiClient:
             mode: "monocular", "completion" or None (server default).
             sparse_depth: a 16-bit PNG [mm], float32 TIFF [m] or .npy [m], as file bytes.
             intrinsics: (fx, fy, cx, cy) [px] or None.
+            confidence: also ask for the per-pixel confidence (``ApiPrediction.confidence``).
 
         Raises:
             ApiError: the API refused the request (message from the server) or is unreachable.
         """
         body: dict[str, Any] = {"image": b64encode_bytes(image), "mode": mode,
                                 "sparse_depth": None if sparse_depth is None else b64encode_bytes(sparse_depth),
-                                "camera_intrinsics": None}
+                                "camera_intrinsics": None, "confidence": confidence}
         if intrinsics is not None:
             body["camera_intrinsics"] = dict(zip(("fx", "fy", "cx", "cy"), (float(v) for v in intrinsics)))
         payload = self._request("POST", "/predict", json=body)
@@ -88,8 +92,11 @@ class DepthApiClient:
         depth = decode_npy(b64decode_field(payload["depth_npy"], "depth_npy"), "depth_npy")
         points = decode_npy(b64decode_field(payload["point_cloud"], "point_cloud"), "point_cloud")
         range_m = payload.get("depth_range")
-        meta = {k: v for k, v in payload.items() if k not in ("depth_image", "depth_npy", "point_cloud")}
+        conf = payload.get("confidence_npy")
+        meta = {k: v for k, v in payload.items()
+                if k not in ("depth_image", "depth_npy", "point_cloud", "confidence_npy")}
         return ApiPrediction(depth_m=depth.astype(np.float32), colorized=cv2.cvtColor(colorized_bgr, cv2.COLOR_BGR2RGB),
                              points_xyz=points.astype(np.float32),
                              depth_range_m=None if range_m is None else (float(range_m[0]), float(range_m[1])),
-                             response=meta)
+                             response=meta, confidence=None if conf is None else
+                             decode_npy(b64decode_field(conf, "confidence_npy"), "confidence_npy").astype(np.float32))

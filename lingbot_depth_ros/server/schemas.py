@@ -95,6 +95,9 @@ class PredictRequest(BaseModel):
                                     "sparse depth then serves the fit, in monocular mode only the fit). auto: "
                                     "scale_shift when the estimator's output is relative (a relative output is "
                                     "never returned as metres unaligned: it needs sparse_depth), else off")
+    confidence: bool = Field(default=False, description="also return the per-pixel confidence (confidence_npy: the "
+                                                        "probability that the depth is within max(0.10 m, 5 %) of "
+                                                        "the truth)")
     surfaces: bool = Field(default=False, description="also return the planar surfaces of the depth (surfaces: "
                                                       "schema lingbot_depth_ros/surfaces v1, docs/surfaces.md)")
     obstacles: bool = Field(default=False, description="also return the obstacle-sector report (obstacles: the "
@@ -141,6 +144,11 @@ class PredictResponse(BaseModel):
     depth_npy: str = Field(description="base64 .npy: (H, W) float32 depth [m], NaN where invalid")
     point_cloud: str = Field(description="base64 .npy: (N, 3) float32 points [m] in the camera optical frame "
                                          "(x right, y down, z forward), one per valid pixel in row-major order")
+    confidence_npy: str | None = Field(
+        default=None, description="base64 .npy: (H, W) float32 per-pixel confidence, 0..1, NaN exactly where depth_npy "
+                                  "is NaN: the probability that the pixel's depth is within max(0.10 m, 5 % of the "
+                                  "true depth) of the true depth (README 'Per-pixel confidence'); null unless the "
+                                  "request asked for confidence")
     depth_range: tuple[float, float] | None = Field(description="[min, max] of the valid depths [m]; null when "
                                                                 "no pixel is valid")
     mode: Mode
