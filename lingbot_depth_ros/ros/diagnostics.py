@@ -68,6 +68,10 @@ class Updater:
     def add(self, name: str, task: Callable[[StatusWrapper], None]) -> None:
         self._tasks.append((name, task))
 
+    def remove(self, name: str) -> None:
+        """Stop reporting the task(s) called ``name`` (a managed node's cleanup)."""
+        self._tasks = [(n, task) for n, task in self._tasks if n != name]
+
     def force_update(self) -> None:
         array = DiagnosticArray()
         array.header.stamp = self.node.get_clock().now().to_msg()

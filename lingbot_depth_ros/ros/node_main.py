@@ -6,24 +6,55 @@ import sys
 from collections.abc import Callable
 
 import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
+from rclpy.task import Future
 
 from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
 from lingbot_depth_ros.errors import LingbotDepthError
 from lingbot_depth_ros.params.help import handle_node_arguments
+from lingbot_depth_ros.params.lifecycle import LIFECYCLE
+from lingbot_depth_ros.ros.managed_node import FINALIZED_LINGER_S, ManagedNode
 
 RCLError = rclpy_implementation.RCLError
 
 
+def lifecycle_requested(node_name: str) -> bool:
+    """The node's ``lifecycle`` parameter as rcl resolves it for ``node_name`` (``-p``, ``--params-file`` sections
+    of the node's name / namespace / wildcards, remaps), read by a short-lived probe node (no parameter services,
+    no rosout) before the real node is built: the parameter selects which class that is.
+
+    Only ``true`` selects the managed node; any other value builds the plain node, which refuses a value that is
+    not a boolean (one clear line)."""
+    probe = Node(node_name, start_parameter_services=False, enable_rosout=False)
+    try:
+        declared = probe.declare_parameter(LIFECYCLE, False, ParameterDescriptor(dynamic_typing=True))
+        return declared.value is True
+    finally:
+        probe.destroy_node()
+
+
+def spin_managed(node: ManagedNode) -> None:
+    """Spin a managed node until it is finalized (shutdown transition), then FINALIZED_LINGER_S more so the
+    one who asked for the shutdown can read the state back (get_state: finalized)."""
+    rclpy.spin_until_future_complete(node, node.finished)
+    rclpy.spin_until_future_complete(node, Future(), timeout_sec=FINALIZED_LINGER_S)
+
+
 def run_node(make_node: Callable[[], Node], executable: str, args: list[str] | None = None, *,
              startup_warning: Callable[[], str | None] | None = None,
-             usage: Callable[[], str] | None = None, program: str | None = None) -> int:
+             usage: Callable[[], str] | None = None, program: str | None = None,
+             make_managed: Callable[[], ManagedNode] | None = None) -> int:
     """Spin the node ``make_node()`` until shutdown; the exit status of the executable.
 
     Args:
         make_node: builds the node (after ``rclpy.init``).
-        executable: name in the fatal message (``[<executable>] FATAL: ...``).
+        executable: the node's name (its ``lifecycle`` parameter is read for it) and the name in the fatal
+            message (``[<executable>] FATAL: ...``).
+        make_managed: builds the managed (lifecycle) form of the node, used instead of ``make_node`` when the
+            node's ``lifecycle`` parameter is true (:func:`lifecycle_requested`); it is spun until finalized
+            (:func:`spin_managed`), then the process exits with 0.
         args: the command line for ``rclpy.init`` (None: the process's ``sys.argv``; a first element not
             starting with ``-`` is the program name).
         startup_warning: called before ``rclpy.init`` (after the DDS profile is applied); a returned text
@@ -53,10 +84,13 @@ def run_node(make_node: Callable[[], Node], executable: str, args: list[str] | N
         return 1
     node = None
     try:
-        node = make_node()
+        node = make_managed() if make_managed is not None and lifecycle_requested(executable) else make_node()
         if warning:
             node.get_logger().warning(warning)
-        rclpy.spin(node)
+        if isinstance(node, ManagedNode):
+            spin_managed(node)
+        else:
+            rclpy.spin(node)
     except (LingbotDepthError, rclpy.exceptions.ParameterException) as exc:
         print(f"[{executable}] FATAL: {exc}", file=sys.stderr, flush=True)
         return 1
