@@ -10,41 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 import yaml
+from doctor_cli import REPO_ROOT, doctor
 
 from lingbot_depth_ros.cli.export import main as export_main
 from lingbot_depth_ros.deploy.dds import PROFILE_NAMES, fastdds_major_version, profile_env_var
 from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint, tiny_state
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-ENTRY_POINT = Path(sys.executable).parent / "lingbot-depth"
 H, W, LEVEL = 48, 64, 0
 REPO_ID = "robbyant/doctor-tiny"
-
-
-def doctor(*args: str, env: dict[str, str] | None = None, python: Path | None = None,
-           timeout_s: float = 120.0) -> tuple[int, dict[str, Any], str]:
-    """(exit status, {check id: check} of ``--json``, stderr) of ``lingbot-depth doctor --json ARGS``."""
-    command = [str(python), "-m", "lingbot_depth_ros.cli.main"] if python else [str(ENTRY_POINT)]
-    result = subprocess.run(command + ["doctor", "--json", *args], capture_output=True, text=True, cwd=REPO_ROOT,
-                            env={**os.environ, **(env or {})}, timeout=timeout_s)
-    assert "Traceback" not in result.stderr, result.stderr
-    report = json.loads(result.stdout) if result.stdout.strip() else {"checks": [], "exit_status": None}
-    checks = {c["id"]: c for c in report["checks"]}
-    if result.stdout.strip():
-        assert report["exit_status"] == result.returncode, (report, result.returncode)
-        assert all(c["status"] in ("OK", "WARN", "FAIL") for c in checks.values())
-        assert all(c["advice"] for c in checks.values() if c["status"] != "OK"), "every WARN / FAIL says what to do"
-    return result.returncode, checks, result.stderr
 
 
 def _sha256(path: Path) -> str:
