@@ -289,3 +289,32 @@ def test_the_plain_node_has_no_lifecycle_services(tmp_path: Path, frame: Any) ->
             assert harness.pub_image.get_subscription_count() > 0  # working from the start
         finally:
             harness.close()
+
+
+def test_multi_camera_node_managed(tmp_path: Path, frame: Any) -> None:
+    """``cameras``: one managed node serves both; every camera's inputs follow the transitions."""
+    cameras = ["front", "left"]
+    with NodeProcess(dict(PARAMS, cameras=cameras), log_path=tmp_path / "node.log") as node:
+        node.wait_ready(60)
+        harnesses = {camera: RosHarness(namespace=camera) for camera in cameras}
+        try:
+            managed = {camera: Managed(node, harness) for camera, harness in harnesses.items()}
+            lifecycle = managed["front"].lifecycle
+            assert lifecycle.state() == "unconfigured"
+            assert all(m.depth_publishers() == 0 for m in managed.values())
+            assert lifecycle.change(CONFIGURE) and lifecycle.change(ACTIVATE)
+            for camera in cameras:
+                assert managed[camera].depth_for_a_frame(frame).shape == (240, 320), camera
+            assert lifecycle.change(DEACTIVATE)
+            wait_until(lambda: all(m.image_subscribers() == 0 for m in managed.values()), 10,
+                       "every camera's inputs to be unsubscribed")
+            assert lifecycle.change(CLEANUP)
+            wait_until(lambda: all(m.depth_publishers() == 0 for m in managed.values()), 10,
+                       "every camera's depth/image publisher to go")
+            assert lifecycle.change(CONFIGURE) and lifecycle.change(ACTIVATE)
+            for camera in cameras:
+                managed[camera].depth_for_a_frame(frame)
+            assert node.log().count("configured:") == 2
+        finally:
+            for harness in harnesses.values():
+                harness.close()
