@@ -1,16 +1,22 @@
 """A camera + LiDAR driver for the doctor's tests and README examples: real rclpy publishers on real topics, with
 one fault at a time (:class:`Faults`), publishing at ``rate_hz`` from a ROS timer in its own context.
 
+In a process of its own (``python test/doctor_graph.py --help``) it is a driver with its own environment, e.g. on
+Fast DDS defaults (``test/doctor_examples.py``).
+
 The frame is the demo's procedural scene (one render, re-stamped with the current time at every tick), so the
 depth node started beside it produces depth exactly as in ``make demo``.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import os
+import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -143,3 +149,27 @@ def fake_driver(**kwargs: object) -> Iterator[FakeDriver]:
         yield driver
     finally:
         driver.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Publish until SIGINT / SIGTERM: ``--namespace``, ``--width``, ``--height``, ``--rate-hz`` and ``--faults``
+    (JSON of :class:`Faults` fields, e.g. ``{"image_every": 3}``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--namespace", default="")
+    parser.add_argument("--width", type=int, default=160)
+    parser.add_argument("--height", type=int, default=120)
+    parser.add_argument("--rate-hz", type=float, default=10.0)
+    parser.add_argument("--faults", type=json.loads, default={})
+    args = parser.parse_args(argv)
+    faults = Faults(**{k: tuple(v) if isinstance(v, list) else v for k, v in args.faults.items()})
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # before the spin thread starts: it inherits the mask
+    with fake_driver(namespace=args.namespace, width=args.width, height=args.height, rate_hz=args.rate_hz,
+                     faults=faults):
+        print("publishing", flush=True)
+        signal.sigwait(stop)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

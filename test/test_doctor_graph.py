@@ -115,6 +115,7 @@ def test_lost_images_are_told_by_camera_info_outrunning_the_image(depth_node, pa
     assert info_hz > 2 * image_hz, loss["summary"]
     assert "images are lost in transport" in loss["summary"]
     assert "DEFAULT_PROFILES_FILE=" in loss["advice"] and "every process" in loss["advice"]
+    assert checks["graph.sync"]["status"] == "OK", "camera_info without its (lost) image is no stamp offset"
 
 
 def test_unsupported_encoding_is_named(depth_node, params_file) -> None:

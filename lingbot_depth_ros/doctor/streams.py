@@ -276,7 +276,9 @@ class CameraJudge:
             paired = sum(abs(o) <= slop_s for o in offsets)
             typical = median(offsets)
             parts.append(f"{role} {typical * 1e3:+.0f} ms ({paired} of {len(offsets)} within slop)")
-            if paired < PAIRED_SHARE * len(offsets) and (worst is None or abs(typical) > abs(worst[1])):
+            # unpaired stamps around a typical offset within slop_s are lost images (see image_loss), not an offset
+            if paired < PAIRED_SHARE * len(offsets) and abs(typical) > slop_s and \
+                    (worst is None or abs(typical) > abs(worst[1])):
                 worst = (role, typical)
         summary = f"offsets to the nearest image stamp: {'; '.join(parts)}; slop_s {slop_s:g} s"
         if worst is None:
