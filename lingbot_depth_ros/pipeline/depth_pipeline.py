@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lingbot_depth_ros.colorize import colorize_depth
+from lingbot_depth_ros.confidence.gating import gate_depth
 from lingbot_depth_ros.confidence.maps import confidence_map, frame_kind, profile_for
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.estimators.base import (
@@ -64,6 +65,7 @@ class OutputSettings:
     align_min_inlier_ratio: float = DEFAULT_MIN_INLIER_RATIO  # smallest inlier share of an accepted fit
     align_min_inliers: int = DEFAULT_MIN_INLIERS  # fewest inliers of an accepted fit
     confidence: bool = False  # make the per-pixel confidence map (lingbot_depth_ros.confidence)
+    confidence_points_min: float = 0.0  # cloud: leave out pixels below this confidence (0 = no gate)
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any]) -> OutputSettings:
@@ -78,7 +80,8 @@ class OutputSettings:
             cloud_stride=v["cloud.stride"], cloud_min_range_m=v["cloud.min_range_m"],
             cloud_max_range_m=v["cloud.max_range_m"], align=v["align_to_sparse"], align_method=v["align.method"],
             align_inlier_threshold=v["align.inlier_threshold"], align_min_inlier_ratio=v["align.min_inlier_ratio"],
-            align_min_inliers=v["align.min_inliers"], confidence=v["confidence.enabled"])
+            align_min_inliers=v["align.min_inliers"], confidence=v["confidence.enabled"],
+            confidence_points_min=v["confidence.points_min"])
 
 
 @dataclass
@@ -208,16 +211,16 @@ class DepthPipeline:
             raise InputError(reason)
         depth = self.postprocess_depth(depth_m, estimate.valid, s)
         colorized = self.colorize(depth, s) if s.colorized else None
-        cloud = None
-        if s.cloud:  # made on the estimator's device when it was asked to (device_cloud_request), else here
-            cloud = estimate.cloud if estimate.cloud is not None and alignment is None else \
-                self.cloud(depth, rgb, intrinsics, s)
         confidence = profile = None
         confidence_s = None
         if s.confidence:
             tc = time.perf_counter()
             confidence, profile = self.confidence(depth, estimate, intrinsics, align_depth_m, alignment)
             confidence_s = time.perf_counter() - tc
+        cloud = None
+        if s.cloud:  # made on the estimator's device when it was asked to (device_cloud_request), else here
+            cloud = estimate.cloud if estimate.cloud is not None and alignment is None else \
+                self.cloud(gate_depth(depth, confidence, s.confidence_points_min), rgb, intrinsics, s)
         t2 = time.perf_counter()
         timings = {"inference": inference_s, "postprocess": t2 - t1}
         if confidence_s is not None:
@@ -245,8 +248,10 @@ class DepthPipeline:
     def device_cloud_request(self, s: OutputSettings) -> CloudRequest | None:
         """The ``CloudRequest`` to pass to ``estimate_batch(..., cloud=)`` when the estimator makes the cloud
         on its device (LingBot-Depth), the cloud is on and the depth is published as estimated (no
-        align_to_sparse, which rescales it on the host); else None: the cloud is made here from the depth."""
-        if not (s.cloud and s.align == "off" and makes_device_cloud(self.estimator)):
+        align_to_sparse, which rescales it on the host, and no confidence gate on the points); else None: the
+        cloud is made here from the depth."""
+        gated = s.confidence and s.confidence_points_min > 0
+        if not (s.cloud and s.align == "off" and not gated and makes_device_cloud(self.estimator)):
             return None
         from lingbot_depth_ros.model.device_cloud import CloudRequest  # torch: only with such an estimator
         return CloudRequest(depth_min_m=s.depth_min_m, depth_max_m=s.depth_max_m, stride=s.cloud_stride,

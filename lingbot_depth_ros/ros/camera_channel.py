@@ -23,6 +23,7 @@ import numpy as np
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+from lingbot_depth_ros.confidence.gating import ObstacleGates
 from lingbot_depth_ros.deploy.dds import transport_hint
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.estimators import AUTO, COMPLETION
@@ -355,8 +356,10 @@ class CameraChannel:
         if result.cloud is not None:
             self.pub_points.publish(xyz_to_pointcloud2(result.cloud.xyz, header, result.cloud.rgb))
         t3 = time.monotonic()
-        if self.link.settings()["obstacles.enabled"]:
-            self.obstacles.process(result.depth_m, frame.intrinsics, header)
+        values = self.link.settings()
+        if values["obstacles.enabled"]:  # gated by the confidence (confidence.scan_min / sectors_min) when made
+            self.obstacles.process(result.depth_m, frame.intrinsics, header, confidence=result.confidence,
+                                   gates=ObstacleGates.from_params(values))
         self.surfaces.submit(result.depth_m, frame.intrinsics, header)  # hands over to its thread, never waits
         t4 = time.monotonic()
         self.frames_published += 1

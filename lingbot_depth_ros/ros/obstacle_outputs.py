@@ -24,6 +24,7 @@ from sensor_msgs.msg import LaserScan, PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
+from lingbot_depth_ros.confidence.gating import NO_GATES, ObstacleGates, gate_depth
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.lidar_projection import (
@@ -152,6 +153,7 @@ class ObstacleOutputs:
         fallback_pose = camera_mounting_from_params(v)
         self.config = config
         self.analyzer = ObstacleSectorAnalyzer(config)
+        self.scan_analyzer = ObstacleSectorAnalyzer(config)  # the scan's own analysis when its gate differs
         self.fallback_pose = fallback_pose
         self.base_frame: str = v["obstacles.base_frame"]
         self.scan_mode: str = v["obstacles.scan_mode"]
@@ -160,10 +162,15 @@ class ObstacleOutputs:
         self.markers_enabled: bool = v["obstacles.markers"]
 
     def process(self, depth_m: np.ndarray, intrinsics: CameraIntrinsics, image_header: Header,
-                scan_time_s: float = 0.0) -> SectorReport | None:
+                scan_time_s: float = 0.0, confidence: np.ndarray | None = None,
+                gates: ObstacleGates = NO_GATES) -> SectorReport | None:
         """Analyse (H, W) float32 depth [m] (NaN invalid) of the image ``image_header`` and publish.
 
-        Returns the report, or None when the camera pose is unknown (tf2 in use but no transform yet).
+        ``confidence``: the depth's (H, W) confidence (0..1, NaN where the depth is NaN) or None; ``gates``: the
+        minimum confidence of the pixels the sectors and the scan use (``lingbot_depth_ros.confidence.gating``:
+        gated pixels count as invalid, so they never make a sector "clear" or a ray +Inf).
+
+        Returns the (sectors') report, or None when the camera pose is unknown (tf2 in use but no transform yet).
         """
         base_t_optical = self.transforms.lookup(self.base_frame, image_header.frame_id, image_header.stamp,
                                                 self.fallback_pose)
@@ -174,12 +181,17 @@ class ObstacleOutputs:
                 f"({self.transforms.last_error}); frame skipped",
                 throttle_duration_sec=5.0)
             return None
-        report = self.analyzer.analyze_depth(depth_m, intrinsics, base_t_optical)
+        report = self.analyzer.analyze_depth(gate_depth(depth_m, confidence, gates.sectors_min), intrinsics,
+                                             base_t_optical)
+        scan_report = report
+        if confidence is not None and gates.scan_min != gates.sectors_min:
+            scan_report = self.scan_analyzer.analyze_depth(gate_depth(depth_m, confidence, gates.scan_min),
+                                                           intrinsics, base_t_optical)
         header = Header(stamp=image_header.stamp, frame_id=self.base_frame)
         if self.scan_mode == "dense":
-            scan = dense_scan(report.ground, self.config, self.dense_rays, self.dense_min_points)
+            scan = dense_scan(scan_report.ground, self.config, self.dense_rays, self.dense_min_points)
         else:
-            scan = sector_scan(report, self.config)
+            scan = sector_scan(scan_report, self.config)
         self.pub_scan.publish(laser_scan_msg(scan, header, scan_time_s))
         self.pub_recommendation.publish(recommendation_msg(report, self.config, header))
         if self.markers_enabled:
