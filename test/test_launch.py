@@ -37,13 +37,14 @@ from lingbot_depth_ros.params.node import PARAMS_BY_NAME
 from lingbot_depth_ros.ros.depth_node import DepthNode
 
 ROOT = Path(__file__).resolve().parents[1]
-LAUNCH_FILES = ("lingbot_depth.launch.py", "multi_camera.launch.py", "fusion.launch.py")
+LAUNCH_FILES = ("lingbot_depth.launch.py", "multi_camera.launch.py", "fusion.launch.py", "managed_depth.launch.py")
 DDS_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 
 
 # --------------------------------------------------------------------------- launch_config (pure Python)
 def test_parameter_arguments_name_existing_parameters() -> None:
-    assert set(PARAMETER_ARGUMENTS) == {"estimator", "mode", "sparse_input", "image_transport", "sparse_transport"}
+    assert set(PARAMETER_ARGUMENTS) == {"estimator", "mode", "sparse_input", "image_transport", "sparse_transport",
+                                        "lifecycle", "autostart"}
     for param in PARAMETER_ARGUMENTS.values():
         assert param in PARAMS_BY_NAME, param
     assert set(CHECKPOINT_ESTIMATORS) == {"lingbot", "depth_anything", "prompt_depth_anything", "depth_pro",

@@ -29,6 +29,8 @@ PARAMETER_ARGUMENTS: dict[str, str] = {
     "sparse_input": "sparse_input",
     "image_transport": "image_transport",
     "sparse_transport": "sparse_transport",
+    "lifecycle": "lifecycle",  # the managed node (README "Managed (lifecycle) node")
+    "autostart": "autostart",
 }
 # ``checkpoint:=`` overrides ``<estimator>.checkpoint`` of the estimator the node will run: the ``estimator``
 # launch argument, else params_file's estimator for this node, else the parameter table's default.
