@@ -3,6 +3,7 @@ what ros2 run / ros2 launch look for; every console tool runs from the install w
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from waiting import wait_until
+
+from lingbot_depth_ros.deploy.node_process import stop_node
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "lingbot_depth_ros"
@@ -104,3 +107,35 @@ def test_installed_depth_node_starts_and_stops(workspace: Path, tmp_path: Path) 
                 proc.kill()
                 proc.wait()
     assert "Traceback" not in log_path.read_text()
+
+
+@pytest.mark.ros
+def test_installed_doctor_sees_the_installed_node(workspace: Path, tmp_path: Path) -> None:
+    """``ros2 run lingbot_depth_ros lingbot-depth doctor --ros`` (the executable ros2 run starts, as the `ros2` CLI
+    is not installable here): the installed doctor finds the installed node, reads its parameters (its mode
+    completion, given on its command line only), and names its missing inputs (no driver runs), its JSON on
+    stdout, exit 1."""
+    lib = workspace / "install" / PACKAGE / "lib" / PACKAGE
+    log_path = tmp_path / "node.log"
+    with open(log_path, "w") as log:
+        start = f'"{lib / "depth_node"}" --ros-args -r __node:=doctor_check_node -r __ns:=/colcon -p mode:=completion'
+        node = subprocess.Popen(_sourced(workspace, start), stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+        try:
+            wait_until(lambda: "ready:" in log_path.read_text() or node.poll() is not None, 60,
+                       "the installed node to log 'ready:'", detail=log_path.read_text)
+            assert "ready:" in log_path.read_text(), log_path.read_text()
+            result = subprocess.run(_sourced(workspace, f'"{lib / "lingbot-depth"}" doctor --ros --only graph --json '
+                                                        "--namespace colcon --node-name doctor_check_node "
+                                                        "--timeout 3"),
+                                    capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        finally:
+            stop_node(node, timeout_s=10)  # SIGINT, then SIGTERM, then SIGKILL
+    assert "Traceback" not in result.stderr, result.stderr
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    assert result.returncode == 1, result.stdout
+    assert checks["graph.node"]["status"] == "OK", checks["graph.node"]
+    assert checks["graph.node"]["title"] == "node /colcon/doctor_check_node"
+    assert "parameters read from it (estimator classical, mode completion)" in checks["graph.node"]["summary"], \
+        "the node's own mode (the doctor was given none: default auto)"
+    assert checks["graph.topic.image"]["status"] == "FAIL" and "/colcon/image: no publisher" in \
+        checks["graph.topic.image"]["summary"]

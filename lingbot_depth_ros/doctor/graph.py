@@ -38,8 +38,9 @@ def check_node(config: NodeConfig, observation: GraphObservation) -> Check:
                      f"ros2 lifecycle set {config.node_fqn} {step} (or autostart:=true)")
     expected = [spec.topic for camera in config.cameras() for spec in camera.inputs.values()]
     subscribed = set(observation.node_subscriptions)
-    params = "parameters read from it" if observation.node_parameters is not None else \
-        f"parameters not read (no answer): judged with {config.source}"
+    live = observation.node_parameters
+    params = (f"{len(live)} parameters read from it (estimator {config.estimator}, mode {config.values['mode']})"
+              if live else f"parameters not read (no answer): judged with {config.source}")
     missing = [t for t in expected if t not in subscribed]
     state_text = f", lifecycle {state}" if state else ""
     if missing and subscribed:

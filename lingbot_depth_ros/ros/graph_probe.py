@@ -18,7 +18,7 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.srv import GetParameters
+from rcl_interfaces.srv import GetParameters, ListParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import parameter_value_to_python
@@ -66,9 +66,11 @@ class GraphProbe:
         self.observation = GraphObservation()
         self._subscriptions: dict[str, Any] = {}
         self._subscribed_at: dict[str, float] = {}
-        self._params_future: Any = None
+        self._names_future: Any = None  # ListParameters: the names the node declared
+        self._params_futures: dict[str, Any] | None = None  # one GetParameters call per declared name
         self._state_future: Any = None
         self._params_client: Any = None
+        self._names_client: Any = None
         self._state_client: Any = None
         self._state_request: Any = None
         self._started = time.monotonic()
@@ -133,11 +135,18 @@ class GraphProbe:
         """Ask the node's parameter service (and lifecycle state, for a managed node) once they are ready."""
         fqn = self.config.node_fqn
         if self._params_client is None:
+            self._names_client = self.node.create_client(ListParameters, f"{fqn}/list_parameters")
             self._params_client = self.node.create_client(GetParameters, f"{fqn}/get_parameters")
-        if self._params_future is None and self._params_client.service_is_ready():
-            request = GetParameters.Request()
-            request.names = sorted(self.base_config.values)
-            self._params_future = self._params_client.call_async(request)
+        if self._names_future is None and self._names_client.service_is_ready():
+            self._names_future = self._names_client.call_async(ListParameters.Request())  # depth 0: every name
+        # GetParameters answers nothing at all when one name is undeclared (the node declares only its estimator's
+        # parameters) or declared without a value (``cameras`` when empty): one call per name the node listed
+        if self._params_futures is None and self._names_future is not None and self._names_future.done() and \
+                self._params_client.service_is_ready():
+            listed = self._names_future.result()
+            names = sorted(set(listed.result.names) & set(self.base_config.values)) if listed else []
+            self._params_futures = {name: self._params_client.call_async(GetParameters.Request(names=[name]))
+                                    for name in names}
         if self._state_client is None:
             services = dict(self.node.get_service_names_and_types_by_node(self.config.node_name, namespace))
             if f"{fqn}/get_state" in services:
@@ -148,13 +157,17 @@ class GraphProbe:
         if self._state_client is not None and self._state_future is None and self._state_client.service_is_ready():
             self._state_future = self._state_client.call_async(self._state_request)
 
-    def _collect_answers(self) -> None:
-        if self._params_future is not None and self._params_future.done() and \
-                self.observation.node_parameters is None:
-            response = self._params_future.result()
-            if response is not None:
-                names = sorted(self.base_config.values)
-                values = {name: parameter_value_to_python(value) for name, value in zip(names, response.values)}
+    def _collect_answers(self, final: bool = False) -> None:
+        """Take the node's answers: its parameters once every call answered (``final``: those that did)."""
+        futures = self._params_futures
+        if futures is not None and self.observation.node_parameters is None and \
+                (final or all(f.done() for f in futures.values())):
+            values = {}
+            for name, future in futures.items():
+                response = future.result() if future.done() else None
+                if response is not None and len(response.values) == 1:
+                    values[name] = parameter_value_to_python(response.values[0])
+            if values or not final:
                 self.observation.node_parameters = {k: v for k, v in values.items() if v is not None}
                 self.config = self.base_config.with_live_values(self.observation.node_parameters)
         if self._state_future is not None and self._state_future.done() and self.observation.lifecycle_state is None:
@@ -187,7 +200,7 @@ class GraphProbe:
                 if self.enough():
                     break
             executor.spin_once(timeout_sec=min(SPIN_S, max(deadline - time.monotonic(), 0.0)))
-        self._collect_answers()
+        self._collect_answers(final=True)
         self.finish()
 
     def finish(self) -> None:
