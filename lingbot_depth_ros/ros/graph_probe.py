@@ -43,6 +43,8 @@ SPIN_S = 0.02
 ENOUGH_MESSAGES = 20  # per input stream: the probe may end early once every stream has this many
 ENOUGH_OUTPUTS = 5
 MIN_LISTEN_S = 1.5
+PARAM_GROUP = 20  # parameter names per GetParameters call
+PARAM_CALLS = 4  # GetParameters calls in flight at once
 
 
 def _policy(value: Any) -> str:
@@ -67,7 +69,10 @@ class GraphProbe:
         self._subscriptions: dict[str, Any] = {}
         self._subscribed_at: dict[str, float] = {}
         self._names_future: Any = None  # ListParameters: the names the node declared
-        self._params_futures: dict[str, Any] | None = None  # one GetParameters call per declared name
+        # GetParameters calls: name groups still to ask, (group, future) in flight, the values answered
+        self._param_groups: list[list[str]] | None = None
+        self._param_calls: list[tuple[list[str], Any]] = []
+        self._param_values: dict[str, Any] = {}
         self._state_future: Any = None
         self._params_client: Any = None
         self._names_client: Any = None
@@ -139,14 +144,10 @@ class GraphProbe:
             self._params_client = self.node.create_client(GetParameters, f"{fqn}/get_parameters")
         if self._names_future is None and self._names_client.service_is_ready():
             self._names_future = self._names_client.call_async(ListParameters.Request())  # depth 0: every name
-        # GetParameters answers nothing at all when one name is undeclared (the node declares only its estimator's
-        # parameters) or declared without a value (``cameras`` when empty): one call per name the node listed
-        if self._params_futures is None and self._names_future is not None and self._names_future.done() and \
-                self._params_client.service_is_ready():
+        if self._param_groups is None and self._names_future is not None and self._names_future.done():
             listed = self._names_future.result()
             names = sorted(set(listed.result.names) & set(self.base_config.values)) if listed else []
-            self._params_futures = {name: self._params_client.call_async(GetParameters.Request(names=[name]))
-                                    for name in names}
+            self._param_groups = [names[i:i + PARAM_GROUP] for i in range(0, len(names), PARAM_GROUP)]
         if self._state_client is None:
             services = dict(self.node.get_service_names_and_types_by_node(self.config.node_name, namespace))
             if f"{fqn}/get_state" in services:
@@ -157,19 +158,35 @@ class GraphProbe:
         if self._state_client is not None and self._state_future is None and self._state_client.service_is_ready():
             self._state_future = self._state_client.call_async(self._state_request)
 
+    def _pump_parameters(self) -> None:
+        """Take the GetParameters answers that came and ask the next groups, PARAM_CALLS at a time (the service's
+        request queue keeps 10). A group answered with nothing holds a name the node declared without a value
+        (``cameras`` when empty: GetParameters then answers nothing at all): its names are asked one by one."""
+        if self._param_groups is None:
+            return
+        pending = []
+        for names, future in self._param_calls:
+            if not future.done():
+                pending.append((names, future))
+                continue
+            response = future.result()
+            if response is not None and len(response.values) == len(names):
+                self._param_values.update(zip(names, (parameter_value_to_python(v) for v in response.values)))
+            elif len(names) > 1:
+                self._param_groups += [[name] for name in names]
+        self._param_calls = pending
+        while self._param_groups and len(self._param_calls) < PARAM_CALLS and self._params_client.service_is_ready():
+            names = self._param_groups.pop(0)
+            self._param_calls.append((names, self._params_client.call_async(GetParameters.Request(names=names))))
+
     def _collect_answers(self, final: bool = False) -> None:
-        """Take the node's answers: its parameters once every call answered (``final``: those that did)."""
-        futures = self._params_futures
-        if futures is not None and self.observation.node_parameters is None and \
-                (final or all(f.done() for f in futures.values())):
-            values = {}
-            for name, future in futures.items():
-                response = future.result() if future.done() else None
-                if response is not None and len(response.values) == 1:
-                    values[name] = parameter_value_to_python(response.values[0])
-            if values or not final:
-                self.observation.node_parameters = {k: v for k, v in values.items() if v is not None}
-                self.config = self.base_config.with_live_values(self.observation.node_parameters)
+        """Take the node's answers: its parameters once every call answered (``final``: those that came)."""
+        self._pump_parameters()
+        asked = self._param_groups is not None
+        complete = asked and not self._param_groups and not self._param_calls
+        if self.observation.node_parameters is None and (complete or (final and self._param_values)):
+            self.observation.node_parameters = {k: v for k, v in self._param_values.items() if v is not None}
+            self.config = self.base_config.with_live_values(self.observation.node_parameters)
         if self._state_future is not None and self._state_future.done() and self.observation.lifecycle_state is None:
             response = self._state_future.result()
             if response is not None:
@@ -200,6 +217,7 @@ class GraphProbe:
                 if self.enough():
                     break
             executor.spin_once(timeout_sec=min(SPIN_S, max(deadline - time.monotonic(), 0.0)))
+            self._collect_answers()
         self._collect_answers(final=True)
         self.finish()
 
