@@ -39,7 +39,9 @@ from lingbot_depth_ros.deploy.dds import PROFILE_NAMES, fastdds_major_version, p
 from lingbot_depth_ros.deploy.node_process import stop_node  # noqa: E402
 
 PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
-EXAMPLES = {"healthy": ({}, True), "dds-defaults": ({}, False), "camera-info-size": ({"info_size": [1280, 960]}, True)}
+#: name -> (the driver's faults, whether the driver is on the profile, the doctor's arguments)
+EXAMPLES = {"healthy": ({}, True, ["--ros"]), "dds-defaults": ({}, False, ["--ros", "--only", "graph"]),
+            "camera-info-size": ({"info_size": [1280, 960]}, True, ["--ros", "--only", "graph"])}
 ENTRY_POINT = Path(sys.executable).parent / "lingbot-depth"
 
 
@@ -69,12 +71,12 @@ def run(names: Sequence[str], timeout_s: float, width: int, height: int) -> None
     with NodeProcess(params={"estimator": "classical", "mode": "completion"}) as node:
         node.wait_ready(60)
         for name in names:
-            faults, on_profile = EXAMPLES[name]
+            faults, on_profile, args = EXAMPLES[name]
             with driver(faults, on_profile, width, height):
-                result = subprocess.run([str(ENTRY_POINT), "doctor", "--ros", "--timeout", str(timeout_s)],
+                result = subprocess.run([str(ENTRY_POINT), "doctor", *args, "--timeout", str(timeout_s)],
                                         capture_output=True, text=True, cwd=REPO_ROOT)
-            print(f"### {name} (exit status {result.returncode})\n$ lingbot-depth doctor --ros\n{result.stdout}"
-                  f"{result.stderr}", flush=True)
+            print(f"### {name} (exit status {result.returncode})\n$ lingbot-depth doctor {' '.join(args)}\n"
+                  f"{result.stdout}{result.stderr}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -188,3 +188,19 @@ def test_silent_graph_costs_the_time_box(tmp_path) -> None:
     assert timeout_s <= listened_s <= timeout_s + 0.5, node["summary"]
     assert checks["graph.topic.image"]["status"] == "FAIL" and "no publisher" in checks["graph.topic.image"]["summary"]
     assert took_s < 60, "the whole run, rclpy start and shutdown included, ends"
+
+
+def test_managed_node_left_unconfigured_is_named(tmp_path) -> None:
+    """A managed node (lifecycle: true, no manager, no autostart) waits unconfigured: the doctor reads its state
+    through the real get_state service and says which transition to request."""
+    params = tmp_path / "managed.yaml"
+    params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {**NODE_PARAMS, "lifecycle": True}}}))
+    with NodeProcess(params_file=params, namespace="/managed", log_path=tmp_path / "node.log") as node, \
+            fake_driver(namespace="managed"):
+        node.wait_ready(60)
+        status, checks, _ = doctor("--ros", "--only", "graph", "--namespace", "managed", "--params-file", str(params),
+                                   "--timeout", str(FAULT_TIMEOUT_S))
+    state = checks["graph.node"]
+    assert status == 1 and state["status"] == "FAIL", failing(checks)
+    assert "lifecycle state unconfigured: it processes nothing" in state["summary"]
+    assert state["advice"].startswith("ros2 lifecycle set /managed/lingbot_depth_node configure")
