@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 import yaml
-from doctor_cli import REPO_ROOT, doctor
+from doctor_cli import ENTRY_POINT, REPO_ROOT, doctor
 
 from lingbot_depth_ros.cli.export import main as export_main
 from lingbot_depth_ros.deploy.dds import PROFILE_NAMES, fastdds_major_version, profile_env_var
@@ -261,3 +264,20 @@ def test_unreadable_params_file_exits_2(tmp_path) -> None:
     bad.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"slop_s": -1.0}}}))
     status, _, stderr = doctor("--params-file", str(bad))
     assert status == 2 and "slop_s" in stderr
+
+
+def test_docker_sized_dev_shm_fails(tmp_path) -> None:
+    """/dev/shm of Docker's default 64 MB (a tmpfs of that size mounted over /dev/shm in a private mount namespace,
+    for the doctor's process only) cannot hold the profile's segments."""
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64m tmpfs /dev/shm"],
+                           capture_output=True, text=True) if shutil.which("unshare") else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("no private mount namespace here (unshare -m needs root / CAP_SYS_ADMIN)")
+    command = (f'mount -t tmpfs -o size=64m tmpfs /dev/shm && exec "{ENTRY_POINT}" doctor --json --only install')
+    result = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, cwd=REPO_ROOT,
+                            timeout=120)
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    shm = checks["install.shm"]
+    assert result.returncode == 1 and shm["status"] == "FAIL", shm
+    assert shm["summary"].startswith("/dev/shm 64 MB free, under 2 x the profile's 64 MB segment")
+    assert "--shm-size=512m or --ipc=host" in shm["advice"]
