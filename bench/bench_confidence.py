@@ -17,8 +17,11 @@ minimum confidence, and the RMSE of the kept pixels vs all (target: RMSE -60 % w
 
 Run:  .venv/bin/python bench/bench_confidence.py [--data ../shared/data] [--estimators classical nearest lingbot]
       [--datasets scene kitti_lidar kitti_gt nyu] [--thresholds 0.3 0.5 0.7 0.8 0.9]
-("lingbot" runs a tiny random-weight checkpoint: its depth means nothing, the row checks the code path and the
-mask-probability cue end to end.)
+The learned estimators (lingbot, prompt_depth_anything, depth_anything, depth_pro, marigold) run tiny random-weight
+checkpoints (bench/bench_estimators.py): their depth means nothing; their rows check the code path end to end and
+whether the (prior) confidence of a useless output stays calibrated. Completion estimators get the LiDAR; relative
+monocular ones (depth_anything, marigold with a 2-member ensemble for the spread) are fitted to it (align_to_sparse
+scale_shift); depth_pro runs monocular without LiDAR.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from confidence_cases import DATASETS, Case, cases  # noqa: E402
 
-from lingbot_depth_ros.estimators import create_estimator  # noqa: E402
+from lingbot_depth_ros.errors import LingbotDepthError  # noqa: E402
+from lingbot_depth_ros.estimators import COMPLETION, METRIC, create_estimator  # noqa: E402
 from lingbot_depth_ros.estimators.base import DepthEstimator  # noqa: E402
 from lingbot_depth_ros.evaluation.confidence_metrics import calibration, sparsification  # noqa: E402
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings  # noqa: E402
@@ -54,26 +58,40 @@ class Pooled:
     truth: list[np.ndarray] = field(default_factory=list)
     confidence: list[np.ndarray] = field(default_factory=list)
     profile: str = ""
+    dropped: int = 0  # frames the node would drop (e.g. a relative output whose fit to the LiDAR is refused)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return np.concatenate(self.pred), np.concatenate(self.truth), np.concatenate(self.confidence)
 
 
 def make_estimator(name: str, folder: Path) -> DepthEstimator:
-    """The estimator of a bench row (lingbot: a tiny random-weight checkpoint written under ``folder``)."""
+    """The estimator of a bench row (learned ones: a tiny random-weight checkpoint written under ``folder``)."""
+    if name in ("classical", "nearest"):
+        return create_estimator(name)
+    from bench_estimators import _tiny_checkpoint
+
+    options: dict[str, object] = {"device": "cpu"}
     if name == "lingbot":
-        from lingbot_depth_ros.testing.lingbot_checkpoints import make_tiny_checkpoint
-        return create_estimator("lingbot", checkpoint=str(make_tiny_checkpoint(folder / "model.pt")), device="cpu",
-                                precision="fp32", resolution_level=0)
-    return create_estimator(name)
+        options.update(precision="fp32", resolution_level=0)
+    if name == "marigold":
+        options.update(denoising_steps=1, ensemble_size=2, processing_resolution=64)
+    return create_estimator(name, checkpoint=_tiny_checkpoint(name, folder), **options)
 
 
 def score_pixels(estimator: DepthEstimator, frames: Sequence[Case]) -> Pooled:
-    """Run ``estimator`` (completion) through the pipeline with confidence on; keep the scored pixels."""
-    pipeline = DepthPipeline(estimator, OutputSettings(colorized=False, cloud=False, confidence=True))
+    """Run ``estimator`` through the pipeline with confidence on (completion when it can, else fitted to the
+    LiDAR when its output is relative, else monocular); keep the scored pixels."""
+    completion = COMPLETION in estimator.supported_modes
+    align = "off" if completion or estimator.output_kind == METRIC else "scale_shift"
+    pipeline = DepthPipeline(estimator, OutputSettings(colorized=False, cloud=False, confidence=True, align=align))
     pooled = Pooled()
     for case in frames:
-        result = pipeline.process(case.rgb, case.sparse_m, case.intrinsics)
+        try:
+            result = pipeline.process(case.rgb, case.sparse_m if completion else None, case.intrinsics,
+                                      align_depth_m=case.sparse_m if align != "off" else None)
+        except LingbotDepthError:  # the node drops the frame (e.g. AlignmentRejected): nothing published to score
+            pooled.dropped += 1
+            continue
         assert result.confidence is not None
         mask = case.score_mask & np.isfinite(result.depth_m)
         pooled.pred.append(result.depth_m[mask])
@@ -84,12 +102,16 @@ def score_pixels(estimator: DepthEstimator, frames: Sequence[Case]) -> Pooled:
 
 
 def calibration_row(estimator: str, dataset: str, pooled: Pooled) -> str:
+    if not pooled.pred:
+        return f"| {estimator} | {dataset} | - | every frame dropped ({pooled.dropped}) | | | | | | |"
     pred, truth, conf = pooled.arrays()
     rmse = sparsification(pred, truth, conf, "rmse")
     absrel = sparsification(pred, truth, conf, "absrel")
     cal = calibration(pred, truth, conf)
-    return (f"| {estimator} | {dataset} | {pooled.profile} | {pred.size} | {rmse.ause:.3f} | {rmse.ause_ratio:.2f} | "
-            f"{absrel.ause:.4f} | {absrel.ause_ratio:.2f} | {cal.ece:.3f} | {cal.mean:.3f} / {cal.hit_rate:.3f} |")
+    dropped = f" ({pooled.dropped} frames dropped)" if pooled.dropped else ""
+    return (f"| {estimator} | {dataset} | {pooled.profile} | {pred.size}{dropped} | {rmse.ause:.3f} | "
+            f"{rmse.ause_ratio:.2f} | {absrel.ause:.4f} | {absrel.ause_ratio:.2f} | {cal.ece:.3f} | "
+            f"{cal.mean:.3f} / {cal.hit_rate:.3f} |")
 
 
 def gating_rows(estimator: str, pooled: Pooled, thresholds: Sequence[float]) -> list[str]:
@@ -129,7 +151,7 @@ def main() -> None:
                     continue
                 pooled = score_pixels(estimator, chosen)
                 print(calibration_row(name, dataset, pooled), flush=True)
-                if dataset == "kitti_gt":
+                if dataset == "kitti_gt" and pooled.pred:
                     gating += gating_rows(name, pooled, args.thresholds)
     if gating:
         print("\n## Gating on KITTI GT (frame 0000000100, scored pixels)\n")

@@ -92,6 +92,16 @@ def test_shipped_profiles_round_trip_and_cover_every_kind() -> None:
         profile_for("classical", "stereo")
 
 
+def test_score_map_follows_the_knots_and_is_flat_beyond_them() -> None:
+    for profile in PROFILES.values():
+        lo, hi = profile.knots_score[0], profile.knots_score[-1]
+        score = np.linspace(lo - 2.0, hi + 2.0, 20_001, dtype=np.float32)
+        mapped = profile.map_score(score)
+        np.testing.assert_allclose(mapped, np.interp(score, profile.knots_score, profile.knots_prob), atol=1e-3)
+        assert np.all(np.diff(mapped) >= 0) and mapped[0] == profile.knots_prob[0]
+        assert mapped[-1] == pytest.approx(profile.knots_prob[-1], abs=1e-6)
+
+
 def test_fit_recovers_a_known_probability() -> None:
     rng = np.random.default_rng(0)
     support = rng.exponential(1.0, 40_000).astype(np.float32)

@@ -42,6 +42,8 @@ DEPTH_NODE_TOPICS: tuple[Topic, ...] = (
     Topic("depth/image", "out", "sensor_msgs/Image", "32FC1 [m], NaN where invalid"),
     Topic("depth/camera_info", "out", "sensor_msgs/CameraInfo", "intrinsics of depth/image"),
     Topic("depth/colorized", "out", "sensor_msgs/Image", "rgb8 (colorized.enabled)"),
+    Topic("depth/confidence", "out", "sensor_msgs/Image", "32FC1 0..1, NaN where depth/image is NaN "
+          "(confidence.enabled)"),
     Topic("points", "out", "sensor_msgs/PointCloud2", "x y z [m] (+ rgb) (cloud.enabled)"),
     Topic("obstacles/scan", "out", "sensor_msgs/LaserScan", "obstacle ranges [m] (obstacles.enabled)"),
     Topic("obstacles/recommendation", "out", "std_msgs/String", "JSON (obstacles.enabled)"),
