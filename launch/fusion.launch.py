@@ -24,6 +24,8 @@ ARGUMENTS = [
     ("voxel_size_m", "", "TSDF voxel edge [m] (empty: 0.04)"),
     ("device", "", "Open3D device CPU:0 | CUDA:0 (empty: CPU:0)"),
     ("output_dir", "", "where ~/save_mesh writes mesh.ply and fused.ply (empty: the working directory)"),
+    ("lifecycle", "", "true: a managed (lifecycle) node, unconfigured until configured (empty: false)"),
+    ("autostart", "", "with lifecycle: configure and activate at start (empty: false)"),
     ("params_file", "", "YAML parameter file for depth_fusion_node (optional)"),
     ("use_sim_time", "false", "Use /clock (bag replay)"),
 ]

@@ -95,3 +95,14 @@ def test_the_managers_service_names_reach_the_launched_node(tmp_path: Path) -> N
 
 def test_parameter_overrides_type_the_lifecycle_flags() -> None:
     assert parameter_overrides({"lifecycle": "True", "autostart": "false"}) == {"lifecycle": True, "autostart": False}
+
+
+def test_fusion_launch_lifecycle_arguments(launch_run) -> None:  # noqa: F811
+    run = launch_run("fusion.launch.py")
+    assert run.arguments["lifecycle"] == "" and run.arguments["autostart"] == ""
+    (node,) = run.execute()
+    assert "lifecycle" not in node.kwargs["parameters"][-1]
+    (node,) = run.execute(lifecycle="true", autostart="True")
+    assert node.kwargs["parameters"][-1]["lifecycle"] is True and node.kwargs["parameters"][-1]["autostart"] is True
+    with pytest.raises(ConfigError, match="lifecycle:=yes is not true or false"):
+        run.execute(lifecycle="yes")

@@ -6,6 +6,7 @@ from typing import Any
 
 from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.param_spec import ParamSpec
+from lingbot_depth_ros.params.lifecycle import lifecycle_params
 
 POSE_SOURCES = ("tf", "odometry", "pose", "none")
 
@@ -89,7 +90,7 @@ def _fused_surface_params() -> tuple[ParamSpec, ...]:
     return own + reused + mounting
 
 
-FUSION_PARAMS = FUSION_PARAMS + _fused_surface_params()
+FUSION_PARAMS = FUSION_PARAMS + _fused_surface_params() + lifecycle_params("the TSDF volume")
 PARAMS_BY_NAME = {p.name: p for p in FUSION_PARAMS}
 
 
@@ -110,7 +111,8 @@ def check_values(values: dict[str, Any]) -> None:
 #: launch argument -> parameter (launch/fusion.launch.py and ``fusion:=true`` of lingbot_depth.launch.py)
 LAUNCH_ARGUMENTS: dict[str, str] = {"pose_source": "fusion.pose_source", "map_frame": "fusion.map_frame",
                                     "voxel_size_m": "fusion.voxel_size_m", "device": "fusion.device",
-                                    "output_dir": "fusion.output_dir"}
+                                    "output_dir": "fusion.output_dir", "lifecycle": "lifecycle",
+                                    "autostart": "autostart"}
 FUSION_EXECUTABLE = "depth_fusion_node"
 FUSION_NODE_NAME = "depth_fusion_node"
 
@@ -127,10 +129,16 @@ def launch_parameters(values: dict[str, str], cameras: list[str]) -> dict[str, A
         if not text:
             continue
         spec = PARAMS_BY_NAME[name]
-        try:
-            value: Any = float(text) if isinstance(spec.default, float) else text
-        except ValueError:
-            raise ConfigError(f"{argument}:={text} is not a number") from None
+        value: Any = text
+        if isinstance(spec.default, bool):
+            if text.lower() not in ("true", "false"):
+                raise ConfigError(f"{argument}:={text} is not true or false")
+            value = text.lower() == "true"
+        elif isinstance(spec.default, float):
+            try:
+                value = float(text)
+            except ValueError:
+                raise ConfigError(f"{argument}:={text} is not a number") from None
         problem = spec.check(value)
         if problem:
             raise ConfigError(f"launch argument {argument}: {problem}")

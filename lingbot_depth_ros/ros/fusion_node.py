@@ -35,21 +35,27 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
+from lingbot_depth_ros.deploy.process_memory import describe_change, release_freed_memory, sample
 from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
 from lingbot_depth_ros.fusion.poses import PoseBuffer, PoseJumpError, check_pose_speed, mounting_matrix, pose_matrix
 from lingbot_depth_ros.messages.camera_model import intrinsics_from_camera_info
 from lingbot_depth_ros.messages.image import depth_m_from_image, rgb_from_image
-from lingbot_depth_ros.params.fusion import FUSION_PARAMS, PARAMS_BY_NAME, check_values
+from lingbot_depth_ros.params.fusion import FUSION_NODE_NAME, FUSION_PARAMS, PARAMS_BY_NAME, check_values
 from lingbot_depth_ros.params.help import FUSION_NODE_TOPICS, usage_text
+from lingbot_depth_ros.params.lifecycle import AUTOSTART, PROCESS_PARAMS
+from lingbot_depth_ros.ros.channel_link import TopicScope
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
 from lingbot_depth_ros.ros.diagnostics import OK, WARN, StatusWrapper, Updater
 from lingbot_depth_ros.ros.fused_surfaces import FusedSurfaces
+from lingbot_depth_ros.ros.managed_node import ManagedNode
 from lingbot_depth_ros.ros.node_main import run_node
 
 #: Why a depth frame was not fused: no CameraInfo yet; a malformed image / CameraInfo / colour image or a pose
@@ -107,14 +113,35 @@ class _Camera:
         self.last_pose: tuple[int, np.ndarray] | None = None
 
 
-class DepthFusionNode(Node):
-    """TSDF fusion of depth images at known poses (see the module docstring)."""
+class FusionNodeCore(Node):
+    """The fusion node's work on an rclpy node, plain or managed (module docstring), in steps:
+    :meth:`_declare_parameters` (construction), :meth:`_load` (the values checked, the TSDF volume made),
+    :meth:`_open` (publishers, ``~/save_mesh``, the subscriptions made through a :class:`TopicScope`, open now
+    or at :meth:`_start_inputs`), :meth:`_start_inputs` / :meth:`_stop_inputs` (subscriptions and timers),
+    :meth:`_close` (the surface worker stopped; with ``release`` also every topic and the volume dropped)."""
 
-    def __init__(self, **node_kwargs: Any) -> None:
-        super().__init__("depth_fusion_node", **node_kwargs)
+    fusion: Any  # lingbot_depth_ros.fusion.tsdf.TsdfFusion (the fusion extra, imported at load)
+    diagnostics: Updater
+
+    def _declare_parameters(self, *, managed: bool = False) -> dict[str, str]:
+        """Declare every parameter of FUSION_PARAMS and keep their values in ``self.values``. ``managed``: a value
+        rclpy refuses (wrong type) is declared at its default instead, and returned (name -> reason) for
+        configure to refuse; {} otherwise (rclpy raises)."""
+        refused: dict[str, str] = {}
         for spec in FUSION_PARAMS:
-            self.declare_parameter(spec.name, spec.default)
+            if not managed:
+                self.declare_parameter(spec.name, spec.default)
+                continue
+            try:
+                self.declare_parameter(spec.name, spec.default)
+            except ParameterException as exc:
+                refused[spec.name] = str(exc)
+                self.declare_parameter(spec.name, spec.default, ignore_override=True)
         self.values = {spec.name: self.get_parameter(spec.name).value for spec in FUSION_PARAMS}
+        return refused
+
+    def _load(self) -> None:
+        """Check the values, make the TSDF volume and the pose sources (raises ConfigError)."""
         check_values(self.values)
         v = self.values
         from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion  # needs the fusion extra
@@ -132,8 +159,6 @@ class DepthFusionNode(Node):
         self.last_warning = ""
         self._warned: set[str] = set()
         self._limiter = _WarningLimiter(self.get_logger().warning)
-        gap_ns = int(v["fusion.max_pose_gap_s"] * 1e9)
-        extrap_ns = int(v["fusion.max_pose_extrapolation_s"] * 1e9)
         self.odometry: PoseBuffer | None = None
         self._tf_buffer: Any = None
         if self.source == "tf":
@@ -144,39 +169,85 @@ class DepthFusionNode(Node):
                                   "use odometry, pose or none without it") from None
             self._tf_buffer = tf2_ros.Buffer()
             self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
-        elif self.source == "odometry":
+
+    def _open(self, *, inputs_open: bool) -> None:
+        """Subscriptions (through a scope: made now if ``inputs_open``, else at :meth:`_start_inputs`), the
+        fused/points publisher, the surface worker, ``~/save_mesh`` and the 'fusion' diagnostics task."""
+        v = self.values
+        gap_ns = int(v["fusion.max_pose_gap_s"] * 1e9)
+        extrap_ns = int(v["fusion.max_pose_extrapolation_s"] * 1e9)
+        self._scope = TopicScope(self, "", inputs_open=inputs_open)
+        if self.source == "odometry":
             self.odometry = PoseBuffer(max_gap_ns=gap_ns, max_extrapolation_ns=extrap_ns)
-            self.create_subscription(Odometry, v["fusion.odom_topic"], self._guarded("odometry", self._on_odometry), 50)
-        namespaces = [str(n) for n in v["cameras"]] or [""]
+            self._scope.create_subscription(Odometry, v["fusion.odom_topic"],
+                                            self._guarded("odometry", self._on_odometry), 50)
+        self.namespaces = [str(n) for n in v["cameras"]] or [""]
         self.cameras: list[_Camera] = []
-        for ns in namespaces:
+        for ns in self.namespaces:
             cam = _Camera(ns)
             prefix = (ns.rstrip("/") + "/") if ns else ""
-            self.create_subscription(Image, prefix + "depth/image", partial(self._on_depth, cam),
-                                     qos_profile_sensor_data)
-            self.create_subscription(CameraInfo, prefix + "depth/camera_info", partial(self._on_camera_info, cam),
-                                     qos_profile_sensor_data)
-            self.create_subscription(Image, prefix + "image", self._guarded("colour", partial(self._on_colour, cam)),
-                                     qos_profile_sensor_data)
+            self._scope.create_subscription(Image, prefix + "depth/image", partial(self._on_depth, cam),
+                                            qos_profile_sensor_data)
+            self._scope.create_subscription(CameraInfo, prefix + "depth/camera_info",
+                                            partial(self._on_camera_info, cam), qos_profile_sensor_data)
+            self._scope.create_subscription(Image, prefix + "image",
+                                            self._guarded("colour", partial(self._on_colour, cam)),
+                                            qos_profile_sensor_data)
             if self.source == "pose":
                 cam.poses = PoseBuffer(max_gap_ns=gap_ns, max_extrapolation_ns=extrap_ns)
-                self.create_subscription(PoseStamped, prefix + v["fusion.pose_topic"],
-                                         self._guarded("pose", lambda m, c=cam: self._on_pose(c, m)), 50)
+                self._scope.create_subscription(PoseStamped, prefix + v["fusion.pose_topic"],
+                                                self._guarded("pose", lambda m, c=cam: self._on_pose(c, m)), 50)
             self.cameras.append(cam)
-        self.points_pub = self.create_publisher(PointCloud2, "fused/points", 1)
-        if v["fusion.publish_rate_hz"] > 0:
-            self.create_timer(1.0 / v["fusion.publish_rate_hz"], self._guarded("publish", self.publish_cloud))
-        self.surfaces: FusedSurfaces | None = None
-        if v["fusion.surfaces.enabled"]:
-            self.surfaces = FusedSurfaces(self)
-            self.create_timer(1.0 / v["fusion.surfaces.rate_hz"], self._guarded("surfaces", self.analyse_surfaces))
-        self.create_service(Trigger, "~/save_mesh", self._on_save_mesh)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.diagnostics = Updater(self, period_s=1.0, hardware_id=v["fusion.device"])
+        self.points_pub = self._scope.create_publisher(PointCloud2, "fused/points", 1)
+        self.surfaces: FusedSurfaces | None = FusedSurfaces(self._scope) if v["fusion.surfaces.enabled"] else None
+        self._input_timers: list[Timer] = []
+        self._save_service = self.create_service(Trigger, "~/save_mesh", self._on_save_mesh)
+        self.diagnostics.hardware_id = v["fusion.device"]
         self.diagnostics.add("fusion", self._diagnose)  # the Updater reports a failing check itself
-        self.get_logger().info(f"ready: fusing {', '.join(n or '(this namespace)' for n in namespaces)} with poses "
-                               f"from {self.source}, voxel {v['fusion.voxel_size_m']:g} m, "
-                               f"at most {v['fusion.max_blocks']} blocks, device {v['fusion.device']}")
+
+    def _start_inputs(self) -> None:
+        """Subscribe, and start the publish / surfaces timers: frames are fused."""
+        self._scope.open_inputs()
+        v = self.values
+        if v["fusion.publish_rate_hz"] > 0:
+            self._input_timers.append(self.create_timer(1.0 / v["fusion.publish_rate_hz"],
+                                                  self._guarded("publish", self.publish_cloud)))
+        if self.surfaces is not None:
+            self._input_timers.append(self.create_timer(1.0 / v["fusion.surfaces.rate_hz"],
+                                                  self._guarded("surfaces", self.analyse_surfaces)))
+
+    def _stop_inputs(self) -> None:
+        """Unsubscribe and stop the timers: nothing more is fused or published (the volume stays)."""
+        self._scope.close_inputs()
+        for timer in self._input_timers:
+            self.destroy_timer(timer)
+        self._input_timers.clear()
+
+    def _close(self, *, release: bool) -> None:
+        """Stop the surface worker; with ``release`` also destroy every topic, the service, the diagnostics task
+        and drop the volume (the managed node's cleanup; safe after a half-made configure)."""
+        surfaces = self.__dict__.get("surfaces")
+        if surfaces is not None:
+            surfaces.close()
+        if not release:
+            return
+        if "_scope" in self.__dict__:
+            self._stop_inputs()
+            self._scope.close()
+            self.destroy_service(self._save_service)
+            self.diagnostics.remove("fusion")
+        listener = self.__dict__.get("_tf_listener")
+        if listener is not None and hasattr(listener, "unregister"):
+            listener.unregister()  # its /tf subscriptions
+        for attribute in ("_scope", "_input_timers", "_save_service", "surfaces", "points_pub", "cameras", "odometry",
+                          "_tf_listener", "_tf_buffer", "fusion"):
+            self.__dict__.pop(attribute, None)
+
+    def _ready_line(self) -> str:
+        v = self.values
+        return (f"fusing {', '.join(n or '(this namespace)' for n in self.namespaces)} with poses from "
+                f"{self.source}, voxel {v['fusion.voxel_size_m']:g} m, at most {v['fusion.max_blocks']} blocks, "
+                f"device {v['fusion.device']}")
 
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
         """Live changes of the non-read-only parameters (rate, mounting, publish voxel); the rest need a restart."""
@@ -352,8 +423,7 @@ class DepthFusionNode(Node):
         self.surfaces.submit(xyz, self.get_clock().now().to_msg(), self.values, self.source, self.map_frame, voxel)
 
     def destroy_node(self) -> None:
-        if self.surfaces is not None:
-            self.surfaces.close()
+        self._close(release=False)
         super().destroy_node()
 
     def save(self, out_dir: Path) -> tuple[Path, Path, int, int]:
@@ -407,6 +477,99 @@ class DepthFusionNode(Node):
                                f"{diag['memory_bound_mb']} MB")
 
 
+class DepthFusionNode(FusionNodeCore):
+    """TSDF fusion of depth images at known poses (see the module docstring): works from construction (raises
+    ConfigError for what it refuses)."""
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__(FUSION_NODE_NAME, **node_kwargs)
+        self._declare_parameters()
+        self._load()
+        self.diagnostics = Updater(self, period_s=1.0, hardware_id=self.values["fusion.device"])
+        self._open(inputs_open=True)
+        self._start_inputs()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.get_logger().info(f"ready: {self._ready_line()}")
+
+
+class ManagedFusionNode(FusionNodeCore, ManagedNode):
+    """The fusion node as a managed (lifecycle) node (``lifecycle: true``): configure checks the parameters and
+    makes the TSDF volume and the outputs, activate subscribes and starts publishing, deactivate stops fusing
+    (the map stays: ``~/save_mesh`` still saves it), cleanup drops the map. Unconfigured, every parameter can be
+    set (checked at configure)."""
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        ManagedNode.__init__(self, FUSION_NODE_NAME, **node_kwargs)
+        self._refused = self._declare_parameters(managed=True)
+        self.configured = False
+        self.diagnostics = Updater(self, period_s=1.0, hardware_id="unconfigured")
+        self.diagnostics.add("lifecycle", self.diagnose_lifecycle)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.start(autostart=self.values[AUTOSTART] is True)
+
+    def _configure(self) -> None:
+        if self._refused:
+            name, reason = next(iter(self._refused.items()))
+            raise ConfigError(f"parameter {name}: {reason}")
+        before, t0 = sample(), time.perf_counter()
+        self._load()
+        load_s, after = time.perf_counter() - t0, sample()
+        self._open(inputs_open=False)
+        self.configured = True
+        self.get_logger().info(f"configured: TSDF volume made in {load_s:.2f} s, memory "
+                               f"{describe_change(before, after)}; {self._ready_line()}; inputs subscribed at "
+                               "activate")
+
+    def _activate(self) -> None:
+        self._start_inputs()
+        self.get_logger().info("active: fusing")
+
+    def _deactivate(self) -> None:
+        self._stop_inputs()
+        self.get_logger().info("inactive: inputs unsubscribed, the map stays (~/save_mesh still saves it)")
+
+    def _cleanup(self) -> None:
+        if "fusion" not in self.__dict__:  # nothing made (a configure refused before the volume)
+            self._close(release=True)
+            self.configured = False
+            return
+        before = sample()
+        self._close(release=True)
+        self.configured = False
+        release_freed_memory()
+        self.diagnostics.hardware_id = "unconfigured"
+        self.get_logger().info(f"cleaned up: map released, memory {describe_change(before, sample())}")
+
+    def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
+        """Unconfigured: any value (kept for configure, each checked); configured: as the plain node, the
+        read-only parameters refused until cleanup."""
+        for param in params:
+            spec = PARAMS_BY_NAME.get(param.name)
+            if spec is None or not spec.read_only or param.value == self.values[param.name]:
+                continue
+            if spec.name in PROCESS_PARAMS:
+                return SetParametersResult(successful=False, reason=f"{param.name} is read-only: restart the node")
+            if self.configured:
+                return SetParametersResult(successful=False, reason=f"{param.name} can only be set while "
+                                           "unconfigured (deactivate, cleanup, set it, configure)")
+        if self.configured:
+            return super()._on_set_parameters(params)
+        proposed = dict(self.values)
+        for param in params:
+            spec = PARAMS_BY_NAME.get(param.name)
+            if spec is not None:
+                proposed[param.name] = float(param.value) if isinstance(spec.default, float) and isinstance(
+                    param.value, int) else param.value
+        try:
+            check_values(proposed)
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self.values = proposed
+        for param in params:
+            self._refused.pop(param.name, None)
+        return SetParametersResult(successful=True)
+
+
 def usage() -> str:
     """``depth_fusion_node --help``: topics and every parameter with its default (from the parameter table)."""
     return usage_text("depth_fusion_node", "TSDF fusion of the dense depth of one or more depth nodes into a map "
@@ -417,7 +580,7 @@ def usage() -> str:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``depth_fusion_node`` executable."""
-    return run_node(DepthFusionNode, "depth_fusion_node", args, usage=usage)
+    return run_node(DepthFusionNode, FUSION_NODE_NAME, args, usage=usage, make_managed=ManagedFusionNode)
 
 
 if __name__ == "__main__":
