@@ -36,6 +36,13 @@ from lingbot_depth_ros.geometry.scale_alignment import (
     AlignmentResult,
     robust_scale_shift,
 )
+from lingbot_depth_ros.pipeline.lidar_guard import (
+    GuardInput,
+    GuardSettings,
+    LidarAgreement,
+    apply_guard_action,
+    measure_agreement,
+)
 
 if TYPE_CHECKING:
     from lingbot_depth_ros.model.device_cloud import CloudRequest
@@ -66,6 +73,7 @@ class OutputSettings:
     align_min_inliers: int = DEFAULT_MIN_INLIERS  # fewest inliers of an accepted fit
     confidence: bool = False  # make the per-pixel confidence map (lingbot_depth_ros.confidence)
     confidence_points_min: float = 0.0  # cloud: leave out pixels below this confidence (0 = no gate)
+    guard: GuardSettings = field(default_factory=GuardSettings)  # the LiDAR agreement guard (guard.*)
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any]) -> OutputSettings:
@@ -80,7 +88,8 @@ class OutputSettings:
             cloud_stride=v["cloud.stride"], cloud_min_range_m=v["cloud.min_range_m"],
             cloud_max_range_m=v["cloud.max_range_m"], align=v["align_to_sparse"], align_method=v["align.method"],
             align_inlier_threshold=v["align.inlier_threshold"], align_min_inlier_ratio=v["align.min_inlier_ratio"],
-            align_min_inliers=v["align.min_inliers"], confidence=v["confidence.enabled"],
+            align_min_inliers=v["align.min_inliers"], guard=GuardSettings.from_params(v),
+            confidence=v["confidence.enabled"],
             confidence_points_min=v["confidence.points_min"])
 
 
@@ -107,6 +116,7 @@ class FrameResult:
     focal_from_estimate: bool = False  # the depth scale rests on that estimate, not on the given intrinsics
     confidence: np.ndarray | None = None
     confidence_profile: str | None = None
+    lidar_agreement: LidarAgreement | None = None  # the LiDAR agreement guard's figures (a guarded frame only)
 
 
 def finalize_depth(depth_m: np.ndarray, valid: np.ndarray, min_m: float, max_m: float) -> np.ndarray:
@@ -165,7 +175,8 @@ class DepthPipeline:
         self._estimator.confidence_cues = settings.confidence
 
     def process(self, rgb: np.ndarray, sparse_depth_m: np.ndarray | None, intrinsics: CameraIntrinsics,
-                settings: OutputSettings | None = None, align_depth_m: np.ndarray | None = None) -> FrameResult:
+                settings: OutputSettings | None = None, align_depth_m: np.ndarray | None = None,
+                guard: GuardInput | None = None) -> FrameResult:
         """Estimate and post-process one frame (see :class:`FrameResult`).
 
         Args:
@@ -176,6 +187,8 @@ class DepthPipeline:
             settings: per-frame settings snapshot (defaults to ``self.settings``).
             align_depth_m: (H, W) float32 sparse depth [m] to fit the prediction to when
                 ``settings.align`` is not "off" (e.g. LiDAR depth for a monocular prediction).
+            guard: the LiDAR samples the output is compared with (``lidar_guard.split_for_guard``: the frame's
+                guard hold-out, already taken out of ``sparse_depth_m`` / ``align_depth_m``), None = no guard.
         """
         t0 = time.perf_counter()
         request = self.device_cloud_request(settings or self.settings)
@@ -185,13 +198,16 @@ class DepthPipeline:
         else:
             assert makes_device_cloud(estimator)  # the only estimators device_cloud_request asks
             estimate = estimator.estimate_batch([EstimatorInput(rgb, sparse_depth_m, intrinsics)], cloud=request)[0]
-        return self.finish(estimate, rgb, intrinsics, settings, align_depth_m, time.perf_counter() - t0)
+        return self.finish(estimate, rgb, intrinsics, settings, align_depth_m, time.perf_counter() - t0, guard)
 
     def finish(self, estimate: DepthEstimate, rgb: np.ndarray, intrinsics: CameraIntrinsics,
                settings: OutputSettings | None = None, align_depth_m: np.ndarray | None = None,
-               inference_s: float = 0.0) -> FrameResult:
+               inference_s: float = 0.0, guard: GuardInput | None = None) -> FrameResult:
         """The products of an estimate made elsewhere (e.g. one frame of ``estimate_batch``); arguments as
-        :meth:`process`, ``inference_s``: the estimator's time [s] reported in ``timings_s``."""
+        :meth:`process`, ``inference_s``: the estimator's time [s] reported in ``timings_s``.
+
+        Raises ``lidar_guard.LidarDisagreement`` for a guarded frame that disagrees with the LiDAR under
+        ``guard.action`` drop."""
         s = settings or self.settings
         t1 = time.perf_counter()
         depth_m, alignment, alignment_error, rejection = estimate.depth_m, None, None, None
@@ -210,6 +226,13 @@ class DepthPipeline:
                 raise AlignmentRejected(reason, rejection.reason, rejection.fit)
             raise InputError(reason)
         depth = self.postprocess_depth(depth_m, estimate.valid, s)
+        agreement = None
+        if guard is not None:  # compared as published; rescale / drop act on a disagreeing frame only
+            agreement = measure_agreement(depth, guard, s.guard)
+            rescaled_m, agreement = apply_guard_action(depth_m, agreement, s.guard)
+            if agreement.applied_scale is not None:  # the depth range applies to the rescaled depth
+                depth = self.postprocess_depth(rescaled_m, estimate.valid, s)
+        rescaled = agreement is not None and agreement.applied_scale is not None
         colorized = self.colorize(depth, s) if s.colorized else None
         confidence = profile = None
         confidence_s = None
@@ -219,7 +242,7 @@ class DepthPipeline:
             confidence_s = time.perf_counter() - tc
         cloud = None
         if s.cloud:  # made on the estimator's device when it was asked to (device_cloud_request), else here
-            cloud = estimate.cloud if estimate.cloud is not None and alignment is None else \
+            cloud = estimate.cloud if estimate.cloud is not None and alignment is None and not rescaled else \
                 self.cloud(gate_depth(depth, confidence, s.confidence_points_min), rgb, intrinsics, s)
         t2 = time.perf_counter()
         timings = {"inference": inference_s, "postprocess": t2 - t1}
@@ -229,7 +252,7 @@ class DepthPipeline:
                            confidence=confidence, confidence_profile=profile,
                            alignment=alignment, alignment_error=alignment_error, alignment_rejection=rejection,
                            estimated_focal_px=estimate.estimated_focal_px,
-                           focal_from_estimate=estimate.focal_from_estimate)
+                           focal_from_estimate=estimate.focal_from_estimate, lidar_agreement=agreement)
 
     def confidence(self, depth_m: np.ndarray, estimate: DepthEstimate, intrinsics: CameraIntrinsics,
                    align_depth_m: np.ndarray | None, alignment: AlignmentResult | None) -> tuple[np.ndarray, str]:

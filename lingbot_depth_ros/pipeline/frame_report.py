@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from lingbot_depth_ros.errors import EstimatorOutOfMemory, InputError, LingbotDepthError
 from lingbot_depth_ros.geometry.scale_alignment import INVERSE_DEPTH, AlignmentRejected, AlignmentResult
+from lingbot_depth_ros.pipeline.lidar_guard import LidarDisagreement
 
 #: the counters of frames a camera lost, by reason (diagnostics ``frames dropped <reason>``)
-DROP_REASONS = ("stale", "no_sync", "bad_input", "alignment_rejected", "estimator_error", "out_of_memory",
-                "internal_error")
+DROP_REASONS = ("stale", "no_sync", "bad_input", "alignment_rejected", "lidar_disagreement", "estimator_error",
+                "out_of_memory", "internal_error")
 #: |estimated / CameraInfo focal - 1| above which the diagnostics flag the calibration
 FOCAL_MISMATCH = 0.15
 
@@ -19,6 +20,8 @@ def drop_reason(exc: BaseException) -> str:
         return "out_of_memory"
     if isinstance(exc, AlignmentRejected):  # a relative output whose fit to the LiDAR was refused
         return "alignment_rejected"
+    if isinstance(exc, LidarDisagreement):  # guard.action drop: the output disagrees with the LiDAR
+        return "lidar_disagreement"
     if isinstance(exc, InputError):
         return "bad_input"
     if isinstance(exc, LingbotDepthError):

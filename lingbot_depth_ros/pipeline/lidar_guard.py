@@ -41,9 +41,15 @@ import numpy as np
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected, robust_scale_shift
+from lingbot_depth_ros.params.guard import (
+    DEFAULT_HOLDOUT_SHARE,
+    DEFAULT_MAX_REL_ERROR,
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_WARN_AFTER_FRAMES,
+    GUARD_ACTIONS,
+)
 
-WARN_ACTION, RESCALE, DROP = "warn", "rescale", "drop"
-GUARD_ACTIONS = (WARN_ACTION, RESCALE, DROP)
+WARN_ACTION, RESCALE, DROP = GUARD_ACTIONS
 #: which LiDAR samples an agreement was measured on
 HELD_OUT, SEEN, UNSEEN = "held_out", "seen", "unseen"
 AGREE, DISAGREE, NOT_ENOUGH_SAMPLES = "agree", "disagree", "not_enough_samples"
@@ -51,12 +57,6 @@ AGREE, DISAGREE, NOT_ENOUGH_SAMPLES = "agree", "disagree", "not_enough_samples"
 WITHIN_REL = 0.05
 #: share of the samples a robust scale must explain (within ``max_rel_error``) to be reported / applied
 SCALE_MIN_INLIER_SHARE = 0.5
-#: share of a frame's LiDAR samples withheld from the estimator by default (bench/bench_lidar_guard.py: costs
-#: classical completion 0.9-1.9 % RMSE, 1.5-2.7 % MAE on KITTI and NYU; README "LiDAR agreement guard")
-DEFAULT_HOLDOUT_SHARE = 0.05
-DEFAULT_MAX_REL_ERROR = 0.15
-DEFAULT_WARN_AFTER_FRAMES = 5
-DEFAULT_MIN_SAMPLES = 20
 #: mixed into every hold-out seed, so the guard's draw is not the draw of another seeded sampler of the frame
 _SEED_SALT = 0x6C696461
 
@@ -73,7 +73,7 @@ class Guardable(Protocol):
 
 @dataclass(frozen=True)
 class GuardSettings:
-    """The guard.* parameters (:mod:`lingbot_depth_ros.params.node`); see the module docstring."""
+    """The guard.* parameters (:mod:`lingbot_depth_ros.params.guard`); see the module docstring."""
 
     enabled: bool = True
     holdout_share: float = DEFAULT_HOLDOUT_SHARE  # 0..0.5; 0 = compare with the samples the model saw

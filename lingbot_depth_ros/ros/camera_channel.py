@@ -31,6 +31,15 @@ from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.scale_alignment import AlignmentResult
 from lingbot_depth_ros.pipeline.depth_pipeline import FrameResult
 from lingbot_depth_ros.pipeline.frame_report import DROP_REASONS, alignment_diagnostic, drop_reason, focal_check_text
+from lingbot_depth_ros.pipeline.lidar_guard import (
+    GuardInput,
+    GuardMonitor,
+    GuardSettings,
+    LidarAgreement,
+    LidarDisagreement,
+    not_guarded_reason,
+    split_for_guard,
+)
 from lingbot_depth_ros.pipeline.modes import can_fall_back, estimator_gets_sparse, frame_mode, needs_sparse
 from lingbot_depth_ros.ros.camera_info import CameraGeometry, camera_geometry, camera_info_for_output
 from lingbot_depth_ros.ros.channel_link import NodeLink, TopicScope
@@ -83,6 +92,7 @@ class PreparedFrame:
     received: float
     converted: float
     convert_s: float
+    guard: GuardInput | None = None  # the LiDAR samples the LiDAR agreement guard compares the output with
 
 
 class CameraChannel:
@@ -108,6 +118,7 @@ class CameraChannel:
         self.last_warning = ""
         self.last_alignment: AlignmentResult | None = None
         self.last_focal_px: tuple[float, float] | None = None  # (estimator's estimate, CameraInfo fx) [px]
+        self.guard_monitor = GuardMonitor()  # the LiDAR agreement guard's record of this camera
         self.slot: tuple[SyncedSet, float] | None = None  # newest set and its monotonic receive time
         self.finishing = False  # a frame of this camera is being post-processed / published (finisher thread)
         self.consecutive_failures = 0
@@ -298,6 +309,8 @@ class CameraChannel:
 
     def fail(self, exc: BaseException) -> None:
         """Count and report a frame lost to ``exc``."""
+        if isinstance(exc, LidarDisagreement):  # guard.action drop: the frame still counts for the guard
+            self.observe_guard(exc.agreement, dropped=True)
         reason = drop_reason(exc)
         self.drop(reason, str(exc) if reason != "internal_error" else f"{type(exc).__name__}: {exc}")
 
@@ -334,13 +347,18 @@ class CameraChannel:
         # monocular + align_to_sparse: the sparse depth is only used to fit the scale, not as input
         estimator_sparse = sparse if estimator_gets_sparse(values["mode"], self.link.estimator().supported_modes,
                                                            sparse is not None) else None
-        return PreparedFrame(self, image.header, geometry, geometry.intrinsics, rgb, sparse, estimator_sparse,
-                             received, t1, t1 - t0)
+        # the LiDAR agreement guard's hold-out (seeded by the stamp, as the batch does) leaves estimator and fit
+        split = split_for_guard(sparse, estimator_sparse, values["align_to_sparse"] != "off", self.link.estimator(),
+                                GuardSettings.from_params(values), stamp_ns(image))
+        return PreparedFrame(self, image.header, geometry, geometry.intrinsics, rgb, split.align_sparse_m,
+                             split.estimator_sparse_m, received, t1, t1 - t0, split.guard)
 
     def publish(self, frame: PreparedFrame, result: FrameResult) -> None:
         """Publish one frame's products and record its timings."""
         if result.estimated_focal_px is not None:  # depth_pro: its focal estimate vs CameraInfo (calibration check)
             self.last_focal_px = (result.estimated_focal_px, frame.intrinsics.fx)
+        if result.lidar_agreement is not None:
+            self.observe_guard(result.lidar_agreement)
         if result.alignment is not None:
             self.last_alignment = result.alignment
         elif result.alignment_error:
@@ -369,6 +387,17 @@ class CameraChannel:
                                ("postprocess", result.timings_s["postprocess"]),
                                ("publish", t3 - t2), ("obstacles", t4 - t3), ("total", t4 - frame.received)):
             self.latency[stage].add(seconds)
+
+    def observe_guard(self, agreement: LidarAgreement, dropped: bool = False) -> None:
+        """Record a frame's LiDAR agreement; log when a run of disagreeing frames reaches guard.warn_after_frames
+        (warning, once per run) or ends (info)."""
+        line = self.guard_monitor.observe(agreement, GuardSettings.from_params(self.link.settings()), dropped)
+        if line is None:
+            return
+        if self.guard_monitor.consecutive:
+            self.warn_once(line)
+        else:
+            self.ros.get_logger().info(line)
 
     def _check_sparse_sentinel(self, msg: Any) -> None:
         """Warn once when a 16-bit sparse image holds 0xFFFF pixels (read as no measurement, not 65.535 m)."""
@@ -430,6 +459,13 @@ class CameraChannel:
             stat.add(*alignment_diagnostic(self.last_alignment))
         if self.last_focal_px is not None:
             stat.add("focal estimated / CameraInfo [px] / ratio", focal_check_text(*self.last_focal_px))
+        guard = GuardSettings.from_params(v)
+        unguarded = not_guarded_reason(estimator)
+        if not guard.enabled or unguarded is not None:
+            stat.add("lidar guard", "off (guard.enabled false)" if not guard.enabled else unguarded)
+        else:
+            for key, value in self.guard_monitor.values(guard):
+                stat.add(key, value)
         if v["surfaces.enabled"]:
             for key, value in self.surfaces.diagnose().items():
                 stat.add(key, value)
@@ -455,6 +491,9 @@ class CameraChannel:
             stat.summary(WARN, f"output rate {rate:.1f} Hz below expected {expected:.1f} Hz")
         for problem in timing_problems:
             stat.summary(WARN, problem)
+        guard_problem = self.guard_monitor.problem(guard) if guard.enabled and unguarded is None else None
+        if guard_problem is not None:
+            stat.summary(WARN, guard_problem)
         if self.sync_warned and needs_sparse is None:
             stat.summary(WARN, f"inputs do not synchronize: {self.sync.explain()}")
         if self.consecutive_failures >= 3:

@@ -32,6 +32,9 @@ class EstimatorView(Protocol):
     @property
     def supported_modes(self) -> AbstractSet[str]: ...
 
+    @property
+    def learned(self) -> bool: ...  # the LiDAR agreement guard checks only learned estimators
+
     def describe(self) -> str: ...
 
 

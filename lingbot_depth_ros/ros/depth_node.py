@@ -412,7 +412,7 @@ class DepthNodeCore(Node):
             if isinstance(estimate, BaseException):
                 raise estimate
             result = self.pipeline.finish(estimate, frame.rgb, frame.intrinsics, settings, frame.sparse_m,
-                                          inference_s)
+                                          inference_s, frame.guard)
             frame.channel.publish(frame, result)
         except Exception as exc:  # noqa: BLE001 - this camera's frame only
             frame.channel.fail(exc)
