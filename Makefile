@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 KILTED_PY := $(KILTED_VENV)/bin/python
 # Node and message tests that must pass on both ROS 2 families (classical estimators, no torch).
 KILTED_TESTS ?= test/test_node_e2e.py test/test_node_bad_input.py test/test_node_hardening.py test/test_node_lidar_obstacles.py \
-	test/test_compressed_node.py test/test_camera_geometry_node.py test/test_dds_profile.py \
+	test/test_compressed_node.py test/test_camera_geometry_node.py test/test_dds_profile.py test/test_doctor_graph.py \
 	test/test_image_codec.py test/test_messages_image.py test/test_messages_pointcloud.py test/test_camera_model.py \
 	test/test_navigation_msgs.py test/test_obstacle_outputs.py \
 	test/test_cloud_geometry.py test/test_transform_source.py test/test_node_help.py \
