@@ -20,7 +20,7 @@ Run:  .venv/bin/python bench/bench_confidence.py [--data ../shared/data] [--esti
 The learned estimators (lingbot, prompt_depth_anything, depth_anything, depth_pro, marigold) run tiny random-weight
 checkpoints (bench/bench_estimators.py): their depth means nothing; their rows check the code path end to end and
 whether the (prior) confidence of a useless output stays calibrated. Completion estimators get the LiDAR; relative
-monocular ones (depth_anything, marigold with a 2-member ensemble for the spread) are fitted to it (align_to_sparse
+monocular ones (depth_anything, marigold with a 3-member ensemble for the spread) are fitted to it (align_to_sparse
 scale_shift); depth_pro runs monocular without LiDAR.
 """
 
@@ -74,7 +74,7 @@ def make_estimator(name: str, folder: Path) -> DepthEstimator:
     if name == "lingbot":
         options.update(precision="fp32", resolution_level=0)
     if name == "marigold":
-        options.update(denoising_steps=1, ensemble_size=2, processing_resolution=64)
+        options.update(denoising_steps=1, ensemble_size=3, processing_resolution=64)
     return create_estimator(name, checkpoint=_tiny_checkpoint(name, folder), **options)
 
 

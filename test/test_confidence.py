@@ -181,6 +181,32 @@ def test_a_learned_completion_that_ignores_its_input_is_not_trusted(tmp_path: Pa
     assert monocular.confidence_profile == "monocular/default"
 
 
+def test_marigold_ensemble_spread_reaches_the_aligned_profile(tmp_path: Path) -> None:
+    """Marigold with an ensemble returns its spread as a cue; fitted to the LiDAR, its frame is scored by the
+    aligned/marigold profile (fit residuals x the spread's probability)."""
+    pytest.importorskip("diffusers")
+    from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import build_tiny_marigold
+
+    folder = str(build_tiny_marigold(tmp_path / "marigold"))
+    fast = {"device": "cpu", "denoising_steps": 1, "processing_resolution": 32}
+    frame = scene_frame()
+    pair = create_estimator("marigold", checkpoint=folder, ensemble_size=2, **fast)  # MAD of two: always 0
+    assert "spread" not in pair.estimate(frame.rgb, None, frame.intrinsics).cues
+    marigold = create_estimator("marigold", checkpoint=folder, ensemble_size=3, **fast)
+    estimate = marigold.estimate(frame.rgb, None, frame.intrinsics)
+    spread = estimate.cues["spread"]
+    assert spread.shape == frame.rgb.shape[:2] and spread.dtype == np.float32
+    assert np.all(np.isfinite(spread)) and spread.min() >= 0 and spread.max() > 0
+    # LiDAR that agrees with an affine map of the output: the fit is accepted
+    samples = frame.sparse_depth_m > 0
+    lidar = np.where(samples, 2.0 + 3.0 * estimate.depth_m, 0.0).astype(np.float32)
+    pipeline = DepthPipeline(marigold, OutputSettings(cloud=False, confidence=True, align="scale_shift"))
+    result = pipeline.process(frame.rgb, None, frame.intrinsics, align_depth_m=lidar)
+    assert result.alignment is not None and result.confidence_profile == "aligned/marigold"
+    assert np.array_equal(np.isnan(result.confidence), np.isnan(result.depth_m))
+    assert np.nanmax(result.confidence) > 0.5  # the output agrees with every sample near it
+
+
 # ------------------------------------------------------------------------------------------- quality
 def test_lidar_holdout_keeps_input_and_truth_disjoint() -> None:
     lidar = np.zeros((20, 20), np.float32)

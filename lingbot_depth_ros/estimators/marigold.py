@@ -8,8 +8,9 @@ LiDAR (``align_to_sparse``).
 
 Test-time ensembling (``ensemble_size > 1``) runs several denoisings from different noise and merges
 them (the pipeline's scale/shift-invariant ensembling); every frame draws its noise from a generator
-seeded with ``seed``, so a frame always gives the same output. With ensembling, the members' spread is
-returned as a confidence cue (``DepthEstimate.cues["spread"]``).
+seeded with ``seed``, so a frame always gives the same output. With at least three members, the members' spread
+is returned as a confidence cue (``DepthEstimate.cues["spread"]``; with two, diffusers' median absolute deviation
+is always 0: the lower median of two deviations |a - a| and |b - a|).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from lingbot_depth_ros.param_spec import ParamSpec
 
 DEFAULT_REPO = "prs-eth/marigold-depth-v1-1"
 MAD_TO_STD = 1.4826  # standard deviation / median absolute deviation of a Gaussian
+SPREAD_MIN_MEMBERS = 3  # fewest ensemble members whose median absolute deviation says something
 
 
 P = ParamSpec
@@ -112,12 +114,13 @@ class MarigoldEstimator(DepthEstimator):
 
     def _predict(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(H, W) float32 affine-invariant depth in [0, 1] for an (H, W, 3) uint8 image, and with ``ensemble_size``
-        > 1 its ensemble spread (H, W) float32 in the same units (the pipeline's median absolute deviation of the
-        aligned members x 1.4826: the standard deviation for Gaussian members), else None."""
+        >= 3 (SPREAD_MIN_MEMBERS) its ensemble spread (H, W) float32 in the same units (the pipeline's median
+        absolute deviation of the aligned members x 1.4826: the standard deviation for Gaussian members), else
+        None."""
         torch = self._torch
         image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div_(255.0)
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        ensembled = self.ensemble_size > 1
+        ensembled = self.ensemble_size >= SPREAD_MIN_MEMBERS
         options: dict[str, Any] = {"ensemble_size": self.ensemble_size, "generator": generator,
                                    "output_type": "np", "batch_size": min(self.ensemble_size, 4),
                                    "output_uncertainty": ensembled}
