@@ -5,9 +5,9 @@ initialised CUDA, the bytes torch holds on the current GPU (``torch.cuda.memory_
 imports torch itself. :func:`release_freed_memory` hands freed memory back to the system after a model is
 dropped (garbage collection, torch's CUDA cache, glibc's ``malloc_trim``), so the next sample shows it gone.
 
-Measured (a ViT-S-sized 68 MB LingBot-Depth checkpoint on the CPU, one 160x120 frame run): loading and the
-first frame add about 100 MB of RSS (the mapped weights and activations); dropping it and
-:func:`release_freed_memory` give about 90 MB back, every cycle.
+Figures of the managed node's configure / cleanup cycles: ``bench/bench_lifecycle.py`` (README "Managed
+(lifecycle) node"). LingBot-Depth checkpoints are memory-mapped (``torch.load(mmap=True)``): their pages count in
+the RSS once touched (the first frame), not at load.
 """
 
 from __future__ import annotations
