@@ -281,3 +281,19 @@ def test_docker_sized_dev_shm_fails(tmp_path) -> None:
     assert result.returncode == 1 and shm["status"] == "FAIL", shm
     assert shm["summary"].startswith("/dev/shm 64 MB free, under 2 x the profile's 64 MB segment")
     assert "--shm-size=512m or --ipc=host" in shm["advice"]
+
+
+def test_engine_for_another_image_size_than_the_camera_fails(files) -> None:
+    """With --ros the engine is compared with the images on the camera's topic: a 64x48 engine, a 160x120 camera
+    (no node in /sized: the doctor judges with the params file it is given)."""
+    from doctor_graph import fake_driver
+
+    with fake_driver(namespace="sized"):
+        status, checks, _ = doctor("--ros", "--only", "graph", "--only", "model", "--namespace", "sized",
+                                   "--params-file", str(files["engine_params_a"]), "--timeout", "3")
+    engine = checks["model.engine"]
+    assert status == 1 and engine["status"] == "FAIL", engine
+    assert f"({W}x{H}, level {LEVEL}, fp32)" in engine["summary"]
+    assert "the camera publishes 160x120 images: every frame is dropped" in engine["summary"]
+    assert engine["advice"] == \
+        f"lingbot-depth-export {files['a']} {files['engine']} --onnx --size 160x120 --level {LEVEL}"
