@@ -103,6 +103,8 @@ def test_late_arrival_is_named_with_the_dds_profile_fix(depth_node, params_file)
     assert status == 1 and delay["status"] == "FAIL", failing(checks)
     assert "image arrives late" in delay["summary"] and "(receive time - header stamp)" in delay["summary"]
     assert "DEFAULT_PROFILES_FILE=" in delay["advice"] and "camera driver included" in delay["advice"]
+    diagnostics = checks["graph.diagnostics"]  # the node's own finding, read from /diagnostics
+    assert diagnostics["status"] == "WARN" and "arrives late" in diagnostics["summary"], diagnostics
 
 
 def test_lost_images_are_told_by_camera_info_outrunning_the_image(depth_node, params_file) -> None:
