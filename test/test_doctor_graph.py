@@ -206,3 +206,22 @@ def test_managed_node_left_unconfigured_is_named(tmp_path) -> None:
     assert status == 1 and state["status"] == "FAIL", failing(checks)
     assert "lifecycle state unconfigured: it processes nothing" in state["summary"]
     assert state["advice"].startswith("ros2 lifecycle set /managed/lingbot_depth_node configure")
+
+
+def test_multi_camera_node_with_one_camera_silent(tmp_path) -> None:
+    """cameras: [front, left], only front's driver runs: every check is per camera; left's missing image is named,
+    front passes."""
+    params = tmp_path / "cameras.yaml"
+    params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {**NODE_PARAMS, "cameras": ["front", "left"]}}}))
+    with NodeProcess(params_file=params, namespace="/rig", log_path=tmp_path / "node.log") as node, \
+            fake_driver(namespace="rig/front"):
+        node.wait_ready(60)
+        status, checks, _ = doctor("--ros", "--only", "graph", "--namespace", "rig", "--params-file", str(params),
+                                   "--timeout", str(FAULT_TIMEOUT_S))
+    assert status == 1
+    left = checks["graph.topic.left.image"]
+    assert left["status"] == "FAIL" and left["summary"].startswith("/rig/left/image: no publisher"), left
+    assert left["title"] == "topic left/image"
+    assert {cid: c["status"] for cid, c in checks.items() if ".front" in cid and c["status"] != "OK"} == {}
+    assert checks["graph.output.front"]["summary"].startswith("/rig/front/depth/image ")
+    assert checks["graph.output.left"]["status"] == "FAIL"
