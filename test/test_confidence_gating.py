@@ -8,7 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from lingbot_depth_ros.batch.params import node_values
 from lingbot_depth_ros.confidence.gating import NO_GATES, ObstacleGates, gate_depth
+from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.navigation.scan import sector_scan
 from lingbot_depth_ros.navigation.sectors import UNKNOWN, ObstacleSectorAnalyzer
@@ -47,6 +49,8 @@ def test_gate_parameters_are_0_to_1_and_off_by_default() -> None:
     for name in ("confidence.points_min", "confidence.scan_min", "confidence.sectors_min"):
         spec = PARAMS_BY_NAME[name]
         assert (spec.default, spec.min, spec.max, spec.read_only) == (0.0, 0.0, 1.0, False)
+        with pytest.raises(ConfigError, match=name.replace(".", r"\.") + r"=1\.5 is above its maximum 1\.0"):
+            node_values([f"{name}=1.5"])  # the batch checks them as the node does, with the reason
     values = {"confidence.enabled": False, "confidence.scan_min": 0.7, "confidence.sectors_min": 0.8}
     assert ObstacleGates.from_params(values) == NO_GATES  # nothing to gate on
     assert ObstacleGates.from_params(dict(values, **{"confidence.enabled": True})) == ObstacleGates(0.7, 0.8)
