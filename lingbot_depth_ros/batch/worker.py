@@ -32,6 +32,7 @@ from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
 from lingbot_depth_ros.io.depth_files import save_depth_png_mm
 from lingbot_depth_ros.params.node import estimator_options
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, FrameResult, OutputSettings
+from lingbot_depth_ros.pipeline.lidar_guard import LidarDisagreement, split_for_guard
 from lingbot_depth_ros.pipeline.modes import check_mode, estimator_gets_sparse, needs_sparse
 
 
@@ -158,7 +159,11 @@ class UnitProcessor:
         if sparse is None and needs_sparse(mode, supported, False, v["align_to_sparse"]):
             raise InputError(f"no sparse depth for this frame (mode {mode}, estimator '{self.estimator.name}')")
         estimator_sparse = sparse if estimator_gets_sparse(mode, supported, sparse is not None) else None
-        return self.pipeline.process(frame.rgb, estimator_sparse, frame.intrinsics, self.settings, sparse)
+        # the LiDAR agreement guard's hold-out, drawn with the frame stamp as the node draws it
+        split = split_for_guard(sparse, estimator_sparse, v["align_to_sparse"] != "off", self.estimator,
+                                self.settings.guard, frame.stamp_ns)
+        return self.pipeline.process(frame.rgb, split.estimator_sparse_m, frame.intrinsics, self.settings,
+                                     split.align_sparse_m, guard=split.guard)
 
     def process_unit(self, unit: Unit) -> UnitResult:
         """Read ``unit`` here, then :meth:`process_frames`. Raises InputError when it cannot be read at all."""
@@ -214,9 +219,13 @@ class UnitProcessor:
                 record.update(status="dropped", reason=str(exc))
                 if isinstance(exc, AlignmentRejected):  # the node's alignment_rejected drop: which test failed
                     record["alignment_rejected"] = exc.reason
+                if isinstance(exc, LidarDisagreement):  # the node's lidar_disagreement drop (guard.action drop)
+                    record["lidar_agreement"] = exc.agreement.as_dict()
                 result.frames.append(record)
                 continue
             record.update(status="ok", timings_s=output.timings_s)
+            if output.lidar_agreement is not None:  # the LiDAR agreement guard's figures (README)
+                record["lidar_agreement"] = output.lidar_agreement.as_dict()
             if output.alignment_error:
                 record["alignment_error"] = output.alignment_error
             result.frames.append(record)

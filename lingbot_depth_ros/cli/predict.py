@@ -5,7 +5,8 @@ invalid), ``<stem>_depth_mm.png`` (16-bit [mm], 0 invalid), ``<stem>_depth_color
 ``<stem>_points.ply`` (binary, xyz [m] in the camera optical frame + rgb); with ``--confidence`` also
 ``<stem>_confidence.npy`` ((H, W) float32 0..1, NaN where the depth is NaN) and ``<stem>_confidence.png`` (16-bit,
 confidence x 65535, 0 where the depth is invalid); with ``--surfaces`` /
-``--obstacles`` also ``<stem>_surfaces.json`` / ``<stem>_obstacles.json`` (:mod:`lingbot_depth_ros.pipeline.analysis`).
+``--obstacles`` also ``<stem>_surfaces.json`` / ``<stem>_obstacles.json`` (:mod:`lingbot_depth_ros.pipeline.analysis`);
+with sparse depth and a learned estimator also ``<stem>_lidar_agreement.json`` (the LiDAR agreement guard, ``--guard``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from lingbot_depth_ros.io.camera_info_yaml import load_camera_info_yaml
 from lingbot_depth_ros.io.depth_files import DEFAULT_MAX_PIXELS, load_depth_file, load_rgb_file, refuse_kitti_path_as_mm
 from lingbot_depth_ros.io.image_jobs import Job, collect_jobs
 from lingbot_depth_ros.io.output_folder import prepare_out_dir
+from lingbot_depth_ros.params.guard import GUARD_ACTIONS
 from lingbot_depth_ros.pipeline.analysis import analyse, write_analysis
+from lingbot_depth_ros.pipeline.lidar_guard import GuardSettings
 from lingbot_depth_ros.pipeline.prediction import (
     ALIGN_CHOICES,
     REQUEST_MODES,
@@ -71,6 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the per-pixel confidence (the probability that the depth is within "
                              "max(0.10 m, 5 %%) of the truth): <stem>_confidence.npy (float32 0..1, NaN where the "
                              "depth is NaN) and <stem>_confidence.png (16-bit, x 65535, 0 where the depth is invalid)")
+    parser.add_argument("--guard", choices=("off", *GUARD_ACTIONS), default="warn",
+                        help="LiDAR agreement guard (README 'LiDAR agreement guard'), with --sparse-depth and a "
+                             "learned estimator: 5 %% of the sparse samples are withheld from the model and the "
+                             "depth is compared with them (<stem>_lidar_agreement.json and a line on stderr). warn "
+                             "(default): reported only; rescale: a disagreeing depth is divided by its robust scale; "
+                             "drop: a disagreeing image is an error; off: no guard")
     parser.add_argument("--out", type=Path, default=Path("lingbot_depth_out"),
                         help="output folder (created if missing; must be writable)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
@@ -92,6 +101,12 @@ def _intrinsics_for(args: argparse.Namespace, camera_info: CameraIntrinsics | No
                              f"image is {width}x{height}")
         return intrinsics
     return None
+
+
+def _guard_settings(args: argparse.Namespace) -> GuardSettings:
+    """The guard of ``--guard`` (the node's other defaults; the hold-out draw seeded with 0: no frame stamp)."""
+    guard = getattr(args, "guard", "warn")
+    return GuardSettings(enabled=guard != "off", action="warn" if guard == "off" else guard)
 
 
 def focal_text(prediction: Prediction) -> str:
@@ -118,13 +133,15 @@ def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace,
     prediction = predict_depth(estimator, rgb, sparse, intrinsics, mode, align,
                                align_min_inlier_ratio=args.align_min_inlier_ratio,
                                align_min_inliers=args.align_min_inliers,
-                               confidence=args.confidence)
+                               confidence=args.confidence, guard=_guard_settings(args))
     # tqdm.write: a line of its own above the progress bar of a folder run (a plain print when there is none)
     if prediction.alignment is not None:
         a = prediction.alignment
         tqdm.write(f"{job.image.name}: {prediction.output_kind} output aligned to the sparse depth in {a.space} "
                    f"(scale {a.scale:.4g}, shift {a.shift:.4g}, inliers {a.inlier_ratio:.2f} of {a.n_points})",
                    file=sys.stderr)
+    if prediction.lidar_agreement is not None:
+        tqdm.write(f"{job.image.name}: LiDAR guard: {prediction.lidar_agreement.summary()}", file=sys.stderr)
     if prediction.focal_source != "assumed" or prediction.estimated_focal_px is not None:
         tqdm.write(f"{job.image.name}: {focal_text(prediction)}", file=sys.stderr)
     try:

@@ -23,6 +23,7 @@ from lingbot_depth_ros.geometry.scale_alignment import (
     AlignmentResult,
 )
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
+from lingbot_depth_ros.pipeline.lidar_guard import GuardSettings, LidarAgreement, split_for_guard
 from lingbot_depth_ros.pipeline.modes import check_mode, estimator_gets_sparse, frame_mode, needs_sparse
 
 REQUEST_MODES = (MONOCULAR, COMPLETION)
@@ -71,6 +72,8 @@ class Prediction:
     output_kind: str = METRIC  # what the estimator produced before alignment (see DepthEstimator.output_kind)
     alignment: AlignmentResult | None = None  # the fit to the sparse depth, when one was applied
     confidence: np.ndarray | None = None
+    #: the LiDAR agreement guard's figures (a learned estimator with sparse depth; README "LiDAR agreement guard")
+    lidar_agreement: LidarAgreement | None = None
 
 
 def assumed_intrinsics(width: int, height: int) -> CameraIntrinsics:
@@ -130,7 +133,8 @@ def resolve_mode(requested: str | None, has_sparse: bool, default: str | None = 
 def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np.ndarray | None,
                   intrinsics: CameraIntrinsics | None, mode: str, align: str = "off", *,
                   align_min_inlier_ratio: float = DEFAULT_MIN_INLIER_RATIO,
-                  align_min_inliers: int = DEFAULT_MIN_INLIERS, confidence: bool = False) -> Prediction:
+                  align_min_inliers: int = DEFAULT_MIN_INLIERS, confidence: bool = False,
+                  guard: GuardSettings | None = None, guard_seed: int = 0) -> Prediction:
     """Run ``estimator`` once and derive everything a user downloads.
 
     Args:
@@ -146,6 +150,9 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
         align_min_inlier_ratio, align_min_inliers: the smallest inlier share (0..1) and count of an
             accepted fit (see :func:`~lingbot_depth_ros.geometry.scale_alignment.robust_scale_shift`).
         confidence: also make the per-pixel confidence (``Prediction.confidence``).
+        guard: the LiDAR agreement guard (README "LiDAR agreement guard"; None = its defaults, as the node's):
+            with sparse depth and a learned estimator, ``Prediction.lidar_agreement``; ``guard_seed``: the
+            hold-out draw's seed (the batch gives the frame stamp [ns], as the node does).
 
     Raises:
         ConfigError: the estimator cannot run ``mode``.
@@ -166,12 +173,16 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
     if intrinsics is not None and (intrinsics.width, intrinsics.height) != (width, height):
         raise InputError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} but the image is "
                          f"{width}x{height}")
+    guard = guard or GuardSettings()
     settings = dataclasses.replace(_DOWNLOAD_SETTINGS, align=align, align_min_inlier_ratio=align_min_inlier_ratio,
-                                   align_min_inliers=align_min_inliers, confidence=confidence)
+                                   align_min_inliers=align_min_inliers, confidence=confidence, guard=guard)
     align_to = sparse_depth_m if align != "off" else None
     pipeline = DepthPipeline(estimator, settings)
     sparse_in = sparse_depth_m if estimator_gets_sparse(mode, estimator.supported_modes,
                                                         sparse_depth_m is not None) else None
+    split = split_for_guard(sparse_depth_m, sparse_in, align != "off", estimator, guard,
+                            guard_seed)  # the guard's hold-out is kept from the estimator and the fit
+    sparse_in, align_to = split.estimator_sparse_m, (split.align_sparse_m if align != "off" else None)
     if intrinsics is None and estimator.estimates_focal:
         # the estimator measures the focal length itself: estimate first, then build the intrinsics
         # (centred principal point) from that estimate for the point cloud
@@ -182,11 +193,12 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
             raise InputError(f"estimator '{estimator.name}' made no focal-length estimate for this image; "
                              "give the camera intrinsics")
         intrinsics = centred_intrinsics(estimate.estimated_focal_px, width, height)
-        result = pipeline.finish(estimate, rgb, intrinsics, settings, align_to, inference_s=elapsed)
+        result = pipeline.finish(estimate, rgb, intrinsics, settings, align_to, inference_s=elapsed,
+                                 guard=split.guard)
     else:
         if intrinsics is None:
             intrinsics = assumed_intrinsics(width, height)
-        result = pipeline.process(rgb, sparse_in, intrinsics, settings, align_to)
+        result = pipeline.process(rgb, sparse_in, intrinsics, settings, align_to, guard=split.guard)
     if align != "off" and result.alignment is None:  # asked for: never a silently unaligned answer
         message = f"could not align the prediction to the sparse depth: {result.alignment_error}"
         rejection = result.alignment_rejection
@@ -207,4 +219,5 @@ def predict_depth(estimator: DepthEstimator, rgb: np.ndarray, sparse_depth_m: np
                       depth_range_m=depth_range, elapsed_s=result.timings_s["inference"],
                       focal_px=float(focal_px), focal_source=focal_source,
                       estimated_focal_px=result.estimated_focal_px, output_kind=estimator.output_kind,
-                      alignment=result.alignment, confidence=result.confidence)
+                      alignment=result.alignment, confidence=result.confidence,
+                      lidar_agreement=result.lidar_agreement)

@@ -3,6 +3,7 @@ the colorized depth, the coloured point cloud and, when made, the per-pixel conf
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -17,7 +18,9 @@ from lingbot_depth_ros.pipeline.prediction import Prediction
 def write_outputs(prediction: Prediction, out_dir: Path, stem: str) -> list[Path]:
     """Write ``<stem>_depth.npy`` ((H, W) float32 [m], NaN invalid), ``<stem>_depth_mm.png`` (16-bit [mm],
     0 invalid), ``<stem>_depth_color.png`` (turbo) and ``<stem>_points.ply`` (xyz [m] + rgb) into ``out_dir``,
-    and with ``prediction.confidence`` :func:`write_confidence`'s two files; returns their paths.
+    and with ``prediction.confidence`` :func:`write_confidence`'s two files, with ``prediction.lidar_agreement``
+    ``<stem>_lidar_agreement.json`` (the LiDAR agreement guard's figures, ``LidarAgreement.as_dict``); returns
+    their paths.
 
     Raises:
         InputError: the colour PNG could not be written. OSError: the other files could not be.
@@ -33,6 +36,10 @@ def write_outputs(prediction: Prediction, out_dir: Path, stem: str) -> list[Path
     written = [npy_path, png_path, color_path, ply_path]
     if prediction.confidence is not None:
         written += write_confidence(prediction.confidence, out_dir, stem)
+    if prediction.lidar_agreement is not None:
+        agreement_path = out_dir / f"{stem}_lidar_agreement.json"
+        agreement_path.write_text(json.dumps(prediction.lidar_agreement.as_dict(), indent=2) + "\n")
+        written.append(agreement_path)
     return written
 
 

@@ -38,6 +38,7 @@ from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, DepthEstimator, 
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected, AlignmentResult
 from lingbot_depth_ros.pipeline.analysis import AnalysisRequest, analyse, decimate_for_analysis
+from lingbot_depth_ros.pipeline.lidar_guard import GuardSettings, LidarAgreement, LidarDisagreement
 from lingbot_depth_ros.pipeline.prediction import Prediction, predict_depth, resolve_align, resolve_mode
 from lingbot_depth_ros.server.codec import (
     PayloadTooLargeError,
@@ -61,6 +62,7 @@ from lingbot_depth_ros.server.schemas import (
     ErrorResponse,
     HealthResponse,
     IntrinsicsOut,
+    LidarAgreementOut,
     PredictRequest,
     PredictResponse,
     one_of,
@@ -72,7 +74,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     408: {"model": ErrorResponse, "description": "request body not received within the body timeout"},
     413: {"model": ErrorResponse, "description": "body, payload or image over the configured limits"},
     422: {"model": AlignmentRejectedResponse, "description": "schema violation, a mode this server cannot run, or "
-                                                             "the fit to the sparse depth was refused"},
+                                                             "the fit to the sparse depth was refused, or the "
+                                                             "depth disagrees with the sparse depth (guard drop)"},
     500: {"model": ErrorResponse, "description": "unexpected server fault"},
     503: {"model": ErrorResponse, "description": "with Retry-After: server busy (in-flight body budget or "
                                                  "connection cap), retry then; without: the estimator failed on "
@@ -113,6 +116,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PayloadTooLargeError)
     async def _on_too_large(_: Request, exc: PayloadTooLargeError) -> JSONResponse:
         return _error(413, str(exc))
+
+    @app.exception_handler(LidarDisagreement)
+    async def _on_lidar_disagreement(_: Request, exc: LidarDisagreement) -> JSONResponse:
+        return _error(422, str(exc))  # guard drop: a well-formed request whose depth is refused
 
     @app.exception_handler(InputError)
     async def _on_input(_: Request, exc: InputError) -> JSONResponse:
@@ -238,7 +245,9 @@ def _estimate(estimator: DepthEstimator, body: PredictRequest, default_mode: str
         k = body.camera_intrinsics
         intrinsics = CameraIntrinsics(fx=k.fx, fy=k.fy, cx=k.cx, cy=k.cy, width=width, height=height)
     try:
-        return predict_depth(estimator, rgb, sparse, intrinsics, mode, align, confidence=body.confidence), analysis
+        guard = GuardSettings(enabled=body.guard != "off", action="warn" if body.guard == "off" else body.guard)
+        return predict_depth(estimator, rgb, sparse, intrinsics, mode, align, confidence=body.confidence,
+                             guard=guard), analysis
     except MemoryError as exc:
         raise EstimatorError("out of memory while estimating depth") from exc
 
@@ -246,6 +255,10 @@ def _estimate(estimator: DepthEstimator, body: PredictRequest, default_mode: str
 def _alignment_out(fit: AlignmentResult) -> AlignmentOut:
     return AlignmentOut(space=one_of(fit.space, ALIGNMENT_SPACES), scale=fit.scale, shift=fit.shift,
                         inlier_ratio=fit.inlier_ratio, num_points=fit.n_points)
+
+
+def _agreement_out(agreement: LidarAgreement) -> LidarAgreementOut:
+    return LidarAgreementOut.model_validate(agreement.as_dict())
 
 
 def _respond(estimator: DepthEstimator, result: Prediction, analysis: AnalysisRequest, analysis_lock: threading.Lock,
@@ -273,6 +286,7 @@ def _respond(estimator: DepthEstimator, result: Prediction, analysis: AnalysisRe
         focal_source=one_of(result.focal_source, FOCAL_SOURCES), estimated_focal_px=result.estimated_focal_px,
         output_kind=one_of(result.output_kind, OUTPUT_KINDS),
         alignment=None if result.alignment is None else _alignment_out(result.alignment),
+        lidar_agreement=None if result.lidar_agreement is None else _agreement_out(result.lidar_agreement),
         surfaces=reports.get("surfaces"), obstacles=reports.get("obstacles"), analysis_size=analysis_size)
 
 

@@ -98,6 +98,12 @@ class PredictRequest(BaseModel):
     confidence: bool = Field(default=False, description="also return the per-pixel confidence (confidence_npy: the "
                                                         "probability that the depth is within max(0.10 m, 5 %) of "
                                                         "the truth)")
+    guard: Literal["off", "warn", "rescale", "drop"] = Field(
+        default="warn", description="LiDAR agreement guard (a learned estimator with sparse_depth; README 'LiDAR "
+                                    "agreement guard'): 5 % of the sparse samples are withheld from the model and "
+                                    "the depth is compared with them (lidar_agreement). warn: reported only; "
+                                    "rescale: a disagreeing depth is divided by its robust scale depth/LiDAR; drop: "
+                                    "a disagreeing depth is refused (422); off: no guard")
     surfaces: bool = Field(default=False, description="also return the planar surfaces of the depth (surfaces: "
                                                       "schema lingbot_depth_ros/surfaces v1, docs/surfaces.md)")
     obstacles: bool = Field(default=False, description="also return the obstacle-sector report (obstacles: the "
@@ -123,6 +129,25 @@ class AlignmentOut(BaseModel):
     shift: float
     inlier_ratio: float = Field(description="share of the sparse points within the inlier threshold of the fit")
     num_points: int = Field(description="sparse points with a prediction, used for the fit")
+
+
+class LidarAgreementOut(BaseModel):
+    """How the depth agrees with the sparse samples it was compared with (the LiDAR agreement guard)."""
+
+    verdict: Literal["agree", "disagree", "not_enough_samples"] = Field(
+        description="disagree: median_rel_error above the guard's max_rel_error (0.15); not_enough_samples: fewer "
+                    "than min_samples (20) samples, no figures")
+    reference: Literal["held_out", "seen", "unseen"] = Field(
+        description="the samples compared: held out from the model, seen by it, or all (the model used none)")
+    samples: int = Field(description="samples where the depth is valid")
+    min_samples: int
+    median_rel_error: float | None = Field(default=None, description="median |depth - sample| / sample")
+    within_5pct: float | None = Field(default=None, description="share of the samples within 5 %")
+    scale: float | None = Field(default=None, description="robust scale depth / sample (RANSAC, at least half of "
+                                                          "the samples agree on it); null: none")
+    scale_inlier_share: float | None = None
+    diagnosis: str = Field(description="one line: the likely cause of a disagreement")
+    applied_scale: float | None = Field(default=None, description="the depth was divided by this (guard rescale)")
 
 
 class IntrinsicsOut(BaseModel):
@@ -170,6 +195,9 @@ class PredictResponse(BaseModel):
         default="metric", description="what the estimator itself outputs; a relative output is returned only "
                                       "aligned to the sparse depth (alignment), so depth_npy is always metres")
     alignment: AlignmentOut | None = Field(default=None, description="the fit applied (align), null when none")
+    lidar_agreement: LidarAgreementOut | None = Field(
+        default=None, description="the LiDAR agreement guard's figures (request guard); null when not guarded "
+                                  "(no sparse_depth, a weight-free estimator such as classical, or guard off)")
     surfaces: dict[str, Any] | None = Field(
         default=None, description="planar surfaces (request surfaces: true): JSON schema lingbot_depth_ros/surfaces "
                                   "v1 (docs/surfaces.schema.json), frame base_link; null when not requested")
