@@ -1,0 +1,191 @@
+"""The temporal filter (lingbot_depth_ros.pipeline.temporal_filter): convergence at a standing camera, exact
+warping of a planar scene under a known camera motion, no trail behind a moving object, and a whole-history reset
+with its reason for each kind of bad input (the output is then the current frame, unsmeared)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from lingbot_depth_ros.errors import ConfigError, InputError
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+from lingbot_depth_ros.pipeline import temporal_filter as tf
+from lingbot_depth_ros.pipeline.temporal_filter import TemporalFilter, TemporalSettings
+
+K = CameraIntrinsics(fx=200.0, fy=200.0, cx=79.5, cy=59.5, width=160, height=120)
+
+
+def plane_depth(world_T_camera: np.ndarray, k: CameraIntrinsics = K) -> np.ndarray:
+    """Exact (H, W) float32 depth [m] of the tilted world plane n . p = 5 seen from ``world_T_camera``."""
+    normal, offset = np.array([0.1, 0.05, 1.0]), 5.0
+    xs, ys = np.meshgrid((np.arange(k.width) - k.cx) / k.fx, (np.arange(k.height) - k.cy) / k.fy)
+    rays = np.stack([xs, ys, np.ones_like(xs)], -1)
+    rot, trans = world_T_camera[:3, :3], world_T_camera[:3, 3]
+    return ((offset - normal @ trans) / (rays @ (rot.T @ normal))).astype(np.float32)
+
+
+def camera_pose(x_m: float, yaw_rad: float) -> np.ndarray:
+    c, s = np.cos(yaw_rad), np.sin(yaw_rad)
+    pose = np.eye(4)
+    pose[:3, :3] = [[c, 0, s], [0, 1, 0], [-s, 0, c]]
+    pose[0, 3] = x_m
+    return pose
+
+
+def test_static_camera_noisy_frames_converge() -> None:
+    rng = np.random.default_rng(0)
+    truth = plane_depth(np.eye(4))
+    filt = TemporalFilter()
+    raw, filtered = [], []
+    for _ in range(30):
+        frame = (truth * (1 + 0.02 * rng.standard_normal(truth.shape))).astype(np.float32)
+        result = filt.update(frame, None, K)
+        raw.append(frame)
+        filtered.append(result.depth_m)
+    raw_std = float(np.std(np.stack(raw[10:]), axis=0).mean())
+    filtered_std = float(np.std(np.stack(filtered[10:]), axis=0).mean())
+    assert filtered_std < 0.45 * raw_std
+    # and it stays unbiased
+    assert abs(float(np.mean(filtered[-1] - truth))) < 0.005
+
+
+def test_moved_camera_warps_history_exactly() -> None:
+    pose0, pose1 = camera_pose(0.0, 0.0), camera_pose(0.25, 0.04)
+    filt = TemporalFilter()
+    filt.update(plane_depth(pose0), None, K)
+    current = plane_depth(pose1)
+    with_hole = current.copy()
+    with_hole[40:80, 60:100] = np.nan   # the current frame has no depth there: the history must fill it
+    result = filt.update(with_hole, None, K, np.linalg.solve(pose1, pose0))
+    assert result.reset_reason is None
+    assert result.reset_pixels == 0                      # warped history agrees everywhere
+    assert result.filled_pixels == 40 * 40
+    hole = np.zeros(current.shape, bool)
+    hole[40:80, 60:100] = True
+    assert np.abs(result.depth_m[hole] - current[hole]).max() < 2e-3 * current[hole].max()
+    seen = np.isfinite(result.depth_m) & ~hole
+    assert np.abs(result.depth_m[seen] - current[seen]).max() < 2e-3 * current.max()
+
+
+def test_update_at_pose_equals_relative_motion() -> None:
+    pose0, pose1 = camera_pose(0.0, 0.0), camera_pose(0.25, 0.04)
+    by_pose, by_motion = TemporalFilter(), TemporalFilter()
+    by_pose.update_at_pose(plane_depth(pose0), None, K, pose0)
+    by_motion.update(plane_depth(pose0), None, K)
+    frame = plane_depth(pose1)
+    frame[40:80, 60:100] = np.nan
+    a = by_pose.update_at_pose(frame, None, K, pose1)
+    b = by_motion.update(frame, None, K, np.linalg.solve(pose1, pose0))
+    np.testing.assert_allclose(a.depth_m, b.depth_m, rtol=1e-6)
+    assert a.filled_pixels == 40 * 40
+
+
+def test_moving_object_leaves_no_trail() -> None:
+    rng = np.random.default_rng(1)
+    background = np.full((K.height, K.width), 10.0, np.float32)
+    filt = TemporalFilter()
+    errors = []
+    for frame_index in range(20):
+        truth = background.copy()
+        if frame_index < 12:                              # a box at 3 m crossing the view, then gone
+            left = 10 + 8 * frame_index
+            truth[30:90, left:left + 30] = 3.0
+        noisy = (truth * (1 + 0.01 * rng.standard_normal(truth.shape))).astype(np.float32)
+        result = filt.update(noisy, None, K)
+        errors.append(np.abs(result.depth_m - truth))
+    left_at = errors[12][30:90, 10 + 8 * 11:10 + 8 * 11 + 30]   # where the box was last frame
+    static_level = float(np.median(errors[19]))
+    assert float(left_at.max()) < 10 * 0.05                         # no 7 m ghost
+    assert float(np.median(left_at)) < 3 * static_level + 0.05     # back to the static level within one frame
+
+
+def test_confidence_weights_the_blend() -> None:
+    filt = TemporalFilter()
+    first = np.full((K.height, K.width), 5.0, np.float32)
+    filt.update(first, np.ones_like(first), K)
+    second = np.full_like(first, 5.2)
+    low = filt.update(second, np.full_like(first, 0.1), K)
+    assert np.allclose(low.depth_m, (5.0 * 1 + 5.2 * 0.1) / 1.1, atol=1e-4)
+    zero = TemporalFilter()
+    zero.update(first, None, K)
+    result = zero.update(second, np.zeros_like(first), K)   # confidence 0 = not used: the history holds
+    assert np.allclose(result.depth_m, 5.0)
+
+
+def _pose_not_rigid() -> np.ndarray:
+    motion = np.eye(4)
+    motion[:3, :3] *= 1.2
+    return motion
+
+
+def _pose_nan() -> np.ndarray:
+    motion = np.eye(4)
+    motion[0, 3] = np.nan
+    return motion
+
+
+@pytest.mark.parametrize(("reason", "settings", "second_call"), [
+    (tf.POSE_MISSING, TemporalSettings(pose_required=True), lambda f, d: f.update(d, None, K, None, stamp_s=1.1)),
+    (tf.POSE_NOT_FINITE, TemporalSettings(), lambda f, d: f.update(d, None, K, _pose_nan(), stamp_s=1.1)),
+    (tf.POSE_NOT_RIGID, TemporalSettings(), lambda f, d: f.update(d, None, K, _pose_not_rigid(), stamp_s=1.1)),
+    (tf.TIME_BACKWARDS, TemporalSettings(), lambda f, d: f.update(d, None, K, None, stamp_s=0.9)),
+    (tf.TIME_GAP, TemporalSettings(max_gap_s=0.5), lambda f, d: f.update(d, None, K, None, stamp_s=2.0)),
+    (tf.JUMP, TemporalSettings(max_jump_m=1.0),
+     lambda f, d: f.update(d, None, K, camera_pose(3.0, 0.0), stamp_s=1.1)),
+    (tf.INTRINSICS_CHANGED, TemporalSettings(),
+     lambda f, d: f.update(d, None, CameraIntrinsics(210.0, 210.0, 79.5, 59.5, 160, 120), None, stamp_s=1.1)),
+])
+def test_bad_input_resets_with_reason(reason: str, settings: TemporalSettings,
+                                     second_call: Callable[[TemporalFilter, np.ndarray], tf.TemporalResult]) -> None:
+    filt = TemporalFilter(settings)
+    filt.update(np.full((K.height, K.width), 5.0, np.float32), None, K, None, stamp_s=1.0)
+    current = np.full((K.height, K.width), 5.3, np.float32)   # agrees within reset_rel: a blend would smear
+    result = second_call(filt, current)
+    assert result.reset_reason == reason
+    np.testing.assert_array_equal(result.depth_m, current)      # the current frame, unsmeared
+    # and the filter goes on from the new frame
+    after = filt.update(current, None, result_intrinsics(reason), None if reason == tf.POSE_MISSING else np.eye(4))
+    assert after.reset_reason == (tf.POSE_MISSING if reason == tf.POSE_MISSING else None)
+
+
+def result_intrinsics(reason: str) -> CameraIntrinsics:
+    return CameraIntrinsics(210.0, 210.0, 79.5, 59.5, 160, 120) if reason == tf.INTRINSICS_CHANGED else K
+
+
+def test_size_change_resets() -> None:
+    filt = TemporalFilter()
+    filt.update(np.full((K.height, K.width), 5.0, np.float32), None, K)
+    small = CameraIntrinsics(100.0, 100.0, 39.5, 29.5, 80, 60)
+    result = filt.update(np.full((60, 80), 5.3, np.float32), None, small)
+    assert result.reset_reason == tf.SIZE_CHANGED
+    assert np.all(result.depth_m == np.float32(5.3))
+
+
+def test_update_at_pose_non_unit_quaternion_and_nan_pose_reset() -> None:
+    filt = TemporalFilter()
+    frame = np.full((K.height, K.width), 5.0, np.float32)
+    filt.update_at_pose(frame, None, K, ((0.0, 0.0, 0.0, 1.0), (0.0, 0.0, 0.0)))
+    bad_q = filt.update_at_pose(frame * 1.05, None, K, ((0.0, 0.0, 0.0, 1.5), (0.0, 0.0, 0.0)))
+    assert bad_q.reset_reason == tf.NON_UNIT_QUATERNION
+    assert np.all(bad_q.depth_m == np.float32(5.25))
+    # the next good pose has no previous pose to move from: the history cannot be warped
+    good = filt.update_at_pose(frame, None, K, ((0.0, 0.0, 0.0, 1.0), (0.0, 0.0, 0.0)))
+    assert good.reset_reason == tf.POSE_MISSING
+    nan_pose = filt.update_at_pose(frame, None, K, ((0.0, 0.0, 0.0, 1.0), (np.nan, 0.0, 0.0)))
+    assert nan_pose.reset_reason == tf.POSE_NOT_FINITE
+
+
+def test_malformed_arrays_and_settings_raise() -> None:
+    filt = TemporalFilter()
+    with pytest.raises(InputError, match="must be \\(H, W\\)"):
+        filt.update(np.zeros((K.height, K.width, 1), np.float32), None, K)
+    with pytest.raises(InputError, match="intrinsics are for 160x120"):
+        filt.update(np.zeros((10, 10), np.float32), None, K)
+    with pytest.raises(InputError, match="confidence shape"):
+        filt.update(np.ones((K.height, K.width), np.float32), np.ones((3, 3)), K)
+    with pytest.raises(ConfigError, match="reset_rel"):
+        TemporalSettings(reset_rel=0)
+    with pytest.raises(ConfigError, match="hole_decay"):
+        TemporalSettings(hole_decay=2)
