@@ -13,6 +13,7 @@ import contextlib
 import io
 import itertools
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -88,6 +89,8 @@ def test_gradio_client_round_trip_goes_through_the_http_api(servers: tuple[Runni
     expected_rgb = cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB)[valid]
     np.testing.assert_array_equal(rgb, expected_rgb)
     assert "completion" in summary and "classical" in summary and "given" in summary
+    confidence_line = r"\*\*Confidence\*\* .*: mean 0\.\d\d · \d+ % of the valid pixels at 0\.9 or more"
+    assert re.search(confidence_line, summary), summary  # the API's per-pixel confidence, summarised
 
 
 def test_gradio_client_sees_the_api_errors(servers: tuple[RunningServer, RunningServer],

@@ -94,6 +94,16 @@ def _intrinsics(fx_text: str | float | None, fy_text: str | float | None, cx_tex
             float(default.cy if cy is None else cy))
 
 
+def _confidence_text(confidence: np.ndarray | None) -> str:
+    """One line about the per-pixel confidence (README "Per-pixel confidence"): its mean over the valid pixels and
+    the share of them at 0.9 or more; empty without a confidence."""
+    if confidence is None or not np.isfinite(confidence).any():
+        return ""
+    values = confidence[np.isfinite(confidence)]
+    return (f"  \n**Confidence** (P(error within max(0.10 m, 5 %))): mean {values.mean():.2f} · "
+            f"{100 * float(np.mean(values >= 0.9)):.0f} % of the valid pixels at 0.9 or more")
+
+
 def _summary(meta: dict, range_m: tuple[float, float] | None) -> str:
     k = meta["intrinsics"]
     depth_text = f"{range_m[0]:.2f} – {range_m[1]:.2f} m" if range_m else "no valid pixel"
@@ -122,7 +132,7 @@ def make_predict_fn(client: DepthApiClient) -> PredictFn:
         intrinsics = _intrinsics(fx, fy, cx, cy, rgb.shape[1], rgb.shape[0])
         try:
             result = client.predict(encode_png_rgb(rgb), mode=None if mode == AUTO else mode,
-                                    sparse_depth=sparse, intrinsics=intrinsics)
+                                    sparse_depth=sparse, intrinsics=intrinsics, confidence=True)
         except ApiError as exc:
             raise gr.Error(f"The depth API refused the request: {exc}") from exc
         out_dir = Path(tempfile.mkdtemp(prefix="lingbot_depth_ui_"))
@@ -131,7 +141,8 @@ def make_predict_fn(client: DepthApiClient) -> PredictFn:
         valid = np.isfinite(result.depth_m)
         colours = rgb[valid] if int(valid.sum()) == result.points_xyz.shape[0] else None
         ply_path = write_ply(out_dir / "points.ply", result.points_xyz, colours)
-        return result.colorized, str(npy_path), str(ply_path), _summary(result.response, result.depth_range_m)
+        summary = _summary(result.response, result.depth_range_m) + _confidence_text(result.confidence)
+        return result.colorized, str(npy_path), str(ply_path), summary
 
     return predict
 
