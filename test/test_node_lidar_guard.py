@@ -235,3 +235,31 @@ def test_too_few_lidar_samples_say_not_enough_samples(lingbot, scene) -> None:
                                                         "output is valid, need 20 (guard.min_samples)")
         assert level_of(status) == OK
         assert "disagreeing 0" in values_of(status)["lidar guard"]
+
+
+def test_monocular_with_align_to_sparse_is_guarded_on_held_out_samples(tmp_path: Path) -> None:
+    """A learned monocular estimator (tiny Depth Pro) fitted to the LiDAR (align_to_sparse scale): the hold-out is
+    kept from the fit and the aligned depth is compared with it; a LiDAR at 1/1.8 of the model's depth is fitted
+    away (scale), so it agrees."""
+    pytest.importorskip("transformers", reason="the estimators extra is not installed")
+    from hf_scenes import H, W, gradient_rgb
+
+    from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+    from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import build_tiny_depth_pro
+
+    depth_pro = create_estimator("depth_pro", checkpoint=str(build_tiny_depth_pro(tmp_path / "depth_pro")),
+                                 device="cpu")
+    rgb = gradient_rgb()
+    k = CameraIntrinsics(fx=64.0, fy=64.0, cx=31.5, cy=23.5, width=W, height=H)
+    model = depth_pro.estimate(rgb, None, k).depth_m
+    lidar = np.zeros((H, W), np.float32)
+    lidar[::2, ::2] = model[::2, ::2] / np.float32(1.8)
+    scene = {"rgb": rgb, "intrinsics": k}
+    params = {**FAST, "mode": "monocular", "align_to_sparse": "scale"}
+    with in_process_node(depth_pro, **params) as (_, harness):
+        camera = Camera(harness, scene, lidar, 700)
+        status = camera.feed_until_status(lambda s: values_of(s).get("lidar agreement", "").startswith("agree on"),
+                                          "an agreeing frame")
+        held = round(0.05 * np.count_nonzero(lidar))
+        assert values_of(status)["lidar agreement"].startswith(f"agree on {held} held-out samples")
+        assert abs(_scale(status) - 1) < 0.05
