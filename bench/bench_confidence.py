@@ -16,7 +16,7 @@ Gating table (issue 20 §2), KITTI GT frames: the scored pixels (valid GT, not a
 minimum confidence, and the RMSE of the kept pixels vs all (target: RMSE -60 % while keeping >= 70 %).
 
 Run:  .venv/bin/python bench/bench_confidence.py [--data ../shared/data] [--estimators classical nearest lingbot]
-      [--datasets scene kitti_lidar kitti_gt nyu] [--thresholds 0.3 0.5 0.7 0.8 0.9]
+      [--datasets scene kitti_lidar kitti_gt nyu] [--thresholds 0.3 0.5 0.7 0.8 0.9 0.95]
 The learned estimators (lingbot, prompt_depth_anything, depth_anything, depth_pro, marigold) run tiny random-weight
 checkpoints (bench/bench_estimators.py): their depth means nothing; their rows check the code path end to end and
 whether the (prior) confidence of a useless output stays calibrated. Completion estimators get the LiDAR; relative
@@ -47,7 +47,7 @@ from lingbot_depth_ros.estimators.base import DepthEstimator  # noqa: E402
 from lingbot_depth_ros.evaluation.confidence_metrics import calibration, sparsification  # noqa: E402
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings  # noqa: E402
 
-THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9)
+THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
 
 
 @dataclass

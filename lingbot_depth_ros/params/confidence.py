@@ -15,7 +15,8 @@ CONFIDENCE_PARAMS: tuple[ParamSpec, ...] = (
       "NaN)."),
     P("confidence.points_min", 0.0, "Minimum confidence of a pixel in the points cloud: pixels below it are left out "
       "(NaN in an organized cloud). 0 = no gate (the cloud as without confidence). Needs confidence.enabled. "
-      "README 'Confidence-gated outputs' (0.9 measured: KITTI classical keeps 94 % of the pixels, RMSE -63 %).",
+      "README 'Per-pixel confidence and gated outputs' (0.95 measured on two KITTI frames, classical: 87-88 % of "
+      "the pixels kept, their RMSE -63 / -72 %).",
       min=0.0, max=1.0),
     P("confidence.scan_min", 0.0, "Minimum confidence of a pixel used for obstacles/scan: pixels below it are "
       "ignored, so a ray seen only through them is NaN (unknown, REP 117), never +Inf (free). 0 = no gate. Needs "
