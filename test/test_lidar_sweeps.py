@@ -161,3 +161,15 @@ def test_size_change_resets_and_bad_arrays_raise() -> None:
         sweeps.add(np.ones((5, 5), np.float32), small)
     with pytest.raises(ConfigError, match="sweeps must be in 1..50"):
         SweepSettings(sweeps=0)
+
+
+def test_exclusion_keeps_older_returns_off_newer_neighbours() -> None:
+    old = np.zeros((K.height, K.width), np.float32)
+    old[50, 50] = old[50, 60] = 6.0
+    new = np.zeros_like(old)
+    new[50, 51] = 6.1                              # a newer return right next to the first old one
+    for exclusion_px, expected in ((0, {(50, 50), (50, 60)}), (1, {(50, 60)})):
+        sweeps = LidarSweeps(SweepSettings(sweeps=2, exclusion_px=exclusion_px))
+        sweeps.add(old, K)
+        result = sweeps.add(new, K)
+        assert {tuple(p) for p in np.argwhere(result.from_older)} == expected

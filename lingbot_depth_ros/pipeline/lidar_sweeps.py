@@ -6,8 +6,9 @@ dense ground truth is built by accumulating 11 sweeps; :class:`LidarSweeps` does
 and the older ones are reprojected into the current camera frame (``current_T_old = inv(world_T_current) @
 world_T_old``; no pose = a static camera) and merged under these rules:
 
-- **newer returns win**: the current frame's returns are kept as they are; an older sweep only fills pixels that
-  no newer return holds, and within one sweep the nearest return of a pixel wins (z-buffer);
+- **newer returns win**: the current frame's returns are kept as they are; an older sweep only fills pixels with
+  no newer return within ``exclusion_px`` (the newer samples are the better ones there), and within one sweep the
+  nearest return of a pixel wins (z-buffer);
 - **disagreeing old returns are dropped**: an old return is dropped when a newer return within ``window_px``
   (a (2 window_px + 1)^2 neighbourhood) lies in front of it by more than ``disagree_rel`` of its depth (it is
   occluded now: parallax, something moved in) or when all newer returns around it lie behind it by more than
@@ -47,12 +48,15 @@ class SweepSettings:
     ``sweeps``: frames accumulated, the current one included (1 = the current frame only).
     ``disagree_rel``: relative depth difference [1] beyond which a newer return vetoes an older one.
     ``window_px``: half-size [px] of the neighbourhood searched for newer returns.
+    ``exclusion_px``: an older return is not used within this distance [px, square] of a newer one (0 = it may
+    fill any pixel no newer return holds): the newer ones are the better samples there.
     ``max_age_s``: older sweeps than this [s] are dropped (0 = no limit; needs stamps).
     """
 
     sweeps: int = 1
     disagree_rel: float = 0.05
     window_px: int = 3
+    exclusion_px: int = 0
     max_age_s: float = 1.0
 
     def __post_init__(self) -> None:
@@ -60,9 +64,9 @@ class SweepSettings:
             raise ConfigError(f"lidar sweeps must be in 1..50, got {self.sweeps}")
         if not 0 < self.disagree_rel < 1:
             raise ConfigError(f"lidar sweeps disagree_rel must be in (0, 1), got {self.disagree_rel}")
-        if not (0 <= int(self.window_px) <= 20 and self.max_age_s >= 0):
-            raise ConfigError(f"lidar sweeps window_px must be in 0..20 and max_age_s >= 0, got "
-                              f"{self.window_px}, {self.max_age_s}")
+        if not (0 <= int(self.window_px) <= 20 and 0 <= int(self.exclusion_px) <= 20 and self.max_age_s >= 0):
+            raise ConfigError(f"lidar sweeps window_px and exclusion_px must be in 0..20 and max_age_s >= 0, got "
+                              f"{self.window_px}, {self.exclusion_px}, {self.max_age_s}")
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,7 @@ class LidarSweeps:
         out = current.copy()
         h, w = current.shape
         kernel = np.ones((2 * s.window_px + 1, 2 * s.window_px + 1), np.uint8)
+        exclusion = np.ones((2 * s.exclusion_px + 1, 2 * s.exclusion_px + 1), np.uint8)
         dropped = 0
         for sweep in reversed(self._older):   # newest first: everything merged so far is newer
             if (s.max_age_s > 0 and stamp_s is not None and sweep.stamp_s is not None
@@ -184,7 +189,8 @@ class LidarSweeps:
             disagree = has_newer & ((nearest_newer < z * (1 - s.disagree_rel))
                                     | (nearest_newer > z * (1 + s.disagree_rel)))
             dropped += int(np.count_nonzero(disagree))
-            keep = ~disagree & ~newer[v, u]
+            near_newer = cv2.dilate(newer.view(np.uint8), exclusion)[v, u] > 0
+            keep = ~disagree & ~near_newer
             u, v, z = u[keep], v[keep], z[keep]
             layer = np.full(h * w, np.inf, np.float32)
             np.minimum.at(layer, v * w + u, z)   # z-buffer: the nearest return of a pixel
