@@ -189,3 +189,49 @@ def test_malformed_arrays_and_settings_raise() -> None:
         TemporalSettings(reset_rel=0)
     with pytest.raises(ConfigError, match="hole_decay"):
         TemporalSettings(hole_decay=2)
+
+
+def test_confirm_frames_holds_one_disagreeing_frame_then_resets() -> None:
+    filt = TemporalFilter(TemporalSettings(confirm_frames=2))
+    background = np.full((K.height, K.width), 10.0, np.float32)
+    for _ in range(3):
+        filt.update(background, None, K)
+    box = background.copy()
+    box[30:90, 40:100] = 3.0
+    first = filt.update(box, None, K)           # first frame with the box: the history is held
+    assert np.allclose(first.depth_m[30:90, 40:100], 10.0) and first.reset_pixels == 0
+    second = filt.update(box, None, K)          # confirmed: reset to the box, one frame late
+    assert np.allclose(second.depth_m[30:90, 40:100], 3.0) and second.reset_pixels == 60 * 60
+    # a single outlier frame (dropout / edge flicker) never reaches the output
+    filt.update(box, None, K)
+    spike = box.copy()
+    spike[0:10, 0:10] = 20.0
+    assert np.allclose(filt.update(spike, None, K).depth_m[0:10, 0:10], 10.0)
+    assert np.allclose(filt.update(box, None, K).depth_m[0:10, 0:10], 10.0)
+
+
+def box_in_front(world_T_camera: np.ndarray, k: CameraIntrinsics = K) -> np.ndarray:
+    """:func:`plane_depth` with a world-fixed square (world z = 2.5 m, |x|, |y| <= 0.25 m) in front of it."""
+    depth = plane_depth(world_T_camera, k)
+    xs, ys = np.meshgrid((np.arange(k.width) - k.cx) / k.fx, (np.arange(k.height) - k.cy) / k.fy)
+    rays = np.stack([xs, ys, np.ones_like(xs)], -1) @ world_T_camera[:3, :3].T   # ray directions in the world
+    trans = world_T_camera[:3, 3]
+    scale = (2.5 - trans[2]) / rays[..., 2]                                       # depth along the ray
+    hit = trans + rays * scale[..., None]
+    on_box = (np.abs(hit[..., 0]) <= 0.25) & (np.abs(hit[..., 1]) <= 0.25) & (scale > 0)
+    box_depth = scale                                       # optical-axis depth: the ray's z in the camera is 1
+    return np.where(on_box & (box_depth < depth), box_depth, depth).astype(np.float32)
+
+
+def test_confirm_frames_follows_a_moving_camera() -> None:
+    pose0, pose1, pose2 = camera_pose(0.0, 0.0), camera_pose(0.15, 0.01), camera_pose(0.3, 0.02)
+    filt = TemporalFilter(TemporalSettings(confirm_frames=2))
+    filt.update(plane_depth(pose0), None, K)                # the box is not there yet
+    first = filt.update(box_in_front(pose1), None, K, np.linalg.solve(pose1, pose0))
+    assert first.reset_pixels == 0                          # held
+    second = filt.update(box_in_front(pose2), None, K, np.linalg.solve(pose2, pose1))
+    on_box = box_in_front(pose2) < plane_depth(pose2) - 0.5
+    assert on_box.sum() > 600
+    # the pending box depth was warped along with the camera and confirmed by this frame, all but its rim
+    assert second.reset_pixels > 0.85 * on_box.sum()
+    assert float(np.median(np.abs(second.depth_m[on_box] - box_in_front(pose2)[on_box]))) < 1e-3

@@ -61,7 +61,9 @@ class TemporalSettings:
     history without a current value; ``min_hole_weight``: below it such a pixel is dropped [frames].
     ``pose_required``: the camera moves, so a frame without motion resets (True when a pose source is set).
     ``max_gap_s``: a longer gap between frames resets [s] (0 = never). ``max_jump_m``: a larger translation
-    between frames resets [m] (0 = never).
+    between frames resets [m] (0 = never). ``confirm_frames``: 1 = a disagreeing pixel resets at once; 2 = it
+    resets only when the next frame confirms the new depth (within ``reset_rel``), the history is held meanwhile:
+    less flicker where the depth alternates (object edges, dropouts), one frame of lag for a moving object.
     """
 
     reset_rel: float = 0.1
@@ -71,6 +73,7 @@ class TemporalSettings:
     pose_required: bool = False
     max_gap_s: float = 1.0
     max_jump_m: float = 0.0
+    confirm_frames: int = 1
 
     def __post_init__(self) -> None:
         if not 0 < self.reset_rel < 1:
@@ -79,6 +82,8 @@ class TemporalSettings:
             raise ConfigError(f"temporal max_history_weight must be > 0, got {self.max_history_weight}")
         if not 0 <= self.hole_decay <= 1:
             raise ConfigError(f"temporal hole_decay must be in [0, 1], got {self.hole_decay}")
+        if self.confirm_frames not in (1, 2):
+            raise ConfigError(f"temporal confirm_frames must be 1 or 2, got {self.confirm_frames}")
         if not (self.min_hole_weight >= 0 and self.max_gap_s >= 0 and self.max_jump_m >= 0):
             raise ConfigError("temporal min_hole_weight, max_gap_s and max_jump_m must be >= 0")
 
@@ -147,6 +152,7 @@ class TemporalFilter:
         self.settings = settings or TemporalSettings()
         self._depth: np.ndarray | None = None    # (H, W) float32 [m], NaN = none
         self._weight: np.ndarray | None = None   # (H, W) float32 [frames]
+        self._pending: np.ndarray | None = None  # (H, W) float32 [m]: a disagreeing depth to confirm, 0 = none
         self._intrinsics: CameraIntrinsics | None = None
         self._stamp_s: float | None = None
         self._pose: np.ndarray | None = None     # world_T_camera of the last frame (update_at_pose)
@@ -154,7 +160,7 @@ class TemporalFilter:
 
     def reset(self) -> None:
         """Forget the history (the next frame starts again)."""
-        self._depth = self._weight = self._intrinsics = self._stamp_s = self._pose = None
+        self._depth = self._weight = self._pending = self._intrinsics = self._stamp_s = self._pose = None
 
     @property
     def has_history(self) -> bool:
@@ -210,14 +216,21 @@ class TemporalFilter:
             return self._restart(depth, conf, intrinsics, stamp_s, reason)
         s = self.settings
         valid = conf > 0
+        pending = self._pending if self._pending is not None else np.zeros_like(depth)
         if prev_to_curr is None or np.allclose(prev_to_curr, np.eye(4), atol=1e-9):
             warped, w_hist = self._depth, self._weight
             consistent = _valid_depth(warped)
         else:
-            warped, w_hist, consistent = self._warp(depth, valid, np.asarray(prev_to_curr, np.float64), intrinsics)
+            warped, w_hist, consistent, pending = self._warp(depth, valid, np.asarray(prev_to_curr, np.float64),
+                                                             intrinsics, pending)
         with np.errstate(invalid="ignore"):
             agree = valid & consistent & (np.abs(warped - depth) <= s.reset_rel * depth)
-        disagree = valid & consistent & ~agree
+            disagree = valid & consistent & ~agree
+            if s.confirm_frames > 1:   # hold the history where this is the first frame to disagree
+                hold = disagree & ~(np.abs(pending - depth) <= s.reset_rel * depth)
+                self._pending = np.where(hold, depth, np.float32(0)).astype(np.float32)
+                valid = valid & ~hold
+                consistent = consistent | hold
         fill = ~valid & consistent
         w_hist = np.minimum(w_hist, np.float32(s.max_history_weight))
         total = w_hist + conf
@@ -225,6 +238,10 @@ class TemporalFilter:
             blended = (w_hist * warped + conf * depth) / total
         w_fill = w_hist * np.float32(s.hole_decay)
         fill &= w_fill >= s.min_hole_weight
+        if s.confirm_frames > 1:
+            w_fill = np.where(hold, w_hist, w_fill)
+            fill |= hold
+            disagree &= ~hold
         out = np.where(agree, blended, np.where(valid, depth, np.where(fill, warped, np.float32(np.nan))))
         weight = np.where(agree, total, np.where(valid, conf, np.where(fill, w_fill, np.float32(0))))
         out, weight = out.astype(np.float32, copy=False), weight.astype(np.float32, copy=False)
@@ -281,7 +298,7 @@ class TemporalFilter:
                  stamp_s: float | None, reason: str | None) -> TemporalResult:
         depth, conf = self._checked(depth_m, confidence, intrinsics)
         out = np.where(conf > 0, depth, np.nan).astype(np.float32)
-        self._depth, self._weight, self._intrinsics = out, conf.copy(), intrinsics
+        self._depth, self._weight, self._intrinsics, self._pending = out, conf.copy(), intrinsics, None
         self._stamp_s = stamp_s if stamp_s is not None and math.isfinite(stamp_s) else None
         return TemporalResult(out, conf.copy(), reason, 0, 0, 0)
 
@@ -294,16 +311,17 @@ class TemporalFilter:
             self._rays = (intrinsics, np.broadcast_to(xs, (h, w)).copy(), np.broadcast_to(ys[:, None], (h, w)).copy())
         return self._rays[1], self._rays[2]
 
-    def _warp(self, depth: np.ndarray, valid: np.ndarray, prev_to_curr: np.ndarray, k: CameraIntrinsics
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The history in the current frame: (warped depth [m], warped weight, consistent mask), all (H, W)."""
+    def _warp(self, depth: np.ndarray, valid: np.ndarray, prev_to_curr: np.ndarray, k: CameraIntrinsics,
+              pending: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The history in the current frame: (warped depth [m], warped weight, consistent mask, warped pending
+        depth [m], 0 = none), all (H, W)."""
         assert self._depth is not None and self._weight is not None
         x, y = self._ray_grids(k)
         curr_to_prev = np.linalg.inv(prev_to_curr)
         r, t = curr_to_prev[:3, :3].astype(np.float32), curr_to_prev[:3, 3].astype(np.float32)
         r_back, t_back = prev_to_curr[2, :3].astype(np.float32), np.float32(prev_to_curr[2, 3])
         hist = np.nan_to_num(self._depth, nan=0.0)
-        hist_valid = _valid_depth(self._depth).astype(np.float32)
+        stacked = cv2.merge([hist, _valid_depth(self._depth).astype(np.float32), self._weight, pending])
         # per-pixel direction of the ray in the previous frame (depth-independent part) and offset
         dx = r[0, 0] * x + r[0, 1] * y + r[0, 2]
         dy = r[1, 0] * x + r[1, 1] * y + r[1, 2]
@@ -312,26 +330,27 @@ class TemporalFilter:
         warped = np.zeros_like(hist)
         ok = np.zeros(hist.shape, bool)
         w_warped = np.zeros_like(hist)
+        pending_warped = np.zeros_like(hist)
         for _ in range(1 if valid.all() else 2):
             px, py, pz = guess * dx + t[0], guess * dy + t[1], guess * dz + t[2]
             with np.errstate(divide="ignore", invalid="ignore"):
                 map_u = (k.fx * px / pz + k.cx).astype(np.float32)
                 map_v = (k.fy * py / pz + k.cy).astype(np.float32)
             map_u[~(pz > 0) | ~(guess > 0)] = -1e6
-            sampled = cv2.remap(hist, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            support = cv2.remap(hist_valid, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                borderValue=0)
-            w_warped = cv2.remap(self._weight, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                 borderValue=0)
+            sampled, support, w_warped, pending_sampled = cv2.split(cv2.remap(
+                stacked, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0))
             # the sampled point (depth ``sampled`` on the ray through (map_u, map_v) of the previous frame),
             # expressed in the current frame: its depth along the current optical axis
             rx = (map_u - k.cx) / k.fx
             ry = (map_v - k.cy) / k.fy
-            warped = sampled * (r_back[0] * rx + r_back[1] * ry + r_back[2]) + t_back
+            along_axis = r_back[0] * rx + r_back[1] * ry + r_back[2]
+            warped = sampled * along_axis + t_back
+            pending_warped = np.where(pending_sampled > 0, pending_sampled * along_axis + t_back, 0)
             ok = (support > 0.999) & (warped > 0)
             holes = ~valid & ok
             with np.errstate(invalid="ignore"):
                 settled = np.abs(warped - guess) <= self.settings.reset_rel * 0.5 * guess
             guess = np.where(holes, warped, guess)
         consistent = ok & (valid | settled)
-        return warped.astype(np.float32), w_warped.astype(np.float32), consistent
+        return (warped.astype(np.float32), w_warped.astype(np.float32), consistent,
+                pending_warped.astype(np.float32))
