@@ -86,7 +86,7 @@ def flicker(data: Path, frames: int, warmup: int, noise_m: float, settings: list
     runs = {"unfiltered": raw}
     for s in settings:
         filt = TemporalFilter(s)
-        runs[f"filtered reset_rel={s.reset_rel:g} cap={s.max_history_weight:g}"] = [
+        runs[f"filtered reset_rel={s.reset_rel:g} cap={s.max_history_weight:g} confirm={s.confirm_frames}"] = [
             filt.update(d, None, k).depth_m for d in raw]
     stack_all = {name: np.stack(series[warmup:]) for name, series in runs.items()}
     common = np.all([np.isfinite(s).all(axis=0) for s in stack_all.values()], axis=0)
@@ -218,7 +218,8 @@ def main() -> None:
     cv2.setNumThreads(1)
     if "flicker" not in args.skip:
         flicker(args.data, args.frames, args.warmup, args.noise_m,
-                [TemporalSettings(), TemporalSettings(reset_rel=0.2), TemporalSettings(max_history_weight=16.0)])
+                [TemporalSettings(), TemporalSettings(reset_rel=0.2), TemporalSettings(max_history_weight=16.0),
+                 TemporalSettings(confirm_frames=2), TemporalSettings(reset_rel=0.2, confirm_frames=2)])
     if "sweeps" not in args.skip:
         multi_sweep(args.data, [1, 2, 3], rotation=True)
         multi_sweep(args.data, [1, 2, 3], rotation=False)
