@@ -170,12 +170,13 @@ def test_one_tiny_lingbot_model_serves_both_cameras(frames, tmp_path: Path) -> N
             host = DepthPipeline.cloud(depth, frames[camera].rgb, frames[camera].intrinsics, node.pipeline.settings)
             xyz = pointcloud2_to_xyz(points.messages[0], skip_nans=not node.values["cloud.organized"])
             np.testing.assert_allclose(xyz, host.xyz.reshape(-1, 3), rtol=0, atol=1e-6, equal_nan=True)
-        # downloaded per frame: the depth (4 B/px), the cloud xyz (12 B per point) and, for the confidence
-        # (confidence.enabled, the default), the mask probability (4 B/px); nothing else
+        # downloaded per frame: the depth (4 B/px) and the cloud xyz (12 B per point), nothing else: the
+        # confidence (confidence.enabled, the default) is lazy and nobody subscribes to depth/confidence here,
+        # so the mask probability (4 B/px) stays on the device
         stride = node.values["cloud.stride"]
         grid = -(-H // stride) * -(-W // stride)
         assert node.values["confidence.enabled"]
-        assert node_bytes == 2 * (W * H * 4 + grid * 12 + W * H * 4)
+        assert node_bytes == 2 * (W * H * 4 + grid * 12)
 
 
 @pytest.mark.parametrize("cameras, message", [(["front", "front"], "listed twice"),

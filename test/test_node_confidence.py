@@ -120,3 +120,35 @@ def test_gates_blank_the_cloud_scan_and_sectors_over_real_topics() -> None:
         assert node.set_parameters([Parameter("confidence.scan_min", value=0.0)])[0].successful
         _, ranges, _, statuses = run(frames[2])
         assert np.isposinf(ranges).any() and statuses == ["unknown"] * len(statuses)
+
+
+def test_confidence_is_made_only_while_a_subscriber_or_a_gate_uses_it() -> None:
+    """Lazy: with confidence.enabled (the default) and nobody subscribed to depth/confidence and no gate, the map
+    is not computed (it costs about 2x the classical estimator); a subscriber or a gate makes it again."""
+    frames = list(SceneGenerator(160, 120, seed=6, n_boxes=4, lidar=LidarConfig.preset(32)).frames(3))
+    with in_process_node(create_estimator("classical")) as (node, harness):
+        made: list[int] = []
+        compute = node.pipeline.confidence
+        node.pipeline.confidence = lambda *args, **kwargs: made.append(1) or compute(*args, **kwargs)
+        points = harness.recorders["points"]
+
+        frame = frames[0]  # nobody uses the confidence: not made
+        publish_until_depth(harness, frame.rgb, frame.intrinsics, frame.sparse_depth_m, frame.stamp_ns)
+        assert points.wait(lambda msgs: any(_stamp(m) >= frame.stamp_ns for m in msgs), 10)
+        assert made == [] and node.estimator.confidence_cues is False
+
+        # a gate on the scan uses it, with no subscriber
+        assert node.set_parameters([Parameter("confidence.scan_min", value=0.5)])[0].successful
+        frame = frames[1]
+        publish_until_depth(harness, frame.rgb, frame.intrinsics, frame.sparse_depth_m, frame.stamp_ns)
+        assert points.wait(lambda msgs: any(_stamp(m) >= frame.stamp_ns for m in msgs), 10)
+        assert made, "a confidence gate needs the map"
+        assert node.set_parameters([Parameter("confidence.scan_min", value=0.0)])[0].successful
+
+        # a subscriber to depth/confidence gets it
+        confidence = _subscribe(harness, "depth/confidence", Image)
+        wait_until(lambda: node.channels[0].pub_confidence.get_subscription_count() > 0, 10,
+                   "depth/confidence to match the harness subscription")
+        frame = frames[2]
+        publish_until_depth(harness, frame.rgb, frame.intrinsics, frame.sparse_depth_m, frame.stamp_ns)
+        assert confidence.wait(lambda msgs: any(_stamp(m) >= frame.stamp_ns for m in msgs), 10)

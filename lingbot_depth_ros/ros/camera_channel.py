@@ -292,6 +292,15 @@ class CameraChannel:
         age = self.rates[IMAGE].age_s(now)
         return age is not None and age < 1.0
 
+    def wants_confidence(self) -> bool:
+        """Whether this camera's frames use the confidence map: depth/confidence has a subscriber, or a
+        confidence gate (confidence.points_min / scan_min / sectors_min) is set (lazy, as image_pipeline's
+        nodes: with confidence.enabled and nobody using it, it costs nothing)."""
+        v = self.link.settings()
+        gated = v["confidence.points_min"] > 0 or (v["obstacles.enabled"] and (
+            v["confidence.scan_min"] > 0 or v["confidence.sectors_min"] > 0))
+        return gated or self.pub_confidence.get_subscription_count() > 0
+
     def ready(self) -> bool:
         """A set waits and no earlier frame of this camera is still being finished (``link.hand_off`` held)."""
         return self.slot is not None and not self.finishing

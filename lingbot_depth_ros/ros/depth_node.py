@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -352,7 +353,7 @@ class DepthNodeCore(Node):
                 if self._stopping:
                     return
                 taken = [(c, c.take()) for c in self.channels if c.ready()]
-                settings = self.pipeline.settings
+                settings = self._batch_settings()
                 self._busy = True
             try:
                 self._process(taken, settings)
@@ -363,6 +364,15 @@ class DepthNodeCore(Node):
                 with self.work_ready:
                     self._busy = False
                     self.work_ready.notify_all()  # a deactivate waits for the batch in flight
+
+    def _batch_settings(self) -> OutputSettings:
+        """The settings snapshot of the next batch: confidence.enabled makes the confidence map (and asks the
+        estimator for its costly cues) only while a camera uses it (:meth:`CameraChannel.wants_confidence`)."""
+        settings = self.pipeline.settings
+        if settings.confidence and not any(c.wants_confidence() for c in self.channels):
+            settings = replace(settings, confidence=False)
+        self.estimator.confidence_cues = settings.confidence  # the worker's batch only: set before it estimates
+        return settings
 
     def _gather_batch(self) -> None:
         """Several cameras: wait up to batch_wait_s (``work_ready`` held) for the sets of the other cameras that
