@@ -235,3 +235,18 @@ def test_confirm_frames_follows_a_moving_camera() -> None:
     # the pending box depth was warped along with the camera and confirmed by this frame, all but its rim
     assert second.reset_pixels > 0.85 * on_box.sum()
     assert float(np.median(np.abs(second.depth_m[on_box] - box_in_front(pose2)[on_box]))) < 1e-3
+
+
+def test_holes_filled_from_history_are_right_or_left_empty_at_disocclusions() -> None:
+    pose0, pose1 = camera_pose(0.0, 0.0), camera_pose(0.3, 0.0)   # sideways: the box uncovers background
+    filt = TemporalFilter()
+    filt.update(box_in_front(pose0), None, K)
+    result = filt.update(np.full((K.height, K.width), np.nan, np.float32), None, K, np.linalg.solve(pose1, pose0))
+    truth = box_in_front(pose1)
+    filled = np.isfinite(result.depth_m)
+    assert filled.sum() > 0.8 * filled.size
+    rel = np.abs(result.depth_m[filled] - truth[filled]) / truth[filled]
+    assert float(np.mean(rel > 0.01)) < 0.002    # no box depth smeared over the uncovered background
+    on_box = truth < 4
+    assert filled[on_box].mean() > 0.95          # the box itself is there (splatted where sampling found background)
+    assert float(np.median(np.abs(result.depth_m[on_box] - truth[on_box]))) < 1e-3

@@ -6,9 +6,11 @@ Per-frame depth flickers (LiDAR returns drop out, scan lines land on other pixel
 1. **Warps the history into the current frame** with the camera motion ``prev_to_curr`` (4x4 rigid transform,
    ``p_curr = R p_prev + t`` in optical-frame metres; None = static camera). The warp is computed by inverse
    sampling: each current pixel is back-projected at its current depth (where the current frame has none, at the
-   history's depth there, refined once), moved into the previous frame, and the previous depth is sampled there
+   history's depth there), moved into the previous frame, and the previous depth is sampled there
    (bilinear, only where all four neighbours are valid) and moved back; for the pixels the current frame measures
-   this equals forward warping the history, at the cost of one ``cv2.remap``.
+   this equals forward warping the history, at the cost of one ``cv2.remap``. Where the current frame has no
+   depth (holes), the history's depth at the pixel is the guess, kept when self-consistent and not behind the
+   history forward-splatted into the current frame (z-buffer), else replaced by that splat (nearest pixel).
 2. **Blends per pixel** where warped history and current depth agree (``|warped - current| <= reset_rel *
    current``): ``(w_hist * warped + c * current) / (w_hist + c)`` with ``c`` the current confidence (1 without
    one) and the history's weight capped at ``max_history_weight`` (so the filter follows slow changes).
@@ -327,30 +329,67 @@ class TemporalFilter:
         dy = r[1, 0] * x + r[1, 1] * y + r[1, 2]
         dz = r[2, 0] * x + r[2, 1] * y + r[2, 2]
         guess = np.where(valid, depth, hist)
-        warped = np.zeros_like(hist)
-        ok = np.zeros(hist.shape, bool)
-        w_warped = np.zeros_like(hist)
-        pending_warped = np.zeros_like(hist)
-        for _ in range(1 if valid.all() else 2):
-            px, py, pz = guess * dx + t[0], guess * dy + t[1], guess * dz + t[2]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                map_u = (k.fx * px / pz + k.cx).astype(np.float32)
-                map_v = (k.fy * py / pz + k.cy).astype(np.float32)
-            map_u[~(pz > 0) | ~(guess > 0)] = -1e6
-            sampled, support, w_warped, pending_sampled = cv2.split(cv2.remap(
-                stacked, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0))
-            # the sampled point (depth ``sampled`` on the ray through (map_u, map_v) of the previous frame),
-            # expressed in the current frame: its depth along the current optical axis
-            rx = (map_u - k.cx) / k.fx
-            ry = (map_v - k.cy) / k.fy
-            along_axis = r_back[0] * rx + r_back[1] * ry + r_back[2]
-            warped = sampled * along_axis + t_back
-            pending_warped = np.where(pending_sampled > 0, pending_sampled * along_axis + t_back, 0)
-            ok = (support > 0.999) & (warped > 0)
-            holes = ~valid & ok
+        # the guess of a pixel's depth: the current depth, or where there is none the history's at that pixel
+        guess = np.where(valid, depth, hist)
+        px, py, pz = guess * dx + t[0], guess * dy + t[1], guess * dz + t[2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            map_u = (k.fx * px / pz + k.cx).astype(np.float32)
+            map_v = (k.fy * py / pz + k.cy).astype(np.float32)
+        map_u[~(pz > 0) | ~(guess > 0)] = -1e6
+        remapped = cv2.remap(stacked, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        sampled, support, w_warped, pending_sampled = (remapped[..., c] for c in range(4))
+        # the sampled point (depth ``sampled`` on the ray through (map_u, map_v) of the previous frame),
+        # expressed in the current frame: its depth along the current optical axis
+        rx = (map_u - k.cx) / k.fx
+        ry = (map_v - k.cy) / k.fy
+        along_axis = r_back[0] * rx + r_back[1] * ry + r_back[2]
+        warped = sampled * along_axis + t_back
+        pending_warped = (np.where(pending_sampled > 0, pending_sampled * along_axis + t_back, 0)
+                          if self.settings.confirm_frames > 1 else pending)
+        consistent = (support > 0.999) & (warped > 0)
+        if not valid.all():
+            # holes: the guess must be self-consistent (the sampled point projects back onto the pixel), and what
+            # inverse sampling found may lie behind something (a disocclusion): checked against a forward splat
             with np.errstate(invalid="ignore"):
-                settled = np.abs(warped - guess) <= self.settings.reset_rel * 0.5 * guess
-            guess = np.where(holes, warped, guess)
-        consistent = ok & (valid | settled)
-        return (warped.astype(np.float32), w_warped.astype(np.float32), consistent,
+                consistent &= valid | (np.abs(warped - guess) <= self.settings.reset_rel * 0.5 * guess)
+            warped, w_warped, consistent = self._occlusion_checked(valid, prev_to_curr, k, warped, w_warped,
+                                                                   consistent)
+        return (np.asarray(warped, np.float32), np.asarray(w_warped, np.float32), consistent,
                 pending_warped.astype(np.float32))
+
+    def _occlusion_checked(self, valid: np.ndarray, prev_to_curr: np.ndarray, k: CameraIntrinsics,
+                           warped: np.ndarray, w_warped: np.ndarray, consistent: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Check the hole pixels' inversely sampled history against the history forward-splatted into the
+        current frame (z-buffer, nearest pixel): a value behind the splatted surface (beyond ``reset_rel``, 3x3
+        neighbourhood against splat cracks) is replaced by the splatted value, or dropped where none landed."""
+        assert self._depth is not None and self._weight is not None
+        x, y = self._ray_grids(k)
+        src = _valid_depth(self._depth)
+        z_src, w_src = self._depth[src], self._weight[src]
+        m = prev_to_curr.astype(np.float32)
+        px, py = x[src] * z_src, y[src] * z_src
+        qx = m[0, 0] * px + m[0, 1] * py + m[0, 2] * z_src + m[0, 3]
+        qy = m[1, 0] * px + m[1, 1] * py + m[1, 2] * z_src + m[1, 3]
+        qz = m[2, 0] * px + m[2, 1] * py + m[2, 2] * z_src + m[2, 3]
+        front = qz > 1e-3
+        qx, qy, qz, w_src = qx[front], qy[front], qz[front], w_src[front]
+        u = np.rint(k.fx * qx / qz + k.cx).astype(np.int64)
+        v = np.rint(k.fy * qy / qz + k.cy).astype(np.int64)
+        inside = (u >= 0) & (u < k.width) & (v >= 0) & (v < k.height)
+        flat, qz, w_src = v[inside] * k.width + u[inside], qz[inside], w_src[inside]
+        splat = np.full(k.width * k.height, np.inf, np.float32)
+        np.minimum.at(splat, flat, qz)
+        winner = qz == splat[flat]
+        splat_w = np.zeros(k.width * k.height, np.float32)
+        splat_w[flat[winner]] = w_src[winner]
+        splat_2d, splat_w_2d = splat.reshape(k.height, k.width), splat_w.reshape(k.height, k.width)
+        nearest_surface = cv2.erode(splat_2d, np.ones((3, 3), np.uint8))
+        holes = ~valid
+        with np.errstate(invalid="ignore", over="ignore"):
+            behind = holes & consistent & (warped > nearest_surface * (1 + self.settings.reset_rel))
+        consistent = consistent & ~behind
+        take_splat = holes & ~consistent & np.isfinite(splat_2d)
+        warped = np.where(take_splat, splat_2d, warped)
+        w_warped = np.where(take_splat, splat_w_2d, w_warped)
+        return warped, w_warped, consistent | take_splat
