@@ -175,6 +175,10 @@ def test_update_at_pose_non_unit_quaternion_and_nan_pose_reset() -> None:
     assert good.reset_reason == tf.POSE_MISSING
     nan_pose = filt.update_at_pose(frame, None, K, ((0.0, 0.0, 0.0, 1.0), (np.nan, 0.0, 0.0)))
     assert nan_pose.reset_reason == tf.POSE_NOT_FINITE
+    filt.update_at_pose(frame, None, K, np.eye(4))
+    missing = filt.update_at_pose(frame * 1.05, None, K, None)   # pose source without a pose: no static blend
+    assert missing.reset_reason == tf.POSE_MISSING
+    assert np.all(missing.depth_m == np.float32(5.25))
 
 
 def test_malformed_arrays_and_settings_raise() -> None:

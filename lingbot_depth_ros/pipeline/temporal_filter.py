@@ -173,10 +173,11 @@ class TemporalFilter:
                        camera_pose: np.ndarray | tuple[Sequence[float], Sequence[float]] | None, *,
                        stamp_s: float | None = None) -> TemporalResult:
         """As :meth:`update`, from the camera's absolute pose: a 4x4 ``world_T_camera`` (optical frame) or a
-        (quaternion xyzw, translation [m]) pair, or None when the pose source has none for this frame."""
-        if camera_pose is None:
-            self._pose = None
-            return self.update(depth_m, confidence, intrinsics, None, stamp_s=stamp_s)
+        (quaternion xyzw, translation [m]) pair, or None when the pose source has none for this frame (a reset:
+        :data:`POSE_MISSING`)."""
+        if camera_pose is None:   # the pose source has none: the history cannot be warped, whatever pose_required
+            had_history, self._pose = self.has_history, None
+            return self._restart(depth_m, confidence, intrinsics, stamp_s, POSE_MISSING if had_history else None)
         if isinstance(camera_pose, tuple):
             try:
                 pose = pose_matrix(camera_pose[0], camera_pose[1])
