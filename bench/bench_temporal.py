@@ -13,7 +13,13 @@
    given poses agree worse with the next sweep (median |dz|/z ~2-4 %, above-ground returns) than with the
    translation alone (~1.2 %); a yaw grid search puts the best inter-frame yaw at ~0 deg, while poses.txt says
    ~1 deg per frame: the rotation in poses.txt looks inconsistent with the LiDAR (a frame convention?).
-3. Cost per 640x480 frame (synthetic planar scene): TemporalFilter.update at a static and a moving camera,
+3. The scene generator (lingbot_depth_ros/synthetic, exact depth and poses, 320x240, ``--scene-frames`` frames
+   along its trajectory): classical with 1 / 2 / 3 LiDAR sweeps scored against the dense ground truth, and
+   with / without the temporal filter (exact poses): RMSE against the ground truth and the temporal consistency
+   error (frame t's output forward-warped into t+1 with the exact pose, compared with t+1's output, on pixels
+   whose ground truth agrees after the same warp within 1 %: static and visible in both). The generator's LiDAR
+   is frame-locked (no scan-phase drift yet) and the camera moves slowly (1-8 cm per frame).
+4. Cost per 640x480 frame (synthetic planar scene): TemporalFilter.update at a static and a moving camera,
    LidarSweeps.add (3 sweeps, ~4 % LiDAR density). Median of ``--repeats`` runs, single process, this CPU.
 
 Run:  .venv/bin/python bench/bench_temporal.py [--data ../shared/data]
@@ -167,6 +173,61 @@ def multi_sweep(data: Path, sweep_counts: list[int], rotation: bool, exclusion_p
     print()
 
 
+def _forward_warp(depth_m: np.ndarray, k: CameraIntrinsics, curr_T_prev: np.ndarray) -> np.ndarray:
+    """(H, W) depth [m] of ``depth_m`` seen from the next camera (z-buffer, nearest pixel; NaN = nothing)."""
+    v, u = np.nonzero(np.isfinite(depth_m) & (depth_m > 0))
+    z = depth_m[v, u].astype(np.float64)
+    pts = np.stack([(u - k.cx) / k.fx * z, (v - k.cy) / k.fy * z, z], axis=1) @ curr_T_prev[:3, :3].T
+    pts += curr_T_prev[:3, 3]
+    front = pts[:, 2] > 1e-3
+    pts = pts[front]
+    uu = np.rint(k.fx * pts[:, 0] / pts[:, 2] + k.cx).astype(np.int64)
+    vv = np.rint(k.fy * pts[:, 1] / pts[:, 2] + k.cy).astype(np.int64)
+    inside = (uu >= 0) & (uu < k.width) & (vv >= 0) & (vv < k.height)
+    out = np.full(k.width * k.height, np.inf)
+    np.minimum.at(out, vv[inside] * k.width + uu[inside], pts[inside, 2])
+    out[~np.isfinite(out)] = np.nan
+    return out.reshape(k.height, k.width).astype(np.float32)
+
+
+def scene(frames: int) -> None:
+    from lingbot_depth_ros.synthetic.generator import SceneGenerator
+
+    gen = SceneGenerator(width=320, height=240, seed=0)
+    scene_frames = list(gen.frames(frames))
+    k = gen.intrinsics
+    est = create_estimator("classical")
+    print(f"## Scene generator: 320x240, {frames} frames, classical, exact poses; RMSE against the dense ground "
+          f"truth over frames 2..{frames - 1}")
+    print("| run | RMSE [mm] | MAE [mm] | coverage | temporal consistency error [mm] |")
+    print("|---|---|---|---|---|")
+    for sweeps_n, filtered in ((1, False), (2, False), (3, False), (1, True), (3, True)):
+        sweeps = LidarSweeps(SweepSettings(sweeps=sweeps_n))
+        filt = TemporalFilter(TemporalSettings(pose_required=True))
+        outputs = []
+        for f in scene_frames:
+            sparse = sweeps.add(f.sparse_depth_m, k, f.camera_pose, f.stamp_ns * 1e-9).depth_m
+            depth = _estimate(est, f.rgb, sparse, k)
+            if filtered:
+                depth = filt.update_at_pose(depth, None, k, f.camera_pose, stamp_s=f.stamp_ns * 1e-9).depth_m
+            outputs.append(depth)
+        scores = [_scores(d, f.depth_gt_m) for d, f in zip(outputs[2:], scene_frames[2:])]
+        consistency = []
+        for t in range(2, frames - 1):
+            motion = np.linalg.solve(scene_frames[t + 1].camera_pose, scene_frames[t].camera_pose)
+            gt_warp = _forward_warp(scene_frames[t].depth_gt_m, k, motion)
+            gt_next = scene_frames[t + 1].depth_gt_m
+            out_warp = _forward_warp(outputs[t], k, motion)
+            with np.errstate(invalid="ignore"):
+                static = np.abs(gt_warp - gt_next) < 0.01 * gt_next
+            both = static & np.isfinite(out_warp) & np.isfinite(outputs[t + 1])
+            consistency.append(float(np.mean(np.abs(out_warp[both] - outputs[t + 1][both]))) * 1000.0)
+        name = f"{sweeps_n} sweep{'s' if sweeps_n > 1 else ''}{' + temporal filter' if filtered else ''}"
+        print(f"| {name} | {np.mean([s[0] for s in scores]):.0f} | {np.mean([s[1] for s in scores]):.0f} | "
+              f"{np.mean([s[2] for s in scores]):.3f} | {np.mean(consistency):.1f} |")
+    print()
+
+
 def _timed(fn: object, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -213,7 +274,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--noise-m", type=float, default=0.02)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["flicker", "sweeps", "cost"])
+    parser.add_argument("--scene-frames", type=int, default=20)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["flicker", "sweeps", "scene", "cost"])
     args = parser.parse_args()
     cv2.setNumThreads(1)
     if "flicker" not in args.skip:
@@ -224,6 +286,8 @@ def main() -> None:
         multi_sweep(args.data, [1, 2, 3], rotation=True)
         multi_sweep(args.data, [1, 2, 3], rotation=False)
         multi_sweep(args.data, [1, 2, 3], rotation=False, exclusion_px=2)
+    if "scene" not in args.skip:
+        scene(args.scene_frames)
     if "cost" not in args.skip:
         cost(args.repeats)
 
