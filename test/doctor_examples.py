@@ -69,7 +69,7 @@ def driver(faults: dict, on_profile: bool, width: int, height: int) -> Iterator[
 def run(names: Sequence[str], timeout_s: float, width: int, height: int) -> None:
     os.environ.update(_profile_env())  # the node's and the doctor's shell: on the profile, as the README says
     with NodeProcess(params={"estimator": "classical", "mode": "completion"}) as node:
-        node.wait_ready(60)
+        node.wait_ready()
         for name in names:
             faults, on_profile, args = EXAMPLES[name]
             with driver(faults, on_profile, width, height):

@@ -58,8 +58,10 @@ class NodeProcess:
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         return self
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        """Until the node logs ``ready:``; fails at once (with the log) if it exits first."""
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Until the node logs ``ready:``; fails at once (with the log) if it exits first. The deadline is generous
+        (a node importing torch + transformers + diffusers took over 30 s with both cores busy): it costs only
+        the time the node takes."""
         def ready() -> bool:
             if self.proc.poll() is not None and "ready:" not in self.log():
                 raise AssertionError(f"node exited with {self.proc.returncode}:\n{self.log()}")

@@ -87,8 +87,8 @@ def system(tmp_path_factory) -> Iterator[tuple[NodeProcess, NodeProcess, Feed]]:
     with NodeProcess({**params, "image_transport": "compressed", "sparse_transport": "compressedDepth"},
                      log_path=logs / "compressed.log", namespace=COMPRESSED_NS, extra_args=REMAPS) as compressed, \
             NodeProcess(params, log_path=logs / "raw.log", namespace=RAW_NS, extra_args=REMAPS) as raw:
-        compressed.wait_ready(90)
-        raw.wait_ready(90)
+        compressed.wait_ready()
+        raw.wait_ready()
         feed = Feed()
         try:
             counts = {"/cam/image_raw": 1, "/cam/image_raw/compressed": 1, "/cam/camera_info": 2, "/cam/sparse": 1,

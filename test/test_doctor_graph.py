@@ -36,7 +36,7 @@ def depth_node(params_file, tmp_path_factory) -> Iterator[NodeProcess]:
     """The depth node under diagnosis, in /robot, for every test of this module."""
     log = tmp_path_factory.mktemp("doctor_graph_node") / "node.log"
     with NodeProcess(params_file=params_file, namespace=f"/{NAMESPACE}", log_path=log) as node:
-        node.wait_ready(60)
+        node.wait_ready()
         yield node
 
 
@@ -86,7 +86,7 @@ def test_qos_mismatch_is_named(tmp_path) -> None:
     params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {**NODE_PARAMS, "input_qos": "reliable"}}}))
     with NodeProcess(params_file=params, namespace="/strict") as node, \
             fake_driver(namespace="strict"):
-        node.wait_ready(60)
+        node.wait_ready()
         status, checks, _ = doctor("--ros", "--only", "graph", "--namespace", "strict", "--params-file", str(params),
                                    "--timeout", str(FAULT_TIMEOUT_S))
     qos = checks["graph.qos.image"]
@@ -199,7 +199,7 @@ def test_managed_node_left_unconfigured_is_named(tmp_path) -> None:
     params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {**NODE_PARAMS, "lifecycle": True}}}))
     with NodeProcess(params_file=params, namespace="/managed", log_path=tmp_path / "node.log") as node, \
             fake_driver(namespace="managed"):
-        node.wait_ready(60)
+        node.wait_ready()
         status, checks, _ = doctor("--ros", "--only", "graph", "--namespace", "managed", "--params-file", str(params),
                                    "--timeout", str(FAULT_TIMEOUT_S))
     state = checks["graph.node"]
@@ -215,7 +215,7 @@ def test_multi_camera_node_with_one_camera_silent(tmp_path) -> None:
     params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {**NODE_PARAMS, "cameras": ["front", "left"]}}}))
     with NodeProcess(params_file=params, namespace="/rig", log_path=tmp_path / "node.log") as node, \
             fake_driver(namespace="rig/front"):
-        node.wait_ready(60)
+        node.wait_ready()
         status, checks, _ = doctor("--ros", "--only", "graph", "--namespace", "rig", "--params-file", str(params),
                                    "--timeout", str(FAULT_TIMEOUT_S))
     assert status == 1

@@ -170,7 +170,7 @@ def test_node_refuses_to_start_with_the_engine_of_another_checkpoint(files, hash
     with contextlib.ExitStack() as stack:
         nodes = {name: stack.enter_context(NodeProcess(params, log_path=tmp_path / f"{name}.log"))
                  for name, params in cases.items()}
-        nodes["own"].wait_ready(timeout=90)
+        nodes["own"].wait_ready()
         assert "matches the engine" in nodes["own"].log()
         for name in ("other", "no_engine_dir"):
             assert nodes[name].wait_exit(timeout=60) == 1, nodes[name].log()

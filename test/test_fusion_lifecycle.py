@@ -95,7 +95,7 @@ class Feeder:
 def _started(tmp_path: Path, **extra: Any) -> Iterator[Feeder]:
     params = dict(PARAMS, **{"fusion.output_dir": str(tmp_path)}, **extra)
     with _FusionProcess(params=params, log_path=tmp_path / "node.log") as node:
-        node.wait_ready(60)
+        node.wait_ready()
         feeder = Feeder(node)
         try:
             yield feeder

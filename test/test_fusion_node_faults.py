@@ -133,7 +133,7 @@ def fusion_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FusionP
     log = tmp_path_factory.mktemp("fusion_node") / "node.log"
     remaps = ["-r", f"__node:={name}", "-r", f"/diagnostics:={namespace}/diagnostics"]
     with _FusionNodeProcess(params=params, log_path=log, namespace=namespace, extra_args=remaps) as node:
-        node.wait_ready(60)
+        node.wait_ready()
         context = rclpy.Context()
         rclpy.init(context=context)
         feeder = rclpy.create_node(f"{name}_feeder", context=context)

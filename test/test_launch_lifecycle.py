@@ -80,7 +80,7 @@ def test_the_managers_service_names_reach_the_launched_node(tmp_path: Path) -> N
     assert launch.manager_parameters is not None and launch.manager_parameters["bond_timeout"] == BOND_TIMEOUT_S
     params: dict[str, Any] = dict(launch.node.parameters[-1])
     with NodeProcess(params, log_path=tmp_path / "node.log", namespace="/" + launch.node.namespace) as node:
-        node.wait_ready(60)
+        node.wait_ready()
         harness = RosHarness(namespace=launch.node.namespace)
         try:
             (managed,) = launch.manager_parameters["node_names"]

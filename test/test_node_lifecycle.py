@@ -117,7 +117,7 @@ def string(value: str) -> ParameterValue:
 def start_managed(tmp_path: Path, **extra: Any) -> Iterator[Managed]:
     """The node started with PARAMS updated by ``extra``, waited for 'ready:'."""
     with NodeProcess(dict(PARAMS, **extra), log_path=tmp_path / "node.log") as node:
-        node.wait_ready(60)
+        node.wait_ready()
         harness = RosHarness()
         try:
             yield Managed(node, harness)
@@ -278,7 +278,7 @@ def test_autostart_with_a_failing_configure_stays_unconfigured_and_up(tmp_path: 
 def test_the_plain_node_has_no_lifecycle_services(tmp_path: Path, frame: Any) -> None:
     params = {k: v for k, v in PARAMS.items() if k != "lifecycle"}
     with NodeProcess(params, log_path=tmp_path / "node.log") as node:
-        node.wait_ready(60)
+        node.wait_ready()
         harness = RosHarness()
         try:
             wait_until(lambda: f"{NODE}/get_parameters" in dict(harness.node.get_service_names_and_types()), 20,
@@ -295,7 +295,7 @@ def test_multi_camera_node_managed(tmp_path: Path, frame: Any) -> None:
     """``cameras``: one managed node serves both; every camera's inputs follow the transitions."""
     cameras = ["front", "left"]
     with NodeProcess(dict(PARAMS, cameras=cameras), log_path=tmp_path / "node.log") as node:
-        node.wait_ready(60)
+        node.wait_ready()
         harnesses = {camera: RosHarness(namespace=camera) for camera in cameras}
         try:
             managed = {camera: Managed(node, harness) for camera, harness in harnesses.items()}

@@ -53,7 +53,7 @@ def test_node_with_onnxruntime_backend_matches_torch(setup, tmp_path) -> None:
               "lingbot.device": "cpu", "lingbot.resolution_level": LEVEL, "sparse_timeout_s": 0.4,
               "cloud.enabled": False}  # mode: the default, auto
     with NodeProcess(params, log_path=tmp_path / "onnx_node.log") as node:
-        node.wait_ready(timeout=90)
+        node.wait_ready()
         ready = [line for line in node.log().splitlines() if "ready:" in line][0]
         assert "onnxruntime engine" in ready and "on CPUExecutionProvider" in ready, ready
         harness = RosHarness()
