@@ -12,7 +12,7 @@ KILTED_TESTS ?= test/test_node_e2e.py test/test_node_bad_input.py test/test_node
 	test/test_image_codec.py test/test_messages_image.py test/test_messages_pointcloud.py test/test_camera_model.py \
 	test/test_navigation_msgs.py test/test_obstacle_outputs.py \
 	test/test_cloud_geometry.py test/test_transform_source.py test/test_node_help.py \
-	test/test_channel_link.py test/test_modes.py test/test_node_lifecycle.py
+	test/test_channel_link.py test/test_modes.py test/test_node_lifecycle.py test/test_launch_lifecycle.py
 
 .PHONY: setup setup-kilted demo test lint test-jazzy test-kilted test-slow bench docs
 
