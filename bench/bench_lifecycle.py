@@ -56,7 +56,7 @@ def _wait(predicate: Any, timeout_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def run(label: str, params: dict[str, str], cycles: int, log_path: Path) -> None:
+def run(label: str, params: dict[str, str], cycles: int, log_path: Path, retry_s: float = 900.0) -> None:
     args = [sys.executable, "-m", "lingbot_depth_ros.ros.depth_node", "--ros-args", "-p", "lifecycle:=true"]
     for key, value in params.items():
         args += ["-p", f"{key}:={value}"]
@@ -90,14 +90,17 @@ def run(label: str, params: dict[str, str], cycles: int, log_path: Path) -> None
             change(Transition.TRANSITION_CONFIGURE)
             change(Transition.TRANSITION_ACTIVATE)
             count, stamp = len(outputs), 1_000_000_000 * (cycle + 1)
-            while len(outputs) == count:  # until one frame is out (the first may race the subscriptions)
+            _wait(lambda: all(p.get_subscription_count() > 0 for p in pubs.values()), 30, "the node's inputs")
+            # One set, sent again only after retry_s without output: a set sent while a frame is being estimated
+            # would start a second frame, still in flight at deactivate (a large model on a CPU takes minutes).
+            while len(outputs) == count:
                 stamp += 1
                 header = intrinsics_to_camera_info(frame.intrinsics).header
                 header.stamp.sec, header.stamp.nanosec = divmod(stamp, 1_000_000_000)
                 pubs["sparse_depth"].publish(depth_m_to_image(frame.sparse_depth_m, header, "32FC1"))
                 pubs["camera_info"].publish(intrinsics_to_camera_info(frame.intrinsics, header))
                 pubs["image"].publish(numpy_to_image(frame.rgb, "rgb8", header))
-                deadline = time.monotonic() + 0.5
+                deadline = time.monotonic() + retry_s
                 while len(outputs) == count and time.monotonic() < deadline:
                     time.sleep(0.02)
             change(Transition.TRANSITION_DEACTIVATE)
