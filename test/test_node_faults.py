@@ -28,7 +28,7 @@ from sensor_msgs.msg import Image
 from waiting import Pacer, quiet_for, repeat_until
 
 from lingbot_depth_ros.errors import EstimatorOutOfMemory
-from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR
+from lingbot_depth_ros.estimators import COMPLETION, MONOCULAR, create_estimator
 from lingbot_depth_ros.estimators.base import DepthEstimate, DepthEstimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
@@ -706,3 +706,36 @@ def test_default_auto_with_a_completion_only_estimator_says_once_it_needs_sparse
             assert node.proc.poll() is None
         finally:
             harness.close()
+
+
+def test_every_frame_dropped_for_a_camera_info_of_another_size_is_a_diagnostics_warn(scene) -> None:
+    """CameraInfo of another size than the image (binning / ROI not set): every frame is a counted bad_input drop,
+    and the pipeline status says so (WARN 'no depth published: the last N frames were dropped (...)'), not
+    'OK at 0.0 Hz'; with the right CameraInfo it is OK again."""
+    from dataclasses import replace
+
+    frame = scene["small"]
+    clock = StampClock(90_000)
+    wrong = replace(frame.intrinsics, width=frame.intrinsics.width * 2, height=frame.intrinsics.height * 2)
+    with in_process_node(create_estimator("classical"), mode=COMPLETION, **{"diagnostics.period_s": 0.2}) \
+            as (node, harness):
+        watch = DiagnosticsWatch(harness)
+
+        def wrong_set() -> None:
+            stamp = clock.next()
+            header = harness.header(stamp)
+            harness.pub_sparse.publish(depth_m_to_image(frame.sparse_depth_m, header, "16UC1"))
+            harness.pub_info.publish(intrinsics_to_camera_info(wrong, header))
+            harness.pub_image.publish(numpy_to_image(frame.rgb, "rgb8", header))
+
+        repeat_until(wrong_set, lambda: watch.find(lambda s: level_of(s) == WARN and "no depth published" in s.message),
+                     20, "a WARN that no depth is published", period_s=0.1, detail=watch.last)
+        status = watch.find(lambda s: level_of(s) == WARN and "no depth published" in s.message)
+        assert status is not None and "bad_input" in status.message, status
+        assert harness.recorders["depth/image"].messages == []
+        assert node.channels[0].drops["bad_input"] >= 3
+
+        mark = watch.mark()  # the right CameraInfo: depth again, and the status is OK
+        publish_until(harness, frame, clock, lambda: watch.find(lambda s: level_of(s) == OK, since=mark),
+                      "the pipeline OK again")
+        assert harness.recorders["depth/image"].messages

@@ -122,6 +122,7 @@ class CameraChannel:
         self.slot: tuple[SyncedSet, float] | None = None  # newest set and its monotonic receive time
         self.finishing = False  # a frame of this camera is being post-processed / published (finisher thread)
         self.consecutive_failures = 0
+        self.consecutive_drops = 0  # synchronized sets lost in a row since the last published frame (not 'stale')
         self._last_sparse_rx = -1.0
         self.sparse_alive = False
         self._last_set_time = time.monotonic()
@@ -312,6 +313,8 @@ class CameraChannel:
 
     def drop(self, reason: str, message: str) -> None:
         self.drops[reason] += 1
+        if reason not in ("stale", "no_sync"):  # superseded by a newer set / never a set: not this frame's fault
+            self.consecutive_drops += 1
         if reason in ("estimator_error", "out_of_memory", "internal_error"):
             self.consecutive_failures += 1
         self.warn(f"dropped frame ({reason}): {message}")
@@ -391,6 +394,7 @@ class CameraChannel:
         t4 = time.monotonic()
         self.frames_published += 1
         self.consecutive_failures = 0
+        self.consecutive_drops = 0
         self.rates["output"].tick(t4)
         for stage, seconds in (("convert", frame.convert_s), ("inference", result.timings_s["inference"]),
                                ("postprocess", result.timings_s["postprocess"]),
@@ -505,6 +509,9 @@ class CameraChannel:
             stat.summary(WARN, guard_problem)
         if self.sync_warned and needs_sparse is None:
             stat.summary(WARN, f"inputs do not synchronize: {self.sync.explain()}")
+        if self.consecutive_drops >= 3 and self.consecutive_failures < 3:  # e.g. CameraInfo of another size
+            stat.summary(WARN, f"no depth published: the last {self.consecutive_drops} frames were dropped "
+                               f"({self.last_warning})")
         if self.consecutive_failures >= 3:
             stat.summary(ERROR, f"estimator failing: the last {self.consecutive_failures} frames failed "
                                 f"({self.last_warning})")
