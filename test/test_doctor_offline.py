@@ -290,7 +290,7 @@ def test_engine_for_another_image_size_than_the_camera_fails(files) -> None:
 
     with fake_driver(namespace="sized"):
         status, checks, _ = doctor("--ros", "--only", "graph", "--only", "model", "--namespace", "sized",
-                                   "--params-file", str(files["engine_params_a"]), "--timeout", "3")
+                                   "--params-file", str(files["engine_params_a"]), "--timeout", "15")
     engine = checks["model.engine"]
     assert status == 1 and engine["status"] == "FAIL", engine
     assert f"({W}x{H}, level {LEVEL}, fp32)" in engine["summary"]
