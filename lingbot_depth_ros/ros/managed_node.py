@@ -22,6 +22,7 @@ manager reads the state back after each transition); ``autostart`` = configure +
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from typing import Any
 
@@ -45,7 +46,7 @@ def failure_reason(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, LingbotDepthError) else f"{type(exc).__name__}: {exc}"
 
 
-class ManagedNode(LifecycleNode):
+class ManagedNode(LifecycleNode, metaclass=abc.ABCMeta):
     """A lifecycle node whose transitions run the steps ``_configure`` ... ``_cleanup`` (module docstring)."""
 
     def __init__(self, node_name: str, **kwargs: Any) -> None:
@@ -57,17 +58,21 @@ class ManagedNode(LifecycleNode):
         self._refuse_impossible_transitions()
 
     # -- the steps (node cores implement them) ------------------------------------------------
+    @abc.abstractmethod
     def _configure(self) -> None:
-        raise NotImplementedError
+        """The configure transition's work; raise LingbotDepthError (or any error) to refuse it."""
 
+    @abc.abstractmethod
     def _activate(self) -> None:
-        raise NotImplementedError
+        """The activate transition's work; raise LingbotDepthError (or any error) to refuse it."""
 
+    @abc.abstractmethod
     def _deactivate(self) -> None:
-        raise NotImplementedError
+        """The deactivate transition's work; raise LingbotDepthError (or any error) to refuse it."""
 
+    @abc.abstractmethod
     def _cleanup(self) -> None:
-        raise NotImplementedError
+        """The cleanup transition's work; raise LingbotDepthError (or any error) to refuse it."""
 
     # -- state ---------------------------------------------------------------------------------
     @property
