@@ -184,7 +184,7 @@ def test_a_learned_completion_that_ignores_its_input_is_not_trusted(tmp_path: Pa
 def test_marigold_ensemble_spread_reaches_the_aligned_profile(tmp_path: Path) -> None:
     """Marigold with an ensemble returns its spread as a cue; fitted to the LiDAR, its frame is scored by the
     aligned/marigold profile (fit residuals x the spread's probability)."""
-    pytest.importorskip("diffusers")
+    pytest.importorskip("diffusers", reason="the estimators extra (diffusers) is not installed")
     from lingbot_depth_ros.testing.depth_pro_marigold_checkpoints import build_tiny_marigold
 
     folder = str(build_tiny_marigold(tmp_path / "marigold"))

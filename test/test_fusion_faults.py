@@ -19,7 +19,7 @@ from lingbot_depth_ros.fusion.poses import PoseBuffer, PoseJumpError, check_pose
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.synthetic import SceneGenerator
 
-pytest.importorskip("open3d")
+pytest.importorskip("open3d", reason="the fusion extra (open3d) is not installed")
 
 from lingbot_depth_ros.fusion.tsdf import (
     MAX_COORDINATE_VOXELS,

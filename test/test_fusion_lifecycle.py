@@ -25,7 +25,7 @@ from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image
 from lingbot_depth_ros.synthetic.generator import SceneGenerator
 
-pytest.importorskip("open3d")
+pytest.importorskip("open3d", reason="the fusion extra (open3d) is not installed")
 pytestmark = pytest.mark.ros
 NODE = "/depth_fusion_node"
 PARAMS = {"lifecycle": True, "fusion.pose_source": "none", "fusion.integration_rate_hz": 0.0,

@@ -34,7 +34,7 @@ from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
 from lingbot_depth_ros.ros.image_codec import depth_m_to_image, numpy_to_image
 
 pytestmark = pytest.mark.ros
-pytest.importorskip("open3d")
+pytest.importorskip("open3d", reason="the fusion extra (open3d) is not installed")
 
 K = CameraIntrinsics(fx=80.0, fy=80.0, cx=39.5, cy=29.5, width=80, height=60)
 WALL_M = 2.03

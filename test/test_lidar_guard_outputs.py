@@ -110,7 +110,7 @@ def _b64_npy(array: np.ndarray) -> str:
 
 
 def test_api_returns_the_agreement_and_refuses_guard_drop_with_422(case) -> None:
-    httpx = pytest.importorskip("httpx")
+    httpx = pytest.importorskip("httpx", reason="the server extra (httpx) is not installed")
     from server_process import running_cli
 
     ok, png = cv2.imencode(".png", cv2.cvtColor(case["frame"].rgb, cv2.COLOR_RGB2BGR))

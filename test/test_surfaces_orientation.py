@@ -75,7 +75,7 @@ def test_demo_cloud_normals_face_the_cameras(demo: SceneGenerator) -> None:
 
 def test_demo_fusion_surfaces_face_the_cameras(demo: SceneGenerator, tmp_path: Path) -> None:
     """``lingbot-depth-demo --fusion``'s surfaces.json (TSDF map of 8 frames): every normal towards the cameras."""
-    pytest.importorskip("open3d")
+    pytest.importorskip("open3d", reason="the fusion extra (open3d) is not installed")
     from lingbot_depth_ros.fusion.demo_scene import fuse_scene_predictions
 
     predictions = {i: demo.frame(i).depth_gt_m for i in range(8)}
