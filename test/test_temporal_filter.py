@@ -1,11 +1,13 @@
 """The temporal filter (lingbot_depth_ros.pipeline.temporal_filter): convergence at a standing camera, exact
-warping of a planar scene under a known camera motion, no trail behind a moving object, and a whole-history reset
-with its reason for each kind of bad input (the output is then the current frame, unsmeared)."""
+warping of a planar scene under a known camera motion, no trail behind a moving object, a whole-history reset
+with its reason for each kind of bad input (the output is then the current frame, unsmeared), and the confidence
+that travels with the depth (current / max / history's, NaN exactly where the depth is NaN)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 import pytest
 
@@ -254,3 +256,121 @@ def test_holes_filled_from_history_are_right_or_left_empty_at_disocclusions() ->
     on_box = truth < 4
     assert filled[on_box].mean() > 0.95          # the box itself is there (splatted where sampling found background)
     assert float(np.median(np.abs(result.depth_m[on_box] - truth[on_box]))) < 1e-3
+
+
+# ---------------------------------------------------------------- confidence through the filter
+
+
+def test_confidence_is_none_without_a_confidence_map() -> None:
+    filt = TemporalFilter()
+    frame = np.full((K.height, K.width), 5.0, np.float32)
+    assert filt.update(frame, None, K).confidence is None          # first frame (a restart)
+    assert filt.update(frame, None, K).confidence is None          # blended frame
+    assert filt.update(frame, np.ones_like(frame), K).confidence is not None
+
+
+def test_confidence_of_new_blended_reset_and_filled_pixels_at_a_standing_camera() -> None:
+    filt = TemporalFilter()
+    first = np.full((K.height, K.width), 5.0, np.float32)
+    first[:, :10] = np.nan                                         # never seen: stays NaN when the next has none
+    first_conf = np.full_like(first, 0.6)
+    first_conf[:, 100:] = 0.3
+    started = filt.update(first, first_conf, K)
+    assert started.confidence is not None
+    np.testing.assert_array_equal(np.isnan(started.confidence), np.isnan(started.depth_m))
+    assert np.all(started.confidence[:, 10:100] == np.float32(0.6))
+    second = first.copy()
+    second[:, :5] = 4.0                                            # new pixels (no history): the current confidence
+    second[:, 20:30] = np.nan                                      # holes: filled from history, its confidence
+    second[:, 40:50] = 3.0                                         # disagree: reset to the current value
+    second[0:10, 60:70] = 5.0
+    second_conf = np.full_like(first, 0.5)
+    second_conf[:, 5:10] = 0.0                                     # confidence 0: not used, no history either
+    second_conf[:, 110:] = 0.9
+    result = filt.update(second, second_conf, K)
+    conf = result.confidence
+    assert conf is not None and conf.dtype == np.float32 and conf.shape == first.shape
+    np.testing.assert_array_equal(np.isnan(conf), np.isnan(result.depth_m))   # NaN exactly where depth is NaN
+    assert np.isnan(result.depth_m[:, 5:10]).all()
+    assert np.all(conf[:, :5] == np.float32(0.5))                 # new pixel: current
+    assert np.all(conf[:, 20:30] == np.float32(0.6))              # filled from history: history's
+    assert np.all(conf[:, 40:50] == np.float32(0.5))              # reset: current
+    assert np.all(conf[:, 60:70] == np.float32(0.6))              # blended: max(0.5 current, 0.6 history)
+    assert np.all(conf[:, 100:110] == np.float32(0.5))            # blended: max(0.5 current, 0.3 history)
+    assert np.all(conf[:, 110:] == np.float32(0.9))               # blended: max(0.9 current, 0.3 history)
+    # the history's confidence is the output's: a hole the next frame fills again carries the blended value
+    third = second.copy()
+    third[:, 110:120] = np.nan
+    refilled = filt.update(third, np.full_like(first, 0.1), K).confidence
+    assert refilled is not None and np.all(refilled[:, 110:120] == np.float32(0.9))
+
+
+def test_filled_pixels_carry_the_warped_history_confidence_after_a_camera_motion() -> None:
+    pose0, pose1 = camera_pose(0.0, 0.0), camera_pose(0.25, 0.04)
+    u = np.arange(K.width, dtype=np.float32)
+    ramp = np.broadcast_to(0.2 + 0.6 * u / K.width, (K.height, K.width)).astype(np.float32)   # linear in u
+    filt = TemporalFilter()
+    filt.update(plane_depth(pose0), ramp, K)
+    current = plane_depth(pose1)
+    current[40:80, 60:100] = np.nan
+    result = filt.update(current, np.full_like(current, 0.1), K, np.linalg.solve(pose1, pose0))
+    conf = result.confidence
+    assert conf is not None and result.filled_pixels == 40 * 40
+    np.testing.assert_array_equal(np.isnan(conf), np.isnan(result.depth_m))
+    # where each hole pixel was in the previous frame: its 3-D point moved back by the motion, projected
+    truth = plane_depth(pose1)
+    vs, us = np.mgrid[40:80, 60:100]
+    points = np.stack([(us - K.cx) / K.fx * truth[40:80, 60:100], (vs - K.cy) / K.fy * truth[40:80, 60:100],
+                       truth[40:80, 60:100], np.ones((40, 40))], -1) @ np.linalg.solve(pose0, pose1).T
+    source_u = K.fx * points[..., 0] / points[..., 2] + K.cx
+    assert np.abs(source_u - us).min() > 5                        # the camera did move the hole's pixels
+    np.testing.assert_allclose(conf[40:80, 60:100], 0.2 + 0.6 * source_u / K.width, atol=2e-3)
+    # blended pixels: max(0.1 current, the warped ramp >= 0.2) = the warped history's; pixels the history does
+    # not reach (entering the view): the current 0.1
+    measured = conf[np.isfinite(current)]
+    assert result.reset_pixels == 0 and result.blended_pixels > 0.8 * measured.size
+    assert np.count_nonzero(measured >= 0.2 - 1e-6) == result.blended_pixels
+    assert np.all(measured[measured < 0.2] == np.float32(0.1))
+
+
+def test_splatted_hole_pixels_carry_the_splatted_confidence() -> None:
+    pose0, pose1 = camera_pose(0.0, 0.0), camera_pose(0.3, 0.0)
+    first = box_in_front(pose0)
+    first_conf = np.where(first < 4, 0.5, 0.8).astype(np.float32)   # the box 0.5, the plane behind 0.8
+    filt = TemporalFilter()
+    filt.update(first, first_conf, K)
+    result = filt.update(np.full((K.height, K.width), np.nan, np.float32), np.zeros_like(first), K,
+                         np.linalg.solve(pose1, pose0))
+    conf = result.confidence
+    assert conf is not None
+    np.testing.assert_array_equal(np.isnan(conf), np.isnan(result.depth_m))
+    truth = box_in_front(pose1)
+    on_box = (truth < 4) & np.isfinite(result.depth_m)
+    assert on_box.sum() > 600
+    assert float(np.mean(np.abs(conf[on_box] - 0.5) < 1e-3)) > 0.95   # incl. the splatted box pixels
+    background = (truth > 4) & np.isfinite(result.depth_m)
+    # without its 2-pixel rim (bilinear sampling mixes the two confidences across the box's edge)
+    interior = cv2.erode(background.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert float(np.mean(np.abs(conf[interior] - 0.8) < 1e-3)) > 0.99
+
+
+def test_confidence_of_a_reset_and_of_a_held_pixel() -> None:
+    frame = np.full((K.height, K.width), 5.0, np.float32)
+    filt = TemporalFilter(TemporalSettings(max_gap_s=0.5))
+    filt.update(frame, np.full_like(frame, 0.7), K, stamp_s=1.0)
+    current = frame * 1.02
+    current[0, 0] = np.nan
+    reset = filt.update(current, np.full_like(frame, 0.4), K, stamp_s=2.0)
+    assert reset.reset_reason == tf.TIME_GAP and reset.confidence is not None
+    np.testing.assert_array_equal(np.isnan(reset.confidence), np.isnan(reset.depth_m))
+    assert np.all(reset.confidence[1:] == np.float32(0.4))        # the current frame alone
+    # settings assigned between frames take effect: with confirm_frames=2 a first disagreeing frame is held,
+    # and the held pixel keeps the history's confidence
+    filt.settings = TemporalSettings(confirm_frames=2, max_gap_s=0.5)
+    box = current.copy()
+    box[30:90, 40:100] = 3.0
+    held = filt.update(box, np.full_like(frame, 0.9), K, stamp_s=2.1)
+    assert held.confidence is not None and np.allclose(held.depth_m[30:90, 40:100], 5.1)
+    assert np.all(held.confidence[30:90, 40:100] == np.float32(0.4))
+    confirmed = filt.update(box, np.full_like(frame, 0.9), K, stamp_s=2.2)
+    assert confirmed.confidence is not None and np.all(confirmed.confidence[30:90, 40:100] == np.float32(0.9))

@@ -18,6 +18,9 @@ Per-frame depth flickers (LiDAR returns drop out, scan lines land on other pixel
    current depth and the history there starts again with weight ``c``; nothing trails.
 4. **Holes** (no current depth): the warped history is kept when it is self-consistent, with its weight
    multiplied by ``hole_decay`` each frame, until it falls below ``min_hole_weight`` (an old value fades out).
+5. **Confidence** travels with the depth: the history's confidence is warped with the same maps, and the output's
+   (:attr:`TemporalResult.confidence`) is the current one where the output is the current value, the larger of
+   current and history where blended, and the history's where filled from history.
 
 Bad input resets the whole history and says why (:attr:`TemporalResult.reset_reason`): the output is then the
 current frame unchanged, never a crash or a smeared frame. Reasons: :data:`POSE_MISSING` (``pose_required`` and no
@@ -95,7 +98,11 @@ class TemporalResult:
     """One filtered frame. ``depth_m``: (H, W) float32 [m], NaN where there is no depth; ``weight``: (H, W)
     float32 accumulated weight [frames]; ``reset_reason``: why the whole history was dropped this frame (None:
     it was not, or there was none yet); ``reset_pixels``: pixels whose history was dropped for disagreement;
-    ``blended_pixels``: pixels blended with history; ``filled_pixels``: pixels kept from history alone."""
+    ``blended_pixels``: pixels blended with history; ``filled_pixels``: pixels kept from history alone;
+    ``confidence``: (H, W) float32 in [0, 1] of the output depth, NaN exactly where ``depth_m`` is NaN -- the
+    current confidence where the output is the current value (a new or reset pixel), ``max(current, warped
+    history's)`` where blended, the warped history's where filled from history alone -- or None when
+    :meth:`TemporalFilter.update` got no confidence map."""
 
     depth_m: np.ndarray
     weight: np.ndarray
@@ -103,6 +110,7 @@ class TemporalResult:
     reset_pixels: int
     blended_pixels: int
     filled_pixels: int
+    confidence: np.ndarray | None = None
 
 
 def pose_matrix(quaternion_xyzw: Sequence[float] | np.ndarray, translation_m: Sequence[float] | np.ndarray
@@ -154,6 +162,7 @@ class TemporalFilter:
         self.settings = settings or TemporalSettings()
         self._depth: np.ndarray | None = None    # (H, W) float32 [m], NaN = none
         self._weight: np.ndarray | None = None   # (H, W) float32 [frames]
+        self._confidence: np.ndarray | None = None  # (H, W) float32 [0, 1] of self._depth, NaN where it is NaN
         self._pending: np.ndarray | None = None  # (H, W) float32 [m]: a disagreeing depth to confirm, 0 = none
         self._intrinsics: CameraIntrinsics | None = None
         self._stamp_s: float | None = None
@@ -163,6 +172,7 @@ class TemporalFilter:
     def reset(self) -> None:
         """Forget the history (the next frame starts again)."""
         self._depth = self._weight = self._pending = self._intrinsics = self._stamp_s = self._pose = None
+        self._confidence = None
 
     @property
     def has_history(self) -> bool:
@@ -204,7 +214,8 @@ class TemporalFilter:
 
         Args:
             depth_m: (H, W) depth along the optical axis [m]; NaN, inf and <= 0 = no depth.
-            confidence: (H, W) per-pixel confidence in [0, 1] (0 = do not use), or None (1 wherever depth is).
+            confidence: (H, W) per-pixel confidence in [0, 1] (0 = do not use), or None (1 wherever depth is;
+                the result's ``confidence`` is then None).
             intrinsics: of ``depth_m`` (``width`` x ``height`` = W x H).
             prev_to_curr: 4x4 rigid motion from the previous camera frame to this one (``p_curr = T p_prev``,
                 metres), or None for a static camera (a reset when ``settings.pose_required``).
@@ -215,17 +226,17 @@ class TemporalFilter:
         """
         depth, conf = self._checked(depth_m, confidence, intrinsics)
         reason = self._history_problem(depth, intrinsics, prev_to_curr, stamp_s)
-        if reason is not None or self._depth is None or self._weight is None:
-            return self._restart(depth, conf, intrinsics, stamp_s, reason)
+        if reason is not None or self._depth is None or self._weight is None or self._confidence is None:
+            return self._restart(depth, confidence, intrinsics, stamp_s, reason)
         s = self.settings
         valid = conf > 0
         pending = self._pending if self._pending is not None else np.zeros_like(depth)
         if prev_to_curr is None or np.allclose(prev_to_curr, np.eye(4), atol=1e-9):
-            warped, w_hist = self._depth, self._weight
+            warped, w_hist, conf_hist = self._depth, self._weight, self._confidence
             consistent = _valid_depth(warped)
         else:
-            warped, w_hist, consistent, pending = self._warp(depth, valid, np.asarray(prev_to_curr, np.float64),
-                                                             intrinsics, pending)
+            warped, w_hist, conf_hist, consistent, pending = self._warp(
+                depth, valid, np.asarray(prev_to_curr, np.float64), intrinsics, pending)
         with np.errstate(invalid="ignore"):
             agree = valid & consistent & (np.abs(warped - depth) <= s.reset_rel * depth)
             disagree = valid & consistent & ~agree
@@ -247,10 +258,13 @@ class TemporalFilter:
             disagree &= ~hold
         out = np.where(agree, blended, np.where(valid, depth, np.where(fill, warped, np.float32(np.nan))))
         weight = np.where(agree, total, np.where(valid, conf, np.where(fill, w_fill, np.float32(0))))
+        out_conf = np.where(agree, np.maximum(conf, conf_hist),
+                            np.where(valid, conf, np.where(fill, conf_hist, np.float32(np.nan))))
         out, weight = out.astype(np.float32, copy=False), weight.astype(np.float32, copy=False)
-        self._depth, self._weight, self._stamp_s = out, weight, stamp_s
+        out_conf = out_conf.astype(np.float32, copy=False)
+        self._depth, self._weight, self._confidence, self._stamp_s = out, weight, out_conf, stamp_s
         return TemporalResult(out, weight, None, int(np.count_nonzero(disagree)), int(np.count_nonzero(agree)),
-                              int(np.count_nonzero(fill)))
+                              int(np.count_nonzero(fill)), None if confidence is None else out_conf.copy())
 
     # ------------------------------------------------------------------ internals
     def _checked(self, depth_m: np.ndarray, confidence: np.ndarray | None, intrinsics: CameraIntrinsics
@@ -301,9 +315,11 @@ class TemporalFilter:
                  stamp_s: float | None, reason: str | None) -> TemporalResult:
         depth, conf = self._checked(depth_m, confidence, intrinsics)
         out = np.where(conf > 0, depth, np.nan).astype(np.float32)
+        out_conf = np.where(conf > 0, conf, np.nan).astype(np.float32)
         self._depth, self._weight, self._intrinsics, self._pending = out, conf.copy(), intrinsics, None
+        self._confidence = out_conf
         self._stamp_s = stamp_s if stamp_s is not None and math.isfinite(stamp_s) else None
-        return TemporalResult(out, conf.copy(), reason, 0, 0, 0)
+        return TemporalResult(out, conf.copy(), reason, 0, 0, 0, None if confidence is None else out_conf.copy())
 
     def _ray_grids(self, intrinsics: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray]:
         """(H, W) float32 normalised ray coordinates x = (u - cx) / fx, y = (v - cy) / fy (cached)."""
@@ -315,16 +331,17 @@ class TemporalFilter:
         return self._rays[1], self._rays[2]
 
     def _warp(self, depth: np.ndarray, valid: np.ndarray, prev_to_curr: np.ndarray, k: CameraIntrinsics,
-              pending: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The history in the current frame: (warped depth [m], warped weight, consistent mask, warped pending
-        depth [m], 0 = none), all (H, W)."""
-        assert self._depth is not None and self._weight is not None
+              pending: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The history in the current frame: (warped depth [m], warped weight, warped confidence, consistent
+        mask, warped pending depth [m], 0 = none), all (H, W)."""
+        assert self._depth is not None and self._weight is not None and self._confidence is not None
         x, y = self._ray_grids(k)
         curr_to_prev = np.linalg.inv(prev_to_curr)
         r, t = curr_to_prev[:3, :3].astype(np.float32), curr_to_prev[:3, 3].astype(np.float32)
         r_back, t_back = prev_to_curr[2, :3].astype(np.float32), np.float32(prev_to_curr[2, 3])
         hist = np.nan_to_num(self._depth, nan=0.0)
-        stacked = cv2.merge([hist, _valid_depth(self._depth).astype(np.float32), self._weight, pending])
+        stacked = cv2.merge([hist, _valid_depth(self._depth).astype(np.float32), self._weight, pending,
+                             np.nan_to_num(self._confidence, nan=0.0)])
         # per-pixel direction of the ray in the previous frame (depth-independent part) and offset
         dx = r[0, 0] * x + r[0, 1] * y + r[0, 2]
         dy = r[1, 0] * x + r[1, 1] * y + r[1, 2]
@@ -338,7 +355,7 @@ class TemporalFilter:
             map_v = (k.fy * py / pz + k.cy).astype(np.float32)
         map_u[~(pz > 0) | ~(guess > 0)] = -1e6
         remapped = cv2.remap(stacked, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        sampled, support, w_warped, pending_sampled = (remapped[..., c] for c in range(4))
+        sampled, support, w_warped, pending_sampled, conf_warped = (remapped[..., c] for c in range(5))
         # the sampled point (depth ``sampled`` on the ray through (map_u, map_v) of the previous frame),
         # expressed in the current frame: its depth along the current optical axis
         rx = (map_u - k.cx) / k.fx
@@ -353,37 +370,40 @@ class TemporalFilter:
             # inverse sampling found may lie behind something (a disocclusion): checked against a forward splat
             with np.errstate(invalid="ignore"):
                 consistent &= valid | (np.abs(warped - guess) <= self.settings.reset_rel * 0.5 * guess)
-            warped, w_warped, consistent = self._occlusion_checked(valid, prev_to_curr, k, warped, w_warped,
-                                                                   consistent)
-        return (np.asarray(warped, np.float32), np.asarray(w_warped, np.float32), consistent,
-                pending_warped.astype(np.float32))
+            warped, w_warped, conf_warped, consistent = self._occlusion_checked(
+                valid, prev_to_curr, k, warped, w_warped, conf_warped, consistent)
+        return (np.asarray(warped, np.float32), np.asarray(w_warped, np.float32),
+                np.asarray(conf_warped, np.float32), consistent, pending_warped.astype(np.float32))
 
     def _occlusion_checked(self, valid: np.ndarray, prev_to_curr: np.ndarray, k: CameraIntrinsics,
-                           warped: np.ndarray, w_warped: np.ndarray, consistent: np.ndarray
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                           warped: np.ndarray, w_warped: np.ndarray, conf_warped: np.ndarray,
+                           consistent: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Check the hole pixels' inversely sampled history against the history forward-splatted into the
         current frame (z-buffer, nearest pixel): a value behind the splatted surface (beyond ``reset_rel``, 3x3
-        neighbourhood against splat cracks) is replaced by the splatted value, or dropped where none landed."""
-        assert self._depth is not None and self._weight is not None
+        neighbourhood against splat cracks) is replaced by the splatted value (with its weight and confidence), or
+        dropped where none landed."""
+        assert self._depth is not None and self._weight is not None and self._confidence is not None
         x, y = self._ray_grids(k)
         src = _valid_depth(self._depth)
-        z_src, w_src = self._depth[src], self._weight[src]
+        z_src, w_src, c_src = self._depth[src], self._weight[src], self._confidence[src]
         m = prev_to_curr.astype(np.float32)
         px, py = x[src] * z_src, y[src] * z_src
         qx = m[0, 0] * px + m[0, 1] * py + m[0, 2] * z_src + m[0, 3]
         qy = m[1, 0] * px + m[1, 1] * py + m[1, 2] * z_src + m[1, 3]
         qz = m[2, 0] * px + m[2, 1] * py + m[2, 2] * z_src + m[2, 3]
         front = qz > 1e-3
-        qx, qy, qz, w_src = qx[front], qy[front], qz[front], w_src[front]
+        qx, qy, qz, w_src, c_src = qx[front], qy[front], qz[front], w_src[front], c_src[front]
         u = np.rint(k.fx * qx / qz + k.cx).astype(np.int64)
         v = np.rint(k.fy * qy / qz + k.cy).astype(np.int64)
         inside = (u >= 0) & (u < k.width) & (v >= 0) & (v < k.height)
-        flat, qz, w_src = v[inside] * k.width + u[inside], qz[inside], w_src[inside]
+        flat, qz, w_src, c_src = v[inside] * k.width + u[inside], qz[inside], w_src[inside], c_src[inside]
         splat = np.full(k.width * k.height, np.inf, np.float32)
         np.minimum.at(splat, flat, qz)
         winner = qz == splat[flat]
         splat_w = np.zeros(k.width * k.height, np.float32)
         splat_w[flat[winner]] = w_src[winner]
+        splat_c = np.zeros(k.width * k.height, np.float32)
+        splat_c[flat[winner]] = c_src[winner]
         splat_2d, splat_w_2d = splat.reshape(k.height, k.width), splat_w.reshape(k.height, k.width)
         nearest_surface = cv2.erode(splat_2d, np.ones((3, 3), np.uint8))
         holes = ~valid
@@ -393,4 +413,5 @@ class TemporalFilter:
         take_splat = holes & ~consistent & np.isfinite(splat_2d)
         warped = np.where(take_splat, splat_2d, warped)
         w_warped = np.where(take_splat, splat_w_2d, w_warped)
-        return warped, w_warped, consistent | take_splat
+        conf_warped = np.where(take_splat, splat_c.reshape(k.height, k.width), conf_warped)
+        return warped, w_warped, conf_warped, consistent | take_splat
