@@ -20,6 +20,7 @@ from lingbot_depth_ros.params.guard import GUARD_PARAMS
 from lingbot_depth_ros.params.lifecycle import lifecycle_params
 from lingbot_depth_ros.params.navigation import NAVIGATION_PARAMS, check_navigation_consistency
 from lingbot_depth_ros.params.surfaces import SURFACE_PARAMS
+from lingbot_depth_ros.params.temporal import TEMPORAL_PARAMS
 
 
 def _estimator_description() -> str:
@@ -147,8 +148,9 @@ GOVERNOR_PARAMS: tuple[ParamSpec, ...] = (
 # lifecycle, autostart: the managed (lifecycle) node (params/lifecycle.py)
 LIFECYCLE_PARAMS: tuple[ParamSpec, ...] = lifecycle_params("the estimator (the model, the engine)")
 
-ALL_PARAMS: tuple[ParamSpec, ...] = (NODE_PARAMS + CONFIDENCE_PARAMS + GUARD_PARAMS + ESTIMATOR_PARAMS
-                                     + GOVERNOR_PARAMS + NAVIGATION_PARAMS + SURFACE_PARAMS + LIFECYCLE_PARAMS)
+ALL_PARAMS: tuple[ParamSpec, ...] = (NODE_PARAMS + CONFIDENCE_PARAMS + GUARD_PARAMS + TEMPORAL_PARAMS
+                                     + ESTIMATOR_PARAMS + GOVERNOR_PARAMS + NAVIGATION_PARAMS + SURFACE_PARAMS
+                                     + LIFECYCLE_PARAMS)
 PARAMS_BY_NAME: dict[str, ParamSpec] = {p.name: p for p in ALL_PARAMS}
 
 
