@@ -3,5 +3,6 @@ sparse samples of ground truth."""
 
 from lingbot_depth_ros.synthetic.generator import SceneFrame, SceneGenerator
 from lingbot_depth_ros.synthetic.lidar import LidarConfig
+from lingbot_depth_ros.synthetic.motion import MovingBox, crossing_box
 
-__all__ = ["LidarConfig", "SceneFrame", "SceneGenerator"]
+__all__ = ["LidarConfig", "MovingBox", "SceneFrame", "SceneGenerator", "crossing_box"]

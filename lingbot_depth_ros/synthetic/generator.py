@@ -29,6 +29,7 @@ import numpy as np
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.synthetic.lidar import LidarConfig, project_to_sparse_depth, transform_points
+from lingbot_depth_ros.synthetic.motion import MovingBox, check_static_segment, trajectory_index
 from lingbot_depth_ros.synthetic.raycast import FIRST_BOX_ID, Box, cast_rays, rotate_axis_major
 from lingbot_depth_ros.synthetic.shading import shade
 
@@ -84,6 +85,7 @@ class SceneFrame:
     float32 LiDAR returns [m] in the ``lidar`` frame, ``lidar_ring``: (N,) uint16 their beam index.
     ``camera_pose``: 4x4 float64 T_world_camera. ``camera_from_lidar``: 4x4 float64 T_camera_lidar
     (maps LiDAR-frame points into the camera optical frame). ``stamp_ns``: capture time [ns].
+    ``moving_box_mask``: (H, W) bool, the pixels that see the moving box (None: the scene has none).
     """
 
     index: int
@@ -96,6 +98,7 @@ class SceneFrame:
     intrinsics: CameraIntrinsics
     camera_pose: np.ndarray
     camera_from_lidar: np.ndarray
+    moving_box_mask: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,11 @@ class SceneGenerator:
         path_length_m: the camera moves along x in [0, path_length_m] and back.
         speed_mps: peak forward speed [m/s].
         rgb_noise: standard deviation of the additive image noise [grey levels] (0 = none).
+        moving_box: a box moving through the room (:class:`~lingbot_depth_ros.synthetic.motion.MovingBox`, e.g.
+            :func:`~lingbot_depth_ros.synthetic.motion.crossing_box`), rendered at frame i's time i / rate_hz
+            into the RGB, the ground truth and the LiDAR scan; None = a static scene.
+        static_segment: (first frame, number of frames) during which the camera stands still (the trajectory
+            goes on afterwards from where it stopped); None = it always moves.
     """
 
     def __init__(self, width: int = 640, height: int = 480, seed: int = 0, *,
@@ -172,7 +180,8 @@ class SceneGenerator:
                  n_boxes: int = 6, rate_hz: float = 10.0, start_ns: int = DEFAULT_START_NS,
                  camera_height_m: float = 1.2, camera_pitch_deg: float = 5.0,
                  lidar_offset_m: tuple[float, float, float] = (-0.27, 0.0, 0.08),
-                 path_length_m: float = 3.0, speed_mps: float = 0.8, rgb_noise: float = 2.0) -> None:
+                 path_length_m: float = 3.0, speed_mps: float = 0.8, rgb_noise: float = 2.0,
+                 moving_box: MovingBox | None = None, static_segment: tuple[int, int] | None = None) -> None:
         if width < 8 or height < 8:
             raise InputError(f"image must be at least 8x8, got {width}x{height}")
         if rate_hz <= 0:
@@ -193,6 +202,8 @@ class SceneGenerator:
         self.camera_pitch_rad = math.radians(camera_pitch_deg)
         self.path_length_m = float(path_length_m)
         self.speed_mps = float(speed_mps)
+        self.moving_box = moving_box
+        self.static_segment = check_static_segment(static_segment)
         rng = np.random.default_rng(self.seed)
         self._sway_m = 0.25
         self.layout = random_layout(rng, n_boxes, self.path_length_m, self._sway_m + 0.05)
@@ -219,8 +230,9 @@ class SceneGenerator:
 
     # ------------------------------------------------------------------ trajectory
     def pose_at(self, index: int) -> np.ndarray:
-        """T_world_camera (4x4 float64) of frame ``index`` on the back-and-forth trajectory."""
-        t = index / self.rate_hz
+        """T_world_camera (4x4 float64) of frame ``index`` on the back-and-forth trajectory (standing still
+        during the static segment)."""
+        t = trajectory_index(index, self.static_segment) / self.rate_hz
         omega = 2.0 * self.speed_mps / max(self.path_length_m, 1e-6)  # peak speed of x = L/2 (1 - cos wt)
         x = 0.5 * self.path_length_m * (1.0 - math.cos(omega * t))
         y = self._sway_m * math.sin(0.7 * omega * t + self._phase)
@@ -249,24 +261,41 @@ class SceneGenerator:
         if world_from_camera.shape != (4, 4):
             raise InputError(f"camera pose must be 4x4, got {world_from_camera.shape}")
         layout = self.layout
+        boxes, colors, box_lo, box_hi = self._boxes_at(index)
         rotation = world_from_camera[:3, :3].astype(np.float32)
         origin = world_from_camera[:3, 3].astype(np.float32)
         dirs_world = rotate_axis_major(rotation, self._rays_optical)
-        hits = cast_rays(origin, dirs_world, layout.room_min, layout.room_max, layout.boxes,
-                         candidates=self._box_pixel_candidates(world_from_camera), axis_major=True)
+        hits = cast_rays(origin, dirs_world, layout.room_min, layout.room_max, boxes,
+                         candidates=self._box_pixel_candidates(world_from_camera, box_lo, box_hi), axis_major=True)
         depth = hits.t.reshape(self.height, self.width).astype(np.float32)
-        colour = shade(hits, hits.points(origin, dirs_world, axis_major=True), layout.surface_colors,
-                       self._box_lo, self._box_hi)
+        colour = shade(hits, hits.points(origin, dirs_world, axis_major=True), colors, box_lo, box_hi)
         rgb = self._to_uint8(colour.reshape(self.height, self.width, 3), index)
+        moving_mask = None
+        if self.moving_box is not None:
+            moving_mask = (hits.surface == FIRST_BOX_ID + len(layout.boxes)).reshape(self.height, self.width)
 
         rng = np.random.default_rng([self.seed, index, 7])
-        points_lidar, ring = self._scan(world_from_camera, rng)
+        points_lidar, ring = self._scan(world_from_camera, rng, boxes, self.lidar.scan_phase_rad(index))
         sparse = project_to_sparse_depth(transform_points(points_lidar, self.camera_from_lidar), self.intrinsics)
         return SceneFrame(index=index, stamp_ns=int(stamp_ns), rgb=rgb, depth_gt_m=depth, sparse_depth_m=sparse,
                           lidar_points_lidar=points_lidar, lidar_ring=ring, intrinsics=self.intrinsics,
-                          camera_pose=world_from_camera, camera_from_lidar=self.camera_from_lidar.copy())
+                          camera_pose=world_from_camera, camera_from_lidar=self.camera_from_lidar.copy(),
+                          moving_box_mask=moving_mask)
 
-    def _box_pixel_candidates(self, world_from_camera: np.ndarray) -> list[np.ndarray]:
+    def _boxes_at(self, index: int) -> tuple[tuple[Box, ...], np.ndarray, np.ndarray, np.ndarray]:
+        """The boxes of frame ``index`` (the static ones, then the moving one at i / rate_hz), the surface
+        colours (S, 3) float32 and the box corners lo, hi (B, 3) float32 [m]."""
+        layout = self.layout
+        if self.moving_box is None:
+            return layout.boxes, layout.surface_colors, self._box_lo, self._box_hi
+        moving = self.moving_box.at(index / self.rate_hz)
+        colors = np.concatenate([layout.surface_colors, np.array([moving.color], np.float32)]).astype(np.float32)
+        box_lo = np.concatenate([self._box_lo, np.array([moving.lo], np.float32)])
+        box_hi = np.concatenate([self._box_hi, np.array([moving.hi], np.float32)])
+        return (*layout.boxes, moving), colors, box_lo, box_hi
+
+    def _box_pixel_candidates(self, world_from_camera: np.ndarray, box_lo: np.ndarray, box_hi: np.ndarray
+                              ) -> list[np.ndarray]:
         """Per box, flat indices of the pixels inside its projected bounding rectangle.
 
         The part of a box in front of the near plane z = 1 cm is a convex polytope whose vertices
@@ -278,7 +307,7 @@ class SceneGenerator:
         k = self.intrinsics
         near = 0.01
         candidates: list[np.ndarray] = []
-        for lo, hi in zip(self._box_lo, self._box_hi):
+        for lo, hi in zip(box_lo, box_hi):
             corners = np.stack([np.where(_CORNER_BITS[:, a], hi[a], lo[a]) for a in range(3)], axis=1)
             cam = corners @ camera_from_world[:3, :3].T + camera_from_world[:3, 3]
             z = cam[:, 2]
@@ -299,13 +328,21 @@ class SceneGenerator:
             candidates.append((np.arange(v0, v1)[:, None] * self.width + np.arange(u0, u1)[None, :]).ravel())
         return candidates
 
-    def _scan(self, world_from_camera: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Simulate one LiDAR sweep: (N, 3) float32 points in the LiDAR frame and (N,) uint16 rings."""
+    def _scan(self, world_from_camera: np.ndarray, rng: np.random.Generator, boxes: tuple[Box, ...],
+              phase_rad: float) -> tuple[np.ndarray, np.ndarray]:
+        """Simulate one LiDAR sweep among ``boxes``, its azimuths offset by ``phase_rad``: (N, 3) float32
+        points in the LiDAR frame and (N,) uint16 rings."""
         world_from_lidar = world_from_camera @ self.camera_from_lidar
         rotation = world_from_lidar[:3, :3].astype(np.float32)
         origin = world_from_lidar[:3, 3].astype(np.float32)
-        hits = cast_rays(origin, rotate_axis_major(rotation, self._lidar_dirs_axis_major), self.layout.room_min,
-                         self.layout.room_max, self.layout.boxes, axis_major=True)
+        lidar_dirs, lidar_dirs_axis_major = self._lidar_dirs, self._lidar_dirs_axis_major
+        if phase_rad != 0.0:   # the sensor's azimuths turned about its z axis
+            c, s = math.cos(phase_rad), math.sin(phase_rad)
+            spin = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], np.float32)
+            lidar_dirs_axis_major = rotate_axis_major(spin, self._lidar_dirs_axis_major)
+            lidar_dirs = np.ascontiguousarray(lidar_dirs_axis_major.T)
+        hits = cast_rays(origin, rotate_axis_major(rotation, lidar_dirs_axis_major), self.layout.room_min,
+                         self.layout.room_max, boxes, axis_major=True)
         cfg = self.lidar
         true_range = hits.t.astype(np.float32, copy=False)
         noise = rng.standard_normal(size=true_range.shape, dtype=np.float32) * cfg.range_noise_std(true_range)
@@ -313,7 +350,7 @@ class SceneGenerator:
         keep &= rng.random(size=true_range.shape, dtype=np.float32) >= cfg.dropout_probability(
             self.lidar_ring_dropout, self._lidar_ring, true_range)
         ranges = true_range[keep] + noise[keep]
-        points = self._lidar_dirs[keep] * ranges[:, None]
+        points = lidar_dirs[keep] * ranges[:, None]
         return points.astype(np.float32), self._lidar_ring[keep]
 
     def _to_uint8(self, colour: np.ndarray, index: int) -> np.ndarray:
@@ -326,13 +363,19 @@ class SceneGenerator:
             values = values + self._rgb_noise[oy:oy + self.height, ox:ox + self.width]
         return np.clip(values + 0.5, 0, 255).astype(np.uint8)
 
-    def surface_ids(self, world_from_camera: np.ndarray) -> np.ndarray:
-        """(H, W) int16 id of the surface seen at each pixel (0 floor, 1 ceiling, 2-5 walls, 6+ boxes)."""
+    def surface_ids(self, world_from_camera: np.ndarray, index: int | None = None) -> np.ndarray:
+        """(H, W) int16 id of the surface seen at each pixel (0 floor, 1 ceiling, 2-5 walls, 6+ boxes; the
+        moving box, at frame ``index``'s time, is the last id; ``index`` None: the static scene only)."""
         rotation = np.asarray(world_from_camera)[:3, :3].astype(np.float32)
         origin = np.asarray(world_from_camera)[:3, 3].astype(np.float32)
+        if index is None:
+            boxes, box_lo, box_hi = self.layout.boxes, self._box_lo, self._box_hi
+        else:
+            boxes, _, box_lo, box_hi = self._boxes_at(index)
         hits = cast_rays(origin, rotate_axis_major(rotation, self._rays_optical), self.layout.room_min,
-                         self.layout.room_max, self.layout.boxes,
-                         candidates=self._box_pixel_candidates(np.asarray(world_from_camera)), axis_major=True)
+                         self.layout.room_max, boxes,
+                         candidates=self._box_pixel_candidates(np.asarray(world_from_camera), box_lo, box_hi),
+                         axis_major=True)
         return hits.surface.reshape(self.height, self.width)
 
 

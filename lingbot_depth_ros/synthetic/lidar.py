@@ -30,7 +30,10 @@ class LidarConfig:
     * dropouts: a return is lost with probability ``dropout`` (every beam) + the beam's own extra
       rate, uniform in [0, ``beam_dropout_spread``) per ring (weak lasers lose more returns; the
       draw is fixed per generator seed) + ``range_dropout`` x (range / max_range_m)^2 (far, weak
-      returns are lost more often).
+      returns are lost more often);
+    * scan-phase drift: a spinning LiDAR is not frame-locked to the camera, so the azimuths it samples shift
+      from one frame to the next: frame i's azimuths are offset by (i x ``scan_phase_drift_deg``) modulo
+      ``horizontal_resolution_deg`` [deg] (0 = frame-locked, every frame samples the same azimuths).
     """
 
     n_beams: int = 32
@@ -44,6 +47,7 @@ class LidarConfig:
     dropout: float = 0.02
     beam_dropout_spread: float = 0.1
     range_dropout: float = 0.2
+    scan_phase_drift_deg: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_beams < 1:
@@ -62,6 +66,8 @@ class LidarConfig:
         if not (0.0 <= self.beam_dropout_spread < 1.0 and 0.0 <= self.range_dropout < 1.0):
             raise InputError(f"beam_dropout_spread and range_dropout must be in [0, 1), got "
                              f"{self.beam_dropout_spread}, {self.range_dropout}")
+        if not np.isfinite(self.scan_phase_drift_deg):
+            raise InputError(f"scan_phase_drift_deg must be finite, got {self.scan_phase_drift_deg}")
 
     @classmethod
     def preset(cls, n_beams: int, **overrides: Any) -> LidarConfig:
@@ -69,6 +75,10 @@ class LidarConfig:
         ``overrides``: other fields of the config (checked by the constructor)."""
         fovs = {16: (-15.0, 15.0), 32: (-25.0, 15.0), 64: (-24.9, 2.0), 128: (-25.0, 15.0)}
         return cls(n_beams=n_beams, vertical_fov_deg=fovs.get(n_beams, (-15.0, 15.0)), **overrides)
+
+    def scan_phase_rad(self, index: int) -> float:
+        """Azimuth offset [rad] of frame ``index``'s samples (see scan-phase drift in the class docstring)."""
+        return float(np.deg2rad((index * self.scan_phase_drift_deg) % self.horizontal_resolution_deg))
 
     def vertical_angles_deg(self) -> np.ndarray:
         """(n_beams,) float64 elevation of each ring [deg], lowest first."""
