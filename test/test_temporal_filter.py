@@ -374,3 +374,68 @@ def test_confidence_of_a_reset_and_of_a_held_pixel() -> None:
     assert np.all(held.confidence[30:90, 40:100] == np.float32(0.4))
     confirmed = filt.update(box, np.full_like(frame, 0.9), K, stamp_s=2.2)
     assert confirmed.confidence is not None and np.all(confirmed.confidence[30:90, 40:100] == np.float32(0.9))
+
+
+# ---------------------------------------------------------------- the fast path's own risks (work arrays, splat)
+
+
+def _moving_sequence(filt: TemporalFilter, k: CameraIntrinsics = K) -> list[tf.TemporalResult]:
+    """Four frames of :func:`box_in_front` along a sideways camera path, with holes and a confidence map."""
+    rng = np.random.default_rng(3)
+    results, previous = [], None
+    for index in range(4):
+        pose = camera_pose(0.08 * index, 0.01 * index)
+        depth = box_in_front(pose, k)
+        depth[rng.random(depth.shape) < 0.05] = np.nan
+        depth[10:30, 20 + 10 * index:50 + 10 * index] = np.nan
+        confidence = rng.uniform(0.3, 1.0, depth.shape).astype(np.float32)
+        motion: np.ndarray | None = None if previous is None else np.linalg.solve(pose, previous)
+        results.append(filt.update(depth, confidence, k, motion))
+        previous = pose
+    return results
+
+
+def test_results_are_not_overwritten_by_later_frames() -> None:
+    filt = TemporalFilter()
+    first = _moving_sequence(filt)
+    kept = [(r.depth_m.copy(), r.weight.copy(), None if r.confidence is None else r.confidence.copy()) for r in first]
+    _moving_sequence(filt)   # more frames through the same filter (its work arrays are reused)
+    for result, (depth, weight, confidence) in zip(first, kept, strict=True):
+        np.testing.assert_array_equal(result.depth_m, depth)
+        np.testing.assert_array_equal(result.weight, weight)
+        assert result.confidence is not None and confidence is not None
+        np.testing.assert_array_equal(result.confidence, confidence)
+
+
+def test_a_filter_that_changed_size_equals_a_fresh_one() -> None:
+    small = CameraIntrinsics(100.0, 100.0, 39.5, 29.5, 80, 60)
+    used = TemporalFilter()
+    _moving_sequence(used)
+    resized = _moving_sequence(used, small)
+    assert resized[0].reset_reason == tf.SIZE_CHANGED
+    fresh = _moving_sequence(TemporalFilter(), small)
+    assert resized[-1].filled_pixels > 0 and resized[-1].blended_pixels > 0
+    for a, b in zip(resized, fresh, strict=True):
+        np.testing.assert_array_equal(a.depth_m, b.depth_m)
+        np.testing.assert_array_equal(a.weight, b.weight)
+        assert a.confidence is not None and b.confidence is not None
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+
+
+def test_a_hole_where_the_box_moved_in_is_filled_with_the_box_not_the_background() -> None:
+    # the current frame is dense but for a hole on the box's new position: inverse sampling at the history's depth
+    # there (background) finds background; the forward splat of the box (its pixels landing next to the hole) must
+    # win
+    pose0, pose1 = camera_pose(0.0, 0.0), camera_pose(0.3, 0.0)
+    filt = TemporalFilter()
+    filt.update(box_in_front(pose0), None, K)
+    truth = box_in_front(pose1)
+    on_box_now = truth < 4
+    background_before = box_in_front(pose0) > 4
+    hole = on_box_now & background_before              # the box moved in where the history has background
+    assert hole.sum() > 100
+    current = np.where(hole, np.nan, truth).astype(np.float32)
+    result = filt.update(current, None, K, np.linalg.solve(pose1, pose0))
+    filled = hole & np.isfinite(result.depth_m)
+    assert filled.sum() > 0.9 * hole.sum()
+    assert float(np.max(np.abs(result.depth_m[filled] - truth[filled]))) < 0.05   # box (2.5 m), not plane (~5 m)

@@ -22,6 +22,12 @@ Per-frame depth flickers (LiDAR returns drop out, scan lines land on other pixel
    (:attr:`TemporalResult.confidence`) is the current one where the output is the current value, the larger of
    current and history where blended, and the history's where filled from history.
 
+Cost (bench/bench_temporal_cost.py): the per-pixel arithmetic runs on reused work arrays (``_WorkArrays``: 42
+full-frame arrays, 45 MB at 640x480 with holes; fresh arrays each frame cost page faults that at this size outweigh the
+arithmetic), ``np.where`` chains are masked ``cv2.copyTo`` copies, the projection fields are separable in u and v
+(one broadcast add each), and the occlusion check's z-buffer (packed (depth, source) int64 keys, ``np.minimum.at``)
+splats only the history pixels that land within one pixel of a hole, the only pixels it is looked at.
+
 Bad input resets the whole history and says why (:attr:`TemporalResult.reset_reason`): the output is then the
 current frame unchanged, never a crash or a smeared frame. Reasons: :data:`POSE_MISSING` (``pose_required`` and no
 motion), :data:`POSE_NOT_FINITE`, :data:`POSE_NOT_RIGID` (rotation not orthonormal / last row not 0 0 0 1),
@@ -155,6 +161,31 @@ def _valid_depth(depth_m: np.ndarray) -> np.ndarray:
     return np.isfinite(depth_m) & (depth_m > 0)
 
 
+#: map coordinate [px] of a pixel that samples nothing (outside any image: cv2.remap's border value)
+OUTSIDE_PX = -1e6
+#: bilinear support [1] above which a sample counts as having all four neighbours valid
+FULL_SUPPORT = 0.999
+#: z-buffer keys: (float32 bits of the depth << 32) | (LAST_SOURCE - source pixel index); none = +inf
+LAST_SOURCE = 2**31 - 1
+NO_SPLAT_KEY = int(np.array(np.inf, np.float32).view(np.int32)) << 32
+
+
+def projection_rows(rotation: np.ndarray, translation_m: np.ndarray, k: CameraIntrinsics
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel (u, v) at depth z [m] moved by ``p' = R p + t`` and projected with ``k``: ``(u', v') = (n_u / d,
+    n_v / d)``, ``d = p'_z``, with ``n_i = z * (c_i0 * x_u + c_i1 * y_v + c_i2) + o_i`` (x_u = (u - cx) / fx,
+    y_v = (v - cy) / fy): returns ``(c`` (3, 3) float64 rows (n_u, n_v, d), ``o`` (3,) float64). Each row is
+    separable in u and v (one broadcast add per full image)."""
+    kmat = np.array([[k.fx, 0.0, k.cx], [0.0, k.fy, k.cy], [0.0, 0.0, 1.0]])
+    return kmat @ np.asarray(rotation, np.float64), kmat @ np.asarray(translation_m, np.float64)
+
+
+def ray_axes(k: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """(W,) float64 ``x_u = (u - cx) / fx`` and (H,) float64 ``y_v = (v - cy) / fy``: the normalised ray
+    coordinates of the pixel columns and rows."""
+    return (np.arange(k.width) - k.cx) / k.fx, (np.arange(k.height) - k.cy) / k.fy
+
+
 class TemporalFilter:
     """Temporal filter of one camera's depth stream (see the module docstring). Not thread-safe."""
 
@@ -167,7 +198,8 @@ class TemporalFilter:
         self._intrinsics: CameraIntrinsics | None = None
         self._stamp_s: float | None = None
         self._pose: np.ndarray | None = None     # world_T_camera of the last frame (update_at_pose)
-        self._rays: tuple[CameraIntrinsics, np.ndarray, np.ndarray] | None = None
+        self._axes: tuple[CameraIntrinsics, np.ndarray, np.ndarray] | None = None   # ray_axes, cached
+        self._work = _WorkArrays()
 
     def reset(self) -> None:
         """Forget the history (the next frame starts again)."""
@@ -224,67 +256,82 @@ class TemporalFilter:
         Raises:
             InputError: ``depth_m`` not 2-D, or its shape or the confidence's differs from the intrinsics.
         """
-        depth, conf = self._checked(depth_m, confidence, intrinsics)
+        depth, conf, valid = self._checked(depth_m, confidence, intrinsics)
         reason = self._history_problem(depth, intrinsics, prev_to_curr, stamp_s)
         if reason is not None or self._depth is None or self._weight is None or self._confidence is None:
-            return self._restart(depth, confidence, intrinsics, stamp_s, reason)
-        s = self.settings
-        valid = conf > 0
-        pending = self._pending if self._pending is not None else np.zeros_like(depth)
+            return self._start(depth, conf, confidence is not None, intrinsics, stamp_s, reason)
+        s, work = self.settings, self._work
+        pending = self._pending if s.confirm_frames > 1 else None
         if prev_to_curr is None or np.allclose(prev_to_curr, np.eye(4), atol=1e-9):
             warped, w_hist, conf_hist = self._depth, self._weight, self._confidence
-            consistent = _valid_depth(warped)
+            consistent = np.greater(warped, 0, out=work.mask("consistent"))   # NaN (no history) compares False
         else:
             warped, w_hist, conf_hist, consistent, pending = self._warp(
                 depth, valid, np.asarray(prev_to_curr, np.float64), intrinsics, pending)
-        with np.errstate(invalid="ignore"):
-            agree = valid & consistent & (np.abs(warped - depth) <= s.reset_rel * depth)
-            disagree = valid & consistent & ~agree
-            if s.confirm_frames > 1:   # hold the history where this is the first frame to disagree
-                hold = disagree & ~(np.abs(pending - depth) <= s.reset_rel * depth)
-                self._pending = np.where(hold, depth, np.float32(0)).astype(np.float32)
-                valid = valid & ~hold
-                consistent = consistent | hold
-        fill = ~valid & consistent
-        w_hist = np.minimum(w_hist, np.float32(s.max_history_weight))
-        total = w_hist + conf
+        tolerance = np.multiply(depth, np.float32(s.reset_rel), out=work.array("tolerance"))
+        difference = np.subtract(warped, depth, out=work.array("difference"))
+        close = np.less_equal(np.abs(difference, out=difference), tolerance, out=work.mask("close"))   # NaN: False
+        compared = np.logical_and(valid, consistent, out=work.mask("compared"))
+        agree = np.logical_and(compared, close, out=work.mask("agree"))
+        disagree = np.greater(compared, close, out=work.mask("disagree"))   # compared & ~close
+        hold: np.ndarray | None = None
+        if s.confirm_frames > 1:   # hold the history where this is the first frame to disagree
+            hold = disagree.copy()
+            if pending is not None:
+                with np.errstate(invalid="ignore"):
+                    hold &= ~(np.abs(pending - depth) <= tolerance)
+            self._pending = _where(hold, depth, np.zeros_like(depth))
+            valid, consistent, disagree = valid & ~hold, consistent | hold, disagree & ~hold
+        else:
+            self._pending = None
+        w_hist = np.minimum(w_hist, np.float32(s.max_history_weight), out=work.array("w_hist"))
+        total = np.add(w_hist, conf, out=work.array("total"))
+        blended = np.multiply(w_hist, warped, out=work.array("blended"))
+        blended += np.multiply(conf, depth, out=difference)
         with np.errstate(invalid="ignore", divide="ignore"):
-            blended = (w_hist * warped + conf * depth) / total
-        w_fill = w_hist * np.float32(s.hole_decay)
-        fill &= w_fill >= s.min_hole_weight
-        if s.confirm_frames > 1:
-            w_fill = np.where(hold, w_hist, w_fill)
+            blended /= total
+        w_fill = np.multiply(w_hist, np.float32(s.hole_decay), out=work.array("w_fill"))
+        fill = np.greater(consistent, valid, out=work.mask("fill"))   # consistent & ~valid
+        fill &= np.greater_equal(w_fill, np.float32(s.min_hole_weight), out=work.mask("enough"))
+        if hold is not None:
+            _where(hold, w_hist, w_fill)
             fill |= hold
-            disagree &= ~hold
-        out = np.where(agree, blended, np.where(valid, depth, np.where(fill, warped, np.float32(np.nan))))
-        weight = np.where(agree, total, np.where(valid, conf, np.where(fill, w_fill, np.float32(0))))
-        out_conf = np.where(agree, np.maximum(conf, conf_hist),
-                            np.where(valid, conf, np.where(fill, conf_hist, np.float32(np.nan))))
-        out, weight = out.astype(np.float32, copy=False), weight.astype(np.float32, copy=False)
-        out_conf = out_conf.astype(np.float32, copy=False)
+        shape = depth.shape
+        out = _where(agree, blended, _where(valid, depth, _where(fill, warped, np.full(shape, np.nan, np.float32))))
+        weight = _where(agree, total, _where(valid, conf, _where(fill, w_fill, np.zeros(shape, np.float32))))
+        out_conf = _where(agree, np.maximum(conf, conf_hist, out=blended),
+                          _where(valid, conf, _where(fill, conf_hist, np.full(shape, np.nan, np.float32))))
         self._depth, self._weight, self._confidence, self._stamp_s = out, weight, out_conf, stamp_s
         return TemporalResult(out, weight, None, int(np.count_nonzero(disagree)), int(np.count_nonzero(agree)),
                               int(np.count_nonzero(fill)), None if confidence is None else out_conf.copy())
 
     # ------------------------------------------------------------------ internals
     def _checked(self, depth_m: np.ndarray, confidence: np.ndarray | None, intrinsics: CameraIntrinsics
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(depth (H, W) float32 [m], confidence (H, W) float32 in [0, 1], 0 where the depth is not valid, and
+        its mask ``> 0``); the confidence and the mask are work arrays (valid until the next frame)."""
         depth = np.asarray(depth_m)
         if depth.ndim != 2:
             raise InputError(f"temporal filter: depth must be (H, W), got shape {depth.shape}")
         if depth.shape != (intrinsics.height, intrinsics.width):
             raise InputError(f"temporal filter: depth is {depth.shape[1]}x{depth.shape[0]} but the intrinsics are "
                              f"for {intrinsics.width}x{intrinsics.height}")
-        depth = depth.astype(np.float32, copy=False)
-        valid = _valid_depth(depth)
-        if confidence is None:
-            conf = valid.astype(np.float32)
-        else:
-            conf = np.asarray(confidence, dtype=np.float32)
-            if conf.shape != depth.shape:
-                raise InputError(f"temporal filter: confidence shape {conf.shape} differs from depth {depth.shape}")
-            conf = np.where(valid & np.isfinite(conf), np.clip(conf, 0, 1), 0).astype(np.float32)
-        return depth, conf
+        depth = np.ascontiguousarray(depth, dtype=np.float32)
+        raw = None if confidence is None else np.asarray(confidence, dtype=np.float32)
+        if raw is not None and raw.shape != depth.shape:
+            raise InputError(f"temporal filter: confidence shape {raw.shape} differs from depth {depth.shape}")
+        work = self._work
+        work.shape = depth.shape
+        valid = np.greater(depth, 0, out=work.mask("valid"))   # NaN compares False
+        valid &= np.less(depth, np.inf, out=work.mask("finite"))
+        conf = work.array("conf")
+        if raw is None:
+            np.copyto(conf, valid)
+            return depth, conf, valid
+        valid &= np.greater(raw, 0, out=work.mask("finite"))
+        valid &= np.less(raw, np.inf, out=work.mask("finite"))
+        conf.fill(0)
+        return depth, _where(valid, np.minimum(raw, np.float32(1), out=work.array("difference")), conf), valid
 
     def _history_problem(self, depth: np.ndarray, intrinsics: CameraIntrinsics, prev_to_curr: np.ndarray | None,
                          stamp_s: float | None) -> str | None:
@@ -313,105 +360,183 @@ class TemporalFilter:
 
     def _restart(self, depth_m: np.ndarray, confidence: np.ndarray | None, intrinsics: CameraIntrinsics,
                  stamp_s: float | None, reason: str | None) -> TemporalResult:
-        depth, conf = self._checked(depth_m, confidence, intrinsics)
-        out = np.where(conf > 0, depth, np.nan).astype(np.float32)
-        out_conf = np.where(conf > 0, conf, np.nan).astype(np.float32)
-        self._depth, self._weight, self._intrinsics, self._pending = out, conf.copy(), intrinsics, None
-        self._confidence = out_conf
-        self._stamp_s = stamp_s if stamp_s is not None and math.isfinite(stamp_s) else None
-        return TemporalResult(out, conf.copy(), reason, 0, 0, 0, None if confidence is None else out_conf.copy())
+        depth, conf, _ = self._checked(depth_m, confidence, intrinsics)
+        return self._start(depth, conf, confidence is not None, intrinsics, stamp_s, reason)
 
-    def _ray_grids(self, intrinsics: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray]:
-        """(H, W) float32 normalised ray coordinates x = (u - cx) / fx, y = (v - cy) / fy (cached)."""
-        h, w = intrinsics.height, intrinsics.width
-        if self._rays is None or self._rays[0] != intrinsics:
-            xs = ((np.arange(w, dtype=np.float32) - intrinsics.cx) / intrinsics.fx)
-            ys = ((np.arange(h, dtype=np.float32) - intrinsics.cy) / intrinsics.fy)
-            self._rays = (intrinsics, np.broadcast_to(xs, (h, w)).copy(), np.broadcast_to(ys[:, None], (h, w)).copy())
-        return self._rays[1], self._rays[2]
+    def _start(self, depth: np.ndarray, conf: np.ndarray, confidence_given: bool, intrinsics: CameraIntrinsics,
+               stamp_s: float | None, reason: str | None) -> TemporalResult:
+        """The history starts again from this (checked) frame, which is the output unchanged."""
+        valid = conf > 0
+        out = _where(valid, depth, np.full(depth.shape, np.nan, np.float32))
+        out_conf = _where(valid, conf, np.full(depth.shape, np.nan, np.float32))
+        self._depth, self._weight, self._confidence, self._intrinsics = out, conf.copy(), out_conf, intrinsics
+        self._pending = None
+        self._stamp_s = stamp_s if stamp_s is not None and math.isfinite(stamp_s) else None
+        return TemporalResult(out, conf.copy(), reason, 0, 0, 0, out_conf.copy() if confidence_given else None)
+
+    def _project(self, depth: np.ndarray, rotation: np.ndarray, translation_m: np.ndarray, k: CameraIntrinsics
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each pixel at ``depth`` [m] moved by (rotation, translation) and projected: (u', v', z' [m]), (H, W)
+        float32 work arrays; u', v' are garbage where z' <= 0 or the depth is not > 0."""
+        if self._axes is None or self._axes[0] != k:
+            xs, ys = ray_axes(k)
+            self._axes = (k, xs, ys)
+        xs, ys = self._axes[1], self._axes[2]
+        rows, offsets = projection_rows(rotation, translation_m, k)
+        moved = []
+        for name, row, offset in zip(("u", "v", "z"), rows, offsets, strict=True):
+            field = np.add((ys * row[1] + row[2]).astype(np.float32)[:, None], (xs * row[0]).astype(np.float32),
+                           out=self._work.array(f"moved_{name}"))
+            field *= depth
+            field += np.float32(offset)
+            moved.append(field)
+        u_moved, v_moved, z_moved = moved
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u_moved /= z_moved
+            v_moved /= z_moved
+        return u_moved, v_moved, z_moved
+
+    def _set_outside(self, mask: np.ndarray, *maps: np.ndarray) -> None:
+        """Set ``maps`` to :data:`OUTSIDE_PX` where ``mask`` (in place)."""
+        outside = self._work.constant("outside_px", OUTSIDE_PX)
+        for m in maps:
+            _where(mask, outside, m)
 
     def _warp(self, depth: np.ndarray, valid: np.ndarray, prev_to_curr: np.ndarray, k: CameraIntrinsics,
-              pending: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+              pending: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """The history in the current frame: (warped depth [m], warped weight, warped confidence, consistent
-        mask, warped pending depth [m], 0 = none), all (H, W)."""
+        mask, warped pending depth [m] (0 = none) or None without ``pending``), all (H, W) work arrays."""
         assert self._depth is not None and self._weight is not None and self._confidence is not None
-        x, y = self._ray_grids(k)
+        work = self._work
+        hist = np.fmax(self._depth, np.float32(0), out=work.array("hist"))   # 0 where there is none
+        has_hist = work.array("has_hist")
+        np.copyto(has_hist, np.greater(hist, 0, out=work.mask("has_hist")))
+        stacked = cv2.merge([hist, has_hist, self._weight, np.fmax(self._confidence, np.float32(0), out=work.array(
+            "conf_hist"))], work.array("stacked", 4))
+        # the guess of a pixel's depth: the current depth, or where there is none the history's at that pixel;
+        # the pixel at that depth, moved into the previous frame, is where the history is sampled
+        guess = _where(valid, depth, hist)   # hist is in `stacked` already
         curr_to_prev = np.linalg.inv(prev_to_curr)
-        r, t = curr_to_prev[:3, :3].astype(np.float32), curr_to_prev[:3, 3].astype(np.float32)
-        r_back, t_back = prev_to_curr[2, :3].astype(np.float32), np.float32(prev_to_curr[2, 3])
-        hist = np.nan_to_num(self._depth, nan=0.0)
-        stacked = cv2.merge([hist, _valid_depth(self._depth).astype(np.float32), self._weight, pending,
-                             np.nan_to_num(self._confidence, nan=0.0)])
-        # per-pixel direction of the ray in the previous frame (depth-independent part) and offset
-        dx = r[0, 0] * x + r[0, 1] * y + r[0, 2]
-        dy = r[1, 0] * x + r[1, 1] * y + r[1, 2]
-        dz = r[2, 0] * x + r[2, 1] * y + r[2, 2]
-        guess = np.where(valid, depth, hist)
-        # the guess of a pixel's depth: the current depth, or where there is none the history's at that pixel
-        guess = np.where(valid, depth, hist)
-        px, py, pz = guess * dx + t[0], guess * dy + t[1], guess * dz + t[2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            map_u = (k.fx * px / pz + k.cx).astype(np.float32)
-            map_v = (k.fy * py / pz + k.cy).astype(np.float32)
-        map_u[~(pz > 0) | ~(guess > 0)] = -1e6
-        remapped = cv2.remap(stacked, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        sampled, support, w_warped, pending_sampled, conf_warped = (remapped[..., c] for c in range(5))
+        map_u, map_v, z_prev = self._project(guess, curr_to_prev[:3, :3], curr_to_prev[:3, 3], k)
+        # a point behind the previous camera samples nothing (a pixel without a guess, 0, is never consistent:
+        # neither valid nor self-consistent, wherever it samples)
+        behind_camera = np.less_equal(z_prev, 0, out=work.mask("behind_camera"))
+        behind_camera &= np.greater(guess, 0, out=work.mask("finite"))
+        if behind_camera.any():
+            self._set_outside(behind_camera, map_u, map_v)
+        remapped = cv2.remap(stacked, map_u, map_v, cv2.INTER_LINEAR, work.array("remapped", 4),
+                             cv2.BORDER_CONSTANT, 0)
+        sampled, support, w_warped, conf_warped = cv2.split(remapped, [work.array(f"sampled_{c}") for c in range(4)])
         # the sampled point (depth ``sampled`` on the ray through (map_u, map_v) of the previous frame),
-        # expressed in the current frame: its depth along the current optical axis
-        rx = (map_u - k.cx) / k.fx
-        ry = (map_v - k.cy) / k.fy
-        along_axis = r_back[0] * rx + r_back[1] * ry + r_back[2]
-        warped = sampled * along_axis + t_back
-        pending_warped = (np.where(pending_sampled > 0, pending_sampled * along_axis + t_back, 0)
-                          if self.settings.confirm_frames > 1 else pending)
-        consistent = (support > 0.999) & (warped > 0)
+        # expressed in the current frame: its depth along the current optical axis is sampled * along + t_z
+        r_back, t_back = prev_to_curr[2, :3], np.float32(prev_to_curr[2, 3])
+        along = np.multiply(map_u, np.float32(r_back[0] / k.fx), out=work.array("along"))
+        along += np.multiply(map_v, np.float32(r_back[1] / k.fy), out=work.array("difference"))
+        along += np.float32(r_back[2] - r_back[0] * k.cx / k.fx - r_back[1] * k.cy / k.fy)
+        warped = sampled
+        warped *= along
+        warped += t_back
+        pending_warped = None
+        if pending is not None:
+            pending_sampled = cv2.remap(pending, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                        borderValue=0)
+            pending_warped = _where(pending_sampled > 0, pending_sampled * along + t_back, np.zeros_like(pending))
+        consistent = np.greater(support, np.float32(FULL_SUPPORT), out=work.mask("consistent"))
+        consistent &= np.greater(warped, 0, out=work.mask("finite"))
         if not valid.all():
             # holes: the guess must be self-consistent (the sampled point projects back onto the pixel), and what
             # inverse sampling found may lie behind something (a disocclusion): checked against a forward splat
-            with np.errstate(invalid="ignore"):
-                consistent &= valid | (np.abs(warped - guess) <= self.settings.reset_rel * 0.5 * guess)
-            warped, w_warped, conf_warped, consistent = self._occlusion_checked(
-                valid, prev_to_curr, k, warped, w_warped, conf_warped, consistent)
-        return (np.asarray(warped, np.float32), np.asarray(w_warped, np.float32),
-                np.asarray(conf_warped, np.float32), consistent, pending_warped.astype(np.float32))
+            difference = np.abs(np.subtract(warped, guess, out=work.array("difference")), out=work.array("difference"))
+            self_consistent = np.less_equal(difference, np.multiply(guess, np.float32(self.settings.reset_rel * 0.5),
+                                                                    out=along), out=work.mask("self_consistent"))
+            consistent &= np.logical_or(valid, self_consistent, out=self_consistent)
+            self._occlusion_check(valid, prev_to_curr, k, warped, w_warped, conf_warped, consistent)
+        return warped, w_warped, conf_warped, consistent, pending_warped
 
-    def _occlusion_checked(self, valid: np.ndarray, prev_to_curr: np.ndarray, k: CameraIntrinsics,
-                           warped: np.ndarray, w_warped: np.ndarray, conf_warped: np.ndarray,
-                           consistent: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _occlusion_check(self, valid: np.ndarray, prev_to_curr: np.ndarray, k: CameraIntrinsics,
+                         warped: np.ndarray, w_warped: np.ndarray, conf_warped: np.ndarray, consistent: np.ndarray
+                         ) -> None:
         """Check the hole pixels' inversely sampled history against the history forward-splatted into the
         current frame (z-buffer, nearest pixel): a value behind the splatted surface (beyond ``reset_rel``, 3x3
         neighbourhood against splat cracks) is replaced by the splatted value (with its weight and confidence), or
-        dropped where none landed."""
+        dropped where none landed; ``warped``, ``w_warped``, ``conf_warped`` and ``consistent`` change in place.
+        Only the history's pixels that land within one pixel of a hole are splatted (the splat is looked at
+        nowhere else)."""
         assert self._depth is not None and self._weight is not None and self._confidence is not None
-        x, y = self._ray_grids(k)
-        src = _valid_depth(self._depth)
-        z_src, w_src, c_src = self._depth[src], self._weight[src], self._confidence[src]
-        m = prev_to_curr.astype(np.float32)
-        px, py = x[src] * z_src, y[src] * z_src
-        qx = m[0, 0] * px + m[0, 1] * py + m[0, 2] * z_src + m[0, 3]
-        qy = m[1, 0] * px + m[1, 1] * py + m[1, 2] * z_src + m[1, 3]
-        qz = m[2, 0] * px + m[2, 1] * py + m[2, 2] * z_src + m[2, 3]
-        front = qz > 1e-3
-        qx, qy, qz, w_src, c_src = qx[front], qy[front], qz[front], w_src[front], c_src[front]
-        u = np.rint(k.fx * qx / qz + k.cx).astype(np.int64)
-        v = np.rint(k.fy * qy / qz + k.cy).astype(np.int64)
-        inside = (u >= 0) & (u < k.width) & (v >= 0) & (v < k.height)
-        flat, qz, w_src, c_src = v[inside] * k.width + u[inside], qz[inside], w_src[inside], c_src[inside]
-        splat = np.full(k.width * k.height, np.inf, np.float32)
-        np.minimum.at(splat, flat, qz)
-        winner = qz == splat[flat]
-        splat_w = np.zeros(k.width * k.height, np.float32)
-        splat_w[flat[winner]] = w_src[winner]
-        splat_c = np.zeros(k.width * k.height, np.float32)
-        splat_c[flat[winner]] = c_src[winner]
-        splat_2d, splat_w_2d = splat.reshape(k.height, k.width), splat_w.reshape(k.height, k.width)
-        nearest_surface = cv2.erode(splat_2d, np.ones((3, 3), np.uint8))
-        holes = ~valid
-        with np.errstate(invalid="ignore", over="ignore"):
-            behind = holes & consistent & (warped > nearest_surface * (1 + self.settings.reset_rel))
-        consistent = consistent & ~behind
-        take_splat = holes & ~consistent & np.isfinite(splat_2d)
-        warped = np.where(take_splat, splat_2d, warped)
-        w_warped = np.where(take_splat, splat_w_2d, w_warped)
-        conf_warped = np.where(take_splat, splat_c.reshape(k.height, k.width), conf_warped)
-        return warped, w_warped, conf_warped, consistent | take_splat
+        work = self._work
+        holes = np.logical_not(valid, out=work.mask("holes"))
+        height, width = holes.shape
+        hist = np.fmax(self._depth, np.float32(0), out=work.array("hist_source"))   # 0 where none
+        u_moved, v_moved, z_moved = self._project(hist, prev_to_curr[:3, :3], prev_to_curr[:3, 3], k)
+        sourced = np.greater(z_moved, np.float32(1e-3), out=work.mask("sourced"))   # in front of the camera
+        sourced &= work.mask("has_hist")   # (set by _warp)
+        near_holes = cv2.dilate(holes.view(np.uint8), np.ones((3, 3), np.uint8), work.array("near_holes",
+                                                                                              dtype=np.uint8))
+        # nearest pixel as np.rint (cv2.remap's INTER_NEAREST rounds half to even alike); outside: 0
+        lands_near = cv2.remap(near_holes, u_moved, v_moved, cv2.INTER_NEAREST, work.array("lands_near",
+                               dtype=np.uint8), cv2.BORDER_CONSTANT, 0)
+        sources = np.flatnonzero(np.logical_and(lands_near, sourced, out=sourced))
+        target = (np.rint(v_moved.reshape(-1)[sources]).astype(np.int64) * width
+                  + np.rint(u_moved.reshape(-1)[sources]).astype(np.int64))
+        # z-buffer of (depth, source) keys: the nearest depth wins, a tie goes to the last source (row-major)
+        keys = z_moved.reshape(-1)[sources].view(np.int32).astype(np.int64) << 32   # positive float32: ordered bits
+        keys |= LAST_SOURCE - sources
+        zbuffer = work.array("zbuffer", dtype=np.int64).reshape(-1)
+        zbuffer.fill(NO_SPLAT_KEY)
+        np.minimum.at(zbuffer, target, keys)
+        splat_bits = work.array("splat", dtype=np.int32)
+        np.copyto(splat_bits.reshape(-1), np.right_shift(zbuffer, 32, out=work.array("zbuffer_high", dtype=np.int64)
+                                                         .reshape(-1)), casting="unsafe")
+        splat = splat_bits.view(np.float32)   # inf where none landed
+        nearest_surface = cv2.erode(splat, np.ones((3, 3), np.uint8), work.array("nearest_surface"))
+        with np.errstate(over="ignore"):
+            np.multiply(nearest_surface, np.float32(1 + self.settings.reset_rel), out=nearest_surface)
+        behind = np.greater(warped, nearest_surface, out=work.mask("behind"))
+        behind &= holes
+        consistent &= np.logical_not(behind, out=behind)
+        take_splat = np.less(splat, np.inf, out=work.mask("take_splat"))
+        take_splat &= holes
+        take_splat &= np.logical_not(consistent, out=work.mask("finite"))
+        chosen = np.flatnonzero(take_splat)
+        if chosen.size:
+            winner = LAST_SOURCE - (zbuffer[chosen] & 0xFFFFFFFF)
+            warped.reshape(-1)[chosen] = splat.reshape(-1)[chosen]
+            w_warped.reshape(-1)[chosen] = self._weight.reshape(-1)[winner]
+            conf_warped.reshape(-1)[chosen] = self._confidence.reshape(-1)[winner]
+            consistent.reshape(-1)[chosen] = True
+
+
+class _WorkArrays:
+    """Reusable work arrays of one filter, by name (fresh arrays every frame cost page faults, which at 640x480
+    cost more than the arithmetic on them). Each is (H, W) of the current frame (x channels)."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+        self._constants: dict[str, np.ndarray] = {}
+        self.shape: tuple[int, ...] = (0, 0)
+
+    def array(self, name: str, channels: int = 1, dtype: type = np.float32) -> np.ndarray:
+        """The work array ``name`` (H, W) or (H, W, channels) of ``dtype``, contents undefined."""
+        shape = self.shape if channels == 1 else (*self.shape, channels)
+        found = self._arrays.get(name)
+        if found is None or found.shape != shape or found.dtype != dtype:
+            found = self._arrays[name] = np.empty(shape, dtype)
+        return found
+
+    def constant(self, name: str, value: float) -> np.ndarray:
+        """(H, W) float32 filled with ``value`` (kept; do not write to it)."""
+        found = self._constants.get(name)
+        if found is None or found.shape != self.shape:
+            found = self._constants[name] = np.full(self.shape, value, np.float32)
+        return found
+
+    def mask(self, name: str) -> np.ndarray:
+        return self.array(name, dtype=np.bool_)
+
+
+def _where(mask: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``target`` with ``source`` copied in where ``mask`` (in place; all (H, W), ``target`` contiguous float32):
+    ``np.where(mask, source, target)`` without a new array, several times faster (cv2.copyTo)."""
+    cv2.copyTo(np.ascontiguousarray(source, np.float32), np.ascontiguousarray(mask).view(np.uint8), target)
+    return target
