@@ -228,7 +228,8 @@ def _filled(run: Sequence[np.ndarray], base: Sequence[np.ndarray], truths: Seque
 
 
 def _change(value: float, base: float) -> str:
-    return f"{100 * (value / base - 1):+.0f} %"
+    """Relative change in per cent ("-" against a base of 0, e.g. a model whose output ignores its input)."""
+    return f"{100 * (value / base - 1):+.0f} %" if base > 1e-9 else "-"
 
 
 @dataclass
@@ -345,7 +346,8 @@ def _print_flicker(title: str, runs_by_estimator: dict[str, dict[str, list[np.nd
             rmse = float(np.mean([_scores(d, t)[0] for d, t in zip(stack, truths[warmup:])]))
             base_std = float(std.mean()) if base_std is None else base_std
             base_rmse = rmse if base_rmse is None else base_rmse
-            print(f"| {name} | {run} | {float(std.mean()):.0f} | {_change(float(std.mean()), base_std)} | "
+            change = _change(float(std.mean()), base_std) if base_std >= 0.05 else "- (no flicker)"
+            print(f"| {name} | {run} | {float(std.mean()):.1f} | {change} | "
                   f"{float(np.median(std)):.0f} | {float(np.percentile(std, 95)):.0f} | {rmse:.0f} | "
                   f"{100 * (rmse / base_rmse - 1):+.1f} % | {int(common.sum())} |")
     print()
