@@ -20,6 +20,61 @@ DEFAULT_TOPICS = BagTopics()
 DEFAULT_DATASET = DatasetOptions()
 
 
+def check_poses(inputs: Sequence[str | Path], values: dict[str, Any], topics: BagTopics,
+                dataset: DatasetOptions) -> None:
+    """Every input's poses usable before Ray starts: a pose file (``dataset.poses_file``: one folder input only;
+    a folder's ``poses.txt``) read in full, and with ``temporal.pose_source`` not none, each input has poses (a
+    bag its pose / odometry / tf topic, a folder a pose file). Inputs that cannot be read at all are left to the
+    run (reported there).
+
+    Raises:
+        InputError: a corrupt pose file, fewer poses than frames, ``--poses`` with several inputs or a bag, an
+            input without the poses ``temporal.pose_source`` needs.
+    """
+    from lingbot_depth_ros.bags.files import bag_topics
+    from lingbot_depth_ros.batch.poses import load_pose_file
+    from lingbot_depth_ros.batch.sources import (
+        bag_pose_topic,
+        detect_kind,
+        folder_pairs,
+        folder_pose_file,
+        pose_options,
+    )
+
+    if dataset.poses_file is not None and len(inputs) != 1:
+        raise InputError(f"--poses {dataset.poses_file} is for one folder input, got {len(inputs)} inputs (put a "
+                         "poses.txt beside each folder's images instead)")
+    options = pose_options(values, topics, dataset)
+    for item in inputs:
+        path = Path(item)
+        try:
+            kind = detect_kind(path, dataset.kitti_camera)
+        except InputError:
+            continue
+        if kind == "bag":
+            if dataset.poses_file is not None:
+                raise InputError(f"--poses is for folder inputs; the bag {path} brings its poses on a topic "
+                                 "(--pose-topic / --odom-topic)")
+            folder = path.parent if path.is_file() else path
+            try:
+                bag_topics(folder)
+            except Exception:  # noqa: BLE001 - an unreadable bag is reported by the run, the others go on
+                continue
+            bag_pose_topic(folder, options)
+            continue
+        pose_file = folder_pose_file(path, kind, dataset, dataset.kitti_camera)
+        if pose_file is not None:
+            try:
+                names = [parts["rgb"].name for _, parts in folder_pairs(path, kind, dataset.kitti_camera)]
+            except InputError:
+                continue   # an unreadable folder is reported by the run
+            load_pose_file(pose_file, names)
+        elif options.source != "none":
+            raise InputError(f"temporal.pose_source {options.source}: the folder {path} has no poses (give --poses "
+                             "FILE or put poses.txt beside its images; temporal.pose_source none for a standing "
+                             "camera)")
+
+
 def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str] = (),
           estimator: str | None = None, topics: BagTopics = DEFAULT_TOPICS, dataset: DatasetOptions = DEFAULT_DATASET,
           workers: int = 1, gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0, unit_frames: int = 16,
@@ -42,6 +97,7 @@ def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str
     if write not in ("files", "bag"):
         raise InputError(f"--write must be files or bag, got '{write}'")
     values = node_values(params, {"estimator": estimator} if estimator else None)
+    check_poses(inputs, values, topics, dataset)
     out = Path(out)
     prepare_out_dir(out)
     topics = dataclasses.replace(topics, sparse_input=values["sparse_input"])  # the node reads one or the other

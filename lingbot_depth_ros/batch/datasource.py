@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions, Frame, Unit, read_unit
+from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions, Frame, Unit, pose_options, read_unit
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
@@ -44,6 +44,8 @@ def frames_to_batch(unit: Unit, frames: Sequence[Frame]) -> dict[str, np.ndarray
         "gt_m": column([_NONE if f.gt_m is None else f.gt_m for f in frames]),
         "intrinsics": np.array([(f.intrinsics.fx, f.intrinsics.fy, f.intrinsics.cx, f.intrinsics.cy)
                                 for f in frames], dtype=np.float64).reshape(len(frames), 4),
+        "world_T_camera": column([_NONE if f.world_T_camera is None else f.world_T_camera for f in frames]),
+        "pose_problem": np.array([f.pose_problem or "" for f in frames]),
     }
 
 
@@ -71,10 +73,13 @@ def frames_from_block(block: Any) -> tuple[str, list[Frame]]:
         height, width = rgb.shape[:2]
         fx, fy, cx, cy = (float(x) for x in batch["intrinsics"][i])
         sparse, gt = np.asarray(batch["sparse_m"][i]), np.asarray(batch["gt_m"][i])
+        pose = np.asarray(batch["world_T_camera"][i], np.float64)
         frames.append(Frame(index=int(batch["index"][i]), name=str(batch["name"][i]),
                             stamp_ns=int(batch["stamp_ns"][i]), rgb=rgb,
                             intrinsics=CameraIntrinsics(fx=fx, fy=fy, cx=cx, cy=cy, width=width, height=height),
-                            sparse_m=sparse if sparse.size else None, gt_m=gt if gt.size else None))
+                            sparse_m=sparse if sparse.size else None, gt_m=gt if gt.size else None,
+                            world_T_camera=pose if pose.size else None,
+                            pose_problem=str(batch["pose_problem"][i]) or None))
     return str(batch["unit"][0]) if len(batch["unit"]) else "", frames
 
 
@@ -111,7 +116,8 @@ def unit_datasource(units: Sequence[Unit], topics: BagTopics, dataset: DatasetOp
                 lidar = LidarProjector(values)
             try:
                 frames = list(read_unit(unit, topics, dataset, rectified=bool(values["camera.rectified"]),
-                                        slop_s=float(values["slop_s"]), lidar=lidar))
+                                        slop_s=float(values["slop_s"]), lidar=lidar,
+                                        poses=pose_options(values, topics, dataset)))
                 if not frames:
                     raise InputError(f"unit {unit.key}: no frames read")
             except Exception as exc:  # noqa: BLE001 - a corrupt unit is reported by the runner, others go on

@@ -1,5 +1,6 @@
 """The batch report: per input and overall accuracy (covered pixels and all valid-GT pixels, KITTI and NYU
-metric sets), frame counts, throughput and per-worker utilisation, as report.json / report.md /
+metric sets), temporal metrics (consistency error and flicker, :mod:`lingbot_depth_ros.evaluation.temporal_metrics`,
+with the temporal stage's resets), frame counts, throughput and per-worker utilisation, as report.json / report.md /
 report.html in ``--out`` (the replay tool's style). No Ray, no rclpy.
 
 Every frame is counted once: results are keyed by unit and a unit's frames by index, so a unit that
@@ -22,6 +23,7 @@ from lingbot_depth_ros.evaluation.report import (
     accuracy_table,
     markdown_to_html,
 )
+from lingbot_depth_ros.evaluation.temporal_metrics import merge_parts
 
 
 class InputSummary(TypedDict):
@@ -39,6 +41,36 @@ class InputSummary(TypedDict):
     drop_reasons: list[str]
     metrics: dict[str, float | None]  # mean over the estimated frames (covered pixels); {} for none
     metrics_all: dict[str, float | None]  # the same over all valid-GT pixels
+    temporal: dict[str, Any]  # temporal metrics (merge_parts), resets by reason, announcements, poses
+
+
+#: announcements of temporal resets listed per input in report.md (all of them are in report.json)
+MAX_LISTED_RESETS = 10
+
+
+def _temporal(results: list[Any], prefix: str = "") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the temporal summary of one input's unit results, their metric parts with segment keys under
+    ``prefix``)."""
+    parts: list[dict[str, Any]] = []
+    resets: dict[str, int] = {}
+    announcements: list[str] = []
+    posed = sequence = False
+    for result in sorted(results, key=lambda r: r.start):
+        t = result.temporal or {}
+        if t.get("metrics"):
+            part = dict(t["metrics"])
+            part["segments"] = {f"{prefix}{k}": v for k, v in dict(part.get("segments", {})).items()}
+            parts.append(part)
+        for reason, count in dict(t.get("resets", {})).items():
+            resets[reason] = resets.get(reason, 0) + int(count)
+        announcements.extend(t.get("announcements", []))
+        posed = posed or bool(t.get("posed"))
+        sequence = sequence or bool(t.get("sequence", True))
+    summary: dict[str, Any] = dict(merge_parts(parts))
+    poses = "yes" if posed else ("none (a standing camera assumed)" if sequence else
+                                 "none (single frames: not measured)")
+    summary.update(poses=poses, resets=resets, announcements=announcements)
+    return summary, parts
 
 
 def summarize(outcome: RunOutcome) -> dict[str, Any]:
@@ -52,7 +84,13 @@ def summarize(outcome: RunOutcome) -> dict[str, Any]:
         failed_units_by_input.setdefault(key.rsplit(":", 1)[0], []).append(f"{key}: {reason}")
     inputs: list[InputSummary] = []
     all_ok: list[dict[str, Any]] = []
+    all_parts: list[dict[str, Any]] = []
+    results_by_input: dict[str, list[Any]] = {}
+    for result in outcome.results:
+        results_by_input.setdefault(result.input_id, []).append(result)
     for input_id, path in outcome.input_ids.items():
+        temporal, parts = _temporal(results_by_input.get(input_id, []), prefix=f"{input_id}:")
+        all_parts.extend(parts)
         records = [frames_by_input[input_id][i] for i in sorted(frames_by_input.get(input_id, {}))]
         ok = [r for r in records if r["status"] == "ok"]
         all_ok.extend(ok)
@@ -65,6 +103,7 @@ def summarize(outcome: RunOutcome) -> dict[str, Any]:
             "drop_reasons": sorted({r.get("reason", "") for r in records if r["status"] != "ok"}),
             "metrics": mean_metrics([r["metrics"] for r in ok if r.get("metrics")]),
             "metrics_all": mean_metrics([r["metrics_all"] for r in ok if r.get("metrics_all")]),
+            "temporal": temporal,
         })
     new_frames = sum(w["frames"] for w in outcome.workers.values())
     busy = sum(w["busy_s"] for w in outcome.workers.values())
@@ -73,6 +112,9 @@ def summarize(outcome: RunOutcome) -> dict[str, Any]:
         "frames_dropped": sum(i["frames_dropped"] for i in inputs),
         "metrics": mean_metrics([r["metrics"] for r in all_ok if r.get("metrics")]),
         "metrics_all": mean_metrics([r["metrics_all"] for r in all_ok if r.get("metrics_all")]),
+        "temporal": {**merge_parts(all_parts),
+                     "resets": {k: sum(i["temporal"]["resets"].get(k, 0) for i in inputs)
+                                for k in sorted({k for i in inputs for k in i["temporal"]["resets"]})}},
         "frames_this_run": new_frames, "wall_s": outcome.wall_s,
         "throughput_fps": new_frames / outcome.wall_s if outcome.wall_s > 0 and new_frames else 0.0,
         "worker_ms_per_frame": 1000.0 * busy / new_frames if new_frames else None,
@@ -102,11 +144,44 @@ def markdown_lines(summary: dict[str, Any]) -> list[str]:
     for key, heading, explanation in PIXEL_SETS:
         if rows:
             lines += ["", f"## {heading}", "", explanation, "", accuracy_table(rows, key)]
+    lines += temporal_lines(summary)
     lines += ["", "## Workers", "", "| worker | units | frames | busy [s] | waiting for input [s] | utilisation |",
               "|---|---|---|---|---|---|"]
     for name, w in sorted(summary["workers"].items()):
         lines.append(f"| {name} | {w['units']} | {w['frames']} | {w['busy_s']:.2f} | {w['read_wait_s']:.2f} | "
                      f"{w['utilisation']:.2f} |")
+    return lines
+
+
+def _mm(value: float | None) -> str:
+    return _fmt(None if value is None else value * 1000.0, "{:.1f}")
+
+
+def temporal_lines(summary: dict[str, Any]) -> list[str]:
+    """The report's "Temporal" section: consistency error and flicker per input and overall, and the resets."""
+    rows = [(i["label"], i["temporal"]) for i in summary["inputs"] if i.get("temporal")]
+    if not rows:
+        return []
+    overall = summary["overall"].get("temporal")
+    if overall and len(rows) > 1:
+        rows.append(("all inputs", {**overall, "poses": ""}))
+    lines = ["", "## Temporal", "",
+             "Temporal consistency error: each frame's depth warped into the next frame with the camera motion "
+             "(the sequence's poses; none: a standing camera), compared with the next frame's depth on pixels "
+             "valid in both (points the ground truth shows moving left out). Flicker: per-pixel standard deviation "
+             "of the depth over the frames of each standing-camera segment (>= 3 frames).", "",
+             "| input | poses | consistency error [mm] | consistency error [%] | pairs | flicker [mm] | "
+             "standing frames | temporal resets |", "|---|---|---|---|---|---|---|---|"]
+    for label, t in rows:
+        rel = t.get("consistency_rel")
+        resets = ", ".join(f"{k}: {n}" for k, n in sorted(t.get("resets", {}).items())) or "none"
+        lines.append(f"| {label} | {t.get('poses', '')} | {_mm(t.get('consistency_error_m'))} | "
+                     f"{_fmt(None if rel is None else rel * 100.0, '{:.2f}')} | {t.get('consistency_pairs', 0)} | "
+                     f"{_mm(t.get('flicker_m'))} | {t.get('standing_frames', 0)} | {resets} |")
+    listed = [(label, text) for label, t in rows for text in t.get("announcements", [])[:MAX_LISTED_RESETS]]
+    if listed:
+        lines += ["", "Temporal resets (each run of resets of one reason, once):", ""]
+        lines += [f"- {label}: {text}" for label, text in listed]
     return lines
 
 

@@ -7,7 +7,9 @@ the caller (tests, notebooks) is used as it is and left running.
 
 What is parallel: planning (one Ray task per input: a bag scan reads only its image topic), and the
 units (each actor holds one model and reads, estimates, writes and scores its unit's frames; GPU actors
-decode the next frames in a reader thread). The driver only dispatches units and appends to the manifest.
+decode the next frames in a reader thread). With the temporal filter or multi-sweep LiDAR on, an input's units
+go to one actor in frame order (:mod:`lingbot_depth_ros.batch.sequence_order`): inputs run in parallel, the
+frames of one input in sequence. The driver only dispatches units and appends to the manifest.
 """
 
 from __future__ import annotations
@@ -22,8 +24,15 @@ from typing import Any
 from tqdm import tqdm
 
 from lingbot_depth_ros.batch.manifest import Manifest
+from lingbot_depth_ros.batch.sequence_order import SequenceLanes
 from lingbot_depth_ros.batch.sources import Unit, plan_input
-from lingbot_depth_ros.batch.worker import UnitProcessor, UnitResult, WorkerConfig, remove_temporary_files
+from lingbot_depth_ros.batch.worker import (
+    UnitProcessor,
+    UnitResult,
+    WorkerConfig,
+    remove_temporary_files,
+    temporal_active,
+)
 from lingbot_depth_ros.errors import ConfigError, InputError, LingbotDepthError
 from lingbot_depth_ros.optional import require
 
@@ -221,6 +230,7 @@ class BatchRunner:
         attempts: dict[str, int] = {}
         unit_errors: dict[str, str] = {}
         retried = 0
+        lanes = SequenceLanes(in_order=temporal_active(c.worker.values))
         idle = self._new_actors(min(c.workers, len(pending))) if pending else []
         t_work = time.monotonic()
         blocks = self.blocks = _BlockFeed(ray, pending, c) if c.read == "data" and pending else None
@@ -229,8 +239,12 @@ class BatchRunner:
         while pending or self.busy or (blocks is not None and not blocks.done()):
             if blocks is not None:
                 pending.extend(blocks.take(wait_s=0.0 if (pending or self.busy) else 0.2))
-            while pending and idle:
-                actor, unit = idle.pop(), pending.pop(0)
+            for actor in list(reversed(idle)):
+                next_unit = lanes.take(actor, pending)
+                if next_unit is None:
+                    continue
+                idle.remove(actor)
+                unit = next_unit
                 attempts[unit.key] = attempts.get(unit.key, 0) + 1
                 if blocks is not None:
                     future = actor.process_block.remote(unit, blocks.ref(unit.key))
@@ -246,6 +260,7 @@ class BatchRunner:
                     result: UnitResult = ray.get(future)
                 except Exception as exc:  # noqa: BLE001 - sorted below
                     if _is_worker_death(ray, exc):
+                        lanes.drop_worker(actor)
                         if actor in self.actors:
                             self.actors.remove(actor)
                         if attempts[unit.key] < c.max_attempts:

@@ -26,7 +26,7 @@ bit, and a depth file gives the very depth ``lingbot-depth predict`` reads from 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,7 @@ from lingbot_depth_ros.messages.image import depth_m_from_message, rgb_from_mess
 
 if TYPE_CHECKING:
     from lingbot_depth_ros.batch.lidar import LidarProjector
+    from lingbot_depth_ros.batch.poses import PoseOptions
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPARSE_SUFFIXES = (".png", ".npy", ".tif", ".tiff")
@@ -65,6 +66,10 @@ class BagTopics:
     #: the node's ``sparse_input``: ``pointcloud`` reads ``lidar_points`` (PointCloud2) instead of the sparse
     #: depth image and projects it as the node does (:mod:`lingbot_depth_ros.batch.lidar`)
     sparse_input: str = "depth_image"
+    #: the camera's poses (geometry_msgs/PoseStamped of the optical frame; also read with temporal.pose_source
+    #: none, for the temporal metrics) and odometry (temporal.pose_source odometry)
+    pose: str = StreamTopics.pose
+    odom: str = StreamTopics.odom
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,9 @@ class DatasetOptions:
     #: metres per stored unit of 16-bit sparse files (image folders' sparse/, KITTI raw velodyne_raw); None:
     #: millimetres for image folders, 1/256 for KITTI raw
     sparse_scale: float | None = None
+    #: a pose file (4x4, KITTI 3x4, TUM) for a folder input (batch: one input); None: ``poses.txt`` beside the
+    #: images when there is one (:func:`folder_pose_file`)
+    poses_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,9 @@ class Frame:
 
     ``rgb``: (H, W, 3) uint8. ``sparse_m``: (H, W) float32 [m], NaN = none (as the node converts it), or
     None. ``gt_m``: (H, W) float32 [m], 0 = none, or None. ``name``: output file stem.
-    ``camera_info``: the bag's CameraInfo (rosbags message) when there is one.
+    ``camera_info``: the bag's CameraInfo (rosbags message) when there is one. ``world_T_camera``: the camera's
+    4x4 pose (:mod:`lingbot_depth_ros.batch.poses`) when the sequence has poses, else None with ``pose_problem``
+    saying why when it has poses but none for this frame.
     """
 
     index: int
@@ -121,6 +131,8 @@ class Frame:
     gt_m: np.ndarray | None = None
     camera_info: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    world_T_camera: np.ndarray | None = None
+    pose_problem: str | None = None
 
 
 def detect_kind(path: Path, kitti_camera: str = "02") -> str:
@@ -223,16 +235,40 @@ def _nearest_partner(by_stamp: dict[int, Any], stamp: int, slop_ns: int) -> Any:
     return by_stamp[best] if best is not None and abs(best - stamp) <= slop_ns else None
 
 
+def bag_pose_topic(path: Path, poses: PoseOptions) -> str | None:
+    """The bag topic the frames' poses come from, or None (pose source none and no pose topic in the bag).
+
+    Raises:
+        InputError: ``poses.source`` names a source whose topic the bag lacks.
+    """
+    from lingbot_depth_ros.bags.files import bag_topics
+
+    topic = poses.bag_topic()
+    if topic in bag_topics(path):
+        return topic
+    if poses.source == "none":
+        return None
+    option = {"odometry": "--odom-topic", "tf": "its /tf"}.get(poses.source, "--pose-topic")
+    raise InputError(f"bag {path} has no {topic} for temporal.pose_source {poses.source} (choose with {option}, or "
+                     "temporal.pose_source none for a standing camera)")
+
+
 def read_bag_unit(unit: Unit, topics: BagTopics, *, rectified: bool = False, slop_s: float = 0.05,
-                  window_s: float = 1.0, lidar: LidarProjector | None = None) -> Iterator[Frame]:
+                  window_s: float = 1.0, lidar: LidarProjector | None = None,
+                  poses: PoseOptions | None = None) -> Iterator[Frame]:
     """Frames of a bag unit: images logged in ``unit.span_ns`` with their partners (same header stamp, else
     the nearest within ``slop_s``) among messages logged up to ``window_s`` around the span. With
-    ``topics.sparse_input`` pointcloud the sparse depth is the LiDAR cloud projected by ``lidar``."""
+    ``topics.sparse_input`` pointcloud the sparse depth is the LiDAR cloud projected by ``lidar``. With ``poses``
+    each frame gets its pose from the bag's pose / odometry / tf messages (:func:`bag_pose_topic`)."""
     from lingbot_depth_ros.bags.files import open_reader
     from lingbot_depth_ros.bags.messages import TYPESTORE
 
     assert unit.span_ns is not None
     layout = bag_layout(Path(unit.path), topics)
+    pose_topic = bag_pose_topic(Path(unit.path), poses) if poses is not None else None
+    if pose_topic is not None:
+        layout["pose"] = pose_topic
+    pose_messages: list[tuple[int, Any]] = []
     roles = {topic: role for role, topic in layout.items()}
     window_ns, slop_ns = int(window_s * 1e9), int(slop_s * 1e9)
     first, end = unit.span_ns
@@ -250,6 +286,8 @@ def read_bag_unit(unit: Unit, topics: BagTopics, *, rectified: bool = False, slo
             msg = TYPESTORE.deserialize_cdr(bytes(data), connection.msgtype)
             if role == "image":
                 images.append(msg)
+            elif role == "pose":
+                pose_messages.append((stamp_ns(msg) if hasattr(msg, "header") else log_ns, msg))
             else:
                 partners[role][stamp_ns(msg)] = msg
     finally:
@@ -257,6 +295,15 @@ def read_bag_unit(unit: Unit, topics: BagTopics, *, rectified: bool = False, slo
     if len(images) != unit.stop - unit.start:
         raise InputError(f"bag {unit.path}: expected {unit.stop - unit.start} images in unit {unit.key}, read "
                          f"{len(images)} (bag changed since it was scanned?)")
+    track = None
+    if poses is not None and pose_topic is not None:
+        from lingbot_depth_ros.batch.poses import PoseTrack
+
+        track = PoseTrack(poses.max_age_s)
+        image_frames = {image.header.frame_id for image in images}
+        for pose_stamp, msg in pose_messages:
+            for image_frame in image_frames if poses.source == "tf" else [None]:
+                track.add_message(msg, poses, pose_stamp, image_frame)
     for offset, image in enumerate(images):
         stamp = stamp_ns(image)
         info = _nearest_partner(partners["info"], stamp, slop_ns)
@@ -282,9 +329,11 @@ def read_bag_unit(unit: Unit, topics: BagTopics, *, rectified: bool = False, slo
             if depth is not None and depth.shape != (height, width):
                 raise InputError(f"{name} at stamp {stamp} ns is {depth.shape[1]}x{depth.shape[0]}, the image "
                                  f"{width}x{height}")
+        world_T_camera, pose_problem = track.at(stamp) if track is not None else (None, None)
         yield Frame(index=unit.start + offset, name=str(stamp), stamp_ns=stamp, rgb=rgb,
                     intrinsics=intrinsics_from_camera_info(info, width, height, rectified), sparse_m=sparse_m,
-                    gt_m=gt_m, camera_info=info, extras={"header": image.header})
+                    gt_m=gt_m, camera_info=info, extras={"header": image.header}, world_T_camera=world_T_camera,
+                    pose_problem=pose_problem)
 
 
 # ---------------------------------------------------------------------------------- folders
@@ -371,8 +420,52 @@ def _kitti_raw_intrinsics(path: Path, options: DatasetOptions, width: int, heigh
     return kitti_intrinsics(calib, width, height, camera=layout.camera if layout else options.kitti_camera)
 
 
+def folder_pose_file(path: Path, kind: str, options: DatasetOptions, camera: str = "02") -> Path | None:
+    """The pose file of a folder input: ``options.poses_file``, else ``poses.txt`` beside the images (image
+    folders, KITTI raw drives as ``lingbot-depth fuse`` reads them), else None."""
+    if options.poses_file is not None:
+        return Path(options.poses_file)
+    images = path
+    if kind == "kitti_raw":
+        from lingbot_depth_ros.io.kitti import kitti_raw_layout
+
+        layout = kitti_raw_layout(path, camera)
+        images = layout.images if layout is not None else path
+    candidate = images / "poses.txt"
+    return candidate if kind in ("images", "kitti_raw") and candidate.is_file() else None
+
+
+def folder_poses(path: Path, kind: str, options: DatasetOptions) -> list[np.ndarray] | None:
+    """One 4x4 pose per frame of a folder input (in frame order) from its pose file, or None without one.
+
+    Raises:
+        InputError: a corrupt pose file or fewer poses than frames (:func:`~lingbot_depth_ros.batch.poses.
+            load_pose_file`).
+    """
+    from lingbot_depth_ros.batch.poses import load_pose_file
+
+    pose_file = folder_pose_file(path, kind, options, options.kitti_camera)
+    if pose_file is None:
+        return None
+    names = [parts["rgb"].name for _, parts in folder_pairs(path, kind, options.kitti_camera)]
+    return load_pose_file(pose_file, names)
+
+
 def read_folder_unit(unit: Unit, options: DatasetOptions) -> Iterator[Frame]:
-    """Frames of a dataset / image-folder unit (sparse and stamps as ``lingbot-depth-bag`` makes them)."""
+    """Frames of a dataset / image-folder unit (sparse and stamps as ``lingbot-depth-bag`` makes them; poses
+    from the folder's pose file, :func:`folder_poses`)."""
+    for frame, pose in zip(_read_folder_frames(unit, options), _unit_poses(unit, options)):
+        frame.world_T_camera = pose
+        yield frame
+
+
+def _unit_poses(unit: Unit, options: DatasetOptions) -> Iterator[np.ndarray | None]:
+    poses = folder_poses(Path(unit.path), unit.kind, options)
+    for index in range(unit.start, unit.stop):
+        yield poses[index] if poses is not None else None
+
+
+def _read_folder_frames(unit: Unit, options: DatasetOptions) -> Iterator[Frame]:
     from lingbot_depth_ros.bags import datasets as bag_tools
     from lingbot_depth_ros.io.depth_files import KITTI_M_PER_UNIT, load_rgb_file
 
@@ -416,11 +509,22 @@ def read_folder_unit(unit: Unit, options: DatasetOptions) -> Iterator[Frame]:
                     gt_m=frame.depth_gt_m)
 
 
+def pose_options(values: Mapping[str, Any], topics: BagTopics, dataset: DatasetOptions) -> PoseOptions:
+    """Where the frames' poses come from: the node parameters ``values`` (``temporal.*``), the bag topics and the
+    dataset's pose file."""
+    from lingbot_depth_ros.batch.poses import PoseOptions
+
+    return PoseOptions.from_values(values, pose_topic=topics.pose, odom_topic=topics.odom,
+                                   poses_file=dataset.poses_file)
+
+
 def read_unit(unit: Unit, topics: BagTopics, options: DatasetOptions, *, rectified: bool = False,
-              slop_s: float = 0.05, lidar: LidarProjector | None = None) -> Iterator[Frame]:
-    """Frames of any unit (``lidar``: the projection of bag PointCloud2 input, see :func:`read_bag_unit`)."""
+              slop_s: float = 0.05, lidar: LidarProjector | None = None,
+              poses: PoseOptions | None = None) -> Iterator[Frame]:
+    """Frames of any unit (``lidar``: the projection of bag PointCloud2 input, see :func:`read_bag_unit`;
+    ``poses``: where a bag's poses come from)."""
     if unit.kind == "bag":
-        return read_bag_unit(unit, topics, rectified=rectified, slop_s=slop_s, lidar=lidar)
+        return read_bag_unit(unit, topics, rectified=rectified, slop_s=slop_s, lidar=lidar, poses=poses)
     return read_folder_unit(unit, options)
 
 

@@ -4,7 +4,16 @@
 Per frame it does what the node does with a synchronized set (``DepthNode._process``): the node's mode
 rules (:mod:`lingbot_depth_ros.pipeline.modes`: auto runs completion with sparse depth, else monocular when
 the estimator can; monocular + align uses the sparse depth only for the fit), the same drop reasons, then
-:meth:`DepthPipeline.process` with the node's output settings. Files are written to a temporary name and
+:meth:`DepthPipeline.process` with the node's output settings.
+
+Each input is one sequence with one :class:`~lingbot_depth_ros.pipeline.temporal_stage.TemporalStage` (the
+node's per-camera temporal state): ``temporal.lidar_sweeps`` > 1 densifies the sparse depth before the estimator,
+``temporal.enabled`` filters the depth (and confidence) after it, with the frames' poses (``temporal.pose_source``:
+a bag's pose / odometry / tf messages, a folder's pose file; none = a standing camera). The stage lives on in the
+worker from one unit to the next unit of the same input (the runner gives a worker an input's units in order when
+the temporal stage is on); a unit that does not continue the worker's last one starts the history again (a counted
+reset, "sequence split"). Every unit also reports the temporal metrics of its frames
+(:mod:`lingbot_depth_ros.evaluation.temporal_metrics`). Files are written to a temporary name and
 renamed, so a worker that dies leaves no half-written file and a retried unit rewrites the same names.
 """
 
@@ -24,16 +33,39 @@ from typing import Any
 import numpy as np
 
 from lingbot_depth_ros.batch.memory import retain_freed_memory
-from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions, Frame, Unit, read_unit
+from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions, Frame, Unit, pose_options, read_unit
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import check_output_alignment, create_estimator
 from lingbot_depth_ros.evaluation.frames import score_frame
+from lingbot_depth_ros.evaluation.temporal_metrics import TemporalMetrics
 from lingbot_depth_ros.geometry.scale_alignment import AlignmentRejected
 from lingbot_depth_ros.io.depth_files import save_depth_png_mm
 from lingbot_depth_ros.params.node import estimator_options
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, FrameResult, OutputSettings
 from lingbot_depth_ros.pipeline.lidar_guard import LidarDisagreement, split_for_guard
 from lingbot_depth_ros.pipeline.modes import check_mode, estimator_gets_sparse, needs_sparse
+from lingbot_depth_ros.pipeline.temporal_stage import STANDING, FramePose, TemporalConfig, TemporalStage
+
+#: inputs of independent frames (dataset samples, not a recording): temporal metrics only with a pose file
+SINGLE_FRAME_KINDS = ("nyu", "kitti")
+#: reset reason: a unit that does not continue the worker's last one (resumed run, retried unit, another worker)
+SEQUENCE_SPLIT = "sequence split"
+
+
+def temporal_active(values: Mapping[str, Any]) -> bool:
+    """The node parameters ``values`` turn the temporal filter or the multi-sweep LiDAR on: frames of one input
+    must then go through one worker in order."""
+    return bool(values["temporal.enabled"]) or int(values["temporal.lidar_sweeps"]) > 1
+
+
+@dataclass
+class SequenceState:
+    """One input's temporal state on a worker: the stage, the metrics, the next frame index it expects."""
+
+    input_id: str
+    next_start: int
+    stage: TemporalStage = field(default_factory=TemporalStage)
+    metrics: TemporalMetrics | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +103,10 @@ class UnitResult:
     cpu_s: float = 0.0  # CPU time of the worker process (all its threads) during the unit [s]
     started_at: float = 0.0
     finished_at: float = 0.0
+    #: the unit's temporal record: ``resets`` (reason -> count), ``announcements`` (each run of resets, once),
+    #: ``metrics`` (:meth:`TemporalMetrics.part` of its frames; {} for a dataset of single frames without poses),
+    #: ``posed`` (the frames came with poses), ``sequence`` (the frames are a sequence: metrics were taken)
+    temporal: dict[str, Any] = field(default_factory=dict)
 
 
 def atomic_save(path: Path, write: Any) -> None:
@@ -145,6 +181,9 @@ class UnitProcessor:
 
             self.lidar = LidarProjector(v)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.temporal = TemporalConfig.from_params(v)
+        self.poses = pose_options(v, config.topics, config.dataset)
+        self.sequence: SequenceState | None = None
 
     def ping(self) -> str:
         """The worker's id (host:pid); a round trip proves the actor is up."""
@@ -169,7 +208,7 @@ class UnitProcessor:
         """Read ``unit`` here, then :meth:`process_frames`. Raises InputError when it cannot be read at all."""
         v = self.config.values
         frames = read_unit(unit, self.config.topics, self.config.dataset, rectified=bool(v["camera.rectified"]),
-                           slop_s=float(v["slop_s"]), lidar=self.lidar)
+                           slop_s=float(v["slop_s"]), lidar=self.lidar, poses=self.poses)
         return self.process_frames(unit, frames)
 
     def process_block(self, unit: Unit, block: Any) -> UnitResult:
@@ -198,6 +237,53 @@ class UnitProcessor:
         record.update(metrics=score_frame(depth_m, frame.gt_m),
                       metrics_all=score_frame(depth_m, frame.gt_m, invalid="nearest"))
 
+    def _sequence_for(self, unit: Unit, record: dict[str, Any]) -> SequenceState:
+        """The temporal state continued from the worker's last unit when ``unit`` follows it, else a new one
+        (a unit after the input's first one: a ``sequence split`` reset in ``record``)."""
+        seq = self.sequence
+        if seq is not None and seq.input_id == unit.input_id and seq.next_start == unit.start:
+            return seq
+        self.sequence = seq = SequenceState(unit.input_id, unit.start)
+        if unit.start > 0 and temporal_active(self.config.values):
+            record["resets"][SEQUENCE_SPLIT] = 1
+            record["announcements"].append(
+                f"frame {unit.start}: temporal: history starts again ({SEQUENCE_SPLIT}: this unit ran apart from the "
+                "frames before it: a resumed run, a retried unit or another worker)")
+        return seq
+
+    def _temporal_frame(self, seq: SequenceState, frame: Frame) -> tuple[FramePose, float]:
+        """The frame's pose as the stage takes it and its stamp [s]; densifies ``frame.sparse_m`` in place with
+        the older LiDAR sweeps (``temporal.lidar_sweeps`` > 1)."""
+        config = self.temporal
+        pose = FramePose(frame.world_T_camera, frame.pose_problem) if config.pose_source != "none" else STANDING
+        stamp_s = frame.stamp_ns / 1e9
+        if config.sweeps.sweeps > 1 and frame.sparse_m is not None:
+            sparse = np.nan_to_num(frame.sparse_m, nan=0.0)
+            dense = seq.stage.densify(sparse, frame.intrinsics, pose, stamp_s, config)
+            frame.sparse_m = np.where(dense > 0, dense, np.nan).astype(np.float32)
+        return pose, stamp_s
+
+    def _smooth(self, seq: SequenceState, frame: Frame, pose: FramePose, stamp_s: float, depth_m: np.ndarray,
+                confidence: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The frame's depth and confidence filtered with the history (``temporal.enabled``), else as they are."""
+        result = seq.stage.smooth(depth_m, confidence, frame.intrinsics, pose, stamp_s, self.temporal)
+        if result is None:
+            return depth_m, confidence
+        depth = np.array(result.depth_m, dtype=np.float32, copy=True)
+        with np.errstate(invalid="ignore"):
+            depth[~(np.isfinite(depth) & (depth > 0))] = np.nan
+        if confidence is None:
+            return depth, None
+        smoothed = result.confidence if result.confidence is not None else confidence
+        return depth, np.where(np.isfinite(depth), np.nan_to_num(smoothed, nan=0.0), np.nan).astype(np.float32)
+
+    def _temporal_announce(self, seq: SequenceState, frame: Frame, record: dict[str, Any],
+                           unit_record: dict[str, Any]) -> None:
+        message = seq.stage.take_announcement()
+        if message is not None:
+            record["temporal_reset"] = message
+            unit_record["announcements"].append(f"frame {frame.index} ({frame.name}): {message}")
+
     def process_frames(self, unit: Unit, frames: Iterator[Frame]) -> UnitResult:
         """Estimate, write and score every frame of ``unit`` (``frames``); frames the node would drop are
         recorded as dropped with the reason. Raises InputError when the unit cannot be read at all."""
@@ -210,10 +296,19 @@ class UnitProcessor:
                             started_at=time.time())
         t_unit, cpu_unit = time.perf_counter(), time.process_time()
         pending: list[Future[None]] = []
+        temporal: dict[str, Any] = {"resets": {}, "announcements": [], "posed": False}
+        seq = self._sequence_for(unit, temporal)
+        resets_before = dict(seq.stage.resets)
         for frame, waited in _prefetch(frames, self.config.prefetch_frames):
             result.read_s += waited
             record: dict[str, Any] = {"index": frame.index, "name": frame.name, "stamp_ns": frame.stamp_ns}
+            posed = frame.world_T_camera is not None or frame.pose_problem is not None
+            if seq.metrics is None and (posed or unit.kind not in SINGLE_FRAME_KINDS):   # its first frame decides
+                seq.metrics = TemporalMetrics(posed=posed)
+            seq.next_start = frame.index + 1
             try:
+                pose, stamp_s = self._temporal_frame(seq, frame)
+                self._temporal_announce(seq, frame, record, temporal)
                 output = self.run_frame(frame)
             except LingbotDepthError as exc:
                 record.update(status="dropped", reason=str(exc))
@@ -223,20 +318,35 @@ class UnitProcessor:
                     record["lidar_agreement"] = exc.agreement.as_dict()
                 result.frames.append(record)
                 continue
-            record.update(status="ok", timings_s=output.timings_s)
+            t_temporal = time.perf_counter()
+            depth_m, confidence = self._smooth(seq, frame, pose, stamp_s, output.depth_m, output.confidence)
+            self._temporal_announce(seq, frame, record, temporal)
+            timings = dict(output.timings_s)
+            if self.temporal.enabled:
+                timings["temporal"] = time.perf_counter() - t_temporal
+            if seq.metrics is not None:
+                seq.metrics.add(frame.index, depth_m, frame.intrinsics, frame.world_T_camera, frame.gt_m)
+            record.update(status="ok", timings_s=timings)
             if output.lidar_agreement is not None:  # the LiDAR agreement guard's figures (README)
                 record["lidar_agreement"] = output.lidar_agreement.as_dict()
             if output.alignment_error:
                 record["alignment_error"] = output.alignment_error
             result.frames.append(record)
             if self._finisher is None:
-                self._finish(out, frame, output.depth_m, record, output.confidence)
+                self._finish(out, frame, depth_m, record, confidence)
                 continue
             while len(pending) >= 2:  # at most two frames' outputs held while the next one is estimated
                 pending.pop(0).result()
-            pending.append(self._finisher.submit(self._finish, out, frame, output.depth_m, record, output.confidence))
+            pending.append(self._finisher.submit(self._finish, out, frame, depth_m, record, confidence))
         for future in pending:  # every file renamed into place before the unit counts as finished
             future.result()
+        for reason, count in seq.stage.resets.items():
+            if count > resets_before.get(reason, 0):
+                temporal["resets"][reason] = temporal["resets"].get(reason, 0) + count - resets_before.get(reason, 0)
+        temporal["posed"] = bool(seq.metrics is not None and seq.metrics.posed)
+        temporal["sequence"] = seq.metrics is not None
+        temporal["metrics"] = seq.metrics.part() if seq.metrics is not None else {}
+        result.temporal = temporal
         result.busy_s = time.perf_counter() - t_unit - result.read_s
         result.cpu_s = time.process_time() - cpu_unit
         if len(result.frames) != unit.stop - unit.start:

@@ -57,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LiDAR PointCloud2, read instead of --sparse-topic with --param sparse_input=pointcloud "
                              "(projected as the node does, extrinsics from the lidar.* parameters)")
     topics.add_argument("--gt-topic", default=StreamTopics.depth_gt, help="ground-truth depth (metrics when present)")
+    topics.add_argument("--pose-topic", default=StreamTopics.pose,
+                        help="the camera optical frame's poses (geometry_msgs/PoseStamped): temporal.pose_source pose, "
+                             "and the temporal metrics whenever the bag has it")
+    topics.add_argument("--odom-topic", default=StreamTopics.odom,
+                        help="nav_msgs/Odometry for temporal.pose_source odometry (x the temporal.mount_* mounting)")
     data = parser.add_argument_group("dataset and image folders")
     data.add_argument("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"), default=None,
                       help="pinhole intrinsics [px] for image folders and datasets")
@@ -68,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "names its own)")
     data.add_argument("--kitti-scanlines", type=positive_int, default=64,
                       help="KITTI without velodyne_raw_*.png: scan lines simulated from the ground truth")
+    data.add_argument("--poses", type=Path, default=None, metavar="FILE",
+                      help="camera poses of a folder input (one input), one per frame in order: 4x4, KITTI 3x4 or TUM "
+                           "'t x y z qx qy qz qw' (default: poses.txt beside the images when there is one); used by "
+                           "the temporal filter / LiDAR sweeps (--param temporal.pose_source=pose) and the temporal "
+                           "metrics")
     data.add_argument("--nyu-sparse-points", type=positive_int, default=500,
                       help="NYU: random ground-truth pixels as the sparse input")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -79,11 +89,13 @@ def batch_from_args(args: argparse.Namespace) -> dict[str, Any]:
     from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions
 
     topics = BagTopics(image=args.image_topic, camera_info=args.camera_info_topic, sparse_depth=args.sparse_topic,
-                       depth_gt=args.gt_topic, lidar_points=args.lidar_topic)
+                       depth_gt=args.gt_topic, lidar_points=args.lidar_topic, pose=args.pose_topic,
+                       odom=args.odom_topic)
     dataset = DatasetOptions(intrinsics=tuple(args.intrinsics) if args.intrinsics else None,
                              kitti_calib=args.kitti_calib, kitti_scanlines=args.kitti_scanlines,
                              nyu_sparse_points=args.nyu_sparse_points, sparse_scale=args.sparse_scale,
-                             kitti_camera=args.kitti_camera)
+                             kitti_camera=args.kitti_camera,
+                             poses_file=str(args.poses) if args.poses is not None else None)
     return batch(args.inputs, args.out, params=args.param, estimator=args.estimator, topics=topics, dataset=dataset,
                  workers=args.workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
                  unit_frames=args.unit_frames, address=args.address, write=args.write, read=args.read,
