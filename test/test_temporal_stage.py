@@ -101,3 +101,19 @@ def test_sweeps_densify_with_poses_and_reset_without() -> None:
     assert np.count_nonzero(alone) == 100 and stage.resets["pose missing"] == 1
     assert stage.sweeps.held_points == 0
     assert np.count_nonzero(stage.densify(frames[1], K, _pose(0.0), 0.4, _config(pose_source="pose"))) == 100
+
+
+def test_a_changed_image_or_pose_frame_resets_both_histories() -> None:
+    stage, config = TemporalStage(), _config(enabled=True, pose_source="pose", lidar_sweeps=2)
+    depth = np.full((48, 64), 2.0, np.float32)
+    pose_odom = FramePose(np.eye(4), None, "odom")
+    stage.check_frames("camera_optical", pose_odom)
+    stage.densify(depth, K, pose_odom, 0.0, config)
+    stage.smooth(depth, None, K, pose_odom, 0.0, config)
+    stage.check_frames("camera_optical", FramePose(np.eye(4), None, "map"))
+    assert not stage.filter.has_history and stage.sweeps.held_points == 0
+    message = stage.take_announcement()
+    assert message is not None and "pose frame 'odom' -> 'map'" in message
+    stage.smooth(depth, None, K, FramePose(np.eye(4), None, "map"), 0.1, config)
+    stage.check_frames("other_camera", FramePose(np.eye(4), None, "map"))
+    assert not stage.filter.has_history and stage.resets["frame changed"] == 2

@@ -46,6 +46,8 @@ from lingbot_depth_ros.pipeline.lidar_guard import (
 
 if TYPE_CHECKING:
     from lingbot_depth_ros.model.device_cloud import CloudRequest
+    from lingbot_depth_ros.pipeline.temporal_filter import TemporalResult
+    from lingbot_depth_ros.pipeline.temporal_stage import TemporalStep
 
 
 @dataclass
@@ -74,6 +76,7 @@ class OutputSettings:
     confidence: bool = False  # make the per-pixel confidence map (lingbot_depth_ros.confidence)
     confidence_points_min: float = 0.0  # cloud: leave out pixels below this confidence (0 = no gate)
     guard: GuardSettings = field(default_factory=GuardSettings)  # the LiDAR agreement guard (guard.*)
+    temporal: bool = False  # temporal.enabled: the depth is filtered over time (the cloud is made from it here)
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any]) -> OutputSettings:
@@ -90,7 +93,7 @@ class OutputSettings:
             align_inlier_threshold=v["align.inlier_threshold"], align_min_inlier_ratio=v["align.min_inlier_ratio"],
             align_min_inliers=v["align.min_inliers"], guard=GuardSettings.from_params(v),
             confidence=v["confidence.enabled"],
-            confidence_points_min=v["confidence.points_min"])
+            confidence_points_min=v["confidence.points_min"], temporal=v["temporal.enabled"])
 
 
 @dataclass
@@ -117,6 +120,7 @@ class FrameResult:
     confidence: np.ndarray | None = None
     confidence_profile: str | None = None
     lidar_agreement: LidarAgreement | None = None  # the LiDAR agreement guard's figures (a guarded frame only)
+    temporal: TemporalResult | None = None  # the temporal filter's record of this frame (temporal.enabled only)
 
 
 def finalize_depth(depth_m: np.ndarray, valid: np.ndarray, min_m: float, max_m: float) -> np.ndarray:
@@ -202,9 +206,12 @@ class DepthPipeline:
 
     def finish(self, estimate: DepthEstimate, rgb: np.ndarray, intrinsics: CameraIntrinsics,
                settings: OutputSettings | None = None, align_depth_m: np.ndarray | None = None,
-               inference_s: float = 0.0, guard: GuardInput | None = None) -> FrameResult:
+               inference_s: float = 0.0, guard: GuardInput | None = None,
+               temporal: TemporalStep | None = None) -> FrameResult:
         """The products of an estimate made elsewhere (e.g. one frame of ``estimate_batch``); arguments as
-        :meth:`process`, ``inference_s``: the estimator's time [s] reported in ``timings_s``.
+        :meth:`process`, ``inference_s``: the estimator's time [s] reported in ``timings_s``; ``temporal``: the
+        camera's temporal stage, pose and time of this frame (the depth, and its confidence, are filtered with the
+        warped history before the colorized image and the cloud are made; ``timings_s["temporal"]``).
 
         Raises ``lidar_guard.LidarDisagreement`` for a guarded frame that disagrees with the LiDAR under
         ``guard.action`` drop."""
@@ -233,26 +240,41 @@ class DepthPipeline:
             if agreement.applied_scale is not None:  # the depth range applies to the rescaled depth
                 depth = self.postprocess_depth(rescaled_m, estimate.valid, s)
         rescaled = agreement is not None and agreement.applied_scale is not None
-        colorized = self.colorize(depth, s) if s.colorized else None
         confidence = profile = None
         confidence_s = None
         if s.confidence:
             tc = time.perf_counter()
             confidence, profile = self.confidence(depth, estimate, intrinsics, align_depth_m, alignment)
             confidence_s = time.perf_counter() - tc
+        filtered, temporal_s = None, None
+        if temporal is not None and temporal.config.enabled:
+            tt = time.perf_counter()
+            filtered = temporal.stage.smooth(depth, confidence, intrinsics, temporal.pose, temporal.stamp_s,
+                                             temporal.config)
+            if filtered is not None:
+                depth = filtered.depth_m
+                if confidence is not None:   # NaN exactly where the filtered depth is
+                    confidence = filtered.confidence if getattr(filtered, "confidence", None) is not None else \
+                        np.where(np.isfinite(depth), np.nan_to_num(confidence, nan=0.0), np.nan).astype(np.float32)
+            temporal_s = time.perf_counter() - tt
+        colorized = self.colorize(depth, s) if s.colorized else None
         cloud = None
         if s.cloud:  # made on the estimator's device when it was asked to (device_cloud_request), else here
-            cloud = estimate.cloud if estimate.cloud is not None and alignment is None and not rescaled else \
+            cloud = estimate.cloud if estimate.cloud is not None and alignment is None and not rescaled \
+                and filtered is None else \
                 self.cloud(gate_depth(depth, confidence, s.confidence_points_min), rgb, intrinsics, s)
         t2 = time.perf_counter()
         timings = {"inference": inference_s, "postprocess": t2 - t1}
         if confidence_s is not None:
             timings["confidence"] = confidence_s
+        if temporal_s is not None:
+            timings["temporal"] = temporal_s
         return FrameResult(depth_m=depth, colorized=colorized, cloud=cloud, timings_s=timings,
                            confidence=confidence, confidence_profile=profile,
                            alignment=alignment, alignment_error=alignment_error, alignment_rejection=rejection,
                            estimated_focal_px=estimate.estimated_focal_px,
-                           focal_from_estimate=estimate.focal_from_estimate, lidar_agreement=agreement)
+                           focal_from_estimate=estimate.focal_from_estimate, lidar_agreement=agreement,
+                           temporal=filtered)
 
     def confidence(self, depth_m: np.ndarray, estimate: DepthEstimate, intrinsics: CameraIntrinsics,
                    align_depth_m: np.ndarray | None, alignment: AlignmentResult | None) -> tuple[np.ndarray, str]:
@@ -271,10 +293,11 @@ class DepthPipeline:
     def device_cloud_request(self, s: OutputSettings) -> CloudRequest | None:
         """The ``CloudRequest`` to pass to ``estimate_batch(..., cloud=)`` when the estimator makes the cloud
         on its device (LingBot-Depth), the cloud is on and the depth is published as estimated (no
-        align_to_sparse, which rescales it on the host, and no confidence gate on the points); else None: the
+        align_to_sparse, which rescales it on the host, no confidence gate on the points and no temporal
+        filter); else None: the
         cloud is made here from the depth."""
         gated = s.confidence and s.confidence_points_min > 0
-        if not (s.cloud and s.align == "off" and not gated and makes_device_cloud(self.estimator)):
+        if not (s.cloud and s.align == "off" and not gated and not s.temporal and makes_device_cloud(self.estimator)):
             return None
         from lingbot_depth_ros.model.device_cloud import CloudRequest  # torch: only with such an estimator
         return CloudRequest(depth_min_m=s.depth_min_m, depth_max_m=s.depth_max_m, stride=s.cloud_stride,

@@ -29,6 +29,8 @@ from lingbot_depth_ros.pipeline.lidar_sweeps import LidarSweeps, SweepSettings
 from lingbot_depth_ros.pipeline.temporal_filter import POSE_MISSING, TemporalFilter, TemporalResult, TemporalSettings
 
 NO_POSE_SOURCE = "none"
+#: reset reason: the image's frame_id or the poses' fixed frame differs from the history's
+FRAME_CHANGED = "frame changed"
 
 
 @dataclass(frozen=True)
@@ -65,14 +67,27 @@ class TemporalConfig:
 
 @dataclass(frozen=True)
 class FramePose:
-    """The camera's pose at a frame: ``world_T_camera`` 4x4 float64 (optical frame, metres, fixed frame) or None
-    with ``problem`` saying why there is none (e.g. "no pose within 0.1 s of the image stamp")."""
+    """The camera's pose at a frame: ``world_T_camera`` 4x4 float64 (optical frame, metres, in the fixed frame
+    ``fixed_frame``) or None with ``problem`` saying why there is none (e.g. "no pose within 0.1 s of the image
+    stamp")."""
 
     world_T_camera: np.ndarray | None = None
     problem: str | None = None
+    fixed_frame: str = ""
 
 
 STANDING = FramePose()   # pose source none: no pose, no problem
+
+
+@dataclass(frozen=True)
+class TemporalStep:
+    """What :meth:`DepthPipeline.finish <lingbot_depth_ros.pipeline.depth_pipeline.DepthPipeline.finish>` needs to
+    filter one frame: the camera's stage, the frame's pose and capture time [s], the config of this frame."""
+
+    stage: TemporalStage
+    pose: FramePose
+    stamp_s: float | None
+    config: TemporalConfig
 
 
 class TemporalStage:
@@ -87,12 +102,27 @@ class TemporalStage:
         self.announcement: str | None = None    # a reset to log once (set by the frame that starts a run)
         self._runs: dict[str, str] = {}         # part ("temporal filter", "lidar sweeps") -> reason of its run
         self.last_result: TemporalResult | None = None
+        self._frames: tuple[str, str] | None = None   # (image frame_id, poses' fixed frame) of the last frame
 
     def reset(self) -> None:
         """Forget both histories (e.g. the filter was turned off, the node deactivated)."""
         self.filter.reset()
         self.sweeps.reset()
         self._runs.clear()
+        self._frames = None
+
+    def check_frames(self, image_frame_id: str, pose: FramePose) -> None:
+        """Call first for each frame: forget both histories (a counted, announced reset) when the image's frame_id
+        or the poses' fixed frame differs from the last frame's (another camera on the topic, a relocalised map)."""
+        frames = (image_frame_id, pose.fixed_frame or (self._frames[1] if self._frames else ""))
+        if self._frames is not None and frames != self._frames and (self.filter.has_history
+                                                                    or self.sweeps.held_points):
+            what = "image" if frames[0] != self._frames[0] else "pose"
+            old, new = (self._frames[0], frames[0]) if what == "image" else (self._frames[1], frames[1])
+            self.filter.reset()
+            self.sweeps.reset()
+            self._record("temporal", FRAME_CHANGED, f"{what} frame '{old}' -> '{new}'")
+        self._frames = frames
 
     def densify(self, sparse_m: np.ndarray, intrinsics: CameraIntrinsics, pose: FramePose, stamp_s: float | None,
                 config: TemporalConfig) -> np.ndarray:
@@ -142,13 +172,18 @@ class TemporalStage:
         return result
 
     def _record(self, what: str, reason: str, pose_problem: str | None) -> None:
-        detail = f"{reason} ({pose_problem})" if pose_problem and "pose" in reason else reason
+        detail = f"{reason} ({pose_problem})" if pose_problem and ("pose" in reason or reason == FRAME_CHANGED) \
+            else reason
         self.resets[reason] += 1
         self.last_reset = f"{what}: {detail}"
         if self._runs.get(what) != reason:
             self._runs[what] = reason
             self.announcement = f"{what}: history reset, {detail} (said once until it recovers; counted in " \
                                 f"diagnostics 'temporal resets')"
+
+    def resetting(self) -> str | None:
+        """The last reset while its run goes on (the last frame reset the history), else None."""
+        return self.last_reset if self._runs else None
 
     def take_announcement(self) -> str | None:
         """The reset to log now (once per run of resets of one reason), or None."""

@@ -41,6 +41,7 @@ from lingbot_depth_ros.pipeline.lidar_guard import (
     split_for_guard,
 )
 from lingbot_depth_ros.pipeline.modes import can_fall_back, estimator_gets_sparse, frame_mode, needs_sparse
+from lingbot_depth_ros.pipeline.temporal_stage import STANDING, TemporalConfig, TemporalStage, TemporalStep
 from lingbot_depth_ros.ros.camera_info import CameraGeometry, camera_geometry, camera_info_for_output
 from lingbot_depth_ros.ros.channel_link import NodeLink, TopicScope
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
@@ -93,6 +94,7 @@ class PreparedFrame:
     converted: float
     convert_s: float
     guard: GuardInput | None = None  # the LiDAR samples the LiDAR agreement guard compares the output with
+    temporal: TemporalStep | None = None  # the camera's temporal filter, pose and time (temporal.enabled only)
 
 
 class CameraChannel:
@@ -119,6 +121,7 @@ class CameraChannel:
         self.last_alignment: AlignmentResult | None = None
         self.last_focal_px: tuple[float, float] | None = None  # (estimator's estimate, CameraInfo fx) [px]
         self.guard_monitor = GuardMonitor()  # the LiDAR agreement guard's record of this camera
+        self.temporal = TemporalStage()  # this camera's LiDAR sweeps and temporal filter (temporal.*)
         self.slot: tuple[SyncedSet, float] | None = None  # newest set and its monotonic receive time
         self.finishing = False  # a frame of this camera is being post-processed / published (finisher thread)
         self.consecutive_failures = 0
@@ -295,11 +298,12 @@ class CameraChannel:
 
     def wants_confidence(self) -> bool:
         """Whether this camera's frames use the confidence map: depth/confidence has a subscriber, or a
-        confidence gate (confidence.points_min / scan_min / sectors_min) is set (lazy, as image_pipeline's
-        nodes: with confidence.enabled and nobody using it, it costs nothing)."""
+        confidence gate (confidence.points_min / scan_min / sectors_min) is set, or the temporal filter weights by it
+        (temporal.enabled) (lazy, as image_pipeline's nodes: with confidence.enabled and nobody using it, it costs
+        nothing)."""
         v = self.link.settings()
         gated = v["confidence.points_min"] > 0 or (v["obstacles.enabled"] and (
-            v["confidence.scan_min"] > 0 or v["confidence.sectors_min"] > 0))
+            v["confidence.scan_min"] > 0 or v["confidence.sectors_min"] > 0)) or v["temporal.enabled"]
         return gated or self.pub_confidence.get_subscription_count() > 0
 
     def ready(self) -> bool:
@@ -323,6 +327,7 @@ class CameraChannel:
         """Count and report a frame lost to ``exc``."""
         if isinstance(exc, LidarDisagreement):  # guard.action drop: the frame still counts for the guard
             self.observe_guard(exc.agreement, dropped=True)
+        self.announce_temporal_reset()
         reason = drop_reason(exc)
         self.drop(reason, str(exc) if reason != "internal_error" else f"{type(exc).__name__}: {exc}")
 
@@ -355,6 +360,10 @@ class CameraChannel:
             if not (sparse > 0).any():  # NaN compares False: no valid measurement at all
                 raise InputError(f"sparse depth has no valid measurement ({invalid_values(synced.messages[SPARSE])})")
         self._check_frame_ids(image, info, synced.messages.get(SPARSE))
+        temporal = TemporalConfig.from_params(values)
+        pose = self.link.pose_at(self.camera, stamp_ns(image), image.header.frame_id) if temporal.needs_pose \
+            else STANDING
+        self.temporal.check_frames(image.header.frame_id, pose)
         t1 = time.monotonic()
         # monocular + align_to_sparse: the sparse depth is only used to fit the scale, not as input
         estimator_sparse = sparse if estimator_gets_sparse(values["mode"], self.link.estimator().supported_modes,
@@ -362,8 +371,15 @@ class CameraChannel:
         # the LiDAR agreement guard's hold-out (seeded by the stamp, as the batch does) leaves estimator and fit
         split = split_for_guard(sparse, estimator_sparse, values["align_to_sparse"] != "off", self.link.estimator(),
                                 GuardSettings.from_params(values), stamp_ns(image))
+        stamp_s = stamp_ns(image) / 1e9
+        estimator_sparse = split.estimator_sparse_m
+        if estimator_sparse is not None:  # temporal.lidar_sweeps > 1: the older sweeps reprojected into this frame
+            estimator_sparse = self.temporal.densify(estimator_sparse, geometry.intrinsics, pose, stamp_s, temporal)
+        if not temporal.enabled and self.temporal.filter.has_history:
+            self.temporal.filter.reset()  # turned off: turning it on again starts afresh
+        step = TemporalStep(self.temporal, pose, stamp_s, temporal) if temporal.enabled else None
         return PreparedFrame(self, image.header, geometry, geometry.intrinsics, rgb, split.align_sparse_m,
-                             split.estimator_sparse_m, received, t1, t1 - t0, split.guard)
+                             estimator_sparse, received, t1, t1 - t0, split.guard, step)
 
     def publish(self, frame: PreparedFrame, result: FrameResult) -> None:
         """Publish one frame's products and record its timings."""
@@ -371,6 +387,7 @@ class CameraChannel:
             self.last_focal_px = (result.estimated_focal_px, frame.intrinsics.fx)
         if result.lidar_agreement is not None:
             self.observe_guard(result.lidar_agreement)
+        self.announce_temporal_reset()
         if result.alignment is not None:
             self.last_alignment = result.alignment
         elif result.alignment_error:
@@ -411,6 +428,12 @@ class CameraChannel:
             self.warn_once(line)
         else:
             self.ros.get_logger().info(line)
+
+    def announce_temporal_reset(self) -> None:
+        """Log the temporal history's reset once per run of one reason (the stage says when)."""
+        message = self.temporal.take_announcement()
+        if message is not None:
+            self.warn_once(message)
 
     def _check_sparse_sentinel(self, msg: Any) -> None:
         """Warn once when a 16-bit sparse image holds 0xFFFF pixels (read as no measurement, not 65.535 m)."""
@@ -479,6 +502,9 @@ class CameraChannel:
         else:
             for key, value in self.guard_monitor.values(guard):
                 stat.add(key, value)
+        temporal = TemporalConfig.from_params(v)
+        for key, value in self.temporal.diagnostics(temporal):
+            stat.add(key, value)
         if v["surfaces.enabled"]:
             for key, value in self.surfaces.diagnose().items():
                 stat.add(key, value)
@@ -507,6 +533,9 @@ class CameraChannel:
         guard_problem = self.guard_monitor.problem(guard) if guard.enabled and unguarded is None else None
         if guard_problem is not None:
             stat.summary(WARN, guard_problem)
+        resetting = self.temporal.resetting()
+        if resetting is not None:
+            stat.summary(WARN, f"temporal history reset: {resetting}")
         if self.sync_warned and needs_sparse is None:
             stat.summary(WARN, f"inputs do not synchronize: {self.sync.explain()}")
         if self.consecutive_drops >= 3 and self.consecutive_failures < 3:  # e.g. CameraInfo of another size

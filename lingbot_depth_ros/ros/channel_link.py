@@ -20,6 +20,7 @@ from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile
 from rclpy.subscription import Subscription
 
+from lingbot_depth_ros.pipeline.temporal_stage import STANDING, FramePose
 from lingbot_depth_ros.ros.diagnostics import StatusWrapper
 
 
@@ -47,12 +48,14 @@ class NodeLink:
     change). ``hand_off``: the condition that guards every channel's single slot (and the node's settings
     and estimator); a channel puts its newest synchronized set in its slot with it held and notifies it.
     ``diagnose_estimator(stat)``: adds the values of the one estimator shared by every camera to a status.
+    ``pose_at(camera, stamp_ns, frame_id)``: the camera's pose at an image stamp (``temporal.pose_source``).
     """
 
     settings: Callable[[], Mapping[str, Any]]
     estimator: Callable[[], EstimatorView]
     hand_off: threading.Condition
     diagnose_estimator: Callable[[StatusWrapper], None]
+    pose_at: Callable[[str, int, str], FramePose] = lambda camera, stamp_ns, frame_id: STANDING
 
 
 class NodeScope(Protocol):

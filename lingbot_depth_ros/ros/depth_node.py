@@ -51,6 +51,7 @@ from lingbot_depth_ros.ros.channel_link import NodeLink, TopicScope
 from lingbot_depth_ros.ros.diagnostics import StatusWrapper, Updater
 from lingbot_depth_ros.ros.managed_node import ManagedNode
 from lingbot_depth_ros.ros.node_main import run_node
+from lingbot_depth_ros.ros.pose_lookup import PoseLookup
 
 NODE_NAME = "lingbot_depth_node"
 #: Seconds deactivate waits for the frame in flight to be published (then it goes on, with a warning).
@@ -170,8 +171,10 @@ class DepthNodeCore(Node):
         self.work_ready = threading.Condition()  # guards every channel's slot, the settings and the estimator
         self._stopping = False
         self._busy = False  # the worker is processing a batch (work_ready held to read or write)
+        self.poses = PoseLookup(self, self.values, list(self.values["cameras"] or [""]), inputs_open=inputs_open)
         link = NodeLink(settings=lambda: self.values, estimator=lambda: self.estimator, hand_off=self.work_ready,
-                        diagnose_estimator=self.diagnose_estimator)
+                        diagnose_estimator=self.diagnose_estimator,
+                        pose_at=lambda camera, stamp, frame: self.poses.pose_at(camera, stamp, frame, self.values))
         self._scopes: list[TopicScope] = []
         self.channels: list[CameraChannel] = []
         for camera in self.values["cameras"] or [""]:
@@ -198,6 +201,7 @@ class DepthNodeCore(Node):
         """Subscribe every camera's inputs and start the watchdog: frames flow."""
         for scope in self._scopes:
             scope.open_inputs()
+        self.poses.open_inputs()
         self._watchdog_timer = self.create_timer(0.25, self._watchdog)
         if self.values["mode"] == AUTO and not can_fall_back(self.estimator.supported_modes):
             self.get_logger().info(f"auto mode: estimator '{self.estimator.name}' cannot run monocular, so depth is "
@@ -208,6 +212,7 @@ class DepthNodeCore(Node):
         frames in flight to be published: no output after this returns."""
         for scope in self._scopes:
             scope.close_inputs()
+        self.poses.close_inputs()
         if self._watchdog_timer is not None:
             self.destroy_timer(self._watchdog_timer)
             self._watchdog_timer = None
@@ -216,6 +221,7 @@ class DepthNodeCore(Node):
             for channel in self.channels:
                 channel.slot = None
                 channel.sync.reset()  # no half-matched set from before waits for the inputs after activate
+                channel.temporal.reset()  # activate starts the temporal history afresh
             while self._busy or any(c.finishing for c in self.channels):
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -247,12 +253,15 @@ class DepthNodeCore(Node):
             self.destroy_timer(timer)
         for scope in self.__dict__.get("_scopes", []):
             scope.close()
+        poses: PoseLookup | None = self.__dict__.get("poses")
+        if poses is not None:
+            poses.close()
         if opened:
             for channel in channels:
                 self.diagnostics.remove(self._task_name(channel))
         # every reference the node holds to the channels, the worker and the estimator
-        for attribute in ("_worker", "_finishers", "_watchdog_timer", "_scopes", "channels", "pipeline", "governor",
-                          "estimator"):
+        for attribute in ("_worker", "_finishers", "_watchdog_timer", "_scopes", "channels", "poses", "pipeline",
+                          "governor", "estimator"):
             self.__dict__.pop(attribute, None)
 
     # -- parameters --------------------------------------------------------------------------
@@ -422,7 +431,7 @@ class DepthNodeCore(Node):
             if isinstance(estimate, BaseException):
                 raise estimate
             result = self.pipeline.finish(estimate, frame.rgb, frame.intrinsics, settings, frame.sparse_m,
-                                          inference_s, frame.guard)
+                                          inference_s, frame.guard, frame.temporal)
             frame.channel.publish(frame, result)
         except Exception as exc:  # noqa: BLE001 - this camera's frame only
             frame.channel.fail(exc)
