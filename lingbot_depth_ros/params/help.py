@@ -39,6 +39,10 @@ DEPTH_NODE_TOPICS: tuple[Topic, ...] = (
     Topic("sparse_depth", "in", "sensor_msgs/Image", "16UC1 [mm] or 32FC1 [m], registered to image "
           "(sparse_depth/compressedDepth with sparse_transport: compressedDepth)"),
     Topic("lidar_points", "in", "sensor_msgs/PointCloud2", "LiDAR cloud [m] (sparse_input: pointcloud)"),
+    Topic("camera_pose", "in", "geometry_msgs/PoseStamped", "camera optical frame pose (temporal.pose_source pose; "
+          "name: temporal.pose_topic)"),
+    Topic("odom", "in", "nav_msgs/Odometry", "robot base pose (temporal.pose_source odometry; name: "
+          "temporal.odom_topic)"),
     Topic("depth/image", "out", "sensor_msgs/Image", "32FC1 [m], NaN where invalid"),
     Topic("depth/camera_info", "out", "sensor_msgs/CameraInfo", "intrinsics of depth/image"),
     Topic("depth/colorized", "out", "sensor_msgs/Image", "rgb8 (colorized.enabled)"),
