@@ -35,7 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics  # noqa: E402
-from lingbot_depth_ros.pipeline.temporal_filter import TemporalFilter, TemporalSettings  # noqa: E402
+from lingbot_depth_ros.pipeline.temporal_filter import TemporalSettings  # noqa: E402
+from lingbot_depth_ros.pipeline.temporal_filter_factory import make_temporal_filter  # noqa: E402
 
 K = CameraIntrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 
@@ -82,18 +83,10 @@ def cases(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray, n
             "moving + holes + confidence": (first, holes, confidence, motion)}
 
 
-def new_filter(settings: TemporalSettings, device: str | None) -> TemporalFilter:
-    """The numpy/OpenCV filter (``device`` None) or the torch one on ``device``."""
-    if device is None:
-        return TemporalFilter(settings)
-    from lingbot_depth_ros.pipeline.temporal_filter_torch import TorchTemporalFilter
-    return TorchTemporalFilter(settings, device)  # type: ignore[return-value]
-
-
 def timed(device: str | None, settings: TemporalSettings, previous: np.ndarray, current: np.ndarray,
           confidence: np.ndarray | None, motion: np.ndarray | None, warmup: int, repeats: int) -> float:
     """Median time [ms] of one ``update`` of the current frame onto a history holding ``previous``."""
-    filt = new_filter(settings, device)
+    filt = make_temporal_filter(settings, None if device is None else f"torch:{device}")
     sync: Callable[[], None] = lambda: None  # noqa: E731
     if device is not None and device.startswith("cuda"):
         import torch
@@ -116,7 +109,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="cv2 / torch CPU threads")
-    parser.add_argument("--devices", nargs="*", default=["numpy"],
+    parser.add_argument("--devices", nargs="*", default=["numpy", "cpu", "cuda"],
                         help="numpy = TemporalFilter; cpu / cuda[:N] = TorchTemporalFilter (skipped when missing)")
     args = parser.parse_args()
     cv2.setNumThreads(args.threads)

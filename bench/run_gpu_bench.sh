@@ -47,4 +47,12 @@ if has_provider TensorrtExecutionProvider; then
 else
     echo "== ort_tensorrt_fp16 skipped: TensorrtExecutionProvider not installed" | tee "$OUT/ort_tensorrt_fp16.txt"
 fi
+# the temporal filter's cost per 640x480 frame (numpy/OpenCV, torch CPU, torch CUDA; issue 21), ~20 s
+if (( BUDGET - ($(date +%s) - START) >= 30 )); then
+    echo "== temporal_filter_cost"
+    timeout 60 "$PY" bench/bench_temporal_cost.py --devices numpy cpu cuda > "$OUT/temporal_filter_cost.txt" 2>&1
+    grep -E '^\||^#|^\(' "$OUT/temporal_filter_cost.txt"
+else
+    echo "== temporal_filter_cost skipped: budget spent" | tee "$OUT/temporal_filter_cost.txt"
+fi
 echo "results in $OUT after $(( $(date +%s) - START )) s"

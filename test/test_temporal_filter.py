@@ -5,6 +5,7 @@ that travels with the depth (current / max / history's, NaN exactly where the de
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import cv2
@@ -439,3 +440,13 @@ def test_a_hole_where_the_box_moved_in_is_filled_with_the_box_not_the_background
     filled = hole & np.isfinite(result.depth_m)
     assert filled.sum() > 0.9 * hole.sum()
     assert float(np.max(np.abs(result.depth_m[filled] - truth[filled]))) < 0.05   # box (2.5 m), not plane (~5 m)
+
+
+def test_factory_without_torch_gives_the_numpy_filter_or_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lingbot_depth_ros.optional import MissingExtraError
+    from lingbot_depth_ros.pipeline.temporal_filter_factory import make_temporal_filter
+    monkeypatch.setitem(sys.modules, "torch", None)   # import torch fails as on a robot without the extra
+    assert type(make_temporal_filter(TemporalSettings(), None)) is TemporalFilter
+    assert type(make_temporal_filter(TemporalSettings(), "cpu")) is TemporalFilter
+    with pytest.raises(MissingExtraError, match="temporal filter on device 'cuda:0' needs .* torch"):
+        make_temporal_filter(TemporalSettings(), "cuda:0")

@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -180,6 +181,11 @@ def projection_rows(rotation: np.ndarray, translation_m: np.ndarray, k: CameraIn
     return kmat @ np.asarray(rotation, np.float64), kmat @ np.asarray(translation_m, np.float64)
 
 
+def is_static(prev_to_curr: np.ndarray | None) -> bool:
+    """No camera motion (None or the identity within 1e-9): the history is used in place, without a warp."""
+    return prev_to_curr is None or bool(np.allclose(prev_to_curr, np.eye(4), atol=1e-9))
+
+
 def ray_axes(k: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray]:
     """(W,) float64 ``x_u = (u - cx) / fx`` and (H,) float64 ``y_v = (v - cy) / fy``: the normalised ray
     coordinates of the pixel columns and rows."""
@@ -191,10 +197,11 @@ class TemporalFilter:
 
     def __init__(self, settings: TemporalSettings | None = None) -> None:
         self.settings = settings or TemporalSettings()
-        self._depth: np.ndarray | None = None    # (H, W) float32 [m], NaN = none
-        self._weight: np.ndarray | None = None   # (H, W) float32 [frames]
-        self._confidence: np.ndarray | None = None  # (H, W) float32 [0, 1] of self._depth, NaN where it is NaN
-        self._pending: np.ndarray | None = None  # (H, W) float32 [m]: a disagreeing depth to confirm, 0 = none
+        # the history: np.ndarray here, torch.Tensor in TorchTemporalFilter (hence Any); None = none
+        self._depth: Any = None        # (H, W) float32 [m], NaN = none
+        self._weight: Any = None       # (H, W) float32 [frames]
+        self._confidence: Any = None   # (H, W) float32 [0, 1] of self._depth, NaN where it is NaN
+        self._pending: Any = None      # (H, W) float32 [m]: a disagreeing depth to confirm, 0 = none
         self._intrinsics: CameraIntrinsics | None = None
         self._stamp_s: float | None = None
         self._pose: np.ndarray | None = None     # world_T_camera of the last frame (update_at_pose)
@@ -260,9 +267,16 @@ class TemporalFilter:
         reason = self._history_problem(depth, intrinsics, prev_to_curr, stamp_s)
         if reason is not None or self._depth is None or self._weight is None or self._confidence is None:
             return self._start(depth, conf, confidence is not None, intrinsics, stamp_s, reason)
+        return self._filtered(depth, conf, valid, prev_to_curr, intrinsics, stamp_s, confidence is not None)
+
+    # ------------------------------------------------------------------ internals
+    def _filtered(self, depth: np.ndarray, conf: np.ndarray, valid: np.ndarray, prev_to_curr: np.ndarray | None,
+                  intrinsics: CameraIntrinsics, stamp_s: float | None, confidence_given: bool) -> TemporalResult:
+        """One frame onto the history (checked: no reset); a subclass may run it elsewhere (the torch filter)."""
+        assert self._depth is not None and self._weight is not None and self._confidence is not None
         s, work = self.settings, self._work
         pending = self._pending if s.confirm_frames > 1 else None
-        if prev_to_curr is None or np.allclose(prev_to_curr, np.eye(4), atol=1e-9):
+        if is_static(prev_to_curr):
             warped, w_hist, conf_hist = self._depth, self._weight, self._confidence
             consistent = np.greater(warped, 0, out=work.mask("consistent"))   # NaN (no history) compares False
         else:
@@ -303,9 +317,8 @@ class TemporalFilter:
                           _where(valid, conf, _where(fill, conf_hist, np.full(shape, np.nan, np.float32))))
         self._depth, self._weight, self._confidence, self._stamp_s = out, weight, out_conf, stamp_s
         return TemporalResult(out, weight, None, int(np.count_nonzero(disagree)), int(np.count_nonzero(agree)),
-                              int(np.count_nonzero(fill)), None if confidence is None else out_conf.copy())
+                              int(np.count_nonzero(fill)), out_conf.copy() if confidence_given else None)
 
-    # ------------------------------------------------------------------ internals
     def _checked(self, depth_m: np.ndarray, confidence: np.ndarray | None, intrinsics: CameraIntrinsics
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(depth (H, W) float32 [m], confidence (H, W) float32 in [0, 1], 0 where the depth is not valid, and
