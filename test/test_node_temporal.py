@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
 from rclpy.parameter import Parameter
 from ros_harness import NodeProcess, Recorder, RosHarness, in_process_node
 from waiting import repeat_until, wait_until
 
+from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.image_codec import depth_m_from_image
@@ -197,3 +199,43 @@ def test_poses_compensate_ego_motion_and_a_missing_or_bad_pose_resets_once(tmp_p
     text = log.read_text()
     assert text.count("history reset, pose missing") == 1, text[-3000:]
     assert text.count("non-unit quaternion") == 1, text[-3000:]
+
+
+def test_odometry_with_the_mounting_compensates_ego_motion(classical) -> None:
+    """temporal.pose_source odometry: the base drives 0.1 m per frame towards a wall ahead (Odometry x), the camera
+    looks forward from the base (mounting at the origin, REP 103 optical frame appended): no lag, every pixel
+    blended; without poses (none) the same frames lag behind (the history of a farther wall is blended in)."""
+    outputs = {}
+    for source in ("odometry", "none"):
+        params = {**FAST, "temporal.enabled": True, "temporal.pose_source": source}
+        with in_process_node(classical, **params) as (_, harness):
+            camera = Camera(harness, 400)
+            odom = harness.node.create_publisher(Odometry, "odom", 50)
+            if source == "odometry":
+                wait_until(lambda odom=odom: odom.get_subscription_count() > 0, 20, "the node's odometry subscription")
+
+            def send_odometry(stamp: int, x_m: float, odom: Any = odom) -> None:
+                msg = Odometry()
+                msg.header = RosHarness.header(stamp, "odom")
+                msg.child_frame_id = "base_link"
+                msg.pose.pose.position.x = float(x_m)
+                msg.pose.pose.orientation.w = 1.0
+                odom.publish(msg)
+
+            for d in (2.0, 1.9, 1.8):
+                out = camera.frame(wall(d), before=lambda stamp, d=d: send_odometry(stamp, 2.0 - d))
+            outputs[source] = out
+    assert np.all(np.abs(outputs["odometry"] - 1.8) < 0.005), np.nanmax(outputs["odometry"])
+    assert np.all(outputs["none"] > 1.83), np.nanmin(outputs["none"])   # lag: (1.95 x 2 + 1.8) / 3 = 1.9
+
+
+def test_tf_source_without_tf2_is_refused_with_one_clear_error(classical) -> None:
+    try:
+        import tf2_ros  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("tf2_ros is installed here: the tf source works (this checks the error without it)")
+    with pytest.raises(ConfigError, match="temporal.pose_source 'tf' needs tf2_ros"):
+        with in_process_node(classical, **FAST, **{"temporal.enabled": True, "temporal.pose_source": "tf"}):
+            pass
