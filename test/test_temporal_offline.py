@@ -193,3 +193,48 @@ def _image_folder(folder: Path, frames: int) -> Path:
         sparse[::4, ::4] = 3000
         Image.fromarray(sparse).save(folder / "sparse" / f"{i:04d}.png")
     return folder
+
+
+# ---------------------------------------------------------------------------------- predict over a folder
+def _predict_kitti(shared_data: Path, out: Path, *extra: str) -> int:
+    k = shared_data / "kitti_lidar"
+    return main(["predict", str(k / "image_02"), "--sparse-depth", str(k / "velodyne_raw" / "image_02"),
+                 "--sparse-scale", str(1 / 256), "--intrinsics", "721.5377", "721.5377", "609.5593", "172.854",
+                 "--poses", str(k / "image_02" / "poses.txt"), "--out", str(out), "--quiet", *extra])
+
+
+def test_predict_filters_the_real_kitti_sequence_with_its_poses(shared_data: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert _predict_kitti(shared_data, tmp_path / "plain") == 0
+    assert _predict_kitti(shared_data, tmp_path / "filtered", "--param", "temporal.enabled=true",
+                          "--param", "temporal.pose_source=pose", "--confidence") == 0
+    err = capsys.readouterr().err
+    assert "temporal: consistency error" in err and "Traceback" not in err
+    plain = json.loads((tmp_path / "plain" / "temporal.json").read_text())
+    filtered = json.loads((tmp_path / "filtered" / "temporal.json").read_text())
+    assert plain["consistency_pairs"] == filtered["consistency_pairs"] == 6 and filtered["resets"] == {}
+    assert filtered["consistency_error_m"] < 0.95 * plain["consistency_error_m"]
+    first = np.load(tmp_path / "plain" / "0000000000_depth.npy")
+    np.testing.assert_array_equal(first, np.load(tmp_path / "filtered" / "0000000000_depth.npy"))
+    last_plain = np.load(tmp_path / "plain" / "0000000006_depth.npy")
+    last = np.load(tmp_path / "filtered" / "0000000006_depth.npy")
+    assert not np.array_equal(last_plain, last, equal_nan=True)
+    confidence = np.load(tmp_path / "filtered" / "0000000006_confidence.npy")
+    np.testing.assert_array_equal(np.isnan(confidence), np.isnan(last))   # NaN exactly where the depth is
+
+
+def test_predict_refuses_bad_poses_and_parameters_in_one_line(shared_data: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    short = tmp_path / "short.txt"
+    short.write_text("1 0 0 0 0 1 0 0 0 0 1 0\n" * 3)
+    nan = tmp_path / "nan.txt"
+    nan.write_text("0 0 0 0 0 0 0 1\n" * 6 + "0 nan 0 0 0 0 0 1\n")
+    for extra, message in (
+            (["--poses", str(short)], "has 3 poses for 7 frames"),
+            (["--poses", str(nan)], "nan.txt:7"),
+            (["--param", "depth.max_m=50"], "predict takes only temporal.* parameters"),
+            (["--param", "temporal.lidar_sweeps=99"], "temporal.lidar_sweeps")):
+        k = shared_data / "kitti_lidar"
+        code = main(["predict", str(k / "image_02"), "--out", str(tmp_path / "o"), "--quiet", *extra])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and message in err and "Traceback" not in err, err

@@ -7,6 +7,9 @@ invalid), ``<stem>_depth_mm.png`` (16-bit [mm], 0 invalid), ``<stem>_depth_color
 confidence x 65535, 0 where the depth is invalid); with ``--surfaces`` /
 ``--obstacles`` also ``<stem>_surfaces.json`` / ``<stem>_obstacles.json`` (:mod:`lingbot_depth_ros.pipeline.analysis`);
 with sparse depth and a learned estimator also ``<stem>_lidar_agreement.json`` (the LiDAR agreement guard, ``--guard``).
+A folder is one sequence in name order: ``--param temporal.*`` runs the node's temporal stage over it (multi-sweep
+LiDAR, temporal filter; ``--poses FILE`` for a moving camera) and writes ``temporal.json``
+(:mod:`lingbot_depth_ros.cli.predict_sequence`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from lingbot_depth_ros.cli.analysis_options import add_analysis_arguments, reque
 from lingbot_depth_ros.cli.arg_types import non_negative_int, share
 from lingbot_depth_ros.cli.depth_scale import add_depth_scale_argument
 from lingbot_depth_ros.cli.estimator_args import add_estimator_arguments, estimator_flag_options
+from lingbot_depth_ros.cli.predict_sequence import PredictSequence
 from lingbot_depth_ros.errors import InputError, LingbotDepthError
 from lingbot_depth_ros.estimators import DepthEstimator, create_estimator, estimator_names
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
@@ -36,6 +40,7 @@ from lingbot_depth_ros.pipeline.prediction import (
     ALIGN_CHOICES,
     REQUEST_MODES,
     Prediction,
+    assumed_intrinsics,
     predict_depth,
     resolve_align,
     resolve_mode,
@@ -85,6 +90,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"largest accepted image or depth map, width x height (default {DEFAULT_MAX_PIXELS}); "
                              "sizes are read from file headers before decoding")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a temporal.* node parameter (README table), repeatable: a folder is one sequence in name "
+                             "order; --param temporal.enabled=true filters the depth over time, --param "
+                             "temporal.lidar_sweeps=3 gives the estimator the older sweeps too; writes temporal.json")
+    parser.add_argument("--poses", type=Path, default=None, metavar="FILE",
+                        help="camera poses, one per image in name order (4x4, KITTI 3x4 or TUM 't x y z qx qy qz qw'): "
+                             "used by the temporal stage with --param temporal.pose_source=pose (else a standing "
+                             "camera) and by the temporal metrics in temporal.json")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_analysis_arguments(parser)
 
@@ -119,8 +132,10 @@ def focal_text(prediction: Prediction) -> str:
 
 
 def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace,
-            camera_info: CameraIntrinsics | None = None) -> list[Path]:
-    """Predict one image and write its outputs (``camera_info``: intrinsics from ``--camera-info``)."""
+            camera_info: CameraIntrinsics | None = None, sequence: PredictSequence | None = None,
+            index: int = 0) -> list[Path]:
+    """Predict one image and write its outputs (``camera_info``: intrinsics from ``--camera-info``; ``sequence``:
+    the run's temporal stage, ``index``: the image's place in it)."""
     rgb = load_rgb_file(job.image, args.max_pixels)
     sparse = load_depth_file(job.sparse, args.max_pixels, getattr(args, "sparse_scale", None)) \
         if job.sparse is not None else None
@@ -130,10 +145,14 @@ def run_job(estimator: DepthEstimator, job: Job, args: argparse.Namespace,
     align = resolve_align(estimator, args.align)
     mode = resolve_mode(args.mode, sparse is not None, align=align, supported=estimator.supported_modes)
     intrinsics = _intrinsics_for(args, camera_info, rgb.shape[1], rgb.shape[0])
+    if sequence is not None:
+        sparse = sequence.densify(index, sparse, intrinsics or assumed_intrinsics(rgb.shape[1], rgb.shape[0]))
     prediction = predict_depth(estimator, rgb, sparse, intrinsics, mode, align,
                                align_min_inlier_ratio=args.align_min_inlier_ratio,
                                align_min_inliers=args.align_min_inliers,
                                confidence=args.confidence, guard=_guard_settings(args))
+    if sequence is not None:
+        prediction = sequence.smooth(index, prediction, rgb)
     # tqdm.write: a line of its own above the progress bar of a folder run (a plain print when there is none)
     if prediction.alignment is not None:
         a = prediction.alignment
@@ -169,6 +188,9 @@ def run(args: argparse.Namespace) -> int:
                     refuse_kitti_path_as_mm(job.sparse)
         camera_info = load_camera_info_yaml(args.camera_info) if args.camera_info is not None else None
         args.analysis = request_from_args(args)
+        sequence = None
+        if getattr(args, "param", None) or getattr(args, "poses", None) is not None:
+            sequence = PredictSequence.from_options(args.param, args.poses, [job.image.name for job in jobs])
         prepare_out_dir(args.out)
         estimator = create_estimator(args.estimator, **estimator_flag_options(args))
     except LingbotDepthError as exc:
@@ -178,9 +200,9 @@ def run(args: argparse.Namespace) -> int:
     # disable=None: no bar (no \r in logs) when stderr is not a terminal
     progress = tqdm(total=len(jobs), desc="predict", unit="image", disable=None if show_progress else True)
     failures = 0
-    for job in jobs:
+    for index, job in enumerate(jobs):
         try:
-            written = run_job(estimator, job, args, camera_info)
+            written = run_job(estimator, job, args, camera_info, sequence, index)
         except LingbotDepthError as exc:
             failures += 1
             progress.write(f"lingbot-depth predict: {job.image.name}: error: {exc}", file=sys.stderr)
@@ -190,9 +212,14 @@ def run(args: argparse.Namespace) -> int:
             if not show_progress:
                 for path in written:
                     print(path)
+        for line in sequence.take_announcements() if sequence is not None else []:
+            progress.write(f"lingbot-depth predict: {job.image.name}: {line}", file=sys.stderr)
         progress.set_postfix_str(job.image.name[:40], refresh=False)
         progress.update()
     progress.close()
+    if sequence is not None:
+        path, line = sequence.write_summary(args.out)
+        print(f"lingbot-depth predict: {line} ({path})", file=sys.stderr)
     if len(jobs) > 1:
         print(f"{len(jobs) - failures}/{len(jobs)} images written to {args.out}", file=sys.stderr)
     return 1 if failures else 0
