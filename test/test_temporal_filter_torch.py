@@ -8,6 +8,7 @@ bench/bench_temporal_cost.py --devices cuda times it where there is one (bench/r
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -140,3 +141,23 @@ def test_factory_picks_numpy_on_the_host_and_torch_on_a_torch_device() -> None:
         assert type(chosen) is TemporalFilter and chosen.settings.reset_rel == 0.2
     on_torch = make_temporal_filter(None, "torch:cpu")
     assert isinstance(on_torch, TorchTemporalFilter) and on_torch.device == torch.device("cpu")
+
+
+def test_read_only_and_strided_inputs() -> None:
+    pose0, pose1 = camera_pose(0.0, 0.0), camera_pose(0.1, 0.02)
+    wide = np.zeros((K.height, 2 * K.width), np.float32)
+    wide[:, ::2] = box_in_front(pose0)
+    first = wide[:, ::2]                                   # a strided view
+    second = box_in_front(pose1)
+    second[50:60, 50:60] = np.nan
+    confidence = np.full_like(second, 0.7)
+    for array in (first, second, confidence):
+        array.setflags(write=False)                        # e.g. a ROS message's buffer
+    results = []
+    for filt in (TemporalFilter(), TorchTemporalFilter(None, "cpu")):
+        filt.update(first, confidence, K)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            results.append(filt.update(second, confidence, K, np.linalg.solve(pose1, pose0)))
+    assert results[0].filled_pixels == results[1].filled_pixels == 100
+    assert_same(results[1], results[0])

@@ -46,8 +46,9 @@ class TorchTemporalFilter(TemporalFilter):
 
     # the history (self._depth, self._weight, self._confidence, self._pending) holds tensors here
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        """A copy of ``array`` on the device (the numpy side's work arrays are reused next frame)."""
-        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, copy=True)
+        """A copy of ``array`` on the device (the numpy side's work arrays are reused next frame; the caller's
+        arrays may be read-only)."""
+        return torch.tensor(array, device=self.device)
 
     def _start(self, depth: np.ndarray, conf: np.ndarray, confidence_given: bool, intrinsics: CameraIntrinsics,
                stamp_s: float | None, reason: str | None) -> TemporalResult:
