@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from test_temporal_filter import K, box_in_front, camera_pose
+from test_temporal_filter import K, approach_with_a_hole_where_the_box_moved_in, box_in_front, camera_pose
 
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.pipeline import temporal_filter as tf
@@ -161,3 +161,12 @@ def test_read_only_and_strided_inputs() -> None:
             results.append(filt.update(second, confidence, K, np.linalg.solve(pose1, pose0)))
     assert results[0].filled_pixels == results[1].filled_pixels == 100
     assert_same(results[1], results[0])
+
+
+def test_no_background_through_the_cracks_of_an_approached_box() -> None:
+    expected, hole, truth = approach_with_a_hole_where_the_box_moved_in(TemporalFilter())
+    got, _, _ = approach_with_a_hole_where_the_box_moved_in(TorchTemporalFilter(None, "cpu"))
+    assert_same(got, expected)
+    filled = hole & np.isfinite(got.depth_m)
+    assert filled.sum() > 0.5 * hole.sum()
+    assert float(np.max(np.abs(got.depth_m[filled] - truth[filled]))) < 0.05

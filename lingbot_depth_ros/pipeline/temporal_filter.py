@@ -473,9 +473,10 @@ class TemporalFilter:
         """Check the hole pixels' inversely sampled history against the history forward-splatted into the
         current frame (z-buffer, nearest pixel): a value behind the splatted surface (beyond ``reset_rel``, 3x3
         neighbourhood against splat cracks) is replaced by the splatted value (with its weight and confidence), or
-        dropped where none landed; ``warped``, ``w_warped``, ``conf_warped`` and ``consistent`` change in place.
-        Only the history's pixels that land within one pixel of a hole are splatted (the splat is looked at
-        nowhere else)."""
+        dropped where none landed or what landed is itself behind its neighbourhood (a crack: a surface the
+        camera approaches spreads apart and what is behind it lands in between); ``warped``, ``w_warped``,
+        ``conf_warped`` and ``consistent`` change in place. Only the history's pixels that land within one pixel
+        of a hole are splatted (the splat is looked at nowhere else)."""
         assert self._depth is not None and self._weight is not None and self._confidence is not None
         work = self._work
         holes = np.logical_not(valid, out=work.mask("holes"))
@@ -508,7 +509,10 @@ class TemporalFilter:
         behind = np.greater(warped, nearest_surface, out=work.mask("behind"))
         behind &= holes
         consistent &= np.logical_not(behind, out=behind)
+        # the splat itself may be a farther surface seen through a crack of a nearer one (its pixels spread apart
+        # as the camera approaches it): taken only where it is not behind its neighbourhood either
         take_splat = np.less(splat, np.inf, out=work.mask("take_splat"))
+        take_splat &= np.less_equal(splat, nearest_surface, out=work.mask("in_front"))
         take_splat &= holes
         take_splat &= np.logical_not(consistent, out=work.mask("finite"))
         chosen = np.flatnonzero(take_splat)

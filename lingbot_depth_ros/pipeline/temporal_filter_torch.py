@@ -185,9 +185,10 @@ class TorchTemporalFilter(TemporalFilter):
         zbuffer = zbuffer.scatter_reduce(0, target, keys, reduce="amin", include_self=True)
         splat = (zbuffer >> 32).to(torch.int32).view(torch.float32).reshape(height, width)   # inf where none
         nearest_surface = -F.max_pool2d(-splat[None, None], 3, stride=1, padding=1)[0, 0]
-        behind = holes & consistent & (warped > nearest_surface * np.float32(1 + self.settings.reset_rel).item())
+        behind_limit = nearest_surface * np.float32(1 + self.settings.reset_rel).item()
+        behind = holes & consistent & (warped > behind_limit)
         consistent = consistent & ~behind
-        take_splat = holes & ~consistent & (splat < float("inf"))
+        take_splat = holes & ~consistent & (splat < float("inf")) & (splat <= behind_limit)   # not through a crack
         winner = torch.where(take_splat.reshape(-1), LAST_SOURCE - (zbuffer & 0xFFFFFFFF), 0)
         warped = torch.where(take_splat, splat, warped)
         w_warped = torch.where(take_splat, self._weight.reshape(-1)[winner].reshape(height, width), w_warped)
