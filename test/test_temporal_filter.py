@@ -452,23 +452,26 @@ def test_factory_without_torch_gives_the_numpy_filter_or_one_clear_error(monkeyp
         make_temporal_filter(TemporalSettings(), "cuda:0")
 
 
-def approach_with_a_hole_where_the_box_moved_in(filt: TemporalFilter) -> tuple[tf.TemporalResult, np.ndarray,
-                                                                              np.ndarray]:
+def approach_with_a_hole_where_the_box_moved_in(filt: TemporalFilter, hole_share: float = 1.0
+                                                ) -> tuple[tf.TemporalResult, np.ndarray, np.ndarray]:
     """The camera moves 0.5 m towards the box and 0.3 m sideways; the current frame has no depth where the box
-    moved in over background. Returns (result, that hole mask, the true depth)."""
+    moved in over background (on a random ``hole_share`` of those pixels). Returns (result, the hole mask, the
+    true depth)."""
     pose0, pose1 = camera_pose(0.0, 0.0), camera_pose(0.3, 0.0)
     pose1[2, 3] = 0.5
     filt.update(box_in_front(pose0), None, K)
     truth = box_in_front(pose1)
-    hole = (truth < 4) & (box_in_front(pose0) > 4)
+    hole = (truth < 4) & (box_in_front(pose0) > 4) & (np.random.default_rng(0).random(truth.shape) < hole_share)
     result = filt.update(np.where(hole, np.nan, truth).astype(np.float32), None, K, np.linalg.solve(pose1, pose0))
     return result, hole, truth
 
 
-def test_no_background_through_the_cracks_of_an_approached_box() -> None:
+@pytest.mark.parametrize("hole_share", [1.0, 0.5])
+def test_no_background_through_the_cracks_of_an_approached_box(hole_share: float) -> None:
     # approached, the box's splat spreads apart and the background behind it lands in the cracks: a hole pixel
-    # there must not take it (it is behind its neighbourhood), it is rather left empty
-    result, hole, truth = approach_with_a_hole_where_the_box_moved_in(TemporalFilter())
+    # there must not take it (it is behind its neighbourhood), it is rather left empty. Scattered holes (0.5):
+    # the neighbourhood includes pixels with a current depth (the splat must be there too)
+    result, hole, truth = approach_with_a_hole_where_the_box_moved_in(TemporalFilter(), hole_share)
     filled = hole & np.isfinite(result.depth_m)
-    assert hole.sum() > 1000 and filled.sum() > 0.5 * hole.sum()
+    assert hole.sum() > 900 and filled.sum() > 0.5 * hole.sum()
     assert float(np.max(np.abs(result.depth_m[filled] - truth[filled]))) < 0.05
