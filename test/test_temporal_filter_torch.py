@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from test_temporal_filter import K, approach_with_a_hole_where_the_box_moved_in, box_in_front, camera_pose
 
+from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.pipeline import temporal_filter as tf
 from lingbot_depth_ros.pipeline.temporal_filter import TemporalFilter, TemporalResult, TemporalSettings
@@ -170,3 +171,10 @@ def test_no_background_through_the_cracks_of_an_approached_box() -> None:
     filled = hole & np.isfinite(got.depth_m)
     assert filled.sum() > 0.5 * hole.sum()
     assert float(np.max(np.abs(got.depth_m[filled] - truth[filled]))) < 0.05
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the unusable-device case is not here")
+def test_an_unusable_device_is_one_config_error_at_construction() -> None:
+    for device in ("cuda", "cuda:1", "no-such-device"):
+        with pytest.raises(ConfigError, match=f"temporal filter: torch device '{device}' is not usable here"):
+            make_temporal_filter(None, device)

@@ -19,6 +19,7 @@ def make_temporal_filter(settings: TemporalSettings | None = None, device: str |
 
     Raises:
         lingbot_depth_ros.optional.MissingExtraError: a torch device without torch installed.
+        lingbot_depth_ros.errors.ConfigError: a torch device this machine cannot use (no CUDA, no such device).
     """
     if device in HOST_DEVICES:
         return TemporalFilter(settings)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.pipeline.temporal_filter import (
     FULL_SUPPORT,
@@ -37,11 +38,20 @@ from lingbot_depth_ros.pipeline.temporal_filter import (
 
 class TorchTemporalFilter(TemporalFilter):
     """:class:`TemporalFilter` with its history on ``device`` (any torch device: ``'cpu'``, ``'cuda'``,
-    ``'cuda:1'``). ``update`` / ``update_at_pose`` take and return numpy arrays as the numpy filter's."""
+    ``'cuda:1'``). ``update`` / ``update_at_pose`` take and return numpy arrays as the numpy filter's.
+
+    Raises:
+        ConfigError: ``device`` is not a torch device this machine can use (no CUDA, no such index).
+    """
 
     def __init__(self, settings: TemporalSettings | None = None, device: str | torch.device = "cpu") -> None:
         super().__init__(settings)
-        self.device = torch.device(device)
+        try:
+            self.device = torch.device(device)
+            torch.empty(0, device=self.device)   # a device this torch build cannot use fails here, not mid-stream
+        except (RuntimeError, AssertionError) as exc:   # no CUDA build / no such device
+            raise ConfigError(f"temporal filter: torch device {str(device)!r} is not usable here: "
+                              f"{str(exc).splitlines()[0]}") from exc
         self._axes_t: tuple[CameraIntrinsics, torch.Tensor, torch.Tensor] | None = None
 
     # the history (self._depth, self._weight, self._confidence, self._pending) holds tensors here
