@@ -175,7 +175,7 @@ def test_the_report_shows_temporal_metrics_beside_accuracy(scene_bag: Path, tmp_
     json.dumps(summary)
     lines = temporal_lines(summary)
     assert lines[1] == "## Temporal"
-    row = next(line for line in lines if line.startswith("| scene |"))
+    row = next(line for line in "\n".join(lines).splitlines() if line.startswith("| scene |"))
     assert f"{temporal['consistency_error_m'] * 1000:.1f}" in row and "sequence split: 2" in row
     restored = UnitResult(**json.loads(json.dumps(dataclasses.asdict(results[0]))))   # the manifest's round trip
     assert restored.temporal["metrics"]["pairs"] == results[0].temporal["metrics"]["pairs"]
@@ -238,3 +238,34 @@ def test_predict_refuses_bad_poses_and_parameters_in_one_line(shared_data: Path,
         code = main(["predict", str(k / "image_02"), "--out", str(tmp_path / "o"), "--quiet", *extra])
         err = capsys.readouterr().err.strip()
         assert code == 2 and len(err.splitlines()) == 1 and message in err and "Traceback" not in err, err
+
+
+# ---------------------------------------------------------------------------------- lingbot-depth-eval's report
+def test_eval_report_scores_temporal_consistency_with_the_bags_ground_truth_poses(scene_bag: Path,
+                                                                                 tmp_path: Path) -> None:
+    from lingbot_depth_ros.evaluation.frames import FrameOutcome, RunResult
+    from lingbot_depth_ros.evaluation.replay import load_bag
+    from lingbot_depth_ros.evaluation.report import write_report
+
+    bag = load_bag(scene_bag)
+    assert all(f.inputs.camera_pose is not None and f.inputs.intrinsics is not None for f in bag.frames)
+    rng = np.random.default_rng(0)
+    runs = []
+    for label, noise_m in (("steady", 0.0), ("flickering", 0.2)):
+        predictions = {}
+        for f in bag.frames[::5]:   # frames 0, 5, 10 answered (the others dropped): 6 cm of motion between them
+            gt = f.inputs.depth_gt_m
+            assert gt is not None
+            noisy = gt + noise_m * rng.standard_normal(gt.shape).astype(np.float32)
+            predictions[f.index] = np.where(gt > 0, noisy, np.nan).astype(np.float32)
+        outcomes = [FrameOutcome(f.index, f.stamp_ns, answered=f.index in predictions) for f in bag.frames]
+        runs.append(RunResult(label=label, outcomes=outcomes, predictions=predictions))
+    paths = write_report(tmp_path, bag.inputs, runs, max_pictures=0)
+    steady, flickering = (r["temporal"] for r in json.loads(paths.json.read_text())["runs"])
+    assert steady["poses"] == "ground truth" and steady["consistency_pairs"] == 2
+    assert steady["consistency_error_m"] < 0.05   # the ground truth itself, warped with the exact poses (rounding)
+    # (taken for a standing camera the same frames are 0.12 m apart)
+    assert flickering["consistency_error_m"] > steady["consistency_error_m"] + 0.15   # |N(0, .2) - N(0, .2)| ~ .23
+    markdown = paths.markdown.read_text()
+    assert "## Temporal" in markdown and "| flickering | ground truth |" in markdown
+    assert "consistency error [mm]" in paths.html.read_text()

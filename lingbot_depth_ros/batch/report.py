@@ -17,11 +17,13 @@ from lingbot_depth_ros.batch.runner import RunOutcome
 from lingbot_depth_ros.evaluation.frames import mean_metrics
 from lingbot_depth_ros.evaluation.report import (
     PIXEL_SETS,
+    TEMPORAL_EXPLANATION,
     _finite,
     _fmt,
     _json_default,
     accuracy_table,
     markdown_to_html,
+    temporal_table,
 )
 from lingbot_depth_ros.evaluation.temporal_metrics import merge_parts
 
@@ -153,10 +155,6 @@ def markdown_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _mm(value: float | None) -> str:
-    return _fmt(None if value is None else value * 1000.0, "{:.1f}")
-
-
 def temporal_lines(summary: dict[str, Any]) -> list[str]:
     """The report's "Temporal" section: consistency error and flicker per input and overall, and the resets."""
     rows = [(i["label"], i["temporal"]) for i in summary["inputs"] if i.get("temporal")]
@@ -165,19 +163,9 @@ def temporal_lines(summary: dict[str, Any]) -> list[str]:
     overall = summary["overall"].get("temporal")
     if overall and len(rows) > 1:
         rows.append(("all inputs", {**overall, "poses": ""}))
-    lines = ["", "## Temporal", "",
-             "Temporal consistency error: each frame's depth warped into the next frame with the camera motion "
-             "(the sequence's poses; none: a standing camera), compared with the next frame's depth on pixels "
-             "valid in both (points the ground truth shows moving left out). Flicker: per-pixel standard deviation "
-             "of the depth over the frames of each standing-camera segment (>= 3 frames).", "",
-             "| input | poses | consistency error [mm] | consistency error [%] | pairs | flicker [mm] | "
-             "standing frames | temporal resets |", "|---|---|---|---|---|---|---|---|"]
-    for label, t in rows:
-        rel = t.get("consistency_rel")
-        resets = ", ".join(f"{k}: {n}" for k, n in sorted(t.get("resets", {}).items())) or "none"
-        lines.append(f"| {label} | {t.get('poses', '')} | {_mm(t.get('consistency_error_m'))} | "
-                     f"{_fmt(None if rel is None else rel * 100.0, '{:.2f}')} | {t.get('consistency_pairs', 0)} | "
-                     f"{_mm(t.get('flicker_m'))} | {t.get('standing_frames', 0)} | {resets} |")
+    lines = ["", "## Temporal", "", TEMPORAL_EXPLANATION + " Without the temporal stage an input's units may run on "
+             "several workers: pairs across unit borders are then not measured (pairs).", "",
+             temporal_table(rows, "input")]
     listed = [(label, text) for label, t in rows for text in t.get("announcements", [])[:MAX_LISTED_RESETS]]
     if listed:
         lines += ["", "Temporal resets (each run of resets of one reason, once):", ""]

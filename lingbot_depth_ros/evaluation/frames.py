@@ -15,13 +15,15 @@ import numpy as np
 
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.evaluation.metrics import depth_metrics
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 
 
 @dataclass
 class FrameInputs:
     """What the bag gave for one frame: (H, W, 3) uint8 ``rgb``; (H, W) float32 ``sparse_depth_m`` and
     ``depth_gt_m`` [m] (0 = none) or None. ``sparse_label`` names the sparse input in the pictures
-    (e.g. the projected LiDAR cloud when the node was sent clouds, not the sparse image)."""
+    (e.g. the projected LiDAR cloud when the node was sent clouds, not the sparse image). ``intrinsics`` and
+    ``camera_pose`` (4x4 T_world_camera, the bag's ground-truth pose) feed the temporal metrics (None: not known)."""
 
     index: int
     stamp_ns: int
@@ -29,6 +31,8 @@ class FrameInputs:
     sparse_depth_m: np.ndarray | None
     depth_gt_m: np.ndarray | None
     sparse_label: str = "sparse input"
+    intrinsics: CameraIntrinsics | None = None
+    camera_pose: np.ndarray | None = None
 
 
 @dataclass

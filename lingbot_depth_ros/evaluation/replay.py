@@ -137,7 +137,8 @@ def load_bag(path: str | Path, bag_topics_: StreamTopics | None = None, max_fram
             break
     frames = [LoadedFrame(index=i, stamp_ns=f.stamp_ns, raw=by_stamp[f.stamp_ns], lidar_points=f.lidar_points,
                           inputs=FrameInputs(index=i, stamp_ns=f.stamp_ns, rgb=f.rgb, sparse_depth_m=f.sparse_depth_m,
-                                             depth_gt_m=f.depth_gt_m))
+                                             depth_gt_m=f.depth_gt_m, intrinsics=f.intrinsics,
+                                             camera_pose=f.camera_pose))
               for i, f in enumerate(decoded)]
     camera_from_lidar = next((f.camera_from_lidar for f in decoded if f.camera_from_lidar is not None), None)
     return LoadedBag(path=Path(path), frames=frames, topics=t, tf_static=tf_static,

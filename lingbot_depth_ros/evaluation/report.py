@@ -42,6 +42,7 @@ from lingbot_depth_ros.evaluation.report_figures import (
     plot_error_vs_distance,
     write_png,
 )
+from lingbot_depth_ros.evaluation.temporal_metrics import TemporalMetrics
 
 # (title, key, format) of the accuracy table columns
 TABLE_METRICS = (("RMSE [mm]", "rmse_mm", "{:.1f}"), ("MAE [mm]", "mae_mm", "{:.1f}"),
@@ -96,6 +97,41 @@ def accuracy_table(summaries: list[dict[str, Any]], key: str = "metrics") -> str
     return "\n".join(lines)
 
 
+TEMPORAL_EXPLANATION = (
+    "Temporal consistency error: each frame's depth warped into the next answered frame with the camera motion (the "
+    "sequence's poses, the bag's ground-truth poses in an evaluation; none: a standing camera), compared with that "
+    "frame's depth on pixels valid in both (points the ground truth shows moving left out). Flicker: per-pixel "
+    "standard deviation of the depth over the frames of each standing-camera segment (>= 3 frames).")
+
+
+def run_temporal_metrics(run: RunResult, inputs: list[FrameInputs]) -> dict[str, Any]:
+    """Temporal metrics (:mod:`~lingbot_depth_ros.evaluation.temporal_metrics`) of a run's answered frames in
+    order, with the frames' poses when every frame has one (else a standing camera), and ``poses`` saying which."""
+    posed = bool(inputs) and all(f.camera_pose is not None for f in inputs)
+    metrics = TemporalMetrics(posed=posed)
+    for frame in sorted(inputs, key=lambda f: f.index):
+        depth = run.predictions.get(frame.index)
+        if depth is None or frame.intrinsics is None:
+            continue
+        metrics.add(frame.index, depth, frame.intrinsics, frame.camera_pose, frame.depth_gt_m)
+    return {**metrics.summary(), "poses": "ground truth" if posed else "none (a standing camera assumed)"}
+
+
+def temporal_table(rows: list[tuple[str, dict[str, Any]]], first_column: str = "run") -> str:
+    """Markdown table of temporal metrics: (label, :func:`merge_parts
+    <lingbot_depth_ros.evaluation.temporal_metrics.merge_parts>` figures + ``poses`` and optional ``resets``)."""
+    lines = [f"| {first_column} | poses | consistency error [mm] | consistency error [%] | pairs | flicker [mm] | "
+             "standing frames | temporal resets |", "|---|---|---|---|---|---|---|---|"]
+    for label, t in rows:
+        error, rel, flicker = (t.get(k) for k in ("consistency_error_m", "consistency_rel", "flicker_m"))
+        resets = ", ".join(f"{k}: {n}" for k, n in sorted(t.get("resets", {}).items())) or "none"
+        lines.append(f"| {label} | {t.get('poses', '')} | {_fmt(None if error is None else error * 1e3, '{:.1f}')} | "
+                     f"{_fmt(None if rel is None else rel * 100.0, '{:.2f}')} | {t.get('consistency_pairs', 0)} | "
+                     f"{_fmt(None if flicker is None else flicker * 1e3, '{:.1f}')} | {t.get('standing_frames', 0)} | "
+                     f"{resets if 'resets' in t else '—'} |")
+    return "\n".join(lines)
+
+
 def write_report(out_dir: str | Path, inputs: list[FrameInputs], runs: list[RunResult], *,
                  title: str = "lingbot_depth_ros replay evaluation", meta: dict[str, Any] | None = None,
                  max_pictures: int = 8, tile_width: int = 400) -> ReportPaths:
@@ -116,6 +152,8 @@ def write_report(out_dir: str | Path, inputs: list[FrameInputs], runs: list[RunR
     out.mkdir(parents=True, exist_ok=True)
     by_index = {f.index: f for f in inputs}
     summaries = [run.summary() for run in runs]
+    for run, summary in zip(runs, summaries):
+        summary["temporal"] = run_temporal_metrics(run, inputs)
 
     gts = [f.depth_gt_m for f in inputs if f.depth_gt_m is not None]
     curves: dict[str, DistanceErrors] = {}
@@ -163,6 +201,8 @@ def write_report(out_dir: str | Path, inputs: list[FrameInputs], runs: list[RunR
     for key, heading, text in PIXEL_SETS:
         lines += ["", f"## {heading}", "", f"{heading[0].upper()}{heading[1:]}: {text}.", "",
                   accuracy_table(summaries, key)]
+    lines += ["", "## Temporal", "", TEMPORAL_EXPLANATION, "",
+              temporal_table([(s["label"], s["temporal"]) for s in summaries])]
     if curves:
         lines += ["", "## Error vs distance (MAE / RMSE [m], pixels)", ""]
         edges_m = next(iter(curves.values()))["edges_m"]
