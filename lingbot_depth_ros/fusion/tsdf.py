@@ -4,10 +4,19 @@ CPU here; ``device="CUDA:0"`` on a robot with the CUDA ``open3d`` wheel. Memory 
 blocks whose centre lies farther than ``max_distance_m`` from the latest camera are dropped, and when
 more than ``max_blocks`` blocks are allocated the ones farthest from the camera are dropped first.
 
+With a per-pixel ``confidence`` (0..1, ``depth/confidence``) a frame is integrated by our own code on the
+grid's attribute tensors (Open3D's "customized integration": its ``integrate`` takes no per-pixel weight): each
+voxel's TSDF becomes the running average weighted by the confidence ``c`` of the pixel it projects to,
+``tsdf = (w * tsdf + c * sdf) / (w + c)``, ``w = min(w + c, max_weight)`` (colour likewise), and pixels below
+``confidence_min`` (or with confidence 0 / NaN) are not fused at all. Without it, Open3D's own ``integrate``
+(weight 1 per frame) runs exactly as before. The weights are then sums of confidences, so
+``weight_threshold`` reads "confidence-weighted frames seen".
+
 Example::
 
     fusion = TsdfFusion(FusionConfig(voxel_size_m=0.04))
     fusion.integrate(depth_m, intrinsics, map_from_camera, rgb=rgb)
+    fusion.integrate(depth_m, intrinsics, map_from_camera, confidence=confidence)  # weighted by 0..1
     xyz, rgb = fusion.point_cloud()
     fusion.save_mesh("mesh.ply")
 """
@@ -48,6 +57,7 @@ class FusionConfig:
     block edge. max_blocks: blocks kept at most
     (each holds block_resolution^3 voxels of 20 bytes with colour). max_distance_m: blocks farther than
     this from the latest camera are dropped (0 = never). device: Open3D device, "CPU:0" or "CUDA:0".
+    confidence_min: with a confidence map, pixels whose confidence is below this (0..1) are not fused.
     """
 
     voxel_size_m: float = 0.04
@@ -60,6 +70,7 @@ class FusionConfig:
     max_blocks: int = 40000
     max_distance_m: float = 0.0
     device: str = "CPU:0"
+    confidence_min: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.voxel_size_m > 0:
@@ -77,6 +88,8 @@ class FusionConfig:
             raise InputError(f"max_blocks must be >= 16, got {self.max_blocks}")
         if self.max_distance_m < 0:
             raise InputError(f"max_distance_m must be >= 0 (0 = no radius), got {self.max_distance_m}")
+        if not 0.0 <= self.confidence_min <= 1.0:
+            raise InputError(f"confidence_min must be within 0..1 (a probability), got {self.confidence_min}")
 
     @property
     def block_size_m(self) -> float:
@@ -132,6 +145,12 @@ class TsdfFusion:
             block_count=min(self.config.max_blocks, self._INITIAL_BLOCKS),
             device=self._device)
 
+    def set_confidence_min(self, confidence_min: float) -> None:
+        """Change ``config.confidence_min`` (0..1) for the next frames (InputError outside 0..1)."""
+        from dataclasses import replace
+
+        self.config = replace(self.config, confidence_min=float(confidence_min))
+
     def reset(self) -> None:
         """Forget everything fused so far."""
         self._grid = self._new_grid()
@@ -140,7 +159,7 @@ class TsdfFusion:
 
     # ------------------------------------------------------------------ integration
     def integrate(self, depth_m: np.ndarray, intrinsics: CameraIntrinsics, map_from_camera: np.ndarray,
-                  rgb: np.ndarray | None = None) -> None:
+                  rgb: np.ndarray | None = None, confidence: np.ndarray | None = None) -> None:
         """Fuse one depth frame.
 
         Args:
@@ -148,10 +167,13 @@ class TsdfFusion:
             intrinsics: pinhole of the depth image.
             map_from_camera: 4x4 T_map_camera (optical frame, REP 103).
             rgb: optional (H, W, 3) uint8 colour registered to the depth.
+            confidence: optional (H, W) float32 confidence 0..1 of each depth pixel (NaN = none): weights each
+                voxel update by the confidence of the pixel it projects to; pixels below
+                ``config.confidence_min``, at 0 or NaN are not fused. None: Open3D's unweighted integration.
 
         Raises:
-            InputError: shapes that do not match, a pose that is not rigid, or a camera farther than
-                ``voxel_size_m * MAX_COORDINATE_VOXELS`` from the map origin.
+            InputError: shapes that do not match, a confidence outside 0..1, a pose that is not rigid, or a
+                camera farther than ``voxel_size_m * MAX_COORDINATE_VOXELS`` from the map origin.
             NothingToFuseError: no pixel to fuse (checked before Open3D, which would raise); counted in
                 ``stats.frames_empty``, the volume is unchanged.
         """
@@ -166,6 +188,7 @@ class TsdfFusion:
         if rgb is not None and (rgb.shape[:2] != depth.shape or rgb.ndim != 3 or rgb.shape[2] != 3):
             self.stats.frames_rejected += 1
             raise InputError(f"rgb {rgb.shape} does not match depth {depth.shape}")
+        weights = self._check_confidence(confidence, depth.shape) if confidence is not None else None
         try:
             pose = RigidTransform.from_matrix(map_from_camera).matrix()
         except InputError:
@@ -179,6 +202,13 @@ class TsdfFusion:
                              f"voxel: fuse in a local map frame")
         with np.errstate(invalid="ignore"):
             depth = np.where(np.isfinite(depth) & (depth >= cfg.min_depth_m), depth, 0.0).astype(np.float32)
+        if weights is not None:
+            in_range = int(np.count_nonzero(depth))
+            depth = np.where(weights > 0, depth, 0.0).astype(np.float32)
+            if in_range and not np.any(depth):
+                self.stats.frames_empty += 1
+                raise NothingToFuseError(f"nothing to fuse: all {in_range} pixel(s) with depth have a confidence "
+                                         f"below confidence_min {cfg.confidence_min:g} (or 0)")
         self._check_something_to_fuse(depth)
         colour = (np.asarray(rgb, dtype=np.float32) / 255.0 if rgb is not None
                   else np.full(depth.shape + (3,), 0.7, dtype=np.float32))
@@ -189,12 +219,78 @@ class TsdfFusion:
         colour_t = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(colour))).to(self._device)
         blocks = self._grid.compute_unique_block_coordinates(depth_t, intrinsic, extrinsic, 1.0, float(cfg.max_depth_m),
                                                              float(cfg.truncation_voxels))
-        self._grid.integrate(blocks, depth_t, colour_t, intrinsic, intrinsic, extrinsic, 1.0, float(cfg.max_depth_m),
-                             float(cfg.truncation_voxels))
-        self._cap_weight()
+        if weights is None:
+            self._grid.integrate(blocks, depth_t, colour_t, intrinsic, intrinsic, extrinsic, 1.0,
+                                 float(cfg.max_depth_m), float(cfg.truncation_voxels))
+            self._cap_weight()
+        else:
+            self._integrate_weighted(blocks, depth, colour, weights, intrinsics, np.linalg.inv(pose))
         self._last_camera = pose[:3, 3].copy()
         self.stats.frames_integrated += 1
         self._bound_memory()
+
+    def _check_confidence(self, confidence: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """(H, W) float32 voxel-update weights of a confidence map: the confidence, 0 where it is NaN or below
+        ``config.confidence_min`` (InputError: another shape, or a finite value outside 0..1)."""
+        conf = np.asarray(confidence, dtype=np.float32)
+        if conf.shape != shape:
+            self.stats.frames_rejected += 1
+            raise InputError(f"confidence {conf.shape} does not match depth {shape}")
+        finite = np.isfinite(conf)
+        if np.any(finite & ((conf < 0.0) | (conf > 1.0))):
+            self.stats.frames_rejected += 1
+            raise InputError(f"confidence must be within 0..1 (NaN = none), got values in "
+                             f"[{float(np.nanmin(conf)):g}, {float(np.nanmax(conf)):g}]")
+        with np.errstate(invalid="ignore"):
+            keep = finite & (conf >= self.config.confidence_min) & (conf > 0.0)
+        return np.where(keep, conf, 0.0).astype(np.float32)
+
+    def _integrate_weighted(self, blocks: Any, depth_m: np.ndarray, colour: np.ndarray, weights: np.ndarray,
+                            intrinsics: CameraIntrinsics, camera_from_map: np.ndarray) -> None:
+        """Confidence-weighted TSDF update of the voxels of ``blocks`` (Open3D's customized integration on the
+        grid's attribute tensors; module docstring). (H, W) float32 ``depth_m`` [m] (0 = none, already gated),
+        (H, W, 3) float32 ``colour`` 0..1 (stored x 255, as Open3D does), (H, W) float32 ``weights`` 0..1
+        (0 = not fused), 4x4 ``camera_from_map``. Each voxel takes the pixel its corner projects to, truncated to
+        integers, as Open3D's own kernel does (all weights 1 give Open3D's result within float rounding)."""
+        o3c, cfg, device = self._o3c, self.config, self._device
+        hashmap = self._grid.hashmap()
+        new_indices, new = hashmap.activate(blocks)
+        buf_indices, _ = hashmap.find(blocks)
+        for name in ("tsdf", "weight", "color"):  # blocks allocated now (maybe reused memory) start empty
+            attribute = self._grid.attribute(name)
+            attribute[new_indices[new].to(o3c.int64)] = 0.0
+        voxel_xyz, voxel_index = self._grid.voxel_coordinates_and_flattened_indices(buf_indices.to(o3c.int32))
+        rotation = o3c.Tensor(camera_from_map[:3, :3].astype(np.float32), o3c.float32, device)
+        translation = o3c.Tensor(camera_from_map[:3, 3:].astype(np.float32), o3c.float32, device)
+        cam = rotation @ voxel_xyz.T() + translation  # (3, N) voxel positions in the camera frame [m]
+        z = cam[2]
+        in_front = z > 1e-6
+        z_safe = z.clip(1e-6, 1e30)  # behind the camera: masked by in_front below
+        u_f = cam[0] / z_safe * float(intrinsics.fx) + float(intrinsics.cx)
+        v_f = cam[1] / z_safe * float(intrinsics.fy) + float(intrinsics.cy)
+        height, width = depth_m.shape
+        # as Open3D's kernel: inside when 0 <= u <= W - 1 (float), the pixel is the truncated coordinate
+        seen = in_front & (u_f >= 0) & (v_f >= 0) & (u_f <= width - 1) & (v_f <= height - 1)
+        u, v = u_f[seen].to(o3c.int64), v_f[seen].to(o3c.int64)
+        z, voxel_index = z[seen], voxel_index[seen]
+        pixel = v * width + u
+        depth_t = o3c.Tensor(depth_m.reshape(-1), o3c.float32, device)[pixel]
+        conf_t = o3c.Tensor(weights.reshape(-1), o3c.float32, device)[pixel]
+        trunc_m = float(cfg.truncation_voxels * cfg.voxel_size_m)
+        sdf = depth_t - z
+        fused = (depth_t > 0) & (depth_t < float(cfg.max_depth_m)) & (sdf >= -trunc_m) & (conf_t > 0)
+        index = voxel_index[fused]
+        c = conf_t[fused].reshape((-1, 1))
+        sdf = sdf[fused].clip(-trunc_m, trunc_m).reshape((-1, 1)) / trunc_m
+        rgb = o3c.Tensor(colour.reshape(-1, 3) * 255.0, o3c.float32, device)[pixel[fused]]  # stored 0..255
+        tsdf_all = self._grid.attribute("tsdf").reshape((-1, 1))
+        weight_all = self._grid.attribute("weight").reshape((-1, 1))
+        colour_all = self._grid.attribute("color").reshape((-1, 3))
+        w_old = weight_all[index]
+        w_sum = w_old + c
+        tsdf_all[index] = (tsdf_all[index] * w_old + sdf * c) / w_sum
+        colour_all[index] = (colour_all[index] * w_old + rgb * c) / w_sum
+        weight_all[index] = w_sum.clip(0.0, float(cfg.max_weight))
 
     def _check_something_to_fuse(self, depth_m: np.ndarray) -> None:
         """Raise NothingToFuseError unless a pixel of the (H, W) ``depth_m`` [m] (0 = none, already masked

@@ -36,6 +36,13 @@ FUSION_PARAMS: tuple[ParamSpec, ...] = (
               min=1.0, max=1e6, read_only=True),
     ParamSpec("fusion.weight_threshold", 2.0, "published points need more than this weight (~frames seen)",
               min=0.0, max=1e6, read_only=True),
+    ParamSpec("fusion.confidence_weighting", False, "weight each pixel's TSDF update by its confidence: also "
+              "subscribe <ns>/depth/confidence (matched by stamp; the depth node then computes it); a frame whose "
+              "confidence has not arrived (or differs in size) is fused unweighted, counted as "
+              "frames_unweighted_<reason>; the voxel weights become sums of confidences, so "
+              "fusion.weight_threshold reads 'confidence-weighted frames'", read_only=True),
+    ParamSpec("fusion.confidence_min", 0.0, "with fusion.confidence_weighting: pixels whose confidence is below "
+              "this are not fused at all (0 = only confidence 0 / NaN left out)", min=0.0, max=1.0),
     ParamSpec("fusion.integration_rate_hz", 5.0, "frames fused per second per camera at most (0 = every frame)",
               min=0.0, max=1000.0),
     ParamSpec("fusion.max_blocks", 40000, "memory bound: blocks kept at most (8^3 voxels, 10 kB each)",

@@ -1,0 +1,131 @@
+"""Confidence-weighted TSDF integration without ROS (issue 20, fusion): low-confidence pixels carrying a wrong
+depth barely move the fused surface while unweighted they do, ``confidence_min`` leaves pixels out altogether,
+all-ones confidence gives Open3D's own (unweighted) result, and out-of-range thresholds / maps are refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lingbot_depth_ros.errors import ConfigError, InputError
+from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
+
+pytest.importorskip("open3d")
+
+K_SMALL = CameraIntrinsics(fx=80.0, fy=80.0, cx=39.5, cy=29.5, width=80, height=60)
+TRUE_Z_M = 2.03
+WRONG_Z_M = 2.15  # inside the truncation band (4 x 0.04 m): an unweighted average moves the surface
+
+
+def _wall(z_m: float) -> np.ndarray:
+    return np.full((K_SMALL.height, K_SMALL.width), z_m, np.float32)
+
+
+def _fuse(*, weighted: bool, wrong_confidence: float, confidence_min: float = 0.0) -> tuple[np.ndarray, object]:
+    """Three frames of the true wall (confidence 0.9) interleaved with three whose left half carries the wrong
+    depth at ``wrong_confidence``; returns the fused (N, 3) points and the volume."""
+    from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion
+
+    fusion = TsdfFusion(FusionConfig(voxel_size_m=0.04, max_depth_m=4.0, weight_threshold=0.5,
+                                     confidence_min=confidence_min))
+    wrong = _wall(TRUE_Z_M)
+    wrong[:, :40] = WRONG_Z_M
+    wrong_conf = np.full(wrong.shape, 0.9, np.float32)
+    wrong_conf[:, :40] = wrong_confidence
+    good_conf = np.full(wrong.shape, 0.9, np.float32)
+    for _ in range(3):
+        fusion.integrate(_wall(TRUE_Z_M), K_SMALL, np.eye(4), confidence=good_conf if weighted else None)
+        fusion.integrate(wrong, K_SMALL, np.eye(4), confidence=wrong_conf if weighted else None)
+    return fusion.point_cloud()[0], fusion
+
+
+def _left_z(xyz: np.ndarray) -> float:
+    """Median z [m] of the fused points in the left half (x < -0.2 m at the wall, clear of the step)."""
+    left = xyz[xyz[:, 0] < -0.2]
+    assert len(left) > 50
+    return float(np.median(left[:, 2]))
+
+
+def test_low_confidence_wrong_depth_barely_moves_the_surface() -> None:
+    unweighted, _ = _fuse(weighted=False, wrong_confidence=0.05)
+    weighted, _ = _fuse(weighted=True, wrong_confidence=0.05)
+    # unweighted: half the observations say 2.15 m -> the surface lands half way (~2.09 m)
+    assert _left_z(unweighted) - TRUE_Z_M > 0.04
+    # weighted: 3 x 0.05 against 3 x 0.9 -> (0.15 * 0.12) / 2.85 = 6 mm off at most
+    assert abs(_left_z(weighted) - TRUE_Z_M) < 0.012
+    # the right half (correct in every frame) is where it was either way
+    right = weighted[weighted[:, 0] > 0.2]
+    assert abs(float(np.median(right[:, 2])) - TRUE_Z_M) < 0.01
+
+
+def test_confidence_min_leaves_the_pixels_out_altogether() -> None:
+    _, gated = _fuse(weighted=True, wrong_confidence=0.3, confidence_min=0.5)
+    _, clean = _fuse(weighted=True, wrong_confidence=0.9, confidence_min=0.5)  # wrong frames all trusted
+    xyz_gated = gated.point_cloud()[0]  # type: ignore[attr-defined]
+    assert abs(_left_z(xyz_gated) - TRUE_Z_M) < 0.01  # the wrong pixels (0.3 < 0.5) never entered the volume
+    assert _left_z(clean.point_cloud()[0]) - TRUE_Z_M > 0.04  # type: ignore[attr-defined]
+    # the left half's voxels carry only the three true frames' weight (3 x 0.9), the right half six frames'
+    from lingbot_depth_ros.fusion.tsdf import TsdfFusion
+
+    assert isinstance(gated, TsdfFusion)
+    weights = gated._grid.attribute("weight").numpy().ravel()
+    assert np.isclose(weights.max(), 5.4, atol=1e-4) and np.any(np.isclose(weights, 2.7, atol=1e-4))
+    # a frame whose every pixel is below the gate is "nothing to fuse", saying why, and leaves the volume alone
+    from lingbot_depth_ros.fusion.tsdf import NothingToFuseError
+
+    before = gated.stats.frames_integrated
+    with pytest.raises(NothingToFuseError, match="below confidence_min 0.5"):
+        gated.integrate(_wall(TRUE_Z_M), K_SMALL, np.eye(4), confidence=np.full((60, 80), 0.2, np.float32))
+    assert gated.stats.frames_integrated == before and gated.stats.frames_empty == 1
+
+
+def test_all_ones_confidence_is_open3d_unweighted_result_and_none_is_unchanged() -> None:
+    from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion
+    from lingbot_depth_ros.synthetic import SceneGenerator
+
+    gen = SceneGenerator(width=160, height=120, seed=0)
+    frames = list(gen.frames(4))
+    volumes = {}
+    for name in ("none", "ones", "none again"):
+        fusion = TsdfFusion(FusionConfig(voxel_size_m=0.05, max_depth_m=5.0))
+        for f in frames:
+            ones = np.ones(f.depth_gt_m.shape, np.float32) if name == "ones" else None
+            fusion.integrate(f.depth_gt_m, f.intrinsics, f.camera_pose, rgb=f.rgb, confidence=ones)
+        volumes[name] = fusion.point_cloud()
+    (xyz0, rgb0), (xyz1, rgb1), (xyz2, rgb2) = volumes["none"], volumes["ones"], volumes["none again"]
+    order0, order1, order2 = np.lexsort(xyz0.T), np.lexsort(xyz1.T), np.lexsort(xyz2.T)  # hash-map order varies
+    # None: Open3D's own path, bit for bit the same volume
+    assert np.array_equal(xyz0[order0], xyz2[order2]) and np.array_equal(rgb0[order0], rgb2[order2])
+    assert len(xyz0) > 1000 and xyz1.shape == xyz0.shape  # same voxels crossed
+    np.testing.assert_allclose(xyz1[order1], xyz0[order0], atol=1e-4)  # float rounding of the average only
+    assert np.abs(rgb1[order1].astype(int) - rgb0[order0].astype(int)).max() <= 1
+
+
+def test_thresholds_and_maps_outside_0_1_are_refused_with_the_reason() -> None:
+    from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion
+    from lingbot_depth_ros.params.fusion import check_values
+
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(InputError, match="confidence_min must be within 0..1"):
+            FusionConfig(confidence_min=bad)
+    with pytest.raises(ConfigError, match="fusion.confidence_min=1.5 is above its maximum"):
+        check_values({"fusion.confidence_min": 1.5})
+    with pytest.raises(ConfigError, match="fusion.confidence_min=-0.2 is below its minimum"):
+        check_values({"fusion.confidence_min": -0.2})
+    fusion = TsdfFusion(FusionConfig(voxel_size_m=0.05, weight_threshold=0.5))
+    with pytest.raises(InputError, match="confidence_min must be within 0..1"):
+        fusion.set_confidence_min(1.01)  # the node's runtime change goes through the same check
+    assert fusion.config.confidence_min == 0.0
+    too_high = np.full((60, 80), 1.2, np.float32)
+    with pytest.raises(InputError, match=r"confidence must be within 0..1 \(NaN = none\), got values in \[1.2"):
+        fusion.integrate(_wall(TRUE_Z_M), K_SMALL, np.eye(4), confidence=too_high)
+    with pytest.raises(InputError, match=r"confidence \(30, 40\) does not match depth \(60, 80\)"):
+        fusion.integrate(_wall(TRUE_Z_M), K_SMALL, np.eye(4), confidence=np.ones((30, 40), np.float32))
+    assert fusion.stats.frames_rejected == 2 and fusion.stats.frames_integrated == 0
+    # NaN confidence = that pixel is not fused (the depth node's map is NaN where the depth is NaN)
+    half_nan = np.ones((60, 80), np.float32)
+    half_nan[:, :40] = np.nan
+    fusion.integrate(_wall(TRUE_Z_M), K_SMALL, np.eye(4), confidence=half_nan)
+    fusion.integrate(_wall(TRUE_Z_M), K_SMALL, np.eye(4), confidence=half_nan)
+    xyz = fusion.point_cloud()[0]
+    assert len(xyz) > 50 and xyz[:, 0].min() > -0.05  # nothing left of the image centre
