@@ -41,3 +41,13 @@ def test_batch_filters_each_bag_in_order_and_reports_temporal_metrics(tmp_path: 
     for report in ("report.md", "report.html"):
         text = (tmp_path / "filtered" / report).read_text()
         assert "Temporal" in text and "consistency error [mm]" in text
+
+
+def test_ray_data_reading_carries_the_poses_to_the_workers(tmp_path: Path) -> None:
+    write_scene_bag(tmp_path / "drive", 8, width=96, height=72, seed=3, lidar_beams=16, lidar_points=False)
+    assert main(["batch", str(tmp_path / "drive"), "--out", str(tmp_path / "out"), "--read", "data", "--workers", "1",
+                 "--unit-frames", "4", "--quiet", "--param", "temporal.enabled=true",
+                 "--param", "temporal.pose_source=pose"]) == 0
+    temporal = json.loads((tmp_path / "out" / "report.json").read_text())["inputs"][0]["temporal"]
+    assert temporal["poses"] == "yes" and temporal["consistency_pairs"] == 7
+    assert temporal["resets"] == {}   # blocks arrive in any order: the worker still gets them in frame order

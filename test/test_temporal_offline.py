@@ -269,3 +269,18 @@ def test_eval_report_scores_temporal_consistency_with_the_bags_ground_truth_pose
     markdown = paths.markdown.read_text()
     assert "## Temporal" in markdown and "| flickering | ground truth |" in markdown
     assert "consistency error [mm]" in paths.html.read_text()
+
+
+def test_sequence_lanes_wait_for_the_next_unit_of_an_input() -> None:
+    units = [Unit("a", "bag", "x", s, s + 2) for s in (0, 2, 6)]   # 4-6 finished in an earlier run
+    lanes, worker = SequenceLanes(in_order=True, units=units), object()
+    pending = [units[1]]   # Ray Data read unit 2-4 first
+    assert lanes.take(worker, pending) is None
+    pending.append(units[0])
+    assert lanes.take(worker, pending) == units[0]
+    assert lanes.take(worker, pending) == units[1]
+    pending.append(units[2])
+    assert lanes.take(worker, pending) == units[2]   # past the finished unit
+    lanes.drop_worker(worker, units[2])               # it died running 6-8: the unit runs again
+    other = object()
+    assert lanes.take(other, [units[2]]) == units[2]

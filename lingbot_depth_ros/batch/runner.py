@@ -230,7 +230,7 @@ class BatchRunner:
         attempts: dict[str, int] = {}
         unit_errors: dict[str, str] = {}
         retried = 0
-        lanes = SequenceLanes(in_order=temporal_active(c.worker.values))
+        lanes = SequenceLanes(in_order=temporal_active(c.worker.values), units=pending)
         idle = self._new_actors(min(c.workers, len(pending))) if pending else []
         t_work = time.monotonic()
         blocks = self.blocks = _BlockFeed(ray, pending, c) if c.read == "data" and pending else None
@@ -260,7 +260,7 @@ class BatchRunner:
                     result: UnitResult = ray.get(future)
                 except Exception as exc:  # noqa: BLE001 - sorted below
                     if _is_worker_death(ray, exc):
-                        lanes.drop_worker(actor)
+                        lanes.drop_worker(actor, unit if attempts[unit.key] < c.max_attempts else None)
                         if actor in self.actors:
                             self.actors.remove(actor)
                         if attempts[unit.key] < c.max_attempts:
