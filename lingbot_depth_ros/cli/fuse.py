@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-depth", type=positive_float, default=20.0, help="depth fused at most [m] (default 20)")
     parser.add_argument("--min-weight", type=float, default=0.5, help="points need more than this weight "
                         "(~frames seen; default 0.5)")
+    parser.add_argument("--confidence-weighting", action="store_true", help="weight each pixel's TSDF update by its "
+                        "confidence (0..1: made from the estimator's cues, or a bag's recorded <depth "
+                        "namespace>/confidence); a frame without one is fused unweighted, counted in fusion.json")
+    parser.add_argument("--confidence-min", type=float, default=None, help="with --confidence-weighting: pixels "
+                        "whose confidence is below this (0..1) are not fused (default 0)")
     parser.add_argument("--no-picture", action="store_true", help="skip fused_top.png")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -57,11 +62,15 @@ def run(args: argparse.Namespace) -> int:
                                         f"{args.intrinsics!r}")
             # width/height: placeholders, each frame takes its image's size (folder_frames)
             intrinsics = CameraIntrinsics(fx, fy, cx, cy, width=1, height=1)
+        if args.confidence_min is not None and not args.confidence_weighting:
+            raise LingbotDepthError("--confidence-min needs --confidence-weighting")
         summary = fuse(args.source, args.out, poses_file=args.poses, estimator=args.estimator,
                        depth_topic=args.depth_topic, sparse_dir=args.sparse, depth_dir=args.depth,
                        intrinsics=intrinsics, calib=args.calib, voxel_m=args.voxel, max_depth_m=args.max_depth,
                        weight_threshold=args.min_weight, picture=not args.no_picture,
-                       progress=not args.quiet and sys.stderr.isatty(), sparse_scale=args.sparse_scale)
+                       progress=not args.quiet and sys.stderr.isatty(), sparse_scale=args.sparse_scale,
+                       confidence_weighting=args.confidence_weighting,
+                       confidence_min=0.0 if args.confidence_min is None else args.confidence_min)
     except (LingbotDepthError, OSError) as exc:
         print(f"lingbot-depth fuse: error: {exc}", file=sys.stderr)
         return 2

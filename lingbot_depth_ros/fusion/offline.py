@@ -13,6 +13,12 @@ Inputs:
   ``../calib/calib_cam_to_cam.txt`` and ``../velodyne_raw/image_02`` (read as KITTI's 1/256 m unless
   ``--sparse-scale`` says otherwise) are used by default.
 
+With ``confidence_weighting`` each frame's TSDF update is weighted by its per-pixel confidence (the
+probability of README "Per-pixel confidence"): made from the estimator's cues when the depth is estimated here
+(:func:`estimated_confidence`, as the depth node does), else a bag's recorded ``<depth topic's namespace>/confidence``
+matched by stamp; a frame with neither is fused unweighted (counted as ``frames_unweighted``). Pixels below
+``confidence_min`` are not fused at all.
+
 Pose files: see :func:`~lingbot_depth_ros.fusion.poses.read_pose_file` (4x4, KITTI 3x4, TUM). A TUM file
 (timestamps in seconds) is interpolated to a bag's image stamps; other files give one pose per frame in order.
 """
@@ -38,7 +44,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 @dataclass
 class FuseFrame:
     """One frame to fuse: (H, W, 3) uint8 ``rgb``, (H, W) float32 ``sparse_depth_m`` / ``depth_m`` [m]
-    (0 = none; one of them set), ``intrinsics``, 4x4 ``pose`` T_map_camera (None: from the pose file)."""
+    (0 = none; one of them set), ``intrinsics``, 4x4 ``pose`` T_map_camera (None: from the pose file),
+    (H, W) float32 ``confidence`` 0..1 of a recorded ``depth_m`` (NaN = none; None: not recorded)."""
 
     name: str
     rgb: np.ndarray
@@ -46,6 +53,20 @@ class FuseFrame:
     sparse_depth_m: np.ndarray | None = None
     depth_m: np.ndarray | None = None
     pose: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+
+
+def estimated_confidence(estimator_name: str, depth_m: np.ndarray, valid: np.ndarray, fx_px: float,
+                         cues: dict[str, np.ndarray]) -> np.ndarray:
+    """(H, W) float32 confidence 0..1 (NaN where not ``valid``) of an estimate, as the depth node makes it without
+    alignment: completion cues when the estimator got sparse depth (``cues["sparse_input"]``), else the output's
+    own cues (:mod:`lingbot_depth_ros.confidence.maps`). ``depth_m`` [m], ``fx_px`` the focal length [px]."""
+    from lingbot_depth_ros.confidence.maps import confidence_map, frame_kind, profile_for
+
+    sparse = cues.get("sparse_input")
+    profile = profile_for(estimator_name, frame_kind(sparse is not None, False))
+    depth = np.where(valid, depth_m, np.nan).astype(np.float32)
+    return confidence_map(depth, fx_px, profile, sparse_m=sparse, estimator_cues=cues)
 
 
 def _depth_from_file(path: Path, m_per_unit: float | None) -> np.ndarray:
@@ -98,24 +119,37 @@ def folder_frames(folder: Path, *, sparse_dir: Path | None, depth_dir: Path | No
                         sparse_depth_m=None if depth_dir else depth, depth_m=depth if depth_dir else None)
 
 
+def confidence_topic_of(depth_topic: str) -> str:
+    """The recorded confidence beside a depth topic: ``/cam/depth/image`` -> ``/cam/depth/confidence``."""
+    return depth_topic.rsplit("/", 1)[0] + "/confidence"
+
+
 def bag_frames(bag: Path, depth_topic: str) -> Iterator[FuseFrame]:
-    """Frames of a rosbag2: recorded depth on ``depth_topic`` when present, else the sparse depth to complete."""
+    """Frames of a rosbag2: recorded depth on ``depth_topic`` when present (with the recorded confidence of
+    :func:`confidence_topic_of`, by stamp, when the bag has it), else the sparse depth to complete."""
     from lingbot_depth_ros.bags.files import bag_topics, read_frames, read_raw
     from lingbot_depth_ros.bags.messages import TYPESTORE
     from lingbot_depth_ros.messages.header import stamp_ns
-    from lingbot_depth_ros.messages.image import depth_m_zero_none
+    from lingbot_depth_ros.messages.image import depth_m_zero_none, image_pixels
 
     recorded: dict[int, np.ndarray] = {}
-    if depth_topic in bag_topics(bag):
+    confidences: dict[int, np.ndarray] = {}
+    topics = bag_topics(bag)
+    if depth_topic in topics:
         for raw in read_raw(bag, [depth_topic]):
             msg: Any = TYPESTORE.deserialize_cdr(raw.data, raw.msgtype)
             recorded[stamp_ns(msg)] = depth_m_zero_none(msg)
+        if confidence_topic_of(depth_topic) in topics:
+            for raw in read_raw(bag, [confidence_topic_of(depth_topic)]):
+                msg = TYPESTORE.deserialize_cdr(raw.data, raw.msgtype)
+                confidences[stamp_ns(msg)] = np.asarray(image_pixels(msg), np.float32)
     for frame in read_frames(bag):
         depth = recorded.get(frame.stamp_ns)
         if recorded and depth is None:
             continue  # no recorded depth for this frame (dropped by the node)
         yield FuseFrame(name=str(frame.stamp_ns), rgb=frame.rgb, intrinsics=frame.intrinsics,
-                        sparse_depth_m=frame.sparse_depth_m, depth_m=depth, pose=frame.camera_pose)
+                        sparse_depth_m=frame.sparse_depth_m, depth_m=depth, pose=frame.camera_pose,
+                        confidence=confidences.get(frame.stamp_ns))
 
 
 def render_top_view(xyz: np.ndarray, rgb: np.ndarray, path: Path, *, up_axis: int = 2, up_sign: float = 1.0,
@@ -163,15 +197,17 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
          depth_topic: str = "/camera/depth/image", sparse_dir: Path | None = None, depth_dir: Path | None = None,
          intrinsics: CameraIntrinsics | None = None, calib: Path | None = None, voxel_m: float = 0.05,
          max_depth_m: float = 20.0, weight_threshold: float = 0.5, picture: bool = True,
-         progress: bool = True, sparse_scale: float | None = None) -> dict[str, object]:
+         progress: bool = True, sparse_scale: float | None = None, confidence_weighting: bool = False,
+         confidence_min: float = 0.0) -> dict[str, object]:
     """Fuse a bag or an image folder into ``out`` (fused.ply, mesh.ply, fusion.json, fused_top.png).
+    ``confidence_weighting`` / ``confidence_min``: see the module docstring (``confidence_min`` 0..1).
     A frame with nothing to fuse (no depth in range) is skipped with a warning on stderr and counted in the
     summary (``frames_fused``, ``frames_skipped_empty``).
     ``sparse_scale``: metres per stored unit of a folder's 16-bit depth files (see :func:`folder_frames`).
 
     Raises:
         InputError: unreadable input, missing poses or depth, a pose count that does not match the frames,
-            no frame with anything to fuse.
+            no frame with anything to fuse, ``confidence_min`` outside 0..1.
     """
     from tqdm import tqdm
 
@@ -180,6 +216,7 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
     from lingbot_depth_ros.io.ply import write_ply
 
     source = Path(source)
+    FusionConfig(confidence_min=confidence_min)  # refused outside 0..1 before any work
     if not source.exists():
         raise InputError(f"{source} does not exist")
     is_bag = (source / "metadata.yaml").is_file() or source.suffix in (".mcap", ".db3")
@@ -215,20 +252,35 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
     out.mkdir(parents=True, exist_ok=True)
     est = None
     fusion = TsdfFusion(FusionConfig(voxel_size_m=voxel_m, max_depth_m=max_depth_m,
-                                     weight_threshold=weight_threshold, max_blocks=400000))
+                                     weight_threshold=weight_threshold, max_blocks=400000,
+                                     confidence_min=confidence_min))
     # disable=None: no bar (no \r in logs) when stderr is not a terminal
     bar = tqdm(total=len(frames), desc="fuse", unit="frame", disable=None if progress else True)
     skipped_empty: list[str] = []
+    unweighted: list[str] = []
     for frame, pose in zip(frames, camera_poses):
-        depth = frame.depth_m
+        depth, confidence = frame.depth_m, frame.confidence
         if depth is None:
             if frame.sparse_depth_m is None:
                 raise InputError(f"frame {frame.name} has neither depth nor sparse depth")
-            est = est or create_estimator(estimator)
+            if est is None:
+                est = create_estimator(estimator)
+                est.confidence_cues = confidence_weighting
             result = est.estimate(frame.rgb, frame.sparse_depth_m, frame.intrinsics)
             depth = np.where(result.valid, result.depth_m, 0.0).astype(np.float32)
+            if confidence_weighting:
+                confidence = estimated_confidence(est.name, result.depth_m, result.valid, frame.intrinsics.fx,
+                                                  result.cues)
+        if not confidence_weighting:
+            confidence = None
+        elif confidence is None or confidence.shape != depth.shape:
+            if not unweighted:
+                bar.write(f"lingbot-depth fuse: warning: frame {frame.name} (and others like it) fused unweighted: "
+                          "no confidence of its size recorded with its depth", file=sys.stderr)
+            unweighted.append(frame.name)
+            confidence = None
         try:
-            fusion.integrate(depth, frame.intrinsics, pose, rgb=frame.rgb)
+            fusion.integrate(depth, frame.intrinsics, pose, rgb=frame.rgb, confidence=confidence)
         except NothingToFuseError as exc:
             skipped_empty.append(frame.name)
             bar.write(f"lingbot-depth fuse: warning: frame {frame.name} skipped: {exc}", file=sys.stderr)
@@ -247,7 +299,10 @@ def fuse(source: Path, out: Path, *, poses_file: Path | None = None, estimator: 
                                   "triangles": triangles, "voxel_m": voxel_m, "estimator": est.name if est else None,
                                   "fused_ply": str(cloud_path), "mesh_ply": str(mesh_path),
                                   "blocks": fusion.stats.blocks,
-                                  "memory_mb": round(fusion.stats.memory_mb(fusion.config), 1)}
+                                  "memory_mb": round(fusion.stats.memory_mb(fusion.config), 1),
+                                  "confidence_weighting": confidence_weighting}
+    if confidence_weighting:
+        summary.update(confidence_min=confidence_min, frames_unweighted=len(unweighted))
     if picture and len(xyz):
         # top view: the map's "up" is -y for camera-frame maps (KITTI poses), +z for ROS maps
         camera_map = is_camera_frame_map(camera_poses)
@@ -279,4 +334,5 @@ def is_camera_frame_map(poses: list[np.ndarray]) -> bool:
     return float(np.mean([abs(p[1, 1]) for p in poses])) > 0.7
 
 
-__all__ = ["FuseFrame", "bag_frames", "folder_frames", "fuse", "is_camera_frame_map", "render_top_view"]
+__all__ = ["FuseFrame", "bag_frames", "confidence_topic_of", "estimated_confidence", "folder_frames", "fuse",
+           "is_camera_frame_map", "render_top_view"]
