@@ -27,7 +27,10 @@ def test_batch_filters_each_bag_in_order_and_reports_temporal_metrics(tmp_path: 
         write_scene_bag(tmp_path / name, 10, width=128, height=96, seed=seed, lidar_beams=16, lidar_points=False)
         bags.append(str(tmp_path / name))
     common = ["--workers", "2", "--unit-frames", "3", "--quiet"]
-    assert main(["batch", *bags, "--out", str(tmp_path / "plain"), *common]) == 0
+    assert main(["batch", *bags, "--out", str(tmp_path / "plain"), *common, "--temporal-metrics", "on"]) == 0
+    assert main(["batch", bags[0], "--out", str(tmp_path / "default"), *common]) == 0   # no stage: not measured
+    default = json.loads((tmp_path / "default" / "report.json").read_text())["inputs"][0]["temporal"]
+    assert default["poses"].startswith("not measured") and default["consistency_pairs"] == 0
     assert main(["batch", *bags, "--out", str(tmp_path / "filtered"), *common, "--param", "temporal.enabled=true",
                  "--param", "temporal.pose_source=pose"]) == 0
     plain = json.loads((tmp_path / "plain" / "report.json").read_text())

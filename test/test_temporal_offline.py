@@ -37,7 +37,8 @@ def _run(bag: Path, out: Path, params: list[str], unit_frames: int = 5,
          processors: int = 1) -> tuple[list[UnitResult], dict[str, np.ndarray]]:
     """The bag's units through ``processors`` workers taking turns (1: every unit on one worker, in order)."""
     values = node_values(params)
-    workers = [UnitProcessor(WorkerConfig(values=values, out_dir=str(out))) for _ in range(processors)]
+    workers = [UnitProcessor(WorkerConfig(values=values, out_dir=str(out), temporal_metrics=True))
+               for _ in range(processors)]
     results = [workers[i % processors].process_unit(unit)
                for i, unit in enumerate(plan_input("scene", bag, BagTopics(), unit_frames))]
     depth = {p.stem: np.load(p) for p in sorted((out / "scene" / "depth_npy").glob("*.npy"))}
@@ -118,7 +119,7 @@ def test_corrupt_or_missing_bag_poses_are_problems_of_their_frames() -> None:
 
 def test_frames_without_a_usable_pose_are_counted_resets_not_errors(scene_bag: Path, tmp_path: Path) -> None:
     values = node_values(FILTER_ON)
-    worker = UnitProcessor(WorkerConfig(values=values, out_dir=str(tmp_path)))
+    worker = UnitProcessor(WorkerConfig(values=values, out_dir=str(tmp_path), temporal_metrics=True))
     unit = plan_input("scene", scene_bag, BagTopics(), 12)[0]
     frames = list(read_unit(unit, BagTopics(), worker.config.dataset, poses=worker.poses))
     assert all(f.world_T_camera is not None for f in frames)

@@ -11,7 +11,7 @@ from typing import Any
 from lingbot_depth_ros.batch.manifest import Manifest
 from lingbot_depth_ros.batch.params import node_values
 from lingbot_depth_ros.batch.sources import BagTopics, DatasetOptions
-from lingbot_depth_ros.batch.worker import WorkerConfig
+from lingbot_depth_ros.batch.worker import WorkerConfig, temporal_active
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.io.output_folder import prepare_out_dir
 
@@ -79,7 +79,7 @@ def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str
           estimator: str | None = None, topics: BagTopics = DEFAULT_TOPICS, dataset: DatasetOptions = DEFAULT_DATASET,
           workers: int = 1, gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0, unit_frames: int = 16,
           address: str | None = None, write: str = "files", progress: bool = False,
-          on_result: Any = None, read: str = "worker") -> dict[str, Any]:
+          on_result: Any = None, read: str = "worker", temporal_metrics: str = "auto") -> dict[str, Any]:
     """Process ``inputs`` into ``out`` on Ray and write the report; returns the report summary.
 
     Raises:
@@ -96,12 +96,15 @@ def batch(inputs: Sequence[str | Path], out: str | Path, *, params: Sequence[str
         raise InputError(f"--read must be worker or data, got '{read}'")
     if write not in ("files", "bag"):
         raise InputError(f"--write must be files or bag, got '{write}'")
+    if temporal_metrics not in ("auto", "on", "off"):
+        raise InputError(f"--temporal-metrics must be auto, on or off, got '{temporal_metrics}'")
     values = node_values(params, {"estimator": estimator} if estimator else None)
     check_poses(inputs, values, topics, dataset)
     out = Path(out)
     prepare_out_dir(out)
     topics = dataclasses.replace(topics, sparse_input=values["sparse_input"])  # the node reads one or the other
-    worker = WorkerConfig(values=values, out_dir=str(out), topics=topics, dataset=dataset)
+    measure = temporal_metrics == "on" or (temporal_metrics == "auto" and temporal_active(values))
+    worker = WorkerConfig(values=values, out_dir=str(out), topics=topics, dataset=dataset, temporal_metrics=measure)
     manifest = Manifest(out)  # what a rerun reads back from --out is checked before Ray starts
     manifest.check_settings({"values": values, "topics": dataclasses.asdict(topics),
                              "dataset": dataclasses.asdict(dataset), "unit_frames": unit_frames})

@@ -57,6 +57,7 @@ def _temporal(results: list[Any], prefix: str = "") -> tuple[dict[str, Any], lis
     resets: dict[str, int] = {}
     announcements: list[str] = []
     posed = sequence = False
+    measured = bool(results) and all((r.temporal or {}).get("measured", True) for r in results)
     for result in sorted(results, key=lambda r: r.start):
         t = result.temporal or {}
         if t.get("metrics"):
@@ -71,6 +72,8 @@ def _temporal(results: list[Any], prefix: str = "") -> tuple[dict[str, Any], lis
     summary: dict[str, Any] = dict(merge_parts(parts))
     poses = "yes" if posed else ("none (a standing camera assumed)" if sequence else
                                  "none (single frames: not measured)")
+    if not measured:
+        poses = "not measured (--temporal-metrics off)"
     summary.update(poses=poses, resets=resets, announcements=announcements)
     return summary, parts
 

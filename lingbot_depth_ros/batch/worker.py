@@ -85,6 +85,9 @@ class WorkerConfig:
     #: slower for CPU workers on a busy 2-core machine (bench/bench_batch.py: GIL and core contention), so the
     #: runner enables it for GPU workers only, where the main thread waits on the GPU.
     finish_thread: bool = False
+    #: measure the temporal metrics of each input (evaluation/temporal_metrics.py: two forward warps per frame,
+    #: ~30-60 ms per 640x480 frame on this 2-core machine); the batch turns it on with the temporal stage
+    temporal_metrics: bool = False
 
 
 @dataclass
@@ -303,7 +306,7 @@ class UnitProcessor:
             result.read_s += waited
             record: dict[str, Any] = {"index": frame.index, "name": frame.name, "stamp_ns": frame.stamp_ns}
             posed = frame.world_T_camera is not None or frame.pose_problem is not None
-            if seq.metrics is None and (posed or unit.kind not in SINGLE_FRAME_KINDS):   # its first frame decides
+            if seq.metrics is None and self.config.temporal_metrics and (posed or unit.kind not in SINGLE_FRAME_KINDS):
                 seq.metrics = TemporalMetrics(posed=posed)
             seq.next_start = frame.index + 1
             try:
@@ -345,6 +348,7 @@ class UnitProcessor:
                 temporal["resets"][reason] = temporal["resets"].get(reason, 0) + count - resets_before.get(reason, 0)
         temporal["posed"] = bool(seq.metrics is not None and seq.metrics.posed)
         temporal["sequence"] = seq.metrics is not None
+        temporal["measured"] = self.config.temporal_metrics
         temporal["metrics"] = seq.metrics.part() if seq.metrics is not None else {}
         result.temporal = temporal
         result.busy_s = time.perf_counter() - t_unit - result.read_s

@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker: each actor reads its unit from the input file (default, no frame copies); "
                              "data: Ray Data read tasks (a datasource, one read task per unit) read the units in "
                              "parallel and hand the frames to the actors through the object store")
+    parser.add_argument("--temporal-metrics", choices=("auto", "on", "off"), default="auto",
+                        help="temporal consistency error and flicker per input in the report (two depth warps per "
+                             "frame, ~30-60 ms per 640x480 frame): auto (default) = on with the temporal filter or "
+                             "LiDAR sweeps, on = also for an unfiltered baseline")
     topics = parser.add_argument_group("bag topics (defaults: a node in /camera, as lingbot-depth-bag writes)")
     topics.add_argument("--image-topic", default=StreamTopics.image,
                         help="colour image; <topic>/compressed is read when the bag has only that")
@@ -99,6 +103,7 @@ def batch_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return batch(args.inputs, args.out, params=args.param, estimator=args.estimator, topics=topics, dataset=dataset,
                  workers=args.workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
                  unit_frames=args.unit_frames, address=args.address, write=args.write, read=args.read,
+                 temporal_metrics=args.temporal_metrics,
                  progress=not args.quiet and sys.stderr.isatty())
 
 
