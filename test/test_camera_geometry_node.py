@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from ros_harness import in_process_node
 from sensor_msgs.msg import CameraInfo, RegionOfInterest
+from waiting import repeat_until
 
 from lingbot_depth_ros.estimators import create_estimator
 from lingbot_depth_ros.ros.cloud_codec import pointcloud2_to_xyz
@@ -53,14 +54,22 @@ def frame() -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_camera(node: Any, harness: Any, info: CameraInfo, stamp: int) -> tuple[np.ndarray, np.ndarray, CameraInfo]:
+    """Publish the frame (stamp, stamp + 1 ns, ...: a best-effort message can be lost under load) until one stamp
+    has all three outputs; those outputs."""
     rgb, sparse = frame()
-    harness.publish_frame(rgb, None, sparse, stamp, info=info)
-    out = {}
-    for topic in ("points", "depth/camera_info", "depth/image"):
-        rec = harness.recorders[topic]
-        assert rec.wait(lambda msgs, rec=rec: rec.by_stamp(stamp) is not None, 30), \
-            f"no {topic} for stamp {stamp} (last warning: {node.channels[0].last_warning})"
-        out[topic] = rec.by_stamp(stamp)
+    topics = ("points", "depth/camera_info", "depth/image")
+    sent: list[int] = []
+
+    def answered() -> int | None:
+        return next((s for s in sent if all(harness.recorders[t].by_stamp(s) is not None for t in topics)), None)
+
+    def send() -> None:
+        sent.append(stamp + len(sent))
+        harness.publish_frame(rgb, None, sparse, sent[-1], info=info)
+
+    repeat_until(send, lambda: answered() is not None, 60, "points, depth/camera_info and depth/image of one stamp",
+                 period_s=5.0, detail=lambda: f"last warning: {node.channels[0].last_warning}")
+    out = {topic: harness.recorders[topic].by_stamp(answered()) for topic in topics}
     cloud = out["points"]
     assert (cloud.height, cloud.width) == ((H + STRIDE - 1) // STRIDE, (W + STRIDE - 1) // STRIDE)
     xyz = pointcloud2_to_xyz(cloud, skip_nans=False).astype(np.float64)
