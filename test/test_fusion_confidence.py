@@ -88,11 +88,15 @@ def test_all_ones_confidence_is_open3d_unweighted_result_and_none_is_unchanged()
     gen = SceneGenerator(width=160, height=120, seed=0)
     frames = list(gen.frames(4))
     volumes = {}
-    for name in ("none", "ones", "none again"):
-        fusion = TsdfFusion(FusionConfig(voxel_size_m=0.05, max_depth_m=5.0))
-        for f in frames:
-            ones = np.ones(f.depth_gt_m.shape, np.float32) if name == "ones" else None
-            fusion.integrate(f.depth_gt_m, f.intrinsics, f.camera_pose, rgb=f.rgb, confidence=ones)
+    rng = np.random.default_rng(0)
+    varied = [rng.uniform(0.2, 1.0, f.depth_gt_m.shape).astype(np.float32) for f in frames]
+    for name in ("none", "ones", "none again", "varied", "varied by tensor indexing"):
+        fusion = TsdfFusion(FusionConfig(voxel_size_m=0.05, max_depth_m=5.0, weight_threshold=1.0))
+        fusion._host_attributes = name != "varied by tensor indexing"  # the update path of a CUDA device, on the CPU
+        for f, conf in zip(frames, varied):
+            ones = np.ones(f.depth_gt_m.shape, np.float32)
+            weights = {"ones": ones, "none": None, "none again": None}.get(name, conf)
+            fusion.integrate(f.depth_gt_m, f.intrinsics, f.camera_pose, rgb=f.rgb, confidence=weights)
         volumes[name] = fusion.point_cloud()
     (xyz0, rgb0), (xyz1, rgb1), (xyz2, rgb2) = volumes["none"], volumes["ones"], volumes["none again"]
     order0, order1, order2 = np.lexsort(xyz0.T), np.lexsort(xyz1.T), np.lexsort(xyz2.T)  # hash-map order varies
@@ -101,6 +105,12 @@ def test_all_ones_confidence_is_open3d_unweighted_result_and_none_is_unchanged()
     assert len(xyz0) > 1000 and xyz1.shape == xyz0.shape  # same voxels crossed
     np.testing.assert_allclose(xyz1[order1], xyz0[order0], atol=1e-4)  # float rounding of the average only
     assert np.abs(rgb1[order1].astype(int) - rgb0[order0].astype(int)).max() <= 1
+    # the two update paths (numpy views on a CPU, tensor indexing elsewhere) give the same volume
+    (xyz3, rgb3), (xyz4, rgb4) = volumes["varied"], volumes["varied by tensor indexing"]
+    order3, order4 = np.lexsort(xyz3.T), np.lexsort(xyz4.T)
+    assert len(xyz3) > 1000 and xyz3.shape == xyz4.shape and len(xyz3) != len(xyz0)  # weights < 1: fewer pass
+    np.testing.assert_allclose(xyz4[order4], xyz3[order3], atol=1e-5)
+    assert np.abs(rgb4[order4].astype(int) - rgb3[order3].astype(int)).max() <= 1
 
 
 def test_thresholds_and_maps_outside_0_1_are_refused_with_the_reason() -> None:
@@ -169,3 +179,25 @@ def test_fuse_cli_weights_by_the_estimators_confidence_on_the_scene_bag(tmp_path
         assert main(["fuse", str(bag), "--out", str(tmp_path / "bad"), "--quiet", *extra]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and reason in err, err
+
+
+def test_blocks_reallocated_after_the_memory_bound_start_empty() -> None:
+    """Blocks dropped by the memory bound free their memory; blocks the weighted integration allocates later may
+    reuse it and must start from weight 0, not the old wall's weight."""
+    from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion
+
+    def at_x(x_m: float) -> np.ndarray:
+        pose = np.eye(4)
+        pose[0, 3] = x_m
+        return pose
+
+    fusion = TsdfFusion(FusionConfig(voxel_size_m=0.05, max_depth_m=4.0, weight_threshold=0.5, max_distance_m=3.0))
+    ones = np.ones((60, 80), np.float32)
+    for _ in range(5):
+        fusion.integrate(_wall(2.03), K_SMALL, at_x(0.0), confidence=ones)
+    fusion.integrate(_wall(1.53), K_SMALL, at_x(10.0), confidence=ones)
+    assert fusion.stats.blocks_dropped > 0  # the first wall's blocks are gone
+    fusion.integrate(_wall(2.53), K_SMALL, at_x(20.0), confidence=np.full((60, 80), 0.3, np.float32))
+    active = fusion._grid.hashmap().active_buf_indices().numpy()
+    weights = fusion._grid.attribute("weight").numpy()[active]
+    assert np.isclose(weights.max(), 0.3), weights.max()  # one frame at confidence 0.3, nothing older

@@ -134,6 +134,8 @@ class TsdfFusion:
         self.stats = FusionStats()
         self._last_camera: np.ndarray | None = None
         self._grid = self._new_grid()
+        #: the weighted integration updates the attributes through numpy views (CPU), else by tensor indexing
+        self._host_attributes = self._device.get_type() == o3c.Device.DeviceType.CPU
 
     def _new_grid(self) -> Any:
         o3c = self._o3c
@@ -259,38 +261,53 @@ class TsdfFusion:
         for name in ("tsdf", "weight", "color"):  # blocks allocated now (maybe reused memory) start empty
             attribute = self._grid.attribute(name)
             attribute[new_indices[new].to(o3c.int64)] = 0.0
-        voxel_xyz, voxel_index = self._grid.voxel_coordinates_and_flattened_indices(buf_indices.to(o3c.int32))
-        rotation = o3c.Tensor(camera_from_map[:3, :3].astype(np.float32), o3c.float32, device)
-        translation = o3c.Tensor(camera_from_map[:3, 3:].astype(np.float32), o3c.float32, device)
-        cam = rotation @ voxel_xyz.T() + translation  # (3, N) voxel positions in the camera frame [m]
-        z = cam[2]
+        voxel_xyz_t, voxel_index_t = self._grid.voxel_coordinates_and_flattened_indices(buf_indices.to(o3c.int32))
+        # The association and the new values are computed with numpy on the host (faster than Open3D's tensor
+        # indexing); on a CPU device numpy updates the attribute tensors in place, on another only the updated
+        # voxels go back to the grid's device.
+        voxel_xyz = voxel_xyz_t.cpu().numpy()
+        voxel_index = voxel_index_t.cpu().numpy()
+        r, t = camera_from_map[:3, :3].astype(np.float32), camera_from_map[:3, 3].astype(np.float32)
+        x_w, y_w, z_w = voxel_xyz[:, 0], voxel_xyz[:, 1], voxel_xyz[:, 2]
+        x, y, z = (r[i, 0] * x_w + r[i, 1] * y_w + r[i, 2] * z_w + t[i] for i in range(3))  # camera frame [m]
         in_front = z > 1e-6
-        z_safe = z.clip(1e-6, 1e30)  # behind the camera: masked by in_front below
-        u_f = cam[0] / z_safe * float(intrinsics.fx) + float(intrinsics.cx)
-        v_f = cam[1] / z_safe * float(intrinsics.fy) + float(intrinsics.cy)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u_f = x / z * np.float32(intrinsics.fx) + np.float32(intrinsics.cx)
+            v_f = y / z * np.float32(intrinsics.fy) + np.float32(intrinsics.cy)
         height, width = depth_m.shape
         # as Open3D's kernel: inside when 0 <= u <= W - 1 (float), the pixel is the truncated coordinate
         seen = in_front & (u_f >= 0) & (v_f >= 0) & (u_f <= width - 1) & (v_f <= height - 1)
-        u, v = u_f[seen].to(o3c.int64), v_f[seen].to(o3c.int64)
+        pixel = v_f[seen].astype(np.int64) * width + u_f[seen].astype(np.int64)
         z, voxel_index = z[seen], voxel_index[seen]
-        pixel = v * width + u
-        depth_t = o3c.Tensor(depth_m.reshape(-1), o3c.float32, device)[pixel]
-        conf_t = o3c.Tensor(weights.reshape(-1), o3c.float32, device)[pixel]
-        trunc_m = float(cfg.truncation_voxels * cfg.voxel_size_m)
-        sdf = depth_t - z
-        fused = (depth_t > 0) & (depth_t < float(cfg.max_depth_m)) & (sdf >= -trunc_m) & (conf_t > 0)
+        depth = depth_m.reshape(-1)[pixel]
+        conf = weights.reshape(-1)[pixel]
+        trunc_m = np.float32(cfg.truncation_voxels * cfg.voxel_size_m)
+        sdf = depth - z
+        fused = (depth > 0) & (depth < cfg.max_depth_m) & (sdf >= -trunc_m) & (conf > 0)
         index = voxel_index[fused]
-        c = conf_t[fused].reshape((-1, 1))
-        sdf = sdf[fused].clip(-trunc_m, trunc_m).reshape((-1, 1)) / trunc_m
-        rgb = o3c.Tensor(colour.reshape(-1, 3) * 255.0, o3c.float32, device)[pixel[fused]]  # stored 0..255
+        c = conf[fused][:, None]
+        sdf = (np.minimum(sdf[fused], trunc_m) / trunc_m)[:, None]
+        rgb = colour.reshape(-1, 3)[pixel[fused]] * np.float32(255.0)  # stored 0..255, as Open3D does
+        if self._host_attributes:  # numpy views of the attribute tensors' memory
+            tsdf_np, weight_np, colour_np = (self._grid.attribute(name).numpy().reshape(-1, channels)
+                                             for name, channels in (("tsdf", 1), ("weight", 1), ("color", 3)))
+            w_old = weight_np[index]
+            w_sum = w_old + c
+            tsdf_np[index] = (tsdf_np[index] * w_old + sdf * c) / w_sum
+            colour_np[index] = (colour_np[index] * w_old + rgb * c) / w_sum
+            weight_np[index] = np.minimum(w_sum, np.float32(cfg.max_weight))
+            return
+        index_t = o3c.Tensor(index.astype(np.int64), o3c.int64, device)
         tsdf_all = self._grid.attribute("tsdf").reshape((-1, 1))
         weight_all = self._grid.attribute("weight").reshape((-1, 1))
         colour_all = self._grid.attribute("color").reshape((-1, 3))
-        w_old = weight_all[index]
+        w_old = weight_all[index_t].cpu().numpy()
         w_sum = w_old + c
-        tsdf_all[index] = (tsdf_all[index] * w_old + sdf * c) / w_sum
-        colour_all[index] = (colour_all[index] * w_old + rgb * c) / w_sum
-        weight_all[index] = w_sum.clip(0.0, float(cfg.max_weight))
+        tsdf_new = (tsdf_all[index_t].cpu().numpy() * w_old + sdf * c) / w_sum
+        colour_new = (colour_all[index_t].cpu().numpy() * w_old + rgb * c) / w_sum
+        tsdf_all[index_t] = o3c.Tensor(tsdf_new.astype(np.float32), o3c.float32, device)
+        colour_all[index_t] = o3c.Tensor(colour_new.astype(np.float32), o3c.float32, device)
+        weight_all[index_t] = o3c.Tensor(np.minimum(w_sum, cfg.max_weight).astype(np.float32), o3c.float32, device)
 
     def _check_something_to_fuse(self, depth_m: np.ndarray) -> None:
         """Raise NothingToFuseError unless a pixel of the (H, W) ``depth_m`` [m] (0 = none, already masked
