@@ -117,3 +117,33 @@ def test_a_changed_image_or_pose_frame_resets_both_histories() -> None:
     stage.smooth(depth, None, K, FramePose(np.eye(4), None, "map"), 0.1, config)
     stage.check_frames("other_camera", FramePose(np.eye(4), None, "map"))
     assert not stage.filter.has_history and stage.resets["frame changed"] == 2
+
+
+def test_the_stage_on_a_torch_device_filters_as_on_the_host() -> None:
+    """The GPU path's wiring: a stage whose filter lives on a torch device (here torch's CPU: this machine has no
+    CUDA) gives the host stage's depth and reset reasons; filter_device picks CUDA estimators only."""
+    pytest.importorskip("torch", reason="the torch filter needs torch (requirements-model.txt)")
+    import torch
+
+    host, device = TemporalStage(), TemporalStage("torch:cpu")
+    assert type(device.filter).__name__ == "TorchTemporalFilter"
+    config = _config(enabled=True, pose_source="pose")
+    rng = np.random.default_rng(1)
+    for i, z in enumerate((0.0, 0.05, 0.1, None, 0.15)):
+        depth = (2.0 - (z or 0.0) + rng.normal(0, 0.01, (48, 64))).astype(np.float32)
+        pose = _pose(z) if z is not None else FramePose(None, "no pose")
+        a = host.smooth(depth, None, K, pose, 0.1 * i, config)
+        b = device.smooth(depth, None, K, pose, 0.1 * i, config)
+        assert a is not None and b is not None and a.reset_reason == b.reset_reason
+        np.testing.assert_allclose(b.depth_m, a.depth_m, atol=1e-4, equal_nan=True)
+
+    class Model:
+        device = torch.device("cpu")
+
+    class Estimator:
+        model = Model()
+
+    from lingbot_depth_ros.pipeline.temporal_stage import filter_device
+    assert filter_device(Estimator()) is None and filter_device(object()) is None
+    Model.device = torch.device("cuda", 1)   # a device object only: nothing runs on it
+    assert filter_device(Estimator()) == "cuda:1"

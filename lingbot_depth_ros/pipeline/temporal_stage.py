@@ -26,7 +26,8 @@ import numpy as np
 
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.pipeline.lidar_sweeps import LidarSweeps, SweepSettings
-from lingbot_depth_ros.pipeline.temporal_filter import POSE_MISSING, TemporalFilter, TemporalResult, TemporalSettings
+from lingbot_depth_ros.pipeline.temporal_filter import POSE_MISSING, TemporalResult, TemporalSettings
+from lingbot_depth_ros.pipeline.temporal_filter_factory import make_temporal_filter
 
 NO_POSE_SOURCE = "none"
 #: reset reason: the image's frame_id or the poses' fixed frame differs from the history's
@@ -90,12 +91,24 @@ class TemporalStep:
     config: TemporalConfig
 
 
+def filter_device(estimator: object) -> str | None:
+    """The torch device the temporal filter keeps its history on: the estimator's CUDA device (LingBot-Depth on a
+    GPU), else None (the numpy/OpenCV filter on the host, faster on a CPU: bench/bench_temporal_cost.py)."""
+    device = getattr(getattr(estimator, "model", None), "device", None)
+    kind = getattr(device, "type", None)
+    return str(device) if kind == "cuda" else None
+
+
 class TemporalStage:
     """One camera's (or sequence's) sweeps and filter, fed in capture order (see the module docstring). Not
-    thread-safe: one frame at a time (the node's camera channel finishes one frame at a time)."""
+    thread-safe: one frame at a time (the node's camera channel finishes one frame at a time).
 
-    def __init__(self) -> None:
-        self.filter = TemporalFilter()
+    ``device``: where the filter's history lives (:func:`~lingbot_depth_ros.pipeline.temporal_filter_factory.
+    make_temporal_filter`: None = numpy on the host, ``"cuda:0"`` = torch on that GPU; :func:`filter_device`).
+    """
+
+    def __init__(self, device: str | None = None) -> None:
+        self.filter = make_temporal_filter(None, device)
         self.sweeps = LidarSweeps()
         self.resets: Counter[str] = Counter()   # history resets by reason (filter and sweeps)
         self.last_reset = ""                    # the last reset with its detail ("" = none yet)

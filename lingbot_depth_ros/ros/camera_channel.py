@@ -41,7 +41,13 @@ from lingbot_depth_ros.pipeline.lidar_guard import (
     split_for_guard,
 )
 from lingbot_depth_ros.pipeline.modes import can_fall_back, estimator_gets_sparse, frame_mode, needs_sparse
-from lingbot_depth_ros.pipeline.temporal_stage import STANDING, TemporalConfig, TemporalStage, TemporalStep
+from lingbot_depth_ros.pipeline.temporal_stage import (
+    STANDING,
+    TemporalConfig,
+    TemporalStage,
+    TemporalStep,
+    filter_device,
+)
 from lingbot_depth_ros.ros.camera_info import CameraGeometry, camera_geometry, camera_info_for_output
 from lingbot_depth_ros.ros.channel_link import NodeLink, TopicScope
 from lingbot_depth_ros.ros.cloud_codec import xyz_to_pointcloud2
@@ -121,7 +127,8 @@ class CameraChannel:
         self.last_alignment: AlignmentResult | None = None
         self.last_focal_px: tuple[float, float] | None = None  # (estimator's estimate, CameraInfo fx) [px]
         self.guard_monitor = GuardMonitor()  # the LiDAR agreement guard's record of this camera
-        self.temporal = TemporalStage()  # this camera's LiDAR sweeps and temporal filter (temporal.*)
+        # this camera's LiDAR sweeps and temporal filter (temporal.*); the filter on the estimator's GPU if it has one
+        self.temporal = TemporalStage(filter_device(link.estimator()))
         self.slot: tuple[SyncedSet, float] | None = None  # newest set and its monotonic receive time
         self.finishing = False  # a frame of this camera is being post-processed / published (finisher thread)
         self.consecutive_failures = 0
