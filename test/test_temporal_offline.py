@@ -313,3 +313,23 @@ def test_predict_at_a_standing_camera_flickers_less_with_the_filter(shared_data:
     assert plain["flicker_m"] > 0.05   # the unfiltered completion moves with the dropouts
     assert filtered["flicker_m"] < 0.9 * plain["flicker_m"]   # measured 0.307 -> 0.231 m (defaults, classical)
     assert filtered["consistency_error_m"] < plain["consistency_error_m"]
+
+
+def test_batch_reads_a_kitti_raw_drives_poses_txt_and_filters_it(shared_data: Path, tmp_path: Path) -> None:
+    """The real kitti_lidar drive as a batch input (KITTI raw layout): poses.txt beside image_02 is found and used."""
+    from lingbot_depth_ros.batch.sources import DatasetOptions, detect_kind
+
+    drive = shared_data / "kitti_lidar"
+    assert detect_kind(drive) == "kitti_raw"
+    summaries = {}
+    for name, params in (("plain", []), ("filtered", FILTER_ON)):
+        worker = UnitProcessor(WorkerConfig(values=node_values(params), out_dir=str(tmp_path / name),
+                                            dataset=DatasetOptions(), temporal_metrics=True))
+        units = plan_input("drive", drive, BagTopics(), 4)
+        results = [worker.process_unit(unit) for unit in units]
+        assert [f["status"] for r in results for f in r.frames] == ["ok"] * 7
+        summaries[name] = _temporal(results)[0]
+    plain, filtered = summaries["plain"], summaries["filtered"]
+    assert plain["poses"] == filtered["poses"] == "yes" and filtered["consistency_pairs"] == 6
+    assert filtered["resets"] == {}
+    assert filtered["consistency_error_m"] < 0.95 * plain["consistency_error_m"]
