@@ -333,3 +333,22 @@ def test_batch_reads_a_kitti_raw_drives_poses_txt_and_filters_it(shared_data: Pa
     assert plain["poses"] == filtered["poses"] == "yes" and filtered["consistency_pairs"] == 6
     assert filtered["resets"] == {}
     assert filtered["consistency_error_m"] < 0.95 * plain["consistency_error_m"]
+
+
+def test_predict_says_a_pose_jump_reset_once_and_counts_it(shared_data: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    k = shared_data / "kitti_lidar"
+    rows = [np.array(line.split(), float) for line in (k / "image_02" / "poses.txt").read_text().splitlines()]
+    for row in rows[3:]:
+        row[3] += 50.0   # a relocalisation: the camera 'jumps' 50 m sideways before frame 3
+    jumped = tmp_path / "jumped.txt"
+    jumped.write_text("".join(" ".join(f"{v:.9g}" for v in row) + "\n" for row in rows))
+    assert main(["predict", str(k / "image_02"), "--sparse-depth", str(k / "velodyne_raw" / "image_02"),
+                 "--sparse-scale", str(1 / 256), "--intrinsics", "721.5377", "721.5377", "609.5593", "172.854",
+                 "--poses", str(jumped), "--out", str(tmp_path / "o"), "--quiet", "--param", "temporal.enabled=true",
+                 "--param", "temporal.pose_source=pose", "--param", "temporal.max_jump_m=5"]) == 0
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if "history reset" in line]
+    assert len(said) == 1 and "0000000003.png" in said[0] and "camera jumped" in said[0], err
+    summary = json.loads((tmp_path / "o" / "temporal.json").read_text())
+    assert summary["resets"] == {"camera jumped": 1} and len(summary["announcements"]) == 1
