@@ -352,3 +352,17 @@ def test_predict_says_a_pose_jump_reset_once_and_counts_it(shared_data: Path, tm
     assert len(said) == 1 and "0000000003.png" in said[0] and "camera jumped" in said[0], err
     summary = json.loads((tmp_path / "o" / "temporal.json").read_text())
     assert summary["resets"] == {"camera jumped": 1} and len(summary["announcements"]) == 1
+
+
+def test_tf_and_odometry_sources_give_the_pose_topics_poses(scene_bag: Path, tmp_path: Path) -> None:
+    """The scene bag carries one camera motion three ways: /camera/pose, /tf map -> optical frame, /camera/odom of
+    camera_link (optical = body x the REP 103 rotation, so the mounting is zero)."""
+    _, by_pose = _run(scene_bag, tmp_path / "pose", FILTER_ON)
+    _, by_tf = _run(scene_bag, tmp_path / "tf", ["temporal.enabled=true", "temporal.pose_source=tf",
+                                                 "temporal.fixed_frame=map"])
+    _, by_odom = _run(scene_bag, tmp_path / "odom", ["temporal.enabled=true", "temporal.pose_source=odometry"])
+    for name in by_pose:
+        np.testing.assert_allclose(by_tf[name], by_pose[name], rtol=1e-5, atol=1e-5, equal_nan=True)
+        np.testing.assert_allclose(by_odom[name], by_pose[name], rtol=1e-4, atol=1e-4, equal_nan=True)
+    missing, _ = _run(scene_bag, tmp_path / "none", ["temporal.enabled=true", "temporal.pose_source=tf"])
+    assert _temporal(missing)[0]["resets"] == {"pose missing": 11}   # fixed frame odom: no such transform
