@@ -37,10 +37,11 @@ FUSION_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("fusion.weight_threshold", 2.0, "published points need more than this weight (~frames seen)",
               min=0.0, max=1e6, read_only=True),
     ParamSpec("fusion.confidence_weighting", False, "weight each pixel's TSDF update by its confidence: also "
-              "subscribe <ns>/depth/confidence (matched by stamp; the depth node then computes it); a frame whose "
-              "confidence has not arrived (or differs in size) is fused unweighted, counted as "
-              "frames_unweighted_<reason>; the voxel weights become sums of confidences, so "
-              "fusion.weight_threshold reads 'confidence-weighted frames'", read_only=True),
+              "subscribe <ns>/depth/confidence (matched by stamp; the depth node then computes it); a depth frame "
+              "waits for its confidence and is fused unweighted (as confidence 1) when the next depth frame comes "
+              "first or the sizes differ, counted as frames_unweighted_<reason> and warned once; the voxel weights "
+              "become sums of confidences, so fusion.weight_threshold reads 'confidence-weighted frames'",
+              read_only=True),
     ParamSpec("fusion.confidence_min", 0.0, "with fusion.confidence_weighting: pixels whose confidence is below "
               "this are not fused at all (0 = only confidence 0 / NaN left out)", min=0.0, max=1.0),
     ParamSpec("fusion.integration_rate_hz", 5.0, "frames fused per second per camera at most (0 = every frame)",

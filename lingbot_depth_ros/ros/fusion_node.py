@@ -1,7 +1,13 @@
 """``depth_fusion_node``: fuses the dense depth of one or more depth nodes into a TSDF map.
 
 Subscribes, per camera namespace ``<ns>`` (parameter ``cameras``): ``<ns>/depth/image`` (32FC1 [m] or
-16UC1 [mm]), ``<ns>/depth/camera_info`` and, for colour, ``<ns>/image`` (matched by stamp). Each frame's
+16UC1 [mm]), ``<ns>/depth/camera_info`` and, for colour, ``<ns>/image`` (matched by stamp); with
+``fusion.confidence_weighting`` also ``<ns>/depth/confidence`` (32FC1 0..1, matched by stamp), which weights
+each pixel's TSDF update (:meth:`TsdfFusion.integrate`). The depth node publishes the confidence just after the
+depth, so a depth frame whose confidence is not in yet waits for it (one frame per camera): it is fused weighted
+when its confidence arrives, and unweighted when the next depth frame comes first (its confidence never came:
+``frames_unweighted_no_confidence``); a confidence of another size or encoding fuses the frame unweighted too
+(``frames_unweighted_confidence_size`` / ``_bad_confidence``), each reason warned once. Each frame's
 pose T_map_camera at the image stamp comes from ``fusion.pose_source``:
 
 * ``tf``: tf2_ros lookup ``fusion.map_frame`` <- image frame (needs tf2_ros, on every ROS robot);
@@ -58,6 +64,11 @@ from lingbot_depth_ros.ros.fused_surfaces import FusedSurfaces
 from lingbot_depth_ros.ros.managed_node import ManagedNode
 from lingbot_depth_ros.ros.node_main import run_node
 
+#: Why a depth frame was fused without its confidence (fusion.confidence_weighting): none arrived before the next
+#: depth frame; another size than the depth; not a readable 32FC1 image.
+UNWEIGHTED_REASONS = ("no_confidence", "confidence_size", "bad_confidence")
+#: Confidence images kept per camera, by stamp, waiting for their depth frame.
+_CONFIDENCE_BUFFER = 30
 #: Why a depth frame was not fused: no CameraInfo yet; a malformed image / CameraInfo / colour image or a pose
 #: the volume refuses; no pose at the stamp; a pose jump faster than fusion.max_pose_speed_m_s; no pixel with
 #: depth to fuse (all NaN / 0 / out of range, or too small an image); an unexpected exception (a bug).
@@ -107,6 +118,9 @@ class _Camera:
         self.namespace = namespace
         self.info: CameraInfo | None = None
         self.colour: dict[int, Image] = {}
+        self.confidence: dict[int, Image] = {}
+        #: a depth frame waiting for its confidence (fusion.confidence_weighting)
+        self.pending: Image | None = None
         self.poses: PoseBuffer | None = None
         self.last_fused_s = float("-inf")
         #: stamp [ns] and 4x4 pose of the last frame fused (or refused as a pose jump): the pose jump reference
@@ -151,7 +165,10 @@ class FusionNodeCore(Node):
             min_depth_m=v["fusion.min_depth_m"], max_depth_m=v["fusion.max_depth_m"],
             max_weight=v["fusion.max_weight"], weight_threshold=v["fusion.weight_threshold"],
             max_blocks=int(v["fusion.max_blocks"]), max_distance_m=v["fusion.max_distance_m"],
-            device=v["fusion.device"]))
+            device=v["fusion.device"], confidence_min=v["fusion.confidence_min"]))
+        self.weighting = bool(v["fusion.confidence_weighting"])
+        self.frames_weighted = 0
+        self.unweighted: Counter[str] = Counter()
         self.source: str = v["fusion.pose_source"]
         self.map_frame: str = v["fusion.map_frame"]
         self.drops: Counter[str] = Counter()
@@ -193,6 +210,10 @@ class FusionNodeCore(Node):
             self._scope.create_subscription(Image, prefix + "image",
                                             self._guarded("colour", partial(self._on_colour, cam)),
                                             qos_profile_sensor_data)
+            if self.weighting:
+                self._scope.create_subscription(Image, prefix + "depth/confidence",
+                                                self._guarded("confidence", partial(self._on_confidence, cam)),
+                                                qos_profile_sensor_data)
             if self.source == "pose":
                 cam.poses = PoseBuffer(max_gap_ns=gap_ns, max_extrapolation_ns=extrap_ns)
                 self._scope.create_subscription(PoseStamped, prefix + v["fusion.pose_topic"],
@@ -312,6 +333,18 @@ class FusionNodeCore(Node):
         while len(cam.colour) > 30:
             cam.colour.pop(next(iter(cam.colour)))
 
+    def _on_confidence(self, cam: _Camera, msg: Image) -> None:
+        """Keep the confidence by stamp; fuse the depth frame waiting for it, if that is the one."""
+        stamp = _stamp_ns(msg.header)
+        pending = cam.pending
+        if pending is not None and _stamp_ns(pending.header) == stamp:
+            cam.pending = None
+            self._fuse_counted(cam, pending, msg, None)
+            return
+        cam.confidence[stamp] = msg
+        while len(cam.confidence) > _CONFIDENCE_BUFFER:
+            cam.confidence.pop(next(iter(cam.confidence)))
+
     def _limited(self, buffer: PoseBuffer) -> PoseBuffer:
         """``buffer`` with the gap / extrapolation / speed limits of the current (live) parameter values."""
         v = self.values
@@ -351,23 +384,63 @@ class FusionNodeCore(Node):
         rate = self.values["fusion.integration_rate_hz"]
         if rate > 0 and now - cam.last_fused_s < 1.0 / rate:
             return
+        if not self.weighting:
+            if self._fuse_counted(cam, msg, None, None):
+                cam.last_fused_s = now
+            return
+        if cam.pending is not None:  # the next depth frame came first: that one's confidence never arrived
+            pending, cam.pending = cam.pending, None
+            self._fuse_counted(cam, pending, None, "no_confidence")
+        confidence = cam.confidence.pop(_stamp_ns(msg.header), None)
+        cam.last_fused_s = now  # taken: fused now or when its confidence arrives
+        if confidence is None:
+            cam.pending = msg
+            return
+        self._fuse_counted(cam, msg, confidence, None)
+
+    def _fuse_counted(self, cam: _Camera, msg: Image, confidence: Image | None, missing: str | None) -> bool:
+        """:meth:`_fuse`, a drop counted with its reason instead of an exception; True when fused."""
         try:
-            self._fuse(cam, msg)
+            self._fuse(cam, msg, confidence, missing)
         except _Dropped as drop:
             self._drop(cam, drop.reason, str(drop))
-            return
+            return False
         except Exception as exc:  # noqa: BLE001 - last resort: a bug must not stop the node
             self._drop(cam, "internal_error", f"{type(exc).__name__}: {exc}")
-            return
-        cam.last_fused_s = now
+            return False
+        return True
+
+    def _confidence_weights(self, cam: _Camera, msg: Image, confidence: Image | None,
+                            missing: str | None) -> tuple[np.ndarray | None, str | None]:
+        """(H, W) float32 confidence of the depth frame ``msg`` for the weighted integration, or (None, reason
+        of UNWEIGHTED_REASONS) when the frame is fused unweighted (warned once per reason and camera)."""
+        from lingbot_depth_ros.messages.image import image_pixels
+
+        if confidence is None:
+            reason, why = missing or "no_confidence", "no depth/confidence with the depth frame's stamp arrived"
+        elif (confidence.width, confidence.height) != (msg.width, msg.height):
+            reason, why = "confidence_size", (f"depth/confidence is {confidence.width}x{confidence.height}, "
+                                              f"depth/image {msg.width}x{msg.height}")
+        elif confidence.encoding != "32FC1":
+            reason, why = "bad_confidence", f"depth/confidence encoding '{confidence.encoding}' is not 32FC1"
+        else:
+            try:
+                return np.asarray(image_pixels(confidence), dtype=np.float32), None
+            except LingbotDepthError as exc:
+                reason, why = "bad_confidence", f"depth/confidence unreadable: {exc}"
+        self._warn_once(f"unweighted {reason} {cam.namespace}", f"depth frames from '{cam.namespace or '/'}' are "
+                        f"fused unweighted ({reason}): {why} (fusion.confidence_weighting; counted in diagnostics "
+                        f"frames_unweighted_{reason}, warned once)")
+        return None, reason
 
     def _drop(self, cam: _Camera, reason: str, message: str) -> None:
         self.drops[reason] += 1
         self.last_warning = f"depth frame from '{cam.namespace or '/'}' dropped ({reason}): {message}"
         self._limiter.warn(f"{reason} {cam.namespace}", self.last_warning)
 
-    def _fuse(self, cam: _Camera, msg: Image) -> None:
-        """Integrate ``msg`` into the volume (raises _Dropped with the reason when it cannot be)."""
+    def _fuse(self, cam: _Camera, msg: Image, confidence_msg: Image | None = None, missing: str | None = None) -> None:
+        """Integrate ``msg`` into the volume, weighted by ``confidence_msg`` with fusion.confidence_weighting
+        (``missing``: why there is none); raises _Dropped with the reason when it cannot be fused."""
         from lingbot_depth_ros.fusion.tsdf import NothingToFuseError
 
         if cam.info is None:
@@ -396,12 +469,20 @@ class FusionNodeCore(Node):
             rgb = None
             if colour_msg is not None and (colour_msg.width, colour_msg.height) == (msg.width, msg.height):
                 rgb = rgb_from_image(colour_msg)
-            self.fusion.integrate(depth, intrinsics, pose, rgb=rgb)
+            weights, unweighted = (self._confidence_weights(cam, msg, confidence_msg, missing) if self.weighting
+                                   else (None, None))
+            if self.fusion.config.confidence_min != self.values["fusion.confidence_min"]:
+                self.fusion.set_confidence_min(self.values["fusion.confidence_min"])  # set at run time
+            self.fusion.integrate(depth, intrinsics, pose, rgb=rgb, confidence=weights)
         except NothingToFuseError as exc:
             raise _Dropped("empty_depth", str(exc)) from None
         except LingbotDepthError as exc:
             raise _Dropped("bad_input", str(exc)) from None
         cam.last_pose = (stamp, pose)
+        if unweighted is not None:
+            self.unweighted[unweighted] += 1
+        elif weights is not None:
+            self.frames_weighted += 1
         if self.surfaces is not None:
             self.surfaces.saw_from(pose)  # fused/surfaces normals point towards the cameras that saw them
 
@@ -461,6 +542,12 @@ class FusionNodeCore(Node):
         for reason in DROP_REASONS:
             status.add(f"frames_dropped_{reason}", self.drops[reason])
         status.add("callback_errors", self.callback_errors)
+        status.add("confidence_weighting", str(self.weighting).lower())
+        if self.weighting:
+            status.add("confidence_min", f"{self.values['fusion.confidence_min']:g}")
+            status.add("frames_weighted", self.frames_weighted)
+            for reason in UNWEIGHTED_REASONS:
+                status.add(f"frames_unweighted_{reason}", self.unweighted[reason])
         if self.surfaces is not None:
             for key, value in self.surfaces.diagnose().items():
                 status.add(key, value)
