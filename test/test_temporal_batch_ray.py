@@ -21,7 +21,8 @@ def ray_session():
     ray.shutdown()
 
 
-def test_batch_filters_each_bag_in_order_and_reports_temporal_metrics(tmp_path: Path) -> None:
+def test_batch_filters_each_bag_in_order_and_reports_temporal_metrics(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     bags = []
     for name, seed in (("drive_a", 1), ("drive_b", 2)):
         write_scene_bag(tmp_path / name, 10, width=128, height=96, seed=seed, lidar_beams=16, lidar_points=False)
@@ -33,6 +34,8 @@ def test_batch_filters_each_bag_in_order_and_reports_temporal_metrics(tmp_path: 
     assert default["poses"].startswith("not measured") and default["consistency_pairs"] == 0
     assert main(["batch", *bags, "--out", str(tmp_path / "filtered"), *common, "--param", "temporal.enabled=true",
                  "--param", "temporal.pose_source=pose"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("temporal: consistency error") == 2 and "history resets: none" in out   # not for 'default'
     plain = json.loads((tmp_path / "plain" / "report.json").read_text())
     filtered = json.loads((tmp_path / "filtered" / "report.json").read_text())
     for before, after in zip(plain["inputs"], filtered["inputs"]):

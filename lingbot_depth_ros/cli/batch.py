@@ -121,6 +121,12 @@ def run(args: argparse.Namespace) -> int:
     o = summary["overall"]
     print(f"{o['frames']} frames ({o['frames_ok']} estimated, {o['frames_dropped']} dropped), "
           f"{o['throughput_fps']:.2f} frames/s this run; report: {args.out / 'report.md'}")
+    t = o.get("temporal") or {}
+    if t.get("consistency_pairs"):
+        flicker = "—" if t.get("flicker_m") is None else f"{t['flicker_m'] * 1000:.1f} mm"
+        resets = ", ".join(f"{k}: {n}" for k, n in t.get("resets", {}).items()) or "none"
+        print(f"temporal: consistency error {t['consistency_error_m'] * 1000:.1f} mm over {t['consistency_pairs']} "
+              f"frame pairs, flicker {flicker}; history resets: {resets}")
     bad = [i for i in summary["inputs"] if i["status"] in ("failed", "incomplete")]
     for item in bad:
         print(f"lingbot-depth batch: {item['label']}: {item['error'] or '; '.join(item['failed_units'])}",
