@@ -62,7 +62,7 @@ def main() -> None:
              f"exact poses, voxel {args.voxel:g} m, max depth {MAX_DEPTH_M:g} m, "
              f"points need weight > {args.min_weight:g}; {len(truth)} true surface samples",
              "| depth | fusion | accuracy mean / median / p95 [mm] | completeness (2 voxels) | points | "
-             "integrate+estimate [ms/frame, CPU] |", "|---|---|---|---|---|---|"]
+             "fuse() wall time [ms/frame: estimate, confidence, integrate; CPU] |", "|---|---|---|---|---|---|"]
     print(lines[0], flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         bag = Path(tmp) / "scene_bag"
