@@ -16,6 +16,7 @@ from lingbot_depth_ros.errors import ConfigError, InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.pipeline import temporal_filter as tf
 from lingbot_depth_ros.pipeline.temporal_filter import TemporalFilter, TemporalSettings
+from lingbot_depth_ros.synthetic import SceneGenerator
 
 K = CameraIntrinsics(fx=200.0, fy=200.0, cx=79.5, cy=59.5, width=160, height=120)
 
@@ -475,3 +476,83 @@ def test_no_background_through_the_cracks_of_an_approached_box(hole_share: float
     filled = hole & np.isfinite(result.depth_m)
     assert hole.sum() > 900 and filled.sum() > 0.5 * hole.sum()
     assert float(np.max(np.abs(result.depth_m[filled] - truth[filled]))) < 0.05
+
+
+# ---------------------------------------------------------------- confirm_frames 2 while the camera moves
+
+
+def scene_sequence(frames: int = 20) -> tuple[CameraIntrinsics, list[tuple[np.ndarray, np.ndarray]]]:
+    """The scene generator's moving camera (320x240, seed 0): (intrinsics, [(exact depth [m], world_T_camera)])."""
+    gen = SceneGenerator(width=320, height=240, seed=0)
+    return gen.intrinsics, [(f.depth_gt_m.astype(np.float32), f.camera_pose) for f in gen.frames(frames)]
+
+
+def held_pixels(depth: np.ndarray, result: tf.TemporalResult, reset_rel: float = 0.1) -> np.ndarray:
+    """(H, W) bool: the pixels with a current depth whose output is the history, off by more than ``reset_rel``
+    (held by confirm_frames 2; a blend never is that far off)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(depth) & (np.abs(result.depth_m - depth) > reset_rel * depth)
+
+
+def held_again(previous: tuple[np.ndarray, np.ndarray, np.ndarray], current: tuple[np.ndarray, np.ndarray, np.ndarray],
+               k: CameraIntrinsics) -> int:
+    """How many pixels held in the previous frame (depth, held mask, world_T_camera) are held again in the current
+    one: each held pixel moved with its (exact) depth into the current frame (nearest pixel), where the current
+    depth sees the same point (within 5 %)."""
+    depth0, held0, pose0 = previous
+    depth1, held1, pose1 = current
+    rows, cols = np.nonzero(held0)
+    z = depth0[rows, cols].astype(np.float64)
+    points = np.stack([(cols - k.cx) / k.fx * z, (rows - k.cy) / k.fy * z, z, np.ones_like(z)])
+    moved = np.linalg.solve(pose1, pose0) @ points
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.rint(k.fx * moved[0] / moved[2] + k.cx)
+        v = np.rint(k.fy * moved[1] / moved[2] + k.cy)
+    inside = (moved[2] > 0) & (u >= 0) & (u < k.width) & (v >= 0) & (v < k.height)
+    u, v, z1 = u[inside].astype(int), v[inside].astype(int), moved[2][inside]
+    same_point = np.abs(depth1[v, u] - z1) <= 0.05 * z1
+    return int(np.count_nonzero(held1[v, u] & same_point))
+
+
+def run_held(filt: TemporalFilter, k: CameraIntrinsics, frames: list[tuple[np.ndarray, np.ndarray]]
+             ) -> tuple[list[tf.TemporalResult], list[int], list[int]]:
+    """``frames`` through ``filt`` (update_at_pose): the results, the held pixels per frame and the pixels held
+    again per frame (from the second)."""
+    results, held, again, previous = [], [], [], None
+    for depth, pose in frames:
+        result = filt.update_at_pose(depth, None, k, pose)
+        mask = held_pixels(depth, result)
+        if previous is not None:
+            again.append(held_again(previous, (depth, mask, pose), k))
+        results.append(result)
+        held.append(int(mask.sum()))
+        previous = (depth, mask, pose)
+    return results, held, again
+
+
+def test_confirm_frames_holds_a_pixel_one_frame_at_most_while_the_camera_moves() -> None:
+    # exact depth of a static scene: every disagreement is a depth edge or a disocclusion (what confirm_frames 1
+    # resets at once); confirm_frames 2 holds such a pixel for one frame, then resets it, confirmed or not
+    k, frames = scene_sequence()
+    _, held, again = run_held(TemporalFilter(TemporalSettings(confirm_frames=2, pose_required=True)), k, frames)
+    once = [r.reset_pixels for r in run_held(TemporalFilter(TemporalSettings(pose_required=True)), k, frames)[0]]
+    assert sum(held) > 1000                 # the sequence does hold pixels
+    assert again == [0] * (len(frames) - 1)    # none two frames in a row
+    # bounded: at most what confirm_frames 1 resets (the held ones are a frame's new disagreements only)
+    assert sum(held) <= sum(once)
+    assert max(held[10:]) <= 2 * max(held[:10])
+
+
+def test_a_held_pixel_is_found_by_any_sample_point_it_is_a_bilinear_neighbour_of() -> None:
+    held = np.zeros((6, 8), bool)
+    held[2, 3] = True
+    # sample points (u, v) [px]: the four whose bilinear neighbours include (row 2, column 3), then four whose
+    # do not (a nearest-pixel lookup would miss the first two and find none of the rest either)
+    u = np.array([3.6, 2.4, 3.0, 2.01, 4.0, 1.9, 3.0, np.nan], np.float32)
+    v = np.array([2.6, 1.4, 2.0, 1.99, 2.0, 2.0, 3.0, 2.0], np.float32)
+    found = tf.held_near(held, u.reshape(1, -1).repeat(6, 0), v.reshape(1, -1).repeat(6, 0))
+    assert found[0].tolist() == [True, True, True, True, False, False, False, False]
+    edge = np.zeros((6, 8), bool)
+    edge[0, 0] = True   # a point just outside the image still has it as a neighbour; one farther out does not
+    points = np.array([-0.5, -1.5], np.float32).reshape(1, 2).repeat(6, 0)
+    assert tf.held_near(edge[:, :2], points, np.zeros_like(points))[0].tolist() == [True, False]

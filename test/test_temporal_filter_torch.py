@@ -13,7 +13,14 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from test_temporal_filter import K, approach_with_a_hole_where_the_box_moved_in, box_in_front, camera_pose
+from test_temporal_filter import (
+    K,
+    approach_with_a_hole_where_the_box_moved_in,
+    box_in_front,
+    camera_pose,
+    run_held,
+    scene_sequence,
+)
 
 from lingbot_depth_ros.errors import ConfigError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
@@ -178,3 +185,14 @@ def test_an_unusable_device_is_one_config_error_at_construction() -> None:
     for device in ("cuda", "cuda:1", "no-such-device"):
         with pytest.raises(ConfigError, match=f"temporal filter: torch device '{device}' is not usable here"):
             make_temporal_filter(None, device)
+
+
+def test_torch_filter_holds_a_pixel_one_frame_at_most_as_the_numpy_filter() -> None:
+    # confirm_frames 2 on the scene generator's moving camera (exact depth): the same held pixels, none twice
+    k, frames = scene_sequence(12)
+    settings = TemporalSettings(confirm_frames=2, pose_required=True)
+    expected, _, _ = run_held(TemporalFilter(settings), k, frames)
+    got, held, again = run_held(TorchTemporalFilter(settings, "cpu"), k, frames)
+    for got_result, expected_result in zip(got, expected, strict=True):
+        assert_same(got_result, expected_result)
+    assert sum(held) > 500 and again == [0] * (len(frames) - 1)

@@ -73,9 +73,12 @@ class TemporalSettings:
     history without a current value; ``min_hole_weight``: below it such a pixel is dropped [frames].
     ``pose_required``: the camera moves, so a frame without motion resets (True when a pose source is set).
     ``max_gap_s``: a longer gap between frames resets [s] (0 = never). ``max_jump_m``: a larger translation
-    between frames resets [m] (0 = never). ``confirm_frames``: 1 = a disagreeing pixel resets at once; 2 = it
-    resets only when the next frame confirms the new depth (within ``reset_rel``), the history is held meanwhile:
-    less flicker where the depth alternates (object edges, dropouts), one frame of lag for a moving object.
+    between frames resets [m] (0 = never). ``confirm_frames``: 1 = a disagreeing pixel resets at once; 2 = the
+    first frame a pixel disagrees, the history is held there (output and kept); if the next frame disagrees again
+    (whether or not it confirms the held-back depth) the pixel resets to it: a pixel is held one frame at most
+    (while the camera moves, "the same pixel" is any of the four bilinear neighbours its sample point has in the
+    previous frame: :func:`held_near`). Less flicker where the depth alternates (object edges, dropouts), one
+    frame of lag for a moving object.
     """
 
     reset_rel: float = 0.1
@@ -201,7 +204,7 @@ class TemporalFilter:
         self._depth: Any = None        # (H, W) float32 [m], NaN = none
         self._weight: Any = None       # (H, W) float32 [frames]
         self._confidence: Any = None   # (H, W) float32 [0, 1] of self._depth, NaN where it is NaN
-        self._pending: Any = None      # (H, W) float32 [m]: a disagreeing depth to confirm, 0 = none
+        self._held: Any = None         # (H, W) bool: pixels held last frame (confirm_frames 2), None = none
         self._intrinsics: CameraIntrinsics | None = None
         self._stamp_s: float | None = None
         self._pose: np.ndarray | None = None     # world_T_camera of the last frame (update_at_pose)
@@ -210,7 +213,7 @@ class TemporalFilter:
 
     def reset(self) -> None:
         """Forget the history (the next frame starts again)."""
-        self._depth = self._weight = self._pending = self._intrinsics = self._stamp_s = self._pose = None
+        self._depth = self._weight = self._held = self._intrinsics = self._stamp_s = self._pose = None
         self._confidence = None
 
     @property
@@ -275,13 +278,13 @@ class TemporalFilter:
         """One frame onto the history (checked: no reset); a subclass may run it elsewhere (the torch filter)."""
         assert self._depth is not None and self._weight is not None and self._confidence is not None
         s, work = self.settings, self._work
-        pending = self._pending if s.confirm_frames > 1 else None
+        held_before = self._held if s.confirm_frames > 1 else None
         if is_static(prev_to_curr):
             warped, w_hist, conf_hist = self._depth, self._weight, self._confidence
             consistent = np.greater(warped, 0, out=work.mask("consistent"))   # NaN (no history) compares False
         else:
-            warped, w_hist, conf_hist, consistent, pending = self._warp(
-                depth, valid, np.asarray(prev_to_curr, np.float64), intrinsics, pending)
+            warped, w_hist, conf_hist, consistent, held_before = self._warp(
+                depth, valid, np.asarray(prev_to_curr, np.float64), intrinsics, held_before)
         tolerance = np.multiply(depth, np.float32(s.reset_rel), out=work.array("tolerance"))
         difference = np.subtract(warped, depth, out=work.array("difference"))
         close = np.less_equal(np.abs(difference, out=difference), tolerance, out=work.mask("close"))   # NaN: False
@@ -289,15 +292,14 @@ class TemporalFilter:
         agree = np.logical_and(compared, close, out=work.mask("agree"))
         disagree = np.greater(compared, close, out=work.mask("disagree"))   # compared & ~close
         hold: np.ndarray | None = None
-        if s.confirm_frames > 1:   # hold the history where this is the first frame to disagree
+        if s.confirm_frames > 1:   # hold the history where this is the first frame to disagree: one frame at most
             hold = disagree.copy()
-            if pending is not None:
-                with np.errstate(invalid="ignore"):
-                    hold &= ~(np.abs(pending - depth) <= tolerance)
-            self._pending = _where(hold, depth, np.zeros_like(depth))
+            if held_before is not None:   # held last frame and still disagreeing: reset now, confirmed or not
+                hold &= ~held_before
+            self._held = hold
             valid, consistent, disagree = valid & ~hold, consistent | hold, disagree & ~hold
         else:
-            self._pending = None
+            self._held = None
         w_hist = np.minimum(w_hist, np.float32(s.max_history_weight), out=work.array("w_hist"))
         total = np.add(w_hist, conf, out=work.array("total"))
         blended = np.multiply(w_hist, warped, out=work.array("blended"))
@@ -383,7 +385,7 @@ class TemporalFilter:
         out = _where(valid, depth, np.full(depth.shape, np.nan, np.float32))
         out_conf = _where(valid, conf, np.full(depth.shape, np.nan, np.float32))
         self._depth, self._weight, self._confidence, self._intrinsics = out, conf.copy(), out_conf, intrinsics
-        self._pending = None
+        self._held = None
         self._stamp_s = stamp_s if stamp_s is not None and math.isfinite(stamp_s) else None
         return TemporalResult(out, conf.copy(), reason, 0, 0, 0, out_conf.copy() if confidence_given else None)
 
@@ -416,10 +418,11 @@ class TemporalFilter:
             _where(mask, outside, m)
 
     def _warp(self, depth: np.ndarray, valid: np.ndarray, prev_to_curr: np.ndarray, k: CameraIntrinsics,
-              pending: np.ndarray | None
+              held: np.ndarray | None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """The history in the current frame: (warped depth [m], warped weight, warped confidence, consistent
-        mask, warped pending depth [m] (0 = none) or None without ``pending``), all (H, W) work arrays."""
+        mask (work arrays), and the pixels that were held in the previous frame (:func:`held_near`; None without
+        ``held``)), all (H, W)."""
         assert self._depth is not None and self._weight is not None and self._confidence is not None
         work = self._work
         hist = np.fmax(self._depth, np.float32(0), out=work.array("hist"))   # 0 where there is none
@@ -450,11 +453,7 @@ class TemporalFilter:
         warped = sampled
         warped *= along
         warped += t_back
-        pending_warped = None
-        if pending is not None:
-            pending_sampled = cv2.remap(pending, map_u, map_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                        borderValue=0)
-            pending_warped = _where(pending_sampled > 0, pending_sampled * along + t_back, np.zeros_like(pending))
+        held_warped = None if held is None else held_near(held, map_u, map_v)
         consistent = np.greater(support, np.float32(FULL_SUPPORT), out=work.mask("consistent"))
         consistent &= np.greater(warped, 0, out=work.mask("finite"))
         if not valid.all():
@@ -465,7 +464,7 @@ class TemporalFilter:
                                                                     out=along), out=work.mask("self_consistent"))
             consistent &= np.logical_or(valid, self_consistent, out=self_consistent)
             self._occlusion_check(valid, prev_to_curr, k, warped, w_warped, conf_warped, consistent)
-        return warped, w_warped, conf_warped, consistent, pending_warped
+        return warped, w_warped, conf_warped, consistent, held_warped
 
     def _occlusion_check(self, valid: np.ndarray, prev_to_curr: np.ndarray, k: CameraIntrinsics,
                          warped: np.ndarray, w_warped: np.ndarray, conf_warped: np.ndarray, consistent: np.ndarray
@@ -522,6 +521,22 @@ class TemporalFilter:
             w_warped.reshape(-1)[chosen] = self._weight.reshape(-1)[winner]
             conf_warped.reshape(-1)[chosen] = self._confidence.reshape(-1)[winner]
             consistent.reshape(-1)[chosen] = True
+
+
+def held_near(held: np.ndarray, map_u: np.ndarray, map_v: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the current pixels whose sample point (``map_u``, ``map_v``) [px] in the previous frame has a
+    pixel of ``held`` (H, W) bool among its four bilinear neighbours (columns floor(u), floor(u) + 1, rows floor(v),
+    floor(v) + 1): the pixels that were held last frame, wherever the camera moved them. Any of the four, not a
+    resampled value: a held pixel cannot slip through the resampling and be held again."""
+    height, width = held.shape
+    padded = np.zeros((height + 2, width + 2), np.bool_)
+    padded[1:-1, 1:-1] = held
+    # any_of_four[j, i]: a held pixel among the four neighbours of the point with floor (v, u) = (j - 1, i - 1)
+    any_of_four = padded[:-1, :-1] | padded[1:, :-1] | padded[:-1, 1:] | padded[1:, 1:]
+    col, row = np.floor(map_u) + 1, np.floor(map_v) + 1   # NaN / inf: outside below
+    inside = (col >= 0) & (col <= width) & (row >= 0) & (row <= height)
+    index = np.where(inside, row * (width + 1) + col, 0).astype(np.int64)
+    return any_of_four.reshape(-1)[index].reshape(held.shape) & inside
 
 
 class _WorkArrays:

@@ -54,7 +54,7 @@ class TorchTemporalFilter(TemporalFilter):
                               f"{str(exc).splitlines()[0]}") from exc
         self._axes_t: tuple[CameraIntrinsics, torch.Tensor, torch.Tensor] | None = None
 
-    # the history (self._depth, self._weight, self._confidence, self._pending) holds tensors here
+    # the history (self._depth, self._weight, self._confidence, self._held) holds tensors here
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         """A copy of ``array`` on the device (the numpy side's work arrays are reused next frame; the caller's
         arrays may be read-only)."""
@@ -77,26 +77,26 @@ class TorchTemporalFilter(TemporalFilter):
         s = self.settings
         depth, conf = self._tensor(depth_np), self._tensor(conf_np)
         valid = conf > 0
-        pending = self._pending if s.confirm_frames > 1 else None
-        assert pending is None or isinstance(pending, torch.Tensor)
+        held_before = self._held if s.confirm_frames > 1 else None
+        assert held_before is None or isinstance(held_before, torch.Tensor)
         if is_static(prev_to_curr):
             warped, w_hist, conf_hist = hist_depth, hist_weight, hist_conf
             consistent = warped > 0
         else:
             assert prev_to_curr is not None
-            warped, w_hist, conf_hist, consistent, pending = self._warp_t(
-                depth, valid, np.asarray(prev_to_curr, np.float64), intrinsics, pending)
+            warped, w_hist, conf_hist, consistent, held_before = self._warp_t(
+                depth, valid, np.asarray(prev_to_curr, np.float64), intrinsics, held_before)
         tolerance = depth * s.reset_rel
         close = (warped - depth).abs() <= tolerance
         compared = valid & consistent
         agree, disagree = compared & close, compared & ~close
         hold: torch.Tensor | None = None
-        if s.confirm_frames > 1:   # hold the history where this is the first frame to disagree
-            hold = disagree if pending is None else disagree & ~((pending - depth).abs() <= tolerance)
-            self._pending = torch.where(hold, depth, torch.zeros_like(depth))
+        if s.confirm_frames > 1:   # hold the history where this is the first frame to disagree: one frame at most
+            hold = disagree if held_before is None else disagree & ~held_before
+            self._held = hold
             valid, consistent, disagree = valid & ~hold, consistent | hold, disagree & ~hold
         else:
-            self._pending = None
+            self._held = None
         w_hist = torch.clamp(w_hist, max=s.max_history_weight)
         total = w_hist + conf
         blended = (w_hist * warped + conf * depth) / total
@@ -140,16 +140,15 @@ class TorchTemporalFilter(TemporalFilter):
                              align_corners=True)[0]
 
     def _warp_t(self, depth: torch.Tensor, valid: torch.Tensor, prev_to_curr: np.ndarray, k: CameraIntrinsics,
-                pending: torch.Tensor | None
+                held: torch.Tensor | None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """As :meth:`TemporalFilter._warp`: (warped depth [m], weight, confidence, consistent, pending or None)."""
+        """As :meth:`TemporalFilter._warp`: (warped depth [m], weight, confidence, consistent, held last frame or
+        None)."""
         hist_depth, hist_weight, hist_conf = self._depth, self._weight, self._confidence
         assert isinstance(hist_depth, torch.Tensor) and isinstance(hist_weight, torch.Tensor)
         assert isinstance(hist_conf, torch.Tensor)
         hist = torch.nan_to_num(hist_depth, nan=0.0)   # 0 where there is none
         channels = [hist, (hist > 0).float(), hist_weight, torch.nan_to_num(hist_conf, nan=0.0)]
-        if pending is not None:
-            channels.append(pending)
         guess = torch.where(valid, depth, hist)
         curr_to_prev = np.linalg.inv(prev_to_curr)
         map_u, map_v, z_prev = self._project_t(guess, curr_to_prev[:3, :3], curr_to_prev[:3, 3], k)
@@ -162,18 +161,26 @@ class TorchTemporalFilter(TemporalFilter):
         along = (map_u * np.float32(r_back[0] / k.fx).item() + map_v * np.float32(r_back[1] / k.fy).item()
                  + np.float32(r_back[2] - r_back[0] * k.cx / k.fx - r_back[1] * k.cy / k.fy).item())
         warped = sampled * along + t_back
-        pending_warped = None
-        if pending is not None:
-            pending_sampled = sampled_all[4]
-            pending_warped = torch.where(pending_sampled > 0, pending_sampled * along + t_back,
-                                         torch.zeros_like(pending_sampled))
+        held_warped = None if held is None else self._held_near_t(held, map_u, map_v)
         consistent = (support > FULL_SUPPORT) & (warped > 0)
         if not bool(valid.all()):
             rel = np.float32(self.settings.reset_rel * 0.5).item()
             consistent = consistent & (valid | ((warped - guess).abs() <= guess * rel))
             warped, w_warped, conf_warped, consistent = self._occlusion_checked_t(
                 valid, prev_to_curr, k, hist, warped, w_warped, conf_warped, consistent)
-        return warped, w_warped, conf_warped, consistent, pending_warped
+        return warped, w_warped, conf_warped, consistent, held_warped
+
+    @staticmethod
+    def _held_near_t(held: torch.Tensor, map_u: torch.Tensor, map_v: torch.Tensor) -> torch.Tensor:
+        """As :func:`~lingbot_depth_ros.pipeline.temporal_filter.held_near`: (H, W) bool, a pixel of ``held``
+        among the four bilinear neighbours of each sample point (``map_u``, ``map_v``) [px]."""
+        height, width = held.shape
+        padded = F.pad(held, (1, 1, 1, 1))
+        any_of_four = padded[:-1, :-1] | padded[1:, :-1] | padded[:-1, 1:] | padded[1:, 1:]
+        col, row = torch.floor(map_u) + 1, torch.floor(map_v) + 1
+        inside = (col >= 0) & (col <= width) & (row >= 0) & (row <= height)
+        index = torch.where(inside, row * (width + 1) + col, torch.zeros_like(col)).long()
+        return any_of_four.reshape(-1)[index.reshape(-1)].reshape(height, width) & inside
 
     def _occlusion_checked_t(self, valid: torch.Tensor, prev_to_curr: np.ndarray, k: CameraIntrinsics,
                              hist: torch.Tensor, warped: torch.Tensor, w_warped: torch.Tensor,
