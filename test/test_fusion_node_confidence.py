@@ -8,7 +8,7 @@ is set at run time and refused outside 0..1."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,7 +21,7 @@ from rclpy.qos import qos_profile_sensor_data
 from ros_harness import spin_in_background, stop_spinning
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
-from waiting import wait_until
+from waiting import repeat_until, wait_until
 
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.ros.camera_info import intrinsics_to_camera_info
@@ -67,9 +67,11 @@ class _Feeder:
     def handled(self) -> int:
         return self.node.fusion.stats.frames_integrated + sum(self.node.drops.values())
 
-    def publish(self, depth: np.ndarray, confidence: np.ndarray | None, *, expect_fused: bool = True) -> None:
+    def publish(self, depth: np.ndarray, confidence: np.ndarray | None, *, expect_fused: bool = True,
+                handled: int = 1) -> None:
         """One frame: camera_info and colour first, then depth, then (if any) its confidence; waits until the
-        node has fused (or dropped) it when ``expect_fused``."""
+        node has fused (or dropped) it when ``expect_fused`` (``handled`` frames: 2 when it also flushes one that
+        waited for its confidence)."""
         self.stamp_ns += 100_000_000
         header = _header(self.stamp_ns)
         cam = self.node.cameras[0]
@@ -81,7 +83,7 @@ class _Feeder:
         if confidence is not None:
             self.pubs["depth/confidence"].publish(numpy_to_image(confidence.astype(np.float32), "32FC1", header))
         if expect_fused:
-            wait_until(lambda: self.handled() > before and cam.pending is None, 15,
+            wait_until(lambda: self.handled() >= before + handled and cam.pending is None, 15,
                        "the depth frame to be fused or dropped",
                        detail=lambda: f"drops {dict(self.node.drops)}, pending {cam.pending is not None}")
         else:  # it waits for its confidence: taken as pending
@@ -158,7 +160,7 @@ def test_missing_or_mismatched_confidence_fuses_unweighted_counted_and_warned_on
         feeder.publish(depth, np.full((30, 40), 0.9, np.float32))
         assert "fused unweighted (confidence_size)" in node.last_warning and "40x30" in node.last_warning
         feeder.publish(depth, None, expect_fused=False)  # its confidence never comes: waits ...
-        feeder.publish(depth, confidence)  # ... and is fused unweighted when the next depth frame arrives
+        feeder.publish(depth, confidence, handled=2)  # ... and is fused unweighted when the next one arrives
         diag = feeder.diagnostics()
         assert diag["frames_weighted"] == "2", diag
         assert diag["frames_unweighted_confidence_size"] == "2", diag
@@ -176,3 +178,52 @@ def test_missing_or_mismatched_confidence_fuses_unweighted_counted_and_warned_on
         assert node.fusion.config.confidence_min == 0.95
         assert node.fusion.stats.frames_empty == before + 1 and node.drops["empty_depth"] == 1
         assert "below confidence_min 0.95" in node.last_warning
+
+
+def test_with_the_depth_node_every_frame_is_fused_weighted() -> None:
+    """The real depth node (classical) publishes depth/confidence because the fusion node subscribes it, just after
+    depth/image; the fusion node waits for it and fuses every frame weighted, none unweighted or dropped."""
+    from ros_harness import in_process_node
+
+    from lingbot_depth_ros.estimators import create_estimator
+    from lingbot_depth_ros.synthetic import LidarConfig, SceneGenerator
+
+    frame = SceneGenerator(320, 240, seed=5, lidar=LidarConfig.preset(32)).frame(0)
+    with in_process_node(create_estimator("classical")) as (depth_node, harness):
+        context = rclpy.Context()
+        rclpy.init(context=context)
+        fusion = DepthFusionNode(context=context, parameter_overrides=[
+            Parameter("cameras", value=[""]), Parameter("fusion.pose_source", value="none"),
+            Parameter("fusion.voxel_size_m", value=0.04), Parameter("fusion.integration_rate_hz", value=0.0),
+            Parameter("fusion.publish_rate_hz", value=0.0), Parameter("fusion.weight_threshold", value=0.5),
+            Parameter("fusion.max_depth_m", value=5.0), Parameter("fusion.confidence_weighting", value=True)])
+        executor, thread = spin_in_background(context, fusion)
+        try:
+            channel = depth_node.channels[0]
+            wait_until(lambda: channel.pub_confidence.get_subscription_count() > 0 and
+                       channel.pub_depth.get_subscription_count() > 1, 10, "the fusion node to subscribe")
+            stamps = iter(range(frame.stamp_ns, frame.stamp_ns + 10**10, 100_000_000))
+
+            def fuse_one(what: str, done: Callable[[], bool]) -> None:
+                """Publish the frame (again, at a new stamp) until ``done``: the first frames may race the
+                subscriptions (a depth frame that lost its confidence then is fused unweighted, counted)."""
+                repeat_until(lambda: harness.publish_frame(frame.rgb, frame.intrinsics, frame.sparse_depth_m,
+                                                           next(stamps)), done, 30, what, period_s=1.0,
+                             detail=lambda: f"drops {dict(fusion.drops)}, unweighted {dict(fusion.unweighted)}")
+                wait_until(lambda: fusion.cameras[0].pending is None, 10, "no depth frame waiting for its confidence")
+
+            fuse_one("a first weighted frame", lambda: fusion.frames_weighted > 0)
+            before = (fusion.frames_weighted, sum(fusion.unweighted.values()), sum(fusion.drops.values()))
+            for k in range(3):
+                fuse_one(f"frame {k} to be fused", lambda k=k: fusion.frames_weighted > before[0] + k)
+            assert fusion.frames_weighted == before[0] + 3, fusion.frames_weighted
+            assert (sum(fusion.unweighted.values()), sum(fusion.drops.values())) == before[1:], dict(fusion.unweighted)
+            xyz, _ = fusion.fusion.point_cloud()
+            assert len(xyz) > 500  # the weighted map of the classical completion of the scene
+            grid = fusion.fusion._grid
+            weights = grid.attribute("weight").numpy()[grid.hashmap().active_buf_indices().numpy()].ravel()
+            weights = weights[weights > 0]
+            # sums of confidences (< 1 per frame where the completion is unsure), not whole frame counts
+            assert np.mean(np.abs(weights - np.round(weights)) > 0.01) > 0.5
+        finally:
+            stop_spinning(executor, thread, context, fusion)
