@@ -201,3 +201,57 @@ def test_blocks_reallocated_after_the_memory_bound_start_empty() -> None:
     active = fusion._grid.hashmap().active_buf_indices().numpy()
     weights = fusion._grid.attribute("weight").numpy()[active]
     assert np.isclose(weights.max(), 0.3), weights.max()  # one frame at confidence 0.3, nothing older
+
+
+def test_fuse_takes_a_bags_recorded_confidence_or_says_it_has_none(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A bag with recorded depth (a wrong left half in every other frame) and depth/confidence beside it (0.05
+    there): --confidence-weighting keeps the wrong half out of the map; a bag with the depth alone is fused
+    unweighted, said once on stderr and counted."""
+    import json
+
+    from lingbot_depth_ros.bags.datasets import scene_frames
+    from lingbot_depth_ros.bags.files import BagWriter
+    from lingbot_depth_ros.bags.messages import IMAGE_TYPE, image_message
+    from lingbot_depth_ros.bags.topics import StreamTopics
+    from lingbot_depth_ros.cli.main import main
+    from lingbot_depth_ros.fusion.ground_truth import distance_to_layout
+    from lingbot_depth_ros.io.ply import read_ply
+    from lingbot_depth_ros.synthetic import SceneGenerator
+
+    depth_topic = "/camera/depth/image"
+    topics = StreamTopics(depth_gt=depth_topic)  # the bag's "ground truth" topic carries the recorded depth
+    for name, with_confidence in (("with", True), ("without", False)):
+        with BagWriter(tmp_path / name, topics=topics) as writer:
+            for i, frame in enumerate(scene_frames(6, width=160, height=120, seed=1, lidar_points=False)):
+                assert frame.depth_gt_m is not None
+                depth, confidence = frame.depth_gt_m.copy(), np.full(frame.depth_gt_m.shape, 0.9, np.float32)
+                if i % 2:
+                    depth[:, :80] += 0.5  # wrong by 0.5 m, and said to be unsure
+                    confidence[:, :80] = 0.05
+                frame.depth_gt_m = depth
+                writer.write(frame)
+                if with_confidence:  # the depth node's confidence beside its depth (BagWriter has no topic for it)
+                    writer._write("/camera/depth/confidence", IMAGE_TYPE,
+                                  image_message(confidence, "32FC1", frame.stamp_ns, frame.camera_frame_id),
+                                  frame.stamp_ns)
+    layout = SceneGenerator(width=160, height=120, seed=1).layout
+    p95_mm = {}
+    for name, extra in (("with", []), ("with", ["--confidence-weighting"]), ("without", ["--confidence-weighting"])):
+        out = tmp_path / f"out_{name}_{len(extra)}"
+        assert main(["fuse", str(tmp_path / name), "--out", str(out), "--voxel", "0.05", "--max-depth", "5",
+                     "--depth-topic", depth_topic, "--quiet", "--no-picture", *extra]) == 0
+        captured = capsys.readouterr()
+        summary = json.loads(captured.out.strip().splitlines()[-1])
+        assert summary["estimator"] is None  # the recorded depth, no estimator
+        xyz, _ = read_ply(out / "fused.ply")
+        dist = distance_to_layout(xyz, layout.room_min, layout.room_max, np.array([b.lo for b in layout.boxes]),
+                                  np.array([b.hi for b in layout.boxes]))
+        p95_mm[(name, len(extra))] = float(np.percentile(dist, 95)) * 1000
+        if extra and name == "with":
+            assert summary["frames_unweighted"] == 0 and "unweighted" not in captured.err
+        if extra and name == "without":
+            assert summary["frames_unweighted"] == 6
+            assert captured.err.count("fused unweighted: no confidence of its size recorded with its depth") == 1
+    assert p95_mm[("with", 1)] < 0.5 * p95_mm[("with", 0)], p95_mm  # the wrong half barely enters the map
+    assert p95_mm[("without", 1)] > 2 * p95_mm[("with", 1)], p95_mm  # no confidence: as unweighted
