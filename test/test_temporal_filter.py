@@ -16,7 +16,7 @@ from lingbot_depth_ros.errors import ConfigError, InputError
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.pipeline import temporal_filter as tf
 from lingbot_depth_ros.pipeline.temporal_filter import TemporalFilter, TemporalSettings
-from lingbot_depth_ros.synthetic import SceneGenerator
+from lingbot_depth_ros.synthetic import SceneGenerator, crossing_box
 
 K = CameraIntrinsics(fx=200.0, fy=200.0, cx=79.5, cy=59.5, width=160, height=120)
 
@@ -481,10 +481,15 @@ def test_no_background_through_the_cracks_of_an_approached_box(hole_share: float
 # ---------------------------------------------------------------- confirm_frames 2 while the camera moves
 
 
-def scene_sequence(frames: int = 20) -> tuple[CameraIntrinsics, list[tuple[np.ndarray, np.ndarray]]]:
-    """The scene generator's moving camera (320x240, seed 0): (intrinsics, [(exact depth [m], world_T_camera)])."""
-    gen = SceneGenerator(width=320, height=240, seed=0)
-    return gen.intrinsics, [(f.depth_gt_m.astype(np.float32), f.camera_pose) for f in gen.frames(frames)]
+def scene_sequence(frames: int = 20, box: bool = False, noise: float = 0.0
+                   ) -> tuple[CameraIntrinsics, list[tuple[np.ndarray, np.ndarray]]]:
+    """The scene generator's moving camera (320x240, seed 0; with ``box`` a box crossing at 1 m/s): (intrinsics,
+    [(exact depth [m] times 1 + ``noise`` x a standard normal, world_T_camera)])."""
+    gen = SceneGenerator(width=320, height=240, seed=0,
+                         moving_box=crossing_box(1.0, distance_m=3.5, start_y_m=2.6) if box else None)
+    rng = np.random.default_rng(1)
+    return gen.intrinsics, [((f.depth_gt_m * (1 + noise * rng.standard_normal(f.depth_gt_m.shape))
+                              ).astype(np.float32), f.camera_pose) for f in gen.frames(frames)]
 
 
 def held_pixels(depth: np.ndarray, result: tf.TemporalResult, reset_rel: float = 0.1) -> np.ndarray:
@@ -497,8 +502,8 @@ def held_pixels(depth: np.ndarray, result: tf.TemporalResult, reset_rel: float =
 def held_again(previous: tuple[np.ndarray, np.ndarray, np.ndarray], current: tuple[np.ndarray, np.ndarray, np.ndarray],
                k: CameraIntrinsics) -> int:
     """How many pixels held in the previous frame (depth, held mask, world_T_camera) are held again in the current
-    one: each held pixel moved with its (exact) depth into the current frame (nearest pixel), where the current
-    depth sees the same point (within 5 %)."""
+    one: each held pixel moved with its depth into the current frame (nearest pixel), where the current depth
+    sees the same point (within 5 %)."""
     depth0, held0, pose0 = previous
     depth1, held1, pose1 = current
     rows, cols = np.nonzero(held0)
@@ -531,16 +536,28 @@ def run_held(filt: TemporalFilter, k: CameraIntrinsics, frames: list[tuple[np.nd
 
 
 def test_confirm_frames_holds_a_pixel_one_frame_at_most_while_the_camera_moves() -> None:
-    # exact depth of a static scene: every disagreement is a depth edge or a disocclusion (what confirm_frames 1
-    # resets at once); confirm_frames 2 holds such a pixel for one frame, then resets it, confirmed or not
-    k, frames = scene_sequence()
+    # a box crossing a moving camera's view: each frame the pixels it newly covers are held (in front of the
+    # history: something new), and reset the next frame, confirmed or not; none is held twice in a row
+    k, frames = scene_sequence(box=True)
     _, held, again = run_held(TemporalFilter(TemporalSettings(confirm_frames=2, pose_required=True)), k, frames)
     once = [r.reset_pixels for r in run_held(TemporalFilter(TemporalSettings(pose_required=True)), k, frames)[0]]
-    assert sum(held) > 1000                 # the sequence does hold pixels
+    assert sum(held) > 5000                    # the sequence does hold pixels
     assert again == [0] * (len(frames) - 1)    # none two frames in a row
-    # bounded: at most what confirm_frames 1 resets (the held ones are a frame's new disagreements only)
-    assert sum(held) <= sum(once)
-    assert max(held[10:]) <= 2 * max(held[:10])
+    assert sum(held) <= 0.6 * sum(once)        # bounded: a share of what confirm_frames 1 resets
+
+
+def test_confirm_frames_2_is_as_accurate_as_1_on_a_static_scene_while_the_camera_moves() -> None:
+    # a static scene: what disagrees is a disocclusion (behind the history) or a depth edge (within the range of
+    # the history around the sample point), explained by the motion and reset at once; nothing is held
+    k, frames = scene_sequence(noise=0.01)
+    truths = [SceneGenerator(width=320, height=240, seed=0).frame(i).depth_gt_m for i in range(len(frames))]
+    rmse = {}
+    for confirm in (1, 2):
+        results, held, _ = run_held(TemporalFilter(TemporalSettings(confirm_frames=confirm, pose_required=True)),
+                                    k, frames)
+        rmse[confirm] = float(np.mean([np.sqrt(np.nanmean((r.depth_m - t) ** 2)) for r, t in zip(results, truths)]))
+        assert sum(held) == 0
+    assert rmse[2] <= 1.03 * rmse[1]
 
 
 def test_a_held_pixel_is_found_by_any_sample_point_it_is_a_bilinear_neighbour_of() -> None:

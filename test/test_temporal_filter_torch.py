@@ -188,8 +188,8 @@ def test_an_unusable_device_is_one_config_error_at_construction() -> None:
 
 
 def test_torch_filter_holds_a_pixel_one_frame_at_most_as_the_numpy_filter() -> None:
-    # confirm_frames 2 on the scene generator's moving camera (exact depth): the same held pixels, none twice
-    k, frames = scene_sequence(12)
+    # confirm_frames 2, a box crossing the scene generator's moving camera: the same held pixels, none twice
+    k, frames = scene_sequence(12, box=True)
     settings = TemporalSettings(confirm_frames=2, pose_required=True)
     expected, _, _ = run_held(TemporalFilter(settings), k, frames)
     got, held, again = run_held(TorchTemporalFilter(settings, "cpu"), k, frames)

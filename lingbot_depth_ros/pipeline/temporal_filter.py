@@ -77,8 +77,10 @@ class TemporalSettings:
     first frame a pixel disagrees, the history is held there (output and kept); if the next frame disagrees again
     (whether or not it confirms the held-back depth) the pixel resets to it: a pixel is held one frame at most
     (while the camera moves, "the same pixel" is any of the four bilinear neighbours its sample point has in the
-    previous frame: :func:`held_near`). Less flicker where the depth alternates (object edges, dropouts), one
-    frame of lag for a moving object.
+    previous frame: :func:`held_near`). While the camera moves, a pixel is held only where its depth is in front
+    of all four history pixels around its sample point (:func:`nearest_of_four`: something new); behind them (a
+    disocclusion) or within their range (a depth edge) the disagreement is the motion's, and it resets at once.
+    Less flicker where the depth alternates (object edges, dropouts), one frame of lag for a moving object.
     """
 
     reset_rel: float = 0.1
@@ -278,13 +280,17 @@ class TemporalFilter:
         """One frame onto the history (checked: no reset); a subclass may run it elsewhere (the torch filter)."""
         assert self._depth is not None and self._weight is not None and self._confidence is not None
         s, work = self.settings, self._work
-        held_before = self._held if s.confirm_frames > 1 else None
+        held_before = None if s.confirm_frames == 1 else (
+            self._held if self._held is not None else np.zeros(depth.shape, np.bool_))
+        nearest_hist = None   # moving, confirm_frames 2: the nearest warped history around each pixel [m]
         if is_static(prev_to_curr):
             warped, w_hist, conf_hist = self._depth, self._weight, self._confidence
             consistent = np.greater(warped, 0, out=work.mask("consistent"))   # NaN (no history) compares False
         else:
-            warped, w_hist, conf_hist, consistent, held_before = self._warp(
+            warped, w_hist, conf_hist, consistent, confirm_state = self._warp(
                 depth, valid, np.asarray(prev_to_curr, np.float64), intrinsics, held_before)
+            if confirm_state is not None:
+                held_before, nearest_hist = confirm_state
         tolerance = np.multiply(depth, np.float32(s.reset_rel), out=work.array("tolerance"))
         difference = np.subtract(warped, depth, out=work.array("difference"))
         close = np.less_equal(np.abs(difference, out=difference), tolerance, out=work.mask("close"))   # NaN: False
@@ -296,6 +302,12 @@ class TemporalFilter:
             hold = disagree.copy()
             if held_before is not None:   # held last frame and still disagreeing: reset now, confirmed or not
                 hold &= ~held_before
+            if nearest_hist is not None:
+                # a moving camera: a depth behind the history is a disocclusion, one within the range of the four
+                # history pixels around the sample point a depth edge (both explained by the motion, reset at
+                # once, as confirm_frames 1); held only where it is in front of all four (something new)
+                with np.errstate(invalid="ignore"):
+                    hold &= (nearest_hist - depth) > tolerance
             self._held = hold
             valid, consistent, disagree = valid & ~hold, consistent | hold, disagree & ~hold
         else:
@@ -419,10 +431,11 @@ class TemporalFilter:
 
     def _warp(self, depth: np.ndarray, valid: np.ndarray, prev_to_curr: np.ndarray, k: CameraIntrinsics,
               held: np.ndarray | None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """The history in the current frame: (warped depth [m], warped weight, warped confidence, consistent
-        mask (work arrays), and the pixels that were held in the previous frame (:func:`held_near`; None without
-        ``held``)), all (H, W)."""
+        mask (work arrays), and with ``held`` (confirm_frames 2) the pixels that were held in the previous frame
+        (:func:`held_near`) and the nearest history depth around each sample point in the current frame [m]
+        (:func:`nearest_of_four`), else None), all (H, W)."""
         assert self._depth is not None and self._weight is not None and self._confidence is not None
         work = self._work
         hist = np.fmax(self._depth, np.float32(0), out=work.array("hist"))   # 0 where there is none
@@ -453,7 +466,12 @@ class TemporalFilter:
         warped = sampled
         warped *= along
         warped += t_back
-        held_warped = None if held is None else held_near(held, map_u, map_v)
+        confirm_state = None
+        if held is not None:
+            nearest = nearest_of_four(stacked[..., 0], map_u, map_v)   # the history (`hist` holds the guess now)
+            nearest *= along
+            nearest += t_back
+            confirm_state = (held_near(held, map_u, map_v), nearest)
         consistent = np.greater(support, np.float32(FULL_SUPPORT), out=work.mask("consistent"))
         consistent &= np.greater(warped, 0, out=work.mask("finite"))
         if not valid.all():
@@ -464,7 +482,7 @@ class TemporalFilter:
                                                                     out=along), out=work.mask("self_consistent"))
             consistent &= np.logical_or(valid, self_consistent, out=self_consistent)
             self._occlusion_check(valid, prev_to_curr, k, warped, w_warped, conf_warped, consistent)
-        return warped, w_warped, conf_warped, consistent, held_warped
+        return warped, w_warped, conf_warped, consistent, confirm_state
 
     def _occlusion_check(self, valid: np.ndarray, prev_to_curr: np.ndarray, k: CameraIntrinsics,
                          warped: np.ndarray, w_warped: np.ndarray, conf_warped: np.ndarray, consistent: np.ndarray
@@ -523,20 +541,35 @@ class TemporalFilter:
             consistent.reshape(-1)[chosen] = True
 
 
+def _at_cells(of_four: np.ndarray, map_u: np.ndarray, map_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``of_four`` (H + 1, W + 1): a value of the four pixels (rows j - 1, j, columns i - 1, i) at [j, i]; read at
+    each sample point (``map_u``, ``map_v``) [px], (H, W): (the value at [floor(v) + 1, floor(u) + 1], inside:
+    the point has a pixel of the image among its four bilinear neighbours; the value is of_four[0, 0] elsewhere)."""
+    height, width = of_four.shape[0] - 1, of_four.shape[1] - 1
+    col, row = np.floor(map_u) + 1, np.floor(map_v) + 1   # NaN / inf: outside below
+    inside = (col >= 0) & (col <= width) & (row >= 0) & (row <= height)
+    index = np.where(inside, row * (width + 1) + col, 0).astype(np.int64)
+    return of_four.reshape(-1)[index].reshape(map_u.shape), inside
+
+
 def held_near(held: np.ndarray, map_u: np.ndarray, map_v: np.ndarray) -> np.ndarray:
     """(H, W) bool: the current pixels whose sample point (``map_u``, ``map_v``) [px] in the previous frame has a
     pixel of ``held`` (H, W) bool among its four bilinear neighbours (columns floor(u), floor(u) + 1, rows floor(v),
     floor(v) + 1): the pixels that were held last frame, wherever the camera moved them. Any of the four, not a
     resampled value: a held pixel cannot slip through the resampling and be held again."""
-    height, width = held.shape
-    padded = np.zeros((height + 2, width + 2), np.bool_)
-    padded[1:-1, 1:-1] = held
-    # any_of_four[j, i]: a held pixel among the four neighbours of the point with floor (v, u) = (j - 1, i - 1)
+    padded = np.pad(held, 1)
     any_of_four = padded[:-1, :-1] | padded[1:, :-1] | padded[:-1, 1:] | padded[1:, 1:]
-    col, row = np.floor(map_u) + 1, np.floor(map_v) + 1   # NaN / inf: outside below
-    inside = (col >= 0) & (col <= width) & (row >= 0) & (row <= height)
-    index = np.where(inside, row * (width + 1) + col, 0).astype(np.int64)
-    return any_of_four.reshape(-1)[index].reshape(held.shape) & inside
+    found, inside = _at_cells(any_of_four, map_u, map_v)
+    return found & inside
+
+
+def nearest_of_four(hist: np.ndarray, map_u: np.ndarray, map_v: np.ndarray) -> np.ndarray:
+    """(H, W) float32 [m]: the smallest of ``hist`` (H, W) float32 [m] (0 = none; outside the image 0) at the four
+    bilinear neighbours of each sample point (``map_u``, ``map_v``) [px]: the nearest surface the previous frame
+    saw around it."""
+    padded = np.pad(hist, 1)
+    nearest = np.minimum(np.minimum(padded[:-1, :-1], padded[1:, :-1]), np.minimum(padded[:-1, 1:], padded[1:, 1:]))
+    return _at_cells(nearest, map_u, map_v)[0]
 
 
 class _WorkArrays:

@@ -77,15 +77,19 @@ class TorchTemporalFilter(TemporalFilter):
         s = self.settings
         depth, conf = self._tensor(depth_np), self._tensor(conf_np)
         valid = conf > 0
-        held_before = self._held if s.confirm_frames > 1 else None
+        held_before = None if s.confirm_frames == 1 else (
+            self._held if self._held is not None else torch.zeros_like(valid))
         assert held_before is None or isinstance(held_before, torch.Tensor)
+        nearest_hist = None   # moving, confirm_frames 2: the nearest warped history around each pixel [m]
         if is_static(prev_to_curr):
             warped, w_hist, conf_hist = hist_depth, hist_weight, hist_conf
             consistent = warped > 0
         else:
             assert prev_to_curr is not None
-            warped, w_hist, conf_hist, consistent, held_before = self._warp_t(
+            warped, w_hist, conf_hist, consistent, confirm_state = self._warp_t(
                 depth, valid, np.asarray(prev_to_curr, np.float64), intrinsics, held_before)
+            if confirm_state is not None:
+                held_before, nearest_hist = confirm_state
         tolerance = depth * s.reset_rel
         close = (warped - depth).abs() <= tolerance
         compared = valid & consistent
@@ -93,6 +97,8 @@ class TorchTemporalFilter(TemporalFilter):
         hold: torch.Tensor | None = None
         if s.confirm_frames > 1:   # hold the history where this is the first frame to disagree: one frame at most
             hold = disagree if held_before is None else disagree & ~held_before
+            if nearest_hist is not None:   # moving: held only where in front of all four history pixels around
+                hold = hold & ((nearest_hist - depth) > tolerance)
             self._held = hold
             valid, consistent, disagree = valid & ~hold, consistent | hold, disagree & ~hold
         else:
@@ -141,9 +147,10 @@ class TorchTemporalFilter(TemporalFilter):
 
     def _warp_t(self, depth: torch.Tensor, valid: torch.Tensor, prev_to_curr: np.ndarray, k: CameraIntrinsics,
                 held: torch.Tensor | None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """As :meth:`TemporalFilter._warp`: (warped depth [m], weight, confidence, consistent, held last frame or
-        None)."""
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                           tuple[torch.Tensor, torch.Tensor] | None]:
+        """As :meth:`TemporalFilter._warp`: (warped depth [m], weight, confidence, consistent, (held last frame,
+        nearest history around [m]) or None)."""
         hist_depth, hist_weight, hist_conf = self._depth, self._weight, self._confidence
         assert isinstance(hist_depth, torch.Tensor) and isinstance(hist_weight, torch.Tensor)
         assert isinstance(hist_conf, torch.Tensor)
@@ -161,26 +168,43 @@ class TorchTemporalFilter(TemporalFilter):
         along = (map_u * np.float32(r_back[0] / k.fx).item() + map_v * np.float32(r_back[1] / k.fy).item()
                  + np.float32(r_back[2] - r_back[0] * k.cx / k.fx - r_back[1] * k.cy / k.fy).item())
         warped = sampled * along + t_back
-        held_warped = None if held is None else self._held_near_t(held, map_u, map_v)
+        confirm_state = None
+        if held is not None:
+            nearest = self._nearest_of_four_t(hist, map_u, map_v) * along + t_back
+            confirm_state = (self._held_near_t(held, map_u, map_v), nearest)
         consistent = (support > FULL_SUPPORT) & (warped > 0)
         if not bool(valid.all()):
             rel = np.float32(self.settings.reset_rel * 0.5).item()
             consistent = consistent & (valid | ((warped - guess).abs() <= guess * rel))
             warped, w_warped, conf_warped, consistent = self._occlusion_checked_t(
                 valid, prev_to_curr, k, hist, warped, w_warped, conf_warped, consistent)
-        return warped, w_warped, conf_warped, consistent, held_warped
+        return warped, w_warped, conf_warped, consistent, confirm_state
 
     @staticmethod
-    def _held_near_t(held: torch.Tensor, map_u: torch.Tensor, map_v: torch.Tensor) -> torch.Tensor:
-        """As :func:`~lingbot_depth_ros.pipeline.temporal_filter.held_near`: (H, W) bool, a pixel of ``held``
-        among the four bilinear neighbours of each sample point (``map_u``, ``map_v``) [px]."""
-        height, width = held.shape
-        padded = F.pad(held, (1, 1, 1, 1))
-        any_of_four = padded[:-1, :-1] | padded[1:, :-1] | padded[:-1, 1:] | padded[1:, 1:]
+    def _at_cells_t(of_four: torch.Tensor, map_u: torch.Tensor, map_v: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :func:`~lingbot_depth_ros.pipeline.temporal_filter._at_cells`: (values, inside), (H, W)."""
+        height, width = of_four.shape[0] - 1, of_four.shape[1] - 1
         col, row = torch.floor(map_u) + 1, torch.floor(map_v) + 1
         inside = (col >= 0) & (col <= width) & (row >= 0) & (row <= height)
         index = torch.where(inside, row * (width + 1) + col, torch.zeros_like(col)).long()
-        return any_of_four.reshape(-1)[index.reshape(-1)].reshape(height, width) & inside
+        return of_four.reshape(-1)[index.reshape(-1)].reshape(map_u.shape), inside
+
+    def _held_near_t(self, held: torch.Tensor, map_u: torch.Tensor, map_v: torch.Tensor) -> torch.Tensor:
+        """As :func:`~lingbot_depth_ros.pipeline.temporal_filter.held_near`: (H, W) bool, a pixel of ``held``
+        among the four bilinear neighbours of each sample point (``map_u``, ``map_v``) [px]."""
+        padded = F.pad(held, (1, 1, 1, 1))
+        found, inside = self._at_cells_t(padded[:-1, :-1] | padded[1:, :-1] | padded[:-1, 1:] | padded[1:, 1:],
+                                         map_u, map_v)
+        return found & inside
+
+    def _nearest_of_four_t(self, hist: torch.Tensor, map_u: torch.Tensor, map_v: torch.Tensor) -> torch.Tensor:
+        """As :func:`~lingbot_depth_ros.pipeline.temporal_filter.nearest_of_four`: (H, W) [m], the smallest of
+        ``hist`` (0 = none) at the four bilinear neighbours of each sample point."""
+        padded = F.pad(hist, (1, 1, 1, 1))
+        nearest = torch.minimum(torch.minimum(padded[:-1, :-1], padded[1:, :-1]),
+                                torch.minimum(padded[:-1, 1:], padded[1:, 1:]))
+        return self._at_cells_t(nearest, map_u, map_v)[0]
 
     def _occlusion_checked_t(self, valid: torch.Tensor, prev_to_curr: np.ndarray, k: CameraIntrinsics,
                              hist: torch.Tensor, warped: torch.Tensor, w_warped: torch.Tensor,
