@@ -366,3 +366,15 @@ def test_tf_and_odometry_sources_give_the_pose_topics_poses(scene_bag: Path, tmp
         np.testing.assert_allclose(by_odom[name], by_pose[name], rtol=1e-4, atol=1e-4, equal_nan=True)
     missing, _ = _run(scene_bag, tmp_path / "none", ["temporal.enabled=true", "temporal.pose_source=tf"])
     assert _temporal(missing)[0]["resets"] == {"pose missing": 11}   # fixed frame odom: no such transform
+
+
+def test_a_bag_image_of_another_frame_id_resets_the_history_once(scene_bag: Path, tmp_path: Path) -> None:
+    worker = UnitProcessor(WorkerConfig(values=node_values(FILTER_ON), out_dir=str(tmp_path), temporal_metrics=True))
+    unit = plan_input("scene", scene_bag, BagTopics(), 12)[0]
+    frames = list(read_unit(unit, BagTopics(), worker.config.dataset, poses=worker.poses))
+    for frame in frames[6:]:   # another camera on the topic from frame 6 on
+        frame.extras["header"] = SimpleNamespace(frame_id="other_camera_optical_frame")
+    result = worker.process_frames(unit, iter(frames))
+    assert result.temporal["resets"] == {"frame changed": 1}
+    said = [f["temporal_reset"] for f in result.frames if "temporal_reset" in f]
+    assert len(said) == 1 and "-> 'other_camera_optical_frame'" in said[0]

@@ -44,7 +44,13 @@ from lingbot_depth_ros.params.node import estimator_options
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, FrameResult, OutputSettings
 from lingbot_depth_ros.pipeline.lidar_guard import LidarDisagreement, split_for_guard
 from lingbot_depth_ros.pipeline.modes import check_mode, estimator_gets_sparse, needs_sparse
-from lingbot_depth_ros.pipeline.temporal_stage import STANDING, FramePose, TemporalConfig, TemporalStage
+from lingbot_depth_ros.pipeline.temporal_stage import (
+    STANDING,
+    FramePose,
+    TemporalConfig,
+    TemporalStage,
+    filter_device,
+)
 
 #: inputs of independent frames (dataset samples, not a recording): temporal metrics only with a pose file
 SINGLE_FRAME_KINDS = ("nyu", "kitti")
@@ -64,7 +70,7 @@ class SequenceState:
 
     input_id: str
     next_start: int
-    stage: TemporalStage = field(default_factory=TemporalStage)
+    stage: TemporalStage
     metrics: TemporalMetrics | None = None
 
 
@@ -246,7 +252,8 @@ class UnitProcessor:
         seq = self.sequence
         if seq is not None and seq.input_id == unit.input_id and seq.next_start == unit.start:
             return seq
-        self.sequence = seq = SequenceState(unit.input_id, unit.start)
+        # the filter's history on the estimator's CUDA device (LingBot-Depth on a GPU), else numpy, as in the node
+        self.sequence = seq = SequenceState(unit.input_id, unit.start, TemporalStage(filter_device(self.estimator)))
         if unit.start > 0 and temporal_active(self.config.values):
             record["resets"][SEQUENCE_SPLIT] = 1
             record["announcements"].append(
@@ -260,6 +267,9 @@ class UnitProcessor:
         config = self.temporal
         pose = FramePose(frame.world_T_camera, frame.pose_problem) if config.pose_source != "none" else STANDING
         stamp_s = frame.stamp_ns / 1e9
+        header = frame.extras.get("header")
+        if header is not None and (config.enabled or config.sweeps.sweeps > 1):   # a bag: another camera resets
+            seq.stage.check_frames(str(header.frame_id), pose)
         if config.sweeps.sweeps > 1 and frame.sparse_m is not None:
             sparse = np.nan_to_num(frame.sparse_m, nan=0.0)
             dense = seq.stage.densify(sparse, frame.intrinsics, pose, stamp_s, config)

@@ -193,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
             sequence = PredictSequence.from_options(args.param, args.poses, [job.image.name for job in jobs])
         prepare_out_dir(args.out)
         estimator = create_estimator(args.estimator, **estimator_flag_options(args))
+        if sequence is not None:
+            sequence.use_estimator(estimator)
     except LingbotDepthError as exc:
         print(f"lingbot-depth predict: error: {exc}", file=sys.stderr)
         return 2

@@ -28,7 +28,14 @@ from lingbot_depth_ros.evaluation.temporal_metrics import TemporalMetrics
 from lingbot_depth_ros.geometry.intrinsics import CameraIntrinsics
 from lingbot_depth_ros.pipeline.depth_pipeline import DepthPipeline, OutputSettings
 from lingbot_depth_ros.pipeline.prediction import Prediction
-from lingbot_depth_ros.pipeline.temporal_stage import NO_POSE_SOURCE, STANDING, FramePose, TemporalConfig, TemporalStage
+from lingbot_depth_ros.pipeline.temporal_stage import (
+    NO_POSE_SOURCE,
+    STANDING,
+    FramePose,
+    TemporalConfig,
+    TemporalStage,
+    filter_device,
+)
 
 #: the colour picture and cloud of a filtered frame, as ``predict_depth`` makes them (full range, coloured points)
 _PICTURE_SETTINGS = OutputSettings(depth_min_m=0.0, depth_max_m=1e9, cloud_organized=False, cloud_rgb=True,
@@ -76,6 +83,12 @@ class PredictSequence:
             raise InputError(f"temporal.pose_source {values['temporal.pose_source']} needs --poses FILE for image "
                              "files (temporal.pose_source none: a standing camera)")
         return cls(values, poses)
+
+    def use_estimator(self, estimator: object) -> None:
+        """Keep the filter's history on ``estimator``'s CUDA device (LingBot-Depth on a GPU), as the node does."""
+        device = filter_device(estimator)
+        if device is not None:
+            self.stage = TemporalStage(device)
 
     def _pose(self, index: int) -> FramePose:
         if self.config.pose_source == NO_POSE_SOURCE or self.poses is None:
