@@ -181,9 +181,11 @@ def test_fuse_cli_weights_by_the_estimators_confidence_on_the_scene_bag(tmp_path
         assert err.count("\n") == 0 and reason in err, err
 
 
-def test_blocks_reallocated_after_the_memory_bound_start_empty() -> None:
-    """Blocks dropped by the memory bound free their memory; blocks the weighted integration allocates later may
-    reuse it and must start from weight 0, not the old wall's weight."""
+@pytest.mark.parametrize("weighted", [True, False], ids=["weighted", "unweighted"])
+def test_blocks_reallocated_after_the_memory_bound_start_empty(weighted: bool) -> None:
+    """Blocks dropped by the memory bound free their memory, and Open3D's hash map hands it out again without
+    clearing it: blocks allocated later (weighted or Open3D's own integration) must start from weight 0, not the
+    old wall's weight (before this issue the unweighted path averaged into it: weight 6 after one frame)."""
     from lingbot_depth_ros.fusion.tsdf import FusionConfig, TsdfFusion
 
     def at_x(x_m: float) -> np.ndarray:
@@ -192,15 +194,19 @@ def test_blocks_reallocated_after_the_memory_bound_start_empty() -> None:
         return pose
 
     fusion = TsdfFusion(FusionConfig(voxel_size_m=0.05, max_depth_m=4.0, weight_threshold=0.5, max_distance_m=3.0))
-    ones = np.ones((60, 80), np.float32)
+    ones = np.ones((60, 80), np.float32) if weighted else None
     for _ in range(5):
         fusion.integrate(_wall(2.03), K_SMALL, at_x(0.0), confidence=ones)
     fusion.integrate(_wall(1.53), K_SMALL, at_x(10.0), confidence=ones)
     assert fusion.stats.blocks_dropped > 0  # the first wall's blocks are gone
-    fusion.integrate(_wall(2.53), K_SMALL, at_x(20.0), confidence=np.full((60, 80), 0.3, np.float32))
+    last = np.full((60, 80), 0.3, np.float32) if weighted else None
+    fusion.integrate(_wall(2.53), K_SMALL, at_x(20.0), confidence=last)
     active = fusion._grid.hashmap().active_buf_indices().numpy()
     weights = fusion._grid.attribute("weight").numpy()[active]
-    assert np.isclose(weights.max(), 0.3), weights.max()  # one frame at confidence 0.3, nothing older
+    assert np.isclose(weights.max(), 0.3 if weighted else 1.0), weights.max()  # one frame, nothing older
+    if not weighted:  # (weighted: 0.3 is below the weight threshold, no points yet)
+        xyz = fusion.point_cloud()[0]
+        assert len(xyz) > 100 and xyz[:, 0].min() > 18.0 and np.all(np.abs(xyz[:, 2] - 2.53) < 0.05)
 
 
 def test_fuse_takes_a_bags_recorded_confidence_or_says_it_has_none(tmp_path: Path,

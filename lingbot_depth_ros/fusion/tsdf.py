@@ -221,6 +221,7 @@ class TsdfFusion:
         colour_t = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(colour))).to(self._device)
         blocks = self._grid.compute_unique_block_coordinates(depth_t, intrinsic, extrinsic, 1.0, float(cfg.max_depth_m),
                                                              float(cfg.truncation_voxels))
+        self._activate_empty(blocks)
         if weights is None:
             self._grid.integrate(blocks, depth_t, colour_t, intrinsic, intrinsic, extrinsic, 1.0,
                                  float(cfg.max_depth_m), float(cfg.truncation_voxels))
@@ -247,6 +248,19 @@ class TsdfFusion:
             keep = finite & (conf >= self.config.confidence_min) & (conf > 0.0)
         return np.where(keep, conf, 0.0).astype(np.float32)
 
+    def _activate_empty(self, blocks: Any) -> None:
+        """Allocate the blocks of ``blocks`` not allocated yet, with tsdf, weight and colour 0: Open3D's hash map
+        hands out the memory of blocks dropped by the memory bound (:meth:`_bound_memory`) again without clearing
+        it, and its ``integrate`` would then average into the old block's values (on a fresh grid the memory is
+        zero anyway: the result is Open3D's own)."""
+        o3c = self._o3c
+        new_indices, new = self._grid.hashmap().activate(blocks)
+        if not new.any():
+            return
+        reused = new_indices[new].to(o3c.int64)
+        for name in ("tsdf", "weight", "color"):
+            self._grid.attribute(name)[reused] = 0.0
+
     def _integrate_weighted(self, blocks: Any, depth_m: np.ndarray, colour: np.ndarray, weights: np.ndarray,
                             intrinsics: CameraIntrinsics, camera_from_map: np.ndarray) -> None:
         """Confidence-weighted TSDF update of the voxels of ``blocks`` (Open3D's customized integration on the
@@ -255,12 +269,7 @@ class TsdfFusion:
         (0 = not fused), 4x4 ``camera_from_map``. Each voxel takes the pixel its corner projects to, truncated to
         integers, as Open3D's own kernel does (all weights 1 give Open3D's result within float rounding)."""
         o3c, cfg, device = self._o3c, self.config, self._device
-        hashmap = self._grid.hashmap()
-        new_indices, new = hashmap.activate(blocks)
-        buf_indices, _ = hashmap.find(blocks)
-        for name in ("tsdf", "weight", "color"):  # blocks allocated now (maybe reused memory) start empty
-            attribute = self._grid.attribute(name)
-            attribute[new_indices[new].to(o3c.int64)] = 0.0
+        buf_indices, _ = self._grid.hashmap().find(blocks)  # all active (_activate_empty)
         voxel_xyz_t, voxel_index_t = self._grid.voxel_coordinates_and_flattened_indices(buf_indices.to(o3c.int32))
         # The association and the new values are computed with numpy on the host (faster than Open3D's tensor
         # indexing); on a CPU device numpy updates the attribute tensors in place, on another only the updated
