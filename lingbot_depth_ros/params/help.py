@@ -61,6 +61,8 @@ FUSION_NODE_TOPICS: tuple[Topic, ...] = (
     Topic("<camera>/depth/image", "in", "sensor_msgs/Image", "32FC1 [m] or 16UC1 [mm], per namespace in cameras"),
     Topic("<camera>/depth/camera_info", "in", "sensor_msgs/CameraInfo", "intrinsics of the depth image"),
     Topic("<camera>/image", "in", "sensor_msgs/Image", "colour, matched by stamp"),
+    Topic("<camera>/depth/confidence", "in", "sensor_msgs/Image", "32FC1 0..1, matched by stamp "
+          "(fusion.confidence_weighting)"),
     Topic("<camera>/<fusion.pose_topic>", "in", "geometry_msgs/PoseStamped", "camera pose (pose_source pose)"),
     Topic("<fusion.odom_topic>", "in", "nav_msgs/Odometry", "base pose (pose_source odometry)"),
     Topic("fused/points", "out", "sensor_msgs/PointCloud2", "fused map x y z rgb [m] in the map frame"),
