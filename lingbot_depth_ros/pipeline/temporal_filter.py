@@ -468,10 +468,11 @@ class TemporalFilter:
         warped += t_back
         confirm_state = None
         if held is not None:
-            nearest = nearest_of_four(stacked[..., 0], map_u, map_v)   # the history (`hist` holds the guess now)
+            # the history (`hist` holds the guess now), around the sample point, in the current frame
+            nearest = nearest_of_four(stacked[..., 0], map_u, map_v, work)
             nearest *= along
             nearest += t_back
-            confirm_state = (held_near(held, map_u, map_v), nearest)
+            confirm_state = (held_near(held, map_u, map_v, work), nearest)
         consistent = np.greater(support, np.float32(FULL_SUPPORT), out=work.mask("consistent"))
         consistent &= np.greater(warped, 0, out=work.mask("finite"))
         if not valid.all():
@@ -541,49 +542,73 @@ class TemporalFilter:
             consistent.reshape(-1)[chosen] = True
 
 
-def _at_cells(of_four: np.ndarray, map_u: np.ndarray, map_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``of_four`` (H + 1, W + 1): a value of the four pixels (rows j - 1, j, columns i - 1, i) at [j, i]; read at
-    each sample point (``map_u``, ``map_v``) [px], (H, W): (the value at [floor(v) + 1, floor(u) + 1], inside:
-    the point has a pixel of the image among its four bilinear neighbours; the value is of_four[0, 0] elsewhere)."""
-    height, width = of_four.shape[0] - 1, of_four.shape[1] - 1
-    col, row = np.floor(map_u) + 1, np.floor(map_v) + 1   # NaN / inf: outside below
-    inside = (col >= 0) & (col <= width) & (row >= 0) & (row <= height)
-    index = np.where(inside, row * (width + 1) + col, 0).astype(np.int64)
-    return of_four.reshape(-1)[index].reshape(map_u.shape), inside
+def _at_cells(of_four: np.ndarray, map_u: np.ndarray, map_v: np.ndarray, work: _WorkArrays, name: str
+              ) -> np.ndarray:
+    """``of_four`` (H + 1, W + 1) uint8 / float32: a value of the four pixels (rows j - 1, j, columns i - 1, i) at
+    [j, i]; read at each sample point (``map_u``, ``map_v``) [px]: (H, W) work array ``name``, the value at
+    [floor(v) + 1, floor(u) + 1], 0 where the point has no pixel of the image among its four bilinear neighbours
+    (or is NaN)."""
+    cols = np.add(np.floor(map_u, out=work.array("cell_u")), np.float32(1), out=work.array("cell_u"))
+    rows = np.add(np.floor(map_v, out=work.array("cell_v")), np.float32(1), out=work.array("cell_v"))
+    # integer coordinates: INTER_NEAREST reads exactly that cell
+    return cv2.remap(of_four, cols, rows, cv2.INTER_NEAREST, work.array(name, dtype=of_four.dtype.type),
+                     cv2.BORDER_CONSTANT, 0)
 
 
-def held_near(held: np.ndarray, map_u: np.ndarray, map_v: np.ndarray) -> np.ndarray:
+def _padded(image: np.ndarray, work: _WorkArrays, name: str) -> np.ndarray:
+    """``image`` (H, W) with a border of one 0 pixel: (H + 2, W + 2) work array ``name``."""
+    height, width = image.shape
+    padded = work.sized(name, (height + 2, width + 2), image.dtype.type)
+    padded[0], padded[-1], padded[:, 0], padded[:, -1] = 0, 0, 0, 0
+    padded[1:-1, 1:-1] = image
+    return padded
+
+
+def held_near(held: np.ndarray, map_u: np.ndarray, map_v: np.ndarray, work: _WorkArrays | None = None
+              ) -> np.ndarray:
     """(H, W) bool: the current pixels whose sample point (``map_u``, ``map_v``) [px] in the previous frame has a
     pixel of ``held`` (H, W) bool among its four bilinear neighbours (columns floor(u), floor(u) + 1, rows floor(v),
     floor(v) + 1): the pixels that were held last frame, wherever the camera moved them. Any of the four, not a
-    resampled value: a held pixel cannot slip through the resampling and be held again."""
-    padded = np.pad(held, 1)
-    any_of_four = padded[:-1, :-1] | padded[1:, :-1] | padded[:-1, 1:] | padded[1:, 1:]
-    found, inside = _at_cells(any_of_four, map_u, map_v)
-    return found & inside
+    resampled value: a held pixel cannot slip through the resampling and be held again. ``work``: reused arrays
+    (the result is one of them); None = fresh ones."""
+    work = work or _WorkArrays(map_u.shape)
+    padded = _padded(held.view(np.uint8), work, "held_padded")
+    any_of_four = work.sized("held_of_four", (padded.shape[0] - 1, padded.shape[1] - 1), np.uint8)
+    np.bitwise_or(padded[:-1, :-1], padded[1:, :-1], out=any_of_four)
+    any_of_four |= padded[:-1, 1:]
+    any_of_four |= padded[1:, 1:]
+    return _at_cells(any_of_four, map_u, map_v, work, "held_near").view(np.bool_)
 
 
-def nearest_of_four(hist: np.ndarray, map_u: np.ndarray, map_v: np.ndarray) -> np.ndarray:
+def nearest_of_four(hist: np.ndarray, map_u: np.ndarray, map_v: np.ndarray, work: _WorkArrays | None = None
+                    ) -> np.ndarray:
     """(H, W) float32 [m]: the smallest of ``hist`` (H, W) float32 [m] (0 = none; outside the image 0) at the four
     bilinear neighbours of each sample point (``map_u``, ``map_v``) [px]: the nearest surface the previous frame
-    saw around it."""
-    padded = np.pad(hist, 1)
-    nearest = np.minimum(np.minimum(padded[:-1, :-1], padded[1:, :-1]), np.minimum(padded[:-1, 1:], padded[1:, 1:]))
-    return _at_cells(nearest, map_u, map_v)[0]
+    saw around it. ``work``: reused arrays (the result is one of them); None = fresh ones."""
+    work = work or _WorkArrays(map_u.shape)
+    padded = _padded(np.ascontiguousarray(hist), work, "hist_padded")
+    nearest = work.sized("hist_of_four", (padded.shape[0] - 1, padded.shape[1] - 1), np.float32)
+    np.minimum(padded[:-1, :-1], padded[1:, :-1], out=nearest)
+    np.minimum(nearest, padded[:-1, 1:], out=nearest)
+    np.minimum(nearest, padded[1:, 1:], out=nearest)
+    return _at_cells(nearest, map_u, map_v, work, "nearest_of_four")
 
 
 class _WorkArrays:
     """Reusable work arrays of one filter, by name (fresh arrays every frame cost page faults, which at 640x480
     cost more than the arithmetic on them). Each is (H, W) of the current frame (x channels)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shape: tuple[int, ...] = (0, 0)) -> None:
         self._arrays: dict[str, np.ndarray] = {}
         self._constants: dict[str, np.ndarray] = {}
-        self.shape: tuple[int, ...] = (0, 0)
+        self.shape: tuple[int, ...] = shape
 
     def array(self, name: str, channels: int = 1, dtype: type = np.float32) -> np.ndarray:
         """The work array ``name`` (H, W) or (H, W, channels) of ``dtype``, contents undefined."""
-        shape = self.shape if channels == 1 else (*self.shape, channels)
+        return self.sized(name, self.shape if channels == 1 else (*self.shape, channels), dtype)
+
+    def sized(self, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+        """The work array ``name`` of ``shape`` and ``dtype``, contents undefined."""
         found = self._arrays.get(name)
         if found is None or found.shape != shape or found.dtype != dtype:
             found = self._arrays[name] = np.empty(shape, dtype)
