@@ -1,7 +1,9 @@
 """The temporal filter (lingbot_depth_ros.pipeline.temporal_filter): convergence at a standing camera, exact
 warping of a planar scene under a known camera motion, no trail behind a moving object, a whole-history reset
 with its reason for each kind of bad input (the output is then the current frame, unsmeared), and the confidence
-that travels with the depth (current / max / history's, NaN exactly where the depth is NaN)."""
+that travels with the depth (current / max / history's, NaN exactly where the depth is NaN); confirm_frames 2:
+a disagreeing pixel held one frame at most, and while the camera moves only where something new is in front (the
+scene generator's moving camera, with and without a crossing box)."""
 
 from __future__ import annotations
 

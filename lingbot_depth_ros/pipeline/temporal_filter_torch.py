@@ -8,6 +8,9 @@ The same steps as the numpy/OpenCV filter, as tensor operations: the inverse war
 check's forward z-buffer is a ``scatter_reduce(amin)`` of the same packed (depth, source) int64 keys (the nearest
 depth wins, a tie goes to the last source), the 3x3 erosion a max-pool of the negated splat. Every history pixel is
 splatted (the numpy filter splats only those landing near a hole: the same z-buffer where it is looked at).
+With ``confirm_frames`` 2 and a moving camera, the held pixels of the last frame and the nearest history around
+each sample point are read from the four bilinear neighbours' cell by an index gather (the numpy filter: cv2.remap
+at the same integer cell coordinates).
 Results equal the numpy filter's within float rounding (test/test_temporal_filter_torch.py, on CPU torch; where
 OpenCV < 5 quantises remap's bilinear weights to 1/32 px the two differ by that much more). Input checks, pose
 checks and reset reasons are the numpy filter's own code. Import this module only where torch is wanted
