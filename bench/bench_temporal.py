@@ -48,23 +48,23 @@ drifting 0.07 deg per frame (0.2 deg azimuth steps). Sections:
 ``--strip PATH`` writes the README's picture: 4 frames of section 3's scene (classical; RGB, unfiltered and
 filtered depth, and each one's change from the previous frame).
 
-Measured (full run, 2-core CPU with nothing else running, 2 min; filter of commit 14e1672; unfiltered ->
-confirm_frames 1 / 2):
+Measured (full run, 2-core CPU, 2 min; confirm 1 with the filter of commit 14e1672, confirm 2 with 08ce0db, where a
+pixel is held one frame at most; unfiltered -> confirm_frames 1 / 2):
 
-- consistency error, scene (20 frames): classical 36.1 -> 19.5 / 18.5 mm (-46 % / -49 %: target met); tiny
-  lingbot 40.8 -> 39.2 / 30.2 mm (-4 % / -26 %: missed; its constant output moves with the camera); exact depth
-  with 30 % holes 62.1 -> 20.6 / 21.6 mm. KITTI, translation-only poses: classical 973 -> 788 / 517 mm (-19 % /
-  -47 %; median relative 1.67 -> 0.55 / 0.50 %: -67 % / -70 %); poses.txt as given 1581 -> 1352 / 862 mm
-  (-14 % / -45 %); tiny lingbot 502 -> 502 / 5 mm (confirm 2 never confirms: frozen output).
-- flicker at a standing camera: scene 31.1 -> 13.0 / 7.8 mm (-58 % / -75 %: target -60 % missed narrowly / met);
-  real KITTI frame 374 -> 267 / 138 mm (-29 % / -63 %); tiny lingbot 0 (its output ignores its input).
-- accuracy (RMSE where unfiltered has depth): scene moving 321 -> 309 / 328 mm (-3.6 % / +2.1 %); scene standing
-  +0.1 % / -0.4 %; KITTI moving (translation only / as given) +0.3 / +0.9 % with 1, +18.4 / +50.6 % with 2;
-  KITTI standing -0.5 % / -1.7 %. Holes: exact depth with 30 % missing per frame: coverage 70.0 -> 99.6 %, the
-  measured pixels' RMSE 60 -> 26 mm, the filled 29.5 % of the pixels at a median error of 7 mm (RMSE 96 mm);
-  with 2: RMSE +167 % (held pixels accumulate while the camera moves). Classical: 0.7 % filled, median 39 mm.
-- lag (error < 5 % of the depth): arrival / departure 0 / 0 frames with 1, 1 / 1 (exact depth) and 2 / 1
-  (classical) with 2. As good as unfiltered at arrival pixels: not within 5 frames with 1 (classical 68 vs 12 mm
+- consistency error, scene (20 frames): classical 36.1 -> 19.5 / 19.2 mm (-46 % / -47 %: target met); tiny
+  lingbot 40.8 -> 39.2 / 39.2 mm (-4 %: missed; its constant output moves with the camera); exact depth
+  with 30 % holes 62.1 -> 20.6 / 20.6 mm. KITTI, translation-only poses: classical 973 -> 788 / 704 mm (-19 % /
+  -28 %; median relative 1.67 -> 0.55 / 0.51 %: -67 % / -70 %); poses.txt as given 1581 -> 1352 / 1234 mm
+  (-14 % / -22 %); tiny lingbot 502 -> 502 / 502 mm.
+- flicker at a standing camera: scene 31.1 -> 13.0 / 8.9 mm (-58 % / -71 %: target -60 % missed narrowly / met);
+  real KITTI frame 374 -> 267 / 169 mm (-29 % / -55 %: missed); tiny lingbot 0 (its output ignores its input).
+- accuracy (RMSE where unfiltered has depth): scene moving 321 -> 309 / 307 mm (-3.6 % / -4.3 %); scene standing
+  +0.1 % / -0.1 %; KITTI moving (translation only / as given) +0.3 / +0.9 % with 1, +0.9 / +11.5 % with 2;
+  KITTI standing -0.5 % / -0.7 %. Holes: exact depth with 30 % missing per frame: coverage 70.0 -> 99.6 %, the
+  measured pixels' RMSE 60 -> 26 mm (both), the filled 29.5 % of the pixels at a median error of 7 mm (RMSE
+  96 mm). Classical: 0.7 % filled, median 39 mm.
+- lag (error < 5 % of the depth): arrival / departure 0 / 0 frames with 1, 1 / 1 with 2 (exact depth and
+  classical). As good as unfiltered at arrival pixels: not within 5 frames with 1 (classical 68 vs 12 mm
   one frame later: the first, poorer edge values and the box's sliding side face are averaged in).
 - multi-sweep, 3 sweeps, KITTI hold-out RMSE: +13.1 % (poses.txt), +5.0 % (translation only), +0.5 % (2 px
   exclusion): target -15 % missed; scene +4 %.

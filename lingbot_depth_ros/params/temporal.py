@@ -47,9 +47,10 @@ TEMPORAL_PARAMS: tuple[ParamSpec, ...] = (
       "depth, per frame [1] (0 = holes are never filled from history).", min=0.0, max=1.0),
     P("temporal.min_hole_weight", 0.2, "A pixel kept from history is dropped once its weight falls below this "
       "[frames].", min=0.0, max=1000.0),
-    P("temporal.confirm_frames", 1, "1: a disagreeing pixel resets at once; 2: only when the next frame confirms "
-      "the new depth (the history is held meanwhile): less flicker at edges and dropouts, one frame of lag for a "
-      "moving object.", min=1, max=2),
+    P("temporal.confirm_frames", 1, "1: a disagreeing pixel resets at once; 2: the first disagreeing frame is "
+      "held (one frame at most; while the camera moves only where the new depth is in front of the history, e.g. a "
+      "moving object's edge): less flicker at a standing camera (edges, dropouts), one frame of lag for a moving "
+      "object.", min=1, max=2),
     P("temporal.max_gap_s", 1.0, "A longer time between two frames resets the history [s] (0 = never).",
       min=0.0, max=3600.0),
     P("temporal.max_jump_m", 0.0, "A larger camera translation between two frames resets the history (a "
