@@ -13,7 +13,9 @@ class StreamTopics:
     The defaults are the topics of a depth node started in namespace ``/camera``
     (``-r __ns:=/camera``): ``lingbot-depth-bag`` writes its bags with them and ``lingbot-depth-eval``
     sends to and reads from them, so a bag plays straight into such a node. ``depth_gt`` and
-    ``tf_static`` are only read from bags; ``depth`` and ``points`` are the node's outputs.
+    ``tf_static`` are only read from bags; ``depth`` and ``points`` are the node's outputs. ``pose`` is the
+    bag's camera pose (geometry_msgs/PoseStamped, scene bags); a replay sends it to ``camera_pose``, the node's
+    pose input (``temporal.pose_source pose``: ``<namespace>/<temporal.pose_topic>``).
     """
 
     image: str = "/camera/image"
@@ -25,11 +27,12 @@ class StreamTopics:
     tf: str = "/tf"
     pose: str = "/camera/pose"
     odom: str = "/camera/odom"
+    camera_pose: str = "/camera/camera_pose"
     depth: str = "/camera/depth/image"
     points: str = "/camera/points"
 
     #: the node's inputs and outputs, the topics a replay remaps (never depth_gt or tf_static)
-    NODE_ROLES = ("image", "camera_info", "sparse_depth", "lidar_points", "depth", "points")
+    NODE_ROLES = ("image", "camera_info", "sparse_depth", "lidar_points", "camera_pose", "depth", "points")
 
     def under(self, prefix: str) -> StreamTopics:
         """The node's topics moved under ``prefix`` (``/p/camera/image``...); ``depth_gt`` and

@@ -6,7 +6,7 @@ How a run works:
 1. The bag (written by ``lingbot-depth-bag`` or any bag with the same streams) is read with
    ``rosbags``; its serialized CDR messages are published *unchanged* (header stamps kept) through
    rclpy on the node's input topics: per frame camera_info, sparse depth (and optionally the LiDAR
-   cloud), then the image (:mod:`lingbot_depth_ros.ros.replay_node`).
+   cloud), the camera pose (see below), then the image (:mod:`lingbot_depth_ros.ros.replay_node`).
 2. Pacing: ``--rate 1.0`` (default) replays at the recorded rate, ``--rate 2.0`` twice as fast,
    ``--rate max`` sends the next frame as soon as the previous frame's depth came back (or after
    ``--timeout-s``).
@@ -23,6 +23,15 @@ here (``--start-node``) gets them as its ``lidar.*`` parameters (with ``lidar.us
 ``--node-param`` sets any of them. For a node already running, the tool publishes ``/tf_static``
 where tf2_msgs is installed and prints the equivalent ``-p lidar.*:=...`` parameters for a node
 without tf2. The "sparse input" pictures then show the clouds projected as the node projects them.
+
+Camera poses: a bag with poses (scene bags: geometry_msgs/PoseStamped of the camera optical frame on
+``/camera/pose``, ``--bag-pose-topic``) has them sent, each before its frame's image, to the node's pose
+input, for a node with ``temporal.pose_source pose`` (its temporal filter warps the history with them;
+without them it resets the history every frame). A node started here gets them on ``<its
+namespace>/<temporal.pose_topic>`` (``--node-param temporal.pose_topic``, default ``camera_pose``), and with
+``--node-param temporal.pose_source:=pose`` the replay waits for its pose subscription before the first
+frame; a running node gets them on ``--pose-topic`` (default ``/camera/camera_pose``: a node in namespace
+``/camera``). Poses go out whether or not the node reads them; ``--no-poses`` sends none.
 
 Transport: large images over Fast DDS on one host need shared-memory segments that fit them and
 quick repair of lost fragments; the tool applies the package's profile (config/fastdds_localhost.xml,
@@ -105,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--bag-gt-topic", default=defaults.depth_gt, help="ground truth (Image 32FC1 m / 16UC1 mm)")
     source.add_argument("--bag-lidar-topic", default=defaults.lidar_points)
     source.add_argument("--bag-tf-topic", default=defaults.tf_static, help="the LiDAR extrinsics (tf2_msgs/TFMessage)")
+    source.add_argument("--bag-pose-topic", default=defaults.pose,
+                        help="camera poses (geometry_msgs/PoseStamped of the optical frame)")
     topics = p.add_argument_group("topics (where the bag streams are sent / outputs read; defaults: a node in "
                                   "namespace /camera)")
     topics.add_argument("--image-topic", default=defaults.image)
@@ -113,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--lidar-topic", default=defaults.lidar_points)
     topics.add_argument("--depth-topic", default=defaults.depth, help="the node's depth output")
     topics.add_argument("--points-topic", default=defaults.points, help="the node's cloud output")
+    topics.add_argument("--pose-topic", default=defaults.camera_pose,
+                        help="the running node's camera pose input (temporal.pose_source pose); a started node "
+                             "gets them on <its namespace>/<temporal.pose_topic>")
+    topics.add_argument("--no-poses", action="store_true", help="do not send the bag's camera poses")
     topics.add_argument("--no-sparse", action="store_true", help="do not send the sparse depth (monocular runs)")
     p.add_argument("--align", choices=EVAL_ALIGNMENTS, default="none",
                    help="alignment before scoring: none; median / lstsq / lstsq_inverse = per frame to the ground "
@@ -151,12 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``lingbot-depth-eval``: 0 = done, 2 = bad input, 3 = the node answered no frame."""
     args = build_parser().parse_args(argv)
     topics = StreamTopics(image=args.image_topic, camera_info=args.camera_info_topic, sparse_depth=args.sparse_topic,
-                          lidar_points=args.lidar_topic, depth=args.depth_topic, points=args.points_topic)
+                          lidar_points=args.lidar_topic, depth=args.depth_topic, points=args.points_topic,
+                          camera_pose=args.pose_topic)
     options = ReplayOptions(rate=args.rate, timeout_s=args.timeout_s, wait_s=args.wait_s, topics=topics,
                             send_sparse=not args.no_sparse and (args.mode != "monocular" or args.align == "sparse"),
                             send_lidar=args.send_lidar, align=args.align,
                             record_points=args.record_points, output_qos=args.output_qos, clock=args.clock,
-                            max_depth_m=args.max_depth, progress=not args.no_progress)
+                            max_depth_m=args.max_depth, progress=not args.no_progress, send_poses=not args.no_poses)
     launch = None
     if args.start_node:
         estimator = args.estimator or (None if args.params_file else "classical")
@@ -176,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bag_topics = StreamTopics(image=args.bag_image_topic, camera_info=args.bag_camera_info_topic,
                                   sparse_depth=args.bag_sparse_topic, depth_gt=args.bag_gt_topic,
-                                  lidar_points=args.bag_lidar_topic, tf_static=args.bag_tf_topic)
+                                  lidar_points=args.bag_lidar_topic, tf_static=args.bag_tf_topic,
+                                  pose=args.bag_pose_topic)
         result = evaluate(args.bag, args.out, options, launch=launch, compare=args.compare, label=args.label,
                           max_frames=args.max_frames, max_pictures=args.pictures, bag_topics=bag_topics,
                           save_depth_outputs=args.save_depth,

@@ -49,6 +49,9 @@ class ReplayOptions:
     ``lstsq_inverse``: per frame to the ground truth (oracle protocols of relative-depth papers, see
     :mod:`lingbot_depth_ros.evaluation.alignment`); ``sparse``: not here: the node itself fits its
     output to the LiDAR (``align_to_sparse``), which is what a robot gets.
+    ``send_poses``: send the bag's camera poses (geometry_msgs/PoseStamped, scene bags) to ``topics.camera_pose``
+    before each frame's image, for a node with ``temporal.pose_source pose``; ``poses_required``: the node reads
+    them, so the replay waits for its pose subscription too (else the poses go out whether or not anyone listens).
     """
 
     rate: float | None = 1.0
@@ -64,6 +67,8 @@ class ReplayOptions:
     progress: bool = True
     publish_tf: bool = True
     align: str = "none"
+    send_poses: bool = True
+    poses_required: bool = False
 
 
 @dataclass
@@ -108,7 +113,9 @@ class EvaluationResult:
 
 # ---------------------------------------------------------------------------------- bag loading
 def load_bag(path: str | Path, bag_topics_: StreamTopics | None = None, max_frames: int | None = None) -> LoadedBag:
-    """Read an evaluation bag: raw messages per frame (grouped by header stamp) plus decoded inputs.
+    """Read an evaluation bag: raw messages per frame (grouped by header stamp) plus decoded inputs. The raw
+    messages by replay role: image, camera_info, sparse_depth, lidar_points and camera_pose (the bag's
+    ``pose`` topic, where it has one).
 
     Raises:
         InputError: not a bag, or no frame with an image and camera_info.
@@ -123,7 +130,7 @@ def load_bag(path: str | Path, bag_topics_: StreamTopics | None = None, max_fram
         raise InputError(f"{path}: no frame with both {t.image} and {t.camera_info}")
     by_stamp: dict[int, dict[str, bytes]] = {f.stamp_ns: {} for f in decoded}
     roles = {t.image: "image", t.camera_info: "camera_info", t.sparse_depth: "sparse_depth",
-             t.lidar_points: "lidar_points"}
+             t.lidar_points: "lidar_points", t.pose: "camera_pose"}
     tf_static = None
     last = decoded[-1].stamp_ns
     for raw in read_raw(path, list(roles) + [t.tf_static]):

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,9 @@ _PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILE
 
 def replay_settings(bag: LoadedBag, options: ReplayOptions) -> ReplaySettings:
     """What the replay node sends for ``options``: camera_info and image, the sparse depth when asked for and
-    the bag has it, the LiDAR clouds (and the bag's /tf_static unless ``publish_tf`` is off) with ``send_lidar``.
+    the bag has it, the LiDAR clouds (and the bag's /tf_static unless ``publish_tf`` is off) with ``send_lidar``,
+    the camera poses (before each image) with ``send_poses`` when the bag has them: optional (no subscriber
+    needed) unless ``poses_required`` (a node with ``temporal.pose_source pose``).
 
     Raises:
         InputError: ``send_lidar`` with a bag without clouds.
@@ -60,7 +63,13 @@ def replay_settings(bag: LoadedBag, options: ReplayOptions) -> ReplaySettings:
     if options.send_lidar:
         require_lidar(bag)
         roles.append("lidar_points")
-    return ReplaySettings(topics=options.topics, send_roles=tuple(roles), rate=options.rate,
+    optional = []
+    if options.send_poses and any("camera_pose" in f.raw for f in bag.frames):
+        roles.append("camera_pose")
+        if not options.poses_required:
+            optional.append("camera_pose")
+    return ReplaySettings(topics=options.topics, send_roles=tuple(roles), optional_roles=tuple(optional),
+                          rate=options.rate,
                           timeout_s=options.timeout_s, wait_s=options.wait_s, record_points=options.record_points,
                           output_qos=options.output_qos, clock=options.clock, progress=options.progress,
                           tf_static=bag.tf_static if options.send_lidar and options.publish_tf else None)
@@ -80,21 +89,34 @@ def replay_run(bag: LoadedBag, options: ReplayOptions, label: str, *,
         LingbotDepthError: no node connected within ``wait_s``, the node process died, or
             ``send_lidar`` with a bag without clouds.
     """
-    recorded = replay_frames(bag.frames, replay_settings(bag, options), label, node_process=node_process,
-                             node_log=node_log)
+    settings = replay_settings(bag, options)
+    recorded = replay_frames(bag.frames, settings, label, node_process=node_process, node_log=node_log)
     result, clouds = score_run(bag, options, label, recorded.sent_ns, recorded.depth_outputs,
                                recorded.points_outputs)
+    result.settings["camera_poses_sent_to"] = options.topics.camera_pose if "camera_pose" in settings.send_roles \
+        else None
     if options.send_lidar:
         result.settings["tf_static_published"] = recorded.tf_published
     return result, clouds
 
 
+def pose_input(namespace: str, params: Mapping[str, str]) -> str:
+    """The started node's PoseStamped input: its ``temporal.pose_topic`` (default ``camera_pose``) in its
+    ``namespace`` (as given, when absolute)."""
+    topic = params.get("temporal.pose_topic", "camera_pose")
+    return topic if topic.startswith("/") else f"{namespace.rstrip('/')}/{topic}"
+
+
 def replay_with_node(bag: LoadedBag, options: ReplayOptions, launch: NodeLaunch, label: str
                      ) -> tuple[RunResult, Clouds]:
-    """Start a node in a private namespace on private topics, replay ``bag`` into it, stop it."""
-    options = dataclasses.replace(options, topics=private_topics(options.topics, label), publish_tf=False)
-    process = start_node(launch, options.topics, use_sim_time=options.clock,
-                         namespace=node_namespace(options.topics, label))
+    """Start a node in a private namespace on private topics, replay ``bag`` into it (the camera poses to its
+    pose input, waited for when ``--node-param temporal.pose_source:=pose``), stop it."""
+    topics = private_topics(options.topics, label)
+    namespace = node_namespace(topics, label)
+    topics = dataclasses.replace(topics, camera_pose=pose_input(namespace, launch.params))
+    options = dataclasses.replace(options, topics=topics, publish_tf=False,
+                                  poses_required=launch.params.get("temporal.pose_source") == "pose")
+    process = start_node(launch, options.topics, use_sim_time=options.clock, namespace=namespace)
     try:
         result, clouds = replay_run(bag, options, label, node_process=process, node_log=launch.log_path)
     finally:
@@ -144,6 +166,12 @@ def evaluate(bag_path: str | Path, out_dir: str | Path, options: ReplayOptions, 
             notes["LiDAR extrinsics"] = note
         if not options.send_sparse:
             show_projected_lidar(bag, node_projection(launch.params if launch else {}, bag.camera_from_lidar))
+    if launch is not None and launch.params.get("temporal.pose_source") == "pose" and options.send_poses \
+            and not any("camera_pose" in f.raw for f in bag.frames):
+        note = (f"{bag.path} has no camera poses on {bag.topics.pose}: the node's temporal filter "
+                "(temporal.pose_source pose) gets none and resets its history every frame")
+        print(f"lingbot-depth-eval: {note}")
+        notes["camera poses"] = note
     runs: list[RunResult] = []
     clouds: dict[str, Clouds] = {}
     if launch is not None:

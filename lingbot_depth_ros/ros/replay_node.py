@@ -2,8 +2,8 @@
 rclpy topics and record what the node publishes (serialized, with receive times).
 
 Frames are published *unchanged* (serialized CDR, header stamps kept): per frame camera_info, sparse
-depth (and optionally the LiDAR cloud), then the image. What comes back is returned raw
-(:class:`RecordedRun`); matching it to the frames and scoring it is the caller's
+depth (and optionally the LiDAR cloud), the camera pose (a bag with poses), then the image. What comes back
+is returned raw (:class:`RecordedRun`); matching it to the frames and scoring it is the caller's
 (:mod:`lingbot_depth_ros.replay.evaluate` with :func:`lingbot_depth_ros.evaluation.replay.score_run`).
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import rclpy
+from geometry_msgs.msg import PoseStamped
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -35,15 +36,18 @@ RECEIVE_RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, 
 #: /tf_static as tf2_ros's static broadcaster publishes it (late joiners still get it)
 TF_STATIC_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
-_ROLE_TYPES = {"camera_info": CameraInfo, "sparse_depth": Image, "lidar_points": PointCloud2, "image": Image}
-_SEND_ORDER = ("camera_info", "sparse_depth", "lidar_points", "image")
+_ROLE_TYPES = {"camera_info": CameraInfo, "sparse_depth": Image, "lidar_points": PointCloud2,
+               "camera_pose": PoseStamped, "image": Image}
+#: the pose goes out before the image, so the node has it when it looks the image stamp up
+_SEND_ORDER = ("camera_info", "sparse_depth", "lidar_points", "camera_pose", "image")
 #: the input roles a replay can send, in the order they go out per frame
 SEND_ROLES = _SEND_ORDER
 
 
 class ReplayFrame(Protocol):
     """One frame to send: its index, header stamp [ns] and serialized messages by role
-    (``camera_info``, ``sparse_depth``, ``lidar_points``, ``image``; missing roles are not sent)."""
+    (``camera_info``, ``sparse_depth``, ``lidar_points``, ``camera_pose``, ``image``; missing roles are not
+    sent)."""
 
     @property
     def index(self) -> int: ...
@@ -57,7 +61,9 @@ class ReplayFrame(Protocol):
 
 @dataclass(frozen=True)
 class ReplaySettings:
-    """How to replay: ``send_roles`` (subset of :data:`SEND_ROLES`) go to ``topics``; ``rate`` is a
+    """How to replay: ``send_roles`` (subset of :data:`SEND_ROLES`) go to ``topics``; ``optional_roles``: sent
+    roles that need no subscriber before the replay starts (the camera pose, for a node that may not read it);
+    ``rate`` is a
     multiple of the recorded rate, or None = next frame once the previous one's depth came back or
     ``timeout_s`` [s] passed; ``wait_s`` [s] for the node to connect; ``output_qos`` ``reliable`` or
     ``sensor_data``; ``clock``: publish ``/clock`` with the frame stamps; ``tf_static``: a serialized
@@ -65,6 +71,7 @@ class ReplaySettings:
 
     topics: StreamTopics = field(default_factory=StreamTopics)
     send_roles: tuple[str, ...] = ("camera_info", "image")
+    optional_roles: tuple[str, ...] = ()
     rate: float | None = 1.0
     timeout_s: float = 10.0
     wait_s: float = 30.0
@@ -104,10 +111,12 @@ class ReplayNode(Node):
     """Publishes bag messages on the node's inputs and records its outputs with receive times."""
 
     def __init__(self, topics: StreamTopics, *, send_roles: tuple[str, ...], record_points: bool, output_qos: str,
-                 clock: bool, context: rclpy.Context, tf_static: bytes | None = None) -> None:
+                 clock: bool, context: rclpy.Context, tf_static: bytes | None = None,
+                 optional_roles: tuple[str, ...] = ()) -> None:
         super().__init__("lingbot_depth_replay", context=context)
         self.publishers_by_role = {role: self.create_publisher(_ROLE_TYPES[role], getattr(topics, role), RELIABLE)
                                    for role in send_roles}
+        self.optional_roles = optional_roles
         receive_qos = RECEIVE_RELIABLE if output_qos == "reliable" else qos_profile_sensor_data
         self._lock = threading.Lock()
         self.arrived = threading.Condition(self._lock)
@@ -158,8 +167,8 @@ class ReplayNode(Node):
 
     def missing_peers(self) -> list[str]:
         """What is not connected yet: input topics without a subscriber, a depth topic without a publisher."""
-        missing = [f"nothing subscribes to {p.topic_name}" for p in self.publishers_by_role.values()
-                   if p.get_subscription_count() == 0]
+        missing = [f"nothing subscribes to {p.topic_name}" for role, p in self.publishers_by_role.items()
+                   if role not in self.optional_roles and p.get_subscription_count() == 0]
         if self.count_publishers(self.depth_topic) == 0:
             missing.append(f"nothing publishes {self.depth_topic}")
         return missing
@@ -195,7 +204,7 @@ def replay_frames(frames: Sequence[ReplayFrame], settings: ReplaySettings, label
     try:
         node = ReplayNode(settings.topics, send_roles=settings.send_roles, record_points=settings.record_points,
                           output_qos=settings.output_qos, clock=settings.clock, context=context,
-                          tf_static=settings.tf_static)
+                          tf_static=settings.tf_static, optional_roles=settings.optional_roles)
         executor.add_node(node)
         spinner = threading.Thread(target=executor.spin, name="replay_spin", daemon=True)
         spinner.start()
