@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from lingbot_depth_ros.bags.datasets import write_scene_bag
+from lingbot_depth_ros.deploy.node_process import NodeLaunch
 from lingbot_depth_ros.evaluation.replay import ReplayOptions, load_bag
-from lingbot_depth_ros.replay.evaluate import pose_input, replay_settings
+from lingbot_depth_ros.replay.evaluate import node_param, pose_input, replay_settings
 from lingbot_depth_ros.ros.replay_node import SEND_ROLES
 
 FRAMES = 6
@@ -42,9 +43,22 @@ def test_replay_sends_the_bag_poses_before_the_image(moving_bag: Path) -> None:
 
 
 def test_pose_input_is_the_pose_topic_in_the_node_namespace() -> None:
-    assert pose_input("/p/camera", {}) == "/p/camera/camera_pose"
-    assert pose_input("/p/camera", {"temporal.pose_topic": "gt_pose"}) == "/p/camera/gt_pose"
-    assert pose_input("/p/camera", {"temporal.pose_topic": "/slam/pose"}) == "/slam/pose"
+    assert pose_input("/p/camera", None) == "/p/camera/camera_pose"
+    assert pose_input("/p/camera", "gt_pose") == "/p/camera/gt_pose"
+    assert pose_input("/p/camera", "/slam/pose") == "/slam/pose"
+
+
+def test_the_node_parameters_come_from_node_param_then_the_params_file(tmp_path: Path) -> None:
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text("/**:\n  ros__parameters:\n    temporal.pose_source: pose\n"
+                           "    temporal.pose_topic: slam_pose\n")
+    from_file = NodeLaunch(params_file=params_file)
+    assert node_param(from_file, "/p/camera", "temporal.pose_source") == "pose"
+    assert node_param(from_file, "/p/camera", "temporal.pose_topic") == "slam_pose"
+    assert node_param(from_file, "/p/camera", "temporal.enabled") is None
+    overridden = NodeLaunch(params_file=params_file, params={"temporal.pose_source": "none"})
+    assert node_param(overridden, "/p/camera", "temporal.pose_source") == "none"
+    assert node_param(NodeLaunch(), "/p/camera", "temporal.pose_source") is None
 
 
 def _eval(bag: Path, out: Path, *params: str) -> tuple[dict[str, Any], str]:

@@ -28,10 +28,10 @@ Camera poses: a bag with poses (scene bags: geometry_msgs/PoseStamped of the cam
 ``/camera/pose``, ``--bag-pose-topic``) has them sent, each before its frame's image, to the node's pose
 input, for a node with ``temporal.pose_source pose`` (its temporal filter warps the history with them;
 without them it resets the history every frame). A node started here gets them on ``<its
-namespace>/<temporal.pose_topic>`` (``--node-param temporal.pose_topic``, default ``camera_pose``), and with
-``--node-param temporal.pose_source:=pose`` the replay waits for its pose subscription before the first
-frame; a running node gets them on ``--pose-topic`` (default ``/camera/camera_pose``: a node in namespace
-``/camera``). Poses go out whether or not the node reads them; ``--no-poses`` sends none.
+namespace>/<temporal.pose_topic>`` (default ``camera_pose``), and when its ``temporal.pose_source`` is pose
+the replay waits for its pose subscription before the first frame (both read from ``--node-param``, else from
+``--params-file``); a running node gets them on ``--pose-topic`` (default ``/camera/camera_pose``: a node in
+namespace ``/camera``). Poses go out whether or not the node reads them; ``--no-poses`` sends none.
 
 Transport: large images over Fast DDS on one host need shared-memory segments that fit them and
 quick repair of lost fragments; the tool applies the package's profile (config/fastdds_localhost.xml,

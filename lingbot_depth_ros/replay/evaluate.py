@@ -10,12 +10,12 @@ import dataclasses
 import os
 import re
 import subprocess
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lingbot_depth_ros.bags.topics import StreamTopics
 from lingbot_depth_ros.deploy.dds import apply_default_dds_profile
+from lingbot_depth_ros.deploy.launch_config import _params_file_value as params_file_value
 from lingbot_depth_ros.deploy.node_process import (
     NodeLaunch,
     node_namespace,
@@ -100,22 +100,38 @@ def replay_run(bag: LoadedBag, options: ReplayOptions, label: str, *,
     return result, clouds
 
 
-def pose_input(namespace: str, params: Mapping[str, str]) -> str:
-    """The started node's PoseStamped input: its ``temporal.pose_topic`` (default ``camera_pose``) in its
-    ``namespace`` (as given, when absolute)."""
-    topic = params.get("temporal.pose_topic", "camera_pose")
+def node_param(launch: NodeLaunch, namespace: str, name: str) -> str | None:
+    """``name`` as the node started in ``namespace`` gets it: its ``--node-param``, else its params file's value
+    (the node's own section over the wildcard ones, as in ROS), else None (the parameter's default).
+
+    Raises:
+        ConfigError: the params file is not readable YAML.
+    """
+    if name in launch.params:
+        return launch.params[name]
+    if launch.params_file is None:
+        return None
+    value = params_file_value(str(launch.params_file), name, namespace.strip("/"))
+    return None if value is None else str(value)
+
+
+def pose_input(namespace: str, pose_topic: str | None) -> str:
+    """The started node's PoseStamped input: its ``temporal.pose_topic`` (None: the default ``camera_pose``) in
+    its ``namespace`` (as given, when absolute)."""
+    topic = pose_topic or "camera_pose"
     return topic if topic.startswith("/") else f"{namespace.rstrip('/')}/{topic}"
 
 
 def replay_with_node(bag: LoadedBag, options: ReplayOptions, launch: NodeLaunch, label: str
                      ) -> tuple[RunResult, Clouds]:
     """Start a node in a private namespace on private topics, replay ``bag`` into it (the camera poses to its
-    pose input, waited for when ``--node-param temporal.pose_source:=pose``), stop it."""
+    pose input, waited for when its ``temporal.pose_source`` is pose), stop it."""
     topics = private_topics(options.topics, label)
     namespace = node_namespace(topics, label)
-    topics = dataclasses.replace(topics, camera_pose=pose_input(namespace, launch.params))
+    topics = dataclasses.replace(topics, camera_pose=pose_input(namespace,
+                                                                node_param(launch, namespace, "temporal.pose_topic")))
     options = dataclasses.replace(options, topics=topics, publish_tf=False,
-                                  poses_required=launch.params.get("temporal.pose_source") == "pose")
+                                  poses_required=node_param(launch, namespace, "temporal.pose_source") == "pose")
     process = start_node(launch, options.topics, use_sim_time=options.clock, namespace=namespace)
     try:
         result, clouds = replay_run(bag, options, label, node_process=process, node_log=launch.log_path)
@@ -166,7 +182,7 @@ def evaluate(bag_path: str | Path, out_dir: str | Path, options: ReplayOptions, 
             notes["LiDAR extrinsics"] = note
         if not options.send_sparse:
             show_projected_lidar(bag, node_projection(launch.params if launch else {}, bag.camera_from_lidar))
-    if launch is not None and launch.params.get("temporal.pose_source") == "pose" and options.send_poses \
+    if launch is not None and node_param(launch, "", "temporal.pose_source") == "pose" and options.send_poses \
             and not any("camera_pose" in f.raw for f in bag.frames):
         note = (f"{bag.path} has no camera poses on {bag.topics.pose}: the node's temporal filter "
                 "(temporal.pose_source pose) gets none and resets its history every frame")
