@@ -18,6 +18,7 @@ import yaml
 from doctor_cli import doctor, failing
 from doctor_graph import Faults, fake_driver
 from ros_harness import NodeProcess
+from waiting import repeat_until
 
 NAMESPACE = "robot"
 FAULT_TIMEOUT_S = 4.0  # a faulty graph gives the node no output: the doctor listens the whole time box
@@ -99,11 +100,22 @@ def test_qos_mismatch_is_named(tmp_path) -> None:
 def test_late_arrival_is_named_with_the_dds_profile_fix(depth_node, params_file) -> None:
     with fake_driver(namespace=NAMESPACE, faults=Faults(stamp_age_s=1.5)):
         status, checks = graph_doctor(params_file)
-    delay = checks["graph.delay.image"]
-    assert status == 1 and delay["status"] == "FAIL", failing(checks)
-    assert "image arrives late" in delay["summary"] and "(receive time - header stamp)" in delay["summary"]
-    assert "DEFAULT_PROFILES_FILE=" in delay["advice"] and "camera driver included" in delay["advice"]
-    diagnostics = checks["graph.diagnostics"]  # the node's own finding, read from /diagnostics
+        delay = checks["graph.delay.image"]
+        assert status == 1 and delay["status"] == "FAIL", failing(checks)
+        assert "image arrives late" in delay["summary"] and "(receive time - header stamp)" in delay["summary"]
+        assert "DEFAULT_PROFILES_FILE=" in delay["advice"] and "camera driver included" in delay["advice"]
+        # the node's own finding, read from its /diagnostics: it needs a few late images first, which a loaded
+        # machine may not have delivered within the first time box (seen once under a CPU burner): ask again
+        found = {"checks": checks}
+
+        def again() -> None:
+            found["checks"] = graph_doctor(params_file)[1]
+
+        if found["checks"]["graph.diagnostics"]["status"] != "WARN":
+            repeat_until(again, lambda: found["checks"]["graph.diagnostics"]["status"] == "WARN", 60,
+                         "the node's /diagnostics to say the image arrives late", period_s=0.0,
+                         detail=lambda: found["checks"]["graph.diagnostics"])
+    diagnostics = found["checks"]["graph.diagnostics"]
     assert diagnostics["status"] == "WARN" and "arrives late" in diagnostics["summary"], diagnostics
 
 
