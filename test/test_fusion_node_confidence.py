@@ -161,6 +161,8 @@ def test_missing_or_mismatched_confidence_fuses_unweighted_counted_and_warned_on
         assert "fused unweighted (confidence_size)" in node.last_warning and "40x30" in node.last_warning
         feeder.publish(depth, None, expect_fused=False)  # its confidence never comes: waits ...
         feeder.publish(depth, confidence, handled=2)  # ... and is fused unweighted when the next one arrives
+        # publish() waits on frames_integrated, counted inside integrate(); frames_weighted is counted just after it
+        wait_until(lambda: node.frames_weighted >= 2, 10, "the second weighted frame to be counted")
         diag = feeder.diagnostics()
         assert diag["frames_weighted"] == "2", diag
         assert diag["frames_unweighted_confidence_size"] == "2", diag
