@@ -20,6 +20,7 @@ import numpy as np
 from lingbot_depth_ros.bags.topics import StreamTopics
 from lingbot_depth_ros.errors import InputError
 from lingbot_depth_ros.fusion.poses import interpolate_pose, mounting_matrix, read_pose_file
+from lingbot_depth_ros.pipeline.temporal_filter import pose_matrix
 
 #: a quaternion whose norm differs from 1 by more than this is a corrupt pose, not a rounding [1]
 QUATERNION_NORM_TOLERANCE = 1e-3
@@ -112,13 +113,7 @@ def _matrix(position: Any, orientation: Any) -> tuple[np.ndarray | None, str | N
     norm = float(np.linalg.norm(q))
     if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
         return None, f"a pose with a non-unit quaternion (norm {norm:.3g})"
-    x, y, z, w = q / norm
-    m = np.eye(4)
-    m[:3, :3] = [[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                 [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                 [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]]
-    m[:3, 3] = t
-    return m, None
+    return pose_matrix(q, t), None   # the filter's own conversion (checked above with the offline messages)
 
 
 class PoseTrack:
